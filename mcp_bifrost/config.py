@@ -1,0 +1,130 @@
+"""Targets and settings: a TOML file (from $BIFROST_CONFIG or the platform config dir), validated by pydantic.
+
+With no file, one target `local` exists and is the default, so a newcomer needs no set-up.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mcp_bifrost.errors import ConfigError, UnknownTarget
+
+CONFIG_ENV = "BIFROST_CONFIG"
+LOCAL_TARGET = "local"
+
+
+def default_config_path() -> Path:
+    """Where the config file lives when $BIFROST_CONFIG does not say."""
+    return Path(platformdirs.user_config_dir("mcp-bifrost")) / "config.toml"
+
+
+def default_state_dir() -> Path:
+    """Local state: audit log, history database."""
+    return Path(os.environ.get("BIFROST_STATE_DIR") or platformdirs.user_state_dir("mcp-bifrost"))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LocalTargetConfig(_Strict):
+    kind: Literal["local"] = "local"
+    workdir: str = Field(default_factory=lambda: str(Path(platformdirs.user_data_dir("mcp-bifrost"))))
+    python: str = "python3"
+    gpus: list[int] = Field(default_factory=list)
+
+
+class SshTargetConfig(_Strict):
+    kind: Literal["ssh"]
+    host: str = Field(description="an ~/.ssh/config alias, host, user@host or user@host:port")
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = Field(default=None, description="private key; the ssh agent is used too")
+    known_hosts: str | None = Field(default=None, description="known_hosts file (default ~/.ssh/known_hosts)")
+    ssh_config: str | None = Field(default=None, description="OpenSSH client config (default ~/.ssh/config)")
+    workdir: str = "~/.bifrost"
+    python: str = "python3"
+    gpus: list[int] = Field(default_factory=list)
+    connect_timeout_s: float = Field(default=15.0, gt=0)
+    keepalive_s: float = Field(default=15.0, gt=0)
+    max_channels: int = Field(default=8, ge=1, le=64, description="kept below sshd's MaxSessions (10)")
+
+
+TargetConfig = Annotated[LocalTargetConfig | SshTargetConfig, Field(discriminator="kind")]
+
+
+class Limits(_Strict):
+    default_timeout_s: float = Field(default=600.0, gt=0, description="exec timeout when the call gives none")
+    call_budget_s: float = Field(default=45.0, gt=0, description="longest a tool call may block the client")
+    output_cap_bytes: int = Field(default=16_000, ge=256, description="stdout/stderr kept per stream")
+    progress_interval_s: float = Field(default=2.0, gt=0, le=5.0)
+    kill_grace_s: float = Field(default=2.0, ge=0, description="TERM -> KILL delay")
+
+
+class Config(_Strict):
+    default_target: str = LOCAL_TARGET
+    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    audit_log: str | None = Field(default=None, description="JSON-lines audit log (default in the state dir)")
+
+    @model_validator(mode="after")
+    def _local_always_exists(self) -> Config:
+        self.targets.setdefault(LOCAL_TARGET, LocalTargetConfig())
+        if self.default_target not in self.targets:
+            raise ValueError(
+                f"default_target {self.default_target!r} is not a configured target "
+                f"(have: {', '.join(sorted(self.targets))})"
+            )
+        return self
+
+    def target(self, name: str | None) -> tuple[str, TargetConfig]:
+        """The named target's config, or the default's; UnknownTarget names the choices."""
+        name = name or self.default_target
+        try:
+            return name, self.targets[name]
+        except KeyError:
+            raise UnknownTarget(
+                f"no target named {name!r}; configured targets: {', '.join(sorted(self.targets))}. "
+                "Call the `targets` tool to list them, or add one to the config file."
+            ) from None
+
+    def audit_log_path(self) -> Path:
+        return Path(self.audit_log).expanduser() if self.audit_log else default_state_dir() / "audit.jsonl"
+
+
+def config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env).expanduser() if env else default_config_path()
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read and validate the config; errors name the file, the key and what is expected."""
+    explicit = path is not None or CONFIG_ENV in os.environ
+    path = path or config_path()
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist (set by ${CONFIG_ENV} or --config)")
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(path, exc)) from exc
+
+
+def _describe_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration:"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {key}: {err['msg']}" + (f" (got {err['input']!r})" if "input" in err and
+                                                   not isinstance(err["input"], dict) else ""))
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""One exception tree for the whole client. Messages are written for the reader who must act.
+
+BifrostError
+├── ConfigError                 the config file or an argument is wrong
+│   └── UnknownTarget
+├── TargetError                 a machine could not be reached or used
+│   ├── HostKeyUnknown
+│   ├── HostKeyMismatch
+│   ├── AuthFailed
+│   ├── ConnectFailed
+│   └── ConnectionLost
+├── CommandError                a command could not run as asked
+│   └── PathOutsideWorkdir
+├── JobError
+│   └── JobNotFound
+└── TransferError               push / copy_files
+    ├── TransferTooLarge
+    └── UnsafePath
+"""
+
+from __future__ import annotations
+
+
+class BifrostError(Exception):
+    """Root of every error mcp-bifrost raises on purpose."""
+
+
+class ConfigError(BifrostError):
+    """The configuration (file, environment or arguments) is invalid."""
+
+
+class UnknownTarget(ConfigError):
+    """A target name that is not in the configuration."""
+
+
+class TargetError(BifrostError):
+    """A target could not be reached or used."""
+
+
+class HostKeyUnknown(TargetError):
+    """The host presented a key that is not in known_hosts."""
+
+
+class HostKeyMismatch(TargetError):
+    """The host presented a key that differs from the one recorded in known_hosts."""
+
+
+class AuthFailed(TargetError):
+    """The host refused every key we offered."""
+
+
+class ConnectFailed(TargetError):
+    """The TCP/SSH connection could not be set up."""
+
+
+class ConnectionLost(TargetError):
+    """A pooled connection died in the middle of an operation."""
+
+
+class CommandError(BifrostError):
+    """A command could not be run as asked."""
+
+
+class PathOutsideWorkdir(CommandError):
+    """A path argument points outside the target's workdir."""
+
+
+class JobError(BifrostError):
+    """A detached job could not be read or controlled."""
+
+
+class JobNotFound(JobError):
+    """No job with this id exists on the target."""
+
+
+class TransferError(BifrostError):
+    """Moving files between this machine and a target failed."""
+
+
+class TransferTooLarge(TransferError):
+    """A file or a whole transfer is over the configured size cap."""
+
+
+class UnsafePath(TransferError):
+    """A path escapes the folder it must stay in (.., absolute, or a symlink that leaves)."""

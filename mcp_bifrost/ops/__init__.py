@@ -1,0 +1,1 @@
+"""What we do with a target: plain async functions, no MCP, no CLI."""

@@ -1,0 +1,40 @@
+"""Build targets from config and keep one live instance (one pooled connection) per target name."""
+
+from __future__ import annotations
+
+from mcp_bifrost.config import Config, LocalTargetConfig, SshTargetConfig
+from mcp_bifrost.targets.base import Target
+from mcp_bifrost.targets.local import LocalTarget
+from mcp_bifrost.targets.ssh import SshTarget
+
+
+def build_target(name: str, cfg: LocalTargetConfig | SshTargetConfig) -> Target:
+    if isinstance(cfg, LocalTargetConfig):
+        return LocalTarget(name, cfg.workdir, cfg.python)
+    return SshTarget(
+        name, cfg.host, workdir=cfg.workdir, python=cfg.python, port=cfg.port, user=cfg.user,
+        identity_file=cfg.identity_file, known_hosts=cfg.known_hosts, ssh_config=cfg.ssh_config,
+        connect_timeout_s=cfg.connect_timeout_s, keepalive_s=cfg.keepalive_s, max_channels=cfg.max_channels,
+    )
+
+
+class TargetPool:
+    """The live targets of one server or CLI run; `get` returns the same instance for a name."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._live: dict[str, Target] = {}
+
+    def get(self, name: str | None = None) -> Target:
+        name, cfg = self.config.target(name)
+        if name not in self._live:
+            self._live[name] = build_target(name, cfg)
+        return self._live[name]
+
+    def names(self) -> list[str]:
+        return sorted(self.config.targets)
+
+    async def close(self) -> None:
+        for target in self._live.values():
+            await target.close()
+        self._live.clear()

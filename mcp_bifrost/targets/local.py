@@ -1,0 +1,62 @@
+"""The `local` target: subprocesses on this machine, each leading a new session/process group."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from mcp_bifrost.targets.base import Process, Target
+
+
+class LocalProcess:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self.pgid = proc.pid
+
+    async def read_stdout(self, n: int = 65536) -> bytes:
+        assert self._proc.stdout is not None
+        return await self._proc.stdout.read(n)
+
+    async def read_stderr(self, n: int = 65536) -> bytes:
+        assert self._proc.stderr is not None
+        return await self._proc.stderr.read(n)
+
+    async def write_stdin(self, data: bytes) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(data)
+        await self._proc.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.is_closing():
+            self._proc.stdin.close()
+            try:
+                await self._proc.stdin.wait_closed()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    async def wait(self) -> int:
+        code = await self._proc.wait()
+        return 128 - code if code < 0 else code
+
+    def detach(self) -> None:
+        """Close our ends of the pipes: writers get EPIPE instead of blocking on a full pipe."""
+        transport = self._proc._transport  # asyncio keeps the pipe transports here
+        for fd in (0, 1, 2):
+            pipe = transport.get_pipe_transport(fd)
+            if pipe is not None:
+                pipe.close()
+
+
+class LocalTarget(Target):
+    kind = "local"
+
+    async def start(self, command: str, *, stdin: bool = False) -> Process:
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/sh", "-c", command,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            env=os.environ.copy(),
+        )
+        return LocalProcess(proc)
