@@ -61,6 +61,7 @@ TargetConfig = Annotated[LocalTargetConfig | SshTargetConfig, Field(discriminato
 
 class Limits(_Strict):
     default_timeout_s: float = Field(default=600.0, gt=0, description="exec timeout when the call gives none")
+    job_timeout_s: float = Field(default=24 * 3600.0, gt=0, description="background job timeout when none given")
     call_budget_s: float = Field(default=45.0, gt=0, description="longest a tool call may block the client")
     output_cap_bytes: int = Field(default=16_000, ge=256, description="stdout/stderr kept per stream")
     progress_interval_s: float = Field(default=2.0, gt=0, le=5.0)

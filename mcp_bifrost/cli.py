@@ -1,0 +1,194 @@
+"""The human surface: the same operations as the MCP tools, printed with rich."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mcp_bifrost.config import Config, load_config
+from mcp_bifrost.errors import BifrostError
+from mcp_bifrost.ops.service import Bifrost
+
+T = TypeVar("T")
+app = typer.Typer(help="mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+jobs_app = typer.Typer(help="Detached jobs on a target.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config TOML (default: $BIFROST_CONFIG or the platform config dir)")]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="target name (default: the configured default)")]
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="local workspace folder")]
+
+
+def _config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except BifrostError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _run(config: Config, workspace: Path, work) -> Any:
+    """Run one async operation against a fresh Bifrost; our errors print as one line, exit 1."""
+
+    async def main() -> Any:
+        bifrost = Bifrost(config, workspace)
+        try:
+            return await work(bifrost)
+        finally:
+            await bifrost.close()
+
+    try:
+        return asyncio.run(main())
+    except BifrostError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt = Path("."),
+    http: Annotated[Optional[str], typer.Option(help="serve streamable HTTP on HOST:PORT instead of stdio")] = None,
+    allow_host: Annotated[list[str], typer.Option(help="extra Host header value allowed over HTTP (repeatable)")] = [],
+    config: ConfigOpt = None,
+) -> None:
+    """Run the MCP server (stdio by default)."""
+    from mcp_bifrost.server import build_server
+
+    cfg = _config(config)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    server = build_server(cfg, workspace)
+    if http:
+        from mcp_bifrost.http import parse_bind, serve_http
+
+        try:
+            host, port = parse_bind(http)
+            serve_http(server, host, port, allow_host)
+        except BifrostError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    else:
+        server.run("stdio")
+
+
+@app.command("targets")
+def targets_cmd(config: ConfigOpt = None) -> None:
+    """List targets with their health (reachable, python, torch, CUDA, GPUs, ncu)."""
+    report = _run(_config(config), Path("."), lambda b: b.targets())
+    table = Table("target", "kind", "reachable", "python", "torch", "cuda", "gpus", "ncu", "latency ms", "error")
+    for t in report.targets:
+        name = f"{t.name} (default)" if t.default else t.name
+        table.add_row(name, t.kind, "yes" if t.reachable else "[red]no[/red]", t.python or "", t.torch or "",
+                      t.cuda or "", ", ".join(t.gpus), t.ncu or "", str(t.latency_ms or ""), t.error or "")
+    out.print(table)
+    if not all(t.reachable for t in report.targets):
+        raise typer.Exit(1)
+
+
+app.command("doctor", help="Same as `targets`: check every target's health.")(targets_cmd)
+
+
+@app.command()
+def trust(
+    host: Annotated[str, typer.Argument(help="a configured target name, or host / user@host:port")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="record without asking")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Show a host's key fingerprint and record it in known_hosts after confirmation."""
+    from mcp_bifrost.config import SshTargetConfig
+    from mcp_bifrost.targets.factory import build_target
+    from mcp_bifrost.targets.ssh import SshTarget, known_hosts_key
+
+    cfg = _config(config)
+    target_cfg = cfg.targets.get(host)
+    if target_cfg is not None and not isinstance(target_cfg, SshTargetConfig):
+        err.print(f"[red]error:[/red] target {host!r} is not an ssh target")
+        raise typer.Exit(2)
+    target = build_target(host, target_cfg) if target_cfg else SshTarget(host, host)
+    assert isinstance(target, SshTarget)
+    try:
+        key = asyncio.run(target.fetch_host_key())
+    except BifrostError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    name = known_hosts_key(target.host, target.port)
+    out.print(f"{name} presents a {key.get_algorithm()} key, fingerprint [bold]{key.get_fingerprint('sha256')}[/bold]")
+    out.print("Compare it with the one the host's admin sees (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub).")
+    if not yes and not typer.confirm(f"Record it in {target.known_hosts_path()}?", default=False):
+        raise typer.Exit(1)
+    path = target.record_host_key(key)
+    out.print(f"recorded in {path}")
+
+
+@app.command("exec")
+def exec_cmd(
+    command: Annotated[str, typer.Argument(help="shell command, run in the remote workspace")],
+    target: TargetOpt = None,
+    cwd: Annotated[Optional[str], typer.Option(help="directory relative to the remote workspace")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="seconds before the command is killed")] = None,
+    background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    config: ConfigOpt = None,
+) -> None:
+    """Run a command on a target and print its output; exits with the command's exit code."""
+    result = _run(_config(config), workspace, lambda b: b.exec(
+        command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False))
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    if result.note:
+        err.print(f"[yellow]{result.note}[/yellow]")
+    raise typer.Exit(0 if result.exit_code is None else result.exit_code)
+
+
+@jobs_app.command("list")
+def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None) -> None:
+    """Recent jobs on a target, newest first."""
+    found = _run(_config(config), Path("."), lambda b: b.list_jobs(target, limit))
+    table = Table("job id", "state", "exit", "seconds", "command")
+    for j in found:
+        table.add_row(j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code),
+                      "" if j.duration_s is None else f"{j.duration_s:.1f}", j.command[:60])
+    out.print(table)
+
+
+@jobs_app.command("status")
+def jobs_status(job_id: str, config: ConfigOpt = None) -> None:
+    """State of one job."""
+    out.print_json(_run(_config(config), Path("."), lambda b: b.job_status(job_id)).model_dump_json())
+
+
+@jobs_app.command("logs")
+def jobs_logs(job_id: str, tail: Annotated[int, typer.Option(help="last N lines")] = 200, config: ConfigOpt = None) -> None:
+    """Last lines of a job's stdout and stderr."""
+    logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail))
+    sys.stdout.write(logs.stdout)
+    sys.stderr.write(logs.stderr)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str, config: ConfigOpt = None) -> None:
+    """Stop a job (TERM, then KILL its process group)."""
+    out.print_json(_run(_config(config), Path("."), lambda b: b.job_cancel(job_id)).model_dump_json())
+
+
+@app.command()
+def demo(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
+    """A scripted MCP session over stdio against `mcp-bifrost serve`, printed step by step."""
+    from mcp_bifrost.demo import run_demo
+
+    raise typer.Exit(asyncio.run(run_demo(out, workspace, config)))
+
+
+def main() -> None:  # pragma: no cover
+    app()

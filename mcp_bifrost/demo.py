@@ -1,0 +1,61 @@
+"""`mcp-bifrost demo`: what an agent sees, as a real MCP session over stdio with `mcp-bifrost serve`."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+from rich.console import Console
+from rich.panel import Panel
+
+STEPS: list[tuple[str, str, dict[str, Any]]] = [
+    ("What targets are configured, and are they healthy?", "targets", {}),
+    ("Run a command in the workspace twin", "exec", {"command": "echo hello from $(hostname); python3 --version; pwd"}),
+    ("A missing command is a result (exit 127), not a crash", "exec", {"command": "no-such-tool --version"}),
+    ("A timeout kills the whole process group", "exec", {"command": "sleep 30 & sleep 30", "timeout_s": 1}),
+    ("Long runs go to the background as jobs", "exec",
+     {"command": "for i in 1 2 3; do echo step $i; sleep 0.3; done", "background": True}),
+]
+
+
+def _show(console: Console, title: str, tool: str, args: dict[str, Any], result) -> dict[str, Any] | None:
+    body = result.structured_content if result.structured_content is not None else [c.text for c in result.content]
+    style = "red" if result.is_error else "green"
+    text = json.dumps(body, indent=2) if not isinstance(body, str) else body
+    console.print(Panel(text[:3000], title=f"{title}\n[bold]{tool}[/bold]({json.dumps(args)})", border_style=style))
+    return result.structured_content
+
+
+async def run_demo(console: Console, workspace: Path, config: Path | None) -> int:
+    argv = ["-m", "mcp_bifrost", "serve", "--workspace", str(workspace)]
+    if config:
+        argv += ["--config", str(config)]
+    env = {k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "USER", "LOGNAME", "SHELL", "TERM",
+                                                          "BIFROST_CONFIG", "BIFROST_STATE_DIR")}
+    params = StdioServerParameters(command=sys.executable, args=argv, env=env)
+    console.rule("mcp-bifrost demo: an MCP client talking to `mcp-bifrost serve` over stdio")
+    async with Client(params) as client:
+        tools = await client.list_tools()
+        console.print("tools: " + ", ".join(t.name for t in tools.tools))
+        job_id = None
+        for title, tool, args in STEPS:
+            started = time.monotonic()
+            result = await client.call_tool(tool, args)
+            data = _show(console, f"{title} ({time.monotonic() - started:.2f} s)", tool, args, result)
+            if tool == "exec" and args.get("background") and data:
+                job_id = data["job_id"]
+        if job_id:
+            while (status := await client.call_tool("job_status", {"job_id": job_id})).structured_content["state"] == "running":
+                await anyio.sleep(0.3)
+            _show(console, "The job finished; its state survives a server restart", "job_status", {"job_id": job_id}, status)
+            logs = await client.call_tool("job_logs", {"job_id": job_id, "tail_lines": 10})
+            _show(console, "Its output", "job_logs", {"job_id": job_id, "tail_lines": 10}, logs)
+    console.rule("done: every call above is in the audit log")
+    return 0

@@ -1,0 +1,129 @@
+"""The MCP surface: thin tools over ops/. Each tool validates, calls one operation, returns its model.
+
+Every call is appended to the audit log; our own errors reach the model as ToolError with a
+sentence that says what to do next.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from mcp_bifrost import __version__
+from mcp_bifrost.audit import AuditLog
+from mcp_bifrost.config import Config
+from mcp_bifrost.errors import BifrostError
+from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetsReport
+from mcp_bifrost.ops.service import Bifrost
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", bound=BaseModel)
+
+INSTRUCTIONS = """\
+mcp-bifrost runs commands on remote GPU machines ("targets") over SSH, in a twin of your local
+workspace (<workdir>/workspaces/<name>). Call `targets` first to see what is configured and healthy.
+`exec` runs a shell command there and always returns the exit code; output is head+tail within a cap.
+Commands that outlast the call budget continue as jobs: poll `job_status`/`job_logs`, or `job_cancel`.
+Use background=true for long runs (training, sweeps)."""
+
+_SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors")
+
+
+def _summary(result: BaseModel) -> dict[str, Any]:
+    data = result.model_dump()
+    return {k: data[k] for k in _SUMMARY_KEYS if k in data}
+
+
+def build_server(config: Config, workspace: Path) -> MCPServer:
+    audit = AuditLog(config.audit_log_path())
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[Bifrost]:
+        app = Bifrost(config, workspace)
+        try:
+            yield app
+        finally:
+            await app.close()
+
+    server = MCPServer(name="mcp-bifrost", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+
+    async def call(ctx: Context, tool: str, target: str | None, arguments: dict[str, Any],
+                   op: Callable[[Bifrost], Awaitable[T]]) -> T:
+        app: Bifrost = ctx.request_context.lifespan_context
+        started = time.monotonic()
+        try:
+            result = await op(app)
+        except BifrostError as exc:
+            audit.record(tool, target, arguments, {"error": str(exc), "seconds": round(time.monotonic() - started, 3)})
+            raise ToolError(str(exc)) from exc
+        except BaseException as exc:
+            audit.record(tool, target, arguments, {"error": f"{type(exc).__name__}: {exc}"[:500],
+                                                    "seconds": round(time.monotonic() - started, 3)})
+            raise
+        audit.record(tool, target, arguments, {"result": _summary(result), "seconds": round(time.monotonic() - started, 3)})
+        return result
+
+    @server.tool(
+        name="exec",
+        annotations=ToolAnnotations(title="Run a shell command on a target", destructive_hint=True,
+                                    open_world_hint=True, idempotent_hint=False),
+    )
+    async def exec_(
+        command: Annotated[str, Field(description="shell command (bash) run in the remote workspace", min_length=1)],
+        ctx: Context,
+        target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
+        cwd: Annotated[str | None, Field(description="directory relative to the remote workspace, or absolute")] = None,
+        timeout_s: Annotated[float | None, Field(description="kill the command after this many seconds", gt=0, le=7 * 24 * 3600)] = None,
+        env: Annotated[dict[str, str] | None, Field(description="extra environment variables")] = None,
+        background: Annotated[bool, Field(description="start as a detached job and return its id at once")] = False,
+    ) -> ExecResult:
+        """Run a shell command in the workspace on a target (a GPU host). Returns the exit code, stdout
+        and stderr (head+tail within a cap, with full byte counts), duration and timed_out. A command
+        still running after the call budget (~45 s) continues as a job: its job_id is returned."""
+
+        async def progress(elapsed: float, line: str) -> None:
+            await ctx.report_progress(elapsed, None, f"{elapsed:.0f} s: {line}" if line else f"{elapsed:.0f} s")
+
+        args = {"command": command, "cwd": cwd, "timeout_s": timeout_s, "env": sorted(env or {}), "background": background}
+        return await call(ctx, "exec", target, args, lambda app: app.exec(
+            command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background, progress=progress))
+
+    @server.tool(annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True))
+    async def job_status(
+        job_id: Annotated[str, Field(description="id returned by exec (e.g. gpu:20261125-093012-a1b2c3)")], ctx: Context
+    ) -> JobInfo:
+        """State of a detached job: running / finished / killed / lost, exit code, duration, output sizes."""
+        return await call(ctx, "job_status", None, {"job_id": job_id}, lambda app: app.job_status(job_id))
+
+    @server.tool(annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True))
+    async def job_logs(
+        job_id: Annotated[str, Field(description="id returned by exec")],
+        ctx: Context,
+        tail_lines: Annotated[int, Field(description="how many last lines of each stream", ge=1, le=100_000)] = 200,
+    ) -> JobLogs:
+        """The last lines of a job's stdout and stderr, and its state."""
+        return await call(ctx, "job_logs", None, {"job_id": job_id, "tail_lines": tail_lines},
+                          lambda app: app.job_logs(job_id, tail_lines))
+
+    @server.tool(annotations=ToolAnnotations(title="Stop a job", destructive_hint=True, idempotent_hint=True,
+                                             open_world_hint=True))
+    async def job_cancel(job_id: Annotated[str, Field(description="id returned by exec")], ctx: Context) -> JobCancelResult:
+        """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
+        return await call(ctx, "job_cancel", None, {"job_id": job_id}, lambda app: app.job_cancel(job_id))
+
+    @server.tool(annotations=ToolAnnotations(title="List targets and their health", read_only_hint=True,
+                                             open_world_hint=True))
+    async def targets(ctx: Context) -> TargetsReport:
+        """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
+        return await call(ctx, "targets", None, {}, lambda app: app.targets())
+
+    return server
