@@ -1,0 +1,269 @@
+"""Correctness: tensor trees, NaN/Inf-aware comparison, output buffers, poisoning.
+
+Problem data and outputs are trees (tensor, tuple, list, dict). Comparison walks both trees and
+compares every element with an allclose that treats NaN and +/-Inf as values: a NaN where the
+reference has a number is a mismatch, a NaN where the reference has NaN is a match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+# Default tolerances by dtype: (rtol, atol). A problem overrides them in task.yml.
+DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-7, 1e-7),
+    torch.float32: (1e-4, 1e-5),
+    torch.float16: (1e-2, 1e-2),
+    torch.bfloat16: (2e-2, 2e-2),
+}
+LOW_PRECISION_TOLERANCE = (1e-1, 1e-1)      # fp8 and other narrow floats
+MAX_REPORTED_MISMATCHES = 5
+# A failed comparison whose every bad element is off by less than this (relative) and that has
+# no NaN, Inf or zero-filled hole looks like arithmetic done in a narrower type.
+PRECISION_LOSS_MAX_REL = 5e-2
+# A failed comparison where at least this share of the bad elements are NaN (the harness's poison)
+# or exact zeros looks like work that was skipped.
+PARTIAL_OUTPUT_SHARE = 0.5
+
+REASON_MISMATCH = "mismatch"
+REASON_PRECISION_LOSS = "precision_loss"
+REASON_PARTIAL_OUTPUT = "partial_output"
+REASON_NOT_A_TENSOR = "not_a_tensor"
+REASON_WRONG_SHAPE = "wrong_shape"
+REASON_WRONG_DTYPE = "wrong_dtype"
+REASON_WRONG_DEVICE = "wrong_device"
+REASON_WRONG_LAYOUT = "wrong_layout"
+REASON_WRONG_STRUCTURE = "wrong_structure"
+REASON_PROBLEM_CHECK = "problem_check"
+
+
+# -- trees ------------------------------------------------------------------------------------
+def leaves(tree: Any) -> list[Any]:
+    """Every leaf of a tree (tensors and other values), depth first, in order."""
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in leaves(item)]
+    if isinstance(tree, dict):
+        return [leaf for key in tree for leaf in leaves(tree[key])]
+    return [tree]
+
+
+def tensor_leaves(tree: Any) -> list[torch.Tensor]:
+    return [leaf for leaf in leaves(tree) if isinstance(leaf, torch.Tensor)]
+
+
+def map_tensors(tree: Any, fn) -> Any:
+    if isinstance(tree, tuple):
+        return tuple(map_tensors(x, fn) for x in tree)
+    if isinstance(tree, list):
+        return [map_tensors(x, fn) for x in tree]
+    if isinstance(tree, dict):
+        return {k: map_tensors(v, fn) for k, v in tree.items()}
+    if isinstance(tree, torch.Tensor):
+        return fn(tree)
+    return tree
+
+
+def clone_tree(tree: Any) -> Any:
+    return map_tensors(tree, lambda t: t.clone())
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bitwise equality (NaN equals NaN of the same bits): what 'unchanged' means."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.numel() == 0:
+        return True
+    return torch.equal(a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8))
+
+
+def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+        return False
+    sa, sb = a.untyped_storage(), b.untyped_storage()
+    a0, b0 = sa.data_ptr(), sb.data_ptr()
+    return a0 < b0 + sb.nbytes() and b0 < a0 + sa.nbytes()
+
+
+def poison(t: torch.Tensor) -> None:
+    """Fill a buffer the candidate must overwrite with values no correct output contains."""
+    if t.dtype.is_floating_point or t.dtype.is_complex:
+        t.fill_(float("nan"))
+    elif t.dtype == torch.bool:
+        t.fill_(True)
+    else:
+        t.fill_(torch.iinfo(t.dtype).max)
+
+
+def tolerance_for(dtype: torch.dtype, rtol: float | None, atol: float | None) -> tuple[float, float]:
+    if dtype.is_floating_point or dtype.is_complex:
+        default = DEFAULT_TOLERANCES.get(dtype, LOW_PRECISION_TOLERANCE)
+    else:
+        default = (0.0, 0.0)
+    return (default[0] if rtol is None else float(rtol), default[1] if atol is None else float(atol))
+
+
+# -- comparison -------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    passed: bool
+    reason: str = ""
+    message: str = ""
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    mismatches: int = 0
+    numel: int = 0
+    first_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    rtol: float | None = None
+    atol: float | None = None
+
+
+def _fail(reason: str, message: str) -> Comparison:
+    return Comparison(False, reason, message)
+
+
+def compare_tensor(got: Any, expected: torch.Tensor, rtol: float | None, atol: float | None) -> Comparison:
+    if type(got) is not torch.Tensor:
+        return _fail(REASON_NOT_A_TENSOR, f"output is {type(got).__module__}.{type(got).__qualname__}, "
+                                          "not torch.Tensor")
+    if got.layout != expected.layout or got.is_sparse:
+        return _fail(REASON_WRONG_LAYOUT, f"layout {got.layout}, expected {expected.layout}")
+    if got.shape != expected.shape:
+        return _fail(REASON_WRONG_SHAPE, f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
+    if got.dtype != expected.dtype:
+        return _fail(REASON_WRONG_DTYPE, f"dtype {got.dtype}, expected {expected.dtype}")
+    if got.device != expected.device:
+        return _fail(REASON_WRONG_DEVICE, f"device {got.device}, expected {expected.device}")
+    rtol_, atol_ = tolerance_for(expected.dtype, rtol, atol)
+    numel = expected.numel()
+    if numel == 0:
+        return Comparison(True, numel=0, rtol=rtol_, atol=atol_)
+    work = torch.float64 if expected.dtype in (torch.float64, torch.float32) or not expected.dtype.is_floating_point \
+        else torch.float32
+    if expected.dtype.is_complex:
+        g, e = torch.view_as_real(got).to(torch.float64), torch.view_as_real(expected).to(torch.float64)
+    else:
+        g, e = got.detach().to(work), expected.detach().to(work)
+    g_nan, e_nan = torch.isnan(g), torch.isnan(e)
+    g_inf, e_inf = torch.isinf(g), torch.isinf(e)
+    both_finite = ~(g_nan | e_nan | g_inf | e_inf)
+    diff = torch.where(both_finite, (g - e).abs(), torch.zeros_like(g))
+    bound = atol_ + rtol_ * e.abs()
+    bad = (g_nan ^ e_nan) | (g_inf & e_inf & (torch.sign(g) != torch.sign(e))) | (g_inf ^ e_inf) \
+        | (both_finite & (diff > bound))
+    mismatches = int(bad.sum().item())
+    max_abs = float(diff.max().item())
+    rel = torch.where(both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff))
+    max_rel = float(rel.max().item())
+    result = Comparison(mismatches == 0, numel=numel, mismatches=mismatches, max_abs_err=max_abs,
+                        max_rel_err=max_rel, rtol=rtol_, atol=atol_)
+    if mismatches:
+        idx = torch.nonzero(bad.reshape(bad.shape if bad.dim() else (1,)))[:MAX_REPORTED_MISMATCHES]
+        flat_g, flat_e = g.reshape(g.shape if g.dim() else (1,)), e.reshape(e.shape if e.dim() else (1,))
+        for row in idx.tolist():
+            result.first_mismatches.append({"index": row, "got": float(flat_g[tuple(row)].item()),
+                                            "expected": float(flat_e[tuple(row)].item())})
+        holes = int((bad & (g_nan | (g == 0))).sum().item())
+        bad_rel = rel[bad & both_finite]
+        if holes >= PARTIAL_OUTPUT_SHARE * mismatches:
+            result.reason = REASON_PARTIAL_OUTPUT
+            result.message = (f"{holes} of {mismatches} wrong elements are NaN (never written over the "
+                              f"harness's poison) or zero: part of the output was not computed")
+        elif holes == 0 and bad_rel.numel() == mismatches and float(bad_rel.max().item()) < PRECISION_LOSS_MAX_REL:
+            result.reason = REASON_PRECISION_LOSS
+            result.message = (f"{mismatches} of {numel} elements off by at most {max_rel:.2e} relative, "
+                              f"above rtol={rtol_:g}/atol={atol_:g}: arithmetic in a narrower type?")
+        else:
+            result.reason = REASON_MISMATCH
+            result.message = f"{mismatches} of {numel} elements differ (max abs err {max_abs:.3e})"
+    return result
+
+
+def compare(got: Any, expected: Any, rtol: float | None = None, atol: float | None = None) -> Comparison:
+    """Compare an output tree with the reference's, leaf by leaf; the worst leaf decides."""
+    if isinstance(expected, torch.Tensor):
+        return compare_tensor(got, expected, rtol, atol)
+    exp_leaves = leaves(expected)
+    got_leaves = leaves(got) if isinstance(got, (tuple, list, dict)) else None
+    if got_leaves is None or len(got_leaves) != len(exp_leaves):
+        return _fail(REASON_WRONG_STRUCTURE, f"output is {type(got).__name__} with "
+                     f"{len(leaves(got))} leaves, expected {type(expected).__name__} with {len(exp_leaves)}")
+    total = Comparison(True, rtol=rtol, atol=atol)
+    for g, e in zip(got_leaves, exp_leaves):
+        if isinstance(e, torch.Tensor):
+            part = compare_tensor(g, e, rtol, atol)
+        else:
+            part = Comparison(g == e, "" if g == e else REASON_MISMATCH, "" if g == e else f"{g!r} != {e!r}")
+        total.numel += part.numel
+        total.mismatches += part.mismatches
+        for attr in ("max_abs_err", "max_rel_err"):
+            value = getattr(part, attr)
+            if value is not None:
+                setattr(total, attr, max(value, getattr(total, attr) or 0.0))
+        if not part.passed and total.passed:
+            total.passed, total.reason, total.message = False, part.reason, part.message
+            total.first_mismatches = part.first_mismatches
+        total.rtol, total.atol = part.rtol, part.atol
+    return total
+
+
+def outputs_within_tolerance(a: Any, b: Any, rtol: float | None, atol: float | None) -> bool:
+    return compare(a, b, rtol, atol).passed
+
+
+def outputs_same_bits(a: Any, b: Any) -> bool:
+    la, lb = tensor_leaves(a), tensor_leaves(b)
+    return len(la) == len(lb) and all(type(x) is torch.Tensor and type(y) is torch.Tensor and same_bits(x, y)
+                                      for x, y in zip(la, lb))
+
+
+# -- output buffers ---------------------------------------------------------------------------
+@dataclass
+class BufferPlan:
+    """Which input leaves (by position) the reference writes or returns: the candidate may write
+    exactly those. `poisonable` are the ones the reference overwrites without reading."""
+
+    writable: set[int] = field(default_factory=set)
+    poisonable: set[int] = field(default_factory=set)
+
+
+def learn_buffers(data: Any, reference) -> BufferPlan:
+    """Run the reference on copies of `data` to learn which inputs are output buffers.
+
+    `data` must be a throwaway draw (not a case the candidate will see): its outputs are scrubbed.
+    """
+    pristine = tensor_leaves(data)
+    first = clone_tree(data)
+    out1 = reference(first)
+    first_leaves = tensor_leaves(first)
+    plan = BufferPlan()
+    out_leaves = tensor_leaves(out1)
+    for i, (before, after) in enumerate(zip(pristine, first_leaves)):
+        if not same_bits(before, after) or any(shares_memory(o, after) for o in out_leaves):
+            plan.writable.add(i)
+    if plan.writable:
+        second = clone_tree(data)
+        second_leaves = tensor_leaves(second)
+        for i in plan.writable:
+            poison(second_leaves[i])
+        out2 = reference(second)
+        if outputs_same_bits(out1, out2):
+            plan.poisonable = set(plan.writable)
+        scrub(out2)
+        scrub(second)
+    scrub(out1)
+    scrub(first)
+    return plan
+
+
+def scrub(tree: Any) -> None:
+    """Overwrite a harness-held result before letting it go, so that freed memory a candidate's
+    torch.empty() may be handed by the allocator holds poison, never an answer."""
+    for t in tensor_leaves(tree):
+        if type(t) is torch.Tensor and t.numel():
+            try:
+                poison(t)
+            except RuntimeError:
+                pass

@@ -1,0 +1,293 @@
+"""Anti-cheat checks. Every flag has a name that says which exploit it caught.
+
+The harness binds its own references to timers, comparison and synchronisation functions when
+this module is imported (before any candidate is), and checks after every candidate call that
+nobody replaced them. Checks that need timing numbers (events vs host clock, roofline floor,
+speedup sanity) take those numbers as arguments, so they are plain functions of data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpu_harness.check import shares_memory, tensor_leaves
+
+# Flags: any flag fails the run.
+FLAG_OUTPUT_ALIASES_INPUT = "output_aliases_input"
+FLAG_OUTPUT_ALIASES_REFERENCE = "output_aliases_reference"
+FLAG_INPUT_MUTATED = "input_mutated"
+FLAG_RESULT_REPLAY = "result_replay"
+FLAG_SIDE_STREAM = "side_stream_or_deferred_work"
+FLAG_THREAD_SPAWNED = "thread_spawned"
+FLAG_LAZY_OUTPUT = "lazy_output"
+FLAG_ODD_OUTPUT_STORAGE = "odd_output_storage"
+FLAG_PATCHED_TIMER = "patched_timer"
+FLAG_PATCHED_ALLCLOSE = "patched_allclose"
+FLAG_PATCHED_SYNCHRONIZE = "patched_synchronize"
+FLAG_PATCHED_ELAPSED_TIME = "patched_elapsed_time"
+FLAG_PATCHED_TORCH = "patched_torch"
+FLAG_BELOW_ROOFLINE = "below_roofline"
+FLAG_SPEEDUP_SANITY = "speedup_above_sanity_limit"
+FLAG_NONDETERMINISTIC = "nondeterministic"
+
+# Notes: reported, never failing.
+NOTE_NO_OWN_KERNEL = "no_own_kernel"
+NOTE_BITWISE_DIFFERENCES = "bitwise_differences"
+NOTE_BELOW_TIMING_RESOLUTION = "below_timing_resolution"
+NOTE_THREADS_ON_CPU = "timing_on_host_clock"
+
+# A candidate whose (host clock - event time) exceeds the reference's by this factor AND by this
+# many milliseconds did work that CUDA events on its stream did not see.
+EVENT_HOST_EXCESS_RATIO = 3.0
+EVENT_HOST_EXCESS_MIN_MS = 0.05
+# Measured peaks are achievable, not theoretical; a time below this share of the floor is impossible.
+ROOFLINE_MARGIN = 0.7
+# Below this median, launch latency dominates: say so instead of pretending precision.
+TIMING_RESOLUTION_MS = 0.010
+
+# Ops that move no data of their own: a candidate made only of these and the reference's ops
+# launched no kernel of its own.
+TRIVIAL_OPS = frozenset({
+    "aten::empty", "aten::empty_like", "aten::empty_strided", "aten::view", "aten::reshape",
+    "aten::_reshape_alias", "aten::as_strided", "aten::expand", "aten::t", "aten::transpose",
+    "aten::permute", "aten::select", "aten::slice", "aten::unsqueeze", "aten::squeeze", "aten::detach",
+    "aten::alias", "aten::resize_", "aten::contiguous", "aten::lift_fresh", "aten::item",
+    "aten::_local_scalar_dense", "aten::to", "aten::result_type", "aten::size", "aten::stride",
+    "aten::numel", "aten::is_nonzero", "aten::clone", "aten::copy_", "aten::_to_copy", "aten::zeros",
+    "aten::zero_", "aten::fill_", "aten::empty_permuted", "aten::_unsafe_view", "aten::flatten",
+    "aten::split", "aten::chunk", "aten::narrow", "aten::dim", "aten::lift", "aten::set_",
+})
+
+
+# -- patched functions ------------------------------------------------------------------------
+def _watch_list() -> list[tuple[str, Any, str, str]]:
+    """(flag, owner, owner name, attribute) for every function a cheat would want to replace."""
+    cuda, event, stream = torch.cuda, torch.cuda.Event, torch.cuda.Stream
+    watch = []
+    for name in ("perf_counter", "perf_counter_ns", "time", "time_ns", "monotonic", "monotonic_ns",
+                 "process_time", "process_time_ns", "sleep"):
+        watch.append((FLAG_PATCHED_TIMER, time, "time", name))
+    for name in ("allclose", "isclose", "equal", "eq", "ne", "isnan", "isinf", "abs", "sub", "where",
+                 "all", "any", "nonzero"):
+        watch.append((FLAG_PATCHED_ALLCLOSE, torch, "torch", name))
+    watch.append((FLAG_PATCHED_ALLCLOSE, torch.testing, "torch.testing", "assert_close"))
+    for name in ("allclose", "isclose", "equal", "eq", "__eq__", "ne", "__ne__", "sub", "__sub__", "abs",
+                 "all", "any", "item", "sum", "max", "gt", "__gt__", "le", "__le__"):
+        watch.append((FLAG_PATCHED_ALLCLOSE, torch.Tensor, "torch.Tensor", name))
+    for name in ("synchronize", "current_stream", "default_stream", "Event", "Stream", "stream",
+                 "set_stream"):
+        watch.append((FLAG_PATCHED_SYNCHRONIZE, cuda, "torch.cuda", name))
+    watch.append((FLAG_PATCHED_SYNCHRONIZE, event, "torch.cuda.Event", "synchronize"))
+    watch.append((FLAG_PATCHED_SYNCHRONIZE, event, "torch.cuda.Event", "wait"))
+    watch.append((FLAG_PATCHED_SYNCHRONIZE, stream, "torch.cuda.Stream", "synchronize"))
+    watch.append((FLAG_PATCHED_SYNCHRONIZE, stream, "torch.cuda.Stream", "wait_stream"))
+    for name in ("elapsed_time", "record", "query", "__init__", "__new__"):
+        watch.append((FLAG_PATCHED_ELAPSED_TIME, event, "torch.cuda.Event", name))
+    for name in ("clone", "copy_", "fill_", "zero_", "to", "contiguous", "view", "reshape",
+                 "data_ptr", "untyped_storage", "__torch_function__", "__torch_dispatch__"):
+        watch.append((FLAG_PATCHED_TORCH, torch.Tensor, "torch.Tensor", name))
+    for name in ("empty", "empty_like", "randn", "rand", "clone", "matmul", "mm"):
+        watch.append((FLAG_PATCHED_TORCH, torch, "torch", name))
+    return watch
+
+
+class PatchWatch:
+    """Identities of watched functions, bound before any candidate is imported."""
+
+    def __init__(self):
+        self.rebind()
+
+    def rebind(self) -> None:
+        self.bound = [(flag, owner, owner_name, attr, owner.__dict__.get(attr, getattr(owner, attr, None)))
+                      for flag, owner, owner_name, attr in _watch_list()]
+
+    def changed(self) -> list[tuple[str, str]]:
+        """[(flag, 'owner.attr')] for each watched function that is no longer the original."""
+        found = []
+        for flag, owner, owner_name, attr, original in self.bound:
+            now = owner.__dict__.get(attr, getattr(owner, attr, None))
+            if now is not original:
+                found.append((flag, f"{owner_name}.{attr}"))
+        return found
+
+    def restore(self) -> None:
+        """Put the originals back so that later checks run on real functions (the run is flagged)."""
+        for _flag, owner, _name, attr, original in self.bound:
+            if owner.__dict__.get(attr, getattr(owner, attr, None)) is not original:
+                try:
+                    setattr(owner, attr, original)
+                except (AttributeError, TypeError):
+                    pass
+
+
+PATCH_WATCH = PatchWatch()           # bound at import: the harness imports this before any candidate
+
+# Bound references the harness itself uses for measurement (taken before any candidate import).
+perf_counter_ns = time.perf_counter_ns
+cuda_synchronize = torch.cuda.synchronize
+CudaEvent = torch.cuda.Event
+
+
+# -- threads ----------------------------------------------------------------------------------
+def live_threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
+
+
+def new_threads(before: set[threading.Thread]) -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t not in before and t.is_alive())
+
+
+# -- outputs ----------------------------------------------------------------------------------
+def output_type_problems(output: Any) -> list[tuple[str, str]]:
+    """Flags for outputs that are not plain, dense tensors (lazy or subclassed, odd storage)."""
+    problems = []
+    leaves = [output] if not isinstance(output, (tuple, list, dict)) else None
+    if leaves is None:
+        from gpu_harness.check import leaves as all_leaves
+        leaves = all_leaves(output)
+    for leaf in leaves:
+        if isinstance(leaf, torch.Tensor) and type(leaf) is not torch.Tensor:
+            problems.append((FLAG_LAZY_OUTPUT, f"output is a {type(leaf).__module__}.{type(leaf).__qualname__}, "
+                                               "a torch.Tensor subclass: lazy or deferred results are refused"))
+        elif type(leaf) is torch.Tensor:
+            if leaf.layout != torch.strided or leaf.is_meta:
+                problems.append((FLAG_ODD_OUTPUT_STORAGE, f"output has layout {leaf.layout}, meta={leaf.is_meta}"))
+            elif leaf.numel() and leaf.untyped_storage().nbytes() < _span_bytes(leaf):
+                problems.append((FLAG_ODD_OUTPUT_STORAGE, "output's storage is smaller than its elements need"))
+            elif leaf.numel() > 1 and 0 in leaf.stride() and any(s > 1 for s in leaf.shape):
+                problems.append((FLAG_ODD_OUTPUT_STORAGE, f"output is a broadcast view (strides {leaf.stride()}): "
+                                                          "elements share memory"))
+    return problems
+
+
+def _span_bytes(t: torch.Tensor) -> int:
+    span = 1 + sum((size - 1) * stride for size, stride in zip(t.shape, t.stride()) if size > 0)
+    return (t.storage_offset() + span) * t.element_size()
+
+
+def alias_problems(output: Any, inputs: list[torch.Tensor], writable: set[int],
+                   harness_held: list[torch.Tensor]) -> list[tuple[str, str]]:
+    problems = []
+    for out in tensor_leaves(output):
+        for i, inp in enumerate(inputs):
+            if i not in writable and shares_memory(out, inp):
+                problems.append((FLAG_OUTPUT_ALIASES_INPUT,
+                                 f"output shares memory with input #{i}, which the reference does not write"))
+        for held in harness_held:
+            if shares_memory(out, held):
+                problems.append((FLAG_OUTPUT_ALIASES_REFERENCE,
+                                 "output shares memory with a tensor the harness holds (reference output or "
+                                 "pristine inputs)"))
+                break
+    return problems
+
+
+# -- kernels of its own -----------------------------------------------------------------------
+def op_names(fn) -> set[str]:
+    """Names of the torch ops `fn` dispatches (CPU-side profiler: cheap, no CUPTI)."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.name for e in prof.events() if e.name.startswith("aten::")}
+
+
+def fallback_detail(candidate_ops: set[str], reference_ops: set[str]) -> str | None:
+    """If the candidate's work is only the reference's own ops, say so (a note, not a flag)."""
+    own = candidate_ops - TRIVIAL_OPS
+    ref = reference_ops - TRIVIAL_OPS
+    if own and own <= ref:
+        return (f"every op the candidate dispatched ({', '.join(sorted(own))}) is one the reference uses: "
+                "no kernel of its own, a fallback to the reference op")
+    return None
+
+
+# -- timing sanity ----------------------------------------------------------------------------
+def events_miss_work(cand_event_ms: float, cand_host_ms: float, ref_event_ms: float, ref_host_ms: float) -> str | None:
+    cand_excess = cand_host_ms - cand_event_ms
+    ref_excess = max(ref_host_ms - ref_event_ms, 0.0)
+    if cand_excess > EVENT_HOST_EXCESS_RATIO * ref_excess and cand_excess - ref_excess > EVENT_HOST_EXCESS_MIN_MS:
+        return (f"CUDA events saw {cand_event_ms:.4f} ms but the host clock around a device-wide synchronize "
+                f"saw {cand_host_ms:.4f} ms (reference: {ref_event_ms:.4f} / {ref_host_ms:.4f} ms): work on a "
+                "side stream, in a thread or deferred past the end event")
+    return None
+
+
+def roofline_floor_ms(bytes_moved: float, flops: float | None, peak_bytes_per_s: float,
+                      peak_flops_per_s: float | None) -> float:
+    floor = bytes_moved / peak_bytes_per_s
+    if flops and peak_flops_per_s:
+        floor = max(floor, flops / peak_flops_per_s)
+    return floor * 1e3
+
+
+def below_roofline(candidate_ms: float, floor_ms: float) -> str | None:
+    if floor_ms > 0 and candidate_ms < ROOFLINE_MARGIN * floor_ms:
+        return (f"median {candidate_ms:.4f} ms is below {ROOFLINE_MARGIN:.0%} of the roofline floor "
+                f"{floor_ms:.4f} ms (bytes / measured peak bandwidth, flops / measured peak rate): impossible")
+    return None
+
+
+def speedup_insane(speedup: float, limit: float) -> str | None:
+    if speedup > limit:
+        return f"speedup {speedup:.1f}x over the reference is above the sanity limit {limit:g}x: flagged for review"
+    return None
+
+
+# -- measured peaks ---------------------------------------------------------------------------
+PEAK_CACHE_DIR = Path(os.environ.get("GPU_HARNESS_CACHE", Path.home() / ".cache" / "gpu_harness"))
+PEAK_COPY_BYTES = {"cuda": 512 << 20, "cpu": 64 << 20}
+PEAK_MATMUL_N = {"cuda": 8192, "cpu": 512}
+PEAK_REPEATS = 5
+
+
+def measured_peaks(device: torch.device, dtype: torch.dtype) -> tuple[float, float]:
+    """(bytes/s, flops/s) achievable on this device, measured once and cached on disk."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    key = f"{name}|{torch.__version__}|{dtype}"
+    cache = PEAK_CACHE_DIR / "peaks.json"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return tuple(known[key])
+    kind = device.type
+    src = torch.empty(PEAK_COPY_BYTES[kind] // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    bandwidth = max(2 * src.numel() * 4 / t for t in _best_times(lambda: dst.copy_(src), device))
+    n = PEAK_MATMUL_N[kind]
+    mdtype = dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) and kind == "cuda" else torch.float32
+    a = torch.randn(n, n, device=device, dtype=mdtype)
+    b = torch.randn(n, n, device=device, dtype=mdtype)
+    flops = max(2 * n ** 3 / t for t in _best_times(lambda: torch.mm(a, b), device))
+    del src, dst, a, b
+    known[key] = (bandwidth, flops)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(cache)
+    except OSError:
+        pass
+    return bandwidth, flops
+
+
+def _best_times(fn, device: torch.device) -> list[float]:
+    fn()
+    times = []
+    for _ in range(PEAK_REPEATS):
+        if device.type == "cuda":
+            cuda_synchronize()
+        t0 = perf_counter_ns()
+        fn()
+        if device.type == "cuda":
+            cuda_synchronize()
+        times.append(max(perf_counter_ns() - t0, 1) / 1e9)
+    return times

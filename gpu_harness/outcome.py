@@ -1,0 +1,244 @@
+"""Typed outcomes of an evaluation: the report, its parts, exit codes and the exception tree.
+
+Exception tree (one root, leaves named for the cause):
+
+    HarnessError                    the harness itself could not do its job (exit 2)
+    ├── ProblemNotFound             no problem at the given path
+    ├── ProblemFormatError          a problem folder/file that is neither GPU MODE nor KernelBench
+    ├── CandidateNotFound           no candidate file at the given path
+    ├── BadRequest                  a worker request or CLI argument that makes no sense
+    └── NeedsGpu                    the problem itself needs CUDA and this machine has none
+
+    CandidateFailure                the candidate failed at one stage (exit 1); carries stage/kind
+
+Everything a run produces is a Report; failures are results, not crashes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpu_harness import SCHEMA_VERSION, __version__
+
+# Exit codes of `python -m gpu_harness smoke` (named, never bare numbers).
+EXIT_PASSED = 0
+EXIT_CANDIDATE_FAILED = 1
+EXIT_HARNESS_ERROR = 2
+
+# Stages at which an evaluation can fail; `setup` belongs to the harness (problem, arguments).
+STAGE_SETUP = "setup"
+STAGE_LOAD = "load"
+STAGE_COMPILE = "compile"
+STAGE_RUN = "run"
+STAGE_CHECK = "check"
+STAGE_TIME = "time"
+STAGES = (STAGE_SETUP, STAGE_LOAD, STAGE_COMPILE, STAGE_RUN, STAGE_CHECK, STAGE_TIME)
+
+# Error kinds: what went wrong, independent of the stage.
+KIND_PROBLEM_NOT_FOUND = "problem_not_found"
+KIND_PROBLEM_INVALID = "problem_invalid"
+KIND_CANDIDATE_NOT_FOUND = "candidate_not_found"
+KIND_BAD_REQUEST = "bad_request"
+KIND_NEEDS_GPU = "needs_gpu"
+KIND_SYNTAX_ERROR = "syntax_error"
+KIND_IMPORT_ERROR = "import_error"
+KIND_EXCEPTION = "exception"
+KIND_COMPILE_ERROR = "compile_error"
+KIND_OUT_OF_MEMORY = "out_of_memory"
+KIND_ILLEGAL_MEMORY_ACCESS = "illegal_memory_access"
+KIND_CRASHED = "crashed"
+KIND_TIMEOUT = "timeout"
+KIND_INTERNAL = "internal_error"
+HARNESS_KINDS = frozenset({KIND_PROBLEM_NOT_FOUND, KIND_PROBLEM_INVALID, KIND_CANDIDATE_NOT_FOUND,
+                           KIND_BAD_REQUEST, KIND_INTERNAL})
+
+STDERR_TAIL_CHARS = 4000
+
+
+class HarnessError(Exception):
+    """The harness could not evaluate (bad problem, bad arguments): exit status 2."""
+
+    kind = KIND_INTERNAL
+    stage = STAGE_SETUP
+
+
+class ProblemNotFound(HarnessError):
+    kind = KIND_PROBLEM_NOT_FOUND
+
+
+class ProblemFormatError(HarnessError):
+    kind = KIND_PROBLEM_INVALID
+
+
+class CandidateNotFound(HarnessError):
+    kind = KIND_CANDIDATE_NOT_FOUND
+
+
+class BadRequest(HarnessError):
+    kind = KIND_BAD_REQUEST
+
+
+class NeedsGpu(HarnessError):
+    kind = KIND_NEEDS_GPU
+
+
+class CandidateFailure(Exception):
+    """The candidate failed at `stage`; `kind` names the cause. Exit status 1."""
+
+    def __init__(self, stage: str, kind: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class Flag:
+    """Something the guard caught. Any flag fails the run."""
+
+    name: str
+    detail: str
+
+
+@dataclass
+class StageError:
+    stage: str
+    kind: str
+    message: str
+    stderr_tail: str = ""
+
+    @property
+    def is_harness_error(self) -> bool:
+        return self.kind in HARNESS_KINDS or (self.kind == KIND_NEEDS_GPU and self.stage == STAGE_SETUP)
+
+
+@dataclass
+class CaseResult:
+    """Correctness of one case: one call of the candidate compared with the reference."""
+
+    name: str
+    kind: str                      # test | secret | benchmark | recheck
+    params: dict[str, Any]
+    passed: bool
+    reason: str = ""               # empty when passed; else mismatch | precision_loss | partial_output | ...
+    message: str = ""
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    mismatches: int = 0
+    numel: int = 0
+    first_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    rtol: float | None = None
+    atol: float | None = None
+    bitwise_repeatable: bool | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Summary:
+    """Statistics of one timed function: milliseconds."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    n: int
+    rse: float                     # relative standard error of the median
+    host_median_ms: float | None = None   # host clock around a device-wide synchronize (GPU only)
+
+
+@dataclass
+class TimingResult:
+    case: str
+    params: dict[str, Any]
+    clock: str                     # "cuda_events" or "host" (CPU mode: host clock, labelled as such)
+    reference: Summary | None
+    candidate: Summary | None
+    speedup: float | None
+    clock_mhz: int | None = None
+    l2_flush_bytes: int = 0
+    input_sets: int = 0
+    verified_samples: int = 0
+    floor_ms: float | None = None  # roofline floor: bytes / peak bandwidth, flops / peak rate (measured)
+    stopped_by: str = ""           # "precision" | "budget" | "max_samples"
+    seconds: float = 0.0
+
+
+@dataclass
+class Report:
+    problem: str
+    candidate: str
+    mode: str
+    problem_format: str = ""
+    device: dict[str, Any] = field(default_factory=dict)
+    passed: bool = False
+    flags: list[Flag] = field(default_factory=list)
+    notes: list[Flag] = field(default_factory=list)
+    cases: list[CaseResult] = field(default_factory=list)
+    timing: list[TimingResult] = field(default_factory=list)
+    score: dict[str, Any] | None = None
+    error: StageError | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    wall_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+    def finish(self) -> "Report":
+        """Set `passed`: every case correct, no flag, no error, at least one case run."""
+        self.passed = (self.error is None and not self.flags and bool(self.cases)
+                       and all(c.passed for c in self.cases))
+        return self
+
+    def add_flag(self, name: str, detail: str) -> None:
+        if not any(f.name == name for f in self.flags):
+            self.flags.append(Flag(name, detail))
+
+    def add_note(self, name: str, detail: str) -> None:
+        if not any(f.name == name for f in self.notes):
+            self.notes.append(Flag(name, detail))
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None and self.error.is_harness_error:
+            return EXIT_HARNESS_ERROR
+        return EXIT_PASSED if self.passed else EXIT_CANDIDATE_FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        doc = {"schema": SCHEMA_VERSION, "harness_version": __version__}
+        doc.update(dataclasses.asdict(self))
+        doc["exit_code"] = self.exit_code
+        return finite(doc)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> "Report":
+        doc = {k: v for k, v in doc.items() if k in {f.name for f in dataclasses.fields(cls)}}
+        doc["flags"] = [Flag(**f) for f in doc.get("flags", [])]
+        doc["notes"] = [Flag(**f) for f in doc.get("notes", [])]
+        doc["cases"] = [CaseResult(**c) for c in doc.get("cases", [])]
+        timing = []
+        for t in doc.get("timing", []):
+            t = dict(t)
+            for who in ("reference", "candidate"):
+                if t.get(who) is not None:
+                    t[who] = Summary(**t[who])
+            timing.append(TimingResult(**t))
+        doc["timing"] = timing
+        if doc.get("error") is not None:
+            doc["error"] = StageError(**doc["error"])
+        return cls(**doc)
+
+
+def finite(value: Any) -> Any:
+    """JSON has no NaN or Infinity: non-finite floats become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def tail(text: str, limit: int = STDERR_TAIL_CHARS) -> str:
+    return text if len(text) <= limit else "..." + text[-limit:]

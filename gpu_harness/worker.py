@@ -1,0 +1,308 @@
+"""Isolation and the long-lived worker.
+
+`run_isolated` forks one child per evaluation from a parent that has imported torch (and Triton)
+but never initialised CUDA. The child runs `smoke.evaluate` and sends its stage markers and its
+report as JSON frames through a dedicated pipe; the candidate's stdout and stderr go to separate
+capture files, so nothing a candidate prints can reach the protocol or forge a report line on
+stdout. A crash, a hang (killed at the timeout, with its whole process group), an illegal memory
+access or an OOM becomes a structured error result; the parent lives on.
+
+`serve` is the worker: JSON lines on stdin, one JSON line per request on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import sys
+import tempfile
+import time
+from typing import IO, Any
+
+from gpu_harness import SCHEMA_VERSION
+from gpu_harness.outcome import (
+    KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT,
+    STAGE_SETUP, Report, StageError, tail,
+)
+
+DEFAULT_TIMEOUT_S = 300.0
+CAPTURE_TAIL_CHARS = 4000
+FRAME_LIMIT_BYTES = 64 << 20
+WARM_MODULES = ("torch", "torch.profiler", "numpy", "yaml", "triton", "triton.language")
+CHILD_EXIT_OK = 0
+CHILD_EXIT_INTERNAL = 70          # EX_SOFTWARE: the harness itself broke inside the child
+
+
+def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+    """Import what every evaluation needs, once, in the parent. CUDA stays uninitialised: torch's
+    availability check goes through NVML, and nothing here touches a device."""
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    loaded = []
+    for name in modules:
+        try:
+            __import__(name)
+            loaded.append(name)
+        except Exception:          # triton or numpy absent: candidates that need them will say so
+            continue
+    import gpu_harness.smoke  # noqa: F401  (pulls check, guard, timing, problem)
+    return loaded
+
+
+def cuda_initialised() -> bool:
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_initialized())
+
+
+# -- the isolated evaluation ------------------------------------------------------------------
+def run_isolated(request: dict[str, Any], timeout_s: float | None = None) -> Report:
+    """Evaluate one request in a fresh forked child; always returns a Report."""
+    problem, candidate = str(request.get("problem", "")), str(request.get("candidate", ""))
+    mode = str(request.get("mode", "both"))
+    timeout = float(timeout_s if timeout_s is not None else request.get("timeout_s", DEFAULT_TIMEOUT_S))
+    if not problem or not candidate:
+        return _harness_error(problem, candidate, mode, KIND_BAD_REQUEST, "a request needs `problem` and `candidate`")
+    if not os.path.exists(problem):
+        return _harness_error(problem, candidate, mode, KIND_PROBLEM_NOT_FOUND, f"problem not found: {problem}")
+    if cuda_initialised():
+        return _harness_error(problem, candidate, mode, KIND_INTERNAL,
+                              "CUDA is initialised in the worker parent; a forked child could not use it")
+    overrides = request.get("timing") or {}
+    return _fork_and_wait(lambda on_stage: _evaluate(problem, candidate, mode, on_stage, overrides),
+                          Report(problem=problem, candidate=candidate, mode=mode), timeout)
+
+
+def _evaluate(problem, candidate, mode, on_stage, overrides) -> dict[str, Any]:
+    from gpu_harness.smoke import evaluate
+    return evaluate(problem, candidate, mode, on_stage=on_stage, overrides=overrides).to_json()
+
+
+def _harness_error(problem: str, candidate: str, mode: str, kind: str, message: str) -> Report:
+    report = Report(problem=problem, candidate=candidate, mode=mode)
+    report.error = StageError(STAGE_SETUP, kind, message)
+    return report.finish()
+
+
+class _Channel:
+    """The child's end of the result pipe: JSON frames tagged with the request's nonce."""
+
+    def __init__(self, fd: int, nonce: str):
+        self.fd, self.nonce = fd, nonce
+
+    def send(self, **frame: Any) -> None:
+        data = (json.dumps({"nonce": self.nonce, **frame}, default=_jsonable) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value)
+
+
+def _fork_and_wait(work, shell: Report, timeout: float) -> Report:
+    nonce = os.urandom(16).hex()
+    read_fd, write_fd = os.pipe()
+    out_file = tempfile.TemporaryFile()
+    err_file = tempfile.TemporaryFile()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:                                         # ---- child
+        code = CHILD_EXIT_INTERNAL
+        try:
+            os.setpgid(0, 0)
+            os.close(read_fd)
+            channel_fd = write_fd                        # not inheritable: nvcc & co. never get it
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            os.dup2(out_file.fileno(), 1)
+            os.dup2(err_file.fileno(), 2)
+            channel = _Channel(channel_fd, nonce)
+            doc = work(lambda stage: channel.send(stage=stage))
+            channel.send(report=doc)
+            code = CHILD_EXIT_OK
+        except BaseException as exc:                     # the harness broke: say so on the channel
+            try:
+                import traceback
+                traceback.print_exc()
+                _Channel(write_fd, nonce).send(internal=f"{type(exc).__name__}: {exc}")
+            except BaseException:
+                pass
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    # ---- parent
+    os.close(write_fd)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    frames, timed_out = _read_frames(read_fd, nonce, started + timeout)
+    if timed_out:
+        _kill_group(pid)
+    _, status = os.waitpid(pid, 0)
+    os.close(read_fd)
+    report = _report_from(frames, shell, status, timed_out, timeout)
+    report.stdout_tail = _read_tail(out_file)
+    report.stderr_tail = _read_tail(err_file)
+    if report.error is not None and not report.error.stderr_tail:
+        report.error.stderr_tail = report.stderr_tail
+    if not report.wall_s:
+        report.wall_s = time.monotonic() - started
+    return report
+
+
+def _read_frames(fd: int, nonce: str, deadline: float) -> tuple[list[dict[str, Any]], bool]:
+    buffer = b""
+    frames: list[dict[str, Any]] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return frames, True
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            return frames, True
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        buffer += chunk
+        if len(buffer) > FRAME_LIMIT_BYTES:
+            break
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            try:
+                frame = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(frame, dict) and frame.get("nonce") == nonce:
+                frames.append(frame)
+    return frames, False
+
+
+def _kill_group(pid: int) -> None:
+    for sig in (signal.SIGKILL,):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: float) -> Report:
+    stage = STAGE_SETUP
+    for frame in frames:
+        if "stage" in frame:
+            stage = frame["stage"]
+    docs = [f["report"] for f in frames if "report" in f]
+    if docs and not timed_out and os.WIFEXITED(status) and os.WEXITSTATUS(status) == CHILD_EXIT_OK:
+        return Report.from_json(docs[-1])
+    report = shell
+    internal = [f["internal"] for f in frames if "internal" in f]
+    if timed_out:
+        report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
+                                  "evaluation was killed (an infinite loop or a hang?)")
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
+        why = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error", signal.SIGABRT: "abort",
+               signal.SIGKILL: "killed (out of memory?)", signal.SIGFPE: "arithmetic fault",
+               signal.SIGILL: "illegal instruction"}.get(sig, "signal")
+        report.error = StageError(stage, kind, f"the evaluation process died at stage {stage} with {name} ({why})")
+    elif internal:
+        report.error = StageError(stage, KIND_INTERNAL, f"the harness failed inside the child: {internal[-1]}")
+    else:
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        report.error = StageError(stage, KIND_CRASHED, f"the evaluation process exited with status {code} at "
+                                  f"stage {stage} without a result (the candidate called exit?)")
+    return report.finish()
+
+
+def _read_tail(file: IO[bytes]) -> str:
+    try:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - CAPTURE_TAIL_CHARS))
+        return tail(file.read().decode(errors="replace"), CAPTURE_TAIL_CHARS)
+    finally:
+        file.close()
+
+
+# -- the worker -------------------------------------------------------------------------------
+def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+    """JSON lines in, JSON lines out. Requests: {"id", "op": "smoke"|"info"|"ping"|"shutdown", ...}."""
+    warm = warm_imports()
+
+    def answer(doc: dict[str, Any]) -> None:
+        stdout.write(json.dumps(doc, default=_jsonable) + "\n")
+        stdout.flush()
+
+    answer({"schema": SCHEMA_VERSION, "event": "ready", "pid": os.getpid(), "warm": warm,
+            "cuda_initialised": cuda_initialised()})
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+        except ValueError as exc:
+            answer({"schema": SCHEMA_VERSION, "id": None, "passed": False, "flags": [],
+                    "error": {"stage": STAGE_SETUP, "kind": KIND_BAD_REQUEST, "message": f"bad request: {exc}",
+                              "stderr_tail": ""}})
+            continue
+        op = request.get("op", "smoke")
+        rid = request.get("id")
+        if op == "ping":
+            answer({"schema": SCHEMA_VERSION, "id": rid, "pong": True, "cuda_initialised": cuda_initialised()})
+        elif op == "shutdown":
+            answer({"schema": SCHEMA_VERSION, "id": rid, "bye": True})
+            return 0
+        elif op == "info":
+            answer({"schema": SCHEMA_VERSION, "id": rid, "info": info_isolated(timeout_s)})
+        elif op == "smoke":
+            report = run_isolated(request, request.get("timeout_s", timeout_s))
+            answer({"id": rid, **report.to_json()})
+        else:
+            answer({"schema": SCHEMA_VERSION, "id": rid, "passed": False, "flags": [],
+                    "error": {"stage": STAGE_SETUP, "kind": KIND_BAD_REQUEST,
+                              "message": f"unknown op {op!r}: use smoke, info, ping or shutdown", "stderr_tail": ""}})
+    return 0
+
+
+def info_isolated(timeout_s: float) -> dict[str, Any]:
+    """`info` initialises CUDA, so in the worker it runs in a child too."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            from gpu_harness.info import collect
+            os.write(write_fd, json.dumps(collect(), default=_jsonable).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([read_fd], [], [], deadline - time.monotonic())
+        if not ready:
+            break
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    os.close(read_fd)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"error": "info failed"}
