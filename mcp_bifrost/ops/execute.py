@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 import anyio
 
+from mcp_bifrost.errors import ConnectionLost, TargetError
 from mcp_bifrost.models import ExecResult
 from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.capture import HeadTail
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.base import Process, Target
 
+RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 0.0)  # ~4 s of retries to clean up after a dropped connection
 Progress = Callable[[float, str], Awaitable[None]]
 
 
@@ -92,6 +94,13 @@ async def execute(
             if progress is not None:
                 line = (out.last_line if out.total >= err.total or not err.last_line else err.last_line)
                 await progress(now, line)
+    except ConnectionLost as exc:
+        with anyio.CancelScope(shield=True):
+            survivors = await _kill_after_reconnect(target, proc, jdir, limits.grace_s)
+        raise ConnectionLost(
+            f"{target.describe()}: the connection was lost after {time.monotonic() - started:.1f} s while the "
+            f"command ran ({exc}); {survivors}. Output so far: {out.text()[-500:]!r}. Run the command again."
+        ) from exc
     except BaseException:
         with anyio.CancelScope(shield=True):
             if not finished.done():
@@ -107,6 +116,19 @@ async def _finish(proc: Process, pumps: list[asyncio.Future]) -> int:
 
 async def _kill(target: Target, proc: Process, jdir: str, grace_s: float) -> int:
     return await jobs.kill_group(target, proc.pgid, grace_s, remove_dir=jdir)
+
+
+async def _kill_after_reconnect(target: Target, proc: Process, jdir: str, grace_s: float) -> str:
+    """The command may still run on the host (sshd does not kill it): reconnect and kill its group."""
+    for delay in RECONNECT_DELAYS_S:
+        try:
+            survivors = await _kill(target, proc, jdir, grace_s)
+        except TargetError as exc:
+            error = exc
+            await asyncio.sleep(delay)
+            continue
+        return f"its process group {proc.pgid} was killed after reconnecting ({survivors} survivors)"
+    return f"could not reconnect to kill it ({error}); it may still be running as process group {proc.pgid}"
 
 
 async def _collect(finished: asyncio.Future, wait_s: float = 5.0) -> int | None:

@@ -172,7 +172,9 @@ class SshTarget(Target):
         if not verify_host:
             opts["known_hosts"] = None
         elif self.known_hosts:
-            opts["known_hosts"] = str(Path(self.known_hosts).expanduser())
+            path = Path(self.known_hosts).expanduser()
+            # A missing file means "no host is known yet", not a crash.
+            opts["known_hosts"] = str(path) if path.exists() else asyncssh.import_known_hosts("")
         return opts
 
     async def _connect(self) -> asyncssh.SSHClientConnection:

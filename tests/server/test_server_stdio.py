@@ -1,0 +1,128 @@
+"""The server through a real MCP client: over stdio (`mcp-bifrost serve` as a subprocess) and in memory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from mcp_bifrost.config import load_config
+from mcp_bifrost.server import build_server
+from tests.conftest import make_workdir
+from tests.support.configs import write_config
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, sshd, tmp_path_factory) -> Path:
+    return write_config(tmp_path / "config.toml", sshd, make_workdir(tmp_path_factory, sshd.user))
+
+
+def stdio_params(config_file: Path, workspace: Path) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_bifrost", "serve", "--workspace", str(workspace), "--config", str(config_file)],
+    )
+
+
+async def test_stdio_server_lists_the_tools_with_exact_names(config_file, tmp_path):
+    async with Client(stdio_params(config_file, tmp_path)) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert {"exec", "job_status", "job_logs", "job_cancel", "targets"} <= set(tools)
+    assert set(tools["exec"].input_schema["properties"]) == {"command", "target", "cwd", "timeout_s", "env", "background"}
+    assert tools["exec"].output_schema is not None
+    assert tools["exec"].annotations.destructive_hint is True
+    assert tools["targets"].annotations.read_only_hint is True
+
+
+async def test_stdio_exec_runs_in_the_remote_workspace_twin(config_file, tmp_path):
+    workspace = tmp_path / "my project"
+    workspace.mkdir()
+    async with Client(stdio_params(config_file, workspace)) as client:
+        result = await client.call_tool("exec", {"command": "pwd; echo $X", "env": {"X": "42"}})
+    data = result.structured_content
+    assert data["exit_code"] == 0
+    cwd, x = data["stdout"].splitlines()
+    assert cwd.endswith("/workspaces/my_project") and x == "42"
+
+
+async def test_exec_sends_progress_with_the_latest_output_line(config_file, tmp_path):
+    config = load_config(config_file)
+    config.limits.progress_interval_s = 0.3
+    messages: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        messages.append(message or "")
+
+    async with Client(build_server(config, tmp_path)) as client:
+        result = await client.call_tool("exec", {"command": "echo first-line; sleep 1.2; echo done"},
+                                        progress_callback=on_progress)
+    assert result.structured_content["exit_code"] == 0
+    assert any("first-line" in m for m in messages)
+
+
+async def test_budget_turns_a_long_command_into_a_job_that_survives_a_server_restart(config_file, tmp_path):
+    config = load_config(config_file)
+    config.limits.call_budget_s = 1
+    async with Client(build_server(config, tmp_path)) as client:
+        started = await client.call_tool("exec", {"command": "sleep 2; echo survived"})
+    job_id = started.structured_content["job_id"]
+    assert job_id.startswith("gpu:") and "job" in started.structured_content["note"]
+    async with Client(stdio_params(config_file, tmp_path)) as client:  # a new server process
+        with anyio.fail_after(15):
+            while (s := await client.call_tool("job_status", {"job_id": job_id})).structured_content["state"] == "running":
+                await anyio.sleep(0.3)
+        assert s.structured_content["state"] == "finished" and s.structured_content["exit_code"] == 0
+        logs = await client.call_tool("job_logs", {"job_id": job_id})
+        assert logs.structured_content["stdout"] == "survived\n"
+
+
+async def test_background_job_can_be_cancelled_with_no_survivors(config_file, tmp_path):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        started = await client.call_tool("exec", {"command": "sleep 60 & sleep 60", "background": True})
+        job_id = started.structured_content["job_id"]
+        assert (await client.call_tool("job_status", {"job_id": job_id})).structured_content["state"] == "running"
+        cancelled = await client.call_tool("job_cancel", {"job_id": job_id})
+    assert cancelled.structured_content["was_running"] is True
+    assert cancelled.structured_content["survivors"] == 0
+    assert cancelled.structured_content["state"] == "killed"
+
+
+async def test_unknown_target_is_a_tool_error_naming_the_choices(config_file, tmp_path):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        result = await client.call_tool("exec", {"command": "true", "target": "h200"})
+    assert result.is_error
+    assert "no target named 'h200'" in result.content[0].text and "gpu, local" in result.content[0].text
+
+
+async def test_bad_tool_arguments_are_rejected_before_anything_runs(config_file, tmp_path):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        for args in ({}, {"command": ""}, {"command": "true", "timeout_s": -1}, {"command": "true", "env": {"1BAD": "x"}}):
+            result = await client.call_tool("exec", args)
+            assert result.is_error, args
+        missing = await client.call_tool("job_status", {"job_id": "gpu:not-a-job"})
+        assert missing.is_error and "not a job id" in missing.content[0].text
+
+
+async def test_targets_reports_health_of_each_target(config_file, tmp_path):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        report = (await client.call_tool("targets", {})).structured_content
+    by_name = {t["name"]: t for t in report["targets"]}
+    assert report["default_target"] == "gpu"
+    assert by_name["gpu"]["reachable"] and by_name["gpu"]["python"]
+    assert by_name["local"]["reachable"]
+
+
+async def test_every_call_is_appended_to_the_audit_log(config_file, tmp_path):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        await client.call_tool("exec", {"command": "exit 3"})
+        await client.call_tool("exec", {"command": "true", "target": "nope"})
+    entries = [json.loads(line) for line in (config_file.parent / "audit.jsonl").read_text().splitlines()]
+    assert entries[-2]["tool"] == "exec" and entries[-2]["result"]["exit_code"] == 3
+    assert entries[-2]["arguments"]["command"] == "exit 3"
+    assert "no target named" in entries[-1]["error"]
