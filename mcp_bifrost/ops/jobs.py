@@ -48,7 +48,7 @@ def wrapper_script(jdir: str, command: str, cwd: str, env: dict[str, str] | None
     """The shell program that runs `command` in `cwd`, teeing its output into the job dir."""
     from mcp_bifrost.ops.workspace import cd_command
 
-    inner = f"{cd_command(cwd)} || exit 1; {env_exports(env)}exec bash -c {quote(command)}"
+    inner = f"{cd_command(cwd)} || exit 1; {env_exports(env)}exec bash --norc -c {quote(command)}"
     ending = (
         'if mkdir "$J/claim" 2>/dev/null; then rm -rf "$J"; fi; exit "$rc"' if foreground else 'exit "$rc"'
     )
