@@ -66,6 +66,9 @@ class Limits(_Strict):
     output_cap_bytes: int = Field(default=16_000, ge=256, description="stdout/stderr kept per stream")
     progress_interval_s: float = Field(default=2.0, gt=0, le=5.0)
     kill_grace_s: float = Field(default=2.0, ge=0, description="TERM -> KILL delay")
+    max_file_bytes: int = Field(default=100 * 2**20, ge=1, description="largest single file push sends")
+    max_push_bytes: int = Field(default=1 * 2**30, ge=1, description="most content bytes one push sends")
+    max_copy_bytes: int = Field(default=2 * 2**30, ge=1, description="most content bytes one copy_files fetches")
 
 
 class Config(_Strict):

@@ -15,7 +15,8 @@ BifrostError
 │   └── JobNotFound
 └── TransferError               push / copy_files
     ├── TransferTooLarge
-    └── UnsafePath
+    ├── UnsafePath
+    └── TransferIncomplete      the stream broke off; nothing half-written was kept
 """
 
 from __future__ import annotations
@@ -83,3 +84,7 @@ class TransferTooLarge(TransferError):
 
 class UnsafePath(TransferError):
     """A path escapes the folder it must stay in (.., absolute, or a symlink that leaves)."""
+
+
+class TransferIncomplete(TransferError):
+    """The stream broke off (connection lost, remote tar failed); partial files were discarded."""

@@ -76,3 +76,37 @@ class TargetHealth(BaseModel):
 class TargetsReport(BaseModel):
     default_target: str
     targets: list[TargetHealth]
+
+
+class PushResult(BaseModel):
+    """What a push changed on the target. Lists are filled for dry_run (capped; counts are exact)."""
+
+    target: str
+    local_dir: str
+    remote_dir: str
+    files_sent: int = Field(description="files and symlinks sent (new or changed)")
+    files_deleted: int = Field(description="remote files removed because they are gone locally")
+    files_unchanged: int
+    dirs_created: int = 0
+    bytes_sent: int = Field(description="bytes on the wire (compressed tar stream)")
+    content_bytes: int = Field(description="size of the files sent, uncompressed")
+    duration_s: float
+    dry_run: bool = False
+    sent: list[str] = Field(default_factory=list, description="with dry_run: paths that would be sent")
+    deleted: list[str] = Field(default_factory=list, description="with dry_run: paths that would be deleted")
+    refused: list[str] = Field(default_factory=list, description="paths not pushed, each with the reason")
+    note: str | None = None
+
+
+class CopyResult(BaseModel):
+    """Files fetched from a target into a local folder."""
+
+    target: str
+    remote_paths: list[str] = Field(description="the remote paths as resolved on the target")
+    local_dir: str
+    local_paths: list[str] = Field(description="top-level files/folders written into local_dir")
+    files_copied: int
+    content_bytes: int
+    bytes_received: int = Field(description="bytes on the wire (compressed tar stream)")
+    duration_s: float
+    skipped: list[str] = Field(default_factory=list, description="members not written, each with the reason")

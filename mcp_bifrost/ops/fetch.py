@@ -1,0 +1,304 @@
+"""copy_files: fetch files and folders from a target into a local folder, safely and all-or-nothing.
+
+Procedure: resolve each remote path (relative to the workspace, or absolute inside the workdir) ->
+one command on the target resolves every real path (a symlink that leads out of the workdir is
+refused there, before anything is sent), sums the sizes against the cap and streams one gzip'd tar
+-> here tarfile's 'data' filter extracts it (no absolute names, no '..', no links that leave the
+folder, no devices) into a staging folder inside local_dir -> only when the whole stream arrived is
+each file moved into place with os.replace. A stream that breaks off leaves local_dir as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mcp_bifrost.config import Limits
+from mcp_bifrost.errors import (
+    ConnectionLost,
+    TransferError,
+    TransferIncomplete,
+    TransferTooLarge,
+    UnsafePath,
+)
+from mcp_bifrost.models import CopyResult
+from mcp_bifrost.ops.shell import quote
+from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueReader
+from mcp_bifrost.ops.workspace import inside, workdir
+from mcp_bifrost.targets.base import Target
+
+Progress = Callable[[int, int], Awaitable[None]]
+
+PROGRESS_INTERVAL_S = 0.1
+# Exit codes of fetch_command's checks (tar itself exits 0, 1 = a file changed while read, or 2).
+EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = 3, 4, 5
+TAR_FILE_CHANGED = 1
+
+
+async def copy_files(
+    target: Target,
+    remote_paths: list[str],
+    local_dir: str | Path,
+    *,
+    workspace_remote_dir: str,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+) -> CopyResult:
+    """Copy `remote_paths` (files or folders) into `local_dir`, each under its own name."""
+    limits = limits or Limits()
+    started = time.monotonic()
+    if not remote_paths:
+        raise TransferError("copy_files needs at least one remote path")
+    wd = await workdir(target)
+    resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
+    _refuse_duplicate_names(resolved)
+    local = Path(local_dir).expanduser().resolve()
+    local.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".bifrost-copy-", dir=local))
+    try:
+        received = await _receive(target, fetch_command(wd, resolved, limits.max_copy_bytes), staging,
+                                  limits.max_copy_bytes, progress)
+        placed = await asyncio.to_thread(move_into_place, staging, local)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+    return CopyResult(
+        target=target.name,
+        remote_paths=resolved,
+        local_dir=str(local),
+        local_paths=[str(local / name) for name in placed],
+        files_copied=received.files,
+        content_bytes=received.content_bytes,
+        bytes_received=received.wire_bytes,
+        duration_s=round(time.monotonic() - started, 4),
+        skipped=received.skipped,
+    )
+
+
+def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
+    """Absolute remote path: relative ones stay inside the workspace, absolute ones inside the workdir."""
+    if not path or path.startswith("~"):
+        raise UnsafePath(f"remote path {path!r}: give a path relative to the workspace ({workspace}) "
+                         f"or an absolute path inside the workdir ({wd})")
+    if posixpath.isabs(path):
+        resolved = posixpath.normpath(path)
+        if not inside(wd, resolved):
+            raise UnsafePath(f"remote path {path!r} is outside the target's workdir {wd}; copy_files only "
+                             "fetches from the workdir (write results into the workspace first)")
+        return resolved
+    resolved = posixpath.normpath(posixpath.join(workspace, path))
+    if not inside(workspace, resolved):
+        raise UnsafePath(f"remote path {path!r} climbs out of the workspace {workspace}; '..' may not "
+                         "leave it (give an absolute path inside the workdir if you mean another place)")
+    return resolved
+
+
+def _refuse_duplicate_names(paths: list[str]) -> None:
+    names = [posixpath.basename(p) for p in paths]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise TransferError(f"several remote paths end in the same name ({', '.join(dupes)}); they would "
+                            "overwrite each other in the local folder. Copy them in separate calls.")
+
+
+def fetch_command(wd: str, paths: list[str], cap: int) -> str:
+    """Shell program on the target: check real paths and total size, then stream one tar on stdout."""
+    return "\n".join([
+        f"wd={quote(wd)}; cap={cap}",
+        "set -- " + " ".join(quote(p) for p in paths),
+        "n=$#",
+        "for p; do",
+        '  r=$(realpath -e -- "$p" 2>/dev/null) || { printf "bifrost-missing\\t%s\\n" "$p" >&2; '
+        f"exit {EXIT_MISSING}; }}",
+        '  case "$r" in "$wd"|"$wd"/*) ;; *) printf "bifrost-unsafe\\t%s\\t%s\\n" "$p" "$r" >&2; '
+        f"exit {EXIT_UNSAFE};; esac",
+        '  set -- "$@" "$r"',
+        "done",
+        'shift "$n"',
+        'total=$(du -scb -- "$@" | tail -n 1 | cut -f1)',
+        'printf "bifrost-total\\t%s\\n" "$total" >&2',
+        'if [ "$total" -gt "$cap" ]; then',
+        '  du -ab -- "$@" | sort -rn | head -n 5 | sed "s/^/bifrost-large\\t/" >&2',
+        f"  exit {EXIT_TOO_LARGE}",
+        "fi",
+        'for r; do set -- "$@" -C "${r%/*}" "./${r##*/}"; shift; done',
+        "exec tar -cf - -I 'gzip -1' --hard-dereference \"$@\"",
+    ])
+
+
+@dataclass
+class Received:
+    files: int = 0
+    content_bytes: int = 0
+    wire_bytes: int = 0
+    total: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+class _Extractor:
+    """Runs in a worker thread: tar stream -> staging, through the 'data' filter and the size cap."""
+
+    def __init__(self, chunks: ByteQueue, staging: Path, cap: int, received: Received) -> None:
+        self.chunks = chunks
+        self.staging = staging
+        self.cap = cap
+        self.received = received
+        self.position = [0]  # bytes of the (uncompressed) tar read so far, for progress
+
+    def run(self) -> None:
+        try:
+            with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz, \
+                    tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:
+                tar.extractall(self.staging, filter=self._filter)
+        except BaseException:
+            self.chunks.abort()
+            raise
+
+    def _filter(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        try:
+            member = tarfile.data_filter(member, dest)
+        except tarfile.FilterError as exc:
+            self.received.skipped.append(f"{member.name}: {exc}")
+            return None
+        if member.isfile():
+            self.received.files += 1
+            self.received.content_bytes += member.size
+            if self.received.content_bytes > self.cap:
+                raise TransferTooLarge(f"the files grew past the copy cap of {self.cap} bytes "
+                                       "(limits.max_copy_bytes) while being sent; nothing was written")
+        return member
+
+
+async def _receive(target: Target, command: str, staging: Path, cap: int, progress: Progress | None) -> Received:
+    received = Received()
+    chunks = ByteQueue()
+    extractor = _Extractor(chunks, staging, cap, received)
+    proc = await target.start(command)
+    err: list[bytes] = []
+    stderr_done = asyncio.ensure_future(_read_stderr(proc, err, received))
+    worker = asyncio.ensure_future(asyncio.to_thread(extractor.run))
+    finished = False
+    last = 0.0
+    try:
+        try:
+            while data := await proc.read_stdout():
+                received.wire_bytes += len(data)
+                await chunks.aput(data)
+                if progress is not None and time.monotonic() - last >= PROGRESS_INTERVAL_S:
+                    last = time.monotonic()
+                    await progress(min(extractor.position[0], received.total), received.total)
+            await chunks.aput(None)
+        except PipeAborted:
+            await worker  # the extractor stopped early (cap, corrupt stream): raise its error
+            raise
+        status = await proc.wait()
+        finished = True
+        await stderr_done
+        _raise_for_refusal(target, status, b"".join(err).decode(errors="replace"), cap)
+        try:
+            await worker
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise TransferIncomplete(f"copy from {target.name}: the tar stream could not be read ({exc}); "
+                                     "nothing was written") from exc
+        if status not in (0, TAR_FILE_CHANGED):
+            raise TransferIncomplete(f"copy from {target.name} failed on the target (tar exit {status}): "
+                                     f"{_tail(err)}; nothing was written")
+        if status == TAR_FILE_CHANGED:
+            received.skipped.append("(a file changed while it was read on the target; it may be incomplete)")
+    except (ConnectionLost, BrokenPipeError, ConnectionResetError) as exc:
+        raise TransferIncomplete(f"copy from {target.name} broke off after {received.wire_bytes} bytes "
+                                 f"({exc}); nothing was written locally. Try again.") from exc
+    finally:
+        chunks.abort()
+        if not finished:
+            proc.detach()
+        await _settle(worker, stderr_done)  # the thread must stop before staging is removed
+    if progress is not None:
+        await progress(received.total, received.total)
+    return received
+
+
+async def _settle(worker: asyncio.Future, reader: asyncio.Future) -> None:
+    """Wait for the extractor thread (it stops within a poll once aborted); give up on stderr."""
+    with contextlib.suppress(BaseException):
+        await asyncio.wait([worker, reader], timeout=5)
+    reader.cancel()
+    for task in (worker, reader):
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the error that matters was raised already
+
+
+async def _read_stderr(proc, err: list[bytes], received: Received) -> None:
+    """Collect stderr; pick up the total size line early, for progress."""
+    while chunk := await proc.read_stderr():
+        err.append(chunk)
+        if not received.total and b"bifrost-total\t" in b"".join(err):
+            line = b"".join(err).split(b"bifrost-total\t", 1)[1].split(b"\n", 1)
+            if len(line) == 2:
+                received.total = int(line[0])
+
+
+def _tail(err: list[bytes]) -> str:
+    return b"".join(err).decode(errors="replace").strip()[-800:]
+
+
+def _raise_for_refusal(target: Target, status: int, stderr: str, cap: int) -> None:
+    fields = [line.split("\t") for line in stderr.splitlines()]
+    if status == EXIT_MISSING:
+        missing = [f[1] for f in fields if f[0] == "bifrost-missing"]
+        raise TransferError(f"{', '.join(missing) or 'a path'} does not exist on {target.name}")
+    if status == EXIT_UNSAFE:
+        bad = [f"{f[1]} -> {f[2]}" for f in fields if f[0] == "bifrost-unsafe" and len(f) > 2]
+        raise UnsafePath(f"refused: {', '.join(bad)} leads outside the target's workdir (a symlink?); "
+                         "copy_files only fetches from inside the workdir")
+    if status == EXIT_TOO_LARGE:
+        total = next((f[1] for f in fields if f[0] == "bifrost-total"), "?")
+        largest = ", ".join(f"{f[2]} ({f[1]} B)" for f in fields if f[0] == "bifrost-large" and len(f) > 2)
+        raise TransferTooLarge(f"the requested paths hold {total} bytes, over the copy cap of {cap} bytes "
+                               f"(limits.max_copy_bytes). Largest: {largest}. Nothing was sent; fetch fewer "
+                               "or smaller paths, or raise the cap in the config.")
+
+
+def move_into_place(staging: Path, local: Path) -> list[str]:
+    """Move everything from staging into local: whole new folders by one rename, files by os.replace.
+
+    Conflicts (a folder where a file is, or a local symlink on the way) are checked before anything
+    moves, so that the local folder is changed either as a whole or not at all.
+    """
+    names = sorted(os.listdir(staging))
+    conflicts = [c for name in names for c in _conflicts(staging / name, local / name)]
+    if conflicts:
+        raise TransferError(f"not copied, local paths are in the way: {', '.join(conflicts[:5])}; move them "
+                            "or copy into another folder")
+    for name in names:
+        _move(staging / name, local / name)
+    return names
+
+
+def _conflicts(src: Path, dst: Path) -> list[str]:
+    if not os.path.lexists(dst):
+        return []
+    src_dir, dst_dir = src.is_dir() and not src.is_symlink(), dst.is_dir() and not dst.is_symlink()
+    if src_dir != dst_dir:
+        return [f"{dst} ({'a folder' if dst_dir else 'a file or link'} where a {'folder' if src_dir else 'file'} "
+                "arrives)"]
+    if not src_dir:
+        return []
+    return [c for child in os.listdir(src) for c in _conflicts(src / child, dst / child)]
+
+
+def _move(src: Path, dst: Path) -> None:
+    if src.is_dir() and not src.is_symlink() and os.path.lexists(dst):
+        for child in os.listdir(src):
+            _move(src / child, dst / child)
+    else:
+        os.replace(src, dst)

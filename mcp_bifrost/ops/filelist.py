@@ -1,0 +1,210 @@
+"""Which local files a push sends: the working tree as git sees it, minus .bifrostignore.
+
+Inside git: tracked plus untracked-not-ignored files (`git ls-files --cached --others
+--exclude-standard`), so uncommitted edits go and build outputs do not. Outside git: a walk that
+honours every .gitignore on the way down (pathspec). `.bifrostignore` at the root adds patterns in
+either case. `.git` never goes. Symlinks go as links only when they stay inside the workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pathspec
+
+BIFROSTIGNORE = ".bifrostignore"
+GITIGNORE = ".gitignore"
+
+Kind = Literal["f", "l", "d"]  # the letters `find -printf %y` uses
+
+
+@dataclass(frozen=True)
+class LocalEntry:
+    path: str  # relative, '/'-separated
+    kind: Kind
+    size: int = 0
+    mtime_ns: int = 0
+    executable: bool = False
+    link: str | None = None  # symlink target as it will be written on the target
+
+
+@dataclass
+class Selection:
+    root: Path
+    entries: dict[str, LocalEntry] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # "path: reason"
+    source: Literal["git", "walk"] = "walk"
+
+
+def select(local_dir: str | os.PathLike[str]) -> Selection:
+    """The files, symlinks and directories a push of `local_dir` makes the target hold."""
+    root = Path(local_dir).resolve()
+    if not root.is_dir():
+        from mcp_bifrost.errors import TransferError
+
+        raise TransferError(f"local folder {local_dir} does not exist or is not a folder")
+    selection = Selection(root)
+    paths, dirs = _git_paths(root)
+    if paths is None:
+        paths, dirs = _walk(root)
+    else:
+        selection.source = "git"
+    extra = _ignore_spec(root / BIFROSTIGNORE)
+    for rel in paths:
+        if _never_sent(rel) or (extra and extra.match_file(rel)):
+            continue
+        _add(selection, rel)
+    for rel in dirs:
+        if not _never_sent(rel) and not (extra and extra.match_file(rel + "/")):
+            _add_dir(selection, rel)
+    return selection
+
+
+def _never_sent(rel: str) -> bool:
+    return ".git" in rel.split("/")
+
+
+def _add(selection: Selection, rel: str) -> None:
+    full = selection.root / rel
+    try:
+        st = full.lstat()
+    except FileNotFoundError:
+        return  # tracked but deleted in the working tree: it is gone locally
+    if stat.S_ISREG(st.st_mode):
+        entry = LocalEntry(rel, "f", st.st_size, st.st_mtime_ns, bool(st.st_mode & stat.S_IXUSR))
+    elif stat.S_ISLNK(st.st_mode):
+        link = _link_inside(selection.root, full)
+        if link is None:
+            selection.refused.append(f"{rel}: symlink to {os.readlink(full)} leaves the workspace")
+            return
+        entry = LocalEntry(rel, "l", 0, st.st_mtime_ns, link=link)
+    elif stat.S_ISDIR(st.st_mode):  # a git submodule: its own working tree, selected the same way
+        sub = select(full)
+        selection.refused.extend(f"{rel}/{r}" for r in sub.refused)
+        for entry in sub.entries.values():
+            _put(selection, LocalEntry(f"{rel}/{entry.path}", entry.kind, entry.size, entry.mtime_ns,
+                                       entry.executable, entry.link))
+        _add_dir(selection, rel)
+        return
+    else:
+        selection.refused.append(f"{rel}: not a regular file, folder or symlink")
+        return
+    _put(selection, entry)
+
+
+def _put(selection: Selection, entry: LocalEntry) -> None:
+    selection.entries[entry.path] = entry
+    parent = entry.path.rpartition("/")[0]
+    if parent:
+        _add_dir(selection, parent)
+
+
+def _add_dir(selection: Selection, rel: str) -> None:
+    while rel and rel not in selection.entries:
+        selection.entries[rel] = LocalEntry(rel, "d")
+        rel = rel.rpartition("/")[0]
+
+
+def _link_inside(root: Path, link: Path) -> str | None:
+    """The link's target, relative, if it resolves inside `root`; None if it leaves."""
+    target = os.readlink(link)
+    lexical = os.path.normpath(os.path.join(link.parent, target))
+    if not _is_within(root, Path(lexical)) or not _is_within(root, link.resolve()):
+        return None
+    return os.path.relpath(lexical, link.parent) if os.path.isabs(target) else target
+
+
+def _is_within(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _git_paths(root: Path) -> tuple[list[str] | None, list[str]]:
+    """(files, empty untracked dirs) from git, or (None, []) when `root` is not in a git work tree."""
+    files = _git(root, "--cached", "--others", "--exclude-standard")
+    if files is None:
+        return None, []
+    # Empty folders are not files to git; ask for untracked directories to keep them.
+    # git collapses an untracked folder to one "dir/" entry, so look inside those for empty leaves.
+    untracked = _git(root, "--others", "--exclude-standard", "--directory") or []
+    empty = [
+        Path(dirpath).relative_to(root).as_posix()
+        for d in untracked if d.endswith("/")
+        for dirpath, dirnames, filenames in os.walk(root / d)
+        if not dirnames and not filenames
+    ]
+    # A "dir/" among the files is a nested repository: _add selects inside it like a submodule.
+    return [f.rstrip("/") for f in files], empty
+
+
+def _git(root: Path, *args: str) -> list[str] | None:
+    try:
+        done = subprocess.run(["git", "ls-files", "-z", *args], cwd=root, capture_output=True, check=False)
+    except FileNotFoundError:
+        return None  # no git on this machine: walk
+    if done.returncode != 0:
+        return None
+    return [os.fsdecode(p) for p in done.stdout.split(b"\0") if p]
+
+
+def _ignore_spec(path: Path) -> pathspec.GitIgnoreSpec | None:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """Files and empty folders under root, honouring every .gitignore on the way down."""
+    specs: dict[str, pathspec.GitIgnoreSpec] = {}
+    files: list[str] = []
+    empty: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        was_empty = not dirnames and not filenames
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        rel_dir = "" if rel_dir == "." else rel_dir
+        spec = _ignore_spec(Path(dirpath) / GITIGNORE)
+        if spec is not None:
+            specs[rel_dir] = spec
+        kept_dirs = []
+        for name in dirnames:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if name == ".git" or _ignored(specs, rel, is_dir=True):
+                continue
+            if os.path.islink(os.path.join(dirpath, name)):
+                files.append(rel)  # a symlink to a folder is a link, not a folder to descend
+            else:
+                kept_dirs.append(name)
+        dirnames[:] = kept_dirs
+        kept_files = [f"{rel_dir}/{n}" if rel_dir else n for n in filenames]
+        kept_files = [rel for rel in kept_files if not _ignored(specs, rel, is_dir=False)]
+        files.extend(kept_files)
+        if rel_dir and was_empty:
+            empty.append(rel_dir)
+    return files, empty
+
+
+def _ignored(specs: dict[str, pathspec.GitIgnoreSpec], rel: str, *, is_dir: bool) -> bool:
+    """gitignore precedence: the deepest .gitignore with an opinion decides."""
+    for base in _ancestors(rel):
+        spec = specs.get(base)
+        if spec is None:
+            continue
+        sub = rel[len(base) + 1:] if base else rel
+        result = spec.check_file(sub + "/" if is_dir else sub)
+        if result.include is not None:
+            return result.include
+    return False
+
+
+def _ancestors(rel: str) -> Iterable[str]:
+    """'a/b/c' -> 'a/b', 'a', '' (deepest first)."""
+    parts = rel.split("/")[:-1]
+    for i in range(len(parts), -1, -1):
+        yield "/".join(parts[:i])
