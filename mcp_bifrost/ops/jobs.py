@@ -152,12 +152,14 @@ async def job_status(target: Target, job_id: str) -> JobInfo:
         f'printf "{name}\\0"; cat "$J/{name}" 2>/dev/null; [ -e "$J/{name}" ] && printf "\\0" || printf "\\1\\0"; '
         for name in _FIELDS
     )
+    # Liveness first, files after: a job seen dead and then without exit_code really was lost.
     script = (
-        f"J={quote(jdir)}; [ -d \"$J\" ] || exit 44; {reads}"
-        'printf "sizes\\0%s %s\\0" "$(wc -c < "$J/stdout" 2>/dev/null || echo 0)" '
-        '"$(wc -c < "$J/stderr" 2>/dev/null || echo 0)"; '
+        f"J={quote(jdir)}; [ -d \"$J\" ] || exit 44; "
         'P=$(cat "$J/pgid" 2>/dev/null); '
-        f'if [ -n "$P" ] && {ALIVE}; then printf "alive\\0001\\0"; else printf "alive\\0000\\0"; fi'
+        f'if [ -n "$P" ] && {ALIVE}; then printf "alive\\0001\\0"; else printf "alive\\0000\\0"; fi; '
+        f"{reads}"
+        'printf "sizes\\0%s %s\\0" "$(wc -c < "$J/stdout" 2>/dev/null || echo 0)" '
+        '"$(wc -c < "$J/stderr" 2>/dev/null || echo 0)"'
     )
     done = await run_capture(target, script)
     if done.exit_status == 44:
