@@ -126,3 +126,20 @@ async def test_every_call_is_appended_to_the_audit_log(config_file, tmp_path):
     assert entries[-2]["tool"] == "exec" and entries[-2]["result"]["exit_code"] == 3
     assert entries[-2]["arguments"]["command"] == "exit 3"
     assert "no target named" in entries[-1]["error"]
+
+
+async def test_mcp_cancellation_kills_the_remote_command(config_file, tmp_path):
+    marker = "bifrost_mcp_cancel_marker"
+    server = build_server(load_config(config_file), tmp_path)
+    async with Client(stdio_params(config_file, tmp_path)) as client:
+        with anyio.move_on_after(2):
+            await client.call_tool("exec", {"command": f"bash -c 'exec -a {marker} sleep 60'"})
+        # the cancellation notification reached the server; give it the kill's grace to finish
+        async with Client(server) as probe_client:
+            with anyio.fail_after(10):
+                while True:
+                    probe = await probe_client.call_tool(
+                        "exec", {"command": f"pgrep -f '[{marker[0]}]{marker[1:]}' || true"})
+                    if not probe.structured_content["stdout"].strip():
+                        break
+                    await anyio.sleep(0.3)
