@@ -30,6 +30,12 @@ def private_sshd(tmp_path):
     server.stop()
 
 
+def _target(server, tmp_path, *, known_hosts=None, identity_file=None) -> SshTarget:
+    return SshTarget("gpu", "127.0.0.1", port=server.port, user=server.user,
+                     identity_file=str(identity_file or server.client_key),
+                     known_hosts=str(known_hosts or server.known_hosts), workdir=str(tmp_path))
+
+
 async def _alive(target, marker: str) -> bool:
     done = await run_capture(target, f"pgrep -f '[{marker[0]}]{marker[1:]}' || true")
     return bool(done.stdout.strip())
@@ -64,8 +70,7 @@ async def test_sshd_killed_mid_command_gives_a_clear_error_and_kills_the_command
 async def test_unknown_host_key_is_refused_with_the_trust_command(private_sshd, tmp_path):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    target = SshTarget("gpu", "127.0.0.1", port=private_sshd.port, user=private_sshd.user,
-                       identity_file=str(private_sshd.client_key), known_hosts=str(empty), workdir=str(tmp_path))
+    target = _target(private_sshd, tmp_path, known_hosts=empty)
     with pytest.raises(HostKeyUnknown) as info:
         await run_capture(target, "true")
     assert "mcp-bifrost trust gpu" in str(info.value)
@@ -77,8 +82,7 @@ async def test_changed_host_key_is_refused_as_a_mismatch(private_sshd, tmp_path)
     wrong.stop()
     line = (wrong.root / "host_key.pub").read_text().split()
     other.write_text(f"[127.0.0.1]:{private_sshd.port} {line[0]} {line[1]}\n")
-    target = SshTarget("gpu", "127.0.0.1", port=private_sshd.port, user=private_sshd.user,
-                       identity_file=str(private_sshd.client_key), known_hosts=str(other), workdir=str(tmp_path))
+    target = _target(private_sshd, tmp_path, known_hosts=other)
     with pytest.raises(HostKeyMismatch) as info:
         await run_capture(target, "true")
     assert "does NOT match" in str(info.value)
@@ -88,9 +92,7 @@ async def test_wrong_key_is_an_auth_error_that_says_what_to_do(private_sshd, tmp
     import subprocess
 
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
-    target = SshTarget("gpu", "127.0.0.1", port=private_sshd.port, user=private_sshd.user,
-                       identity_file=str(tmp_path / "stranger"), known_hosts=str(private_sshd.known_hosts),
-                       workdir=str(tmp_path))
+    target = _target(private_sshd, tmp_path, identity_file=tmp_path / "stranger")
     with pytest.raises(AuthFailed) as info:
         await run_capture(target, "true")
     assert "identity_file" in str(info.value)
