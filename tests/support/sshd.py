@@ -45,9 +45,24 @@ class SshServer:
                 self.proc.kill()
 
     def kill_all_sessions(self) -> None:
-        """Kill sshd itself and every per-connection sshd child: connections die mid-command."""
-        subprocess.run(["pkill", "-KILL", "-f", f"sshd.*{self.root}"], check=False)
-        subprocess.run(["pkill", "-KILL", "-f", f"sshd: {self.user}"], check=False)
+        """SIGKILL this sshd and its per-connection sshd processes (not the commands they started,
+        and not other sshds): every connection dies mid-command, as when a host's sshd crashes."""
+        table = subprocess.run(["ps", "-eo", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+        children: dict[int, list[tuple[int, str]]] = {}
+        for line in table.splitlines():
+            pid, ppid, comm = line.split(None, 2)
+            children.setdefault(int(ppid), []).append((int(pid), comm.strip()))
+        doomed, stack = [self.proc.pid], [self.proc.pid]
+        while stack:
+            for pid, comm in children.get(stack.pop(), []):
+                if comm.startswith("sshd"):
+                    doomed.append(pid)
+                    stack.append(pid)
+        for pid in doomed:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
         self.proc.wait(5)
 
     def restart(self) -> None:
