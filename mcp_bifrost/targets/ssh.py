@@ -271,6 +271,7 @@ class SshTarget(Target):
     async def start(self, command: str, *, stdin: bool = False) -> Process:
         """Run on a pre-warmed channel; reconnect once if the pooled connection died."""
         for attempt in (1, 2):
+            proc = None
             try:
                 proc, pgid = await self._take_waiter()
                 payload = base64.b64encode(command.encode()).decode()
@@ -281,6 +282,9 @@ class SshTarget(Target):
                         proc.stdin.write_eof()
                 break
             except ConnectionLost:
+                if proc is not None:  # give its channel slot back
+                    proc.close()
+                    self._channels.release()
                 if attempt == 2:
                     raise
                 log.info("%s: pooled connection died; reconnecting once", self.describe())
