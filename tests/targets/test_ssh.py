@@ -117,3 +117,9 @@ async def _gather(coros):
     import asyncio
 
     return await asyncio.gather(*coros)
+
+
+async def test_an_ssh_config_alias_supplies_host_port_user_key_and_known_hosts(sshd, tmp_path):
+    target = SshTarget("gpu", "bifrost-test", ssh_config=str(sshd.ssh_config), workdir=str(tmp_path / "wd"))
+    assert (await run_capture(target, "echo via-alias")).stdout == b"via-alias\n"
+    await target.close()
