@@ -11,7 +11,6 @@ each file moved into place with os.replace. A stream that breaks off leaves loca
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import os
 import posixpath
@@ -33,7 +32,7 @@ from mcp_bifrost.errors import (
 )
 from mcp_bifrost.models import CopyResult
 from mcp_bifrost.ops.shell import quote
-from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueReader
+from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueReader, settle
 from mcp_bifrost.ops.workspace import inside, workdir
 from mcp_bifrost.targets.base import Target
 
@@ -221,20 +220,10 @@ async def _receive(target: Target, command: str, staging: Path, cap: int, progre
         chunks.abort()
         if not finished:
             proc.detach()
-        await _settle(worker, stderr_done)  # the thread must stop before staging is removed
+        await settle(worker, stderr_done)  # the thread must stop before staging is removed
     if progress is not None:
         await progress(received.total, received.total)
     return received
-
-
-async def _settle(worker: asyncio.Future, reader: asyncio.Future) -> None:
-    """Wait for the extractor thread (it stops within a poll once aborted); give up on stderr."""
-    with contextlib.suppress(BaseException):
-        await asyncio.wait([worker, reader], timeout=5)
-    reader.cancel()
-    for task in (worker, reader):
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: the error that matters was raised already
 
 
 async def _read_stderr(proc, err: list[bytes], received: Received) -> None:

@@ -35,20 +35,30 @@ class RemoteState:
     manifest: set[str] = field(default_factory=set)
 
 
-def listing_command(workdir: str, remote_dir: str, manifest_path: str, *, checksum: bool) -> str:
-    """Shell program printing NUL-separated records: R realpath, E entries, H hashes, M manifest.
+def listing_command(workdir: str, remote_dir: str, manifest_path: str, *, end_marker: str,
+                    checksum_bytes: int | None = None) -> str:
+    """Shell snippet printing NUL-separated records: R realpath, E entries, H hashes, M manifest.
 
-    It lists nothing when `remote_dir` resolves outside `workdir` (the caller refuses that).
+    It sets $r (the real path) and $ok (1 when $r lies inside the workdir; nothing is listed
+    otherwise) and ends with `end_marker`, so that the same command can go on to read more from
+    stdin. With checksum_bytes, that many bytes of NUL-separated paths are read from stdin first
+    and hashed.
     """
-    hashes = 'printf "H\\0"; [ -d "$r" ] && xargs -0 -r sha256sum -z -- 2>/dev/null; ' if checksum else ""
+    if checksum_bytes is None:
+        hashes = ""
+    else:
+        hashes = (f'printf "H\\0"; if [ "$ok" = 1 ] && [ -d "$r" ]; then head -c {checksum_bytes} '
+                  '| (cd "$r" && xargs -0 -r sha256sum -z -- 2>/dev/null); '
+                  f"else head -c {checksum_bytes} >/dev/null; fi; ")
     return (
         f"wd={quote(workdir)}; d={quote(remote_dir)}; m={quote(manifest_path)}; "
         'r=$(realpath -m -- "$d") || exit 3; printf "R\\0%s\\0" "$r"; '
-        'case "$r" in "$wd"/?*) ;; *) exit 0;; esac; '
-        'if [ -d "$r" ]; then cd "$r" || exit 4; '
-        "find . -mindepth 1 -name .git -prune -o -printf 'E\\0%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'; fi; "
+        'case "$r" in "$wd"/?*) ok=1;; *) ok=0;; esac; '
+        'if [ "$ok" = 1 ] && [ -d "$r" ]; then (cd "$r" && '
+        "find . -mindepth 1 -name .git -prune -o -printf 'E\\0%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'); fi; "
         f"{hashes}"
-        'printf "M\\0"; cat -- "$m" 2>/dev/null; exit 0'
+        'printf "M\\0"; if [ "$ok" = 1 ]; then cat -- "$m" 2>/dev/null; fi; '
+        f'printf "%s\\0" {quote(end_marker)}'
     )
 
 

@@ -8,6 +8,7 @@ two sides; either side can abort it, and the other then stops instead of waiting
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from typing import BinaryIO
@@ -122,3 +123,17 @@ class CountingReader:
         data = self._raw.read(n)
         self._counter[0] += len(data)
         return data
+
+
+async def settle(worker: asyncio.Future, *readers: asyncio.Future) -> None:
+    """After an abort: wait for the worker thread (it stops within a poll), give up on the readers.
+
+    Their errors are retrieved here on purpose: the error that matters was raised already.
+    """
+    with contextlib.suppress(BaseException):
+        await asyncio.wait([worker, *readers], timeout=5)
+    for task in (worker, *readers):
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()

@@ -1,0 +1,308 @@
+"""push against the local target and a real sshd: the remote tree equals the local one, byte for byte.
+
+Trees are compared by content hashes computed on each side (sha256 of every file, link targets,
+exec bits, folders), after every kind of change an agent makes between two pushes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from mcp_bifrost.config import Limits
+from mcp_bifrost.errors import TransferIncomplete, TransferTooLarge, UnsafePath
+from mcp_bifrost.ops.shell import quote, run_capture
+from mcp_bifrost.ops.sync import push
+from mcp_bifrost.ops.workspace import workdir
+
+pytestmark = pytest.mark.anyio
+
+Tree = dict[str, str]  # path -> "f <sha256> <x|->" / "l <target>" / "d"
+
+
+def write(root: Path, rel: str, data: str | bytes = "", *, executable: bool = False) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    if executable:
+        path.chmod(0o755)
+    return path
+
+
+def make_workspace(tmp_path: Path, *, git: bool = True) -> Path:
+    """A small kernel workspace: sources, a script, a link, odd names, and things that must not go."""
+    ws = tmp_path / "kernels ws"
+    write(ws, "README.md", "# kernels\n")
+    write(ws, "src/add.py", "def add(a, b):\n    return a + b\n")
+    write(ws, "src/deep/er/matmul.cu", "__global__ void k() {}\n" * 50)
+    write(ws, "run.sh", "#!/bin/sh\necho run\n", executable=True)
+    write(ws, "ünï çødé/名前 with spaces.txt", "unicode\n")
+    write(ws, ".gitignore", "*.log\nbuild/\n")
+    write(ws, ".bifrostignore", "secrets.env\n")
+    write(ws, "train.log", "ignored by .gitignore\n")
+    write(ws, "build/out.o", b"\x7fELF ignored folder")
+    write(ws, "secrets.env", "TOKEN=ignored by .bifrostignore\n")
+    os.symlink("src/add.py", ws / "add_link.py")
+    if git:
+        subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    return ws
+
+
+IGNORED = {"train.log", "build", "build/out.o", "secrets.env"}
+
+
+def local_tree(root: Path, ignored: set[str] = IGNORED) -> Tree:
+    tree: Tree = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
+        for name in dirnames + filenames:
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if rel in ignored or rel.split("/")[0] in ignored:
+                continue
+            if full.is_symlink():
+                tree[rel] = f"l {os.readlink(full)}"
+            elif full.is_dir():
+                tree[rel] = "d"
+            else:
+                digest = hashlib.sha256(full.read_bytes()).hexdigest()
+                tree[rel] = f"f {digest} {'x' if os.access(full, os.X_OK) else '-'}"
+    return tree
+
+
+async def remote_tree(target, remote_dir: str) -> Tree:
+    """The same description, computed on the target by its own tools."""
+    listing = await run_capture(
+        target, f"cd {quote(remote_dir)} && find . -mindepth 1 -printf '%y\\0%m\\0%P\\0%l\\0' && "
+                "printf 'H\\0' && find . -type f -print0 | xargs -0 -r sha256sum -z",
+    )
+    listing.check("listing the remote tree")
+    head, _, hashes = listing.stdout.partition(b"H\0")
+    fields = head.split(b"\0")
+    digests = {}
+    for record in hashes.split(b"\0"):
+        if record:
+            digest, _, path = record.partition(b"  ")
+            digests[os.fsdecode(path).removeprefix("./")] = digest.decode()
+    tree: Tree = {}
+    for i in range(0, len(fields) - 1, 4):
+        kind, mode, path, link = (os.fsdecode(f) for f in fields[i:i + 4])
+        if kind == "f":
+            tree[path] = f"f {digests[path]} {'x' if int(mode, 8) & 0o100 else '-'}"
+        else:
+            tree[path] = f"l {link}" if kind == "l" else kind
+    return tree
+
+
+async def assert_same_tree(target, ws: Path, remote_dir: str, ignored: set[str] = IGNORED) -> None:
+    assert await remote_tree(target, remote_dir) == local_tree(ws, ignored)
+
+
+async def test_first_push_makes_the_remote_tree_equal_the_working_tree(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = await push(target, ws)
+    await assert_same_tree(target, ws, result.remote_dir)
+    assert result.remote_dir == posixpath.join(await workdir(target), "workspaces", "kernels_ws")
+    assert result.files_sent == 8 and result.files_unchanged == 0 and result.files_deleted == 0
+    assert result.bytes_sent > 0 and result.content_bytes > 0
+
+
+async def test_push_with_no_change_sends_nothing(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    await push(target, ws)
+    result = await push(target, ws)
+    assert (result.files_sent, result.files_deleted, result.bytes_sent) == (0, 0, 0)
+    assert result.files_unchanged == 8 and result.note == "already up to date"
+    await assert_same_tree(target, ws, result.remote_dir)
+
+
+def edit_one_file(ws: Path) -> None:
+    path = ws / "src/add.py"
+    path.write_text(path.read_text().replace("a + b", "b + a"))  # same size, same second
+
+
+def delete_a_file(ws: Path) -> None:
+    (ws / "README.md").unlink()
+
+
+def rename_a_file(ws: Path) -> None:
+    (ws / "src/deep/er/matmul.cu").rename(ws / "src/matmul_v2.cu")
+
+
+def add_an_empty_folder(ws: Path) -> None:
+    (ws / "outputs/empty").mkdir(parents=True)
+
+
+def make_a_file_executable(ws: Path) -> None:
+    (ws / "src/add.py").chmod(0o755)
+
+
+def add_unicode_and_spaces(ws: Path) -> None:
+    write(ws, "new dir/ä b c.py", "x = 1\n")
+    write(ws, "ünï çødé/名前 with spaces.txt", "changed unicode\n")
+
+
+def replace_a_folder_by_a_file(ws: Path) -> None:
+    (ws / "src/deep/er/matmul.cu").unlink()
+    (ws / "src/deep/er").rmdir()
+    write(ws, "src/deep/er", "now a file\n")
+
+
+def add_an_ignored_file(ws: Path) -> None:
+    write(ws, "more.log", "must not go\n")
+    write(ws, "build/more.o", "must not go\n")
+
+
+CHANGES: list[Callable[[Path], None]] = [
+    edit_one_file, delete_a_file, rename_a_file, add_an_empty_folder, make_a_file_executable,
+    add_unicode_and_spaces, replace_a_folder_by_a_file, add_an_ignored_file,
+]
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.__name__ for c in CHANGES])
+async def test_push_after_a_change_makes_the_trees_equal_again(target, tmp_path, change):
+    ws = make_workspace(tmp_path)
+    await push(target, ws)
+    change(ws)
+    result = await push(target, ws)
+    await assert_same_tree(target, ws, result.remote_dir, IGNORED | {"more.log"})
+    if change is add_an_ignored_file:
+        assert result.files_sent == 0
+
+
+async def test_push_outside_git_honours_nested_gitignore_and_bifrostignore(target, tmp_path):
+    ws = make_workspace(tmp_path, git=False)
+    write(ws, "src/.gitignore", "*.tmp\n!keep.tmp\n")
+    write(ws, "src/scratch.tmp", "ignored by the nested .gitignore\n")
+    write(ws, "src/keep.tmp", "re-included\n")
+    result = await push(target, ws)
+    await assert_same_tree(target, ws, result.remote_dir, IGNORED | {"src/scratch.tmp"})
+
+
+async def test_push_refuses_a_file_over_the_cap_and_writes_nothing(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    with open(ws / "weights.bin", "wb") as f:
+        f.truncate(50 * 2**20)
+    limits = Limits(max_file_bytes=10 * 2**20)
+    with pytest.raises(TransferTooLarge, match=r"max_file_bytes.*weights\.bin \(50\.0 MiB\)"):
+        await push(target, ws, limits=limits)
+    remote = posixpath.join(await workdir(target), "workspaces", "kernels_ws")
+    assert (await run_capture(target, f"ls -A {quote(remote)} 2>/dev/null")).stdout == b""
+    with pytest.raises(TransferTooLarge, match=r"over the cap.*weights\.bin"):
+        await push(target, ws, limits=Limits(max_push_bytes=2**20))
+
+
+async def test_dry_run_lists_what_would_change_and_changes_nothing(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    first = await push(target, ws)
+    delete_a_file(ws)
+    edit_one_file(ws)
+    before = await remote_tree(target, first.remote_dir)
+    result = await push(target, ws, dry_run=True)
+    assert result.dry_run and result.sent == ["src/add.py"] and result.deleted == ["README.md"]
+    assert await remote_tree(target, first.remote_dir) == before
+
+
+async def test_checksum_finds_a_change_that_size_and_mtime_miss(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = await push(target, ws)
+    remote_file = quote(posixpath.join(result.remote_dir, "src/add.py"))
+    # Same size, same mtime, other bytes: only a content hash can tell.
+    (await run_capture(target, f"t=$(stat -c %y {remote_file}); sed -i s/a/z/ {remote_file}; "
+                               f"touch -d \"$t\" {remote_file}")).check("tampering")
+    assert (await push(target, ws)).files_sent == 0
+    fixed = await push(target, ws, checksum=True)
+    assert fixed.files_sent == 1 and fixed.files_unchanged == 7
+    await assert_same_tree(target, ws, result.remote_dir)
+
+
+async def test_files_created_on_the_target_survive_a_push_with_delete(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = await push(target, ws)
+    (await run_capture(target, f"cd {quote(result.remote_dir)} && echo 1 > results.txt")).check("output")
+    delete_a_file(ws)
+    after = await push(target, ws)
+    assert after.files_deleted == 1
+    tree = await remote_tree(target, result.remote_dir)
+    assert "results.txt" in tree and "README.md" not in tree
+
+
+async def test_push_without_delete_keeps_files_gone_locally_until_a_push_with_delete(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    result = await push(target, ws)
+    delete_a_file(ws)
+    assert (await push(target, ws, delete=False)).files_deleted == 0
+    assert "README.md" in await remote_tree(target, result.remote_dir)
+    assert (await push(target, ws)).files_deleted == 1
+    await assert_same_tree(target, ws, result.remote_dir)
+
+
+@pytest.mark.parametrize("remote_dir", ["/tmp", "../..", "..", "~/x", "../.push/staging"])
+async def test_push_refuses_a_remote_dir_outside_the_workdir(target, tmp_path, remote_dir):
+    ws = make_workspace(tmp_path)
+    with pytest.raises(UnsafePath, match="workdir"):
+        await push(target, ws, remote_dir=remote_dir)
+
+
+async def test_push_refuses_a_remote_dir_that_a_symlink_leads_out_of_the_workdir(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    wd = await workdir(target)
+    outside = wd + "-outside"
+    (await run_capture(target, f"mkdir -p {quote(outside)} && echo keep > {quote(outside)}/precious && "
+                               f"mkdir -p {quote(wd)}/workspaces && ln -s {quote(outside)} {quote(wd)}/workspaces/evil"
+                       )).check("setting up")
+    with pytest.raises(UnsafePath, match="not a folder inside"):
+        await push(target, ws, remote_dir="evil")
+    assert (await run_capture(target, f"ls {quote(outside)}")).stdout == b"precious\n"
+
+
+async def test_push_sends_outward_symlinks_never_and_names_them(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    os.symlink("/etc/passwd", ws / "passwd_link")
+    os.symlink("../../outside", ws / "src/up_link")
+    result = await push(target, ws)
+    assert sorted(r.split(":")[0] for r in result.refused) == ["passwd_link", "src/up_link"]
+    await assert_same_tree(target, ws, result.remote_dir, IGNORED | {"passwd_link", "src/up_link"})
+
+
+async def test_push_reports_progress_up_to_the_total(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    write(ws, "data.bin", os.urandom(3 * 2**20))
+    seen: list[tuple[int, int]] = []
+
+    async def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    result = await push(target, ws, progress=progress)
+    assert seen[-1] == (result.content_bytes, result.content_bytes)
+    assert all(d <= t for d, t in seen)
+
+
+async def test_a_push_cut_off_mid_stream_leaves_no_half_written_file(ssh_target, tmp_path):
+    ws = make_workspace(tmp_path)
+    first = await push(ssh_target, ws)
+    write(ws, "big.bin", os.urandom(20 * 2**20))
+    edit_one_file(ws)
+
+    async def drop_connection(done: int, total: int) -> None:
+        await ssh_target.close()  # the pooled connection dies mid-transfer
+
+    with pytest.raises(TransferIncomplete, match="broke off"):
+        await push(ssh_target, ws, progress=drop_connection)
+    staging = posixpath.join(await workdir(ssh_target), ".push", "staging")
+    with anyio.fail_after(10):  # the target notices the dead connection and cleans up
+        while (await run_capture(ssh_target, f"ls -A {quote(staging)}")).stdout:
+            await anyio.sleep(0.05)
+    tree = await remote_tree(ssh_target, first.remote_dir)
+    assert "big.bin" not in tree
+    before_edit = hashlib.sha256(b"def add(a, b):\n    return a + b\n").hexdigest()
+    assert tree["src/add.py"] == f"f {before_edit} -"
+    await push(ssh_target, ws)
+    await assert_same_tree(ssh_target, ws, first.remote_dir)
