@@ -166,7 +166,7 @@ class _Extractor:
         try:
             member = tarfile.data_filter(member, dest)
         except tarfile.FilterError as exc:
-            self.received.skipped.append(f"{member.name}: {exc}")
+            self.received.skipped.append(f"{member.name.removeprefix('./')}: {exc}")
             return None
         if member.isfile():
             self.received.files += 1

@@ -1,0 +1,148 @@
+"""copy_files against the local target and a real sshd: confined to the workdir, all or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+from pathlib import Path
+
+import pytest
+
+from mcp_bifrost.config import Limits
+from mcp_bifrost.errors import TransferError, TransferIncomplete, TransferTooLarge, UnsafePath
+from mcp_bifrost.ops.shell import quote, run_capture
+from mcp_bifrost.ops.sync import copy_files
+from mcp_bifrost.ops.workspace import workdir
+
+pytestmark = pytest.mark.anyio
+
+
+async def remote_workspace(target) -> str:
+    """A workspace on the target holding a report, a folder of logs and links of both kinds."""
+    ws = posixpath.join(await workdir(target), "workspaces", "proj")
+    (await run_capture(target, f"""
+        set -e; mkdir -p {quote(ws)}/logs/deep && cd {quote(ws)}
+        printf 'report\\n' > 'run 1.ncu-rep'
+        printf 'a\\n' > logs/a.log; printf 'b\\n' > logs/deep/b.log; printf '#!/bin/sh\\n' > logs/run.sh
+        chmod +x logs/run.sh
+        ln -s a.log logs/inside_link
+        ln -s /etc/passwd logs/leak_link
+        ln -s /etc/passwd leak
+        ln -s logs/a.log ok_link
+    """)).check("making the remote workspace")
+    return ws
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """The local folder to copy into (tmp_path itself also holds the local target's workdir)."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+def tree(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            out[rel] = "l " + os.readlink(path)
+        elif path.is_file():
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] + (" x" if os.access(path, os.X_OK) else "")
+        else:
+            out[rel] = "d"
+    return out
+
+
+async def test_copy_files_fetches_files_and_folders_under_their_names(target, out):
+    ws = await remote_workspace(target)
+    result = await copy_files(target, ["run 1.ncu-rep", "logs"], out, workspace_remote_dir=ws)
+    got = tree(out)
+    assert got["run 1.ncu-rep"] == hashlib.sha256(b"report\n").hexdigest()[:12]
+    assert got["logs/deep/b.log"] == hashlib.sha256(b"b\n").hexdigest()[:12]
+    assert got["logs/run.sh"].endswith(" x")
+    assert got["logs/inside_link"] == "l a.log"
+    assert "logs/leak_link" not in got  # a link leaving the folder is not written...
+    assert any(s.startswith("logs/leak_link") for s in result.skipped)  # ...and is named
+    assert result.files_copied == 4 and result.content_bytes == 7 + 2 + 2 + 10
+    assert sorted(Path(p).name for p in result.local_paths) == ["logs", "run 1.ncu-rep"]
+
+
+async def test_copy_files_takes_an_absolute_path_inside_the_workdir(target, out):
+    ws = await remote_workspace(target)
+    result = await copy_files(target, [ws + "/logs/a.log"], out, workspace_remote_dir=ws)
+    assert (out / "a.log").read_text() == "a\n" and result.files_copied == 1
+
+
+@pytest.mark.parametrize("path", ["../../etc/passwd", "/etc/passwd", "logs/../../../x", "~/.ssh/id_rsa", ""])
+async def test_copy_files_refuses_paths_outside_the_workspace_or_workdir(target, out, path):
+    ws = await remote_workspace(target)
+    with pytest.raises(UnsafePath):
+        await copy_files(target, [path], out, workspace_remote_dir=ws)
+    assert list(out.iterdir()) == []
+
+
+async def test_copy_files_refuses_a_symlink_that_leads_out_of_the_workdir(target, out):
+    ws = await remote_workspace(target)
+    with pytest.raises(UnsafePath, match="leak -> /etc/passwd"):
+        await copy_files(target, ["run 1.ncu-rep", "leak"], out, workspace_remote_dir=ws)
+    assert [p.name for p in out.iterdir()] == []  # checked before anything was sent
+
+
+async def test_copy_files_follows_a_symlink_that_stays_inside(target, out):
+    ws = await remote_workspace(target)
+    await copy_files(target, ["ok_link"], out, workspace_remote_dir=ws)
+    assert (out / "a.log").read_text() == "a\n"
+
+
+async def test_copy_files_reports_a_missing_path(target, out):
+    ws = await remote_workspace(target)
+    with pytest.raises(TransferError, match="no-such-file does not exist"):
+        await copy_files(target, ["no-such-file"], out, workspace_remote_dir=ws)
+
+
+async def test_copy_files_refuses_more_than_the_cap_and_names_the_largest(target, out):
+    ws = await remote_workspace(target)
+    (await run_capture(target, f"head -c 300000 /dev/zero > {quote(ws)}/logs/big.bin")).check("big file")
+    with pytest.raises(TransferTooLarge, match=r"max_copy_bytes.*logs/big\.bin \(300000 B\)"):
+        await copy_files(target, ["logs"], out, workspace_remote_dir=ws, limits=Limits(max_copy_bytes=100_000))
+    assert list(out.iterdir()) == []
+
+
+async def test_copy_files_overwrites_files_but_not_a_folder_in_the_way(target, out):
+    ws = await remote_workspace(target)
+    (out / "a.log").write_text("old\n")
+    await copy_files(target, ["logs/a.log"], out, workspace_remote_dir=ws)
+    assert (out / "a.log").read_text() == "a\n"
+    (out / "run 1.ncu-rep").mkdir()
+    with pytest.raises(TransferError, match="in the way"):
+        await copy_files(target, ["run 1.ncu-rep"], out, workspace_remote_dir=ws)
+
+
+async def test_a_failure_mid_transfer_leaves_no_partial_local_file(target, out):
+    ws = await remote_workspace(target)
+    (await run_capture(target, f"head -c 8000000 /dev/urandom > {quote(ws)}/logs/big.bin")).check("big file")
+
+    async def fail(done: int, total: int) -> None:
+        raise RuntimeError("the client went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        await copy_files(target, ["logs"], out, workspace_remote_dir=ws, progress=fail)
+    assert list(out.iterdir()) == []
+
+
+async def test_a_connection_dropped_mid_transfer_leaves_no_partial_local_file(ssh_target, out):
+    ws = await remote_workspace(ssh_target)
+    (await run_capture(ssh_target, f"head -c 20000000 /dev/urandom > {quote(ws)}/logs/big.bin")).check("big")
+    (out / "keep.txt").write_text("mine\n")
+
+    async def drop_connection(done: int, total: int) -> None:
+        await ssh_target.close()  # the pooled connection dies mid-transfer
+
+    with pytest.raises(TransferIncomplete, match="broke off"):
+        await copy_files(ssh_target, ["logs"], out, workspace_remote_dir=ws, progress=drop_connection)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    # The next call reconnects and succeeds.
+    result = await copy_files(ssh_target, ["logs"], out, workspace_remote_dir=ws)
+    assert (out / "logs/big.bin").stat().st_size == 20_000_000 and result.files_copied == 4
