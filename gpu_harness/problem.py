@@ -54,6 +54,7 @@ NO_GPU_MARKERS = (
     "Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "no CUDA GPUs are available",
     "CUDA driver initialization failed", "libcuda.so", "CUDA_HOME environment variable is not set",
     "No CUDA runtime is found", "cudaErrorNoDevice", "cudaErrorInsufficientDriver",
+    "without ATen_cuda library", "CUDA is not available",
 )
 # Candidate sources that cannot run without a GPU (CuPy, CUDA C++ through load_inline / nvcc).
 NEEDS_GPU_SOURCE = re.compile(r"^\s*(import|from)\s+cupy\b|\bcuda_sources\s*=|\bcupy\.|\.cu['\"]", re.M)
@@ -226,6 +227,8 @@ class GpuModeProblem(Problem):
                 for file in sorted(folder.glob("*.py")):
                     mapping[file.stem] = file.resolve()
         if "reference" not in mapping:
+            if not (self.path / "reference.py").is_file():
+                raise ProblemFormatError(f"{self.path}: no reference.py, and task.yml's files: maps none")
             mapping["reference"] = (self.path / "reference.py").resolve()
         return mapping
 
@@ -401,8 +404,8 @@ def load_problem(path: str | os.PathLike) -> Problem:
     if not path.exists():
         raise ProblemNotFound(f"problem not found: {path}")
     if path.is_dir():
-        if not (path / "reference.py").is_file():
-            raise ProblemFormatError(f"{path} has no reference.py: not a GPU MODE problem folder")
+        if not (path / "reference.py").is_file() and not (path / "task.yml").is_file():
+            raise ProblemFormatError(f"{path} has neither reference.py nor task.yml: not a GPU MODE problem folder")
         task: dict[str, Any] = {}
         task_file = path / "task.yml"
         if task_file.is_file():

@@ -322,7 +322,7 @@ class Evaluation:
                 self.report.add_flag(guard.FLAG_SIDE_STREAM, f"case {case.name}: {detail}")
         if self.settings.roofline:
             result.floor_ms = self.floor_ms(outcome.rotation.working[0])
-            detail = guard.below_roofline(cand.median_ms, result.floor_ms)
+            detail = guard.below_roofline(cand.median_ms, result.floor_ms, self.problem.device.type)
             if detail:
                 self.report.add_flag(guard.FLAG_BELOW_ROOFLINE, f"case {case.name}: {detail}")
         detail = guard.speedup_insane(result.speedup, self.settings.speedup_sanity_limit)

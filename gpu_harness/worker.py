@@ -41,6 +41,8 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     loaded = []
     for name in modules:
+        if name.startswith("triton") and "torch" in sys.modules and not sys.modules["torch"].cuda.is_available():
+            os.environ.setdefault("TRITON_INTERPRET", "1")    # Triton reads it once: set before import
         try:
             __import__(name)
             loaded.append(name)

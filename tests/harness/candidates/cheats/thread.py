@@ -1,0 +1,16 @@
+# Exploit: return at once and let a thread fill the output later (the timer sees no work).
+import threading
+import time
+
+import torch
+
+
+def custom_kernel(data):
+    out = torch.empty_like(data)
+
+    def work():
+        time.sleep(0.2)
+        out.copy_(torch.softmax(data, dim=-1))
+
+    threading.Thread(target=work, name="cheat-worker", daemon=True).start()
+    return out

@@ -1,0 +1,6 @@
+import cupy
+
+
+def custom_kernel(data):
+    A, B, C = data
+    return C

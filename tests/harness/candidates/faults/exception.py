@@ -1,0 +1,2 @@
+def custom_kernel(data):
+    raise ValueError("the candidate gave up")

@@ -1,0 +1,111 @@
+"""The cheat suite: one candidate per exploit class of DESIGN.md section 5's guard list.
+
+Each is flagged with a flag that names the exploit, or fails its cases with a reason that does.
+"""
+
+import pytest
+
+from conftest import CANDIDATES, FIXTURES, KERNELS, flag_names, gpu, note_names, smoke
+
+CHEATS = CANDIDATES / "cheats"
+
+FLAGGED = [
+    # (exploit, problem, candidate, mode, flag)
+    ("output aliases an input", "softmax", "alias_input.py", "test", "output_aliases_input"),
+    ("reference output reuse", "softmax", "reference_output_reuse.py", "test", "output_aliases_reference"),
+    ("input mutation", "vectoradd", "input_mutation.py", "test", "input_mutated"),
+    ("replay keyed on pointer", "softmax", "replay_cache_pointer.py", "test", "result_replay"),
+    ("replay keyed on id", "softmax", "replay_cache_id.py", "test", "result_replay"),
+    ("replay keyed on version", "softmax", "replay_cache_version.py", "test", "result_replay"),
+    ("work in a thread", "softmax", "thread.py", "test", "thread_spawned"),
+    ("lazy subclass output", "softmax", "lazy_subclass.py", "test", "lazy_output"),
+    ("broadcast output", "softmax", "broadcast_output.py", "test", "odd_output_storage"),
+    ("patched timer", "softmax", "patched_timer.py", "test", "patched_timer"),
+    ("patched allclose", "softmax", "patched_allclose.py", "test", "patched_allclose"),
+    ("patched synchronize", "softmax", "patched_synchronize.py", "test", "patched_synchronize"),
+    ("patched elapsed_time", "softmax", "patched_elapsed_time.py", "test", "patched_elapsed_time"),
+    ("non-determinism", "softmax", "nondeterministic.py", "test", "nondeterministic"),
+]
+
+
+@pytest.mark.parametrize("exploit,problem,candidate,mode,flag", FLAGGED, ids=[row[0] for row in FLAGGED])
+def test_cheat_is_flagged_by_name(exploit, problem, candidate, mode, flag):
+    report = smoke(KERNELS / problem, CHEATS / candidate, mode)
+    assert flag in flag_names(report), (exploit, report.flags, report.error)
+    assert not report.passed and report.exit_code == 1
+
+
+FAILED = [
+    # (exploit, problem, candidate, mode, failing case kind, reason)
+    ("partial compute", "vectoradd", "partial_compute.py", "test", "test", "partial_output"),
+    ("partial above a size threshold", "vectoradd", "partial_above_threshold.py", "both", "benchmark",
+     "partial_output"),
+    ("precision downcast past tolerance", "softmax", "precision_downcast.py", "test", "test", "precision_loss"),
+]
+
+
+@pytest.mark.parametrize("exploit,problem,candidate,mode,kind,reason", FAILED, ids=[row[0] for row in FAILED])
+def test_cheat_fails_its_cases_with_a_reason_naming_it(exploit, problem, candidate, mode, kind, reason):
+    report = smoke(KERNELS / problem, CHEATS / candidate, mode)
+    failed = [c for c in report.cases if not c.passed]
+    assert failed and not report.passed and report.exit_code == 1
+    allowed = {"test", "secret"} if kind == "test" else {kind}
+    assert kind in {c.kind for c in failed} and {c.kind for c in failed} <= allowed
+    assert all(c.reason == reason for c in failed), [(c.name, c.reason, c.message) for c in failed]
+
+
+def test_size_threshold_cheat_passes_the_test_sizes_alone():
+    report = smoke(KERNELS / "vectoradd", CHEATS / "partial_above_threshold.py", "test")
+    assert report.passed   # which is why benchmark cases are checked too
+
+
+def test_stale_allocation_cheat_finds_no_answer_in_freed_memory():
+    report = smoke(KERNELS / "softmax", CHEATS / "stale_allocation.py", "test")
+    assert not report.passed and all(not c.passed for c in report.cases)
+
+
+def test_fallback_to_the_reference_op_is_reported_as_no_own_kernel():
+    report = smoke(KERNELS / "softmax", CHEATS / "fallback.py", "test")
+    notes = {n.name: n.detail for n in report.notes}
+    assert "no_own_kernel" in notes
+    assert "ref_kernel" in notes["no_own_kernel"]
+
+
+def test_impossible_time_is_flagged_below_roofline_and_above_the_speedup_limit():
+    report = smoke(FIXTURES / "vectoradd_large", CHEATS / "impossible_time.py", "both")
+    names = flag_names(report)
+    assert {"below_roofline", "speedup_above_sanity_limit"} <= names, (report.flags, report.timing)
+    assert "result_replay" in names        # and its stale answers were caught among the verified samples
+
+
+def test_reference_output_never_exists_while_the_candidate_runs():
+    # The gc-scanning cheat finds only pristine inputs (flagged as harness memory), never an answer.
+    report = smoke(KERNELS / "softmax", CHEATS / "reference_output_reuse.py", "test")
+    assert all(not c.passed for c in report.cases)
+
+
+@gpu
+def test_side_stream_work_is_flagged():
+    report = smoke(KERNELS / "matmul", CANDIDATES / "gpu" / "side_stream.py", "both", timeout_s=600)
+    assert "side_stream_or_deferred_work" in flag_names(report), (report.flags, report.timing)
+
+
+@gpu
+def test_thread_launching_gpu_work_after_return_is_flagged():
+    report = smoke(KERNELS / "matmul", CANDIDATES / "gpu" / "thread_gpu.py", "both", timeout_s=600)
+    assert flag_names(report) & {"thread_spawned", "side_stream_or_deferred_work"}, report.flags
+
+
+@gpu
+@pytest.mark.parametrize("candidate,flag", [("patched_synchronize.py", "patched_synchronize"),
+                                            ("patched_elapsed_time.py", "patched_elapsed_time"),
+                                            ("patched_timer.py", "patched_timer")])
+def test_patched_gpu_timing_functions_are_flagged_on_the_gpu(candidate, flag):
+    report = smoke(KERNELS / "softmax", CHEATS / candidate, "both", timeout_s=600)
+    assert flag in flag_names(report)
+
+
+@gpu
+def test_impossible_time_is_flagged_on_the_gpu():
+    report = smoke(KERNELS / "vectoradd", CHEATS / "impossible_time.py", "both", timeout_s=600)
+    assert flag_names(report) & {"below_roofline", "speedup_above_sanity_limit", "result_replay"}

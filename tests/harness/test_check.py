@@ -1,0 +1,80 @@
+"""Comparison, diagnosis of failures, tolerances, and learning which inputs are output buffers."""
+
+import torch
+
+from gpu_harness import check
+
+
+def test_nan_where_the_reference_has_nan_is_a_match():
+    e = torch.tensor([1.0, float("nan"), float("inf")])
+    assert check.compare(e.clone(), e).passed
+
+
+def test_nan_where_the_reference_has_a_number_is_a_mismatch():
+    e = torch.ones(8)
+    g = e.clone()
+    g[3] = float("nan")
+    result = check.compare(g, e)
+    assert not result.passed and result.mismatches == 1
+    assert result.first_mismatches[0]["index"] == [3]
+
+
+def test_infinity_of_the_wrong_sign_is_a_mismatch():
+    e = torch.tensor([float("inf")])
+    assert not check.compare(-e, e).passed
+
+
+def test_default_tolerance_depends_on_dtype():
+    assert check.tolerance_for(torch.float32, None, None) == (1e-4, 1e-5)
+    assert check.tolerance_for(torch.float16, None, None) == (1e-2, 1e-2)
+    assert check.tolerance_for(torch.int32, None, None) == (0.0, 0.0)
+    assert check.tolerance_for(torch.float32, 1e-3, None) == (1e-3, 1e-5)
+
+
+def test_wrong_shape_dtype_and_type_are_named():
+    e = torch.ones(4, 4)
+    assert check.compare(torch.ones(4, 3), e).reason == check.REASON_WRONG_SHAPE
+    assert check.compare(torch.ones(4, 4, dtype=torch.float64), e).reason == check.REASON_WRONG_DTYPE
+    assert check.compare([1.0], e).reason == check.REASON_NOT_A_TENSOR
+
+
+def test_small_widespread_errors_are_diagnosed_as_precision_loss():
+    e = torch.softmax(torch.randn(64, 256), dim=-1)
+    g = e.to(torch.bfloat16).to(torch.float32)
+    result = check.compare(g, e)
+    assert not result.passed and result.reason == check.REASON_PRECISION_LOSS
+
+
+def test_poison_left_in_half_the_output_is_diagnosed_as_partial_output():
+    e = torch.randn(16, 16)
+    g = e.clone()
+    check.poison(g[8:])
+    result = check.compare(g, e)
+    assert result.reason == check.REASON_PARTIAL_OUTPUT and result.mismatches == 128
+
+
+def test_output_buffers_are_learned_from_the_reference():
+    def ref(data):
+        a, b, c = data
+        torch.add(a, b, out=c)
+        return c
+
+    data = (torch.randn(4), torch.randn(4), torch.empty(4))
+    plan = check.learn_buffers(data, ref)
+    assert plan.writable == {2} and plan.poisonable == {2}
+
+
+def test_an_accumulating_buffer_is_writable_but_not_poisonable():
+    def ref(data):
+        x, acc = data
+        acc += x
+        return acc
+
+    plan = check.learn_buffers((torch.randn(4), torch.ones(4)), ref)
+    assert plan.writable == {1} and plan.poisonable == set()
+
+
+def test_shares_memory_sees_views():
+    t = torch.zeros(10)
+    assert check.shares_memory(t[2:5], t)
+    assert not check.shares_memory(t.clone(), t)

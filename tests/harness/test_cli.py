@@ -1,0 +1,49 @@
+"""The command line: exit codes, the versioned JSON, the readable report, info."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import CANDIDATES, KERNELS, REPO
+from gpu_harness.outcome import EXIT_CANDIDATE_FAILED, EXIT_HARNESS_ERROR, EXIT_PASSED
+
+VECTORADD = KERNELS / "vectoradd"
+
+
+def run_cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "gpu_harness", *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_smoke_json_of_a_passing_candidate_exits_0_with_schema_1():
+    done = run_cli("smoke", VECTORADD, VECTORADD / "examples" / "submission_torch.py", "--mode", "test", "--json")
+    assert done.returncode == EXIT_PASSED, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == 1 and doc["passed"] is True and doc["flags"] == []
+    assert doc["error"] is None and doc["cases"][0]["max_abs_err"] == 0.0
+    assert set(doc) >= {"cases", "timing", "notes", "device", "problem_format", "wall_s", "exit_code"}
+
+
+def test_smoke_of_a_flagged_candidate_exits_1_and_prints_the_flag():
+    done = run_cli("smoke", VECTORADD, CANDIDATES / "cheats" / "input_mutation.py", "--mode", "test")
+    assert done.returncode == EXIT_CANDIDATE_FAILED
+    assert done.stdout.startswith("FAILED") and "FLAG input_mutated" in done.stdout
+
+
+def test_smoke_of_a_missing_problem_exits_2():
+    done = run_cli("smoke", "/no/such/problem", VECTORADD / "examples" / "submission_torch.py", "--json")
+    assert done.returncode == EXIT_HARNESS_ERROR
+    assert json.loads(done.stdout)["error"]["kind"] == "problem_not_found"
+
+
+def test_bad_arguments_exit_2():
+    assert run_cli("smoke", "--mode", "fast").returncode == EXIT_HARNESS_ERROR
+
+
+def test_info_json_names_the_software_and_the_device():
+    done = run_cli("info", "--json")
+    info = json.loads(done.stdout)
+    assert done.returncode == 0
+    assert {"python", "torch", "triton", "cupy", "cuda_available", "gpu", "ncu"} <= set(info)

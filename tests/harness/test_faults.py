@@ -1,0 +1,106 @@
+"""Failures are results: every fault gives a structured error (stage, kind, message, stderr tail),
+and the worker answers the next request correctly afterwards."""
+
+import pytest
+
+from conftest import CANDIDATES, HAS_GPU, KERNELS, gpu
+
+FAULTS = CANDIDATES / "faults"
+VECTORADD = KERNELS / "vectoradd"
+HONEST = VECTORADD / "examples" / "submission_torch.py"
+
+ERRORS = [
+    # (candidate, stage, kind)
+    ("syntax_error.py", "load", "syntax_error"),
+    ("import_error.py", "load", "import_error"),
+    ("exception.py", "run", "exception"),
+    ("segfault.py", "run", "crashed"),
+    ("out_of_memory.py", "run", "out_of_memory"),
+    ("compile_error_triton.py", "compile", "compile_error"),
+    ("exits.py", "run", "crashed"),
+]
+
+
+def assert_worker_still_answers(worker):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(HONEST), mode="test")
+    assert answer["passed"] is True and answer["error"] is None and answer["flags"] == []
+
+
+@pytest.mark.parametrize("candidate,stage,kind", ERRORS, ids=[e[0][:-3] for e in ERRORS])
+def test_fault_is_a_structured_error_and_the_worker_lives_on(worker, candidate, stage, kind):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test")
+    assert answer["schema"] == 1 and answer["passed"] is False and answer["exit_code"] == 1
+    error = answer["error"]
+    assert (error["stage"], error["kind"]) == (stage, kind), error
+    assert error["message"] and "stderr_tail" in error
+    assert_worker_still_answers(worker)
+
+
+def test_infinite_loop_is_killed_at_the_timeout(worker):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "infinite_loop.py"),
+                            mode="test", timeout_s=4)
+    assert answer["error"]["kind"] == "timeout" and answer["error"]["stage"] == "run"
+    assert_worker_still_answers(worker)
+
+
+@pytest.mark.parametrize("candidate,reason", [("wrong_shape.py", "wrong_shape"), ("wrong_dtype.py", "wrong_dtype")])
+def test_wrong_shape_or_dtype_fails_every_case_by_name(worker, candidate, reason):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test")
+    assert answer["passed"] is False and answer["error"] is None
+    assert {c["reason"] for c in answer["cases"]} == {reason}
+    assert_worker_still_answers(worker)
+
+
+def test_candidate_output_cannot_forge_a_report(worker):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "prints_fake_report.py"),
+                            mode="test")
+    assert answer["passed"] is False
+    assert '"passed": true' in answer["stdout_tail"] and '"passed": true' in answer["stderr_tail"]
+    assert_worker_still_answers(worker)
+
+
+def test_stderr_tail_carries_the_candidates_traceback(worker):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "segfault.py"), mode="test")
+    assert "Fatal Python error" in answer["error"]["stderr_tail"] or answer["error"]["kind"] == "crashed"
+
+
+@pytest.mark.skipif(HAS_GPU, reason="CPU-mode behaviour")
+@pytest.mark.parametrize("candidate", [FAULTS / "cupy_on_cpu.py", VECTORADD / "examples" / "submission_cuda_inline.py"])
+def test_cupy_and_cuda_candidates_say_they_need_a_gpu_on_cpu(worker, candidate):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(candidate), mode="test")
+    assert answer["error"]["kind"] == "needs_gpu" and "needs a GPU" in answer["error"]["message"]
+
+
+def test_worker_starts_warm_without_initialising_cuda(worker):
+    assert worker.ready["event"] == "ready" and "torch" in worker.ready["warm"]
+    assert worker.ready["cuda_initialised"] is False
+    assert worker.request(op="ping")["cuda_initialised"] is False
+
+
+def test_worker_answers_a_bad_request_and_keeps_going(worker):
+    worker.proc.stdin.write("this is not json\n")
+    worker.proc.stdin.flush()
+    import json
+    answer = json.loads(worker.proc.stdout.readline())
+    assert answer["error"]["kind"] == "bad_request"
+    assert worker.request(op="smoke", problem="/no/such/problem", candidate=str(HONEST))["exit_code"] == 2
+    assert worker.request(op="frobnicate")["error"]["kind"] == "bad_request"
+    assert_worker_still_answers(worker)
+
+
+def test_worker_info_reports_versions(worker):
+    info = worker.request(op="info")["info"]
+    assert info["torch"] and info["python"] and "cuda_available" in info
+
+
+@gpu
+@pytest.mark.parametrize("candidate,stage,kind", [
+    (CANDIDATES / "gpu" / "illegal_memory_access.py", "run", "illegal_memory_access"),
+    (FAULTS / "out_of_memory.py", "run", "out_of_memory"),
+    (CANDIDATES / "gpu" / "nvcc_compile_error.py", "compile", "compile_error"),
+])
+def test_gpu_faults_are_structured_errors_and_the_worker_lives_on(worker, candidate, stage, kind):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(candidate), mode="test",
+                            timeout_s=300)
+    assert (answer["error"]["stage"], answer["error"]["kind"]) == (stage, kind), answer["error"]
+    assert_worker_still_answers(worker)

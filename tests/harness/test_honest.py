@@ -1,0 +1,66 @@
+"""Honest candidates pass with no flags: torch and Triton (interpreted on CPU) for every problem."""
+
+import pytest
+
+from conftest import HAS_GPU, KERNELS, flag_names, gpu, note_names, smoke
+from gpu_harness.outcome import EXIT_PASSED
+
+HONEST = [
+    ("vectoradd", "submission_torch.py", "both"),
+    ("vectoradd", "submission_triton.py", "test"),
+    ("softmax", "submission_torch.py", "both"),
+    ("softmax", "submission_triton.py", "test"),
+    ("matmul", "submission_torch.py", "test"),
+    ("matmul", "submission_triton.py", "test"),
+]
+
+
+@pytest.mark.parametrize("problem,candidate,mode", HONEST, ids=[f"{p}-{c[11:-3]}-{m}" for p, c, m in HONEST])
+def test_honest_candidate_passes_with_no_flags(problem, candidate, mode):
+    report = smoke(KERNELS / problem, KERNELS / problem / "examples" / candidate, mode)
+    assert report.error is None, report.error
+    assert report.passed and report.exit_code == EXIT_PASSED
+    assert report.flags == []
+    assert all(case.passed for case in report.cases)
+    assert {c.kind for c in report.cases} >= ({"test", "secret"} if mode != "benchmark" else {"benchmark"})
+
+
+def test_triton_candidate_launches_kernels_of_its_own():
+    report = smoke(KERNELS / "vectoradd", KERNELS / "vectoradd" / "examples" / "submission_triton.py", "test")
+    assert "no_own_kernel" not in note_names(report)
+
+
+def test_benchmark_mode_times_every_benchmark_case_and_rechecks_it():
+    report = smoke(KERNELS / "softmax", KERNELS / "softmax" / "examples" / "submission_torch.py", "benchmark")
+    assert report.passed, (report.flags, report.error)
+    benchmarks = [c for c in report.cases if c.kind == "benchmark"]
+    rechecks = [c for c in report.cases if c.kind == "recheck"]
+    assert len(report.timing) == len(benchmarks) == len(rechecks) >= 1
+    timing = report.timing[0]
+    assert timing.reference.n >= 10 and timing.candidate.n >= 10
+    assert timing.verified_samples >= 3 and timing.input_sets >= 2
+    assert timing.speedup == pytest.approx(timing.reference.median_ms / timing.candidate.median_ms)
+    assert timing.reference.p10_ms <= timing.reference.median_ms <= timing.reference.p90_ms
+    if not HAS_GPU:
+        assert timing.clock == "host" and "timing_on_host_clock" in note_names(report)
+    assert report.score["ranking_by"] == "geom"
+
+
+def test_secret_seed_cases_never_show_their_seed():
+    report = smoke(KERNELS / "vectoradd", KERNELS / "vectoradd" / "examples" / "submission_torch.py", "test")
+    secret = [c for c in report.cases if c.kind == "secret"]
+    assert len(secret) == len([c for c in report.cases if c.kind == "test"])
+    assert all(c.params["seed"] == "secret" for c in secret)
+
+
+@gpu
+@pytest.mark.parametrize("problem,candidate", [
+    ("vectoradd", "submission_cupy.py"), ("vectoradd", "submission_cuda_inline.py"),
+    ("softmax", "submission_cupy.py"), ("matmul", "submission_cuda_inline.py"),
+    ("vectoradd", "submission_triton.py"), ("softmax", "submission_triton.py"), ("matmul", "submission_triton.py"),
+])
+def test_gpu_candidates_pass_with_no_flags_in_both_modes(problem, candidate):
+    report = smoke(KERNELS / problem, KERNELS / problem / "examples" / candidate, "both", timeout_s=600)
+    assert report.error is None, report.error
+    assert report.passed, (flag_names(report), [(c.name, c.reason, c.message) for c in report.cases if not c.passed])
+    assert all(t.clock == "cuda_events" for t in report.timing)
