@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import pathspec
 
@@ -24,8 +24,7 @@ GITIGNORE = ".gitignore"
 Kind = Literal["f", "l", "d"]  # the letters `find -printf %y` uses
 
 
-@dataclass(frozen=True)
-class LocalEntry:
+class LocalEntry(NamedTuple):  # a NamedTuple: thousands are made per push, and cheaply
     path: str  # relative, '/'-separated
     kind: Kind
     size: int = 0
@@ -71,21 +70,21 @@ def _never_sent(rel: str) -> bool:
 
 
 def _add(selection: Selection, rel: str) -> None:
-    full = selection.root / rel
+    full = os.path.join(selection.root, rel)  # str paths: pathlib costs more than the lstat here
     try:
-        st = full.lstat()
+        st = os.lstat(full)
     except FileNotFoundError:
         return  # tracked but deleted in the working tree: it is gone locally
     if stat.S_ISREG(st.st_mode):
         entry = LocalEntry(rel, "f", st.st_size, st.st_mtime_ns, bool(st.st_mode & stat.S_IXUSR))
     elif stat.S_ISLNK(st.st_mode):
-        link = _link_inside(selection.root, full)
+        link = _link_inside(selection.root, Path(full))
         if link is None:
             selection.refused.append(f"{rel}: symlink to {os.readlink(full)} leaves the workspace")
             return
         entry = LocalEntry(rel, "l", 0, st.st_mtime_ns, link=link)
     elif stat.S_ISDIR(st.st_mode):  # a git submodule: its own working tree, selected the same way
-        sub = select(full)
+        sub = select(Path(full))
         selection.refused.extend(f"{rel}/{r}" for r in sub.refused)
         for entry in sub.entries.values():
             _put(selection, LocalEntry(f"{rel}/{entry.path}", entry.kind, entry.size, entry.mtime_ns,
@@ -165,11 +164,11 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
     specs: dict[str, pathspec.GitIgnoreSpec] = {}
     files: list[str] = []
     empty: list[str] = []
+    prefix = len(str(root)) + 1
     for dirpath, dirnames, filenames in os.walk(root):
         was_empty = not dirnames and not filenames
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        rel_dir = "" if rel_dir == "." else rel_dir
-        spec = _ignore_spec(Path(dirpath) / GITIGNORE)
+        rel_dir = dirpath[prefix:].replace(os.sep, "/")
+        spec = _ignore_spec(Path(dirpath) / GITIGNORE) if GITIGNORE in filenames else None
         if spec is not None:
             specs[rel_dir] = spec
         kept_dirs = []
@@ -192,6 +191,8 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
 
 def _ignored(specs: dict[str, pathspec.GitIgnoreSpec], rel: str, *, is_dir: bool) -> bool:
     """gitignore precedence: the deepest .gitignore with an opinion decides."""
+    if not specs:
+        return False
     for base in _ancestors(rel):
         spec = specs.get(base)
         if spec is None:

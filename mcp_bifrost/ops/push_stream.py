@@ -20,8 +20,10 @@ import posixpath
 import secrets
 import tarfile
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete
 from mcp_bifrost.ops.remote_tree import RemoteState, listing_command, parse_listing
@@ -32,8 +34,13 @@ from mcp_bifrost.targets.base import Process, Target
 
 Progress = Callable[[int, int], Awaitable[None]]
 
-# Level 1 packs source text ~4x at several times the speed of level 6; the link is rarely slower.
+# Level 1 packs source text ~3.5x at five times the speed of level 6 (measured: 72 vs 14 MB/s).
 COMPRESS_LEVEL = 1
+# Data that does not shrink (weights, archives) is stored instead: zlib level 1 crawls over it
+# (28 MB/s measured) for nothing. A file is judged by how well its first SAMPLE_BYTES pack.
+SAMPLE_BYTES = 16384
+SAMPLE_MIN_FILE = 65536  # smaller files are packed at COMPRESS_LEVEL without a test
+INCOMPRESSIBLE_RATIO = 0.9
 PROGRESS_INTERVAL_S = 0.1
 STAGING = "staging"  # under <workdir>/.push
 
@@ -175,12 +182,55 @@ class PushSession:
         return b"".join(self._err).decode(errors="replace").strip()[-800:]
 
 
+class LevelledGzip:
+    """A gzip stream of several members, so that each file is packed at the level that pays.
+
+    `gzip -d` (and so `tar -xz`) reads concatenated members as one stream (RFC 1952, 2.2). A new
+    member starts only when the level changes, so runs of text share one dictionary.
+    """
+
+    def __init__(self, sink: QueueWriter) -> None:
+        self._sink = sink
+        self._member: gzip.GzipFile | None = None
+        self._level: int | None = None
+        self._offset = 0
+
+    def use_level(self, level: int) -> None:
+        if level != self._level:
+            if self._member is not None:
+                self._member.close()  # writes the member's trailer; the sink stays open
+            self._member = gzip.GzipFile(fileobj=self._sink, mode="wb", compresslevel=level, mtime=0)
+            self._level = level
+
+    def write(self, data: bytes) -> int:
+        assert self._member is not None
+        self._offset += len(data)
+        return self._member.write(data)
+
+    def tell(self) -> int:  # tarfile asks, to pad the archive to whole records
+        return self._offset
+
+    def close(self) -> None:
+        if self._member is not None:
+            self._member.close()
+
+
+def level_for(f: BinaryIO, size: int) -> int:
+    """COMPRESS_LEVEL, or 0 (stored) for a file whose first bytes do not shrink."""
+    if size < SAMPLE_MIN_FILE:
+        return COMPRESS_LEVEL
+    sample = f.read(SAMPLE_BYTES)
+    f.seek(0)
+    return 0 if len(zlib.compress(sample, COMPRESS_LEVEL)) > INCOMPRESSIBLE_RATIO * len(sample) else COMPRESS_LEVEL
+
+
 def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> None:
-    """Runs in a worker thread: the tar (gzip level COMPRESS_LEVEL) of the plan into `chunks`."""
+    """Runs in a worker thread: the gzip'd tar of the plan into `chunks`."""
     sink = QueueWriter(chunks)
+    gz = LevelledGzip(sink)
+    gz.use_level(COMPRESS_LEVEL)
     try:
-        with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
             for entry in plan.send:
                 info = tarfile.TarInfo("files/" + entry.path)
                 info.mtime = entry.mtime_ns / 1e9
@@ -193,11 +243,14 @@ def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> Non
                 else:
                     info.size, info.mode = entry.size, 0o755 if entry.executable else 0o644
                     with open(root / entry.path, "rb") as f:
+                        gz.use_level(level_for(f, entry.size))
                         tar.addfile(info, CountingReader(f, done))
+            gz.use_level(COMPRESS_LEVEL)
             _add_bytes(tar, ".bifrost/delete", _nul_list(plan.delete))
             _add_bytes(tar, ".bifrost/rmdir", _nul_list(plan.rmdir))
             _add_bytes(tar, ".bifrost/manifest", _nul_list(plan.manifest))
             _add_bytes(tar, ".bifrost/complete", b"")  # last: its presence proves the stream is whole
+        gz.close()
         sink.close()
     except OSError as exc:
         chunks.abort()
