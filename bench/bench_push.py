@@ -25,14 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcp_bifrost.ops.shell import quote, run_capture  # noqa: E402
-from mcp_bifrost.ops.sync import push  # noqa: E402
-from mcp_bifrost.targets.ssh import SshTarget  # noqa: E402
-from tests.support.sshd import SshServer, start_sshd  # noqa: E402
+from mcp_bifrost.ops.shell import quote, run_capture
+from mcp_bifrost.ops.sync import push
+from mcp_bifrost.targets.ssh import SshTarget
+from tests.support.sshd import SshServer, start_sshd
 
-WORDS = ("tile block warp thread load store sum acc float half bf16 mask offset stride ptr grid "
-         "program_id tl.arange tl.load tl.store num_warps BLOCK_M BLOCK_N BLOCK_K dot for if return "
-         "def import torch triton kernel x y z out in0 in1 shape dtype device cuda").split()
+WORDS = [  # a kernel author's vocabulary, so that text packs like source code does
+    "tile", "block", "warp", "thread", "load", "store", "sum", "acc", "float", "half", "bf16", "mask",
+    "offset", "stride", "ptr", "grid", "program_id", "tl.arange", "tl.load", "tl.store", "num_warps",
+    "BLOCK_M", "BLOCK_N", "BLOCK_K", "dot", "for", "if", "return", "def", "import", "torch", "triton",
+    "kernel", "x", "y", "z", "out", "in0", "in1", "shape", "dtype", "device", "cuda",
+]
 TEXT_FILES, BINARY_FILES = 1900, 100
 TEXT_BYTES, BINARY_BYTES = 11_000, 200_000  # averages: ~21 MB of text, ~20 MB of binaries
 STEPS = ("first push", "no change", "one changed", "ten changed + one deleted")
@@ -58,6 +61,17 @@ def generate_workspace(root: Path, seed: int = 1) -> None:
 
 def touch_edit(path: Path, tag: str) -> None:
     path.write_text(path.read_text() + f"# edit {tag}\n")
+
+
+def change_workspace(local: Path, step: str, rep: int) -> None:
+    """What the agent did before this step's push."""
+    files = sorted(local.rglob("kernel_*.py"))
+    if step == "one changed":
+        touch_edit(files[rep], "one")
+    elif step == "ten changed + one deleted":
+        for path in files[100:110]:
+            touch_edit(path, "ten")
+        files[200].unlink()
 
 
 def local_digest(root: Path) -> str:
@@ -110,19 +124,11 @@ async def main(reps: int) -> None:
             generate_workspace(local, seed=rep)
             ours_dir = str(workdir / "workspaces" / f"bench{rep}")
             rsync_dir = str(root / "rsync" / f"bench{rep}")
-            files = sorted(local.rglob("kernel_*.py"))
-            changes = [
-                lambda: None,
-                lambda: None,
-                lambda: touch_edit(files[rep], "one"),
-                lambda: ([touch_edit(f, "ten") for f in files[100:110]], files[200].unlink()),
-            ]
-            for step, change in zip(STEPS, changes):
-                change()
-                runs = [("push", lambda: ours(target, local, ours_dir)),
-                        ("rsync", lambda: rsync(server, local, rsync_dir))]
+            for step in STEPS:
+                change_workspace(local, step, rep)
+                runs = [("push", ours(target, local, ours_dir)), ("rsync", rsync(server, local, rsync_dir))]
                 for tool, run in (runs if rep % 2 == 0 else runs[::-1]):
-                    times[tool, step].append(await run())
+                    times[tool, step].append(await run)
                 want = local_digest(local)
                 assert await remote_digest(target, ours_dir) == want, f"push left a different tree ({step})"
                 assert await remote_digest(target, rsync_dir) == want, f"rsync left a different tree ({step})"
@@ -135,7 +141,7 @@ async def main(reps: int) -> None:
 def report(times: dict[tuple[str, str], list[float]], reps: int, root: Path) -> None:
     size = sum(p.stat().st_size for p in (root / "ws0").rglob("*") if p.is_file())
     count = sum(1 for p in (root / "ws0").rglob("*") if p.is_file())
-    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+    ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=True).stderr.strip()
     print(f"workspace: {count} files, {size / 1e6:.1f} MB; {reps} repetitions; loopback sshd ({ssh_version}); "
           f"Python {platform.python_version()}; {os.cpu_count()} cores")
     print(f"{'step':28} {'push median':>12} {'rsync median':>13} {'push/rsync':>11}   push runs (s)")

@@ -31,6 +31,7 @@ from mcp_bifrost.errors import (
     UnsafePath,
 )
 from mcp_bifrost.models import CopyResult
+from mcp_bifrost.ops.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.shell import quote
 from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueReader, settle
 from mcp_bifrost.ops.workspace import inside, workdir
@@ -58,12 +59,14 @@ async def copy_files(
     started = time.monotonic()
     if not remote_paths:
         raise TransferError("copy_files needs at least one remote path")
+    if not hasattr(tarfile, "data_filter"):
+        raise TransferError("copy_files needs Python 3.11.4 or newer here (tarfile's extraction filters)")
     wd = await workdir(target)
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
     _refuse_duplicate_names(resolved)
     local = Path(local_dir).expanduser().resolve()
     local.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".bifrost-copy-", dir=local))
+    staging = Path(tempfile.mkdtemp(prefix=COPY_STAGING_PREFIX, dir=local))
     try:
         received = await _receive(target, fetch_command(wd, resolved, limits.max_copy_bytes), staging,
                                   limits.max_copy_bytes, progress)
@@ -116,10 +119,11 @@ def fetch_command(wd: str, paths: list[str], cap: int) -> str:
         "set -- " + " ".join(quote(p) for p in paths),
         "n=$#",
         "for p; do",
-        '  r=$(realpath -e -- "$p" 2>/dev/null) || { printf "bifrost-missing\\t%s\\n" "$p" >&2; '
-        f"exit {EXIT_MISSING}; }}",
-        '  case "$r" in "$wd"|"$wd"/*) ;; *) printf "bifrost-unsafe\\t%s\\t%s\\n" "$p" "$r" >&2; '
-        f"exit {EXIT_UNSAFE};; esac",
+        '  r=$(realpath -e -- "$p" 2>/dev/null) ||',
+        f'    {{ printf "bifrost-missing\\t%s\\n" "$p" >&2; exit {EXIT_MISSING}; }}',
+        '  case "$r" in "$wd"|"$wd"/*) ;;',
+        f'    *) printf "bifrost-unsafe\\t%s\\t%s\\n" "$p" "$r" >&2; exit {EXIT_UNSAFE};;',
+        "  esac",
         '  set -- "$@" "$r"',
         "done",
         'shift "$n"',
@@ -278,8 +282,8 @@ def _conflicts(src: Path, dst: Path) -> list[str]:
         return []
     src_dir, dst_dir = src.is_dir() and not src.is_symlink(), dst.is_dir() and not dst.is_symlink()
     if src_dir != dst_dir:
-        return [f"{dst} ({'a folder' if dst_dir else 'a file or link'} where a {'folder' if src_dir else 'file'} "
-                "arrives)"]
+        there, arriving = ("a folder" if dst_dir else "a file or link"), ("folder" if src_dir else "file")
+        return [f"{dst} ({there} where a {arriving} arrives)"]
     if not src_dir:
         return []
     return [c for child in os.listdir(src) for c in _conflicts(src / child, dst / child)]

@@ -65,8 +65,11 @@ def select(local_dir: str | os.PathLike[str]) -> Selection:
     return selection
 
 
+COPY_STAGING_PREFIX = ".bifrost-copy-"  # copy_files' staging folders (ops/fetch.py): transient
+
+
 def _never_sent(rel: str) -> bool:
-    return ".git" in rel.split("/")
+    return any(part == ".git" or part.startswith(COPY_STAGING_PREFIX) for part in rel.split("/"))
 
 
 def _add(selection: Selection, rel: str) -> None:
@@ -114,7 +117,11 @@ def _link_inside(root: Path, link: Path) -> str | None:
     """The link's target, relative, if it resolves inside `root`; None if it leaves."""
     target = os.readlink(link)
     lexical = os.path.normpath(os.path.join(link.parent, target))
-    if not _is_within(root, Path(lexical)) or not _is_within(root, link.resolve()):
+    try:
+        real = link.resolve()
+    except (RuntimeError, OSError):  # a loop of links
+        return None
+    if not _is_within(root, Path(lexical)) or not _is_within(root, real):
         return None
     return os.path.relpath(lexical, link.parent) if os.path.isabs(target) else target
 

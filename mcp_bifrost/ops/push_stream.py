@@ -70,8 +70,8 @@ def push_command(wd: str, state_dir: str, dest: str, manifest_path: str, end_mar
         'cd "$r" && [ "$(pwd -P)" = "$r" ] || { echo "bifrost: $r moved during the push" >&2; exit 73; }',
         'if [ -s "$s/.bifrost/delete" ]; then xargs -0 rm -rf -- < "$s/.bifrost/delete" || exit 74; fi',
         'if [ -d "$s/files" ]; then',
-        '  cp -al --remove-destination "$s/files/." . 2>/dev/null || cp -a --remove-destination "$s/files/." . '
-        "|| exit 75",
+        '  cp -al --remove-destination "$s/files/." . 2>/dev/null ||',  # hard links: no second copy
+        '  cp -a --remove-destination "$s/files/." . || exit 75',  # staging on another file system
         "fi",
         'if [ -s "$s/.bifrost/rmdir" ]; then xargs -0 rmdir --ignore-fail-on-non-empty -- < "$s/.bifrost/rmdir"; fi',
         'mv -f "$s/.bifrost/manifest" "$m" || exit 76',

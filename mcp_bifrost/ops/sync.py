@@ -32,7 +32,7 @@ PUSH_STATE = ".push"  # <workdir>/.push/{staging,manifests}: ours; never a push 
 LIST_CAP = 1000  # dry_run lists are cut here (counts stay exact)
 LARGEST_SHOWN = 5
 
-__all__ = ["push", "copy_files", "Progress"]
+__all__ = ["Progress", "copy_files", "push"]
 
 
 async def push(

@@ -188,8 +188,7 @@ async def test_push_outside_git_honours_nested_gitignore_and_bifrostignore(targe
 
 async def test_push_refuses_a_file_over_the_cap_and_writes_nothing(target, tmp_path):
     ws = make_workspace(tmp_path)
-    with open(ws / "weights.bin", "wb") as f:
-        f.truncate(50 * 2**20)
+    os.truncate(write(ws, "weights.bin"), 50 * 2**20)  # sparse: 50 MB in size, instantly
     limits = Limits(max_file_bytes=10 * 2**20)
     with pytest.raises(TransferTooLarge, match=r"max_file_bytes.*weights\.bin \(50\.0 MiB\)"):
         await push(target, ws, limits=limits)

@@ -1,0 +1,98 @@
+"""The push plan on hand-made states: what is sent, and above all what may never be deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp_bifrost.ops.filelist import LocalEntry, Selection
+from mcp_bifrost.ops.remote_tree import RemoteEntry, RemoteState, parse_listing
+from mcp_bifrost.ops.sync_plan import make_plan
+
+NS = 1_000_000_000
+
+
+def local(tmp_path: Path, *entries: LocalEntry) -> Selection:
+    return Selection(tmp_path, {e.path: e for e in entries})
+
+
+def remote(manifest: set[str] = frozenset(), **entries: RemoteEntry) -> RemoteState:
+    return RemoteState("/wd/workspaces/x", {k.replace("__", "/"): v for k, v in entries.items()},
+                       manifest=set(manifest))
+
+
+def rfile(size: int = 3, mtime: int = 5 * NS, mode: int = 0o644) -> RemoteEntry:
+    return RemoteEntry("f", size, mtime, mode, "")
+
+
+RDIR = RemoteEntry("d", 4096, 0, 0o755, "")
+
+
+def test_a_file_of_the_same_size_mtime_and_mode_is_unchanged(tmp_path):
+    plan = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS)), remote(a=rfile()), delete=True)
+    assert plan.send == [] and plan.unchanged == 1
+
+
+def test_an_mtime_within_the_tolerance_is_the_same_and_beyond_it_is_not(tmp_path):
+    near = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS + 900_000)), remote(a=rfile()), delete=True)
+    far = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS + 2_000_000)), remote(a=rfile()), delete=True)
+    assert near.send == [] and [e.path for e in far.send] == ["a"]
+
+
+def test_an_exec_bit_change_alone_sends_the_file(tmp_path):
+    entry = LocalEntry("a", "f", 3, 5 * NS, executable=True)
+    assert make_plan(local(tmp_path, entry), remote(a=rfile()), delete=True).send == [entry]
+
+
+def test_checksum_mode_trusts_hashes_not_mtimes(tmp_path):
+    state = remote(a=rfile(mtime=1), b=rfile())
+    state.hashes = {"a": "same", "b": "theirs"}
+    entries = local(tmp_path, LocalEntry("a", "f", 3, 9 * NS), LocalEntry("b", "f", 3, 5 * NS))
+    plan = make_plan(entries, state, delete=True, local_hashes={"a": "same", "b": "ours"})
+    assert [e.path for e in plan.send] == ["b"] and plan.unchanged == 1
+
+
+def test_only_paths_from_the_manifest_that_are_gone_locally_are_deleted(tmp_path):
+    (tmp_path / "ignored_now.txt").write_text("still here, merely ignored")
+    state = remote({"gone.txt", "ignored_now.txt"}, **{"gone.txt": rfile(), "ignored_now.txt": rfile(),
+                                                      "made_there.txt": rfile()})
+    plan = make_plan(local(tmp_path), state, delete=True)
+    assert plan.delete == ["gone.txt"]
+    assert make_plan(local(tmp_path), state, delete=False).delete == []
+
+
+def test_nothing_is_deleted_through_a_symlink_or_outside_the_tree(tmp_path):
+    state = remote({"link/passwd", "../escape", "/etc/passwd", "a/../../b", "missing"},
+                   link=RemoteEntry("l", 4, 0, 0o777, "/etc"))
+    state.entries["../escape"] = rfile()  # even were the listing to claim it
+    plan = make_plan(local(tmp_path), state, delete=True)
+    assert plan.delete == [] and plan.rmdir == []
+
+
+def test_a_type_change_removes_the_old_entry_first(tmp_path):
+    state = remote(a=RDIR, a__x=rfile())
+    plan = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS)), state, delete=True)
+    assert plan.delete == ["a"] and [e.path for e in plan.send] == ["a"]
+
+
+def test_gone_folders_are_removed_children_first(tmp_path):
+    state = remote({"d", "d/e", "d/e/f.txt"}, d=RDIR, d__e=RDIR, **{"d__e__f.txt": rfile()})
+    plan = make_plan(local(tmp_path), state, delete=True)
+    assert plan.delete == ["d/e/f.txt"] and plan.rmdir == ["d/e", "d"]
+
+
+def test_without_delete_the_manifest_keeps_what_is_still_there(tmp_path):
+    state = remote({"old.txt"}, **{"old.txt": rfile()})
+    plan = make_plan(local(tmp_path, LocalEntry("new.txt", "f", 1, 0)), state, delete=False)
+    assert plan.manifest == ["new.txt", "old.txt"]
+
+
+def test_the_listing_parser_reads_every_record_kind():
+    records = [b"R", b"/wd/x", b"E", b"f", b"12", b"1700000000.1234567890", b"755", b"dir/a b", b"",
+               b"E", b"l", b"5", b"1.5", b"777", b"ln", b"a b", b"H", b"ab" * 32 + b"  dir/a b",
+               b"M", b"dir/a b", b"ln"]
+    data = b"".join(r + b"\0" for r in records)
+    state = parse_listing(data)
+    assert state.real_dir == "/wd/x"
+    assert state.entries["dir/a b"] == RemoteEntry("f", 12, 1700000000_123456789, 0o755, "")
+    assert state.entries["ln"].link == "a b" and state.entries["ln"].mtime_ns == 1_500_000_000
+    assert state.hashes == {"dir/a b": "ab" * 32} and state.manifest == {"dir/a b", "ln"}
