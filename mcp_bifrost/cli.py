@@ -151,6 +151,82 @@ def exec_cmd(
     raise typer.Exit(0 if result.exit_code is None else result.exit_code)
 
 
+def _progress_bar(verb: str):
+    """A rich progress bar fed by the (done_bytes, total_bytes) callback of push / copy_files.
+    It appears only for transfers big enough to watch."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                   TransferSpeedColumn(), console=err, transient=True)
+    task = None
+
+    async def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            if total < 1 << 20:
+                return
+            bar.start()
+            task = bar.add_task(verb, total=total)
+        bar.update(task, completed=done, total=total)
+
+    return bar, update
+
+
+@app.command()
+def push(
+    local_dir: Annotated[Optional[Path], typer.Argument(help="local folder (default: the workspace)")] = None,
+    target: TargetOpt = None,
+    remote_dir: Annotated[Optional[str], typer.Option(help="folder inside the target's workdir")] = None,
+    delete: Annotated[bool, typer.Option("--delete/--no-delete", help="delete remote files gone locally")] = True,
+    checksum: Annotated[bool, typer.Option(help="compare sha256 instead of size+mtime")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would change")] = False,
+    workspace: WorkspaceOpt = Path("."),
+    config: ConfigOpt = None,
+) -> None:
+    """Make the remote twin of a folder equal the local working tree (only changed files travel)."""
+    bar, update = _progress_bar("push")
+    try:
+        result = _run(_config(config), workspace, lambda b: b.push(
+            target=target, local_dir=str(local_dir) if local_dir else None, remote_dir=remote_dir,
+            delete=delete, checksum=checksum, dry_run=dry_run, progress=update))
+    finally:
+        bar.stop()
+    for path in result.sent:
+        out.print(f"[green]send[/green]   {path}")
+    for path in result.deleted:
+        out.print(f"[red]delete[/red] {path}")
+    for reason in result.refused:
+        err.print(f"[yellow]refused[/yellow] {reason}")
+    verb = "would send" if result.dry_run else "sent"
+    out.print(f"{result.target}:{result.remote_dir}: {verb} {result.files_sent} files "
+              f"({result.bytes_sent:,} bytes on the wire), deleted {result.files_deleted}, "
+              f"unchanged {result.files_unchanged}, {result.duration_s:.2f} s")
+    if result.note:
+        err.print(f"[yellow]{result.note}[/yellow]")
+
+
+@app.command()
+def pull(
+    remote_paths: Annotated[list[str], typer.Argument(help="remote files/folders, relative to the remote workspace")],
+    local_dir: Annotated[Path, typer.Option("--to", help="local folder to write into")] = Path("."),
+    target: TargetOpt = None,
+    workspace: WorkspaceOpt = Path("."),
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch files or folders from a target (copy_files)."""
+    bar, update = _progress_bar("pull")
+    try:
+        result = _run(_config(config), workspace, lambda b: b.copy_files(
+            remote_paths, str(local_dir), target=target, progress=update))
+    finally:
+        bar.stop()
+    for path in result.local_paths:
+        out.print(path)
+    for reason in result.skipped:
+        err.print(f"[yellow]skipped[/yellow] {reason}")
+    out.print(f"copied {result.files_copied} files ({result.content_bytes:,} bytes) in {result.duration_s:.2f} s")
+
+
 @jobs_app.command("list")
 def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None) -> None:
     """Recent jobs on a target, newest first."""

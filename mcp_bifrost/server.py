@@ -22,7 +22,15 @@ from mcp_bifrost import __version__
 from mcp_bifrost.audit import AuditLog
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError
-from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetsReport
+from mcp_bifrost.models import (
+    CopyResult,
+    ExecResult,
+    JobCancelResult,
+    JobInfo,
+    JobLogs,
+    PushResult,
+    TargetsReport,
+)
 from mcp_bifrost.ops.service import Bifrost
 
 log = logging.getLogger(__name__)
@@ -35,7 +43,8 @@ workspace (<workdir>/workspaces/<name>). Call `targets` first to see what is con
 Commands that outlast the call budget continue as jobs: poll `job_status`/`job_logs`, or `job_cancel`.
 Use background=true for long runs (training, sweeps)."""
 
-_SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors")
+_SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors",
+                 "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received")
 
 
 def _summary(result: BaseModel) -> dict[str, Any]:
@@ -119,6 +128,45 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     async def job_cancel(job_id: Annotated[str, Field(description="id returned by exec")], ctx: Context) -> JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
         return await call(ctx, "job_cancel", None, {"job_id": job_id}, lambda app: app.job_cancel(job_id))
+
+    def byte_progress(ctx: Context, verb: str) -> Callable[[int, int], Awaitable[None]]:
+        async def report(done: int, total: int) -> None:
+            await ctx.report_progress(done, total or None, f"{verb} {done:,} of {total:,} bytes")
+
+        return report
+
+    @server.tool(annotations=ToolAnnotations(title="Sync the workspace to a target", destructive_hint=True,
+                                             idempotent_hint=True, open_world_hint=True))
+    async def push(
+        ctx: Context,
+        target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
+        local_dir: Annotated[str | None, Field(description="local folder; default: the server's workspace")] = None,
+        remote_dir: Annotated[str | None, Field(description="folder inside the target's workdir; default: the workspace twin")] = None,
+        delete: Annotated[bool, Field(description="delete remote files that are gone locally")] = True,
+        checksum: Annotated[bool, Field(description="compare sha256 instead of size+mtime")] = False,
+        dry_run: Annotated[bool, Field(description="report what would change, change nothing")] = False,
+    ) -> PushResult:
+        """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
+        files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
+        compressed tar stream; uncommitted edits are included. Run it before exec/run_smoke_test."""
+        args = {"local_dir": local_dir, "remote_dir": remote_dir, "delete": delete, "checksum": checksum, "dry_run": dry_run}
+        return await call(ctx, "push", target, args, lambda app: app.push(
+            target=target, local_dir=local_dir, remote_dir=remote_dir, delete=delete, checksum=checksum,
+            dry_run=dry_run, progress=byte_progress(ctx, "sent")))
+
+    @server.tool(annotations=ToolAnnotations(title="Fetch files from a target", destructive_hint=False,
+                                             open_world_hint=True))
+    async def copy_files(
+        remote_paths: Annotated[list[str], Field(description="files or folders, relative to the remote workspace (or absolute inside the workdir)", min_length=1)],
+        local_dir: Annotated[str, Field(description="local folder to write into (relative: to the workspace)")],
+        ctx: Context,
+        target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
+    ) -> CopyResult:
+        """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
+        folder. Paths must stay inside the target's workdir; files are written atomically."""
+        args = {"remote_paths": remote_paths, "local_dir": local_dir}
+        return await call(ctx, "copy_files", target, args, lambda app: app.copy_files(
+            remote_paths, local_dir, target=target, progress=byte_progress(ctx, "received")))
 
     @server.tool(annotations=ToolAnnotations(title="List targets and their health", read_only_hint=True,
                                              open_world_hint=True))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import JobNotFound
-from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetsReport
-from mcp_bifrost.ops import health, jobs
+from mcp_bifrost.models import CopyResult, ExecResult, JobCancelResult, JobInfo, JobLogs, PushResult, TargetsReport
+from mcp_bifrost.ops import health, jobs, sync
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
 from mcp_bifrost.ops.shell import home_path, run_capture
 from mcp_bifrost.ops.workspace import resolve_cwd, workspace_dir, workspace_name
@@ -115,6 +115,37 @@ class Bifrost:
         for info in found:
             info.job_id = qualified_job_id(t, info.job_id)
         return found
+
+    async def push(
+        self,
+        *,
+        target: str | None = None,
+        local_dir: str | None = None,
+        remote_dir: str | None = None,
+        delete: bool = True,
+        checksum: bool = False,
+        dry_run: bool = False,
+        progress: sync.Progress | None = None,
+    ) -> PushResult:
+        """Make the remote twin equal the local folder (default: the workspace)."""
+        local = self._local_path(local_dir) if local_dir else self.workspace
+        return await sync.push(self.target(target), local, remote_dir, delete=delete, checksum=checksum,
+                               dry_run=dry_run, limits=self.config.limits, progress=progress)
+
+    async def copy_files(
+        self, remote_paths: list[str], local_dir: str, *, target: str | None = None,
+        progress: sync.Progress | None = None,
+    ) -> CopyResult:
+        """Fetch remote files/folders (relative to the remote workspace) into a local folder."""
+        t = self.target(target)
+        return await sync.copy_files(t, remote_paths, self._local_path(local_dir),
+                                     workspace_remote_dir=await self.remote_workspace(t),
+                                     limits=self.config.limits, progress=progress)
+
+    def _local_path(self, path: str) -> Path:
+        """Relative local paths are relative to the workspace, as the agent sees it."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.workspace / p
 
     async def targets(self) -> TargetsReport:
         names = self.pool.names()

@@ -73,3 +73,19 @@ def test_trust_records_the_host_key_after_confirmation(sshd, tmp_path):
                                  text=True).stdout.split()[1]
     assert fingerprint in accepted.stdout
     assert bifrost("exec", "-t", "gpu", "echo ok", "--config", str(config)).stdout == "ok\n"
+
+
+def test_push_then_pull_from_the_command_line(config_file, tmp_path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "a.txt").write_text("alpha\n")
+    common = ["--config", str(config_file), "--workspace", str(workspace)]
+    dry = bifrost("push", "--dry-run", *common)
+    assert dry.returncode == 0 and "a.txt" in dry.stdout and "would send 1" in dry.stdout
+    done = bifrost("push", *common)
+    assert done.returncode == 0 and "sent 1 files" in done.stdout
+    assert bifrost("exec", "cat a.txt", *common).stdout == "alpha\n"
+    pulled = bifrost("pull", "a.txt", "--to", str(tmp_path / "back"), *common)
+    assert pulled.returncode == 0 and (tmp_path / "back" / "a.txt").read_text() == "alpha\n"
+    escaped = bifrost("pull", "../../../../etc/passwd", "--to", str(tmp_path / "back"), *common)
+    assert escaped.returncode == 1 and "climbs out" in escaped.stderr

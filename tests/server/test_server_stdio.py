@@ -143,3 +143,25 @@ async def test_mcp_cancellation_kills_the_remote_command(config_file, tmp_path):
                     if not probe.structured_content["stdout"].strip():
                         break
                     await anyio.sleep(0.3)
+
+
+async def test_push_exec_copy_files_round_trip_over_stdio(config_file, tmp_path):
+    """The agent's loop: edit locally (uncommitted), push, run on the target, fetch the result."""
+    workspace = tmp_path / "kernels"
+    workspace.mkdir()
+    (workspace / "kernel.py").write_text("print('v1')\n")
+    async with Client(stdio_params(config_file, workspace)) as client:
+        pushed = (await client.call_tool("push", {})).structured_content
+        assert pushed["files_sent"] == 1 and pushed["remote_dir"].endswith("/workspaces/kernels")
+        (workspace / "kernel.py").write_text("print('v2 edited')\n")
+        again = (await client.call_tool("push", {})).structured_content
+        assert again["files_sent"] == 1
+        ran = (await client.call_tool("exec", {"command": "python3 kernel.py > out.txt; cat out.txt"})).structured_content
+        assert ran["stdout"] == "v2 edited\n"
+        fetched = (await client.call_tool("copy_files", {"remote_paths": ["out.txt"], "local_dir": "results"})).structured_content
+        assert (workspace / "results" / "out.txt").read_text() == "v2 edited\n"
+        assert fetched["files_copied"] == 1
+        refused = await client.call_tool("copy_files", {"remote_paths": ["/etc/passwd"], "local_dir": "results"})
+        assert refused.is_error and not (workspace / "results" / "passwd").exists()
+        outside = await client.call_tool("push", {"remote_dir": "/etc"})
+        assert outside.is_error
