@@ -17,7 +17,9 @@ from rich.panel import Panel
 
 STEPS: list[tuple[str, str, dict[str, Any]]] = [
     ("What targets are configured, and are they healthy?", "targets", {}),
-    ("Run a command in the workspace twin", "exec", {"command": "echo hello from $(hostname); python3 --version; pwd"}),
+    ("Send the working tree (uncommitted edits too) to the target", "push", {}),
+    ("Nothing changed: the next push costs one round trip", "push", {}),
+    ("Run a command in the workspace twin", "exec", {"command": "echo hello from $(hostname); python3 --version; pwd; ls | head -5"}),
     ("A missing command is a result (exit 127), not a crash", "exec", {"command": "no-such-tool --version"}),
     ("A timeout kills the whole process group", "exec", {"command": "sleep 30 & sleep 30", "timeout_s": 1}),
     ("Long runs go to the background as jobs", "exec",
