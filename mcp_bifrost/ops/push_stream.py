@@ -8,7 +8,8 @@ stdin:  [paths to hash (checksum only)] "go\\n" tar | "stop\\n"
 stdout: the listing (remote_tree), then an end marker; nothing after it
 The tar holds files/<path> for the changed entries and .bifrost/{delete,rmdir,manifest,complete};
 `complete` comes last, so its presence proves the stream arrived whole. The target extracts into a
-staging folder, and only then deletes what is gone and hard-links the new files into place.
+staging folder, and only then deletes what is gone and hard-links the new files into place (or,
+into an empty destination, renames the staged folder: no link, no unlink of thousands of files).
 """
 
 from __future__ import annotations
@@ -70,10 +71,17 @@ def push_command(wd: str, state_dir: str, dest: str, manifest_path: str, end_mar
         'cd "$r" && [ "$(pwd -P)" = "$r" ] || { echo "bifrost: $r moved during the push" >&2; exit 73; }',
         'if [ -s "$s/.bifrost/delete" ]; then xargs -0 rm -rf -- < "$s/.bifrost/delete" || exit 74; fi',
         'if [ -d "$s/files" ]; then',
-        '  cp -al --remove-destination "$s/files/." . 2>/dev/null ||',  # hard links: no second copy
-        '  cp -a --remove-destination "$s/files/." . || exit 75',  # staging on another file system
+        '  cd / && if rmdir "$r" 2>/dev/null; then',  # an empty destination (first push): one rename
+        '    mv "$s/files" "$r" || exit 75',
+        '  else',
+        '    cd "$r" || exit 73',
+        '    cp -al --remove-destination "$s/files/." . 2>/dev/null ||',  # hard links: no second copy
+        '    cp -a --remove-destination "$s/files/." . || exit 75',  # staging on another file system
+        "  fi",
         "fi",
-        'if [ -s "$s/.bifrost/rmdir" ]; then xargs -0 rmdir --ignore-fail-on-non-empty -- < "$s/.bifrost/rmdir"; fi',
+        'if [ -s "$s/.bifrost/rmdir" ]; then',
+        '  cd "$r" && xargs -0 rmdir --ignore-fail-on-non-empty -- < "$s/.bifrost/rmdir"',
+        "fi",
         'mv -f "$s/.bifrost/manifest" "$m" || exit 76',
     ])
 
