@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         from gpu_harness.worker import DEFAULT_TIMEOUT_S, serve as serve_forever
         return serve_forever(timeout_s=args.timeout or DEFAULT_TIMEOUT_S)
     from gpu_harness.worker import run_isolated, warm_imports
-    warm_imports(("torch",))
+    warm_imports()
     report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode},
                           timeout_s=args.timeout)
     if args.json:

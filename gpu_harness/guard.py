@@ -192,11 +192,20 @@ def alias_problems(output: Any, inputs: list[torch.Tensor], writable: set[int],
 
 # -- kernels of its own -----------------------------------------------------------------------
 def op_names(fn) -> set[str]:
-    """Names of the torch ops `fn` dispatches (CPU-side profiler: cheap, no CUPTI)."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    """Names of the aten ops `fn` dispatches, seen through a dispatch mode (no profiler start-up:
+    the kineto profiler costs seconds on first use, this costs nothing when idle)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: set[str] = set()
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.add(func._schema.name)
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
         fn()
-    return {e.name for e in prof.events() if e.name.startswith("aten::")}
+    return {name for name in seen if name.startswith("aten::")}
 
 
 def fallback_detail(candidate_ops: set[str], reference_ops: set[str]) -> str | None:
@@ -231,14 +240,15 @@ def roofline_floor_ms(bytes_moved: float, flops: float | None, peak_bytes_per_s:
 def below_roofline(candidate_ms: float, floor_ms: float, device_type: str = "cuda") -> str | None:
     margin = ROOFLINE_MARGIN[device_type]
     if floor_ms > 0 and candidate_ms < margin * floor_ms:
-        return (f"median {candidate_ms:.4f} ms is below {margin:.0%} of the roofline floor "
+        return (f"p90 {candidate_ms:.4f} ms is below {margin:.0%} of the roofline floor "
                 f"{floor_ms:.4f} ms (bytes / measured peak bandwidth, flops / measured peak rate): impossible")
     return None
 
 
 def speedup_insane(speedup: float, limit: float) -> str | None:
     if speedup > limit:
-        return f"speedup {speedup:.1f}x over the reference is above the sanity limit {limit:g}x: flagged for review"
+        return (f"speedup {speedup:.1f}x over the reference (reference p10 / candidate p90) is above the sanity "
+                f"limit {limit:g}x: flagged for review")
     return None
 
 

@@ -47,7 +47,10 @@ def evaluate(problem_path: str, candidate_path: str, mode: str = "both",
         report.problem_format = problem.format
         report.device = device_info(problem.device)
         evaluation = Evaluation(problem, report, mode, on_stage or (lambda stage: None), overrides or {})
-        evaluation.run(Path(candidate_path))
+        try:
+            evaluation.run(Path(candidate_path))
+        finally:
+            evaluation.close_stage()
     except HarnessError as exc:
         report.error = StageError(exc.stage, exc.kind, str(exc))
     except CandidateFailure as exc:
@@ -83,6 +86,8 @@ class Evaluation:
         self.plan = check.BufferPlan()
         self.threads = guard.live_threads()
         self.on_gpu = problem.device.type == "cuda"
+        self._stage: str | None = None
+        self._stage_started = 0
 
     # -- the procedure ------------------------------------------------------------------------
     def run(self, candidate_path: Path) -> None:
@@ -125,7 +130,17 @@ class Evaluation:
         return cases
 
     def stage(self, name: str) -> None:
+        """Enter a stage: tell the parent (so a crash is attributed) and account the time spent."""
+        now = perf_counter_ns()
+        if self._stage is not None:
+            spent = self.report.stage_s
+            spent[self._stage] = spent.get(self._stage, 0.0) + (now - self._stage_started) / 1e9
+        self._stage, self._stage_started = name, now
         self.on_stage(name)
+
+    def close_stage(self) -> None:
+        if self._stage is not None:
+            self.stage(self._stage)
 
     # -- correctness --------------------------------------------------------------------------
     def check_case(self, case: Case, probe: bool = False) -> CaseResult:
@@ -322,10 +337,14 @@ class Evaluation:
                 self.report.add_flag(guard.FLAG_SIDE_STREAM, f"case {case.name}: {detail}")
         if self.settings.roofline:
             result.floor_ms = self.floor_ms(outcome.rotation.working[0])
-            detail = guard.below_roofline(cand.median_ms, result.floor_ms, self.problem.device.type)
+            # Conservative reading: even the candidate's slow samples (p90) beat the floor.
+            detail = guard.below_roofline(cand.p90_ms, result.floor_ms, self.problem.device.type)
             if detail:
                 self.report.add_flag(guard.FLAG_BELOW_ROOFLINE, f"case {case.name}: {detail}")
-        detail = guard.speedup_insane(result.speedup, self.settings.speedup_sanity_limit)
+        # Conservative reading: the reference's fast samples (p10) against the candidate's slow ones
+        # (p90), so that a noisy host clock cannot raise this flag on an honest candidate.
+        detail = guard.speedup_insane(ref.p10_ms / cand.p90_ms if cand.p90_ms > 0 else math.inf,
+                                      self.settings.speedup_sanity_limit)
         if detail:
             self.report.add_flag(guard.FLAG_SPEEDUP_SANITY, f"case {case.name}: {detail}")
         if cand.median_ms < guard.TIMING_RESOLUTION_MS and self.on_gpu:

@@ -30,7 +30,8 @@ from gpu_harness.outcome import (
 DEFAULT_TIMEOUT_S = 300.0
 CAPTURE_TAIL_CHARS = 4000
 FRAME_LIMIT_BYTES = 64 << 20
-WARM_MODULES = ("torch", "torch.profiler", "numpy", "yaml", "triton", "triton.language")
+# torch._dynamo: the dispatch mode that lists a candidate's ops imports it on first use (~2 s).
+WARM_MODULES = ("torch", "numpy", "yaml", "triton", "triton.language", "torch._dynamo")
 CHILD_EXIT_OK = 0
 CHILD_EXIT_INTERNAL = 70          # EX_SOFTWARE: the harness itself broke inside the child
 

@@ -1,0 +1,61 @@
+"""Smoke-test latency: warm worker against a cold `python -m gpu_harness smoke` process, side by side.
+
+The smoke test: bench/harness/latency_problem (kernels/vectoradd with 5 test cases and 1 benchmark
+case), Triton candidate, mode both. Goal: warm under 1.5 s wall and at least 3x faster than cold.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from common import KERNELS, REPO, WorkerClient, save
+
+PROBLEM = REPO / "bench" / "harness" / "latency_problem"
+CANDIDATE = os.environ.get("LATENCY_CANDIDATE", KERNELS / "vectoradd" / "examples" / "submission_triton.py")
+RUNS = 5
+
+
+def cold_once():
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(PROBLEM), str(CANDIDATE), "--json"],
+                          cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    doc = json.loads(done.stdout)
+    assert doc["passed"], doc
+    return wall, doc["wall_s"]
+
+
+def main():
+    worker = WorkerClient()
+    first = worker.smoke(PROBLEM, CANDIDATE, "both")            # compile caches: Triton's and the peaks
+    assert first["passed"], first
+    warm, warm_child, stages = [], [], []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        answer = worker.smoke(PROBLEM, CANDIDATE, "both")
+        warm.append(time.perf_counter() - started)
+        warm_child.append(answer["wall_s"])
+        stages.append(answer["stage_s"])
+        assert answer["passed"], answer
+    worker.close()
+    cold = [cold_once() for _ in range(RUNS)]
+    cold_wall = [c[0] for c in cold]
+    doc = {
+        "problem": "latency_problem (vectoradd, 5 tests + 1 benchmark, Triton candidate, mode both)",
+        "worker_startup_s": worker.startup_s, "first_warm_request_s": first["wall_s"],
+        "warm_wall_s": warm, "warm_child_s": warm_child, "warm_stage_s": stages,
+        "cold_wall_s": cold_wall, "cold_child_s": [c[1] for c in cold],
+        "warm_median_s": statistics.median(warm), "cold_median_s": statistics.median(cold_wall),
+        "ratio": statistics.median(cold_wall) / statistics.median(warm),
+        "cases_checked": len(first["cases"]),
+    }
+    doc["goal_met"] = doc["warm_median_s"] < 1.5 and doc["ratio"] >= 3
+    save("latency", doc)
+
+
+if __name__ == "__main__":
+    main()
