@@ -18,6 +18,8 @@ from typing import Literal, NamedTuple
 
 import pathspec
 
+from mcp_bifrost.errors import TransferError
+
 BIFROSTIGNORE = ".bifrostignore"
 GITIGNORE = ".gitignore"
 
@@ -41,13 +43,17 @@ class Selection:
     source: Literal["git", "walk"] = "walk"
 
 
+def local_root(local_dir: str | os.PathLike[str]) -> Path:
+    """The folder to push, resolved; TransferError when there is none."""
+    root = Path(local_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise TransferError(f"local folder {local_dir} does not exist or is not a folder")
+    return root
+
+
 def select(local_dir: str | os.PathLike[str]) -> Selection:
     """The files, symlinks and directories a push of `local_dir` makes the target hold."""
-    root = Path(local_dir).resolve()
-    if not root.is_dir():
-        from mcp_bifrost.errors import TransferError
-
-        raise TransferError(f"local folder {local_dir} does not exist or is not a folder")
+    root = local_root(local_dir)
     selection = Selection(root)
     paths, dirs = _git_paths(root)
     if paths is None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mcp_bifrost.ops.shell import quote
 
 
-@dataclass(frozen=True)
-class RemoteEntry:
+class RemoteEntry(NamedTuple):  # a NamedTuple: one per remote file, made cheaply
     kind: str  # find's %y: f, l, d, or another letter for special files
     size: int
     mtime_ns: int
@@ -97,5 +97,5 @@ def parse_listing(data: bytes) -> RemoteState:
 
 def _mtime_ns(text: bytes) -> int:
     """find's %T@ ('1700000000.1234567890') as integer nanoseconds, without float rounding."""
-    seconds, _, fraction = text.decode().partition(".")
-    return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
+    seconds, _, fraction = text.partition(b".")
+    return int(seconds) * 1_000_000_000 + int((fraction + b"000000000")[:9])

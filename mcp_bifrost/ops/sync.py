@@ -25,6 +25,7 @@ from mcp_bifrost.ops.fetch import copy_files
 from mcp_bifrost.ops.push_stream import Progress, PushSession
 from mcp_bifrost.ops.remote_tree import RemoteState
 from mcp_bifrost.ops.sync_plan import Plan, make_plan
+from mcp_bifrost.ops.tarstream import settle
 from mcp_bifrost.ops.workspace import inside, workdir, workspace_dir, workspace_name
 from mcp_bifrost.targets.base import Target
 
@@ -49,16 +50,26 @@ async def push(
     """Send the changed files of `local_dir` to `remote_dir` (default: its workspace twin)."""
     limits = limits or Limits()
     started = time.monotonic()
-    selection = await asyncio.to_thread(filelist.select, local_dir)
+    root = filelist.local_root(local_dir)
     wd = await workdir(target)
-    dest = await _destination(target, wd, selection.root, remote_dir)
+    dest = await _destination(target, wd, root, remote_dir)
     state_dir = posixpath.join(wd, PUSH_STATE)
     manifest_path = posixpath.join(state_dir, "manifests", hashlib.sha256(dest.encode()).hexdigest()[:32])
-    hash_paths = sorted(p for p, e in selection.entries.items() if e.kind == "f") if checksum else None
 
+    # The local walk and the remote listing take about as long: run them side by side, unless
+    # checksum mode must first know which files to hash.
+    selecting = asyncio.ensure_future(asyncio.to_thread(filelist.select, root))
+    hash_paths = None
+    if checksum:
+        hash_paths = sorted(p for p, e in (await selecting).entries.items() if e.kind == "f")
     session = PushSession(target)
-    remote = await session.open(wd, state_dir, dest, manifest_path, hash_paths)
     try:
+        remote = await session.open(wd, state_dir, dest, manifest_path, hash_paths)
+    except BaseException:
+        await settle(selecting)
+        raise
+    try:
+        selection = await selecting
         _check_destination(dest, remote.real_dir, wd)  # a symlink on the way may lead out
         local_hashes = await asyncio.to_thread(_local_hashes, selection, remote) if checksum else None
         plan = make_plan(selection, remote, delete=delete, local_hashes=local_hashes)
