@@ -33,7 +33,7 @@ from mcp_bifrost.errors import (
 from mcp_bifrost.models import CopyResult
 from mcp_bifrost.ops.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.shell import quote
-from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueReader, settle
+from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
 from mcp_bifrost.ops.workspace import inside, workdir
 from mcp_bifrost.targets.base import Target
 
@@ -159,9 +159,13 @@ class _Extractor:
 
     def run(self) -> None:
         try:
-            with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz, \
-                    tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:
-                tar.extractall(self.staging, filter=self._filter)
+            with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz:
+                with tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:
+                    tar.extractall(self.staging, filter=self._filter)
+                # tar stops at its end marker; reading on to the end checks gzip's length and CRC,
+                # so a stream cut at a member boundary is not taken for a whole one.
+                while gz.read(CHUNK_BYTES):
+                    pass
         except BaseException:
             self.chunks.abort()
             raise
