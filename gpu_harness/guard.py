@@ -133,6 +133,7 @@ PATCH_WATCH = PatchWatch()           # bound at import: the harness imports this
 # Bound references the harness itself uses for measurement (taken before any candidate import).
 perf_counter_ns = time.perf_counter_ns
 cuda_synchronize = torch.cuda.synchronize
+cuda_sleep = torch.cuda._sleep
 CudaEvent = torch.cuda.Event
 
 

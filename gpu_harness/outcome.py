@@ -163,6 +163,8 @@ class TimingResult:
     floor_ms: float | None = None  # roofline floor: bytes / peak bandwidth, flops / peak rate (measured)
     stopped_by: str = ""           # "precision" | "budget" | "max_samples"
     seconds: float = 0.0
+    host_call_ms: dict[str, float] = field(default_factory=dict)   # host-side time of one call (launch cost)
+    launch_cover_us: float = 0.0   # GPU spin queued before the start event so launch latency is not timed
 
 
 @dataclass

@@ -19,7 +19,7 @@ for part in "${parts[@]}"; do
     aa)       timeout 150 python3 bench/harness/aa.py > "$OUT/aa.log" 2>&1 ;;
     fidelity) timeout 180 python3 bench/harness/fidelity.py > "$OUT/fidelity.log" 2>&1 ;;
     latency)  timeout 150 python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
-    tests)    timeout "${TESTS_TIMEOUT:-300}" python3 -m pytest tests/harness -q -rs -p no:cacheprovider --durations=15 \
+    tests)    timeout "${TESTS_TIMEOUT:-300}" python3 -m pytest tests/harness --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
                 > "$OUT/pytest.log" 2>&1 ;;
     *) echo "unknown part $part"; exit 2 ;;
   esac
