@@ -107,7 +107,9 @@ async def push(
 async def _destination(target: Target, wd: str, root: Path, remote_dir: str | None) -> str:
     """The absolute remote folder: inside the workdir, never the workdir itself or our state."""
     if remote_dir is None:
-        return await workspace_dir(target, workspace_name(str(root)))
+        dest = posixpath.normpath(await workspace_dir(target, workspace_name(str(root))))
+        _check_destination(str(root), dest, wd)
+        return dest
     if remote_dir.startswith("~"):
         raise UnsafePath(f"remote_dir {remote_dir!r}: give an absolute path inside the target's workdir "
                          f"{wd}, or one relative to {wd}/workspaces")
