@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -25,8 +24,8 @@ app.add_typer(jobs_app, name="jobs")
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="config TOML (default: $BIFROST_CONFIG or the platform config dir)")]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", "-t", help="target name (default: the configured default)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config TOML (default: $BIFROST_CONFIG or the platform config dir)")]
+TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="target name (default: the configured default)")]
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="local workspace folder")]
 
 
@@ -58,8 +57,8 @@ def _run(config: Config, workspace: Path, work) -> Any:
 @app.command()
 def serve(
     workspace: WorkspaceOpt = Path("."),
-    http: Annotated[Optional[str], typer.Option(help="serve streamable HTTP on HOST:PORT instead of stdio")] = None,
-    allow_host: Annotated[list[str], typer.Option(help="extra Host header value allowed over HTTP (repeatable)")] = [],
+    http: Annotated[str | None, typer.Option(help="serve streamable HTTP on HOST:PORT instead of stdio")] = None,
+    allow_host: Annotated[list[str] | None, typer.Option(help="extra Host header value allowed over HTTP (repeatable)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run the MCP server (stdio by default)."""
@@ -135,8 +134,8 @@ def trust(
 def exec_cmd(
     command: Annotated[str, typer.Argument(help="shell command, run in the remote workspace")],
     target: TargetOpt = None,
-    cwd: Annotated[Optional[str], typer.Option(help="directory relative to the remote workspace")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="seconds before the command is killed")] = None,
+    cwd: Annotated[str | None, typer.Option(help="directory relative to the remote workspace")] = None,
+    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed")] = None,
     background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job")] = False,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
@@ -174,9 +173,9 @@ def _progress_bar(verb: str):
 
 @app.command()
 def push(
-    local_dir: Annotated[Optional[Path], typer.Argument(help="local folder (default: the workspace)")] = None,
+    local_dir: Annotated[Path | None, typer.Argument(help="local folder (default: the workspace)")] = None,
     target: TargetOpt = None,
-    remote_dir: Annotated[Optional[str], typer.Option(help="folder inside the target's workdir")] = None,
+    remote_dir: Annotated[str | None, typer.Option(help="folder inside the target's workdir")] = None,
     delete: Annotated[bool, typer.Option("--delete/--no-delete", help="delete remote files gone locally")] = True,
     checksum: Annotated[bool, typer.Option(help="compare sha256 instead of size+mtime")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would change")] = False,

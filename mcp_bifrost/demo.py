@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-
-import anyio
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp import Client, StdioServerParameters
 from rich.console import Console
 from rich.panel import Panel

@@ -19,7 +19,6 @@ from mcp_bifrost.errors import ConnectionLost, TargetError
 from mcp_bifrost.models import ExecResult
 from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.capture import HeadTail
-from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.base import Process, Target
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 0.0)  # ~4 s of retries to clean up after a dropped connection
@@ -50,7 +49,6 @@ async def execute(
     progress: Progress | None = None,
 ) -> ExecResult:
     jdir = await jobs.job_dir(target, jobs.new_job_id())
-    await workdir(target)
     script = jobs.wrapper_script(jdir, command, cwd, env, foreground=True)
     out, err = HeadTail(limits.cap_bytes), HeadTail(limits.cap_bytes)
     started = time.monotonic()
@@ -134,6 +132,6 @@ async def _kill_after_reconnect(target: Target, proc: Process, jdir: str, grace_
 async def _collect(finished: asyncio.Future, wait_s: float = 5.0) -> int | None:
     try:
         return await asyncio.wait_for(asyncio.shield(finished), wait_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         finished.cancel()
         return None

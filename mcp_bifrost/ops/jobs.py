@@ -17,7 +17,7 @@ import time
 from mcp_bifrost.errors import CommandError, JobNotFound
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
 from mcp_bifrost.ops.shell import quote, run_capture
-from mcp_bifrost.ops.workspace import workdir
+from mcp_bifrost.ops.workspace import cd_command, workdir
 from mcp_bifrost.targets.base import Target
 
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
@@ -46,8 +46,6 @@ def env_exports(env: dict[str, str] | None) -> str:
 
 def wrapper_script(jdir: str, command: str, cwd: str, env: dict[str, str] | None, *, foreground: bool) -> str:
     """The shell program that runs `command` in `cwd`, teeing its output into the job dir."""
-    from mcp_bifrost.ops.workspace import cd_command
-
     inner = f"{cd_command(cwd)} || exit 1; {env_exports(env)}exec bash --norc -c {quote(command)}"
     ending = (
         'if mkdir "$J/claim" 2>/dev/null; then rm -rf "$J"; fi; exit "$rc"' if foreground else 'exit "$rc"'

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import JobNotFound
-from mcp_bifrost.models import CopyResult, ExecResult, JobCancelResult, JobInfo, JobLogs, PushResult, TargetsReport
+from mcp_bifrost.models import (
+    CopyResult,
+    ExecResult,
+    JobCancelResult,
+    JobInfo,
+    JobLogs,
+    PushResult,
+    TargetsReport,
+)
 from mcp_bifrost.ops import health, jobs, sync
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
 from mcp_bifrost.ops.shell import home_path, run_capture

@@ -6,7 +6,7 @@ import posixpath
 import re
 
 from mcp_bifrost.errors import PathOutsideWorkdir
-from mcp_bifrost.ops.shell import home_path, quote, run_capture
+from mcp_bifrost.ops.shell import home_path, run_capture
 from mcp_bifrost.targets.base import Target
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -58,5 +58,3 @@ async def resolve_cwd(target: Target, workspace: str, cwd: str | None) -> str:
 def cd_command(path: str) -> str:
     return f"cd {home_path(path)}"
 
-
-__all__ = ["workdir", "workspace_name", "workspace_dir", "resolve_cwd", "inside", "cd_command", "quote"]

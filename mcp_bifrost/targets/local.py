@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 from mcp_bifrost.targets.base import Process, Target
 
@@ -57,6 +56,5 @@ class LocalTarget(Target):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            env=os.environ.copy(),
         )
         return LocalProcess(proc)

@@ -15,6 +15,7 @@ import base64
 import contextlib
 import logging
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,9 +109,7 @@ class SshProcess:
 
 
 def _signal_number(name: str) -> int:
-    import signal as _signal
-
-    return int(getattr(_signal, f"SIG{name}", 0)) or 0
+    return int(getattr(signal, f"SIG{name}", 0))
 
 
 @contextlib.contextmanager
@@ -197,7 +196,7 @@ class SshTarget(Target):
                 "target's config, or pass SSH_AUTH_SOCK through the MCP client's `env` (stdio servers "
                 "do not inherit it)."
             ) from exc
-        except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise ConnectFailed(f"{self.describe()}: cannot connect to {self.host}: {exc}") from exc
 
     def _host_key_error(self, exc: Exception) -> TargetError:
@@ -320,7 +319,7 @@ class SshTarget(Target):
         opts = {k: v for k, v in self._options().items() if k in ("port", "config")}
         try:
             key = await asyncio.wait_for(asyncssh.get_server_host_key(self.host, **opts), self.connect_timeout_s)
-        except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise ConnectFailed(f"{self.describe()}: cannot reach {self.host}: {exc}") from exc
         if key is None:
             raise ConnectFailed(f"{self.describe()}: {self.host} presented no host key")
