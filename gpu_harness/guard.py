@@ -220,13 +220,17 @@ def fallback_detail(candidate_ops: set[str], reference_ops: set[str]) -> str | N
 
 
 # -- timing sanity ----------------------------------------------------------------------------
-def events_miss_work(cand_event_ms: float, cand_host_ms: float, ref_event_ms: float, ref_host_ms: float) -> str | None:
-    cand_excess = cand_host_ms - cand_event_ms
-    ref_excess = max(ref_host_ms - ref_event_ms, 0.0)
+def events_miss_work(cand_event_ms: float, cand_host_ms: float, cand_call_ms: float,
+                     ref_event_ms: float, ref_host_ms: float, ref_call_ms: float) -> str | None:
+    """Host time from synchronize to synchronize that neither the events nor the host time inside
+    the call explain; a candidate with far more of it than the reference hid work from the events."""
+    cand_excess = cand_host_ms - cand_event_ms - cand_call_ms
+    ref_excess = max(ref_host_ms - ref_event_ms - ref_call_ms, 0.0)
     if cand_excess > EVENT_HOST_EXCESS_RATIO * ref_excess and cand_excess - ref_excess > EVENT_HOST_EXCESS_MIN_MS:
         return (f"CUDA events saw {cand_event_ms:.4f} ms but the host clock around a device-wide synchronize "
-                f"saw {cand_host_ms:.4f} ms (reference: {ref_event_ms:.4f} / {ref_host_ms:.4f} ms): work on a "
-                "side stream, in a thread or deferred past the end event")
+                f"saw {cand_host_ms:.4f} ms, {cand_call_ms:.4f} ms of it inside the call (reference: "
+                f"{ref_event_ms:.4f} / {ref_host_ms:.4f} / {ref_call_ms:.4f} ms): work on a side stream, in a "
+                "thread or deferred past the end event")
     return None
 
 

@@ -146,6 +146,7 @@ class Summary:
     n: int
     rse: float                     # relative standard error of the median
     host_median_ms: float | None = None   # host clock around a device-wide synchronize (GPU only)
+    host_call_median_ms: float | None = None   # host time spent inside the call itself (launch cost)
 
 
 @dataclass

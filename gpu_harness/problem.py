@@ -133,9 +133,10 @@ def classify_exception(exc: BaseException, stage: str) -> CandidateFailure:
         return CandidateFailure(stage, KIND_NEEDS_GPU, "needs a GPU: " + text)
     names = {cls.__name__ for cls in type(exc).__mro__}
     modules = {cls.__module__ for cls in type(exc).__mro__}
-    if names & {"TritonError", "CompilationError", "CompileTimeAssertionFailure"} or any(
+    if names & {"TritonError", "CompilationError", "CompileTimeAssertionFailure", "CompileException",
+                "NVRTCError"} or any(
             m.startswith("triton.compiler") for m in modules):
-        return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, "Triton: " + text)
+        return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, text)
     if "Error building extension" in text or "nvcc" in text and "error" in text.lower():
         return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, text)
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text \

@@ -332,7 +332,8 @@ class Evaluation:
                                  "answers (a cache keyed on pointer, id or version, or work skipped when timed)")
         ref, cand = result.reference, result.candidate
         if self.on_gpu and ref.host_median_ms is not None and cand.host_median_ms is not None:
-            detail = guard.events_miss_work(cand.median_ms, cand.host_median_ms, ref.median_ms, ref.host_median_ms)
+            detail = guard.events_miss_work(cand.median_ms, cand.host_median_ms, cand.host_call_median_ms or 0.0,
+                                            ref.median_ms, ref.host_median_ms, ref.host_call_median_ms or 0.0)
             if detail:
                 self.report.add_flag(guard.FLAG_SIDE_STREAM, f"case {case.name}: {detail}")
         if self.settings.roofline:
@@ -362,13 +363,15 @@ class Evaluation:
             self.report.cases[-1].params = case.public_params() | ({"seed": "secret"} if "seed" in case.params else {})
 
     def floor_ms(self, data: Any) -> float:
-        inputs = tensor_leaves(data)
-        out = self.problem.reference(clone_tree(data))
+        copy = clone_tree(data)
+        inputs = tensor_leaves(copy)
+        out = self.problem.reference(copy)          # outputs written into input buffers count once
         outs = [o for o in tensor_leaves(out) if not any(check.shares_memory(o, i) for i in inputs)]
         moved = sum(t.numel() * t.element_size() for t in inputs + outs)
         flops = self.problem.flop_count(data)
         dtype = inputs[0].dtype if inputs else torch.float32
         scrub(out)
+        scrub(copy)
         bandwidth, rate = guard.measured_peaks(self.problem.device, dtype)
         return guard.roofline_floor_ms(moved, flops, bandwidth, rate)
 

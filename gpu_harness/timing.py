@@ -50,6 +50,8 @@ LAUNCH_COVER_FACTOR = 2.5
 LAUNCH_COVER_MIN_US = 50.0
 LAUNCH_COVER_MAX_US = 1000.0
 ASSUMED_CLOCK_MHZ = 2000
+# Host-clock samples per function, taken without the cover (see time_case step 4).
+HOST_SAMPLES = 10
 # Input rotation: working sets (fixed pointers) refilled from value sets; sized by free memory.
 MIN_INPUT_SETS = 2
 MAX_INPUT_SETS = 8
@@ -100,11 +102,13 @@ def relative_se_of_median(samples: list[float]) -> float:
     return MEDIAN_SE_FACTOR * MAD_TO_SIGMA * mad / math.sqrt(n) / median
 
 
-def summarise(samples_ms: list[float], host_ms: list[float] | None = None) -> Summary:
+def summarise(samples_ms: list[float], host_ms: list[float] | None = None,
+              call_ms: list[float] | None = None) -> Summary:
     ordered = sorted(samples_ms)
     return Summary(median_ms=statistics.median(ordered), p10_ms=_quantile(ordered, 0.10),
                    p90_ms=_quantile(ordered, 0.90), n=len(ordered), rse=relative_se_of_median(ordered),
-                   host_median_ms=statistics.median(host_ms) if host_ms else None)
+                   host_median_ms=statistics.median(host_ms) if host_ms else None,
+                   host_call_median_ms=statistics.median(call_ms) if call_ms else None)
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -285,9 +289,20 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
                 len(r.samples) >= r.min_samples for r in rules.values()):
             break
 
-    # 4. summarise
-    ref = summarise(rules["reference"].samples, host["reference"] if on_gpu else None)
-    cand = summarise(rules["candidate"].samples, host["candidate"] if on_gpu else None)
+    # 4. host-clock samples without the launch cover (work on a side stream would run under the
+    #    cover unseen): synchronize, call, synchronize; the call's own host time is kept apart
+    calls = {"reference": [], "candidate": []}
+    if on_gpu:
+        host = {"reference": [], "candidate": []}
+        for i in range(HOST_SAMPLES):
+            for who in (("reference", "candidate") if i % 2 == 0 else ("candidate", "reference")):
+                call_ms_i, host_ms_i = _host_sample(who, fns[who], rotation, sample + i, cold)
+                calls[who].append(call_ms_i)
+                host[who].append(host_ms_i)
+
+    # 5. summarise
+    ref = summarise(rules["reference"].samples, host["reference"] if on_gpu else None, calls["reference"])
+    cand = summarise(rules["candidate"].samples, host["candidate"] if on_gpu else None, calls["candidate"])
     result = TimingResult(
         case=name, params=params, clock="cuda_events" if on_gpu else "host", reference=ref, candidate=cand,
         speedup=ref.median_ms / cand.median_ms if cand.median_ms > 0 else math.inf,
@@ -332,6 +347,20 @@ def _sample(who: str, fn, rotation: InputRotation, sample: int, cold: ColdCache,
         scrub(pristine)
     _release(out, who)
     return event_ms, host_ms, ok
+
+
+def _host_sample(who: str, fn, rotation: InputRotation, sample: int, cold: ColdCache) -> tuple[float, float]:
+    """(host time inside the call, host time from a device-wide synchronize to the next one)."""
+    data = rotation.refill(sample)
+    cold.flush()
+    cuda_synchronize()
+    t0 = perf_counter_ns()
+    out = fn(data)
+    t_call = perf_counter_ns()
+    cuda_synchronize()
+    t1 = perf_counter_ns()
+    _release(out, who)
+    return (t_call - t0) / 1e6, (t1 - t0) / 1e6
 
 
 def _release(out: Any, who: str) -> None:

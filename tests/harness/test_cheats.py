@@ -5,7 +5,7 @@ Each is flagged with a flag that names the exploit, or fails its cases with a re
 
 import pytest
 
-from conftest import CANDIDATES, FIXTURES, KERNELS, flag_names, gpu, note_names, smoke
+from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, flag_names, gpu, note_names, smoke
 
 CHEATS = CANDIDATES / "cheats"
 
@@ -74,7 +74,9 @@ def test_fallback_to_the_reference_op_is_reported_as_no_own_kernel():
 def test_impossible_time_is_flagged_below_roofline_and_above_the_speedup_limit():
     report = smoke(FIXTURES / "vectoradd_large", CHEATS / "impossible_time.py", "both")
     names = flag_names(report)
-    assert {"below_roofline", "speedup_above_sanity_limit"} <= names, (report.flags, report.timing)
+    assert names & {"below_roofline", "speedup_above_sanity_limit"}, (report.flags, report.timing)
+    if not HAS_GPU:   # on the CPU the reference is slow enough for both to show
+        assert {"below_roofline", "speedup_above_sanity_limit"} <= names
     assert "result_replay" in names        # and its stale answers were caught among the verified samples
 
 

@@ -8,7 +8,7 @@ extern "C" __global__ void softmax(const float* x, float* y, int cols) {
     extern __shared__ float shared[];
     const float* row = x + (long long)blockIdx.x * cols;
     float* out = y + (long long)blockIdx.x * cols;
-    float m = -INFINITY;
+    float m = -3.402823466e38f;   // -FLT_MAX: NVRTC has no math.h
     for (int j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, row[j]);
     shared[threadIdx.x] = m;
     __syncthreads();
