@@ -68,7 +68,7 @@ class Case:
 
     def public_params(self) -> dict[str, Any]:
         """Params as reported: a secret seed is never printed."""
-        if self.kind == "secret":
+        if self.kind in ("secret", "recheck"):
             return {k: ("secret" if k == "seed" else v) for k, v in self.params.items()}
         return dict(self.params)
 

@@ -19,7 +19,8 @@ from gpu_harness import check, guard
 from gpu_harness.check import clone_tree, poison, same_bits, scrub, tensor_leaves
 from gpu_harness.guard import PATCH_WATCH, cuda_synchronize, perf_counter_ns
 from gpu_harness.outcome import (
-    STAGE_CHECK, STAGE_LOAD, STAGE_RUN, STAGE_SETUP, STAGE_TIME, CandidateFailure, CaseResult, HarnessError,
+    STAGE_CHECK, STAGE_LOAD, STAGE_RUN, STAGE_SETUP, STAGE_TIME, BadRequest, CandidateFailure, CaseResult,
+    HarnessError,
     Report, StageError,
 )
 from gpu_harness.problem import Case, Problem, classify_exception, combine_seed, load_problem
@@ -39,7 +40,6 @@ def evaluate(problem_path: str, candidate_path: str, mode: str = "both",
     evaluation = None
     try:
         if mode not in MODES:
-            from gpu_harness.outcome import BadRequest
             raise BadRequest(f"mode must be one of {MODES}, not {mode!r}")
         problem = load_problem(problem_path)
         if problem.device.type == "cpu":
@@ -112,7 +112,7 @@ class Evaluation:
                 self.time_benchmark(case)
             self.score()
         if not self.on_gpu and self.report.timing:
-            self.report.add_note(guard.NOTE_THREADS_ON_CPU, "no CUDA device: times are host-clock times of CPU "
+            self.report.add_note(guard.NOTE_HOST_CLOCK, "no CUDA device: times are host-clock times of CPU "
                                  "execution (Triton through TRITON_INTERPRET=1), not GPU kernel times")
 
     def cases(self) -> list[Case]:
@@ -359,8 +359,6 @@ class Evaluation:
                        dict(case.params, seed=combine_seed(base_seed, self.secret + RECHECK_SECRET_OFFSET))
                        if "seed" in case.params else dict(case.params))
         self.report.cases.append(self.check_case(recheck))
-        if recheck.kind == "recheck":
-            self.report.cases[-1].params = case.public_params() | ({"seed": "secret"} if "seed" in case.params else {})
 
     def floor_ms(self, data: Any) -> float:
         copy = clone_tree(data)

@@ -5,7 +5,7 @@ Each is flagged with a flag that names the exploit, or fails its cases with a re
 
 import pytest
 
-from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, flag_names, gpu, note_names, smoke
+from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, flag_names, gpu, smoke
 
 CHEATS = CANDIDATES / "cheats"
 
