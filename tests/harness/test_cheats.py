@@ -84,6 +84,14 @@ def test_reference_output_never_exists_while_the_candidate_runs():
     # The gc-scanning cheat finds only pristine inputs (flagged as harness memory), never an answer.
     report = smoke(KERNELS / "softmax", CHEATS / "reference_output_reuse.py", "test")
     assert all(not c.passed for c in report.cases)
+    # A probe that knows the answer finds no tensor in the process holding it during its first call.
+    probe = smoke(KERNELS / "softmax", CANDIDATES / "probes" / "memory_scan.py", "test")
+    assert probe.passed and "memory scan: 0 tensors hold the answer" in probe.stdout_tail
+
+
+def test_a_forged_report_on_the_result_pipe_is_not_believed():
+    report = smoke(KERNELS / "softmax", CHEATS / "forge_result_channel.py", "test")
+    assert not report.passed and report.cases and not any(c.passed for c in report.cases)
 
 
 @gpu
