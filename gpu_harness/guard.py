@@ -42,6 +42,7 @@ NOTE_NO_OWN_KERNEL = "no_own_kernel"
 NOTE_BITWISE_DIFFERENCES = "bitwise_differences"
 NOTE_BELOW_TIMING_RESOLUTION = "below_timing_resolution"
 NOTE_HOST_CLOCK = "timing_on_host_clock"
+NOTE_TIMING_SKIPPED = "timing_skipped"
 
 # A candidate whose (host clock - event time) exceeds the reference's by this factor AND by this
 # many milliseconds did work that CUDA events on its stream did not see.

@@ -106,11 +106,14 @@ class Evaluation:
         for index, case in enumerate(self.cases()):
             result = self.check_case(case, probe=index == 0)
             self.report.cases.append(result)
-        if self.mode in ("benchmark", "both") and all(c.passed for c in self.report.cases) \
-                and not self.report.flags:
-            for case in self.problem.benchmarks:
-                self.time_benchmark(case)
-            self.score()
+        if self.mode in ("benchmark", "both"):
+            if all(c.passed for c in self.report.cases) and not self.report.flags:
+                for case in self.problem.benchmarks:
+                    self.time_benchmark(case)
+                self.score()
+            else:
+                self.report.add_note(guard.NOTE_TIMING_SKIPPED, "not timed: a case failed or a flag was raised "
+                                     "during the checks; fix those first")
         if not self.on_gpu and self.report.timing:
             self.report.add_note(guard.NOTE_HOST_CLOCK, "no CUDA device: times are host-clock times of CPU "
                                  "execution (Triton through TRITON_INTERPRET=1), not GPU kernel times")
