@@ -91,7 +91,10 @@ def test_reference_output_never_exists_while_the_candidate_runs():
 
 def test_a_forged_report_on_the_result_pipe_is_not_believed():
     report = smoke(KERNELS / "softmax", CHEATS / "forge_result_channel.py", "test")
-    assert not report.passed and report.cases and not any(c.passed for c in report.cases)
+    # On CPU the garbage output fails the cases; on the GPU the forged bytes also land in CUDA's own
+    # pipes and the run stage errors. Either way the forged "passed" is not what comes back.
+    assert not report.passed, report
+    assert report.error is not None or (report.cases and not any(c.passed for c in report.cases)), report
 
 
 @gpu
