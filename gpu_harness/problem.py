@@ -14,6 +14,7 @@ called with the harness's device as torch's default device so its tensors are dr
 
 from __future__ import annotations
 
+import abc
 import ast
 import importlib.abc
 import importlib.util
@@ -167,7 +168,7 @@ def _check_candidate_file(path: Path, device: torch.device) -> str:
     return source
 
 
-class Problem:
+class Problem(abc.ABC):
     """Uniform view of a problem, whatever its format."""
 
     format = ""
@@ -183,18 +184,18 @@ class Problem:
         self.device = harness_device()
 
     # -- what every format provides -----------------------------------------------------------
-    def generate(self, params: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def generate(self, params: dict[str, Any]) -> Any: ...
 
-    def reference(self, data: Any) -> Any:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def reference(self, data: Any) -> Any: ...
 
     def own_check(self, data: Any, output: Any) -> tuple[bool, str] | None:
         """The problem's own verdict, if it defines one (GPU MODE's check_implementation)."""
         return None
 
-    def load_candidate(self, path: Path) -> Candidate:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def load_candidate(self, path: Path) -> Candidate: ...
 
     def flop_count(self, data: Any) -> float | None:
         return None

@@ -12,12 +12,13 @@ from mcp_bifrost.ops.shell import quote, run_capture
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.base import Target
 
-# Runs on the target with its python; prints one JSON object. Never fails on a missing package.
+# Runs on the target with its python (never here: the client does not import torch); prints one
+# JSON object. Never fails on a missing package.
 _PROBE = r"""
-import json, platform, shutil, subprocess
+import importlib, json, platform, shutil, subprocess
 info = {"python": platform.python_version()}
 try:
-    import torch
+    torch = importlib.import_module("torch")
     info["torch"] = torch.__version__
     info["cuda"] = torch.version.cuda
     if torch.cuda.is_available():
