@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mcp_bifrost.config import Config, load_config
 from mcp_bifrost.errors import BifrostError
-from mcp_bifrost.ops.service import Bifrost
+from mcp_bifrost.app import Bifrost
 
 T = TypeVar("T")
 app = typer.Typer(help="mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell.",

@@ -88,3 +88,17 @@ class UnsafePath(TransferError):
 
 class TransferIncomplete(TransferError):
     """The stream broke off (connection lost, remote tar failed); partial files were discarded."""
+
+
+# Exit codes of the remote scripts (mcp_bifrost/remote/*.sh) that mean "our own failure, not the
+# user's command". One table: every code a script uses is listed here, and a test checks it.
+REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {}
+
+
+def error_for_exit(code: int, detail: str = "") -> BifrostError | None:
+    """The error a remote script's exit code stands for, or None when the code is not one of ours."""
+    entry = REMOTE_EXIT_CODES.get(code)
+    if entry is None:
+        return None
+    cls, meaning = entry
+    return cls(f"{meaning}: {detail}" if detail else meaning)

@@ -31,7 +31,7 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
-from mcp_bifrost.ops.service import Bifrost
+from mcp_bifrost.app import Bifrost
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
