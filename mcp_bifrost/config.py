@@ -6,7 +6,7 @@ With no file, one target `local` exists and is the default, so a newcomer needs 
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +14,11 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mcp_bifrost.errors import ConfigError, UnknownTarget
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04, many CUDA images): the same parser, from PyPI
+    import tomli as tomllib
 
 CONFIG_ENV = "BIFROST_CONFIG"
 LOCAL_TARGET = "local"

@@ -3,7 +3,7 @@
 Procedure: resolve each remote path (relative to the workspace, or absolute inside the workdir) ->
 one command on the target resolves every real path (a symlink that leads out of the workdir is
 refused there, before anything is sent), sums the sizes against the cap and streams one gzip'd tar
--> here tarfile's 'data' filter extracts it (no absolute names, no '..', no links that leave the
+-> here tarfile's 'data' filter (ops/tarsafe.py) extracts it (no absolute names, no '..', no links that leave the
 folder, no devices) into a staging folder inside local_dir -> only when the whole stream arrived is
 each file moved into place with os.replace. A stream that breaks off leaves local_dir as it was.
 """
@@ -31,6 +31,7 @@ from mcp_bifrost.errors import (
     UnsafePath,
 )
 from mcp_bifrost.models import CopyResult
+from mcp_bifrost.ops import tarsafe
 from mcp_bifrost.ops.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.shell import quote
 from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
@@ -59,8 +60,6 @@ async def copy_files(
     started = time.monotonic()
     if not remote_paths:
         raise TransferError("copy_files needs at least one remote path")
-    if not hasattr(tarfile, "data_filter"):
-        raise TransferError("copy_files needs Python 3.11.4 or newer here (tarfile's extraction filters)")
     wd = await workdir(target)
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
     _refuse_duplicate_names(resolved)
@@ -161,7 +160,7 @@ class _Extractor:
         try:
             with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz:
                 with tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:
-                    tar.extractall(self.staging, filter=self._filter)
+                    tarsafe.extract_all(tar, self.staging, self._filter)
                 # tar stops at its end marker; reading on to the end checks gzip's length and CRC,
                 # so a stream cut at a member boundary is not taken for a whole one.
                 while gz.read(CHUNK_BYTES):
@@ -172,8 +171,8 @@ class _Extractor:
 
     def _filter(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         try:
-            member = tarfile.data_filter(member, dest)
-        except tarfile.FilterError as exc:
+            member = tarsafe.data_filter(member, dest)
+        except tarsafe.FilterError as exc:
             self.received.skipped.append(f"{member.name.removeprefix('./')}: {exc}")
             return None
         if member.isfile():

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
+
+import anyio
 
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import TargetHealth
@@ -40,7 +41,7 @@ async def probe(target: Target, *, is_default: bool, timeout_s: float = 30.0) ->
     health = TargetHealth(name=target.name, kind=target.kind, default=is_default, reachable=False)
     started = time.monotonic()
     try:
-        async with asyncio.timeout(timeout_s):
+        with anyio.fail_after(timeout_s):
             await run_capture(target, "true")
             health.latency_ms = round((time.monotonic() - started) * 1000, 1)
             health.reachable = True
