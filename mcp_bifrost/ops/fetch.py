@@ -35,7 +35,7 @@ from mcp_bifrost.ops import tarsafe
 from mcp_bifrost.ops.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.shell import quote
 from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
-from mcp_bifrost.ops.workspace import inside, workdir
+from mcp_bifrost.ops.workspace import RemoteWorkspace, workdir
 from mcp_bifrost.targets.base import Target
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -64,12 +64,17 @@ async def copy_files(
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
     _refuse_duplicate_names(resolved)
     local = Path(local_dir).expanduser().resolve()
+    created = next((p for p in [*reversed(local.parents), local] if not p.exists()), None)
     local.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=COPY_STAGING_PREFIX, dir=local))
     try:
         received = await _receive(target, fetch_command(wd, resolved, limits.max_copy_bytes), staging,
                                   limits.max_copy_bytes, progress)
         placed = await asyncio.to_thread(move_into_place, staging, local)
+    except BaseException:
+        if created is not None:  # a failed copy leaves no folder behind that it made
+            await asyncio.to_thread(shutil.rmtree, created, True)
+        raise
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
     return CopyResult(
@@ -86,21 +91,8 @@ async def copy_files(
 
 
 def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
-    """Absolute remote path: relative ones stay inside the workspace, absolute ones inside the workdir."""
-    if not path or path.startswith("~"):
-        raise UnsafePath(f"remote path {path!r}: give a path relative to the workspace ({workspace}) "
-                         f"or an absolute path inside the workdir ({wd})")
-    if posixpath.isabs(path):
-        resolved = posixpath.normpath(path)
-        if not inside(wd, resolved):
-            raise UnsafePath(f"remote path {path!r} is outside the target's workdir {wd}; copy_files only "
-                             "fetches from the workdir (write results into the workspace first)")
-        return resolved
-    resolved = posixpath.normpath(posixpath.join(workspace, path))
-    if not inside(workspace, resolved):
-        raise UnsafePath(f"remote path {path!r} climbs out of the workspace {workspace}; '..' may not "
-                         "leave it (give an absolute path inside the workdir if you mean another place)")
-    return resolved
+    """Absolute remote path by the workspace model's rule (ops/workspace.py: one path policy)."""
+    return RemoteWorkspace("", wd, workspace, Path()).transfer_path(path)
 
 
 def _refuse_duplicate_names(paths: list[str]) -> None:

@@ -6,11 +6,26 @@ Scripts take positional arguments (never interpolated text) and exit with the na
 
 from __future__ import annotations
 
+import shlex
 from functools import cache
 from importlib import resources
 
 
 @cache
+def resource(filename: str) -> str:
+    """The text of `remote/<filename>`, read once from the installed package."""
+    return resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+
+
 def script(name: str) -> str:
-    """The text of `remote/<name>.sh`, read once from the installed package."""
-    return resources.files(__package__).joinpath(f"{name}.sh").read_text(encoding="utf-8")
+    """The text of `remote/<name>.sh`."""
+    return resource(f"{name}.sh")
+
+
+def command(name: str, *args: object) -> str:
+    """A shell command line that runs `remote/<name>.sh` with bash and these positional arguments.
+
+    `exec`: bash replaces the shell the target started, so it keeps that shell's process group.
+    """
+    words = [shlex.quote(script(name)), f"{name}.sh", *(shlex.quote(str(a)) for a in args)]
+    return "exec bash --norc --noprofile -c " + " ".join(words)
