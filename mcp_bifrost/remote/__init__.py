@@ -25,7 +25,9 @@ def script(name: str) -> str:
 def command(name: str, *args: object) -> str:
     """A shell command line that runs `remote/<name>.sh` with bash and these positional arguments.
 
-    `exec`: bash replaces the shell the target started, so it keeps that shell's process group.
+    `exec`: bash replaces the shell the target started, so it keeps that shell's pid and process
+    group. No rc files: over ssh, bash sources ~/.bashrc even for `bash -c` (pyenv's or conda's
+    set-up: 150-370 ms measured) and BASH_ENV in any case; their output would also corrupt ours.
     """
     words = [shlex.quote(script(name)), f"{name}.sh", *(shlex.quote(str(a)) for a in args)]
-    return "exec bash --norc --noprofile -c " + " ".join(words)
+    return "exec env -u BASH_ENV bash --norc --noprofile -c " + " ".join(words)
