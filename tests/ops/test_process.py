@@ -40,7 +40,7 @@ def _groups(marker: str) -> set[str]:
     if not pids:
         return set()
     done = subprocess.run(["ps", "-o", "pgid=", "-p", ",".join(pids)], capture_output=True, text=True)
-    return set(done.stdout.split())
+    return set(done.stdout.split()) - {str(os.getpgrp())}  # not ours (a client's argv may hold the marker)
 
 
 def _members(groups: set[str]) -> list[str]:
