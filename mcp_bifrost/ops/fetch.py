@@ -180,7 +180,7 @@ async def _receive(target: Target, command: str, staging: Path, cap: int, progre
     received = Received()
     chunks = ByteQueue()
     extractor = _Extractor(chunks, staging, cap, received)
-    proc = await target.start(command)
+    proc = await target.start(command, bulk=True)
     err: list[bytes] = []
     stderr_done = asyncio.ensure_future(_read_stderr(proc, err, received))
     worker = asyncio.ensure_future(asyncio.to_thread(extractor.run))

@@ -44,18 +44,19 @@ detached() {
 # the end the job folder is removed unless claimed. MODE bg: keep the folder, ignore stdin.
 op_run() {
   [ $# -ge 4 ] || exit "$EXIT_USAGE"
-  local J=$1 cwd=$2 mode=$3 command=$4 rc listener="" stat
+  local J=$1 cwd=$2 mode=$3 command=$4 rc=255 listener="" stat
   shift 4
+  # Builtins wherever they do: each fork costs milliseconds, and this runs for every exec.
   mkdir -p "$J" || exit "$EXIT_CANNOT_CREATE"
-  read -ra stat </proc/$$/stat  # field 5: our process group (we run as `exec bash`, so it is $$)
+  read -ra stat </proc/$$/stat # field 5: our process group (we run as `exec bash`, so it is $$)
   echo "${stat[4]}" >"$J/pgid"
-  date +%s.%N >"$J/started_at"
+  now >"$J/started_at"
   printf %s "$command" >"$J/command"
   printf %s "$cwd" >"$J/cwd"
   : >"$J/stdout"
   : >"$J/stderr"
   if [ "$mode" = fg ]; then
-    exec 4<&0  # a background job's stdin would be /dev/null; the listener needs the client's
+    exec 4<&0 # a background job's stdin would be /dev/null; the listener needs the client's
     listen "$J" <&4 >/dev/null 2>&1 &
     listener=$!
     exec 4<&-
@@ -71,12 +72,27 @@ op_run() {
     exec bash --norc --noprofile -c "$command"
   ) </dev/null; echo $? >"$J/rc.tmp"; } 2>&1 1>&3 3>&- | tee -p "$J/stderr" >&2 3>&-; } 3>&1 | tee -p "$J/stdout"
   [ -z "$listener" ] || kill "$listener" 2>/dev/null
-  rc=$(cat "$J/rc.tmp" 2>/dev/null || echo 255)
-  date +%s.%N >"$J/finished_at"
-  mv "$J/rc.tmp" "$J/exit_code"
-  if [ "$mode" = fg ] && mkdir "$J/claim" 2>/dev/null; then rm -rf "$J"; fi
+  read -r rc <"$J/rc.tmp"
+  # Unclaimed foreground run: nobody will ask for its folder. (`set -C` makes the claim an atomic create.)
+  if [ "$mode" = fg ] && create "$J/claim"; then
+    rm -rf -- "$J"
+    exit "$rc"
+  fi
+  now >"$J/finished_at"
+  echo "$rc" >"$J/exit_code.tmp" && mv -f -- "$J/exit_code.tmp" "$J/exit_code"
+  rm -f -- "$J/rc.tmp"
   exit "$rc"
 }
+
+# create FILE: make FILE if it does not exist yet, atomically (O_EXCL), without a fork.
+create() {
+  local -
+  set -C
+  : >"$1"
+} 2>/dev/null
+
+# now: seconds since the epoch with a fraction (bash 5's clock, else date's).
+now() { if [ -n "${EPOCHREALTIME:-}" ]; then echo "${EPOCHREALTIME/,/.}"; else date +%s.%N; fi; }
 
 # listen J: the foreground watchdog, reading the client's lines on fd 0.
 listen() {
@@ -87,7 +103,7 @@ listen() {
     esac
   done
   # the client is gone: unless it claimed the run as a job, nobody will ever read it
-  if mkdir "$J/claim" 2>/dev/null; then
+  if create "$J/claim"; then
     : >"$J/cancelled"
     detached kill "$(cat "$J/pgid")" 2 "$J"
   fi
@@ -104,7 +120,7 @@ op_kill() {
 # kills it after REMAINING_S. The atomic mkdir races with the run's own ending: one of them wins.
 op_claim() {
   [ $# -eq 3 ] || exit "$EXIT_USAGE"
-  mkdir "$1/claim" 2>/dev/null || exit "$EXIT_ALREADY_DONE"
+  create "$1/claim" || exit "$EXIT_ALREADY_DONE"
   detached watch "$1" "$2" "$3"
 }
 
@@ -128,7 +144,7 @@ op_start() {
   [ $# -ge 5 ] || exit "$EXIT_USAGE"
   local J=$1 timeout=$2 grace=$3 i=0
   shift 3
-  mkdir -p "$J/claim" || exit "$EXIT_CANNOT_CREATE"
+  mkdir -p "$J" && : >"$J/claim" || exit "$EXIT_CANNOT_CREATE"
   detached run "$J" "$1" bg "${@:2}"
   while [ ! -s "$J/pgid" ] && [ "$i" -lt 200 ]; do sleep 0.01; i=$((i + 1)); done
   detached watch "$J" "$timeout" "$grace"

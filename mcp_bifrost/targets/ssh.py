@@ -33,6 +33,7 @@ from mcp_bifrost.errors import (
     TargetError,
 )
 from mcp_bifrost.targets.base import Process, Target
+from mcp_bifrost.targets.dispatch import DispatchLink
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,11 @@ class SshTarget(Target):
         self._conn: asyncssh.SSHClientConnection | None = None
         self._connect_lock = asyncio.Lock()
         self._spares: list[asyncio.Task[tuple[asyncssh.SSHClientProcess, int]]] = []
+        # the dispatcher (targets/dispatch.py): one more long-lived channel, outside the counts above
+        self._link: DispatchLink | None = None
+        self._link_conn: asyncssh.SSHClientConnection | None = None
+        self._no_link_conn: asyncssh.SSHClientConnection | None = None
+        self._link_lock = asyncio.Lock()
 
     # -- connection -------------------------------------------------------------------------
     def _options(self, *, verify_host: bool = True) -> dict:
@@ -301,7 +307,43 @@ class SshTarget(Target):
             spare.add_done_callback(lambda t: t.cancelled() or t.exception())
             self._spares.append(spare)
 
-    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False) -> Process:
+    async def _dispatcher(self) -> DispatchLink | None:
+        """The connection's dispatcher, started on first use; None where it cannot run (no python)."""
+        conn = await self.connection()
+        async with self._link_lock:
+            if self._link is not None and self._link.alive and self._link_conn is conn:
+                return self._link
+            if self._no_link_conn is conn:
+                return None
+            if self._link is not None:
+                self._link.close()
+            try:
+                self._link = await DispatchLink.open(conn, self.python, self.connect_timeout_s)
+            except TargetError as exc:
+                log.warning("%s: no dispatcher (%s); each command opens a channel instead", self.describe(), exc)
+                self._link, self._no_link_conn = None, conn
+                return None
+            self._link_conn = conn
+            return self._link
+
+    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
+                    bulk: bool = False) -> Process:
+        """Start through the dispatcher; bulk transfers (and targets without one) get a channel."""
+        if not bulk:
+            for attempt in (1, 2):
+                link = await self._dispatcher()
+                if link is None:
+                    break
+                try:
+                    return await link.start(command, stdin=stdin)
+                except ConnectionLost:
+                    if attempt == 2:
+                        raise
+                    log.info("%s: the dispatcher's connection died; reconnecting once", self.describe())
+                    await self._reset()
+        return await self._start_on_channel(command, stdin=stdin, reserved=reserved)
+
+    async def _start_on_channel(self, command: str, *, stdin: bool, reserved: bool) -> Process:
         """Run on a pre-warmed channel (or the reserved one); reconnect once if the connection died."""
         slots = self._reserved if reserved else self._channels
         for attempt in (1, 2):
@@ -331,6 +373,9 @@ class SshTarget(Target):
 
     async def _reset(self) -> None:
         async with self._connect_lock:
+            if self._link is not None:
+                self._link.close()
+                self._link = None
             self._drop_spares()
             if self._conn is not None:
                 self._conn.abort()

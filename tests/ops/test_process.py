@@ -81,9 +81,12 @@ def test_every_exit_code_a_remote_script_uses_is_mapped_under_its_name():
         assert issubclass(cls, BifrostError) and meaning
 
 
-async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_and_leave_nothing(sshd, tmp_path):
-    """Issue 13.1: eight calls at once (max_channels), each timing out: none may hang on the kill."""
+@pytest.mark.parametrize("python", ["python3", "/no/such/python"], ids=["dispatcher", "channel-per-call"])
+async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_and_leave_nothing(python, sshd, tmp_path):
+    """Issue 13.1: eight calls at once (max_channels), each timing out: none may hang on the kill.
+    Without a python on the target there is no dispatcher and every call holds a channel."""
     target = make_ssh_target(sshd, str(tmp_path / "wd"))
+    target.python = python
     marker = "bifrost_crowd_marker"
     limits = ExecLimits(timeout_s=3, budget_s=None, cap_bytes=1000, grace_s=1)
     cwd = await workdir(target)
@@ -102,7 +105,8 @@ async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_an
     await target.close()
 
 
-async def test_rc_file_chatter_on_both_streams_does_not_break_the_pid_handshake(tmp_path):
+@pytest.mark.parametrize("python", ["python3", "/no/such/python"], ids=["dispatcher", "channel-per-call"])
+async def test_rc_file_chatter_on_both_streams_does_not_break_the_pid_handshake(python, tmp_path):
     """Issue 13.11: a login shell that prints on stdout and stderr before our shell starts."""
     noisy = tmp_path / "noisy-rc.sh"
     noisy.write_text("echo 'welcome to the GPU box'; echo 'conda: base activated' >&2\n")
@@ -110,6 +114,7 @@ async def test_rc_file_chatter_on_both_streams_does_not_break_the_pid_handshake(
     server = start_sshd(Path(tempfile.mkdtemp(prefix="bifrost-noisy-")), extra_config=f"SetEnv BASH_ENV={noisy}\n")
     try:
         target = make_ssh_target(server, str(tmp_path / "wd"))
+        target.python = python
         chatter = await run_capture(target, "true")  # the noise is real: a plain bash shows it
         assert chatter.exit_status == 0
         cwd = await workdir(target)
