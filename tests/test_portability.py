@@ -37,3 +37,19 @@ def test_remote_shell_scripts_pass_shellcheck():
     done = subprocess.run([_tool("shellcheck"), "--shell=bash", "--severity=style", *map(str, scripts)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_requirements_check_names_what_a_target_lacks(tmp_path):
+    from mcp_bifrost.errors import RemoteExit
+
+    have = tmp_path / "bin"
+    have.mkdir()
+    for tool in ("uname", "awk", "base64", "cat", "date", "find", "gzip", "mkdir", "mv", "ps", "realpath",
+                 "sha256sum", "sort", "tail", "tee", "xargs", "grep"):  # no tar, no setsid
+        (have / tool).symlink_to(shutil.which(tool))
+    done = subprocess.run(["/bin/bash", str(REMOTE / "requirements.sh")], capture_output=True, text=True,
+                          env={"PATH": str(have)}, timeout=30)
+    assert done.returncode == RemoteExit.MISSING_TOOLS
+    assert done.stdout.split("\n")[:-1] == ["setsid", "tar"]
+    full = subprocess.run(["/bin/bash", str(REMOTE / "requirements.sh")], capture_output=True, text=True, timeout=30)
+    assert (full.returncode, full.stdout) == (0, "")
