@@ -101,12 +101,14 @@ class TransferIncomplete(TransferError):
 # user's command". The scripts name them EXIT_<NAME>; one table here, and a test checks that every
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
+    """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69; other scripts use 70+)."""
+
     USAGE = 64
     NO_JOB = 65
     NO_DIR = 66
+    CANNOT_CREATE = 67
+    ALREADY_DONE = 68
     MISSING_TOOLS = 69
-    CANNOT_CREATE = 73
-    ALREADY_DONE = 75
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {

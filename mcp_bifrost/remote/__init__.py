@@ -23,11 +23,15 @@ def script(name: str) -> str:
 
 
 def command(name: str, *args: object) -> str:
-    """A shell command line that runs `remote/<name>.sh` with bash and these positional arguments.
+    """A shell command line that runs `remote/<name>.sh` with these positional arguments, quoted whole.
 
-    `exec`: bash replaces the shell the target started, so it keeps that shell's pid and process
-    group. No rc files: over ssh, bash sources ~/.bashrc even for `bash -c` (pyenv's or conda's
-    set-up: 150-370 ms measured) and BASH_ENV in any case; their output would also corrupt ours.
+    The script's first line picks the shell. bash scripts run as `exec env -u BASH_ENV bash --norc
+    --noprofile -c`: exec keeps the started shell's pid and process group; no rc files, because over
+    ssh bash sources ~/.bashrc even for `bash -c` (pyenv's or conda's set-up: 150-370 ms measured)
+    and BASH_ENV in any case, and their output would corrupt ours. POSIX scripts run under /bin/sh.
     """
-    words = [shlex.quote(script(name)), f"{name}.sh", *(shlex.quote(str(a)) for a in args)]
-    return "exec env -u BASH_ENV bash --norc --noprofile -c " + " ".join(words)
+    text = script(name)
+    quoted = [shlex.quote(text), name, *(shlex.quote(str(a)) for a in args)]
+    if text.startswith("#!/usr/bin/env bash") or text.startswith("#!/bin/bash"):
+        return "exec env -u BASH_ENV bash --norc --noprofile -c " + " ".join(quoted)
+    return "/bin/sh -c " + " ".join(quoted)

@@ -11,7 +11,7 @@
 # mcp_bifrost.errors.REMOTE_EXIT_CODES; `run` otherwise exits with the command's own status.
 # Needs: bash, GNU coreutils, procps (ps), awk, setsid.
 set -u
-readonly EXIT_USAGE=64 EXIT_NO_JOB=65 EXIT_NO_DIR=66 EXIT_CANNOT_CREATE=73 EXIT_ALREADY_DONE=75
+readonly EXIT_USAGE=64 EXIT_NO_JOB=65 EXIT_NO_DIR=66 EXIT_CANNOT_CREATE=67 EXIT_ALREADY_DONE=68
 readonly POLL_S=1
 # A foreground run whose client is gone (its channel closed, or silent this long) is killed.
 readonly SILENCE_S=30

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # workspace.sh WORKDIR [NAME]: create WORKDIR (a leading ~ means $HOME), its jobs folder and, given
 # NAME, the workspace twin WORKDIR/workspaces/NAME; print WORKDIR's real path (ops/workspace.py).
-readonly EXIT_USAGE=64 EXIT_CANNOT_CREATE=73
+readonly EXIT_USAGE=64 EXIT_CANNOT_CREATE=67
 [ $# -ge 1 ] || exit "$EXIT_USAGE"
 wd=$1
 case "$wd" in
