@@ -1,7 +1,8 @@
 """The operations both surfaces (MCP server, CLI) call: config + live targets + the local workspace.
 
-Job ids carry their target (`gpu:20261125-093012-a1b2c3`), so `job_status(job_id)` needs no target
-argument and still works after a server restart.
+Job ids carry their target (`gpu:20261125-093012-a1b2c3`, a `JobRef`), so `job_status(job_id)` needs
+no target argument and still works after a server restart; a bare id means the default target.
+Messages use the vocabulary of the surface that made the app (`Words`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import asyncio
 from pathlib import Path
 
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import JobNotFound
+from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound
+from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
@@ -22,38 +24,43 @@ from mcp_bifrost.models import (
 )
 from mcp_bifrost.ops import health, jobs, sync
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
-from mcp_bifrost.ops.shell import home_path, run_capture
-from mcp_bifrost.ops.workspace import resolve_cwd, workspace_dir, workspace_name
+from mcp_bifrost.ops.jobs import JobRef
+from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool
 
 
-def qualified_job_id(target: Target, job_id: str) -> str:
-    return f"{target.name}:{job_id}"
-
-
 class Bifrost:
-    def __init__(self, config: Config, workspace: Path) -> None:
+    def __init__(self, config: Config, workspace: Path, *, words: Words = Words.TOOL) -> None:
         self.config = config
         self.workspace = workspace.expanduser().resolve()
+        if not self.workspace.is_dir():
+            raise ConfigError(f"the workspace {self.workspace} is not an existing folder; give the folder "
+                              "you work in (it is never created)")
+        self.words = words
         self.pool = TargetPool(config)
-        self._remote_workspaces: dict[str, str] = {}
+        self._remote: dict[str, RemoteWorkspace] = {}
 
     def target(self, name: str | None = None) -> Target:
         return self.pool.get(name)
 
-    async def remote_workspace(self, target: Target) -> str:
-        """`<workdir>/workspaces/<name of the local workspace>`, created on first use."""
-        if target.name not in self._remote_workspaces:
-            path = await workspace_dir(target, workspace_name(str(self.workspace)))
-            (await run_capture(target, f"mkdir -p {home_path(path)}")).check(f"creating {path}")
-            self._remote_workspaces[target.name] = path
-        return self._remote_workspaces[target.name]
+    async def remote_workspace(self, target: Target) -> RemoteWorkspace:
+        """The target's workspace model, built on first use (one remote call) and kept."""
+        if target.name not in self._remote:
+            self._remote[target.name] = await open_workspace(target, self.workspace)
+        return self._remote[target.name]
+
+    def _timeout(self, timeout_s: float | None, default: float) -> float:
+        if timeout_s is None:
+            return default
+        if not timeout_s > 0:
+            raise CommandError(say("timeout_positive", self.words, value=timeout_s, default=default))
+        return timeout_s
 
     def exec_limits(self, timeout_s: float | None, *, use_budget: bool) -> ExecLimits:
         lim = self.config.limits
         return ExecLimits(
-            timeout_s=timeout_s or lim.default_timeout_s,
+            timeout_s=self._timeout(timeout_s, lim.default_timeout_s),
             budget_s=lim.call_budget_s if use_budget else None,
             cap_bytes=lim.output_cap_bytes,
             progress_interval_s=lim.progress_interval_s,
@@ -73,55 +80,55 @@ class Bifrost:
         progress: Progress | None = None,
     ) -> ExecResult:
         t = self.target(target)
-        where = await resolve_cwd(t, await self.remote_workspace(t), cwd)
         limits = self.exec_limits(timeout_s, use_budget=use_budget)
+        job_timeout = self._timeout(timeout_s, self.config.limits.job_timeout_s)
+        where = (await self.remote_workspace(t)).cwd(cwd)
         if background:
-            job_timeout = timeout_s or self.config.limits.job_timeout_s
-            job_id = await jobs.start_job(t, command, where, env, job_timeout, limits.grace_s)
-            qid = qualified_job_id(t, job_id)
+            ref = JobRef(t.name, await jobs.start_job(t, command, where, env, job_timeout, limits.grace_s))
             return ExecResult(
                 target=t.name, command=command, cwd=where, exit_code=None, stdout="", stderr="",
-                stdout_bytes=0, stderr_bytes=0, truncated=False, duration_s=0.0, job_id=qid,
-                note=f"started as job {qid} (timeout {job_timeout:g} s); poll job_status / job_logs, or job_cancel it",
+                stdout_bytes=0, stderr_bytes=0, truncated=False, duration_s=0.0, job_id=str(ref),
+                note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
-        result = await execute(t, command, where, limits, env=env, progress=progress)
+        result = await execute(t, command, where, limits, env=env, progress=progress, words=self.words)
         if result.job_id:
-            qid = qualified_job_id(t, result.job_id)
-            result.note = (result.note or "").replace(result.job_id, qid)
-            result.job_id = qid
+            ref = JobRef(t.name, result.job_id)
+            result.job_id = str(ref)
+            result.note = say("became_job", self.words, budget=limits.budget_s, job=str(ref), timeout=limits.timeout_s)
         return result
 
-    def _job(self, job_id: str) -> tuple[Target, str]:
-        name, sep, bare = job_id.rpartition(":")
-        if not sep:
-            name, bare = self.config.default_target, job_id
-        if name not in self.config.targets:
-            raise JobNotFound(f"job id {job_id!r} names target {name!r}, which is not configured")
-        return self.target(name), bare
+    def _job(self, job_id: str, target: str | None = None) -> tuple[Target, JobRef]:
+        ref = JobRef.parse(job_id, target or self.config.default_target)
+        if target and ref.target != target:
+            raise JobNotFound(f"job {job_id} belongs to target {ref.target!r}, not {target!r}")
+        if ref.target not in self.config.targets:
+            raise JobNotFound(f"job id {job_id!r} names target {ref.target!r}, which is not configured "
+                              f"(configured: {', '.join(sorted(self.config.targets))})")
+        return self.target(ref.target), ref
 
-    async def job_status(self, job_id: str) -> JobInfo:
-        t, bare = self._job(job_id)
-        info = await jobs.job_status(t, bare)
-        info.job_id = job_id
+    async def job_status(self, job_id: str, target: str | None = None) -> JobInfo:
+        t, ref = self._job(job_id, target)
+        info = await jobs.job_status(t, ref.id)
+        info.job_id = str(ref)
         return info
 
-    async def job_logs(self, job_id: str, tail_lines: int = 200) -> JobLogs:
-        t, bare = self._job(job_id)
-        logs = await jobs.job_logs(t, bare, tail_lines, self.config.limits.output_cap_bytes)
-        logs.job_id = job_id
+    async def job_logs(self, job_id: str, tail_lines: int = 200, target: str | None = None) -> JobLogs:
+        t, ref = self._job(job_id, target)
+        logs = await jobs.job_logs(t, ref.id, tail_lines, self.config.limits.output_cap_bytes)
+        logs.job_id = str(ref)
         return logs
 
-    async def job_cancel(self, job_id: str) -> JobCancelResult:
-        t, bare = self._job(job_id)
-        result = await jobs.job_cancel(t, bare, self.config.limits.kill_grace_s)
-        result.job_id = job_id
+    async def job_cancel(self, job_id: str, target: str | None = None) -> JobCancelResult:
+        t, ref = self._job(job_id, target)
+        result = await jobs.job_cancel(t, ref.id, self.config.limits.kill_grace_s)
+        result.job_id = str(ref)
         return result
 
     async def list_jobs(self, target: str | None = None, limit: int = 20) -> list[JobInfo]:
         t = self.target(target)
         found = await jobs.list_jobs(t, limit)
         for info in found:
-            info.job_id = qualified_job_id(t, info.job_id)
+            info.job_id = str(JobRef(t.name, info.job_id))
         return found
 
     async def push(
@@ -136,8 +143,10 @@ class Bifrost:
         progress: sync.Progress | None = None,
     ) -> PushResult:
         """Make the remote twin equal the local folder (default: the workspace)."""
+        t = self.target(target)
         local = self._local_path(local_dir) if local_dir else self.workspace
-        return await sync.push(self.target(target), local, remote_dir, delete=delete, checksum=checksum,
+        dest = (await self.remote_workspace(t)).push_destination(remote_dir, local)
+        return await sync.push(t, local, dest, delete=delete, checksum=checksum,
                                dry_run=dry_run, limits=self.config.limits, progress=progress)
 
     async def copy_files(
@@ -146,8 +155,9 @@ class Bifrost:
     ) -> CopyResult:
         """Fetch remote files/folders (relative to the remote workspace) into a local folder."""
         t = self.target(target)
-        return await sync.copy_files(t, remote_paths, self._local_path(local_dir),
-                                     workspace_remote_dir=await self.remote_workspace(t),
+        ws = await self.remote_workspace(t)
+        resolved = [ws.transfer_path(p) for p in remote_paths]
+        return await sync.copy_files(t, resolved, self._local_path(local_dir), workspace_remote_dir=ws.twin,
                                      limits=self.config.limits, progress=progress)
 
     def _local_path(self, path: str) -> Path:

@@ -9,31 +9,80 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
+from mcp_bifrost import __version__
+from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import Config, load_config
 from mcp_bifrost.errors import BifrostError
-from mcp_bifrost.app import Bifrost
+from mcp_bifrost.messages import Words
 
 T = TypeVar("T")
 app = typer.Typer(help="mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 jobs_app = typer.Typer(help="Detached jobs on a target.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # sentences are never broken at 80 columns (a pipe's width)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    """One line on stderr, our text taken literally (no rich markup inside paths or commands)."""
+    err.print("error: " + message, style="red", markup=False, highlight=False)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config TOML (default: $BIFROST_CONFIG or the platform config dir)")]
 TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="target name (default: the configured default)")]
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="local workspace folder")]
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="local workspace folder (must exist)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON, for scripts")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mcp-bifrost {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell."""
+
+
+def _print_json(result: BaseModel | list[BaseModel]) -> None:
+    if isinstance(result, list):
+        sys.stdout.write("[" + ",\n".join(r.model_dump_json(indent=2) for r in result) + "]\n")
+    else:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+
+
+def _print_table(headers: list[str], rows: list[list[str]], keep: set[str]) -> None:
+    """A table whose `keep` columns (ids, versions) are never cut; plain tab-separated lines when
+    stdout is not a terminal (a pipe, a file), so that scripts and copy-paste get whole values."""
+    if not out.is_terminal:
+        for row in [headers, *rows]:
+            sys.stdout.write("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row) + "\n")
+        return
+    table = Table()
+    for i, name in enumerate(headers):
+        if name in keep:
+            widest = max([len(name), *(len(r[i]) for r in rows)])
+            table.add_column(name, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
 
 
 def _config(path: Path | None) -> Config:
     try:
         return load_config(path)
     except BifrostError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(str(exc))
         raise typer.Exit(2) from None
 
 
@@ -41,7 +90,7 @@ def _run(config: Config, workspace: Path, work) -> Any:
     """Run one async operation against a fresh Bifrost; our errors print as one line, exit 1."""
 
     async def main() -> Any:
-        bifrost = Bifrost(config, workspace)
+        bifrost = Bifrost(config, workspace, words=Words.CLI)
         try:
             return await work(bifrost)
         finally:
@@ -50,7 +99,7 @@ def _run(config: Config, workspace: Path, work) -> Any:
     try:
         return asyncio.run(main())
     except BifrostError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(str(exc))
         raise typer.Exit(1) from None
 
 
@@ -75,23 +124,25 @@ def serve(
             host, port = parse_bind(http)
             serve_http(server, host, port, allow_host)
         except BifrostError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            _error(str(exc))
             raise typer.Exit(2) from None
     else:
         server.run("stdio")
 
 
 @app.command("targets")
-def targets_cmd(config: ConfigOpt = None) -> None:
-    """List targets with their health (reachable, python, torch, CUDA, GPUs, ncu)."""
+def targets_cmd(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """List targets with their health (reachable, python, torch, CUDA, GPUs, ncu, missing tools)."""
     report = _run(_config(config), Path("."), lambda b: b.targets())
-    table = Table("target", "kind", "reachable", "python", "torch", "cuda", "gpus", "ncu", "latency ms", "error")
-    for t in report.targets:
-        name = f"{t.name} (default)" if t.default else t.name
-        table.add_row(name, t.kind, "yes" if t.reachable else "[red]no[/red]", t.python or "", t.torch or "",
-                      t.cuda or "", ", ".join(t.gpus), t.ncu or "", str(t.latency_ms or ""), t.error or "")
-    out.print(table)
-    if not all(t.reachable for t in report.targets):
+    if json_out:
+        _print_json(report)
+    else:
+        rows = [[f"{t.name} (default)" if t.default else t.name, t.kind, "yes" if t.reachable else "no",
+                 t.python or "", t.torch or "", t.cuda or "", ", ".join(t.gpus), t.ncu or "",
+                 str(t.latency_ms or ""), t.error or ""] for t in report.targets]
+        _print_table(["target", "kind", "reachable", "python", "torch", "cuda", "gpus", "ncu", "latency ms", "error"],
+                     rows, keep={"target", "python", "torch", "cuda", "ncu"})
+    if not all(t.reachable and not t.missing for t in report.targets):
         raise typer.Exit(1)
 
 
@@ -112,14 +163,14 @@ def trust(
     cfg = _config(config)
     target_cfg = cfg.targets.get(host)
     if target_cfg is not None and not isinstance(target_cfg, SshTargetConfig):
-        err.print(f"[red]error:[/red] target {host!r} is not an ssh target")
+        _error(f"target {host!r} is not an ssh target")
         raise typer.Exit(2)
     target = build_target(host, target_cfg) if target_cfg else SshTarget(host, host)
     assert isinstance(target, SshTarget)
     try:
         key = asyncio.run(target.fetch_host_key())
     except BifrostError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        _error(str(exc))
         raise typer.Exit(1) from None
     name = known_hosts_key(target.host, target.port)
     out.print(f"{name} presents a {key.get_algorithm()} key, fingerprint [bold]{key.get_fingerprint('sha256')}[/bold]")
@@ -134,19 +185,23 @@ def trust(
 def exec_cmd(
     command: Annotated[str, typer.Argument(help="shell command, run in the remote workspace")],
     target: TargetOpt = None,
-    cwd: Annotated[str | None, typer.Option(help="directory relative to the remote workspace")] = None,
-    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed")] = None,
+    cwd: Annotated[str | None, typer.Option(help="directory relative to the remote workspace, or absolute")] = None,
+    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed (positive)")] = None,
     background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job")] = False,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Run a command on a target and print its output; exits with the command's exit code."""
     result = _run(_config(config), workspace, lambda b: b.exec(
         command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False))
-    sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
-    if result.note:
-        err.print(f"[yellow]{result.note}[/yellow]")
+    if json_out:
+        _print_json(result)
+    else:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        if result.note:
+            err.print(result.note, style="yellow", markup=False, highlight=False)
     raise typer.Exit(0 if result.exit_code is None else result.exit_code)
 
 
@@ -173,7 +228,7 @@ def _progress_bar(verb: str):
 
 @app.command()
 def push(
-    local_dir: Annotated[Path | None, typer.Argument(help="local folder (default: the workspace)")] = None,
+    local_dir: Annotated[Path | None, typer.Argument(help="local folder, relative to this shell's directory (default: the workspace)")] = None,
     target: TargetOpt = None,
     remote_dir: Annotated[str | None, typer.Option(help="folder inside the target's workdir")] = None,
     delete: Annotated[bool, typer.Option("--delete/--no-delete", help="delete remote files gone locally")] = True,
@@ -181,15 +236,19 @@ def push(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would change")] = False,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Make the remote twin of a folder equal the local working tree (only changed files travel)."""
     bar, update = _progress_bar("push")
     try:
         result = _run(_config(config), workspace, lambda b: b.push(
-            target=target, local_dir=str(local_dir) if local_dir else None, remote_dir=remote_dir,
+            target=target, local_dir=str(local_dir.resolve()) if local_dir else None, remote_dir=remote_dir,
             delete=delete, checksum=checksum, dry_run=dry_run, progress=update))
     finally:
         bar.stop()
+    if json_out:
+        _print_json(result)
+        return
     for path in result.sent:
         out.print(f"[green]send[/green]   {path}")
     for path in result.deleted:
@@ -207,54 +266,66 @@ def push(
 @app.command()
 def pull(
     remote_paths: Annotated[list[str], typer.Argument(help="remote files/folders, relative to the remote workspace")],
-    local_dir: Annotated[Path, typer.Option("--to", help="local folder to write into")] = Path("."),
+    local_dir: Annotated[Path, typer.Option("--to", help="local folder to write into, relative to this shell's directory")] = Path("."),
     target: TargetOpt = None,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
-    """Fetch files or folders from a target (copy_files)."""
+    """Fetch files or folders from a target into a local folder (the copy_files tool)."""
     bar, update = _progress_bar("pull")
     try:
         result = _run(_config(config), workspace, lambda b: b.copy_files(
-            remote_paths, str(local_dir), target=target, progress=update))
+            remote_paths, str(local_dir.resolve()), target=target, progress=update))
     finally:
         bar.stop()
+    if json_out:
+        _print_json(result)
+        return
     for path in result.local_paths:
-        out.print(path)
+        out.print(path, markup=False, highlight=False)
     for reason in result.skipped:
-        err.print(f"[yellow]skipped[/yellow] {reason}")
+        err.print(f"skipped {reason}", style="yellow", markup=False, highlight=False)
     out.print(f"copied {result.files_copied} files ({result.content_bytes:,} bytes) in {result.duration_s:.2f} s")
 
 
+JobTargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="the job's target, if the id does not name it")]
+
+
 @jobs_app.command("list")
-def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None) -> None:
+def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Recent jobs on a target, newest first."""
     found = _run(_config(config), Path("."), lambda b: b.list_jobs(target, limit))
-    table = Table("job id", "state", "exit", "seconds", "command")
-    for j in found:
-        table.add_row(j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code),
-                      "" if j.duration_s is None else f"{j.duration_s:.1f}", j.command[:60])
-    out.print(table)
+    if json_out:
+        _print_json(found)
+        return
+    rows = [[j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code),
+             "" if j.duration_s is None else f"{j.duration_s:.1f}", j.command] for j in found]
+    _print_table(["job id", "state", "exit", "seconds", "command"], rows, keep={"job id"})
 
 
 @jobs_app.command("status")
-def jobs_status(job_id: str, config: ConfigOpt = None) -> None:
-    """State of one job."""
-    out.print_json(_run(_config(config), Path("."), lambda b: b.job_status(job_id)).model_dump_json())
+def jobs_status(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """State of one job (JSON)."""
+    _print_json(_run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target)))
 
 
 @jobs_app.command("logs")
-def jobs_logs(job_id: str, tail: Annotated[int, typer.Option(help="last N lines")] = 200, config: ConfigOpt = None) -> None:
+def jobs_logs(job_id: str, tail: Annotated[int, typer.Option(help="last N lines")] = 200,
+              target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Last lines of a job's stdout and stderr."""
-    logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail))
+    logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail, target=target))
+    if json_out:
+        _print_json(logs)
+        return
     sys.stdout.write(logs.stdout)
     sys.stderr.write(logs.stderr)
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: str, config: ConfigOpt = None) -> None:
-    """Stop a job (TERM, then KILL its process group)."""
-    out.print_json(_run(_config(config), Path("."), lambda b: b.job_cancel(job_id)).model_dump_json())
+def jobs_cancel(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+    """Stop a job (TERM, then KILL its process group); prints the result as JSON."""
+    _print_json(_run(_config(config), Path("."), lambda b: b.job_cancel(job_id, target=target)))
 
 
 @app.command()

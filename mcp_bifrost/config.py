@@ -6,7 +6,8 @@ With no file, one target `local` exists and is the default, so a newcomer needs 
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,6 +15,11 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mcp_bifrost.errors import ConfigError, UnknownTarget
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04, many CUDA images): the same parser, from PyPI
+    import tomli as tomllib
 
 CONFIG_ENV = "BIFROST_CONFIG"
 LOCAL_TARGET = "local"
@@ -95,7 +101,7 @@ class Config(_Strict):
         except KeyError:
             raise UnknownTarget(
                 f"no target named {name!r}; configured targets: {', '.join(sorted(self.targets))}. "
-                "Call the `targets` tool to list them, or add one to the config file."
+                "List them with `mcp-bifrost targets` (the `targets` tool over MCP), or add one to the config file."
             ) from None
 
     def audit_log_path(self) -> Path:
@@ -125,10 +131,21 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(_describe_validation_error(path, exc)) from exc
 
 
+def target_kinds() -> list[str]:
+    """The `kind` values a target may have, read from the config models themselves."""
+    union = typing.get_args(TargetConfig)[0]
+    return [typing.get_args(model.model_fields["kind"].annotation)[0] for model in typing.get_args(union)]
+
+
 def _describe_validation_error(path: Path, exc: ValidationError) -> str:
     lines = [f"{path}: invalid configuration:"]
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            given = err.get("ctx", {}).get("tag")
+            what = f"unknown kind {given!r}" if err["type"] == "union_tag_invalid" else "no `kind`"
+            lines.append(f"  {key}: {what}; a target's kind is one of: {', '.join(target_kinds())}")
+            continue
         lines.append(f"  {key}: {err['msg']}" + (f" (got {err['input']!r})" if "input" in err and
                                                    not isinstance(err["input"], dict) else ""))
     return "\n".join(lines)

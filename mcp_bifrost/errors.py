@@ -10,7 +10,8 @@ BifrostError
 │   ├── ConnectFailed
 │   └── ConnectionLost
 ├── CommandError                a command could not run as asked
-│   └── PathOutsideWorkdir
+│   ├── PathOutsideWorkdir
+│   └── PathNotFound
 ├── JobError
 │   └── JobNotFound
 └── TransferError               push / copy_files
@@ -20,6 +21,8 @@ BifrostError
 """
 
 from __future__ import annotations
+
+import enum
 
 
 class BifrostError(Exception):
@@ -66,6 +69,10 @@ class PathOutsideWorkdir(CommandError):
     """A path argument points outside the target's workdir."""
 
 
+class PathNotFound(CommandError):
+    """A folder or file the call names does not exist on the target."""
+
+
 class JobError(BifrostError):
     """A detached job could not be read or controlled."""
 
@@ -91,8 +98,27 @@ class TransferIncomplete(TransferError):
 
 
 # Exit codes of the remote scripts (mcp_bifrost/remote/*.sh) that mean "our own failure, not the
-# user's command". One table: every code a script uses is listed here, and a test checks it.
-REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {}
+# user's command". The scripts name them EXIT_<NAME>; one table here, and a test checks that every
+# code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
+class RemoteExit(enum.IntEnum):
+    """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69; other scripts use 70+)."""
+
+    USAGE = 64
+    NO_JOB = 65
+    NO_DIR = 66
+    CANNOT_CREATE = 67
+    ALREADY_DONE = 68
+    MISSING_TOOLS = 69
+
+
+REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
+    RemoteExit.USAGE: (CommandError, "a remote script was called with wrong arguments (a bug: please report it)"),
+    RemoteExit.NO_JOB: (JobNotFound, "no such job folder on the target"),
+    RemoteExit.NO_DIR: (PathNotFound, "the folder does not exist on the target"),
+    RemoteExit.MISSING_TOOLS: (TargetError, "the target lacks tools mcp-bifrost needs"),
+    RemoteExit.CANNOT_CREATE: (CommandError, "could not create a folder on the target (permissions? disk full?)"),
+    RemoteExit.ALREADY_DONE: (JobError, "the command had already finished"),
+}
 
 
 def error_for_exit(code: int, detail: str = "") -> BifrostError | None:

@@ -71,6 +71,7 @@ class TargetHealth(BaseModel):
     gpus: list[str] = Field(default_factory=list)
     ncu: str | None = None
     latency_ms: float | None = None
+    missing: list[str] = Field(default_factory=list, description="tools the target lacks (README: what a target needs)")
 
 
 class TargetsReport(BaseModel):

@@ -47,6 +47,11 @@ _SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "tru
                  "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received")
 
 
+JobId = Annotated[str, Field(description="id returned by exec, as job lists show it (gpu:20261125-093012-a1b2c3); "
+                                         "a bare id means the default target")]
+JobTarget = Annotated[str | None, Field(description="the job's target, if the id does not name it")]
+
+
 def _summary(result: BaseModel) -> dict[str, Any]:
     data = result.model_dump()
     return {k: data[k] for k in _SUMMARY_KEYS if k in data}
@@ -91,7 +96,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
         cwd: Annotated[str | None, Field(description="directory relative to the remote workspace, or absolute")] = None,
-        timeout_s: Annotated[float | None, Field(description="kill the command after this many seconds", gt=0, le=7 * 24 * 3600)] = None,
+        timeout_s: Annotated[float | None, Field(description="kill the command after this many seconds (positive; checked by the tool, which says what to do)")] = None,
         env: Annotated[dict[str, str] | None, Field(description="extra environment variables")] = None,
         background: Annotated[bool, Field(description="start as a detached job and return its id at once")] = False,
     ) -> ExecResult:
@@ -107,27 +112,28 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background, progress=progress))
 
     @server.tool(annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True))
-    async def job_status(
-        job_id: Annotated[str, Field(description="id returned by exec (e.g. gpu:20261125-093012-a1b2c3)")], ctx: Context
-    ) -> JobInfo:
+    async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
         """State of a detached job: running / finished / killed / lost, exit code, duration, output sizes."""
-        return await call(ctx, "job_status", None, {"job_id": job_id}, lambda app: app.job_status(job_id))
+        return await call(ctx, "job_status", target, {"job_id": job_id},
+                          lambda app: app.job_status(job_id, target=target))
 
     @server.tool(annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True))
     async def job_logs(
-        job_id: Annotated[str, Field(description="id returned by exec")],
+        job_id: JobId,
         ctx: Context,
         tail_lines: Annotated[int, Field(description="how many last lines of each stream", ge=1, le=100_000)] = 200,
+        target: JobTarget = None,
     ) -> JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
-        return await call(ctx, "job_logs", None, {"job_id": job_id, "tail_lines": tail_lines},
-                          lambda app: app.job_logs(job_id, tail_lines))
+        return await call(ctx, "job_logs", target, {"job_id": job_id, "tail_lines": tail_lines},
+                          lambda app: app.job_logs(job_id, tail_lines, target=target))
 
     @server.tool(annotations=ToolAnnotations(title="Stop a job", destructive_hint=True, idempotent_hint=True,
                                              open_world_hint=True))
-    async def job_cancel(job_id: Annotated[str, Field(description="id returned by exec")], ctx: Context) -> JobCancelResult:
+    async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
-        return await call(ctx, "job_cancel", None, {"job_id": job_id}, lambda app: app.job_cancel(job_id))
+        return await call(ctx, "job_cancel", target, {"job_id": job_id},
+                          lambda app: app.job_cancel(job_id, target=target))
 
     def byte_progress(ctx: Context, verb: str) -> Callable[[int, int], Awaitable[None]]:
         async def report(done: int, total: int) -> None:

@@ -40,12 +40,13 @@ class HeadTail:
     def last_line(self) -> str:
         return self._last_line.decode(errors="replace")
 
-    def text(self) -> str:
+    def text(self, hint: str = "") -> str:
+        """Head and tail; where bytes were left out, a marker says how many and `hint` where to find them."""
         if not self.truncated:
             return (bytes(self.head) + bytes(self.tail)).decode(errors="replace")
         omitted = self.total - len(self.head) - len(self.tail)
         return (
             bytes(self.head).decode(errors="replace")
-            + f"\n[... {omitted} bytes omitted; full output in the job log or rerun with a larger cap ...]\n"
+            + f"\n[... {omitted} bytes omitted{'; ' + hint if hint else ''} ...]\n"
             + bytes(self.tail).decode(errors="replace")
         )

@@ -1,9 +1,10 @@
 """exec: run a command in the workspace with caps, a timeout, a call budget, kill and progress.
 
-Procedure: start the wrapper (ops/jobs.py) on the target -> pump stdout/stderr into head+tail
-buffers -> every progress interval report the latest line -> on timeout or cancellation kill the
-whole process group (TERM, grace, KILL) over another channel -> past the call budget, claim the
-run as a job and return its id instead of blocking the client.
+Procedure: start the command (ops/process.py) -> pump stdout/stderr into head+tail buffers -> every
+progress interval report the latest line and ping the wrapper -> on timeout or cancellation ask the
+wrapper to kill the whole process group (TERM, grace, KILL) over the command's own channel -> past
+the call budget, claim the run as a job and return its id instead of blocking the client. Every
+call returns within its timeout plus the kill grace, even when it never got a channel.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 import anyio
 
 from mcp_bifrost.errors import ConnectionLost, TargetError
+from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import ExecResult
-from mcp_bifrost.ops import jobs
+from mcp_bifrost.ops import process
 from mcp_bifrost.ops.capture import HeadTail
-from mcp_bifrost.targets.base import Process, Target
+from mcp_bifrost.ops.jobs import job_dir
+from mcp_bifrost.targets.base import Target
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 0.0)  # ~4 s of retries to clean up after a dropped connection
+KILL_SETTLE_S = 1.0  # after the grace, how long the channel may take to report the group's end
 Progress = Callable[[float, str], Awaitable[None]]
 
 
@@ -47,21 +51,29 @@ async def execute(
     *,
     env: dict[str, str] | None = None,
     progress: Progress | None = None,
+    words: Words = Words.TOOL,
 ) -> ExecResult:
-    jdir = await jobs.job_dir(target, jobs.new_job_id())
-    script = jobs.wrapper_script(jdir, command, cwd, env, foreground=True)
+    jdir = await job_dir(target, process.new_job_id())
     out, err = HeadTail(limits.cap_bytes), HeadTail(limits.cap_bytes)
     started = time.monotonic()
-    proc: Process = await target.start(script)
-    pumps = [asyncio.ensure_future(_pump(proc.read_stdout, out)), asyncio.ensure_future(_pump(proc.read_stderr, err))]
-    finished = asyncio.ensure_future(_finish(proc, pumps))
 
-    def result(exit_code: int | None, **extra) -> ExecResult:
+    def result(exit_code: int | None, *, job: bool = False, **extra) -> ExecResult:
+        hint = say("omitted_job" if job else "omitted_no_log", words)
         return ExecResult(
             target=target.name, command=command, cwd=cwd, exit_code=exit_code,
-            stdout=out.text(), stderr=err.text(), stdout_bytes=out.total, stderr_bytes=err.total,
+            stdout=out.text(hint), stderr=err.text(hint), stdout_bytes=out.total, stderr_bytes=err.total,
             truncated=out.truncated or err.truncated, duration_s=round(time.monotonic() - started, 4), **extra,
         )
+
+    try:
+        # a target whose channels are all busy must not stretch the call past its timeout
+        fg = await asyncio.wait_for(process.start_foreground(target, jdir, command, cwd, env), limits.timeout_s)
+    except (TimeoutError, asyncio.TimeoutError):
+        return result(None, timed_out=True, note=say("never_started", words, timeout=limits.timeout_s,
+                                                     target=target.name))
+    proc = fg.proc
+    pumps = [asyncio.ensure_future(_pump(proc.read_stdout, out)), asyncio.ensure_future(_pump(proc.read_stderr, err))]
+    finished = asyncio.ensure_future(_finish(proc, pumps))
 
     try:
         while True:
@@ -72,66 +84,77 @@ async def execute(
             wait = min(limits.progress_interval_s, max(0.0, deadline - now))
             done, _ = await asyncio.wait({finished}, timeout=wait)
             if done:
-                return result(finished.result())
+                code = finished.result()
+                missing = process.no_dir_error(code, err.text(""), cwd)
+                if missing is not None:
+                    raise missing
+                return result(code)
             now = time.monotonic() - started
             if now >= limits.timeout_s:
-                await _kill(target, proc, jdir, limits.grace_s)
-                code = await _collect(finished)
-                return result(code, timed_out=True, note=f"timed out after {limits.timeout_s:g} s; the process "
-                              "group was killed (TERM, then KILL). Raise timeout_s or use background=true.")
+                code = await _kill(fg, finished, limits.grace_s)
+                return result(code, timed_out=True, note=say("timed_out", words, timeout=limits.timeout_s))
             if limits.budget_s is not None and now >= limits.budget_s:
-                if await jobs.claim(target, jdir, limits.timeout_s - now, limits.grace_s):
+                if await fg.claim(limits.timeout_s - now, limits.grace_s):
                     job_id = jdir.rsplit("/", 1)[1]
                     proc.detach()
                     finished.cancel()
-                    return result(None, job_id=job_id, note=(
-                        f"still running after the {limits.budget_s:g} s call budget, so it continues as job "
-                        f"{job_id} (timeout {limits.timeout_s:g} s still applies). Poll job_status / job_logs, "
-                        "or job_cancel it."))
+                    return result(None, job=True, job_id=job_id, note=say(
+                        "became_job", words, budget=limits.budget_s, job=job_id, timeout=limits.timeout_s))
                 return result(await _collect(finished))
+            await fg.ping()
             if progress is not None:
                 line = (out.last_line if out.total >= err.total or not err.last_line else err.last_line)
                 await progress(now, line)
     except ConnectionLost as exc:
         with anyio.CancelScope(shield=True):
-            survivors = await _kill_after_reconnect(target, proc, jdir, limits.grace_s)
+            survivors = await _kill_after_reconnect(target, fg, limits.grace_s)
         raise ConnectionLost(
             f"{target.describe()}: the connection was lost after {time.monotonic() - started:.1f} s while the "
-            f"command ran ({exc}); {survivors}. Output so far: {out.text()[-500:]!r}. Run the command again."
+            f"command ran ({exc}); {survivors}. Output so far: {out.text('')[-500:]!r}. Run the command again."
         ) from exc
     except BaseException:
         with anyio.CancelScope(shield=True):
             if not finished.done():
-                await _kill(target, proc, jdir, limits.grace_s)
+                await _kill(fg, finished, limits.grace_s)
                 finished.cancel()
         raise
 
 
-async def _finish(proc: Process, pumps: list[asyncio.Future]) -> int:
+async def _finish(proc, pumps: list[asyncio.Future]) -> int:
     await asyncio.gather(*pumps)
     return await proc.wait()
 
 
-async def _kill(target: Target, proc: Process, jdir: str, grace_s: float) -> int:
-    return await jobs.kill_group(target, proc.pgid, grace_s, remove_dir=jdir)
+async def _kill(fg: process.Foreground, finished: asyncio.Future, grace_s: float) -> int | None:
+    """Kill the group through the wrapper (no new channel); the reserved channel if that fails."""
+    if await fg.kill(grace_s):
+        code = await _collect(finished, grace_s + KILL_SETTLE_S, give_up=False)
+        if code is not None:
+            return code
+    await process.kill_group(fg.target, fg.pgid, grace_s, remove_dir=fg.jdir)
+    return await _collect(finished)
 
 
-async def _kill_after_reconnect(target: Target, proc: Process, jdir: str, grace_s: float) -> str:
-    """The command may still run on the host (sshd does not kill it): reconnect and kill its group."""
+async def _kill_after_reconnect(target: Target, fg: process.Foreground, grace_s: float) -> str:
+    """The command may still run on the host: reconnect and kill its group. (If we cannot, its
+    wrapper kills it once it notices the client is gone.)"""
     for delay in RECONNECT_DELAYS_S:
         try:
-            survivors = await _kill(target, proc, jdir, grace_s)
+            survivors = await process.kill_group(target, fg.pgid, grace_s, remove_dir=fg.jdir)
         except TargetError as exc:
             error = exc
             await asyncio.sleep(delay)
             continue
-        return f"its process group {proc.pgid} was killed after reconnecting ({survivors} survivors)"
-    return f"could not reconnect to kill it ({error}); it may still be running as process group {proc.pgid}"
+        return f"its process group {fg.pgid} was killed after reconnecting ({survivors} survivors)"
+    return (f"could not reconnect to kill it ({error}); its wrapper on the target kills process group "
+            f"{fg.pgid} within {process.SILENCE_S} s of losing us")
 
 
-async def _collect(finished: asyncio.Future, wait_s: float = 5.0) -> int | None:
+async def _collect(finished: asyncio.Future, wait_s: float = 5.0, *, give_up: bool = True) -> int | None:
+    """The exit status if the command ends within wait_s, else None (and stop listening if give_up)."""
     try:
         return await asyncio.wait_for(asyncio.shield(finished), wait_s)
-    except TimeoutError:
-        finished.cancel()
+    except (TimeoutError, asyncio.TimeoutError):
+        if give_up:
+            finished.cancel()
         return None

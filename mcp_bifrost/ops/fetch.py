@@ -3,7 +3,7 @@
 Procedure: resolve each remote path (relative to the workspace, or absolute inside the workdir) ->
 one command on the target resolves every real path (a symlink that leads out of the workdir is
 refused there, before anything is sent), sums the sizes against the cap and streams one gzip'd tar
--> here tarfile's 'data' filter extracts it (no absolute names, no '..', no links that leave the
+-> here tarfile's 'data' filter (ops/tarsafe.py) extracts it (no absolute names, no '..', no links that leave the
 folder, no devices) into a staging folder inside local_dir -> only when the whole stream arrived is
 each file moved into place with os.replace. A stream that breaks off leaves local_dir as it was.
 """
@@ -31,10 +31,11 @@ from mcp_bifrost.errors import (
     UnsafePath,
 )
 from mcp_bifrost.models import CopyResult
+from mcp_bifrost.ops import tarsafe
 from mcp_bifrost.ops.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.shell import quote
 from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
-from mcp_bifrost.ops.workspace import inside, workdir
+from mcp_bifrost.ops.workspace import RemoteWorkspace, workdir
 from mcp_bifrost.targets.base import Target
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -59,18 +60,21 @@ async def copy_files(
     started = time.monotonic()
     if not remote_paths:
         raise TransferError("copy_files needs at least one remote path")
-    if not hasattr(tarfile, "data_filter"):
-        raise TransferError("copy_files needs Python 3.11.4 or newer here (tarfile's extraction filters)")
     wd = await workdir(target)
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
     _refuse_duplicate_names(resolved)
     local = Path(local_dir).expanduser().resolve()
+    created = next((p for p in [*reversed(local.parents), local] if not p.exists()), None)
     local.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=COPY_STAGING_PREFIX, dir=local))
     try:
         received = await _receive(target, fetch_command(wd, resolved, limits.max_copy_bytes), staging,
                                   limits.max_copy_bytes, progress)
         placed = await asyncio.to_thread(move_into_place, staging, local)
+    except BaseException:
+        if created is not None:  # a failed copy leaves no folder behind that it made
+            await asyncio.to_thread(shutil.rmtree, created, True)
+        raise
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
     return CopyResult(
@@ -87,21 +91,8 @@ async def copy_files(
 
 
 def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
-    """Absolute remote path: relative ones stay inside the workspace, absolute ones inside the workdir."""
-    if not path or path.startswith("~"):
-        raise UnsafePath(f"remote path {path!r}: give a path relative to the workspace ({workspace}) "
-                         f"or an absolute path inside the workdir ({wd})")
-    if posixpath.isabs(path):
-        resolved = posixpath.normpath(path)
-        if not inside(wd, resolved):
-            raise UnsafePath(f"remote path {path!r} is outside the target's workdir {wd}; copy_files only "
-                             "fetches from the workdir (write results into the workspace first)")
-        return resolved
-    resolved = posixpath.normpath(posixpath.join(workspace, path))
-    if not inside(workspace, resolved):
-        raise UnsafePath(f"remote path {path!r} climbs out of the workspace {workspace}; '..' may not "
-                         "leave it (give an absolute path inside the workdir if you mean another place)")
-    return resolved
+    """Absolute remote path by the workspace model's rule (ops/workspace.py: one path policy)."""
+    return RemoteWorkspace("", wd, workspace, Path()).transfer_path(path)
 
 
 def _refuse_duplicate_names(paths: list[str]) -> None:
@@ -161,7 +152,7 @@ class _Extractor:
         try:
             with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz:
                 with tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:
-                    tar.extractall(self.staging, filter=self._filter)
+                    tarsafe.extract_all(tar, self.staging, self._filter)
                 # tar stops at its end marker; reading on to the end checks gzip's length and CRC,
                 # so a stream cut at a member boundary is not taken for a whole one.
                 while gz.read(CHUNK_BYTES):
@@ -172,8 +163,8 @@ class _Extractor:
 
     def _filter(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         try:
-            member = tarfile.data_filter(member, dest)
-        except tarfile.FilterError as exc:
+            member = tarsafe.data_filter(member, dest)
+        except tarsafe.FilterError as exc:
             self.received.skipped.append(f"{member.name.removeprefix('./')}: {exc}")
             return None
         if member.isfile():
@@ -189,7 +180,7 @@ async def _receive(target: Target, command: str, staging: Path, cap: int, progre
     received = Received()
     chunks = ByteQueue()
     extractor = _Extractor(chunks, staging, cap, received)
-    proc = await target.start(command)
+    proc = await target.start(command, bulk=True)
     err: list[bytes] = []
     stderr_done = asyncio.ensure_future(_read_stderr(proc, err, received))
     worker = asyncio.ensure_future(asyncio.to_thread(extractor.run))

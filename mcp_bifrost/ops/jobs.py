@@ -1,9 +1,8 @@
-"""Detached runs. State lives on the target under <workdir>/jobs/<id>/, so it survives a server restart.
+"""Jobs: runs that outlive their call. State lives on the target under <workdir>/jobs/<id>/ (see
+remote/process.sh for the folder's files), so it survives a server restart.
 
-A job dir holds: command, cwd, pgid, started_at, stdout, stderr, then finished_at and exit_code
-(written in that order), plus markers: claim (the job outlives its MCP call), cancelled, timed_out.
-The same wrapper serves a foreground exec: it tees output into the dir and deletes the dir at the end,
-unless the server claimed it first (atomic `mkdir claim`) to hand the run back as a job.
+A job is named by a `JobRef` (target, id), made when it starts; its text form `target:id` is what
+every surface prints and accepts (the bare id means the default target).
 """
 
 from __future__ import annotations
@@ -11,115 +10,54 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import re
-import secrets
 import time
+from dataclasses import dataclass
 
-from mcp_bifrost.errors import CommandError, JobNotFound
+from mcp_bifrost.errors import JobNotFound, RemoteExit
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
+from mcp_bifrost.ops import process
+from mcp_bifrost.ops.process import env_pairs, kill_group, new_job_id
 from mcp_bifrost.ops.shell import quote, run_capture
-from mcp_bifrost.ops.workspace import cd_command, workdir
+from mcp_bifrost.ops.workspace import JOBS, workdir
 from mcp_bifrost.targets.base import Target
 
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-WATCH_POLL_S = 1
+ID_EXAMPLE = "20261125-093012-a1b2c3"
+
+__all__ = ["JobRef", "env_exports", "job_cancel", "job_dir", "job_logs", "job_status", "kill_group", "list_jobs",
+           "new_job_id", "start_job"]
 
 
-def new_job_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+@dataclass(frozen=True)
+class JobRef:
+    """Which job on which target. str() gives `target:id`, the form every surface shows."""
+
+    target: str
+    id: str
+
+    def __str__(self) -> str:
+        return f"{self.target}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str, default_target: str) -> JobRef:
+        """`target:id` or a bare id (the default target); the id's form is checked here."""
+        name, sep, bare = text.strip().rpartition(":")
+        ref = cls(name if sep else default_target, bare)
+        if not _JOB_ID.match(ref.id):
+            raise JobNotFound(f"{text!r} is not a job id; they look like {ID_EXAMPLE}, or "
+                              f"gpu:{ID_EXAMPLE} with the target's name in front")
+        return ref
+
+
+def env_exports(env: dict[str, str] | None) -> str:
+    """`export NAME='value'; ...` for a script that sets the environment itself (names checked)."""
+    return "".join(f"export {pair.split('=', 1)[0]}={quote(pair.split('=', 1)[1])}; " for pair in env_pairs(env))
 
 
 async def job_dir(target: Target, job_id: str) -> str:
     if not _JOB_ID.match(job_id):
-        raise JobNotFound(f"{job_id!r} is not a job id (they look like 20261125-093012-a1b2c3)")
-    return posixpath.join(await workdir(target), "jobs", job_id)
-
-
-def env_exports(env: dict[str, str] | None) -> str:
-    parts = []
-    for key, value in (env or {}).items():
-        if not _ENV_NAME.match(key):
-            raise CommandError(f"environment variable name {key!r} is not valid (letters, digits, _)")
-        parts.append(f"export {key}={quote(value)}; ")
-    return "".join(parts)
-
-
-def wrapper_script(jdir: str, command: str, cwd: str, env: dict[str, str] | None, *, foreground: bool) -> str:
-    """The shell program that runs `command` in `cwd`, teeing its output into the job dir."""
-    inner = f"{cd_command(cwd)} || exit 1; {env_exports(env)}exec bash --norc -c {quote(command)}"
-    ending = (
-        'if mkdir "$J/claim" 2>/dev/null; then rm -rf "$J"; fi; exit "$rc"' if foreground else 'exit "$rc"'
-    )
-    return "\n".join([
-        f"J={quote(jdir)}",
-        'mkdir -p "$J" || exit 125',
-        'echo $$ > "$J/pgid"; date +%s.%N > "$J/started_at"',
-        f'printf %s {quote(command)} > "$J/command"; printf %s {quote(cwd)} > "$J/cwd"',
-        ": > \"$J/stdout\"; : > \"$J/stderr\"",
-        # stdout -> fd3 -> tee stdout; stderr -> tee stderr -> our stderr. tee -p survives a closed channel.
-        "{ { ( " + inner + ' ); echo $? > "$J/rc.tmp"; } 2>&1 1>&3 3>&- | tee -p "$J/stderr" >&2 3>&-; } 3>&1 '
-        '| tee -p "$J/stdout"',
-        'rc=$(cat "$J/rc.tmp" 2>/dev/null || echo 255)',
-        'date +%s.%N > "$J/finished_at"; mv "$J/rc.tmp" "$J/exit_code"',
-        ending,
-    ])
-
-
-# A process group is alive while it has a member that is not a zombie (`kill -0` also counts zombies,
-# and a container's init may never reap them).
-ALIVE = "ps -e -o pgid=,stat= | awk -v p=$P '$1==p && $2 !~ /^Z/ {n++} END {exit n == 0}'"
-
-
-def watchdog_script(jdir: str, pgid_expr: str, timeout_s: float, grace_s: float) -> str:
-    """Kills the job's process group once it has run `timeout_s`; exits as soon as the job ends."""
-    polls = max(1, int(timeout_s / WATCH_POLL_S))
-    return (
-        f'J={quote(jdir)}; P={pgid_expr}; n=0; '
-        f'while [ $n -lt {polls} ]; do '
-        f'[ -e "$J/exit_code" ] || [ -e "$J/cancelled" ] || ! {ALIVE} && exit 0; '
-        f'sleep {WATCH_POLL_S}; n=$((n+1)); done; '
-        ': > "$J/timed_out"; ' + kill_group_script("$P", grace_s, report=False)
-    )
-
-
-def kill_group_script(pgid: str, grace_s: float, *, report: bool = True) -> str:
-    """TERM the process group, wait up to grace_s, KILL it; print how many processes survived."""
-    steps = max(1, int(grace_s / 0.05))
-    script = (
-        f"P={pgid}; kill -TERM -$P 2>/dev/null; i=0; "
-        f"while {ALIVE} && [ $i -lt {steps} ]; do sleep 0.05; i=$((i+1)); done; "
-        "kill -KILL -$P 2>/dev/null; "
-    )
-    if report:
-        script += (
-            "i=0; while [ $i -lt 40 ]; do "
-            "n=$(ps -e -o pgid=,stat= | awk -v p=$P '$1==p && $2 !~ /^Z/' | wc -l); "
-            "[ $n -eq 0 ] && break; sleep 0.05; i=$((i+1)); done; echo $n"
-        )
-    return script
-
-
-async def kill_group(target: Target, pgid: int, grace_s: float, *, remove_dir: str | None = None) -> int:
-    """Kill a process group on the target over a separate channel; returns the survivor count."""
-    script = kill_group_script(str(int(pgid)), grace_s)
-    if remove_dir:
-        script += f"; rm -rf {quote(remove_dir)}"
-    done = await run_capture(target, script)
-    try:
-        return int(done.stdout.split()[0])
-    except (IndexError, ValueError):
-        return -1
-
-
-async def claim(target: Target, jdir: str, remaining_s: float, grace_s: float) -> bool:
-    """Atomically turn a running foreground command into a job; False if it already finished."""
-    watchdog = watchdog_script(jdir, '$(cat "$J/pgid")', remaining_s, grace_s)
-    done = await run_capture(
-        target,
-        f"J={quote(jdir)}; mkdir \"$J/claim\" 2>/dev/null || exit 3; "
-        f"(setsid /bin/sh -c {quote(watchdog)} </dev/null >/dev/null 2>&1 &); exit 0",
-    )
-    return done.exit_status == 0
+        raise JobNotFound(f"{job_id!r} is not a job id (they look like {ID_EXAMPLE})")
+    return posixpath.join(await workdir(target), JOBS, job_id)
 
 
 async def start_job(
@@ -127,17 +65,7 @@ async def start_job(
 ) -> str:
     """Start a detached run (own session, survives the call and the connection); returns its id."""
     job_id = new_job_id()
-    jdir = await job_dir(target, job_id)
-    script = wrapper_script(jdir, command, cwd, env, foreground=False)
-    watchdog = watchdog_script(jdir, '$(cat "$J/pgid")', timeout_s, grace_s)
-    launch = (
-        f"J={quote(jdir)}; mkdir -p \"$J/claim\" && "
-        f"(setsid /bin/sh -c {quote(script)} </dev/null >/dev/null 2>&1 &) && "
-        # wait (briefly) for the pgid file so that status/cancel work at once
-        'i=0; while [ ! -s "$J/pgid" ] && [ $i -lt 100 ]; do sleep 0.01; i=$((i+1)); done; '
-        f"(setsid /bin/sh -c {quote(watchdog)} </dev/null >/dev/null 2>&1 &); exit 0"
-    )
-    (await run_capture(target, launch)).check(f"starting job on {target.name}")
+    await process.start_detached(target, await job_dir(target, job_id), command, cwd, env, timeout_s, grace_s)
     return job_id
 
 
@@ -146,24 +74,10 @@ _FIELDS = ("command", "cwd", "pgid", "started_at", "finished_at", "exit_code", "
 
 async def job_status(target: Target, job_id: str) -> JobInfo:
     jdir = await job_dir(target, job_id)
-    reads = "".join(
-        f'printf "{name}\\0"; cat "$J/{name}" 2>/dev/null; [ -e "$J/{name}" ] && printf "\\0" || printf "\\1\\0"; '
-        for name in _FIELDS
-    )
-    # Liveness first, files after: a job seen dead and then without exit_code really was lost.
-    script = (
-        f"J={quote(jdir)}; [ -d \"$J\" ] || exit 44; "
-        'P=$(cat "$J/pgid" 2>/dev/null); '
-        f'if [ -n "$P" ] && {ALIVE}; then printf "alive\\0001\\0"; else printf "alive\\0000\\0"; fi; '
-        f"{reads}"
-        'printf "sizes\\0%s %s\\0" "$(wc -c < "$J/stdout" 2>/dev/null || echo 0)" '
-        '"$(wc -c < "$J/stderr" 2>/dev/null || echo 0)"'
-    )
-    done = await run_capture(target, script)
-    if done.exit_status == 44:
-        raise JobNotFound(
-            f"no job {job_id} on target {target.name}; it may be on another target (pass target=...)"
-        )
+    done = await run_capture(target, process.invocation("status", jdir))
+    if done.exit_status == RemoteExit.NO_JOB:
+        raise JobNotFound(f"no job {job_id} on target {target.name}; it may be on another target "
+                          "(write the id as TARGET:ID, as the job list shows it)")
     done.check(f"reading job {job_id}")
     parts = done.stdout.split(b"\0")
     fields: dict[str, str | None] = {}
@@ -207,11 +121,7 @@ def _float(v: str | None) -> float | None:
 
 async def job_logs(target: Target, job_id: str, tail_lines: int, cap_bytes: int) -> JobLogs:
     jdir = await job_dir(target, job_id)
-    n = max(1, int(tail_lines))
-    logs_cmd = (
-        f"J={quote(jdir)}; tail -n {n} \"$J/stdout\" 2>/dev/null | tail -c {cap_bytes}; "
-        f"tail -n {n} \"$J/stderr\" 2>/dev/null | tail -c {cap_bytes} >&2"
-    )
+    logs_cmd = process.invocation("logs", jdir, max(1, int(tail_lines)), int(cap_bytes))
     info, logs = await asyncio.gather(job_status(target, job_id), run_capture(target, logs_cmd))
     return JobLogs(
         job_id=job_id, state=info.state, exit_code=info.exit_code,
@@ -222,17 +132,14 @@ async def job_logs(target: Target, job_id: str, tail_lines: int, cap_bytes: int)
 
 async def job_cancel(target: Target, job_id: str, grace_s: float) -> JobCancelResult:
     info = await job_status(target, job_id)
-    survivors = 0
-    if info.state == "running" and info.pgid:
-        await run_capture(target, f": > {quote(posixpath.join(info.log_dir, 'cancelled'))}")
-        survivors = await kill_group(target, info.pgid, grace_s)
+    survivors = await process.cancel(target, info.log_dir, grace_s) if info.state == "running" else 0
     after = await job_status(target, job_id)
     return JobCancelResult(job_id=job_id, was_running=info.state == "running", state=after.state,
                            survivors=max(survivors, 0))
 
 
 async def list_jobs(target: Target, limit: int = 20) -> list[JobInfo]:
-    root = posixpath.join(await workdir(target), "jobs")
-    done = await run_capture(target, f"ls -1 {quote(root)} 2>/dev/null | sort -r | head -n {int(limit)}")
+    root = posixpath.join(await workdir(target), JOBS)
+    done = await run_capture(target, process.invocation("list", root, int(limit)))
     ids = [line for line in done.stdout.decode().split() if _JOB_ID.match(line)]
     return list(await asyncio.gather(*(job_status(target, i) for i in ids)))

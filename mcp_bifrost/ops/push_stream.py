@@ -101,7 +101,7 @@ class PushSession:
         marker = "bifrost-end-" + secrets.token_hex(16)
         names = None if hash_paths is None else b"".join(_encode(p) + b"\0" for p in hash_paths)
         command = push_command(wd, state_dir, dest, manifest_path, marker, None if names is None else len(names))
-        self._proc = proc = await self.target.start(command, stdin=True)
+        self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
         try:
             if names:

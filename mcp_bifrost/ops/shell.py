@@ -30,9 +30,13 @@ class Completed:
     stderr: bytes
 
     def check(self, what: str) -> Completed:
-        from mcp_bifrost.errors import CommandError
+        """Raise for a failure: the remote scripts' named exit codes map to their error class."""
+        from mcp_bifrost.errors import CommandError, error_for_exit
 
         if self.exit_status != 0:
+            named = error_for_exit(self.exit_status, f"{what} ({self.stderr.decode(errors='replace').strip()[-300:]})")
+            if named is not None:
+                raise named
             raise CommandError(
                 f"{what} failed (exit {self.exit_status}): {self.stderr.decode(errors='replace').strip()[-500:]}"
             )
@@ -44,9 +48,10 @@ async def drain(read, sink: list[bytes]) -> None:
         sink.append(chunk)
 
 
-async def run_capture(target: Target, command: str, *, input: bytes | None = None) -> Completed:
+async def run_capture(target: Target, command: str, *, input: bytes | None = None,
+                      reserved: bool = False) -> Completed:
     """Run a short internal command to completion, collecting all output (no caps: we wrote it)."""
-    proc: Process = await target.start(command, stdin=input is not None)
+    proc: Process = await target.start(command, stdin=input is not None, reserved=reserved)
     out: list[bytes] = []
     err: list[bytes] = []
 

@@ -133,8 +133,11 @@ def _local_hashes(selection: filelist.Selection, remote: RemoteState) -> dict[st
     for entry in selection.entries.values():
         there = remote.entries.get(entry.path)
         if entry.kind == "f" and there is not None and there.kind == "f" and there.size == entry.size:
-            with open(selection.root / entry.path, "rb") as f:
-                hashes[entry.path] = hashlib.file_digest(f, "sha256").hexdigest()
+            digest = hashlib.sha256()
+            with open(selection.root / entry.path, "rb") as f:  # hashlib.file_digest is 3.11+
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            hashes[entry.path] = digest.hexdigest()
     return hashes
 
 

@@ -1,60 +1,135 @@
-"""Where things live on a target: its workdir, the workspace twin of the local folder, job dirs."""
+"""The remote workspace model: where things live on a target, and what a user's path means there.
+
+One value per target (`RemoteWorkspace`), built once by `open_workspace` with one remote call, and
+used by exec, jobs, push and copy_files, so a path means the same folder in every tool:
+
+  <workdir>/                     the target's root for everything we write (config `workdir`)
+    workspaces/<name>/           the twin of the local workspace folder (push writes it, exec runs in it)
+    jobs/<id>/                   job folders (ops/process.py)
+
+A relative path is relative to the twin and may not climb out of it. An absolute path is taken as
+it is by exec (it is a shell anyway); push and copy_files only accept one inside the workdir.
+A local folder inside the local workspace has its twin at the same relative place in the remote twin.
+"""
 
 from __future__ import annotations
 
 import posixpath
 import re
+from dataclasses import dataclass
+from pathlib import Path
 
-from mcp_bifrost.errors import PathOutsideWorkdir
+from mcp_bifrost import remote
+from mcp_bifrost.errors import BifrostError, PathOutsideWorkdir, UnsafePath
 from mcp_bifrost.ops.shell import home_path, run_capture
 from mcp_bifrost.targets.base import Target
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-async def workdir(target: Target) -> str:
-    """The target's workdir as an absolute path (created on first use, then cached)."""
-    if target.resolved_workdir is None:
-        done = await run_capture(target, f"mkdir -p {home_path(target.workdir)} && cd {home_path(target.workdir)} && pwd -P")
-        done.check(f"creating workdir {target.workdir} on {target.name}")
-        target.resolved_workdir = done.stdout.decode().strip()
-    return target.resolved_workdir
-
-
-def workspace_name(local_dir: str) -> str:
-    """A folder name for a local workspace: its basename, made shell- and path-safe."""
-    base = posixpath.basename(local_dir.rstrip("/\\")) or "workspace"
-    return _SAFE_NAME.sub("_", base)
-
-
-async def workspace_dir(target: Target, name: str) -> str:
-    return posixpath.join(await workdir(target), "workspaces", name)
+WORKSPACES = "workspaces"
+JOBS = "jobs"
+PUSH_STATE = ".push"  # ours (push's staging and manifests); never a destination
 
 
 def inside(root: str, path: str) -> bool:
     root = posixpath.normpath(root)
     path = posixpath.normpath(path)
-    return path == root or path.startswith(root + "/")
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-async def resolve_cwd(target: Target, workspace: str, cwd: str | None) -> str:
-    """Absolute cwd for a command: the workspace, or `cwd` relative to it, or an absolute path.
+def workspace_name(local_dir: str) -> str:
+    """A folder name for a local workspace: its basename, made shell- and path-safe."""
+    base = posixpath.basename(str(local_dir).rstrip("/\\")) or "workspace"
+    return _SAFE_NAME.sub("_", base)
 
-    Absolute paths anywhere are allowed for exec (it is a shell anyway); relative ones must not
-    climb out of the workspace, so that a typo does not run something in an unexpected place.
-    """
-    if cwd is None or cwd in ("", "."):
-        return workspace
-    if cwd.startswith("~") or posixpath.isabs(cwd):
-        return cwd
-    joined = posixpath.normpath(posixpath.join(workspace, cwd))
-    if not inside(workspace, joined):
-        raise PathOutsideWorkdir(
-            f"cwd {cwd!r} climbs out of the workspace {workspace}; give an absolute path if you mean it"
-        )
-    return joined
+
+@dataclass(frozen=True)
+class RemoteWorkspace:
+    """Where the local workspace lives on one target, and the one path policy every tool uses."""
+
+    target: str
+    workdir: str  # absolute and real (symlinks resolved)
+    twin: str  # <workdir>/workspaces/<name of the local workspace>
+    local: Path  # the local workspace folder
+
+    @property
+    def jobs(self) -> str:
+        return posixpath.join(self.workdir, JOBS)
+
+    def job_dir(self, job_id: str) -> str:
+        return posixpath.join(self.jobs, job_id)
+
+    def _relative(self, path: str, what: str, error: type[BifrostError]) -> str:
+        joined = posixpath.normpath(posixpath.join(self.twin, path))
+        if not inside(self.twin, joined):
+            raise error(f"{what} {path!r} climbs out of the workspace {self.twin}; '..' may not leave it "
+                        f"(give an absolute path inside the workdir {self.workdir} if you mean another place)")
+        return joined
+
+    def cwd(self, path: str | None) -> str:
+        """exec's working folder: the twin, a folder relative to it, or any absolute path."""
+        if not path or path == ".":
+            return self.twin
+        if path == "~" or path.startswith("~/") or posixpath.isabs(path):
+            return path
+        return self._relative(path, "cwd", PathOutsideWorkdir)
+
+    def transfer_path(self, path: str, what: str = "remote path") -> str:
+        """A path push or copy_files may touch: relative to the twin, or absolute inside the workdir."""
+        if not path or path.startswith("~"):
+            raise UnsafePath(f"{what} {path!r}: give a path relative to the workspace ({self.twin}) "
+                             f"or an absolute path inside the workdir ({self.workdir})")
+        if not posixpath.isabs(path):
+            return self._relative(path, what, UnsafePath)
+        resolved = posixpath.normpath(path)
+        if not inside(self.workdir, resolved):
+            raise UnsafePath(f"{what} {path!r} is outside the target's workdir {self.workdir}; only paths "
+                             "inside it can be transferred (write results into the workspace first)")
+        return resolved
+
+    def push_destination(self, remote_dir: str | None, local_dir: Path) -> str:
+        """Where a push of `local_dir` goes: its twin, or `remote_dir` by the rules above.
+
+        Never the workdir itself, the folder that holds every workspace, or our own state.
+        """
+        if remote_dir is None:
+            local_dir = local_dir.resolve()
+            if local_dir == self.local or self.local in local_dir.parents:
+                dest = posixpath.join(self.twin, local_dir.relative_to(self.local).as_posix())
+            else:
+                dest = posixpath.join(self.workdir, WORKSPACES, workspace_name(str(local_dir)))
+            dest = posixpath.normpath(dest)
+        else:
+            dest = self.transfer_path(remote_dir, "remote_dir")
+        reserved = {self.workdir, posixpath.join(self.workdir, WORKSPACES), self.jobs}
+        if dest in reserved or inside(posixpath.join(self.workdir, PUSH_STATE), dest) or inside(self.jobs, dest):
+            raise UnsafePath(f"remote_dir {remote_dir!r} resolves to {dest}, which holds other workspaces, jobs "
+                             "or mcp-bifrost's own state; name a folder of your own (leave remote_dir out "
+                             "to use the workspace's twin)")
+        return dest
+
+
+async def open_workspace(target: Target, local: Path) -> RemoteWorkspace:
+    """Create (if needed) the workdir, its jobs folder and the twin of `local`; one remote call."""
+    name = workspace_name(str(local))
+    done = await run_capture(target, remote.command("workspace", target.workdir, name))
+    done.check(f"preparing the workdir {target.workdir} on {target.name}")
+    wd = done.stdout.decode().strip().splitlines()[-1]
+    target.resolved_workdir = wd
+    return RemoteWorkspace(target.name, wd, posixpath.join(wd, WORKSPACES, name), local)
+
+
+async def workdir(target: Target) -> str:
+    """The target's workdir as an absolute path (created on first use, then cached)."""
+    if target.resolved_workdir is None:
+        done = await run_capture(target, remote.command("workspace", target.workdir, ""))
+        done.check(f"creating workdir {target.workdir} on {target.name}")
+        target.resolved_workdir = done.stdout.decode().strip().splitlines()[-1]
+    return target.resolved_workdir
+
+
+async def workspace_dir(target: Target, name: str) -> str:
+    return posixpath.join(await workdir(target), WORKSPACES, name)
 
 
 def cd_command(path: str) -> str:
     return f"cd {home_path(path)}"
-

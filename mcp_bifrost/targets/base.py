@@ -48,10 +48,13 @@ class Target(abc.ABC):
         self.resolved_workdir: str | None = None  # absolute path, filled in by ops.workspace
 
     @abc.abstractmethod
-    async def start(self, command: str, *, stdin: bool = False) -> Process:
+    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
+                    bulk: bool = False) -> Process:
         """Start `command` under a POSIX shell, in its own process group.
 
-        stdin=False gives the command /dev/null as input.
+        stdin=False gives the command /dev/null as input. reserved=True: a short control command
+        (kill, claim) that must not wait behind the calls holding the connection's channels.
+        bulk=True: the command moves much data through stdin or stdout (push, copy_files).
         """
 
     async def close(self) -> None:

@@ -49,7 +49,8 @@ class LocalProcess:
 class LocalTarget(Target):
     kind = "local"
 
-    async def start(self, command: str, *, stdin: bool = False) -> Process:
+    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
+                    bulk: bool = False) -> Process:
         proc = await asyncio.create_subprocess_exec(
             "/bin/sh", "-c", command,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,

@@ -1,9 +1,11 @@
 """The `ssh` target: asyncssh, one pooled connection per host, pre-warmed exec channels.
 
 Why pre-warmed: sshd spends ~100 ms setting up each exec session (measured on loopback), which is
-most of a warm `exec("true")`. We keep one spare channel whose shell has already started and waits
-for a command line on stdin; taking it costs one write (~3 ms). Its shell prints its pid first: sshd
-made it a session leader, so that pid is the process group we kill on timeout or cancel.
+most of a warm `exec("true")`. We keep spare channels whose shell has already started and waits
+for a command line on stdin; taking one costs one write (~3 ms). Its shell prints its pid on stdout
+after a marker (never on stderr, where rc files chatter): sshd made it a session leader, so that pid
+is the process group we kill on timeout or cancel. One channel is kept back from the calls
+(`reserved=True`): the kill and claim paths use it, so they never wait for a channel a call holds.
 
 Every asyncssh error is translated to our own in `_translated()`, the one place that knows asyncssh's.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import asyncssh
 
+from mcp_bifrost import remote
 from mcp_bifrost.errors import (
     AuthFailed,
     ConnectFailed,
@@ -30,16 +33,15 @@ from mcp_bifrost.errors import (
     TargetError,
 )
 from mcp_bifrost.targets.base import Process, Target
+from mcp_bifrost.targets.dispatch import DispatchLink
 
 log = logging.getLogger(__name__)
 
-# The waiting shell: report our pid (= process group), read the mode and the base64 command, exec it.
-_WAITER = (
-    "echo $$ >&2; IFS= read -r mode || exit 0; IFS= read -r cmd || exit 0; "
-    'cmd=$(printf %s "$cmd" | base64 -d) || exit 126; '
-    'if [ "$mode" = 1 ]; then exec /bin/sh -c "$cmd"; else exec /bin/sh -c "$cmd" </dev/null; fi'
-)
-_WAITER_COMMAND = f"exec /bin/sh -c '{_WAITER}'"
+# The waiting shell (remote/waiter.sh), run by the login shell once a channel opens.
+_WAITER_COMMAND = remote.command("waiter")
+PID_MARKER = b"bifrost-pid "
+STDERR_MARKER = b"bifrost-stderr\n"
+RC_NOISE_LIMIT = 1 << 16  # bytes of rc-file chatter skipped before the markers, at most
 # Two spares: a push takes one for its listing and an exec right after finds the other ready
 # (a spare takes 100-400 ms to come up, longer than a no-change push).
 SPARE_CHANNELS = 2
@@ -68,6 +70,7 @@ class SshProcess:
         self.pgid = pgid
         self._release = release
         self._released = False
+        self._stderr_head: bytes | None = b""
 
     def _free(self) -> None:
         if not self._released:
@@ -80,6 +83,17 @@ class SshProcess:
 
     async def read_stderr(self, n: int = 65536) -> bytes:
         with _translated():
+            while self._stderr_head is not None:  # drop rc-file chatter up to the waiter's marker
+                chunk = await self._proc.stderr.read(n)
+                head = self._stderr_head + chunk
+                at = head.find(STDERR_MARKER)
+                if at < 0 and chunk and len(head) < RC_NOISE_LIMIT:
+                    self._stderr_head = head
+                    continue
+                self._stderr_head = None
+                rest = head[at + len(STDERR_MARKER):] if at >= 0 else head
+                if rest or not chunk:
+                    return rest
             return await self._proc.stderr.read(n)
 
     async def write_stdin(self, data: bytes) -> None:
@@ -154,10 +168,17 @@ class SshTarget(Target):
         self.ssh_config = ssh_config
         self.connect_timeout_s = connect_timeout_s
         self.keepalive_s = keepalive_s
-        self._channels = asyncio.Semaphore(max_channels)
+        # one channel is kept back for the kill and claim paths (reserved=True)
+        self._channels = asyncio.Semaphore(max(1, max_channels - 1))
+        self._reserved = asyncio.Semaphore(1)
         self._conn: asyncssh.SSHClientConnection | None = None
         self._connect_lock = asyncio.Lock()
         self._spares: list[asyncio.Task[tuple[asyncssh.SSHClientProcess, int]]] = []
+        # the dispatcher (targets/dispatch.py): one more long-lived channel, outside the counts above
+        self._link: DispatchLink | None = None
+        self._link_conn: asyncssh.SSHClientConnection | None = None
+        self._no_link_conn: asyncssh.SSHClientConnection | None = None
+        self._link_lock = asyncio.Lock()
 
     # -- connection -------------------------------------------------------------------------
     def _options(self, *, verify_host: bool = True) -> dict:
@@ -235,23 +256,30 @@ class SshTarget(Target):
     async def _open_waiter(self, conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SSHClientProcess, int]:
         with _translated():
             proc = await conn.create_process(_WAITER_COMMAND, encoding=None)
-            line = await proc.stderr.readline()
+            seen = b""
+            while len(seen) < RC_NOISE_LIMIT:
+                line = await proc.stdout.readline()
+                if line.startswith(PID_MARKER) or not line:
+                    break
+                seen += line
         try:
-            return proc, int(line.strip())
+            return proc, int(line[len(PID_MARKER):].strip())
         except ValueError:
             proc.close()
             raise TargetError(
-                f"{self.describe()}: the remote shell did not report its pid (got {line[:200]!r}); "
-                "is the login shell printing text for non-interactive sessions?"
+                f"{self.describe()}: the remote shell did not report its pid (its output began "
+                f"{(seen + line)[:200]!r}); does the login shell exit or exec another program in its rc files?"
             ) from None
 
-    async def _spare_waiter(self, conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SSHClientProcess, int]:
+    async def _spare_waiter(self, conn: asyncssh.SSHClientConnection,
+                            slots: asyncio.Semaphore | None = None) -> tuple[asyncssh.SSHClientProcess, int]:
         """Open a waiting shell holding one channel slot; the slot is given back if this fails."""
-        await self._channels.acquire()
+        slots = slots or self._channels
+        await slots.acquire()
         try:
             return await self._open_waiter(conn)
         except BaseException:
-            self._channels.release()
+            slots.release()
             raise
 
     async def _take_waiter(self) -> tuple[asyncssh.SSHClientProcess, int]:
@@ -279,12 +307,52 @@ class SshTarget(Target):
             spare.add_done_callback(lambda t: t.cancelled() or t.exception())
             self._spares.append(spare)
 
-    async def start(self, command: str, *, stdin: bool = False) -> Process:
-        """Run on a pre-warmed channel; reconnect once if the pooled connection died."""
+    async def _dispatcher(self) -> DispatchLink | None:
+        """The connection's dispatcher, started on first use; None where it cannot run (no python)."""
+        conn = await self.connection()
+        async with self._link_lock:
+            if self._link is not None and self._link.alive and self._link_conn is conn:
+                return self._link
+            if self._no_link_conn is conn:
+                return None
+            if self._link is not None:
+                self._link.close()
+            try:
+                self._link = await DispatchLink.open(conn, self.python, self.connect_timeout_s)
+            except TargetError as exc:
+                log.warning("%s: no dispatcher (%s); each command opens a channel instead", self.describe(), exc)
+                self._link, self._no_link_conn = None, conn
+                return None
+            self._link_conn = conn
+            return self._link
+
+    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
+                    bulk: bool = False) -> Process:
+        """Start through the dispatcher; bulk transfers (and targets without one) get a channel."""
+        if not bulk:
+            for attempt in (1, 2):
+                link = await self._dispatcher()
+                if link is None:
+                    break
+                try:
+                    return await link.start(command, stdin=stdin)
+                except ConnectionLost:
+                    if attempt == 2:
+                        raise
+                    log.info("%s: the dispatcher's connection died; reconnecting once", self.describe())
+                    await self._reset()
+        return await self._start_on_channel(command, stdin=stdin, reserved=reserved)
+
+    async def _start_on_channel(self, command: str, *, stdin: bool, reserved: bool) -> Process:
+        """Run on a pre-warmed channel (or the reserved one); reconnect once if the connection died."""
+        slots = self._reserved if reserved else self._channels
         for attempt in (1, 2):
             proc = None
             try:
-                proc, pgid = await self._take_waiter()
+                if reserved:
+                    proc, pgid = await self._spare_waiter(await self.connection(), slots)
+                else:
+                    proc, pgid = await self._take_waiter()
                 payload = base64.b64encode(command.encode()).decode()
                 with _translated():
                     proc.stdin.write(f"{1 if stdin else 0}\n{payload}\n".encode())
@@ -295,16 +363,19 @@ class SshTarget(Target):
             except ConnectionLost:
                 if proc is not None:  # give its channel slot back
                     proc.close()
-                    self._channels.release()
+                    slots.release()
                 if attempt == 2:
                     raise
                 log.info("%s: pooled connection died; reconnecting once", self.describe())
                 await self._reset()
         self._prewarm()
-        return SshProcess(proc, pgid, self._channels)
+        return SshProcess(proc, pgid, slots)
 
     async def _reset(self) -> None:
         async with self._connect_lock:
+            if self._link is not None:
+                self._link.close()
+                self._link = None
             self._drop_spares()
             if self._conn is not None:
                 self._conn.abort()

@@ -165,3 +165,25 @@ async def test_push_exec_copy_files_round_trip_over_stdio(config_file, tmp_path)
         assert refused.is_error and not (workspace / "results" / "passwd").exists()
         outside = await client.call_tool("push", {"remote_dir": "/etc"})
         assert outside.is_error
+
+
+@pytest.mark.parametrize("timeout", [0, -5])
+async def test_a_timeout_that_is_not_positive_is_refused_with_a_sentence_in_tool_words(config_file, tmp_path, timeout):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        result = await client.call_tool("exec", {"command": "echo ran", "timeout_s": timeout})
+    text = result.content[0].text
+    assert result.is_error and "timeout_s must be a positive number of seconds" in text
+    assert "pydantic" not in text and "--timeout" not in text
+
+
+async def test_job_tools_take_the_id_as_listed_or_bare_with_a_target(config_file, tmp_path):
+    async with Client(build_server(load_config(config_file), tmp_path)) as client:
+        started = (await client.call_tool("exec", {"command": "echo hi", "background": True})).structured_content
+        assert "job_status" in started["note"] and "mcp-bifrost" not in started["note"]
+        job_id = started["job_id"]
+        listed = await client.call_tool("job_status", {"job_id": job_id})
+        assert not listed.is_error and listed.structured_content["job_id"] == job_id
+        bare = await client.call_tool("job_status", {"job_id": job_id.split(":", 1)[1], "target": "gpu"})
+        assert not bare.is_error and bare.structured_content["job_id"] == job_id
+        wrong = await client.call_tool("job_status", {"job_id": job_id, "target": "local"})
+        assert wrong.is_error and "belongs to target 'gpu'" in wrong.content[0].text

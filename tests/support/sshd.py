@@ -88,8 +88,11 @@ def _start_sshd(root: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("sshd did not start listening within 10 s")
 
 
-def start_sshd(root: Path, user: str | None = None) -> SshServer:
-    """Start sshd on a free loopback port that accepts `user` (default: the current user) by key."""
+def start_sshd(root: Path, user: str | None = None, extra_config: str = "") -> SshServer:
+    """Start sshd on a free loopback port that accepts `user` (default: the current user) by key.
+
+    extra_config: more sshd_config lines, e.g. `SetEnv BASH_ENV=...` to give every session's shell
+    start-up work or chatter, as a GPU host's ~/.bashrc does (without touching the real one)."""
     if not os.path.exists(SSHD):
         raise RuntimeError("openssh-server is not installed (apt-get install openssh-server)")
     user = user or os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,
@@ -106,7 +109,7 @@ def start_sshd(root: Path, user: str | None = None) -> SshServer:
         f"AuthorizedKeysFile {root / 'authorized_keys'}\nUsePAM no\nStrictModes no\n"
         f"PidFile {root / 'sshd.pid'}\nSubsystem sftp internal-sftp\nPermitRootLogin yes\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUseDNS no\nLogLevel INFO\n"
-        f"AllowUsers {user}\n"
+        f"AllowUsers {user}\n{extra_config}"
     )
     host_pub = (root / "host_key.pub").read_text().split()
     (root / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")

@@ -1,0 +1,50 @@
+"""Sentences that name a way to act, in the words of the surface the reader uses.
+
+One source for each message, two vocabularies: the MCP tools' (`background=true`, `job_logs`) and
+the CLI's (`--background`, `mcp-bifrost jobs logs ID`). The app object carries which one applies.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class Words(enum.Enum):
+    TOOL = "tool"
+    CLI = "cli"
+
+
+_VOCABULARY: dict[str, dict[Words, str]] = {
+    "background": {Words.TOOL: "background=true", Words.CLI: "--background"},
+    "timeout_opt": {Words.TOOL: "timeout_s", Words.CLI: "--timeout"},
+    "job_status": {Words.TOOL: "job_status", Words.CLI: "`mcp-bifrost jobs status {job}`"},
+    "job_logs": {Words.TOOL: "job_logs", Words.CLI: "`mcp-bifrost jobs logs {job}`"},
+    "job_cancel": {Words.TOOL: "job_cancel", Words.CLI: "`mcp-bifrost jobs cancel {job}`"},
+    "targets": {Words.TOOL: "the `targets` tool", Words.CLI: "`mcp-bifrost targets`"},
+}
+
+_MESSAGES: dict[str, str] = {
+    "timed_out": "timed out after {timeout:g} s; the process group was killed (TERM, then KILL). "
+                 "Raise {timeout_opt} or use {background}.",
+    "never_started": "never started: every channel to {target} stayed busy for the whole {timeout:g} s "
+                     "timeout. Wait for other commands to finish, or use {background}.",
+    "became_job": "still running after the {budget:g} s call budget, so it continues as job {job} "
+                  "(timeout {timeout:g} s still applies). Poll {job_status} / {job_logs}, or {job_cancel} it.",
+    "started_job": "started as job {job} (timeout {timeout:g} s); poll {job_status} / {job_logs}, "
+                   "or {job_cancel} it",
+    "omitted_no_log": "no log is kept of a foreground run: redirect the output to a file and fetch it, "
+                      "or raise limits.output_cap_bytes in the config",
+    "omitted_job": "the whole output is in the job's log: {job_logs}",
+    "timeout_positive": "{timeout_opt} must be a positive number of seconds (got {value:g}); leave it out "
+                        "for the default of {default:g} s",
+    "unknown_target": "no target named {name!r}; configured targets: {names}. See {targets}, or add one "
+                      "to the config file.",
+}
+
+
+def say(key: str, words: Words, **fields: Any) -> str:
+    """The message `key` with its fields filled in and the vocabulary of `words`."""
+    fields.setdefault("job", "ID")
+    vocab = {name: forms[words].format(**fields) for name, forms in _VOCABULARY.items()}
+    return _MESSAGES[key].format(**{**vocab, **fields})
