@@ -50,10 +50,7 @@ mkdir -p "$sp" "$r" "${m%/*}" || exit "$EXIT_PUSH_STAGING"
 find "$sp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null
 s=$(mktemp -d "$sp/XXXXXXXX") || exit "$EXIT_PUSH_STAGING"
 trap 'rm -rf "$s"' EXIT
-trap 'exit 129' HUP
-trap 'exit 130' INT
-trap 'exit 141' PIPE
-trap 'exit 143' TERM
+trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT trap
 tar -xzf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_EXTRACT"; }
 [ -f "$s/.bifrost/complete" ] || { echo "bifrost: the stream ended early" >&2; exit "$EXIT_PUSH_CUT_SHORT"; }
 { cd "$r" && [ "$(pwd -P)" = "$r" ]; } || { echo "bifrost: $r moved during the push" >&2; exit "$EXIT_PUSH_DEST_MOVED"; }

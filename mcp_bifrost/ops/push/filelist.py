@@ -82,7 +82,7 @@ def select(local_dir: str | os.PathLike[str]) -> Selection:
     return selection
 
 
-COPY_STAGING_PREFIX = ".bifrost-copy-"  # copy_files' staging folders (ops/fetch.py): transient
+COPY_STAGING_PREFIX = ".bifrost-copy-"  # copy_files' staging folders (ops/copy_files.py): transient
 
 
 def _never_sent(rel: str) -> bool:
