@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound
+from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound, LocalPathRefused
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import (
     CopyResult,
@@ -22,7 +22,9 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
-from mcp_bifrost.ops import health, jobs, sync
+from mcp_bifrost.ops import copy_files as copy_op
+from mcp_bifrost.ops import health, jobs
+from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
 from mcp_bifrost.ops.jobs import JobRef
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
@@ -140,30 +142,49 @@ class Bifrost:
         delete: bool = True,
         checksum: bool = False,
         dry_run: bool = False,
-        progress: sync.Progress | None = None,
+        progress: push_op.Progress | None = None,
     ) -> PushResult:
         """Make the remote twin equal the local folder (default: the workspace)."""
         t = self.target(target)
         local = self._local_path(local_dir) if local_dir else self.workspace
         dest = (await self.remote_workspace(t)).push_destination(remote_dir, local)
-        return await sync.push(t, local, dest, delete=delete, checksum=checksum,
-                               dry_run=dry_run, limits=self.config.limits, progress=progress)
+        return await push_op.push(t, local, dest, delete=delete, checksum=checksum,
+                                  dry_run=dry_run, limits=self.config.limits, progress=progress)
 
     async def copy_files(
         self, remote_paths: list[str], local_dir: str, *, target: str | None = None,
-        progress: sync.Progress | None = None,
+        progress: push_op.Progress | None = None, confined: bool = True,
     ) -> CopyResult:
-        """Fetch remote files/folders (relative to the remote workspace) into a local folder."""
+        """Fetch remote files/folders (relative to the remote workspace) into a local folder.
+
+        confined: the folder must lie in the workspace or a configured copy root (the MCP tool; a
+        client reached over HTTP must not write anywhere on this machine). The CLI's user is the
+        authority on their own disk and passes False."""
+        local = self._local_path(local_dir)
+        if confined:
+            local = self._check_copy_destination(local_dir, local)
         t = self.target(target)
         ws = await self.remote_workspace(t)
         resolved = [ws.transfer_path(p) for p in remote_paths]
-        return await sync.copy_files(t, resolved, self._local_path(local_dir), workspace_remote_dir=ws.twin,
-                                     limits=self.config.limits, progress=progress)
+        return await copy_op.copy_files(t, resolved, local, workspace_remote_dir=ws.twin,
+                                        limits=self.config.limits, progress=progress)
 
     def _local_path(self, path: str) -> Path:
         """Relative local paths are relative to the workspace, as the agent sees it."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.workspace / p
+
+    def _check_copy_destination(self, asked: str, path: Path) -> Path:
+        real = path.resolve()  # '..' and symlinks on the way count where they lead
+        roots = [self.workspace, *(Path(r).expanduser().resolve() for r in self.config.limits.copy_roots)]
+        if not any(real == root or root in real.parents for root in roots):
+            allowed = ", ".join(str(r) for r in roots)
+            raise LocalPathRefused(
+                f"copy_files may not write to {asked!r} ({real}): local_dir must lie inside the workspace "
+                f"or a configured copy root ({allowed}). Give a folder relative to the workspace, e.g. "
+                "'results', or add the folder to [limits] copy_roots in the config."
+            )
+        return real
 
     async def targets(self) -> TargetsReport:
         names = self.pool.names()

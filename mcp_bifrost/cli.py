@@ -263,8 +263,8 @@ def push(
         err.print(f"[yellow]{result.note}[/yellow]")
 
 
-@app.command()
-def pull(
+@app.command("copy-files")
+def copy_files_cmd(
     remote_paths: Annotated[list[str], typer.Argument(help="remote files/folders, relative to the remote workspace")],
     local_dir: Annotated[Path, typer.Option("--to", help="local folder to write into, relative to this shell's directory")] = Path("."),
     target: TargetOpt = None,
@@ -272,11 +272,13 @@ def pull(
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fetch files or folders from a target into a local folder (the copy_files tool)."""
-    bar, update = _progress_bar("pull")
+    """Fetch files or folders from a target into a local folder (the copy_files tool). Alias: pull.
+
+    Unlike the MCP tool, --to may name any folder: the person at the terminal owns this disk."""
+    bar, update = _progress_bar("copy")
     try:
         result = _run(_config(config), workspace, lambda b: b.copy_files(
-            remote_paths, str(local_dir.resolve()), target=target, progress=update))
+            remote_paths, str(local_dir.resolve()), target=target, progress=update, confined=False))
     finally:
         bar.stop()
     if json_out:
@@ -287,6 +289,9 @@ def pull(
     for reason in result.skipped:
         err.print(f"skipped {reason}", style="yellow", markup=False, highlight=False)
     out.print(f"copied {result.files_copied} files ({result.content_bytes:,} bytes) in {result.duration_s:.2f} s")
+
+
+app.command("pull", help="Same as `copy-files`.")(copy_files_cmd)
 
 
 JobTargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="the job's target, if the id does not name it")]

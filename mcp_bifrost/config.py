@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mcp_bifrost.errors import ConfigError, UnknownTarget
 
@@ -75,6 +75,18 @@ class Limits(_Strict):
     max_file_bytes: int = Field(default=100 * 2**20, ge=1, description="largest single file push sends")
     max_push_bytes: int = Field(default=1 * 2**30, ge=1, description="most content bytes one push sends")
     max_copy_bytes: int = Field(default=2 * 2**30, ge=1, description="most content bytes one copy_files fetches")
+    push_lock_wait_s: float = Field(default=30.0, ge=0, description="how long a push waits for another push "
+                                    "to the same remote folder to finish before it gives up")
+    copy_roots: list[str] = Field(default_factory=list, description="local folders copy_files may write into "
+                                  "besides the workspace (absolute; ~ allowed)")
+
+    @field_validator("copy_roots")
+    @classmethod
+    def _absolute_roots(cls, roots: list[str]) -> list[str]:
+        relative = [r for r in roots if not (r.startswith("/") or r.startswith("~"))]
+        if relative:
+            raise ValueError(f"copy_roots must be absolute paths (or start with ~): {', '.join(relative)}")
+        return roots
 
 
 class Config(_Strict):

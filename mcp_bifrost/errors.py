@@ -17,7 +17,10 @@ BifrostError
 └── TransferError               push / copy_files
     ├── TransferTooLarge
     ├── UnsafePath
-    └── TransferIncomplete      the stream broke off; nothing half-written was kept
+    ├── TransferIncomplete      the stream broke off; nothing half-written was kept
+    ├── TypeConflict            a file here where the target has a folder it did not get from push
+    ├── PushBusy                another push to the same folder holds its lock
+    └── LocalPathRefused        copy_files may not write there on this machine
 """
 
 from __future__ import annotations
@@ -97,11 +100,24 @@ class TransferIncomplete(TransferError):
     """The stream broke off (connection lost, remote tar failed); partial files were discarded."""
 
 
+class TypeConflict(TransferError):
+    """A path is a file on one side and a folder on the other, and push did not make the target's."""
+
+
+class PushBusy(TransferError):
+    """Another push to the same remote folder held its lock for longer than the wait allows."""
+
+
+class LocalPathRefused(TransferError):
+    """copy_files was asked to write outside the workspace and the configured copy_roots."""
+
+
 # Exit codes of the remote scripts (mcp_bifrost/remote/*.sh) that mean "our own failure, not the
 # user's command". The scripts name them EXIT_<NAME>; one table here, and a test checks that every
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
-    """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69; other scripts use 70+)."""
+    """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
+    copy_files.sh (90-92)."""
 
     USAGE = 64
     NO_JOB = 65
@@ -109,6 +125,17 @@ class RemoteExit(enum.IntEnum):
     CANNOT_CREATE = 67
     ALREADY_DONE = 68
     MISSING_TOOLS = 69
+    PUSH_STAGING = 80
+    PUSH_EXTRACT = 81
+    PUSH_CUT_SHORT = 82
+    PUSH_DEST_MOVED = 83
+    PUSH_DELETE = 84
+    PUSH_PLACE = 85
+    PUSH_MANIFEST = 86
+    PUSH_BUSY = 87
+    COPY_MISSING = 90
+    COPY_UNSAFE = 91
+    COPY_TOO_LARGE = 92
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
@@ -118,6 +145,20 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.MISSING_TOOLS: (TargetError, "the target lacks tools mcp-bifrost needs"),
     RemoteExit.CANNOT_CREATE: (CommandError, "could not create a folder on the target (permissions? disk full?)"),
     RemoteExit.ALREADY_DONE: (JobError, "the command had already finished"),
+    # remote/push.sh
+    RemoteExit.PUSH_STAGING: (TransferError, "the target could not make the push's staging folder (disk full? permissions?)"),
+    RemoteExit.PUSH_EXTRACT: (TransferIncomplete, "tar on the target could not extract the push stream; nothing was changed"),
+    RemoteExit.PUSH_CUT_SHORT: (TransferIncomplete, "the push stream ended early; nothing was changed. Push again"),
+    RemoteExit.PUSH_DEST_MOVED: (UnsafePath, "the push destination is not a folder push may write, or it moved during the push"),
+    RemoteExit.PUSH_DELETE: (TransferError, "deleting files gone locally failed on the target"),
+    RemoteExit.PUSH_PLACE: (TransferError, "moving the pushed files into place failed on the target"),
+    RemoteExit.PUSH_MANIFEST: (TransferError, "saving the push manifest failed on the target"),
+    RemoteExit.PUSH_BUSY: (PushBusy, "another push to this remote folder is still running; nothing was changed. "
+                                     "Push again when it has finished, or push to another remote_dir"),
+    # remote/copy_files.sh (ops/copy_files.py words these with the paths it reads from stderr)
+    RemoteExit.COPY_MISSING: (TransferError, "a remote path does not exist"),
+    RemoteExit.COPY_UNSAFE: (UnsafePath, "a remote path leads outside the target's workdir"),
+    RemoteExit.COPY_TOO_LARGE: (TransferTooLarge, "the remote paths hold more than the copy cap (limits.max_copy_bytes)"),
 }
 
 

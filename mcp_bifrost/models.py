@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
-class ExecResult(BaseModel):
+def printable(value: Any) -> Any:
+    """Text that JSON can carry. A file name that is not UTF-8 reaches us with surrogate escapes
+    (os.fsdecode); left so, it breaks the whole result. Its odd bytes are shown as \\xNN instead."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                raw = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+                return value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+            return raw.decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, list):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
+
+
+class Result(BaseModel):
+    """Base of the results that carry paths or command text: every string is made printable."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        return printable(value)
+
+
+class ExecResult(Result):
     """What a command did. Output is head + tail within the cap; byte counts are the full sizes."""
 
     target: str
@@ -25,7 +54,7 @@ class ExecResult(BaseModel):
     note: str | None = None
 
 
-class JobInfo(BaseModel):
+class JobInfo(Result):
     job_id: str
     target: str
     command: str
@@ -79,7 +108,7 @@ class TargetsReport(BaseModel):
     targets: list[TargetHealth]
 
 
-class PushResult(BaseModel):
+class PushResult(Result):
     """What a push changed on the target. Lists are filled for dry_run (capped; counts are exact)."""
 
     target: str
@@ -99,7 +128,7 @@ class PushResult(BaseModel):
     note: str | None = None
 
 
-class CopyResult(BaseModel):
+class CopyResult(Result):
     """Files fetched from a target into a local folder."""
 
     target: str

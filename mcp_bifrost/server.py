@@ -1,7 +1,8 @@
 """The MCP surface: thin tools over ops/. Each tool validates, calls one operation, returns its model.
 
-Every call is appended to the audit log; our own errors reach the model as ToolError with a
-sentence that says what to do next.
+Every call is appended to the audit log as it starts and as it ends (AuditedServer wraps the SDK's
+call_tool, so argument-validation rejections and unknown tools are recorded too); our own errors
+reach the model as ToolError with a sentence that says what to do next.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
 
 from mcp_bifrost import __version__
 from mcp_bifrost.audit import AuditLog
@@ -52,9 +53,58 @@ JobId = Annotated[str, Field(description="id returned by exec, as job lists show
 JobTarget = Annotated[str | None, Field(description="the job's target, if the id does not name it")]
 
 
-def _summary(result: BaseModel) -> dict[str, Any]:
-    data = result.model_dump()
-    return {k: data[k] for k in _SUMMARY_KEYS if k in data}
+class AuditedServer(MCPServer):
+    """MCPServer that writes a start and an end entry to the audit log for every tool call."""
+
+    def __init__(self, *args: Any, audit: AuditLog, default_target: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.audit = audit
+        self.default_target = default_target
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        target = self._target_of(name, arguments)
+        call = self.audit.start(name, target, arguments)
+        started = time.monotonic()
+        try:
+            result = await super().call_tool(name, arguments, context)
+        except BaseException as exc:
+            self.audit.end(call, name, target, {"error": _error_text(exc), "seconds": _since(started)})
+            raise
+        self.audit.end(call, name, target, {**_outcome(result), "seconds": _since(started)})
+        return result
+
+    def _target_of(self, name: str, arguments: dict[str, Any]) -> str | None:
+        """The target a call addresses, the default resolved; None for `targets` and unknown tools."""
+        if isinstance(arguments.get("target"), str) and arguments["target"]:
+            return arguments["target"]
+        job_id = arguments.get("job_id")
+        if isinstance(job_id, str) and ":" in job_id:
+            return job_id.rpartition(":")[0]
+        tool = self._tool_manager.get_tool(name)
+        properties = (tool.parameters or {}).get("properties", {}) if tool else {}
+        return self.default_target if ("target" in properties or "job_id" in properties) else None
+
+
+def _error_text(exc: BaseException) -> str:
+    """The error as logged. A validation error names the fields only: its values may be secrets (env)."""
+    if isinstance(exc.__cause__, ValidationError):
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.__cause__.errors()})
+        return f"invalid arguments: {', '.join(fields)}"
+    return (str(exc) if isinstance(exc, ToolError) else f"{type(exc).__name__}: {exc}")[:2000]
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def _outcome(result: Any) -> dict[str, Any]:
+    if isinstance(result, CallToolResult):
+        if result.is_error:
+            text = " ".join(getattr(c, "text", "") for c in result.content)
+            return {"error": text[:2000]}
+        data = result.structured_content or {}
+        return {"result": {k: data[k] for k in _SUMMARY_KEYS if k in data}}
+    return {"result": {}}
 
 
 def build_server(config: Config, workspace: Path) -> MCPServer:
@@ -68,23 +118,17 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         finally:
             await app.close()
 
-    server = MCPServer(name="mcp-bifrost", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    server = AuditedServer(name="mcp-bifrost", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
+                           audit=audit, default_target=config.default_target)
 
     async def call(ctx: Context, tool: str, target: str | None, arguments: dict[str, Any],
                    op: Callable[[Bifrost], Awaitable[T]]) -> T:
+        """Run one operation; our errors become ToolError (AuditedServer records the call)."""
         app: Bifrost = ctx.request_context.lifespan_context
-        started = time.monotonic()
         try:
-            result = await op(app)
+            return await op(app)
         except BifrostError as exc:
-            audit.record(tool, target, arguments, {"error": str(exc), "seconds": round(time.monotonic() - started, 3)})
             raise ToolError(str(exc)) from exc
-        except BaseException as exc:
-            audit.record(tool, target, arguments, {"error": f"{type(exc).__name__}: {exc}"[:500],
-                                                    "seconds": round(time.monotonic() - started, 3)})
-            raise
-        audit.record(tool, target, arguments, {"result": _summary(result), "seconds": round(time.monotonic() - started, 3)})
-        return result
 
     @server.tool(
         name="exec",
@@ -147,7 +191,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
         local_dir: Annotated[str | None, Field(description="local folder; default: the server's workspace")] = None,
-        remote_dir: Annotated[str | None, Field(description="folder inside the target's workdir; default: the workspace twin")] = None,
+        remote_dir: Annotated[str | None, Field(description="a folder below <workdir>/workspaces (relative to it, or absolute); default: this workspace's twin")] = None,
         delete: Annotated[bool, Field(description="delete remote files that are gone locally")] = True,
         checksum: Annotated[bool, Field(description="compare sha256 instead of size+mtime")] = False,
         dry_run: Annotated[bool, Field(description="report what would change, change nothing")] = False,
@@ -164,7 +208,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
                                              open_world_hint=True))
     async def copy_files(
         remote_paths: Annotated[list[str], Field(description="files or folders, relative to the remote workspace (or absolute inside the workdir)", min_length=1)],
-        local_dir: Annotated[str, Field(description="local folder to write into (relative: to the workspace)")],
+        local_dir: Annotated[str, Field(description="local folder to write into: inside the workspace (relative to it) or a configured copy root")],
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
     ) -> CopyResult:

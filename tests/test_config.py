@@ -52,3 +52,10 @@ def test_unknown_target_names_the_configured_ones(tmp_path):
     path.write_text('[targets.a]\nkind = "ssh"\nhost = "x"\n')
     with pytest.raises(UnknownTarget, match="configured targets: a, local"):
         load_config(path).target("b")
+
+
+def test_copy_roots_must_be_absolute(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[limits]\ncopy_roots = ["results", "/data/ok", "~/ok"]\n')
+    with pytest.raises(ConfigError, match=r"limits.copy_roots.*absolute.*results"):
+        load_config(path)

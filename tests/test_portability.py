@@ -45,7 +45,7 @@ def test_the_requirements_check_names_what_a_target_lacks(tmp_path):
     have = tmp_path / "bin"
     have.mkdir()
     for tool in ("uname", "awk", "base64", "cat", "date", "find", "gzip", "mkdir", "mv", "ps", "realpath",
-                 "sha256sum", "sort", "tail", "tee", "xargs", "grep"):  # no tar, no setsid
+                 "sha256sum", "sort", "tail", "tee", "xargs", "grep", "flock"):  # no tar, no setsid
         (have / tool).symlink_to(shutil.which(tool))
     done = subprocess.run(["/bin/bash", str(REMOTE / "requirements.sh")], capture_output=True, text=True,
                           env={"PATH": str(have)}, timeout=30)

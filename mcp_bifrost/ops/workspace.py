@@ -27,7 +27,7 @@ from mcp_bifrost.targets.base import Target
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 WORKSPACES = "workspaces"
 JOBS = "jobs"
-PUSH_STATE = ".push"  # ours (push's staging and manifests); never a destination
+PUSH_STATE = ".push"  # ours (push's staging, manifests and locks); never a destination
 
 
 def inside(root: str, path: str) -> bool:
@@ -100,12 +100,20 @@ class RemoteWorkspace:
             dest = posixpath.normpath(dest)
         else:
             dest = self.transfer_path(remote_dir, "remote_dir")
-        reserved = {self.workdir, posixpath.join(self.workdir, WORKSPACES), self.jobs}
-        if dest in reserved or inside(posixpath.join(self.workdir, PUSH_STATE), dest) or inside(self.jobs, dest):
+        if reserved_for_push(self.workdir, dest):
             raise UnsafePath(f"remote_dir {remote_dir!r} resolves to {dest}, which holds other workspaces, jobs "
                              "or mcp-bifrost's own state; name a folder of your own (leave remote_dir out "
                              "to use the workspace's twin)")
         return dest
+
+
+def reserved_for_push(workdir: str, dest: str) -> bool:
+    """True where a push may never write: outside the workdir, the workdir itself, the folder that
+    holds every workspace, the jobs folder and anything in it, and push's own state (.push/).
+    push checks the lexical path here and the real one (symlinks resolved) after the target lists it."""
+    jobs = posixpath.join(workdir, JOBS)
+    return (not inside(workdir, dest) or dest in {workdir, posixpath.join(workdir, WORKSPACES)}
+            or inside(jobs, dest) or inside(posixpath.join(workdir, PUSH_STATE), dest))
 
 
 async def open_workspace(target: Target, local: Path) -> RemoteWorkspace:

@@ -4,7 +4,7 @@
 readonly EXIT_MISSING_TOOLS=69
 missing=()
 [ "$(uname -s)" = Linux ] || missing+=("Linux (found $(uname -s))")
-for tool in awk base64 cat date find gzip mkdir mv ps realpath setsid sha256sum sort tail tar tee xargs; do
+for tool in awk base64 cat date find flock gzip mkdir mv ps realpath setsid sha256sum sort tail tar tee xargs; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 # GNU flavours: find -printf, realpath -m, tar --hard-dereference, tee -p, date +%N

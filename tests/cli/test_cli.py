@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,15 +38,22 @@ def test_targets_shows_each_target_and_its_health(config_file):
 def test_jobs_start_list_logs(config_file):
     started = bifrost("exec", "--background", "echo from-job", "--config", str(config_file))
     job_id = started.stderr.split("started as job ")[1].split()[0]
-    import time
-
-    for _ in range(50):
+    deadline = time.monotonic() + 20
+    while True:  # a poll that ends in a failure, never silently
         listed = bifrost("jobs", "list", "--config", str(config_file))
-        if "finished" in listed.stdout:
+        row = next((line for line in listed.stdout.splitlines() if job_id.split(":")[1][:15] in line), "")
+        if "finished" in row:
             break
+        assert time.monotonic() < deadline, f"job {job_id} not listed as finished in 20 s:\n{listed.stdout}"
         time.sleep(0.2)
-    assert job_id.split(":")[1][:15] in listed.stdout
     assert bifrost("jobs", "logs", job_id, "--config", str(config_file)).stdout == "from-job\n"
+
+
+def test_the_configured_output_cap_reaches_exec_on_the_command_line(tmp_path, sshd, tmp_path_factory):
+    config = write_config(tmp_path / "capped.toml", sshd, make_workdir(tmp_path_factory, sshd.user),
+                          extra="[limits]\noutput_cap_bytes = 300\n")
+    done = bifrost("exec", r"head -c 5000 /dev/zero | tr '\000' x", "--config", str(config))
+    assert done.returncode == 0 and done.stdout.count("x") == 300 and "bytes omitted" in done.stdout
 
 
 def test_bad_config_exits_2_with_the_reason(tmp_path):
@@ -86,9 +94,11 @@ def test_push_then_pull_from_the_command_line(config_file, tmp_path):
     done = bifrost("push", *common)
     assert done.returncode == 0 and "sent 1 files" in done.stdout
     assert bifrost("exec", "cat a.txt", *common).stdout == "alpha\n"
-    pulled = bifrost("pull", "a.txt", "--to", str(tmp_path / "back"), *common)
-    assert pulled.returncode == 0 and (tmp_path / "back" / "a.txt").read_text() == "alpha\n"
-    escaped = bifrost("pull", "../../../../etc/passwd", "--to", str(tmp_path / "back"), *common)
+    copied = bifrost("copy-files", "a.txt", "--to", str(tmp_path / "back"), *common)
+    assert copied.returncode == 0 and (tmp_path / "back" / "a.txt").read_text() == "alpha\n"
+    pulled = bifrost("pull", "a.txt", "--to", str(tmp_path / "again"), *common)  # the alias
+    assert pulled.returncode == 0 and (tmp_path / "again" / "a.txt").read_text() == "alpha\n"
+    escaped = bifrost("copy-files", "../../../../etc/passwd", "--to", str(tmp_path / "back"), *common)
     assert escaped.returncode == 1 and "climbs out" in escaped.stderr
 
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from mcp_bifrost.ops.filelist import select
+from mcp_bifrost.ops.push.filelist import select
 
 
 def git(root: Path, *args: str) -> None:

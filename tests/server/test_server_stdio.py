@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 from pathlib import Path
 
@@ -30,10 +31,14 @@ def stdio_params(config_file: Path, workspace: Path) -> StdioServerParameters:
     )
 
 
+# Every tool the server offers, exactly: a tool added or renamed must be added here on purpose.
+TOOLS = {"exec", "job_status", "job_logs", "job_cancel", "push", "copy_files", "targets"}
+
+
 async def test_stdio_server_lists_the_tools_with_exact_names(config_file, tmp_path):
     async with Client(stdio_params(config_file, tmp_path)) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert {"exec", "job_status", "job_logs", "job_cancel", "targets"} <= set(tools)
+    assert set(tools) == TOOLS
     assert set(tools["exec"].input_schema["properties"]) == {"command", "target", "cwd", "timeout_s", "env", "background"}
     assert tools["exec"].output_schema is not None
     assert tools["exec"].annotations.destructive_hint is True
@@ -123,26 +128,30 @@ async def test_every_call_is_appended_to_the_audit_log(config_file, tmp_path):
         await client.call_tool("exec", {"command": "exit 3"})
         await client.call_tool("exec", {"command": "true", "target": "nope"})
     entries = [json.loads(line) for line in (config_file.parent / "audit.jsonl").read_text().splitlines()]
-    assert entries[-2]["tool"] == "exec" and entries[-2]["result"]["exit_code"] == 3
-    assert entries[-2]["arguments"]["command"] == "exit 3"
-    assert "no target named" in entries[-1]["error"]
+    assert [(e["event"], e["tool"], e["target"]) for e in entries] == [
+        ("start", "exec", "gpu"), ("end", "exec", "gpu"), ("start", "exec", "nope"), ("end", "exec", "nope")]
+    assert entries[1]["result"]["exit_code"] == 3 and entries[0]["arguments"]["command"] == "exit 3"
+    assert "no target named" in entries[3]["error"]
 
 
 async def test_mcp_cancellation_kills_the_remote_command(config_file, tmp_path):
-    marker = "bifrost_mcp_cancel_marker"
+    marker = f"bifrost_mcp_cancel_{secrets.token_hex(4)}"  # unique: a leftover of another run must not count
     server = build_server(load_config(config_file), tmp_path)
-    async with Client(stdio_params(config_file, tmp_path)) as client:
-        with anyio.move_on_after(2):
-            await client.call_tool("exec", {"command": f"bash -c 'exec -a {marker} sleep 60'"})
+    async with Client(stdio_params(config_file, tmp_path)) as client, Client(server) as probe_client:
+        async def running() -> bool:
+            probe = await probe_client.call_tool("exec", {"command": f"pgrep -f '[{marker[0]}]{marker[1:]}' || true"})
+            return bool(probe.structured_content["stdout"].strip())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "exec", {"command": f"bash -c 'exec -a {marker} sleep 60'"})
+            with anyio.fail_after(15):  # it must have started, or its absence below would prove nothing
+                while not await running():
+                    await anyio.sleep(0.1)
+            tg.cancel_scope.cancel()
         # the cancellation notification reached the server; give it the kill's grace to finish
-        async with Client(server) as probe_client:
-            with anyio.fail_after(10):
-                while True:
-                    probe = await probe_client.call_tool(
-                        "exec", {"command": f"pgrep -f '[{marker[0]}]{marker[1:]}' || true"})
-                    if not probe.structured_content["stdout"].strip():
-                        break
-                    await anyio.sleep(0.3)
+        with anyio.fail_after(10):
+            while await running():
+                await anyio.sleep(0.3)
 
 
 async def test_push_exec_copy_files_round_trip_over_stdio(config_file, tmp_path):

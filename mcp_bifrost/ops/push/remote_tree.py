@@ -1,7 +1,7 @@
 """What a push finds on the target, in one command: the real path, a listing, hashes, the manifest.
 
-One round trip whatever the tree size: `find -printf` lists every entry with type, size, mtime,
-mode and link target (it does not follow symlinks, so nothing outside the tree is listed). With
+remote/push.sh prints it. One round trip whatever the tree size: `find -printf` lists every entry
+with type, size, mtime, mode and link target (it does not follow symlinks, so nothing outside the tree is listed). With
 checksum=true the same command hashes the candidate files named on stdin. The manifest is the list
 of paths the last push made the target hold: only those may be deleted as "gone locally".
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
-
-from mcp_bifrost.ops.shell import quote
 
 
 class RemoteEntry(NamedTuple):  # a NamedTuple: one per remote file, made cheaply
@@ -33,33 +31,6 @@ class RemoteState:
     entries: dict[str, RemoteEntry] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     manifest: set[str] = field(default_factory=set)
-
-
-def listing_command(workdir: str, remote_dir: str, manifest_path: str, *, end_marker: str,
-                    checksum_bytes: int | None = None) -> str:
-    """Shell snippet printing NUL-separated records: R realpath, E entries, H hashes, M manifest.
-
-    It sets $r (the real path) and $ok (1 when $r lies inside the workdir; nothing is listed
-    otherwise) and ends with `end_marker`, so that the same command can go on to read more from
-    stdin. With checksum_bytes, that many bytes of NUL-separated paths are read from stdin first
-    and hashed.
-    """
-    if checksum_bytes is None:
-        hashes = ""
-    else:
-        hashes = (f'printf "H\\0"; if [ "$ok" = 1 ] && [ -d "$r" ]; then head -c {checksum_bytes} '
-                  '| (cd "$r" && xargs -0 -r sha256sum -z -- 2>/dev/null); '
-                  f"else head -c {checksum_bytes} >/dev/null; fi; ")
-    return (
-        f"wd={quote(workdir)}; d={quote(remote_dir)}; m={quote(manifest_path)}; "
-        'r=$(realpath -m -- "$d") || exit 3; printf "R\\0%s\\0" "$r"; '
-        'case "$r" in "$wd"/?*) ok=1;; *) ok=0;; esac; '
-        'if [ "$ok" = 1 ] && [ -d "$r" ]; then (cd "$r" && '
-        "find . -mindepth 1 -name .git -prune -o -printf 'E\\0%y\\0%s\\0%T@\\0%m\\0%P\\0%l\\0'); fi; "
-        f"{hashes}"
-        'printf "M\\0"; if [ "$ok" = 1 ]; then cat -- "$m" 2>/dev/null; fi; '
-        f'printf "%s\\0" {quote(end_marker)}'
-    )
 
 
 def parse_listing(data: bytes) -> RemoteState:

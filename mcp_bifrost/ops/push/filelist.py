@@ -4,11 +4,14 @@ Inside git: tracked plus untracked-not-ignored files (`git ls-files --cached --o
 --exclude-standard`), so uncommitted edits go and build outputs do not. Outside git: a walk that
 honours every .gitignore on the way down (pathspec). `.bifrostignore` at the root adds patterns in
 either case. `.git` never goes. Symlinks go as links only when they stay inside the workspace.
+A file or folder that cannot be read here is named in `refused` and in `unreadable`, so that push
+keeps (never deletes) its copy on the target.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from collections.abc import Iterable
@@ -41,6 +44,11 @@ class Selection:
     entries: dict[str, LocalEntry] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)  # "path: reason"
     source: Literal["git", "walk"] = "walk"
+    unreadable: set[str] = field(default_factory=set)  # files and folders we could not read
+
+    def is_unreadable(self, path: str) -> bool:
+        """True for an unreadable path or anything below an unreadable folder."""
+        return any(path == u or path.startswith(u + "/") for u in self.unreadable)
 
 
 def local_root(local_dir: str | os.PathLike[str]) -> Path:
@@ -55,12 +63,15 @@ def select(local_dir: str | os.PathLike[str]) -> Selection:
     """The files, symlinks and directories a push of `local_dir` makes the target hold."""
     root = local_root(local_dir)
     selection = Selection(root)
-    paths, dirs = _git_paths(root)
+    paths, dirs, closed = _git_paths(root)
     if paths is None:
-        paths, dirs = _walk(root)
+        paths, dirs, closed = _walk(root)
     else:
         selection.source = "git"
     extra = _ignore_spec(root / BIFROSTIGNORE)
+    for rel, reason in closed:
+        if not (extra and extra.match_file(rel + "/")):
+            _refuse_unreadable(selection, rel, reason, folder=True)
     for rel in paths:
         if _never_sent(rel) or (extra and extra.match_file(rel)):
             continue
@@ -71,7 +82,7 @@ def select(local_dir: str | os.PathLike[str]) -> Selection:
     return selection
 
 
-COPY_STAGING_PREFIX = ".bifrost-copy-"  # copy_files' staging folders (ops/fetch.py): transient
+COPY_STAGING_PREFIX = ".bifrost-copy-"  # copy_files' staging folders (ops/copy_files.py): transient
 
 
 def _never_sent(rel: str) -> bool:
@@ -82,8 +93,14 @@ def _add(selection: Selection, rel: str) -> None:
     full = os.path.join(selection.root, rel)  # str paths: pathlib costs more than the lstat here
     try:
         st = os.lstat(full)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return  # tracked but deleted in the working tree: it is gone locally
+    except OSError as exc:  # a folder on the way that we may not enter
+        _refuse_unreadable(selection, rel, exc.strerror or str(exc), folder=False)
+        return
+    if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):
+        _refuse_unreadable(selection, rel, "permission denied", folder=False)
+        return
     if stat.S_ISREG(st.st_mode):
         entry = LocalEntry(rel, "f", st.st_size, st.st_mtime_ns, bool(st.st_mode & stat.S_IXUSR))
     elif stat.S_ISLNK(st.st_mode):
@@ -95,6 +112,7 @@ def _add(selection: Selection, rel: str) -> None:
     elif stat.S_ISDIR(st.st_mode):  # a git submodule: its own working tree, selected the same way
         sub = select(Path(full))
         selection.refused.extend(f"{rel}/{r}" for r in sub.refused)
+        selection.unreadable.update(f"{rel}/{u}" for u in sub.unreadable)
         for entry in sub.entries.values():
             _put(selection, LocalEntry(f"{rel}/{entry.path}", entry.kind, entry.size, entry.mtime_ns,
                                        entry.executable, entry.link))
@@ -104,6 +122,13 @@ def _add(selection: Selection, rel: str) -> None:
         selection.refused.append(f"{rel}: not a regular file, folder or symlink")
         return
     _put(selection, entry)
+
+
+def _refuse_unreadable(selection: Selection, rel: str, reason: str, *, folder: bool) -> None:
+    selection.unreadable.add(rel)
+    what = "folder cannot be read here" if folder else "cannot be read here"
+    selection.refused.append(f"{rel}{'/' if folder else ''}: {what} ({reason.lower()}); not pushed, and its "
+                             "copy on the target (if any) is kept")
 
 
 def _put(selection: Selection, entry: LocalEntry) -> None:
@@ -136,14 +161,23 @@ def _is_within(root: Path, path: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _git_paths(root: Path) -> tuple[list[str] | None, list[str]]:
-    """(files, empty untracked dirs) from git, or (None, []) when `root` is not in a git work tree."""
-    files = _git(root, "--cached", "--others", "--exclude-standard")
-    if files is None:
-        return None, []
+Unreadable = list[tuple[str, str]]  # (folder, reason) for folders that could not be opened
+_GIT_CLOSED = re.compile(r"could not open directory '(.+?)/?': (.+)$")
+
+
+def _git_paths(root: Path) -> tuple[list[str] | None, list[str], Unreadable]:
+    """(files, empty untracked dirs, unreadable folders) from git; (None, [], []) outside a git work tree."""
+    done = _git_run(root, "--cached", "--others", "--exclude-standard")
+    if done is None:
+        return None, [], []
+    files = _split(done.stdout)
+    closed = [(m.group(1), m.group(2)) for line in os.fsdecode(done.stderr).splitlines()
+              if (m := _GIT_CLOSED.search(line))]
     # Empty folders are not files to git; ask for untracked directories to keep them.
     # git collapses an untracked folder to one "dir/" entry, so look inside those for empty leaves.
-    untracked = _git(root, "--others", "--exclude-standard", "--directory") or []
+    closed_dirs = {c for c, _ in closed}
+    untracked = [d for d in _git(root, "--others", "--exclude-standard", "--directory") or []
+                 if d.rstrip("/") not in closed_dirs]
     empty = [
         Path(dirpath).relative_to(root).as_posix()
         for d in untracked if d.endswith("/")
@@ -151,17 +185,24 @@ def _git_paths(root: Path) -> tuple[list[str] | None, list[str]]:
         if not dirnames and not filenames
     ]
     # A "dir/" among the files is a nested repository: _add selects inside it like a submodule.
-    return [f.rstrip("/") for f in files], empty
+    return [f.rstrip("/") for f in files], empty, closed
 
 
-def _git(root: Path, *args: str) -> list[str] | None:
+def _git_run(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
     try:
         done = subprocess.run(["git", "ls-files", "-z", *args], cwd=root, capture_output=True, check=False)
     except FileNotFoundError:
         return None  # no git on this machine: walk
-    if done.returncode != 0:
-        return None
-    return [os.fsdecode(p) for p in done.stdout.split(b"\0") if p]
+    return done if done.returncode == 0 else None
+
+
+def _git(root: Path, *args: str) -> list[str] | None:
+    done = _git_run(root, *args)
+    return None if done is None else _split(done.stdout)
+
+
+def _split(out: bytes) -> list[str]:
+    return [os.fsdecode(p) for p in out.split(b"\0") if p]
 
 
 def _ignore_spec(path: Path) -> pathspec.GitIgnoreSpec | None:
@@ -172,13 +213,19 @@ def _ignore_spec(path: Path) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _walk(root: Path) -> tuple[list[str], list[str]]:
-    """Files and empty folders under root, honouring every .gitignore on the way down."""
+def _walk(root: Path) -> tuple[list[str], list[str], Unreadable]:
+    """Files, empty folders and unreadable folders under root, honouring every .gitignore on the way."""
     specs: dict[str, pathspec.GitIgnoreSpec] = {}
     files: list[str] = []
     empty: list[str] = []
+    closed: Unreadable = []
     prefix = len(str(root)) + 1
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:
+        rel = str(exc.filename)[prefix:].replace(os.sep, "/")
+        closed.append((rel, exc.strerror or str(exc)))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         was_empty = not dirnames and not filenames
         rel_dir = dirpath[prefix:].replace(os.sep, "/")
         spec = _ignore_spec(Path(dirpath) / GITIGNORE) if GITIGNORE in filenames else None
@@ -199,7 +246,7 @@ def _walk(root: Path) -> tuple[list[str], list[str]]:
         files.extend(kept_files)
         if rel_dir and was_empty:
             empty.append(rel_dir)
-    return files, empty
+    return files, empty, closed
 
 
 def _ignored(specs: dict[str, pathspec.GitIgnoreSpec], rel: str, *, is_dir: bool) -> bool:

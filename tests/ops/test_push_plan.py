@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcp_bifrost.ops.filelist import LocalEntry, Selection
-from mcp_bifrost.ops.remote_tree import RemoteEntry, RemoteState, parse_listing
-from mcp_bifrost.ops.sync_plan import make_plan
+from mcp_bifrost.ops.push.filelist import LocalEntry, Selection
+from mcp_bifrost.ops.push.remote_tree import RemoteEntry, RemoteState, parse_listing
+from mcp_bifrost.ops.push.plan import make_plan
 
 NS = 1_000_000_000
 
@@ -68,10 +68,55 @@ def test_nothing_is_deleted_through_a_symlink_or_outside_the_tree(tmp_path):
     assert plan.delete == [] and plan.rmdir == []
 
 
-def test_a_type_change_removes_the_old_entry_first(tmp_path):
-    state = remote(a=RDIR, a__x=rfile())
+def test_a_type_change_of_what_push_made_replaces_it_file_by_file(tmp_path):
+    state = remote({"a", "a/x", "a/sub", "a/sub/y"}, a=RDIR, a__x=rfile(), a__sub=RDIR, a__sub__y=rfile())
     plan = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS)), state, delete=True)
-    assert plan.delete == ["a"] and [e.path for e in plan.send] == ["a"]
+    assert plan.conflicts == [] and [e.path for e in plan.send] == ["a"]
+    assert plan.delete == ["a/sub/y", "a/x"] and plan.rmdir == ["a/sub", "a"]
+
+
+def test_a_folder_push_did_not_make_is_a_conflict_and_nothing_is_removed(tmp_path):
+    # issue 13.3: `results` here, `results/model.bin` made on the target: once rm -rf'd, even with delete=false
+    state = remote(results=RDIR, **{"results__model.bin": rfile()})
+    for delete in (True, False):
+        plan = make_plan(local(tmp_path, LocalEntry("results", "f", 3, 5 * NS)), state, delete=delete)
+        assert plan.delete == [] and plan.rmdir == []
+        assert plan.conflicts == ["results (file here, folder on the target that push did not make)"]
+
+
+def test_a_pushed_folder_that_now_holds_outputs_is_a_conflict(tmp_path):
+    state = remote({"a", "a/x"}, a=RDIR, a__x=rfile(), **{"a__out.bin": rfile()})
+    plan = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS)), state, delete=True)
+    assert plan.delete == [] and plan.rmdir == []
+    assert "a/out.bin" in plan.conflicts[0]
+
+
+def test_replacing_a_pushed_folder_needs_delete(tmp_path):
+    state = remote({"a", "a/x"}, a=RDIR, a__x=rfile())
+    plan = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS)), state, delete=False)
+    assert plan.delete == [] and "delete=true" in plan.conflicts[0]
+
+
+def test_a_file_made_on_the_target_where_a_folder_arrives_is_a_conflict(tmp_path):
+    state = remote(data=rfile())
+    plan = make_plan(local(tmp_path, LocalEntry("data", "d"), LocalEntry("data/x", "f", 1, 0)), state, delete=True)
+    assert plan.delete == [] and plan.conflicts[0].startswith("data (folder here, file on the target")
+
+
+def test_a_pushed_file_replaced_by_a_folder_is_removed_alone(tmp_path):
+    state = remote({"data"}, data=rfile())
+    plan = make_plan(local(tmp_path, LocalEntry("data", "d"), LocalEntry("data/x", "f", 1, 0)), state, delete=False)
+    assert plan.conflicts == [] and plan.delete == ["data"] and [e.path for e in plan.send] == ["data", "data/x"]
+
+
+def test_files_under_an_unreadable_local_folder_are_kept_on_the_target_and_in_the_manifest(tmp_path):
+    # issue 13.8: an unreadable folder was skipped silently and its remote files deleted
+    selection = local(tmp_path, LocalEntry("a.txt", "f", 3, 5 * NS))
+    selection.unreadable = {"secret"}
+    state = remote({"a.txt", "secret", "secret/key"}, **{"a.txt": rfile(), "secret": RDIR, "secret__key": rfile()})
+    plan = make_plan(selection, state, delete=True)
+    assert plan.delete == [] and plan.rmdir == []
+    assert plan.protected == ["secret", "secret/key"] and plan.manifest == ["a.txt", "secret", "secret/key"]
 
 
 def test_gone_folders_are_removed_children_first(tmp_path):

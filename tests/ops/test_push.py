@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +18,9 @@ import anyio
 import pytest
 
 from mcp_bifrost.config import Limits
-from mcp_bifrost.errors import TransferIncomplete, TransferTooLarge, UnsafePath
+from mcp_bifrost.errors import PushBusy, TransferError, TransferIncomplete, TransferTooLarge, TypeConflict, UnsafePath
 from mcp_bifrost.ops.shell import quote, run_capture
-from mcp_bifrost.ops.sync import push
+from mcp_bifrost.ops.push import push
 from mcp_bifrost.ops.workspace import workdir
 
 pytestmark = pytest.mark.anyio
@@ -243,7 +244,7 @@ async def test_push_without_delete_keeps_files_gone_locally_until_a_push_with_de
     await assert_same_tree(target, ws, result.remote_dir)
 
 
-@pytest.mark.parametrize("remote_dir", ["/tmp", "../..", "..", "~/x", "../.push/staging"])
+@pytest.mark.parametrize("remote_dir", ["/tmp", "../..", "..", "~/x", "../.push/staging", "../jobs"])
 async def test_push_refuses_a_remote_dir_outside_the_workdir(target, tmp_path, remote_dir):
     ws = make_workspace(tmp_path)
     with pytest.raises(UnsafePath, match="workdir"):
@@ -257,7 +258,7 @@ async def test_push_refuses_a_remote_dir_that_a_symlink_leads_out_of_the_workdir
     (await run_capture(target, f"mkdir -p {quote(outside)} && echo keep > {quote(outside)}/precious && "
                                f"mkdir -p {quote(wd)}/workspaces && ln -s {quote(outside)} {quote(wd)}/workspaces/evil"
                        )).check("setting up")
-    with pytest.raises(UnsafePath, match="not a folder inside"):
+    with pytest.raises(UnsafePath, match="outside the target's workdir"):
         await push(target, ws, remote_dir="evil")
     assert (await run_capture(target, f"ls {quote(outside)}")).stdout == b"precious\n"
 
@@ -305,3 +306,191 @@ async def test_a_push_cut_off_mid_stream_leaves_no_half_written_file(ssh_target,
     assert tree["src/add.py"] == f"f {before_edit} -"
     await push(ssh_target, ws)
     await assert_same_tree(ssh_target, ws, first.remote_dir)
+
+
+async def _put_another_workspace(target) -> str:
+    """Another workspace's twin, with a file and an output folder, that no push of ours may touch."""
+    other = posixpath.join(await workdir(target), "workspaces", "other")
+    (await run_capture(target, f"mkdir -p {quote(other)}/results && echo keep > {quote(other)}/results/model.bin"
+                       )).check("setting up another workspace")
+    return other
+
+
+@pytest.mark.parametrize("remote_dir", [".", "", "./", "a/..", "WD/workspaces", "WD/workspaces/", "WD", "WD/jobs"])
+async def test_push_refuses_the_workspaces_root_and_the_workdir_itself(target, tmp_path, remote_dir):
+    # issue 13.2: remote_dir="." resolved to the folder holding every workspace's copy
+    ws = make_workspace(tmp_path)
+    write(ws, "other", "a file where another workspace has its folder\n")
+    other = await _put_another_workspace(target)
+    with pytest.raises(UnsafePath, match=r"holds every workspace .*A push writes .* only in a folder of its own"):
+        await push(target, ws, remote_dir=remote_dir.replace("WD", await workdir(target)))
+    assert (await run_capture(target, f"cat {quote(other)}/results/model.bin")).stdout == b"keep\n"
+
+
+async def test_a_local_file_where_the_target_has_an_output_folder_is_refused_and_the_folder_kept(target, tmp_path):
+    # issue 13.3: `results` here vs `results/model.bin` made on the target: push ran rm -rf, even with delete=false
+    ws = make_workspace(tmp_path)
+    first = await push(target, ws)
+    (await run_capture(target, f"cd {quote(first.remote_dir)} && mkdir results && echo w > results/model.bin"
+                       )).check("an output folder made by a job")
+    write(ws, "results", "a local file of the same name\n")
+    for delete in (False, True):
+        with pytest.raises(TypeConflict, match=r"results \(file here, folder on the target that push did not make\)"):
+            await push(target, ws, delete=delete)
+    tree = await remote_tree(target, first.remote_dir)
+    assert tree["results"] == "d" and "results/model.bin" in tree
+
+
+async def test_a_pushed_folder_holding_outputs_is_not_replaced_by_a_file(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    first = await push(target, ws)
+    (await run_capture(target, f"echo w > {quote(first.remote_dir)}/src/deep/er/out.bin")).check("an output")
+    replace_a_folder_by_a_file(ws)
+    with pytest.raises(TypeConflict, match=r"src/deep/er .*out\.bin"):
+        await push(target, ws)
+    assert "src/deep/er/out.bin" in await remote_tree(target, first.remote_dir)
+
+
+def _flat_workspace(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
+    ws = tmp_path / name
+    for rel, text in files.items():
+        write(ws, rel, text)
+    return ws
+
+
+async def test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest_follows(target, tmp_path):
+    # issue 13.4: both reported success, the target held the union of the two trees, and one side's
+    # files dropped out of the manifest. Here B starts while A's stream is on the wire.
+    a = _flat_workspace(tmp_path, "a", {f"a{i}.txt": f"a{i}\n" for i in range(30)} | {"same.txt": "from a\n"})
+    b = _flat_workspace(tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b\n"})
+    shared = posixpath.join(await workdir(target), "workspaces", "shared")  # absolute: one meaning
+    results = {}
+    started_b = False
+
+    async def push_b() -> None:
+        results["b"] = await push(target, b, remote_dir=shared)
+
+    async with anyio.create_task_group() as tg:
+        async def start_b_mid_stream(done: int, total: int) -> None:
+            nonlocal started_b
+            if not started_b:
+                started_b = True
+                tg.start_soon(push_b)
+                await anyio.sleep(1.5)  # B lists and plans (or waits for the lock) meanwhile
+
+        results["a"] = await push(target, a, remote_dir=shared, progress=start_b_mid_stream)
+    dest = results["a"].remote_dir
+    assert await remote_tree(target, dest) == local_tree(b, set())  # B came second: B's tree, not a union
+    assert results["b"].files_deleted == 30
+    await push(target, a, remote_dir=shared)  # the manifest names B's files: they go
+    assert await remote_tree(target, dest) == local_tree(a, set())
+
+
+async def _hold_push_lock(target, dest: str, seconds: float):
+    """Hold remote/push.sh's lock on `dest` the way another push would."""
+    state = posixpath.join(await workdir(target), ".push", "locks")
+    script = (f'mkdir -p {quote(state)} && mkdir -p {quote(dest)} && r=$(realpath -m {quote(dest)}) && '
+              f'exec 9>>"{state}/$(printf %s "$r" | sha256sum | cut -c1-32)" && flock 9 && echo held && sleep {seconds}')
+    proc = await target.start(script)
+    assert await proc.read_stdout() == b"held\n"
+    return proc
+
+
+async def test_a_push_waits_for_the_lock_or_fails_clearly_after_the_wait(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    dest = posixpath.join(await workdir(target), "workspaces", "locked")
+    holder = await _hold_push_lock(target, dest, 2)
+    with pytest.raises(PushBusy, match="another push to this remote folder is still running"):
+        await push(target, ws, remote_dir=dest, limits=Limits(push_lock_wait_s=0))
+    result = await push(target, ws, remote_dir=dest, limits=Limits(push_lock_wait_s=20))
+    assert result.files_sent == 8
+    assert await holder.wait() == 0
+    await assert_same_tree(target, ws, dest)
+
+
+async def test_reading_a_file_that_vanished_says_what_is_true(tmp_path):
+    # issue 13.12: "did one change during the push? Push again." for a file that could not be read
+    from mcp_bifrost.ops.push.filelist import LocalEntry
+    from mcp_bifrost.ops.push.plan import Plan
+    from mcp_bifrost.ops.push.stream import write_tar
+    from mcp_bifrost.ops.tarstream import ByteQueue
+
+    plan = Plan(send=[LocalEntry("gone.txt", "f", 3, 0)])
+    with pytest.raises(TransferError) as caught:
+        write_tar(tmp_path, plan, ByteQueue(maxsize=1000), [0])
+    assert "'gone.txt' was deleted while the push read it; nothing was changed on the target" in str(caught.value)
+
+
+def _push_as_user(ws: str, wd: str) -> dict:
+    """Runs in a child process as the unprivileged user (tests.support.unprivileged)."""
+    import asyncio
+
+    from mcp_bifrost.targets.local import LocalTarget
+
+    async def main() -> dict:
+        target = LocalTarget("local", wd)
+        try:
+            return (await push(target, ws, delete=True)).model_dump()
+        finally:
+            await target.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git", "walk"])
+def test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept(git):
+    # issue 13.8: an unreadable folder was skipped without a word and its remote files deleted;
+    # an unreadable file stopped the push with "did one change during the push? Push again."
+    from tests.support import unprivileged
+
+    scratch = unprivileged.unprivileged_dir()
+    ws, wd = scratch / "ws", str(scratch / "wd")
+    write(ws, "a.txt", "a\n")
+    write(ws, "secret/key.txt", "k\n")
+    write(ws, "locked.txt", "l\n")
+    if git:
+        subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    unprivileged.give_away(scratch)
+
+    def push_as_user() -> dict:
+        return unprivileged.call_as_user(_push_as_user, str(ws), wd)
+
+    first = push_as_user()
+    remote = Path(first["remote_dir"])
+    os.chmod(ws / "secret", 0)
+    os.chmod(ws / "locked.txt", 0)
+    try:
+        second = push_as_user()
+    finally:
+        os.chmod(ws / "secret", 0o755)
+        os.chmod(ws / "locked.txt", 0o644)
+    assert (remote / "secret/key.txt").read_text() == "k\n" and (remote / "locked.txt").read_text() == "l\n"
+    assert second["files_deleted"] == 0
+    reasons = {r.split(":")[0]: r for r in second["refused"]}
+    assert "cannot be read here" in reasons["secret/"] and "kept" in reasons["secret/"]
+    assert "cannot be read here" in reasons["locked.txt"]
+    # they stayed in the manifest: once really gone locally, the next push removes them
+    shutil.rmtree(ws / "secret")
+    (ws / "locked.txt").unlink()
+    third = push_as_user()
+    assert not (remote / "secret").exists() and not (remote / "locked.txt").exists()
+    assert third["files_deleted"] == 3
+    shutil.rmtree(scratch)
+
+
+async def test_a_file_that_became_a_folder_during_the_push_is_not_removed(target, tmp_path):
+    # The plan names only files for deletion, and the target removes them with rm -f, never rm -r:
+    # a folder that appears there between listing and applying (a job's output) stays.
+    ws = make_workspace(tmp_path)
+    first = await push(target, ws)
+    delete_a_file(ws)  # README.md: in the manifest, gone locally
+    edit_one_file(ws)  # something to send, so that the stream (and progress) runs after the listing
+    readme = quote(posixpath.join(first.remote_dir, "README.md"))
+
+    async def a_job_writes_there(done: int, total: int) -> None:
+        (await run_capture(target, f"[ -d {readme} ] || {{ rm {readme} && mkdir {readme} && "
+                                   f"echo out > {readme}/result.txt; }}")).check("replacing the file by a folder")
+
+    with pytest.raises(TransferError, match="deleting files gone locally failed"):
+        await push(target, ws, progress=a_job_writes_there)
+    assert "README.md/result.txt" in await remote_tree(target, first.remote_dir)

@@ -1,12 +1,12 @@
 """push: make a folder on the target hold exactly the local working tree, in about one round trip.
 
-Procedure: select the local files (filelist) -> one command on the target lists its tree and stays
-open (push_stream) -> plan the difference here (sync_plan) -> check the size caps -> tell the
-command "stop", or "go" plus one gzip'd tar of the changed files, the delete list and the new
-manifest. The target applies the stream only once it has arrived whole. No change costs one
+Procedure: select the local files (filelist) -> one command on the target (remote/push.sh) takes
+the destination's lock, lists its tree and stays open (stream) -> plan the difference here (plan)
+-> refuse type conflicts -> check the size caps -> tell the command "stop", or "go" plus one
+gzip'd tar of the changed files, the delete list and the new manifest. The target applies the stream only once it has arrived whole. No change costs one
 command; a change costs the same command plus the stream.
 
-copy_files (the other direction) lives in ops/fetch.py and is re-exported here.
+copy_files (the other direction) lives in ops/copy_files.py.
 """
 
 from __future__ import annotations
@@ -18,22 +18,20 @@ import time
 from pathlib import Path
 
 from mcp_bifrost.config import Limits
-from mcp_bifrost.errors import TransferTooLarge, UnsafePath
+from mcp_bifrost.errors import TransferTooLarge, TypeConflict, UnsafePath
 from mcp_bifrost.models import PushResult
-from mcp_bifrost.ops import filelist
-from mcp_bifrost.ops.fetch import copy_files
-from mcp_bifrost.ops.push_stream import Progress, PushSession
-from mcp_bifrost.ops.remote_tree import RemoteState
-from mcp_bifrost.ops.sync_plan import Plan, make_plan
+from mcp_bifrost.ops.push import filelist
+from mcp_bifrost.ops.push.plan import Plan, make_plan
+from mcp_bifrost.ops.push.remote_tree import RemoteState
+from mcp_bifrost.ops.push.stream import Progress, PushSession
 from mcp_bifrost.ops.tarstream import settle
-from mcp_bifrost.ops.workspace import inside, workdir, workspace_dir, workspace_name
+from mcp_bifrost.ops.workspace import PUSH_STATE, WORKSPACES, reserved_for_push, workdir, workspace_dir, workspace_name
 from mcp_bifrost.targets.base import Target
 
-PUSH_STATE = ".push"  # <workdir>/.push/{staging,manifests}: ours; never a push destination
 LIST_CAP = 1000  # dry_run lists are cut here (counts stay exact)
 LARGEST_SHOWN = 5
 
-__all__ = ["Progress", "copy_files", "push"]
+__all__ = ["Progress", "push"]
 
 
 async def push(
@@ -64,7 +62,7 @@ async def push(
         hash_paths = sorted(p for p, e in (await selecting).entries.items() if e.kind == "f")
     session = PushSession(target)
     try:
-        remote = await session.open(wd, state_dir, dest, manifest_path, hash_paths)
+        remote = await session.open(wd, state_dir, dest, manifest_path, hash_paths, limits.push_lock_wait_s)
     except BaseException:
         await settle(selecting)
         raise
@@ -73,6 +71,7 @@ async def push(
         _check_destination(dest, remote.real_dir, wd)  # a symlink on the way may lead out
         local_hashes = await asyncio.to_thread(_local_hashes, selection, remote) if checksum else None
         plan = make_plan(selection, remote, delete=delete, local_hashes=local_hashes)
+        _check_conflicts(plan, remote.real_dir)
         _check_caps(plan, limits)
     except BaseException:
         await session.abort()  # the command reads end-of-input instead of "go" and leaves everything
@@ -85,6 +84,9 @@ async def push(
 
     files = plan.files_to_send
     removed = plan.delete + [p + "/" for p in plan.rmdir]
+    refused = selection.refused + [
+        f"{p}: cannot be checked here (a folder on the way cannot be read); its copy on the target is kept"
+        for p in plan.protected if not selection.is_unreadable(p)]
     return PushResult(
         target=target.name,
         local_dir=str(selection.root),
@@ -99,31 +101,44 @@ async def push(
         dry_run=dry_run,
         sent=[e.path for e in files][:LIST_CAP] if dry_run else [],
         deleted=removed[:LIST_CAP] if dry_run else [],
-        refused=selection.refused,
-        note=_note(plan, dry_run, selection.refused),
+        refused=refused,
+        note=_note(plan, dry_run, refused),
     )
 
 
 async def _destination(target: Target, wd: str, root: Path, remote_dir: str | None) -> str:
-    """The absolute remote folder: inside the workdir, never the workdir itself or our state."""
+    """The absolute remote folder. Relative remote_dir: below <workdir>/workspaces (the app passes
+    an absolute one, resolved by the workspace model's path rule)."""
     if remote_dir is None:
         dest = posixpath.normpath(await workspace_dir(target, workspace_name(str(root))))
-        _check_destination(str(root), dest, wd)
-        return dest
-    if remote_dir.startswith("~"):
-        raise UnsafePath(f"remote_dir {remote_dir!r}: give an absolute path inside the target's workdir "
-                         f"{wd}, or one relative to {wd}/workspaces")
-    dest = posixpath.normpath(posixpath.join(wd, "workspaces", remote_dir))
-    _check_destination(remote_dir, dest, wd)
+    elif remote_dir.startswith("~"):
+        raise UnsafePath(f"remote_dir {remote_dir!r}: give an absolute path inside the target's workdir {wd}, "
+                         f"or one relative to {wd}/{WORKSPACES}")
+    else:
+        dest = posixpath.normpath(posixpath.join(wd, WORKSPACES, remote_dir))
+    _check_destination(str(root) if remote_dir is None else remote_dir, dest, wd)
     return dest
 
 
 def _check_destination(asked: str, dest: str, wd: str) -> None:
-    if not inside(wd, dest) or dest == wd or inside(posixpath.join(wd, PUSH_STATE), dest):
+    if reserved_for_push(wd, dest):
         raise UnsafePath(
-            f"remote_dir {asked!r} resolves to {dest}, which is not a folder inside the target's workdir "
-            f"{wd}. A push may only write (and delete) below {wd}/; leave remote_dir out to use the "
-            "workspace's own folder."
+            f"remote_dir {asked!r} resolves to {dest}, which is outside the target's workdir {wd}, the workdir "
+            f"itself, the folder that holds every workspace ({wd}/{WORKSPACES}), the jobs folder or "
+            "mcp-bifrost's own state. A push writes (and deletes) only in a folder of its own inside the "
+            "workdir: leave remote_dir out to use this workspace's twin, or name a subfolder of it."
+        )
+
+
+def _check_conflicts(plan: Plan, real_dir: str) -> None:
+    if plan.conflicts:
+        shown = "; ".join(plan.conflicts[:LARGEST_SHOWN])
+        more = f" and {len(plan.conflicts) - LARGEST_SHOWN} more" if len(plan.conflicts) > LARGEST_SHOWN else ""
+        raise TypeConflict(
+            f"push refused, nothing was changed: {len(plan.conflicts)} path(s) are a file on one side and a "
+            f"folder (or link) on the other in {real_dir}: {shown}{more}. Push never removes what it did not "
+            "put there. Rename or remove one side (on the target with exec, e.g. `mv results results.old`), "
+            "ignore the local path (.bifrostignore), or push to another remote_dir."
         )
 
 

@@ -22,9 +22,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcp_bifrost import remote
 from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import (
     ConnectionLost,
+    RemoteExit,
     TransferError,
     TransferIncomplete,
     TransferTooLarge,
@@ -32,8 +34,7 @@ from mcp_bifrost.errors import (
 )
 from mcp_bifrost.models import CopyResult
 from mcp_bifrost.ops import tarsafe
-from mcp_bifrost.ops.filelist import COPY_STAGING_PREFIX
-from mcp_bifrost.ops.shell import quote
+from mcp_bifrost.ops.push.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
 from mcp_bifrost.ops.workspace import RemoteWorkspace, workdir
 from mcp_bifrost.targets.base import Target
@@ -41,8 +42,9 @@ from mcp_bifrost.targets.base import Target
 Progress = Callable[[int, int], Awaitable[None]]
 
 PROGRESS_INTERVAL_S = 0.1
-# Exit codes of fetch_command's checks (tar itself exits 0, 1 = a file changed while read, or 2).
-EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = 3, 4, 5
+# Exit codes of remote/copy_files.sh's checks (errors.REMOTE_EXIT_CODES); tar itself exits 0,
+# 1 (a file changed while it was read) or 2.
+EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = RemoteExit.COPY_MISSING, RemoteExit.COPY_UNSAFE, RemoteExit.COPY_TOO_LARGE
 TAR_FILE_CHANGED = 1
 
 
@@ -104,29 +106,8 @@ def _refuse_duplicate_names(paths: list[str]) -> None:
 
 
 def fetch_command(wd: str, paths: list[str], cap: int) -> str:
-    """Shell program on the target: check real paths and total size, then stream one tar on stdout."""
-    return "\n".join([
-        f"wd={quote(wd)}; cap={cap}",
-        "set -- " + " ".join(quote(p) for p in paths),
-        "n=$#",
-        "for p; do",
-        '  r=$(realpath -e -- "$p" 2>/dev/null) ||',
-        f'    {{ printf "bifrost-missing\\t%s\\n" "$p" >&2; exit {EXIT_MISSING}; }}',
-        '  case "$r" in "$wd"|"$wd"/*) ;;',
-        f'    *) printf "bifrost-unsafe\\t%s\\t%s\\n" "$p" "$r" >&2; exit {EXIT_UNSAFE};;',
-        "  esac",
-        '  set -- "$@" "$r"',
-        "done",
-        'shift "$n"',
-        'total=$(du -scb -- "$@" | tail -n 1 | cut -f1)',
-        'printf "bifrost-total\\t%s\\n" "$total" >&2',
-        'if [ "$total" -gt "$cap" ]; then',
-        '  du -ab -- "$@" | sort -rn | head -n 5 | sed "s/^/bifrost-large\\t/" >&2',
-        f"  exit {EXIT_TOO_LARGE}",
-        "fi",
-        'for r; do set -- "$@" -C "${r%/*}" "./${r##*/}"; shift; done',
-        "exec tar -cf - -I 'gzip -1' --hard-dereference \"$@\"",
-    ])
+    """remote/copy_files.sh: check real paths and the total size, then stream one tar on stdout."""
+    return remote.command("copy_files", wd, cap, *paths)
 
 
 @dataclass

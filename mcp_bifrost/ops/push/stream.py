@@ -6,6 +6,8 @@ plans locally and writes either "stop" or "go" plus one gzip'd tar stream to the
 
 stdin:  [paths to hash (checksum only)] "go\\n" tar | "stop\\n"
 stdout: the listing (remote_tree), then an end marker; nothing after it
+The program on the target is mcp_bifrost/remote/push.sh; it holds a lock on the destination from
+before the listing to the end, so two pushes to one folder run one after the other.
 The tar holds files/<path> for the changed entries and .bifrost/{delete,rmdir,manifest,complete};
 `complete` comes last, so its presence proves the stream arrived whole. The target extracts into a
 staging folder, and only then deletes what is gone and hard-links the new files into place (or,
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
-import posixpath
+import logging
 import secrets
 import tarfile
 import time
@@ -26,14 +28,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete
-from mcp_bifrost.ops.remote_tree import RemoteState, listing_command, parse_listing
-from mcp_bifrost.ops.shell import drain, quote
-from mcp_bifrost.ops.sync_plan import Plan
+from mcp_bifrost import remote
+from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete, error_for_exit
+from mcp_bifrost.ops.push.remote_tree import RemoteState, parse_listing
+from mcp_bifrost.ops.shell import drain
+from mcp_bifrost.ops.push.plan import Plan
 from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
 from mcp_bifrost.targets.base import Process, Target
 
 Progress = Callable[[int, int], Awaitable[None]]
+log = logging.getLogger(__name__)
 
 # Level 1 packs source text ~3.5x at five times the speed of level 6 (measured: 72 vs 14 MB/s).
 COMPRESS_LEVEL = 1
@@ -43,47 +47,6 @@ SAMPLE_BYTES = 16384
 SAMPLE_MIN_FILE = 65536  # smaller files are packed at COMPRESS_LEVEL without a test
 INCOMPRESSIBLE_RATIO = 0.9
 PROGRESS_INTERVAL_S = 0.1
-STAGING = "staging"  # under <workdir>/.push
-
-
-def push_command(wd: str, state_dir: str, dest: str, manifest_path: str, end_marker: str,
-                 checksum_bytes: int | None) -> str:
-    """The whole program: listing, then (on "go") extract, delete, link into place, save the manifest.
-
-    Exit codes name the step that failed: 70 staging, 71 extract, 72 stream cut short, 73 the
-    destination is not where it was listed, 74 delete, 75 move into place, 76 manifest.
-    """
-    staging = posixpath.join(state_dir, STAGING)
-    return "\n".join([
-        listing_command(wd, dest, manifest_path, end_marker=end_marker, checksum_bytes=checksum_bytes),
-        'IFS= read -r go || exit 0',
-        '[ "$go" = go ] || exit 0',
-        '[ "$ok" = 1 ] || exit 73',
-        f"sp={quote(staging)}",
-        'mkdir -p "$sp" "$r" "${m%/*}" || exit 70',
-        # a push killed outright (SIGKILL) cannot clean up: its staging goes a day later
-        'find "$sp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null',
-        's=$(mktemp -d "$sp/XXXXXXXX") || exit 70',
-        "trap 'rm -rf \"$s\"' EXIT",
-        "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 141' PIPE; trap 'exit 143' TERM",
-        'tar -xzf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit 71; }',
-        '[ -f "$s/.bifrost/complete" ] || { echo "bifrost: the stream ended early" >&2; exit 72; }',
-        'cd "$r" && [ "$(pwd -P)" = "$r" ] || { echo "bifrost: $r moved during the push" >&2; exit 73; }',
-        'if [ -s "$s/.bifrost/delete" ]; then xargs -0 rm -rf -- < "$s/.bifrost/delete" || exit 74; fi',
-        'if [ -d "$s/files" ]; then',
-        '  cd / && if rmdir "$r" 2>/dev/null; then',  # an empty destination (first push): one rename
-        '    mv "$s/files" "$r" || exit 75',
-        '  else',
-        '    cd "$r" || exit 73',
-        '    cp -al --remove-destination "$s/files/." . 2>/dev/null ||',  # hard links: no second copy
-        '    cp -a --remove-destination "$s/files/." . || exit 75',  # staging on another file system
-        "  fi",
-        "fi",
-        'if [ -s "$s/.bifrost/rmdir" ]; then',
-        '  cd "$r" && xargs -0 rmdir --ignore-fail-on-non-empty -- < "$s/.bifrost/rmdir"',
-        "fi",
-        'mv -f "$s/.bifrost/manifest" "$m" || exit 76',
-    ])
 
 
 class PushSession:
@@ -96,11 +59,13 @@ class PushSession:
         self._stderr: asyncio.Future | None = None
         self._stdout: asyncio.Future | None = None
 
-    async def open(self, wd: str, state_dir: str, dest: str, manifest_path: str,
-                   hash_paths: list[str] | None) -> RemoteState:
+    async def open(self, root: str, state_dir: str, dest: str, manifest_path: str,
+                   hash_paths: list[str] | None, lock_wait_s: float) -> RemoteState:
+        """Start remote/push.sh; it takes the destination's lock (waiting up to lock_wait_s) and lists."""
         marker = "bifrost-end-" + secrets.token_hex(16)
         names = None if hash_paths is None else b"".join(_encode(p) + b"\0" for p in hash_paths)
-        command = push_command(wd, state_dir, dest, manifest_path, marker, None if names is None else len(names))
+        command = remote.command("push", root, dest, manifest_path, state_dir, marker,
+                                 "" if names is None else len(names), max(0, int(lock_wait_s)))
         self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
         try:
@@ -120,7 +85,10 @@ class PushSession:
             chunk = await self._proc.read_stdout()
             if not chunk:
                 status = await self._proc.wait()
-                raise TransferError(f"listing the target {self.target.name} failed (exit {status}): {self._tail()}")
+                if self._stderr is not None:
+                    await asyncio.wait([self._stderr], timeout=2)  # the script's own words
+                raise error_for_exit(status, f"{self.target.name}: {self._tail()}") or TransferError(
+                    f"listing the target {self.target.name} failed (exit {status}): {self._tail()}")
             data += chunk
             at = data.find(marker, max(0, len(data) - len(chunk) - len(marker)))
             if at >= 0:
@@ -180,10 +148,14 @@ class PushSession:
                 ) from exc
             raise
         if status != 0:
-            raise TransferIncomplete(f"push to {self.target.name} failed on the target (exit {status}): "
-                                     f"{self._tail()}. No half-written file was kept.")
+            raise error_for_exit(status, f"{self.target.name}: {self._tail()}") or TransferIncomplete(
+                f"push to {self.target.name} failed on the target (exit {status}): {self._tail()}. "
+                "No half-written file was kept.")
         if progress is not None:
-            await progress(total, total)
+            try:
+                await progress(total, total)
+            except Exception as exc:  # the push was applied: a lost progress note must not say otherwise
+                log.warning("push progress could not be reported: %s", exc)
         return sent
 
     def _tail(self) -> str:
@@ -236,6 +208,7 @@ def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> Non
     """Runs in a worker thread: the gzip'd tar of the plan into `chunks`."""
     sink = QueueWriter(chunks)
     gz = LevelledGzip(sink)
+    reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
@@ -250,10 +223,12 @@ def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> Non
                     tar.addfile(info)
                 else:
                     info.size, info.mode = entry.size, 0o755 if entry.executable else 0o644
+                    reading = entry.path
                     with open(root / entry.path, "rb") as f:
                         gz.use_level(level_for(f, entry.size))
                         tar.addfile(info, CountingReader(f, done))
             gz.use_level(COMPRESS_LEVEL)
+            reading = ""
             _add_bytes(tar, ".bifrost/delete", _nul_list(plan.delete))
             _add_bytes(tar, ".bifrost/rmdir", _nul_list(plan.rmdir))
             _add_bytes(tar, ".bifrost/manifest", _nul_list(plan.manifest))
@@ -262,11 +237,24 @@ def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> Non
         sink.close()
     except OSError as exc:
         chunks.abort()
-        raise TransferError(f"reading the local files failed ({exc}); did one change during the push? "
-                            "Push again.") from exc
+        raise TransferError(_read_failure(exc, reading)) from exc
     except BaseException:
         chunks.abort()
         raise
+
+
+def _read_failure(exc: OSError, path: str) -> str:
+    """What went wrong reading a local file, in words that are true: the target was not changed
+    (it applies nothing from a stream that does not end with .bifrost/complete)."""
+    shown = repr(path) if path else "a local file"
+    if isinstance(exc, PermissionError):
+        return (f"push stopped: {shown} cannot be read here ({exc.strerror}); nothing was changed on the "
+                "target. Make it readable (chmod u+r), or add it to .bifrostignore.")
+    if isinstance(exc, FileNotFoundError):
+        return (f"push stopped: {shown} was deleted while the push read it; nothing was changed on the "
+                "target. Push again.")
+    return (f"push stopped while reading {shown} ({exc}); it may have changed while being read. Nothing "
+            "was changed on the target. Push again.")
 
 
 def _encode(path: str) -> bytes:

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# copy_files, the target's half (ops/copy_files.py is the other): check every real path and the
+# total size, then stream one gzip'd tar of them on stdout.
+#
+# Args:   WORKDIR CAP_BYTES PATH...   (absolute paths, already checked lexically by the client)
+# stderr: bifrost-missing/unsafe/total/large lines, tab-separated, for the client to read
+# Exit codes: errors.RemoteExit, under the same names; otherwise tar's own status (0, 1 = a file
+# changed while it was read, 2).
+readonly EXIT_COPY_MISSING=90 EXIT_COPY_UNSAFE=91 EXIT_COPY_TOO_LARGE=92
+wd=$1 cap=$2
+shift 2
+n=$#
+for p; do
+  r=$(realpath -e -- "$p" 2>/dev/null) ||
+    { printf 'bifrost-missing\t%s\n' "$p" >&2; exit "$EXIT_COPY_MISSING"; }
+  case "$r" in
+    "$wd" | "$wd"/*) ;;
+    *) printf 'bifrost-unsafe\t%s\t%s\n' "$p" "$r" >&2; exit "$EXIT_COPY_UNSAFE" ;;
+  esac
+  set -- "$@" "$r"
+done
+shift "$n"
+total=$(du -scb -- "$@" | tail -n 1 | cut -f1)
+printf 'bifrost-total\t%s\n' "$total" >&2
+if [ "$total" -gt "$cap" ]; then
+  du -ab -- "$@" | sort -rn | head -n 5 | sed 's/^/bifrost-large\t/' >&2
+  exit "$EXIT_COPY_TOO_LARGE"
+fi
+for r; do
+  set -- "$@" -C "${r%/*}" "./${r##*/}"
+  shift
+done
+exec tar -cf - -I 'gzip -1' --hard-dereference "$@"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# push, the target's half (ops/push/stream.py is the other): list the destination, then apply one
+# tar stream on "go", or end on "stop" / end of input.
+#
+# Args:   WORKDIR DEST MANIFEST STATE_DIR END_MARKER HASH_BYTES LOCK_WAIT_S
+#   WORKDIR     the real workdir: DEST must resolve strictly inside it (the client checks the rest)
+#   HASH_BYTES  empty, or the length of the NUL-separated paths on stdin to sha256 (checksum mode)
+# stdin:  [paths to hash] "go\n" + gzip'd tar | "stop\n"
+# stdout: NUL-separated records: R <real dest>, E <type size mtime mode path link>..., H <hashes>,
+#         M <manifest paths>, then END_MARKER. Nothing after it.
+# The tar holds files/<path> and .bifrost/{delete,rmdir,manifest,complete}; `complete` comes last,
+# so its presence proves the stream arrived whole. Nothing is changed before that.
+# A lock on the real destination (flock, held until the end) serialises pushes to one folder.
+# Exit codes: errors.RemoteExit, under the same names.
+readonly EXIT_MISSING_TOOLS=69 EXIT_PUSH_STAGING=80 EXIT_PUSH_EXTRACT=81 EXIT_PUSH_CUT_SHORT=82 \
+  EXIT_PUSH_DEST_MOVED=83 EXIT_PUSH_DELETE=84 EXIT_PUSH_PLACE=85 EXIT_PUSH_MANIFEST=86 EXIT_PUSH_BUSY=87
+root=$1 d=$2 m=$3 state=$4 marker=$5 hash_bytes=$6 lock_wait=$7
+
+r=$(realpath -m -- "$d") || exit "$EXIT_PUSH_DEST_MOVED"
+case "$r" in "$root"/?*) ok=1 ;; *) ok=0 ;; esac
+if [ "$ok" = 1 ]; then
+  command -v flock >/dev/null 2>&1 || { echo "bifrost: flock (util-linux) is not installed" >&2; exit "$EXIT_MISSING_TOOLS"; }
+  mkdir -p "$state/locks" || exit "$EXIT_PUSH_STAGING"
+  exec 9>>"$state/locks/$(printf %s "$r" | sha256sum | cut -c1-32)" || exit "$EXIT_PUSH_STAGING"
+  flock -w "$lock_wait" 9 || { echo "bifrost: another push to $r is still running" >&2; exit "$EXIT_PUSH_BUSY"; }
+fi
+
+printf 'R\0%s\0' "$r"
+if [ "$ok" = 1 ] && [ -d "$r" ]; then
+  (cd "$r" && find . -mindepth 1 -name .git -prune -o -printf 'E\0%y\0%s\0%T@\0%m\0%P\0%l\0')
+fi
+if [ -n "$hash_bytes" ]; then
+  printf 'H\0'
+  if [ "$ok" = 1 ] && [ -d "$r" ]; then
+    head -c "$hash_bytes" | (cd "$r" && xargs -0 -r sha256sum -z -- 2>/dev/null)
+  else
+    head -c "$hash_bytes" >/dev/null
+  fi
+fi
+printf 'M\0'
+if [ "$ok" = 1 ]; then cat -- "$m" 2>/dev/null; fi
+printf '%s\0' "$marker"
+
+IFS= read -r go || exit 0
+[ "$go" = go ] || exit 0
+[ "$ok" = 1 ] || exit "$EXIT_PUSH_DEST_MOVED"
+sp=$state/staging
+mkdir -p "$sp" "$r" "${m%/*}" || exit "$EXIT_PUSH_STAGING"
+# a push killed outright (SIGKILL) cannot clean up: its staging goes a day later
+find "$sp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null
+s=$(mktemp -d "$sp/XXXXXXXX") || exit "$EXIT_PUSH_STAGING"
+trap 'rm -rf "$s"' EXIT
+trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT trap
+tar -xzf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_EXTRACT"; }
+[ -f "$s/.bifrost/complete" ] || { echo "bifrost: the stream ended early" >&2; exit "$EXIT_PUSH_CUT_SHORT"; }
+{ cd "$r" && [ "$(pwd -P)" = "$r" ]; } || { echo "bifrost: $r moved during the push" >&2; exit "$EXIT_PUSH_DEST_MOVED"; }
+# Only files and links that an earlier push made (the manifest) are named here: never rm -r.
+if [ -s "$s/.bifrost/delete" ]; then xargs -0 rm -f -- <"$s/.bifrost/delete" || exit "$EXIT_PUSH_DELETE"; fi
+# Folders gone locally, deepest first; one that holds anything else (outputs) stays.
+if [ -s "$s/.bifrost/rmdir" ]; then
+  xargs -0 rmdir --ignore-fail-on-non-empty -- <"$s/.bifrost/rmdir" || exit "$EXIT_PUSH_DELETE"
+fi
+if [ -d "$s/files" ]; then
+  cd / || exit "$EXIT_PUSH_DEST_MOVED"
+  if rmdir "$r" 2>/dev/null; then # an empty destination (first push): one rename
+    mv "$s/files" "$r" || exit "$EXIT_PUSH_PLACE"
+  else
+    cd "$r" || exit "$EXIT_PUSH_DEST_MOVED"
+    # hard links: no second copy; plain copies when staging is on another file system
+    cp -al --remove-destination "$s/files/." . 2>/dev/null ||
+      cp -a --remove-destination "$s/files/." . || exit "$EXIT_PUSH_PLACE"
+  fi
+fi
+mv -f "$s/.bifrost/manifest" "$m" || exit "$EXIT_PUSH_MANIFEST"

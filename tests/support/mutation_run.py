@@ -1,0 +1,107 @@
+"""Break the code on purpose, one mutation at a time, and see which test notices (tests/MUTATIONS.md).
+
+Run: PYTHONPATH=$PWD python -m tests.support.mutation_run [NAME...]
+Each mutation replaces one exact snippet in one file, runs the tests that should catch it (stopping
+at the first failure), and restores the file. A mutation whose snippet is gone (the code moved) is
+reported as such, never silently counted as caught.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTATIONS = [
+    Mutation("push: type conflicts resolved by removal", "mcp_bifrost/ops/push/plan.py",
+             "            if why:\n", "            if False:\n", ("tests/ops/test_push_plan.py",)),
+    Mutation("push: an unreadable local side counts as gone", "mcp_bifrost/ops/push/plan.py",
+             '        if state == "unknown":\n', '        if False:\n',
+             ("tests/ops/test_push_plan.py", "tests/ops/test_push.py::test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept")),
+    Mutation("push: the workspaces root accepted as a destination", "mcp_bifrost/ops/push/__init__.py",
+             "if not inside(spaces, dest) or dest == spaces:", "if not inside(spaces, dest):",
+             ("tests/ops/test_push.py::test_push_refuses_the_workspaces_root_and_the_workdir_itself",)),
+    Mutation("push.sh: no lock on the destination", "mcp_bifrost/remote/push.sh",
+             'flock -w "$lock_wait" 9 ||', 'true ||',
+             ("tests/ops/test_push.py::test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest_follows",
+              "tests/ops/test_push.py::test_a_push_waits_for_the_lock_or_fails_clearly_after_the_wait")),
+    Mutation("push.sh: deletes with rm -rf", "mcp_bifrost/remote/push.sh",
+             "xargs -0 rm -f -- <", "xargs -0 rm -rf -- <", ("tests/ops/test_push.py", "tests/ops/test_push_plan.py")),
+    Mutation("push: unreadable files not refused (os.access dropped)", "mcp_bifrost/ops/push/filelist.py",
+             "if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):", "if False:",
+             ("tests/ops/test_push.py::test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept",)),
+    Mutation("models: non-UTF-8 names left as surrogates", "mcp_bifrost/models.py",
+             "        return printable(value)\n", "        return value\n", ("tests/server/test_safety.py",)),
+    Mutation("copy_files: any local folder accepted", "mcp_bifrost/app.py",
+             "if not any(real == root or root in real.parents for root in roots):", "if False:",
+             ("tests/server/test_safety.py",)),
+    Mutation("copy_files.sh: a symlink out of the workdir followed", "mcp_bifrost/remote/copy_files.sh",
+             '    "$wd" | "$wd"/*) ;;', '    *) ;;', ("tests/ops/test_copy_files.py",)),
+    Mutation("http: 127.0.0.2 needs no token", "mcp_bifrost/http.py",
+             "    return host not in TOKEN_FREE_HOSTS\n", '    return not host.startswith("127.") and host not in TOKEN_FREE_HOSTS\n',
+             ("tests/server/test_http.py",)),
+    Mutation("http: no Host check on loopback binds", "mcp_bifrost/http.py",
+             "        enable_dns_rebinding_protection=True,\n", "        enable_dns_rebinding_protection=needs_token(host),\n",
+             ("tests/server/test_http.py",)),
+    Mutation("audit: no start entry", "mcp_bifrost/audit.py",
+             '        self._write({"event": "start",', '        (lambda e: None)({"event": "start",',
+             ("tests/server/test_audit.py",)),
+    Mutation("audit: env values logged", "mcp_bifrost/audit.py",
+             '        if key == "env" and isinstance(value, dict):', '        if False:', ("tests/server/test_audit.py",)),
+    Mutation("audit: the default target not resolved", "mcp_bifrost/server.py",
+             'return self.default_target if ("target" in properties', 'return None if ("target" in properties',
+             ("tests/server/test_audit.py",)),
+    Mutation("jobs: the timeout watchdog kills nothing", "mcp_bifrost/ops/jobs.py",
+             """': > "$J/timed_out"; ' + kill_group_script("$P", grace_s, report=False)""", """': > "$J/timed_out"; '""",
+             ("tests/server/test_jobs.py",)),
+    Mutation("jobs: killed jobs shown as lost", "mcp_bifrost/ops/jobs.py",
+             'elif fields.get("cancelled") is not None or fields.get("timed_out") is not None:', "elif False:",
+             ("tests/server/test_jobs.py",)),
+    Mutation("exec: the configured output cap ignored", "mcp_bifrost/app.py",
+             "cap_bytes=lim.output_cap_bytes,", "cap_bytes=16_000,",
+             ("tests/server/test_jobs.py", "tests/cli/test_cli.py::test_the_configured_output_cap_reaches_exec_on_the_command_line")),
+    Mutation("exec: a cancelled command is not killed", "mcp_bifrost/ops/execute.py",
+             "            if not finished.done():\n                await _kill(target, proc, jdir, limits.grace_s)\n",
+             "            if not finished.done():\n                pass\n",
+             ("tests/ops/test_execute.py::test_cancellation_kills_the_remote_command",)),
+]
+
+
+def run(m: Mutation) -> str:
+    path = ROOT / m.path
+    original = path.read_text()
+    if original.count(m.old) != 1:
+        return f"NOT APPLIED (snippet found {original.count(m.old)} times)"
+    path.write_text(original.replace(m.old, m.new))
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "--tb=no", "-rf", "-p", "no:cacheprovider",
+                               *m.tests], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    finally:
+        path.write_text(original)
+    failed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
+    return f"caught by {failed[0]}" if failed else ("SURVIVED" if done.returncode == 0 else f"error rc={done.returncode}")
+
+
+def main(names: list[str]) -> None:
+    for m in MUTATIONS:
+        if names and not any(n in m.name for n in names):
+            continue
+        line = m.path + ":" + str(1 + (ROOT / m.path).read_text().split(m.old)[0].count("\n"))
+        print(f"| {m.name} | {line} | {run(m)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
