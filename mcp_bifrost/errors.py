@@ -14,10 +14,15 @@ BifrostError
 │   └── PathNotFound
 ├── JobError
 │   └── JobNotFound
-└── TransferError               push / copy_files
-    ├── TransferTooLarge
-    ├── UnsafePath
-    └── TransferIncomplete      the stream broke off; nothing half-written was kept
+├── TransferError               push / copy_files
+│   ├── TransferTooLarge
+│   ├── UnsafePath
+│   └── TransferIncomplete      the stream broke off; nothing half-written was kept
+└── HarnessError                gpu_harness on a target: install, worker, report, profiler
+    ├── HarnessInstallFailed
+    ├── HarnessProtocolError    a report that is not schema 1 JSON (or no report at all)
+    ├── ProfilerUnavailable     no ncu on the target, or no permission to the GPU counters
+    └── GpuLockTimeout
 """
 
 from __future__ import annotations
@@ -97,6 +102,26 @@ class TransferIncomplete(TransferError):
     """The stream broke off (connection lost, remote tar failed); partial files were discarded."""
 
 
+class HarnessError(BifrostError):
+    """gpu_harness could not be installed, started or understood on a target."""
+
+
+class HarnessInstallFailed(HarnessError):
+    """Shipping gpu_harness to the target failed (disk full, no tar, unwritable workdir)."""
+
+
+class HarnessProtocolError(HarnessError):
+    """The target's harness answered with something that is not a schema-1 report."""
+
+
+class ProfilerUnavailable(HarnessError):
+    """Nsight Compute is missing on the target, or may not read the GPU's performance counters."""
+
+
+class GpuLockTimeout(HarnessError):
+    """Another evaluation held the GPU for longer than this call may wait."""
+
+
 # Exit codes of the remote scripts (mcp_bifrost/remote/*.sh) that mean "our own failure, not the
 # user's command". The scripts name them EXIT_<NAME>; one table here, and a test checks that every
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
@@ -109,6 +134,11 @@ class RemoteExit(enum.IntEnum):
     CANNOT_CREATE = 67
     ALREADY_DONE = 68
     MISSING_TOOLS = 69
+    # harness_install.sh, gpu_lock.sh (the kernel loop)
+    HARNESS_DIR = 80
+    HARNESS_BUNDLE = 81
+    LOCK_FILE = 82
+    NO_FLOCK = 83
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
@@ -118,6 +148,10 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.MISSING_TOOLS: (TargetError, "the target lacks tools mcp-bifrost needs"),
     RemoteExit.CANNOT_CREATE: (CommandError, "could not create a folder on the target (permissions? disk full?)"),
     RemoteExit.ALREADY_DONE: (JobError, "the command had already finished"),
+    RemoteExit.HARNESS_DIR: (HarnessInstallFailed, "could not create the harness folder in the target's workdir"),
+    RemoteExit.HARNESS_BUNDLE: (HarnessInstallFailed, "the harness bundle did not arrive whole or could not be unpacked"),
+    RemoteExit.LOCK_FILE: (GpuLockTimeout, "could not open the GPU lock file (is /tmp writable?)"),
+    RemoteExit.NO_FLOCK: (GpuLockTimeout, "`flock` is missing on the target (util-linux)"),
 }
 
 
