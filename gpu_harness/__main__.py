@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--json", action="store_true")
     serve = sub.add_parser("serve", help="worker: JSON lines on stdin/stdout, one isolated child per request")
     serve.add_argument("--timeout", type=float, default=None, help="default per-request timeout (s)")
+    from gpu_harness import profile as nsight
+    nsight.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in nsight.COMMANDS:
+        return nsight.run(args)
 
     if args.command == "info":
         from gpu_harness.info import collect

@@ -8,28 +8,55 @@ Messages use the vocabulary of the surface that made the app (`Words`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import posixpath
+import secrets
+import time
 from pathlib import Path
+from typing import Literal
 
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound, LocalPathRefused
+from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound, LocalPathRefused, PathOutsideWorkdir
+from mcp_bifrost.history import History
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
+    HarnessFailure,
+    HistoryReport,
     JobCancelResult,
     JobInfo,
     JobLogs,
+    ProblemsReport,
+    ProfileReport,
     PushResult,
+    SmokeReport,
     TargetsReport,
 )
 from mcp_bifrost.ops import copy_files as copy_op
-from mcp_bifrost.ops import health, jobs
+from mcp_bifrost.ops import evaluation, health, jobs
 from mcp_bifrost.ops import push as push_op
+from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
+from mcp_bifrost.ops.problems import find_problems
+from mcp_bifrost.ops.reports import parse_profile, parse_smoke
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
 from mcp_bifrost.ops.jobs import JobRef
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
+from mcp_bifrost.ops.shell import quote
+from mcp_bifrost.ops.workspace import workdir as remote_workdir
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool
+
+
+JOB_COMMANDS = ("run_smoke_test ", "profile_ncu ")  # jobs whose dir holds a report.json
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 class Bifrost:
@@ -42,6 +69,9 @@ class Bifrost:
         self.words = words
         self.pool = TargetPool(config)
         self._remote: dict[str, RemoteWorkspace] = {}
+        self._harnesses: dict[str, TargetHarness] = {}
+        self.history = History(Path(config.history_db).expanduser() if config.history_db else None)
+        self.last_report: SmokeReport | ProfileReport | None = None
 
     def target(self, name: str | None = None) -> Target:
         return self.pool.get(name)
@@ -112,6 +142,11 @@ class Bifrost:
         t, ref = self._job(job_id, target)
         info = await jobs.job_status(t, ref.id)
         info.job_id = str(ref)
+        if info.state == "finished" and info.command.startswith(JOB_COMMANDS):
+            text = await read_job_report(t, info.log_dir)
+            if text:
+                doc = json.loads(text)
+                info.report = (SmokeReport if doc.get("kind") == "smoke" else ProfileReport).model_validate(doc)
         return info
 
     async def job_logs(self, job_id: str, tail_lines: int = 200, target: str | None = None) -> JobLogs:
@@ -191,5 +226,163 @@ class Bifrost:
         checks = [health.probe(self.target(n), is_default=n == self.config.default_target) for n in names]
         return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)))
 
+    # -- the kernel loop: smoke tests, profiles, history, problems ------------------------------
+    def harness(self, target: Target) -> TargetHarness:
+        """The target's harness (installed once, one warm worker), created on first use."""
+        if target.name not in self._harnesses:
+            gpus = self.config.target(target.name)[1].gpus
+            env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus else {}
+            hs = self.config.harness
+            self._harnesses[target.name] = TargetHarness(target, env=env, use_worker=hs.worker,
+                                                         ready_timeout_s=hs.ready_timeout_s)
+        return self._harnesses[target.name]
+
+    def _gpu(self, target: Target) -> int:
+        gpus = self.config.target(target.name)[1].gpus
+        return gpus[0] if gpus else 0
+
+    def workspace_path(self, path: str, what: str, *, must_exist: bool) -> tuple[str, Path]:
+        """(path relative to the workspace, local path). Absolute paths must lie inside the workspace."""
+        p = Path(path).expanduser()
+        if p.is_absolute():
+            try:
+                rel = p.resolve().relative_to(self.workspace).as_posix()
+            except ValueError:
+                raise PathOutsideWorkdir(f"{what} {path!r} is outside the workspace {self.workspace}; give a path "
+                                         "relative to the workspace") from None
+        else:
+            rel = posixpath.normpath(p.as_posix())
+            if rel == ".." or rel.startswith("../"):
+                raise PathOutsideWorkdir(f"{what} {path!r} climbs out of the workspace {self.workspace}")
+        local = self.workspace / rel
+        if must_exist and not local.exists():
+            raise CommandError(f"{what} {path!r} does not exist in the workspace {self.workspace} (paths are relative "
+                               "to the workspace; the `problems` tool lists the problems and their examples)")
+        return rel, local
+
+    def _limits(self, timeout_s: float, use_budget: bool) -> evaluation.EvalLimits:
+        lim = self.config.limits
+        return evaluation.EvalLimits(timeout_s=timeout_s, budget_s=lim.call_budget_s if use_budget else None,
+                                     gpu_wait_s=self.config.harness.gpu_wait_s,
+                                     progress_interval_s=lim.progress_interval_s)
+
+    async def _remember(self, report: SmokeReport | ProfileReport) -> None:
+        self.last_report = report
+        await asyncio.to_thread(self.history.record, report)
+
+    async def run_smoke_test(
+        self, problem: str, candidate: str, *, target: str | None = None,
+        mode: Literal["test", "benchmark", "both"] = "both", push: bool = True, timeout_s: float | None = None,
+        progress: evaluation.Progress | None = None, use_budget: bool = True,
+    ) -> SmokeReport:
+        """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
+        started = time.monotonic()
+        t = self.target(target)
+        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
+        cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
+        sha = _sha256(cand_local)
+        pushed = (await self.push(target=target)).files_sent if push else None
+        ws = (await self.remote_workspace(t)).twin
+        rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
+        timeout = timeout_s or self.config.harness.smoke_timeout_s
+        h = self.harness(t)
+
+        async def work(state: evaluation.EvalState) -> SmokeReport:
+            outcome = await h.evaluate(
+                {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode},
+                f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json --timeout {timeout:g}", timeout,
+                on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
+            report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
+            report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
+            report.duration_s = round(time.monotonic() - started, 3)
+            return report
+
+        def failed(exc: BaseException) -> str:
+            return SmokeReport(summary=f"ERROR: {exc}", status="error", passed=False, problem=prob, candidate=cand,
+                               target=t.name, mode=mode, cases_passed=0, cases_total=0, runner="job",
+                               error=HarnessFailure(stage="run", kind="internal_error", message=str(exc))
+                               ).model_dump_json()
+
+        result = await evaluation.evaluate(
+            h, self._gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
+            job_command=f"run_smoke_test {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
+            on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
+        if isinstance(result, evaluation.Started):
+            qid = str(JobRef(t.name, result.job_id))
+            return SmokeReport(
+                summary=f"RUNNING as job {qid}: still evaluating after the {self.config.limits.call_budget_s:g} s call "
+                        "budget; poll job_status (its `report` field carries this report when it is done)",
+                status="running", passed=False, job_id=qid, problem=prob, candidate=cand, candidate_sha256=sha,
+                target=t.name, mode=mode, cases_passed=0, cases_total=0, runner="job", pushed_files=pushed,
+                duration_s=round(time.monotonic() - started, 3))
+        return result
+
+    async def profile_ncu(
+        self, problem: str, candidate: str, *, target: str | None = None, sections: list[str] | None = None,
+        kernel_regex: str | None = None, launch_count: int = 1, baseline: str | None = None, push: bool = True,
+        timeout_s: float | None = None, progress: evaluation.Progress | None = None, use_budget: bool = True,
+    ) -> ProfileReport:
+        """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
+        started = time.monotonic()
+        t = self.target(target)
+        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
+        cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
+        base = None
+        if baseline and baseline != "reference":
+            base = self.workspace_path(baseline, "baseline", must_exist=push)[0]
+        if push:
+            await self.push(target=target)
+        ws = (await self.remote_workspace(t)).twin
+        out_dir = posixpath.join(await remote_workdir(t), "profiles", f"{jobs.new_job_id()}-{secrets.token_hex(2)}")
+        args = [f"profile {quote(posixpath.join(ws, prob))} {quote(posixpath.join(ws, cand))} --json",
+                f"--out {quote(out_dir)} --launch-count {int(launch_count)}"]
+        if baseline:
+            args.append(f"--baseline {quote('reference' if base is None else posixpath.join(ws, base))}")
+        if sections:
+            args.append(f"--sections {quote(','.join(sections))}")
+        if kernel_regex:
+            args.append(f"--kernel-regex {quote(kernel_regex)}")
+        timeout = timeout_s or self.config.harness.profile_timeout_s
+        args.append(f"--timeout {timeout:g}")
+        h = self.harness(t)
+
+        async def work(state: evaluation.EvalState) -> ProfileReport:
+            hdir = await h.folder()
+            doc, _ = await run_oneshot(t, h.command(hdir, " ".join(args)), timeout + 30,
+                                       on_start=lambda pgid: setattr(state, "pgid", pgid))
+            report = parse_profile(doc, target=t.name, problem=prob, candidate=cand)
+            report.candidate_sha256, report.gpu_wait_s = _sha256(cand_local), state.gpu_wait_s
+            report.duration_s = round(time.monotonic() - started, 3)
+            return report
+
+        def failed(exc: BaseException) -> str:
+            return json.dumps({"kind": "profile", "summary": f"ERROR: {exc}", "problem": prob, "candidate": cand,
+                               "target": t.name, "candidate_profile": None})
+
+        result = await evaluation.evaluate(
+            h, self._gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
+            job_command=f"profile_ncu {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
+            on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
+        if isinstance(result, evaluation.Started):
+            qid = str(JobRef(t.name, result.job_id))
+            return ProfileReport(summary=f"RUNNING as job {qid}: still profiling after the call budget; poll "
+                                         "job_status (its `report` field carries the profile when it is done)",
+                                 problem=prob, candidate=cand, target=t.name, job_id=qid, candidate_profile=None,
+                                 duration_s=round(time.monotonic() - started, 3))
+        return result
+
+    async def history_report(self, problem: str, limit: int = 20) -> HistoryReport:
+        prob = self.workspace_path(problem, "problem", must_exist=False)[0]
+        return await asyncio.to_thread(self.history.report, prob, limit)
+
+    async def history_plot(self, problem: str) -> bytes:
+        prob = self.workspace_path(problem, "problem", must_exist=False)[0]
+        return await asyncio.to_thread(self.history.plot, prob)
+
+    async def problems(self) -> ProblemsReport:
+        return await asyncio.to_thread(find_problems, self.workspace)
+
     async def close(self) -> None:
+        for h in self._harnesses.values():
+            await h.close()
         await self.pool.close()

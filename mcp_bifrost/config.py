@@ -89,11 +89,22 @@ class Limits(_Strict):
         return roots
 
 
+class HarnessSettings(_Strict):
+    worker: bool = Field(default=True, description="keep a warm `gpu_harness serve` per target (false: one process per call)")
+    ready_timeout_s: float = Field(default=180.0, gt=0, description="how long a new worker may take to import torch")
+    smoke_timeout_s: float = Field(default=300.0, gt=0, description="run_smoke_test's timeout when the call gives none")
+    profile_timeout_s: float = Field(default=600.0, gt=0, description="profile_ncu's timeout when the call gives none")
+    gpu_wait_s: float = Field(default=1800.0, gt=0, description="longest a call waits for another's lock on the GPU")
+
+
 class Config(_Strict):
     default_target: str = LOCAL_TARGET
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     audit_log: str | None = Field(default=None, description="JSON-lines audit log (default in the state dir)")
+    harness: HarnessSettings = Field(default_factory=HarnessSettings)
+    history_db: str | None = Field(default=None, description="SQLite history of smoke tests and profiles "
+                                   "(default: $BIFROST_HISTORY_DB or the user data dir)")
 
     @model_validator(mode="after")
     def _local_always_exists(self) -> Config:

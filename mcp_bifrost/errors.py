@@ -14,13 +14,18 @@ BifrostError
 │   └── PathNotFound
 ├── JobError
 │   └── JobNotFound
-└── TransferError               push / copy_files
-    ├── TransferTooLarge
-    ├── UnsafePath
-    ├── TransferIncomplete      the stream broke off; nothing half-written was kept
-    ├── TypeConflict            a file here where the target has a folder it did not get from push
-    ├── PushBusy                another push to the same folder holds its lock
-    └── LocalPathRefused        copy_files may not write there on this machine
+├── TransferError               push / copy_files
+│   ├── TransferTooLarge
+│   ├── UnsafePath
+│   ├── TransferIncomplete      the stream broke off; nothing half-written was kept
+│   ├── TypeConflict            a file here where the target has a folder it did not get from push
+│   ├── PushBusy                another push to the same folder holds its lock
+│   └── LocalPathRefused        copy_files may not write there on this machine
+└── HarnessError                gpu_harness on a target: install, worker, report, profiler
+    ├── HarnessInstallFailed
+    ├── HarnessProtocolError    a report that is not schema 1 JSON (or no report at all)
+    ├── ProfilerUnavailable     no ncu on the target, or no permission to the GPU counters
+    └── GpuLockTimeout
 """
 
 from __future__ import annotations
@@ -111,13 +116,32 @@ class PushBusy(TransferError):
 class LocalPathRefused(TransferError):
     """copy_files was asked to write outside the workspace and the configured copy_roots."""
 
+class HarnessError(BifrostError):
+    """gpu_harness could not be installed, started or understood on a target."""
+
+
+class HarnessInstallFailed(HarnessError):
+    """Shipping gpu_harness to the target failed (disk full, no tar, unwritable workdir)."""
+
+
+class HarnessProtocolError(HarnessError):
+    """The target's harness answered with something that is not a schema-1 report."""
+
+
+class ProfilerUnavailable(HarnessError):
+    """Nsight Compute is missing on the target, or may not read the GPU's performance counters."""
+
+
+class GpuLockTimeout(HarnessError):
+    """Another evaluation held the GPU for longer than this call may wait."""
+
 
 # Exit codes of the remote scripts (mcp_bifrost/remote/*.sh) that mean "our own failure, not the
 # user's command". The scripts name them EXIT_<NAME>; one table here, and a test checks that every
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
     """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
-    copy_files.sh (90-92)."""
+    copy_files.sh (90-92), harness_install.sh and gpu_lock.sh (100-103)."""
 
     USAGE = 64
     NO_JOB = 65
@@ -136,6 +160,11 @@ class RemoteExit(enum.IntEnum):
     COPY_MISSING = 90
     COPY_UNSAFE = 91
     COPY_TOO_LARGE = 92
+    # harness_install.sh, gpu_lock.sh (the kernel loop)
+    HARNESS_DIR = 100
+    HARNESS_BUNDLE = 101
+    LOCK_FILE = 102
+    NO_FLOCK = 103
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
@@ -159,6 +188,10 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.COPY_MISSING: (TransferError, "a remote path does not exist"),
     RemoteExit.COPY_UNSAFE: (UnsafePath, "a remote path leads outside the target's workdir"),
     RemoteExit.COPY_TOO_LARGE: (TransferTooLarge, "the remote paths hold more than the copy cap (limits.max_copy_bytes)"),
+    RemoteExit.HARNESS_DIR: (HarnessInstallFailed, "could not create the harness folder in the target's workdir"),
+    RemoteExit.HARNESS_BUNDLE: (HarnessInstallFailed, "the harness bundle did not arrive whole or could not be unpacked"),
+    RemoteExit.LOCK_FILE: (GpuLockTimeout, "could not open the GPU lock file (is /tmp writable?)"),
+    RemoteExit.NO_FLOCK: (GpuLockTimeout, "`flock` is missing on the target (util-linux)"),
 }
 
 

@@ -68,6 +68,8 @@ class JobInfo(Result):
     stdout_bytes: int
     stderr_bytes: int
     log_dir: str
+    report: SmokeReport | ProfileReport | None = Field(
+        default=None, description="for a run_smoke_test / profile_ncu job that finished: its report")
 
 
 class JobLogs(BaseModel):
@@ -140,3 +142,175 @@ class CopyResult(Result):
     bytes_received: int = Field(description="bytes on the wire (compressed tar stream)")
     duration_s: float
     skipped: list[str] = Field(default_factory=list, description="members not written, each with the reason")
+
+
+# -- gpu_harness results (run_smoke_test, profile_ncu, history, problems) ----------------------
+class HarnessFinding(BaseModel):
+    """A flag (fails the run) or a note (reported only) from the harness."""
+
+    name: str
+    detail: str
+
+
+class HarnessFailure(BaseModel):
+    stage: str = Field(description="setup, load, compile, run, check or time")
+    kind: str = Field(description="e.g. syntax_error, compile_error, exception, timeout, needs_gpu")
+    message: str
+    stderr_tail: str = ""
+
+
+class SmokeCase(BaseModel):
+    name: str
+    kind: str = Field(description="test, secret (test with a secret seed), benchmark, recheck")
+    params: dict
+    passed: bool
+    reason: str = ""
+    message: str = ""
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    mismatches: int = 0
+    first_mismatches: list[dict] = Field(default_factory=list)
+
+
+class SmokeTiming(BaseModel):
+    case: str
+    params: dict
+    clock: str = Field(description="cuda_events on a GPU; host on a CPU-only target")
+    reference_us: float | None
+    candidate_us: float | None
+    candidate_p10_us: float | None = None
+    candidate_p90_us: float | None = None
+    n: int | None = Field(default=None, description="timed samples of the candidate")
+    speedup: float | None
+    floor_us: float | None = Field(default=None, description="roofline floor: bytes / peak bandwidth, flops / peak rate")
+    roofline_fraction: float | None = Field(default=None, description="floor / candidate median (1.0 = at the roofline)")
+
+
+class SmokeReport(BaseModel):
+    """A candidate checked and timed against a problem's reference. Read `summary` first."""
+
+    kind: Literal["smoke"] = "smoke"
+    summary: str = Field(description="one line: PASS/FAIL, cases, speedup, times, roofline, flags")
+    status: Literal["passed", "failed", "not_run", "error", "running"] = Field(
+        description="not_run: the target cannot run it (needs a GPU); running: continues as job `job_id`")
+    passed: bool
+    job_id: str | None = Field(default=None, description="set when the evaluation outlived the call budget")
+    problem: str
+    candidate: str
+    candidate_sha256: str | None = None
+    target: str
+    mode: str
+    device: dict = Field(default_factory=dict)
+    cases_passed: int
+    cases_total: int
+    cases: list[SmokeCase] = Field(default_factory=list, description="every checked call; messages on failures")
+    timing: list[SmokeTiming] = Field(default_factory=list)
+    speedup: float | None = Field(default=None, description="reference / candidate, combined over benchmark cases")
+    candidate_us: float | None = None
+    reference_us: float | None = None
+    roofline_fraction: float | None = None
+    flags: list[HarnessFinding] = Field(default_factory=list, description="any flag fails the run")
+    notes: list[HarnessFinding] = Field(default_factory=list)
+    error: HarnessFailure | None = None
+    stdout_tail: str = ""
+    harness_version: str = ""
+    runner: str = Field(description="how the harness ran: warm worker, restarted worker, or one-shot (and why)")
+    gpu_wait_s: float = 0.0
+    harness_wall_s: float | None = None
+    duration_s: float = Field(default=0.0, description="the whole call: push, install, lock, evaluation")
+    pushed_files: int | None = None
+
+
+class KernelProfile(BaseModel):
+    """One profiled kernel, summarised from Nsight Compute's own report (ncu_report)."""
+
+    name: str
+    bound: str = Field(description="memory, compute or latency (from Speed Of Light: >60 % one side, <40 % other)")
+    duration_us: float | None = None
+    grid: str | None = None
+    block: str | None = None
+    registers_per_thread: int | None = None
+    shared_mem_bytes: int | None = None
+    sm_pct: float | None = None
+    memory_pct: float | None = None
+    dram_pct: float | None = None
+    dram_bytes: int | None = None
+    l1_hit_pct: float | None = None
+    l2_hit_pct: float | None = None
+    achieved_occupancy_pct: float | None = None
+    theoretical_occupancy_pct: float | None = None
+    occupancy_limiter: str | None = None
+    tensor_pipe_pct: float | None = None
+    top_stalls: list[str] = Field(default_factory=list, description="top 3 warp stall reasons with cycles per instruction")
+    advice: list[str] = Field(default_factory=list, description="ncu's own rule advice, by estimated speedup (top 3)")
+
+
+class ProfileSide(BaseModel):
+    label: str = Field(description="candidate, reference, or the baseline candidate's path")
+    kernels: list[KernelProfile] = Field(default_factory=list)
+    report_path: str = Field(description="the .ncu-rep on the target (fetch it with copy_files for the GUI)")
+    total_duration_us: float | None = None
+
+
+class ProfileReport(BaseModel):
+    """Nsight Compute on one NVTX-marked call of the candidate (and of a baseline). Read `summary` first."""
+
+    kind: Literal["profile"] = "profile"
+    summary: str
+    problem: str
+    candidate: str
+    candidate_sha256: str | None = None
+    target: str
+    device: dict = Field(default_factory=dict)
+    case: dict = Field(default_factory=dict, description="the benchmark case whose inputs were profiled")
+    sections: list[str] = Field(default_factory=list)
+    job_id: str | None = Field(default=None, description="set when profiling outlived the call budget")
+    candidate_profile: ProfileSide | None = Field(description="null only while it runs on as a job")
+    baseline_profile: ProfileSide | None = None
+    changes: list[str] = Field(default_factory=list, description="with a baseline: what differs, kernel by kernel")
+    ncu_command: str = ""
+    runner: str = "one-shot"
+    gpu_wait_s: float = 0.0
+    duration_s: float = 0.0
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    time: str = Field(description="UTC, ISO 8601")
+    kind: str
+    problem: str
+    candidate: str
+    candidate_sha256: str | None
+    target: str
+    gpu: str | None
+    passed: bool
+    status: str
+    candidate_us: float | None
+    speedup: float | None
+    flags: list[str]
+    summary: str
+
+
+class HistoryReport(BaseModel):
+    problem: str
+    entries: list[HistoryEntry] = Field(description="newest first")
+    best: HistoryEntry | None = Field(description="the passing smoke test with the highest speedup")
+    table: str = Field(description="the entries as a text table")
+    total: int = Field(description="how many results the history holds for this problem")
+
+
+class ProblemInfo(BaseModel):
+    path: str = Field(description="workspace path to pass as `problem`")
+    format: str = Field(description="gpumode (folder with task.yml + reference.py) or kernelbench (one .py)")
+    description: str = ""
+    tests: list[dict] = Field(default_factory=list)
+    benchmarks: list[dict] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list, description="candidate files shipped with the problem")
+
+
+class ProblemsReport(BaseModel):
+    root: str
+    problems: list[ProblemInfo]
+
+
+JobInfo.model_rebuild()

@@ -33,6 +33,7 @@ from mcp_bifrost.models import (
     TargetsReport,
 )
 from mcp_bifrost.app import Bifrost
+from mcp_bifrost import loop_tools
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -42,10 +43,12 @@ mcp-bifrost runs commands on remote GPU machines ("targets") over SSH, in a twin
 workspace (<workdir>/workspaces/<name>). Call `targets` first to see what is configured and healthy.
 `exec` runs a shell command there and always returns the exit code; output is head+tail within a cap.
 Commands that outlast the call budget continue as jobs: poll `job_status`/`job_logs`, or `job_cancel`.
-Use background=true for long runs (training, sweeps)."""
+Use background=true for long runs (training, sweeps).
+
+""" + loop_tools.INSTRUCTIONS
 
 _SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors",
-                 "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received")
+                 "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received", "summary")
 
 
 JobId = Annotated[str, Field(description="id returned by exec, as job lists show it (gpu:20261125-093012-a1b2c3); "
@@ -109,10 +112,11 @@ def _outcome(result: Any) -> dict[str, Any]:
 
 def build_server(config: Config, workspace: Path) -> MCPServer:
     audit = AuditLog(config.audit_log_path())
+    live: dict[str, Bifrost] = {}
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Bifrost]:
-        app = Bifrost(config, workspace)
+        app = live["app"] = Bifrost(config, workspace)
         try:
             yield app
         finally:
@@ -224,4 +228,5 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
         return await call(ctx, "targets", None, {}, lambda app: app.targets())
 
+    loop_tools.register(server, call, lambda: live["app"])
     return server

@@ -74,7 +74,7 @@ _FIELDS = ("command", "cwd", "pgid", "started_at", "finished_at", "exit_code", "
 
 async def job_status(target: Target, job_id: str) -> JobInfo:
     jdir = await job_dir(target, job_id)
-    done = await run_capture(target, process.invocation("status", jdir))
+    done = await run_capture(target, process.remote_command("status", jdir))
     if done.exit_status == RemoteExit.NO_JOB:
         raise JobNotFound(f"no job {job_id} on target {target.name}; it may be on another target "
                           "(write the id as TARGET:ID, as the job list shows it)")
@@ -121,7 +121,7 @@ def _float(v: str | None) -> float | None:
 
 async def job_logs(target: Target, job_id: str, tail_lines: int, cap_bytes: int) -> JobLogs:
     jdir = await job_dir(target, job_id)
-    logs_cmd = process.invocation("logs", jdir, max(1, int(tail_lines)), int(cap_bytes))
+    logs_cmd = process.remote_command("logs", jdir, max(1, int(tail_lines)), int(cap_bytes))
     info, logs = await asyncio.gather(job_status(target, job_id), run_capture(target, logs_cmd))
     return JobLogs(
         job_id=job_id, state=info.state, exit_code=info.exit_code,
@@ -140,6 +140,6 @@ async def job_cancel(target: Target, job_id: str, grace_s: float) -> JobCancelRe
 
 async def list_jobs(target: Target, limit: int = 20) -> list[JobInfo]:
     root = posixpath.join(await workdir(target), JOBS)
-    done = await run_capture(target, process.invocation("list", root, int(limit)))
+    done = await run_capture(target, process.remote_command("list", root, int(limit)))
     ids = [line for line in done.stdout.decode().split() if _JOB_ID.match(line)]
     return list(await asyncio.gather(*(job_status(target, i) for i in ids)))

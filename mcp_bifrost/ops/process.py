@@ -26,7 +26,7 @@ SILENCE_S = 30  # remote/process.sh: a foreground run whose client is silent thi
 PING_EVERY_S = 10.0  # so the client pings well within it
 
 
-def invocation(op: str, *args: object) -> str:
+def remote_command(op: str, *args: object) -> str:
     """The command line that runs `remote/process.sh OP ARGS...`."""
     return remote.command("process", op, *args)
 
@@ -75,7 +75,7 @@ class Foreground:
 
     async def claim(self, remaining_s: float, grace_s: float) -> bool:
         """Turn the run into a job with a watchdog for `remaining_s`; False if it already finished."""
-        done = await run_capture(self.target, invocation("claim", self.jdir, max(1, int(remaining_s)), grace_s),
+        done = await run_capture(self.target, remote_command("claim", self.jdir, max(1, int(remaining_s)), grace_s),
                                  reserved=True)
         if done.exit_status == RemoteExit.ALREADY_DONE:
             return False
@@ -86,20 +86,20 @@ class Foreground:
 async def start_foreground(target: Target, jdir: str, command: str, cwd: str,
                            env: dict[str, str] | None) -> Foreground:
     """Start `command` in `cwd`, streaming its output to us."""
-    script = invocation("run", jdir, cwd, "fg", command, *env_pairs(env))
+    script = remote_command("run", jdir, cwd, "fg", command, *env_pairs(env))
     return Foreground(target, await target.start(script, stdin=True), jdir, time.monotonic())
 
 
 async def start_detached(target: Target, jdir: str, command: str, cwd: str, env: dict[str, str] | None,
                          timeout_s: float, grace_s: float) -> None:
     """Start a detached job (own session, survives the call and the connection) and its watchdog."""
-    script = invocation("start", jdir, max(1, int(timeout_s)), grace_s, cwd, command, *env_pairs(env))
+    script = remote_command("start", jdir, max(1, int(timeout_s)), grace_s, cwd, command, *env_pairs(env))
     (await run_capture(target, script)).check(f"starting a job on {target.name}")
 
 
 async def kill_group(target: Target, pgid: int, grace_s: float, *, remove_dir: str | None = None) -> int:
     """Kill a process group over the reserved channel; returns how many of its processes survived."""
-    done = await run_capture(target, invocation("kill", int(pgid), grace_s, remove_dir or ""), reserved=True)
+    done = await run_capture(target, remote_command("kill", int(pgid), grace_s, remove_dir or ""), reserved=True)
     with contextlib.suppress(IndexError, ValueError):
         return int(done.stdout.split()[0])
     return -1
@@ -107,7 +107,7 @@ async def kill_group(target: Target, pgid: int, grace_s: float, *, remove_dir: s
 
 async def cancel(target: Target, jdir: str, grace_s: float) -> int:
     """Mark a job cancelled and kill its group (reserved channel); returns the survivors."""
-    done = await run_capture(target, invocation("cancel", jdir, grace_s), reserved=True)
+    done = await run_capture(target, remote_command("cancel", jdir, grace_s), reserved=True)
     if done.exit_status == RemoteExit.NO_JOB:
         raise JobError(f"the job folder {jdir} is gone")
     done.check("cancelling the job")

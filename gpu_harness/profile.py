@@ -1,0 +1,190 @@
+"""`python -m gpu_harness profile PROBLEM CANDIDATE --json`: Nsight Compute on one NVTX-marked call.
+
+Procedure: find ncu -> for the candidate (and the baseline: `reference` or another candidate file)
+run `ncu --clock-control none --nvtx --nvtx-include bifrost/` over `python -m gpu_harness
+profile-run`, which warms the callable up (Triton compiles and autotunes outside the range), then
+calls it once inside the NVTX range `bifrost` -> read each .ncu-rep with NVIDIA's ncu_report module
+(ncu_summary.py) -> print one JSON document (`"schema": 1, "kind": "profile"`).
+
+The clocks are never locked (`--clock-control none`): the kernel runs as it does when timed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gpu_harness import SCHEMA_VERSION, __version__
+from gpu_harness.info import ncu_path
+
+DEFAULT_SECTIONS = ("SpeedOfLight", "MemoryWorkloadAnalysis", "Occupancy", "LaunchStats", "WarpStateStats",
+                    "SchedulerStats")
+NVTX_RANGE = "bifrost"
+WARMUP_CALLS = 3
+DEFAULT_TIMEOUT_S = 600.0
+COUNTER_PERMISSION = "ERR_NVGPUCTRPERM"
+TAIL_CHARS = 3000
+
+KIND_NCU_NOT_FOUND = "ncu_not_found"
+KIND_NO_COUNTER_PERMISSION = "no_counter_permission"
+KIND_PROFILE_FAILED = "profile_failed"
+KIND_NEEDS_GPU = "needs_gpu"
+
+NCU_MISSING = ("Nsight Compute (ncu) is not on this host: not on PATH, not in /opt/nvidia/nsight-compute. "
+               "Install it (it ships with the CUDA toolkit; or apt-get install nsight-compute-<version>) or put "
+               "the ncu binary on PATH, then call profile_ncu again.")
+NO_PERMISSION = ("ncu may not read this GPU's performance counters (ERR_NVGPUCTRPERM). Fix on the host, as root: "
+                 "echo 'options nvidia NVreg_RestrictProfilingToAdminUsers=0' > /etc/modprobe.d/nvidia-profiling.conf "
+                 "and reboot (or reload the nvidia module); or run the target's commands as root. "
+                 "See https://developer.nvidia.com/ERR_NVGPUCTRPERM")
+
+
+def error_doc(kind: str, message: str, stage: str = "profile", stderr_tail: str = "") -> dict[str, Any]:
+    return {"schema": SCHEMA_VERSION, "kind": "profile", "harness_version": __version__,
+            "error": {"stage": stage, "kind": kind, "message": message, "stderr_tail": stderr_tail[-TAIL_CHARS:]}}
+
+
+def ncu_command(ncu: str, report: str, sections: list[str], kernel_regex: str | None, launch_count: int,
+                target_argv: list[str]) -> list[str]:
+    cmd = [ncu, "--clock-control", "none", "--nvtx", "--nvtx-include", f"{NVTX_RANGE}/",
+           "--launch-count", str(launch_count), "--force-overwrite", "--export", report]
+    for section in sections:
+        cmd += ["--section", section]
+    if kernel_regex:
+        cmd += ["--kernel-name", f"regex:{kernel_regex}"]
+    return cmd + target_argv
+
+
+def profile(problem: str, candidate: str, *, baseline: str | None = None, sections: list[str] | None = None,
+            kernel_regex: str | None = None, launch_count: int = 1, out_dir: str | None = None,
+            timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+    """Profile the candidate (and the baseline); always returns a JSON-able document."""
+    ncu = ncu_path()
+    if ncu is None:
+        return error_doc(KIND_NCU_NOT_FOUND, NCU_MISSING, stage="setup")
+    sections = list(sections or DEFAULT_SECTIONS)
+    out = Path(out_dir or f"bifrost-profile-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "kind": "profile", "harness_version": __version__,
+                           "problem": problem, "sections": sections, "error": None}
+    sides = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
+    for side, what in sides:
+        report = str(out / side)
+        info_file = out / f"{side}.json"
+        argv = [sys.executable, "-m", "gpu_harness", "profile-run", problem, what, "--info", str(info_file)]
+        cmd = ncu_command(ncu, report, sections, kernel_regex, launch_count, argv)
+        doc.setdefault("ncu_command", " ".join(cmd))
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired as exc:
+            return error_doc(KIND_PROFILE_FAILED, f"ncu did not finish within {timeout_s:g} s ({side})",
+                             stderr_tail=str(exc.stderr or "")[-TAIL_CHARS:])
+        output = (done.stdout or "") + (done.stderr or "")
+        if COUNTER_PERMISSION in output:
+            return error_doc(KIND_NO_COUNTER_PERMISSION, NO_PERMISSION, stderr_tail=output)
+        info = _read_json(info_file)
+        if info.get("error"):
+            e = info["error"]
+            return error_doc(e.get("kind", KIND_PROFILE_FAILED), e.get("message", "the profiled run failed"),
+                             stage=e.get("stage", "run"), stderr_tail=output)
+        rep = report + ".ncu-rep"
+        if done.returncode != 0 or not os.path.exists(rep):
+            return error_doc(KIND_PROFILE_FAILED, f"ncu exited with status {done.returncode} and "
+                             f"{'no report' if not os.path.exists(rep) else 'a report'} ({side})", stderr_tail=output)
+        from gpu_harness.ncu_summary import NcuReportMissing, summarise
+        try:
+            kernels = summarise(rep, ncu)
+        except NcuReportMissing as exc:
+            return error_doc(KIND_PROFILE_FAILED, str(exc), stage="read")
+        doc[side] = {"label": "reference" if what == "reference" else (side if side == "candidate" else what),
+                     "report_path": rep, "kernels": kernels}
+        doc.setdefault("case", info.get("case", {}))
+        doc.setdefault("device", info.get("device", {}))
+    return doc
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_marked(problem_path: str, what: str, info_path: str | None) -> int:
+    """The process ncu watches: warm up outside the NVTX range, then one call inside it."""
+    import torch
+
+    from gpu_harness.outcome import CandidateFailure, HarnessError
+    from gpu_harness.problem import load_problem
+
+    info: dict[str, Any] = {}
+    try:
+        problem = load_problem(problem_path)
+        if problem.device.type != "cuda":
+            raise _Stop("setup", KIND_NEEDS_GPU, "profiling needs a CUDA GPU; this host has none")
+        cases = problem.benchmarks or problem.tests
+        case = cases[-1]
+        info["case"] = dict(case.params)
+        info["device"] = {"type": "cuda", "name": torch.cuda.get_device_name(0)}
+        fn = problem.reference if what == "reference" else problem.load_candidate(Path(what)).call
+        data = problem.generate(case.params)
+        for _ in range(WARMUP_CALLS):  # JIT compile and autotune happen here, not in the profiled range
+            fn(data)
+        torch.cuda.synchronize()
+        torch.cuda.nvtx.range_push(NVTX_RANGE)
+        fn(data)
+        torch.cuda.synchronize()
+        torch.cuda.nvtx.range_pop()
+    except _Stop as exc:
+        info["error"] = {"stage": exc.stage, "kind": exc.kind, "message": str(exc)}
+    except (HarnessError, CandidateFailure) as exc:
+        info["error"] = {"stage": getattr(exc, "stage", "setup"), "kind": getattr(exc, "kind", "exception"),
+                         "message": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - the candidate's failure is the answer
+        info["error"] = {"stage": "run", "kind": "exception", "message": f"{type(exc).__name__}: {exc}"}
+    if info_path:
+        Path(info_path).write_text(json.dumps(info, default=str))
+    return 1 if info.get("error") else 0
+
+
+class _Stop(Exception):
+    def __init__(self, stage: str, kind: str, message: str):
+        super().__init__(message)
+        self.stage, self.kind = stage, kind
+
+
+# -- the command line (hooked into __main__.py) -----------------------------------------------------
+COMMANDS = ("profile", "profile-run")
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("profile", help="Nsight Compute on one NVTX-marked call of CANDIDATE (and a baseline)")
+    p.add_argument("problem")
+    p.add_argument("candidate")
+    p.add_argument("--baseline", default=None, help="'reference', or another candidate file, profiled side by side")
+    p.add_argument("--sections", default=None, help=f"comma-separated ncu sections (default {','.join(DEFAULT_SECTIONS)})")
+    p.add_argument("--kernel-regex", default=None, help="profile only kernels whose name matches")
+    p.add_argument("--launch-count", type=int, default=1, help="kernels to profile inside the range")
+    p.add_argument("--out", default=None, help="folder for the .ncu-rep files")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
+    p.add_argument("--json", action="store_true")
+    r = sub.add_parser("profile-run", help="(internal) the process ncu profiles")
+    r.add_argument("problem")
+    r.add_argument("what", help="a candidate file, or 'reference'")
+    r.add_argument("--info", default=None)
+
+
+def run(args) -> int:
+    if args.command == "profile-run":
+        return run_marked(args.problem, args.what, args.info)
+    doc = profile(args.problem, args.candidate, baseline=args.baseline,
+                  sections=args.sections.split(",") if args.sections else None, kernel_regex=args.kernel_regex,
+                  launch_count=args.launch_count, out_dir=args.out, timeout_s=args.timeout)
+    print(json.dumps(doc, indent=None if args.json else 2, default=str))
+    return 0 if not doc.get("error") else 2

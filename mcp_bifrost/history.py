@@ -1,0 +1,181 @@
+"""Every smoke test and profile, remembered in SQLite (the user data dir), so that an agent can see
+its attempts at a problem, the best so far, and a plot of the progress.
+
+One table, written once per result; the full report is kept as JSON beside the columns a query needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from collections.abc import Iterator
+from pathlib import Path
+
+import platformdirs
+
+from mcp_bifrost.models import HistoryEntry, HistoryReport, ProfileReport, SmokeReport
+
+HISTORY_ENV = "BIFROST_HISTORY_DB"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    problem TEXT NOT NULL,
+    candidate TEXT NOT NULL,
+    candidate_sha256 TEXT,
+    target TEXT NOT NULL,
+    gpu TEXT,
+    passed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    candidate_us REAL,
+    speedup REAL,
+    flags TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_problem ON results (problem, id);
+"""
+
+
+def default_path() -> Path:
+    env = os.environ.get(HISTORY_ENV)
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("mcp-bifrost")) / "history.sqlite3"
+
+
+class History:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or default_path()
+        self._ready = False
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            with conn:  # commits, or rolls back on error
+                yield conn
+        finally:
+            conn.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection per use (callers run in worker threads). WAL with synchronous=NORMAL: a record
+        costs ~1 ms instead of an fsync per commit (it sits in the smoke test's critical path)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if not self._ready:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            self._ready = True
+        return conn
+
+    def record(self, report: SmokeReport | ProfileReport) -> int:
+        """Store one result; returns its id."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        gpu = report.device.get("name")
+        if isinstance(report, SmokeReport):
+            row = (report.passed, report.status, report.candidate_us, report.speedup,
+                   json.dumps([f.name for f in report.flags]))
+        else:
+            row = (True, "profiled", report.candidate_profile.total_duration_us, None, "[]")
+        with self._session() as conn:
+            cur = conn.execute(
+                "INSERT INTO results (time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
+                " candidate_us, speedup, flags, summary, report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (now, report.kind, _key(report.problem), report.candidate, report.candidate_sha256, report.target,
+                 gpu, *row, report.summary, report.model_dump_json()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def entries(self, problem: str, limit: int | None = None) -> tuple[list[HistoryEntry], int]:
+        """Newest first, and the total count."""
+        with self._session() as conn:
+            total = conn.execute("SELECT COUNT(*) FROM results WHERE problem = ?", (_key(problem),)).fetchone()[0]
+            rows = conn.execute(
+                "SELECT id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
+                " candidate_us, speedup, flags, summary FROM results WHERE problem = ? ORDER BY id DESC"
+                + (" LIMIT ?" if limit else ""), (_key(problem), limit) if limit else (_key(problem),)).fetchall()
+        return [_entry(r) for r in rows], total
+
+    def best(self, problem: str) -> HistoryEntry | None:
+        with self._session() as conn:
+            row = conn.execute(
+                "SELECT id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
+                " candidate_us, speedup, flags, summary FROM results WHERE problem = ? AND kind = 'smoke'"
+                " AND passed = 1 AND speedup IS NOT NULL ORDER BY speedup DESC, id ASC LIMIT 1",
+                (_key(problem),)).fetchone()
+        return _entry(row) if row else None
+
+    def report(self, problem: str, limit: int = 20) -> HistoryReport:
+        entries, total = self.entries(problem, limit)
+        return HistoryReport(problem=_key(problem), entries=entries, best=self.best(problem),
+                             table=table(entries), total=total)
+
+    def plot(self, problem: str) -> bytes:
+        """PNG: speedup of each smoke test in order, failures marked, and the best-so-far line."""
+        try:
+            import matplotlib
+        except ImportError:
+            from mcp_bifrost.errors import ConfigError
+
+            raise ConfigError("history plots need matplotlib on the machine running mcp-bifrost: "
+                              "pip install 'mcp-bifrost[plot]' (or call history without plot)") from None
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        entries, _ = self.entries(problem)
+        smoke = [e for e in reversed(entries) if e.kind == "smoke"]
+        fig = Figure(figsize=(7, 3.6), dpi=100)
+        ax = fig.subplots()
+        xs = list(range(1, len(smoke) + 1))
+        ok = [(x, e.speedup) for x, e in zip(xs, smoke) if e.passed and e.speedup is not None]
+        bad = [x for x, e in zip(xs, smoke) if not e.passed]
+        best, line = 0.0, []
+        for e in smoke:
+            if e.passed and e.speedup is not None:
+                best = max(best, e.speedup)
+            line.append(best or None)
+        if ok:
+            ax.scatter([x for x, _ in ok], [y for _, y in ok], label="passed", color="tab:blue", zorder=3)
+        if bad:
+            ax.scatter(bad, [0] * len(bad), marker="x", color="tab:red", label="failed", zorder=3)
+        ax.step(xs, [y if y is not None else float("nan") for y in line], where="post", color="tab:green",
+                label="best so far")
+        ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("attempt")
+        ax.set_ylabel("speedup vs reference (x)")
+        ax.set_title(f"{_key(problem)}: {len(smoke)} smoke tests")
+        if smoke:
+            ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+
+def _key(problem: str) -> str:
+    return problem.strip().rstrip("/") or problem
+
+
+def _entry(row: tuple) -> HistoryEntry:
+    (id_, time, kind, problem, candidate, sha, target, gpu, passed, status, cand_us, speedup, flags, summary) = row
+    return HistoryEntry(id=id_, time=time, kind=kind, problem=problem, candidate=candidate, candidate_sha256=sha,
+                        target=target, gpu=gpu, passed=bool(passed), status=status, candidate_us=cand_us,
+                        speedup=speedup, flags=json.loads(flags), summary=summary)
+
+
+def table(entries: list[HistoryEntry]) -> str:
+    lines = ["#    time (UTC)           kind     result  speedup  time      candidate"]
+    for e in entries:
+        speed = f"{e.speedup:.2f}x" if e.speedup is not None else "-"
+        us = f"{e.candidate_us:.1f}us" if e.candidate_us is not None else "-"
+        flags = f"  flags: {','.join(e.flags)}" if e.flags else ""
+        lines.append(f"{e.id:<4} {e.time[:19]:20} {e.kind:8} {e.status[:7]:7} {speed:>8} {us:>9}  {e.candidate}{flags}")
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""The kernel loop on the MCP surface: run_smoke_test, profile_ncu, history, problems, their
+resources and the optimize_kernel prompt. Thin, like server.py: validate, call app, return its model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
+from pydantic import Field
+
+from mcp_bifrost.app import Bifrost
+from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeReport
+
+INSTRUCTIONS = """
+The kernel loop (GPU kernels on a remote GPU you cannot see):
+1. `problems` lists the problems in the workspace (and their example candidates); read the problem's
+   reference.py and task.yml locally. The resource bifrost://guide/problem-format explains the formats.
+2. Write a candidate file in the workspace (`custom_kernel(data)` for a GPU MODE folder, `class ModelNew`
+   for a KernelBench file): torch, Triton, CuPy or CUDA C++ (load_inline).
+3. `run_smoke_test(problem, candidate)` pushes the workspace, checks every case, times the candidate
+   against the reference on the GPU and returns a report whose `summary` line says it all
+   (PASS/FAIL, speedup, times, roofline, flags). Any flag fails: never cache results, alias inputs,
+   or hide work on side streams. Fix failures from `cases` and `error` (stage, kind, stderr_tail).
+4. When the speedup stalls, `profile_ncu(problem, candidate, baseline="reference")` tells you why
+   (memory/compute/latency bound, stall reasons, ncu's own advice, what changed vs the baseline).
+5. `history(problem)` shows every attempt and the best so far. Keep the best candidate; stop when
+   three attempts in a row gain under 2 %.
+Long evaluations continue as jobs: the report says status="running" and a job_id; poll `job_status`
+(its `report` field carries the finished report).""".strip()
+
+ProblemArg = Annotated[str, Field(description="workspace path of the problem: a GPU MODE folder (task.yml + "
+                                  "reference.py, e.g. kernels/vectoradd) or a KernelBench .py file", min_length=1)]
+CandidateArg = Annotated[str, Field(description="workspace path of your candidate .py (custom_kernel or ModelNew)",
+                                    min_length=1)]
+TargetArg = Annotated[str | None, Field(description="target name; default: the configured default")]
+
+Call = Callable[..., Awaitable[Any]]
+
+
+def _progress(ctx: Context):
+    async def report(elapsed: float, line: str) -> None:
+        await ctx.report_progress(elapsed, None, line)
+
+    return report
+
+
+def guide_text(app: Bifrost | None = None) -> str:
+    text = resources.files("mcp_bifrost").joinpath("guide.md").read_text(encoding="utf-8")
+    if app is not None:
+        local = app.workspace / "kernels" / "README.md"
+        if local.is_file():
+            text += "\n\n# This workspace's kernels/README.md\n\n" + local.read_text(encoding="utf-8", errors="replace")
+    return text
+
+
+def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -> None:
+    """Add the kernel-loop tools, resources and prompt to `server`. `server_app` gives the live app
+    (static resources get no request context)."""
+
+    @server.tool(annotations=ToolAnnotations(title="Check and time a kernel candidate", destructive_hint=False,
+                                             idempotent_hint=True, open_world_hint=True))
+    async def run_smoke_test(
+        problem: ProblemArg,
+        candidate: CandidateArg,
+        ctx: Context,
+        target: TargetArg = None,
+        mode: Annotated[Literal["test", "benchmark", "both"], Field(
+            description="test: correctness only (fast); benchmark/both: also time against the reference")] = "both",
+        push: Annotated[bool, Field(description="push the workspace first (leave true unless you just pushed)")] = True,
+        timeout_s: Annotated[float | None, Field(description="kill the evaluation after this many seconds", gt=0,
+                                                 le=24 * 3600)] = None,
+    ) -> SmokeReport:
+        """Check a kernel candidate against a problem's reference on the GPU target and time both.
+        Pushes the workspace first, then gpu_harness checks every test case (plus secret-seed repeats) and
+        benchmark case, guards against cheating, and times candidate vs reference (cold L2, fresh inputs).
+        Read `summary` first, e.g. "PASS 5/5 · 1.84x vs reference (41.2 us vs 75.9 us, H100, n=120) ·
+        71% of roofline · no flags". On FAIL, `cases` show max errors and first mismatches; on ERROR,
+        `error` has the stage (load/compile/run/check/time), the kind and the stderr tail. Every result is
+        kept in `history`. A run past the call budget continues as a job (status="running", job_id)."""
+        args = {"problem": problem, "candidate": candidate, "mode": mode, "push": push, "timeout_s": timeout_s}
+        return await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_test(
+            problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s, progress=_progress(ctx)))
+
+    @server.tool(annotations=ToolAnnotations(title="Profile a kernel with Nsight Compute", destructive_hint=False,
+                                             idempotent_hint=True, open_world_hint=True))
+    async def profile_ncu(
+        problem: ProblemArg,
+        candidate: CandidateArg,
+        ctx: Context,
+        target: TargetArg = None,
+        sections: Annotated[list[str] | None, Field(
+            description="ncu sections (default: SpeedOfLight, MemoryWorkloadAnalysis, Occupancy, LaunchStats, "
+                        "WarpStateStats, SchedulerStats)")] = None,
+        kernel_regex: Annotated[str | None, Field(description="profile only kernels whose name matches")] = None,
+        launch_count: Annotated[int, Field(description="how many kernels of the call to profile", ge=1, le=50)] = 1,
+        baseline: Annotated[str | None, Field(
+            description="'reference', or the workspace path of an earlier candidate: profiled side by side")] = None,
+    ) -> ProfileReport:
+        """Profile one call of the candidate under Nsight Compute (ncu --clock-control none, NVTX-marked,
+        after warm-up so JIT compiles are not profiled) on the largest benchmark case. Per kernel: duration,
+        bound (memory/compute/latency), SM/memory/DRAM throughput, occupancy and its limiter, top stall
+        reasons, and ncu's own advice sorted by estimated speedup. With baseline="reference" (or an earlier
+        candidate), both side by side and what changed. The .ncu-rep stays on the target (report_path):
+        fetch it with copy_files for the Nsight Compute GUI. Use it when run_smoke_test's speedup stalls."""
+        args = {"problem": problem, "candidate": candidate, "sections": sections, "kernel_regex": kernel_regex,
+                "launch_count": launch_count, "baseline": baseline}
+        return await call(ctx, "profile_ncu", target, args, lambda app: app.profile_ncu(
+            problem, candidate, target=target, sections=sections, kernel_regex=kernel_regex,
+            launch_count=launch_count, baseline=baseline, progress=_progress(ctx)))
+
+    @server.tool(annotations=ToolAnnotations(title="Past results for a problem", read_only_hint=True,
+                                             open_world_hint=False))
+    async def history(
+        problem: ProblemArg,
+        ctx: Context,
+        limit: Annotated[int, Field(description="how many recent results", ge=1, le=1000)] = 20,
+        plot: Annotated[bool, Field(description="also return a PNG: speedup per attempt and the best so far")] = False,
+    ) -> Annotated[CallToolResult, HistoryReport]:
+        """Every smoke test and profile of a problem (newest first), with the best passing candidate so far
+        (highest speedup). Use it to decide whether you are still improving, and which file to keep."""
+        report: HistoryReport = await call(ctx, "history", None, {"problem": problem, "limit": limit, "plot": plot},
+                                           lambda app: app.history_report(problem, limit))
+        content: list[TextContent | ImageContent] = [TextContent(type="text", text=report.model_dump_json())]
+        if plot:
+            app: Bifrost = ctx.request_context.lifespan_context
+            png = await app.history_plot(problem)
+            import base64
+
+            content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
+        return CallToolResult(content=content, structured_content=report.model_dump(mode="json"))
+
+    @server.tool(annotations=ToolAnnotations(title="List kernel problems in the workspace", read_only_hint=True,
+                                             open_world_hint=False))
+    async def problems(ctx: Context) -> ProblemsReport:
+        """Kernel problems in the local workspace (what push sends): GPU MODE folders with their test and
+        benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
+        return await call(ctx, "problems", None, {}, lambda app: app.problems())
+
+    @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown",
+                     description="How problems and candidates are written (GPU MODE and KernelBench formats)")
+    def problem_format() -> str:
+        return guide_text(server_app())
+
+    @server.resource("bifrost://problems", name="problems", mime_type="application/json",
+                     description="The problems in the workspace, as the `problems` tool lists them")
+    async def problem_list() -> str:
+        return (await server_app().problems()).model_dump_json(indent=1)
+
+    @server.resource("bifrost://reports/last", name="last report", mime_type="application/json",
+                     description="The last smoke test or profile this server produced")
+    def last_report() -> str:
+        report = server_app().last_report
+        return report.model_dump_json(indent=1) if report else json.dumps({"note": "no report yet in this session"})
+
+    @server.prompt(title="Optimize a GPU kernel")
+    def optimize_kernel(problem: Annotated[str, Field(description="workspace path of the problem")]) -> str:
+        """The loop: read the reference, write a candidate, smoke test, profile when stuck, keep the best."""
+        return f"""Make the kernel for the problem `{problem}` as fast as you can on the GPU target, honestly.
+
+1. Call `targets` to see the GPU, then `problems` to see `{problem}`'s sizes and example candidates. Read
+   its reference.py and task.yml (or the KernelBench file) in the workspace: what is computed, shapes, dtypes.
+2. Write a first candidate (a new file, e.g. {problem.rstrip('/')}/cand_01.py) that is simply correct.
+   Call `run_smoke_test(problem="{problem}", candidate=...)`; read the `summary` line. Fix any FAIL or
+   ERROR from `cases` / `error` before optimising.
+3. Improve it one idea at a time, each in a new file (cand_02.py, ...), and smoke test each. Any flag
+   fails the run: compute every call's answer from its inputs, on the default stream, before returning.
+4. When the speedup stops growing, call `profile_ncu(problem="{problem}", candidate=<best>,
+   baseline="reference")`: the bound, the stall reasons and ncu's advice say what to change next.
+5. `history(problem="{problem}", plot=true)` shows your progress. Stop when three attempts in a row gain
+   under 2 %, and report the best candidate's path, its speedup and its summary line."""

@@ -1,0 +1,123 @@
+"""One evaluation on a target, start to finish: harness installed -> GPU locked -> run -> report.
+
+Runs as a task so that the call can return at its budget while the evaluation goes on: past the
+budget, the run is filed as a job (ops/jobs.py layout, remote/harness_job.sh) and its report is
+written there when it arrives, so job_status carries it, even after a server restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from mcp_bifrost.ops.gpu_lock import gpu_lock
+from mcp_bifrost.ops.harness import TargetHarness, record_job_finish, record_job_start
+
+M = TypeVar("M", bound=BaseModel)
+_DETACHED: set[asyncio.Future] = set()  # keeps the tasks that finish jobs alive
+Progress = Callable[[float, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EvalLimits:
+    timeout_s: float
+    budget_s: float | None  # None: wait to the end (CLI)
+    gpu_wait_s: float
+    progress_interval_s: float = 2.0
+
+
+@dataclass
+class EvalState:
+    """What the running evaluation is doing, for progress messages and for filing it as a job."""
+
+    phase: str = "installing the harness"
+    pgid: int | None = None
+    gpu_wait_s: float = 0.0
+    detached: bool = False
+    waiting: str = ""
+
+
+@dataclass
+class Started(Generic[M]):
+    """The evaluation outlived the call budget and continues as job `job_id` (bare, unqualified)."""
+
+    job_id: str
+    elapsed_s: float
+    phase: str
+    extra: dict = field(default_factory=dict)
+
+
+Run = Callable[[EvalState], Awaitable[M]]
+
+
+async def run_locked(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimits, state: EvalState,
+                     work: Run[M]) -> M:
+    """The evaluation body: the target's worker and its GPU, held for the duration."""
+
+    async def on_wait(message: str) -> None:
+        state.waiting = message
+
+    await h.folder()
+    state.phase = "waiting for the worker"
+    async with h.lock:
+        state.phase = f"waiting for GPU {gpu}"
+        async with gpu_lock(h.target, gpu, purpose, timeout_s=limits.gpu_wait_s, on_wait=on_wait) as waited:
+            state.gpu_wait_s = round(waited, 3)
+            state.waiting = ""
+            state.phase = "evaluating"
+            return await work(state)
+
+
+async def evaluate(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimits, work: Run[M], *,
+                   job_command: str, job_cwd: str, progress: Progress | None,
+                   on_done: Callable[[M], Awaitable[None]], on_job_report: Callable[[M], str],
+                   on_job_error: Callable[[BaseException], str]) -> M | Started[M]:
+    """Run `work` under the lock; return its model, or `Started` once past the call budget."""
+    state = EvalState()
+    started = time.monotonic()
+    task: asyncio.Task[M] = asyncio.ensure_future(run_locked(h, gpu, purpose, limits, state, work))
+    try:
+        while True:
+            await asyncio.wait({task}, timeout=limits.progress_interval_s)
+            if task.done():
+                model = task.result()
+                await on_done(model)
+                return model
+            elapsed = time.monotonic() - started
+            past_budget = limits.budget_s is not None and elapsed >= limits.budget_s
+            if past_budget and state.phase == "evaluating" and state.pgid:
+                job_id = await record_job_start(h.target, state.pgid, job_command, job_cwd)
+                state.detached = True
+                finisher = asyncio.ensure_future(_finish_job(h, job_id, task, on_done, on_job_report, on_job_error))
+                _DETACHED.add(finisher)
+                finisher.add_done_callback(_DETACHED.discard)
+                return Started(job_id=job_id, elapsed_s=round(elapsed, 2), phase=state.phase)
+            if progress is not None:
+                await progress(elapsed, state.waiting or f"{state.phase} ({elapsed:.0f} s)")
+    except BaseException:
+        if not state.detached:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        raise
+
+
+async def _finish_job(h: TargetHarness, job_id: str, task: asyncio.Task, on_done, on_job_report,
+                      on_job_error) -> None:
+    """When a detached evaluation ends: write its report into the job dir, and remember it."""
+    try:
+        model = await task
+    except BaseException as exc:  # noqa: BLE001 - the job record must say how it ended
+        try:
+            await record_job_finish(h.target, job_id, 2, on_job_error(exc))
+        except Exception:  # noqa: BLE001 - nobody is waiting; the job shows as lost
+            pass
+        return
+    try:
+        await record_job_finish(h.target, job_id, 0 if getattr(model, "passed", True) else 1, on_job_report(model))
+    finally:
+        await on_done(model)

@@ -1,0 +1,89 @@
+"""One benchmark per GPU at a time: an exclusive flock on the target, held by a command we keep open.
+
+Two agents (two servers, two users) timing on one GPU would each measure the other. The lock lives
+on the host (`/tmp/mcp-bifrost-locks/gpu<N>.lock`, shared by every user and workdir) and is held by
+remote/gpu_lock.sh for as long as we keep its stdin open; the kernel frees it when that process dies,
+so a crashed client or a dropped connection never leaves a GPU locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+
+from mcp_bifrost.errors import BifrostError, GpuLockTimeout, error_for_exit
+from mcp_bifrost.ops import jobs
+from mcp_bifrost.ops.harness import Lines
+from mcp_bifrost.ops.shell import drain
+from mcp_bifrost.remote import command as remote_command
+from mcp_bifrost.targets.base import Target
+
+LOCK_DIR = "/tmp/mcp-bifrost-locks"
+WAIT_REPORT_S = 2.0
+
+OnWait = Callable[[str], Awaitable[None]]
+
+
+def holder_text(purpose: str) -> str:
+    """Who holds the lock, as another waiting client will read it."""
+    return f"{getpass.getuser()}@{socket.gethostname()} ({purpose})"
+
+
+@contextlib.asynccontextmanager
+async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
+                   on_wait: OnWait | None = None, lock_dir: str = LOCK_DIR) -> AsyncIterator[float]:
+    """Hold GPU `gpu` of `target` inside the block; yields the seconds spent waiting for it."""
+    started = time.monotonic()
+    proc = await target.start(remote_command("gpu_lock", lock_dir, str(gpu), holder_text(purpose)), stdin=True)
+    err: list[bytes] = []
+    errors = asyncio.ensure_future(drain(proc.read_stderr, err))
+    lines = Lines(proc)
+    held_by = ""
+    try:
+        while True:
+            waited = time.monotonic() - started
+            if waited > timeout_s:
+                raise GpuLockTimeout(
+                    f"GPU {gpu} on {target.name} stayed busy for {waited:.0f} s (held by {held_by or 'another run'}); "
+                    "try again later, or raise timeout_s")
+            try:
+                line = await lines.next(min(WAIT_REPORT_S, max(0.1, timeout_s - waited)))
+            except asyncio.TimeoutError:
+                if on_wait is not None:
+                    await on_wait(f"waiting for GPU {gpu}, held by {held_by or 'another run'} ({waited:.0f} s)")
+                continue
+            if line is None:
+                status = await proc.wait()
+                detail = b"".join(err).decode(errors="replace").strip()[-300:]
+                raise error_for_exit(status, detail) or GpuLockTimeout(
+                    f"the GPU lock on {target.name} failed (exit {status}): {detail}")
+            text = line.decode(errors="replace")
+            if text.startswith("busy"):
+                held_by = text[5:].strip()
+                if on_wait is not None:
+                    await on_wait(f"waiting for GPU {gpu}, held by {held_by or 'another run'}")
+            elif text == "acquired":
+                break
+        yield time.monotonic() - started
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _release(target, proc)
+            lines.cancel()
+            errors.cancel()
+
+
+async def _release(target: Target, proc) -> None:
+    """Close stdin: the lock command ends and the kernel frees the lock. Kill it if it lingers."""
+    try:
+        await proc.close_stdin()
+        await asyncio.wait_for(proc.wait(), 5)
+    except (asyncio.TimeoutError, BifrostError, OSError):
+        with contextlib.suppress(BifrostError, OSError):
+            await jobs.kill_group(target, proc.pgid, 0.5)
+        proc.detach()

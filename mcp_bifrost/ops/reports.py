@@ -1,0 +1,317 @@
+"""Read gpu_harness's schema-1 documents (validated on arrival) into SmokeReport / ProfileReport.
+
+The wire models below are the client's copy of the contract in gpu_harness/README.md: required keys
+must be there with the right types; keys added later within schema 1 are allowed and ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from mcp_bifrost.errors import HarnessProtocolError
+from mcp_bifrost.models import (
+    HarnessFailure,
+    HarnessFinding,
+    KernelProfile,
+    ProfileReport,
+    ProfileSide,
+    SmokeCase,
+    SmokeReport,
+    SmokeTiming,
+)
+from mcp_bifrost.ops.harness import check_schema
+
+MESSAGE_CHARS = 400
+STDOUT_TAIL_CHARS = 1500
+STDERR_TAIL_CHARS = 2500
+STATUSES = ("passed", "failed", "not_run", "error")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class WireCase(_Wire):
+    name: str
+    kind: str
+    params: dict
+    passed: bool
+    reason: str = ""
+    message: str = ""
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    mismatches: int = 0
+    first_mismatches: list[dict] = []
+
+
+class WireSummary(_Wire):
+    median_ms: float | None
+    p10_ms: float | None = None
+    p90_ms: float | None = None
+    n: int
+
+
+class WireTiming(_Wire):
+    case: str
+    params: dict
+    clock: str
+    reference: WireSummary | None
+    candidate: WireSummary | None
+    speedup: float | None
+    floor_ms: float | None = None
+
+
+class WireError(_Wire):
+    stage: str
+    kind: str
+    message: str
+    stderr_tail: str = ""
+
+
+class WireReport(_Wire):
+    schema_: int = 1
+    harness_version: str = ""
+    passed: bool
+    status: str | None = None  # added within schema 1 by a later harness; derived when absent
+    exit_code: int | None = None
+    problem: str
+    candidate: str
+    mode: str
+    device: dict = {}
+    flags: list[HarnessFinding]
+    notes: list[HarnessFinding] = []
+    cases: list[WireCase]
+    timing: list[WireTiming] = []
+    score: dict | None = None
+    error: WireError | None = None
+    stdout_tail: str = ""
+    wall_s: float | None = None
+
+
+def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
+    """Validate a smoke report and shape it for the agent; `problem`/`candidate` are workspace paths."""
+    check_schema(doc, "the smoke report")
+    try:
+        wire = WireReport.model_validate(doc)
+    except ValidationError as exc:
+        raise HarnessProtocolError(f"the harness on {target} sent a schema-1 report that does not validate: "
+                                   f"{exc.errors()[:3]}") from exc
+    cases = [SmokeCase(name=c.name, kind=c.kind, params=c.params, passed=c.passed, reason=c.reason,
+                       message="" if c.passed else c.message[:MESSAGE_CHARS], max_abs_err=c.max_abs_err,
+                       max_rel_err=c.max_rel_err, mismatches=c.mismatches,
+                       first_mismatches=[] if c.passed else c.first_mismatches[:3]) for c in wire.cases]
+    timing = [_timing(t) for t in wire.timing]
+    fractions = [t.roofline_fraction for t in timing if t.roofline_fraction]
+    score = wire.score or {}
+    report = SmokeReport(
+        summary="", status=_status(wire), passed=wire.passed, problem=problem, candidate=candidate, target=target,
+        mode=wire.mode, device=wire.device, cases_passed=sum(c.passed for c in cases), cases_total=len(cases),
+        cases=cases, timing=timing, speedup=_finite(score.get("speedup")),
+        candidate_us=_us(score.get("candidate_ms")), reference_us=_us(score.get("reference_ms")),
+        roofline_fraction=round(math.exp(sum(map(math.log, fractions)) / len(fractions)), 3) if fractions else None,
+        flags=wire.flags, notes=wire.notes,
+        error=HarnessFailure(stage=wire.error.stage, kind=wire.error.kind, message=wire.error.message[:1500],
+                             stderr_tail=wire.error.stderr_tail[-STDERR_TAIL_CHARS:]) if wire.error else None,
+        stdout_tail=wire.stdout_tail[-STDOUT_TAIL_CHARS:], harness_version=wire.harness_version, runner=runner,
+        harness_wall_s=wire.wall_s,
+    )
+    report.summary = smoke_summary(report)
+    return report
+
+
+def _status(wire: WireReport) -> str:
+    if wire.status in STATUSES:
+        return wire.status
+    if wire.passed:
+        return "passed"
+    if wire.error is not None and wire.error.kind == "needs_gpu":
+        return "not_run"
+    if wire.exit_code == 2:
+        return "error"
+    return "failed"
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+def _us(ms: Any) -> float | None:
+    ms = _finite(ms)
+    return None if ms is None else round(ms * 1000, 3)
+
+
+def _timing(t: WireTiming) -> SmokeTiming:
+    cand, ref = t.candidate, t.reference
+    cand_us = _us(cand.median_ms) if cand else None
+    floor_us = _us(t.floor_ms)
+    return SmokeTiming(
+        case=t.case, params=t.params, clock=t.clock, reference_us=_us(ref.median_ms) if ref else None,
+        candidate_us=cand_us, candidate_p10_us=_us(cand.p10_ms) if cand else None,
+        candidate_p90_us=_us(cand.p90_ms) if cand else None, n=cand.n if cand else None, speedup=_finite(t.speedup),
+        floor_us=floor_us, roofline_fraction=round(floor_us / cand_us, 3) if floor_us and cand_us else None,
+    )
+
+
+def short_device(device: dict) -> str:
+    if device.get("type") == "cpu" or device.get("name") == "cpu":
+        return "CPU, host clock"
+    words = str(device.get("name") or "?").replace("NVIDIA ", "").replace("GeForce ", "").split()
+    if not words:
+        return "?"
+    return " ".join(words[:2]) if words[0] in ("RTX", "Tesla", "Quadro", "TITAN") else words[0]
+
+
+def fmt_time(us: float | None) -> str:
+    if us is None:
+        return "?"
+    return f"{us / 1000:.2f} ms" if us >= 1000 else f"{us:.1f} us"
+
+
+def fmt_speedup(x: float) -> str:
+    return f"{x:.2f}x" if x >= 0.1 else f"{x:.2g}x"
+
+
+def smoke_summary(r: SmokeReport) -> str:
+    """The line an agent reads first."""
+    flags = "flags: " + ", ".join(f.name for f in r.flags) if r.flags else "no flags"
+    counts = f"{r.cases_passed}/{r.cases_total}"
+    if r.status == "not_run":
+        return f"NOT RUN · {r.error.message if r.error else 'the target cannot run this candidate'}"
+    if r.status == "error" or (r.error is not None and not r.cases):
+        e = r.error
+        return f"ERROR at {e.stage} ({e.kind}): {e.message[:200]}" if e else "ERROR: the harness gave no result"
+    if r.passed or r.cases_passed < r.cases_total:
+        parts = [f"{'PASS' if r.passed else 'FAIL'} {counts}"]
+    else:  # every case right, yet failed: a flag or an error says why
+        parts = [f"FAIL · {counts} cases correct"]
+    if r.error is not None:
+        parts.append(f"{r.error.kind} at {r.error.stage}: {r.error.message[:160]}")
+    failed = [c for c in r.cases if not c.passed]
+    if failed:
+        c = failed[0]
+        err = f", max abs err {c.max_abs_err:.3g}" if c.max_abs_err is not None else ""
+        parts.append(f"first failure {c.name} {c.params}: {c.reason}{err}")
+    if r.speedup is not None and r.candidate_us is not None:
+        n = min((t.n for t in r.timing if t.n), default=None)
+        parts.append(f"{fmt_speedup(r.speedup)} vs reference ({fmt_time(r.candidate_us)} vs {fmt_time(r.reference_us)}, "
+                     f"{short_device(r.device)}{f', n={n}' if n else ''})")
+    elif r.passed and r.mode == "test":
+        parts.append("not timed (mode=test)")
+    if r.roofline_fraction is not None:
+        parts.append(f"{r.roofline_fraction:.0%} of roofline")
+    parts.append(flags)
+    return " · ".join(parts)
+
+
+# -- profiles ---------------------------------------------------------------------------------------
+class WireKernel(_Wire):
+    name: str
+    bound: str = "unknown"
+
+
+class WireSide(_Wire):
+    label: str
+    report_path: str
+    kernels: list[dict]
+
+
+class WireProfile(_Wire):
+    schema_: int = 1
+    kind: str
+    candidate: WireSide | None = None
+    baseline: WireSide | None = None
+    device: dict = {}
+    case: dict = {}
+    sections: list[str] = []
+    ncu_command: str = ""
+    error: WireError | None = None
+
+
+def parse_profile(doc: dict[str, Any], *, target: str, problem: str, candidate: str) -> ProfileReport:
+    check_schema(doc, "the profile report")
+    try:
+        wire = WireProfile.model_validate(doc)
+    except ValidationError as exc:
+        raise HarnessProtocolError(f"the harness on {target} sent a profile that does not validate: "
+                                   f"{exc.errors()[:3]}") from exc
+    if wire.error is not None or wire.candidate is None:
+        from mcp_bifrost.errors import ProfilerUnavailable
+
+        e = wire.error
+        message = e.message if e else "no profile in the answer"
+        if e is not None and e.kind in ("ncu_not_found", "no_counter_permission"):
+            raise ProfilerUnavailable(message)
+        raise HarnessProtocolError(f"profiling on {target} failed at {e.stage if e else '?'} "
+                                   f"({e.kind if e else '?'}): {message}\n{(e.stderr_tail if e else '')[-1500:]}")
+    cand = _side(wire.candidate)
+    base = _side(wire.baseline) if wire.baseline else None
+    report = ProfileReport(summary="", problem=problem, candidate=candidate, target=target, device=wire.device,
+                           case=wire.case, sections=wire.sections, candidate_profile=cand, baseline_profile=base,
+                           changes=compare(base, cand) if base else [], ncu_command=wire.ncu_command)
+    report.summary = profile_summary(report)
+    return report
+
+
+def _side(side: WireSide) -> ProfileSide:
+    kernels = [KernelProfile.model_validate({k: v for k, v in kern.items() if k in KernelProfile.model_fields})
+               for kern in side.kernels]
+    total = sum(k.duration_us for k in kernels if k.duration_us is not None) if kernels else None
+    return ProfileSide(label=side.label, kernels=kernels, report_path=side.report_path,
+                       total_duration_us=round(total, 3) if total is not None else None)
+
+
+def kernel_line(k: KernelProfile) -> str:
+    bits = [f"{k.name[:60]}: {fmt_time(k.duration_us)}, {k.bound}-bound"]
+    if k.sm_pct is not None and k.memory_pct is not None:
+        bits.append(f"SM {k.sm_pct:.0f}% / mem {k.memory_pct:.0f}%")
+    if k.achieved_occupancy_pct is not None:
+        bits.append(f"occupancy {k.achieved_occupancy_pct:.0f}%")
+    if k.top_stalls:
+        bits.append(f"top stall {k.top_stalls[0]}")
+    return ", ".join(bits)
+
+
+def profile_summary(r: ProfileReport) -> str:
+    kernels = r.candidate_profile.kernels
+    if not kernels:
+        return "no kernel was profiled: the call launched none inside the NVTX range (or kernel_regex matched none)"
+    head = f"{len(kernels)} kernel(s), {fmt_time(r.candidate_profile.total_duration_us)} · " + kernel_line(kernels[0])
+    if r.baseline_profile is not None:
+        b = r.baseline_profile
+        head += f" · vs {b.label}: {fmt_time(b.total_duration_us)}"
+        if b.total_duration_us and r.candidate_profile.total_duration_us:
+            head += f" ({b.total_duration_us / r.candidate_profile.total_duration_us:.2f}x)"
+    if kernels[0].advice:
+        head += f" · ncu suggests: {kernels[0].advice[0][:160]}"
+    return head
+
+
+_COMPARED = (("duration_us", "duration", "us"), ("sm_pct", "SM throughput", "%"), ("memory_pct", "memory throughput", "%"),
+             ("dram_bytes", "DRAM bytes", ""), ("achieved_occupancy_pct", "achieved occupancy", "%"),
+             ("registers_per_thread", "registers/thread", ""), ("l2_hit_pct", "L2 hit rate", "%"))
+
+
+def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
+    """What changed from the baseline to the candidate, kernel by kernel (paired in launch order)."""
+    lines = []
+    if len(base.kernels) != len(cand.kernels):
+        lines.append(f"kernels: {len(base.kernels)} in the baseline, {len(cand.kernels)} in the candidate")
+    if base.total_duration_us and cand.total_duration_us:
+        lines.append(f"total kernel time {fmt_time(base.total_duration_us)} -> {fmt_time(cand.total_duration_us)} "
+                     f"({base.total_duration_us / cand.total_duration_us:.2f}x)")
+    for i, (b, c) in enumerate(zip(base.kernels, cand.kernels)):
+        diffs = []
+        if b.bound != c.bound:
+            diffs.append(f"bound {b.bound} -> {c.bound}")
+        for key, label, unit in _COMPARED:
+            x, y = getattr(b, key), getattr(c, key)
+            if x is not None and y is not None and x != y:
+                diffs.append(f"{label} {x:g}{unit} -> {y:g}{unit}")
+        if b.top_stalls[:1] != c.top_stalls[:1] and c.top_stalls:
+            diffs.append(f"top stall now {c.top_stalls[0]}")
+        if diffs:
+            lines.append(f"kernel {i} ({c.name[:40]}): " + "; ".join(diffs))
+    return lines
