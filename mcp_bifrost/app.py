@@ -43,7 +43,7 @@ from mcp_bifrost.ops.reports import parse_profile, parse_smoke
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
 from mcp_bifrost.ops.jobs import JobRef
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
-from mcp_bifrost.ops.shell import quote
+from mcp_bifrost.ops.remote_command import quote
 from mcp_bifrost.ops.workspace import workdir as remote_workdir
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool

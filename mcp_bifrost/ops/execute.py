@@ -20,7 +20,7 @@ from mcp_bifrost.errors import ConnectionLost, TargetError
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import ExecResult
 from mcp_bifrost.ops import process
-from mcp_bifrost.ops.capture import HeadTail
+from mcp_bifrost.ops.output_cap import HeadTail
 from mcp_bifrost.ops.jobs import job_dir
 from mcp_bifrost.targets.base import Target
 

@@ -36,8 +36,8 @@ from mcp_bifrost.errors import (
     error_for_exit,
 )
 from mcp_bifrost.ops import jobs
-from mcp_bifrost.ops.capture import HeadTail
-from mcp_bifrost.ops.shell import drain, quote, run_capture
+from mcp_bifrost.ops.output_cap import HeadTail
+from mcp_bifrost.ops.remote_command import drain, quote, run_capture
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.remote import command as remote_command
 from mcp_bifrost.targets.base import Process, Target

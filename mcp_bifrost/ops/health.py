@@ -10,7 +10,7 @@ import anyio
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError, RemoteExit
 from mcp_bifrost.models import TargetHealth
-from mcp_bifrost.ops.shell import quote, run_capture
+from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.base import Target
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError, CommandError, JobError, RemoteExit, error_for_exit
-from mcp_bifrost.ops.shell import run_capture
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.targets.base import Process, Target
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError, PathOutsideWorkdir, UnsafePath
-from mcp_bifrost.ops.shell import home_path, run_capture
+from mcp_bifrost.ops.remote_command import home_path, run_capture
 from mcp_bifrost.targets.base import Target
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

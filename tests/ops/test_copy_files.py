@@ -11,7 +11,7 @@ import pytest
 
 from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import TransferError, TransferIncomplete, TransferTooLarge, UnsafePath
-from mcp_bifrost.ops.shell import quote, run_capture
+from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.copy_files import copy_files
 from mcp_bifrost.ops.workspace import workdir
 

@@ -9,7 +9,7 @@ import pytest
 
 from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.execute import ExecLimits, execute
-from mcp_bifrost.ops.shell import run_capture
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.ops.workspace import workdir
 
 pytestmark = pytest.mark.anyio

@@ -19,7 +19,7 @@ import pytest
 from mcp_bifrost.errors import REMOTE_EXIT_CODES, BifrostError, RemoteExit
 from mcp_bifrost.ops.execute import ExecLimits, execute
 from mcp_bifrost.ops.process import SILENCE_S
-from mcp_bifrost.ops.shell import run_capture
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.ops.workspace import workdir
 from tests.conftest import make_ssh_target
 from tests.support.sshd import start_sshd
@@ -100,8 +100,8 @@ async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_an
         results = await calls
     took = time.monotonic() - started
     assert all(r.timed_out for r in results), [r.note for r in results]
-    assert took < 3 + 1 + 3, f"took {took:.1f} s"
-    assert await _gone(marker, 3, groups), _members(groups)
+    assert took < 3 + 1 + 5, f"took {took:.1f} s"  # timeout + grace, plus slack for a loaded 2-core CI box
+    assert await _gone(marker, 5, groups), _members(groups)
     assert (await run_capture(target, "echo still-answering")).stdout == b"still-answering\n"
     await target.close()
 
@@ -171,10 +171,10 @@ def test_a_foreground_command_dies_soon_after_its_server_is_killed(target_name, 
                                f"bash -c 'exec -a {marker} sleep 300'"], env=env)
     try:
         deadline = time.monotonic() + 20
-        while not _alive(marker) and time.monotonic() < deadline:
+        while not _groups(marker) and time.monotonic() < deadline:  # the client's own argv holds the marker too
             time.sleep(0.1)
-        assert _alive(marker), "the command never started"
         groups = _groups(marker)
+        assert groups, "the command never started"
         client.send_signal(signal.SIGKILL)
         client.wait(5)
         assert anyio.run(_gone, marker, 5, groups), f"outlived the killed client: {_members(groups)}"

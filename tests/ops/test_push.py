@@ -19,7 +19,7 @@ import pytest
 
 from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import PushBusy, TransferError, TransferIncomplete, TransferTooLarge, TypeConflict, UnsafePath
-from mcp_bifrost.ops.shell import quote, run_capture
+from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.push import push
 from mcp_bifrost.ops.workspace import workdir
 

@@ -10,7 +10,7 @@ import pytest
 
 from mcp_bifrost.errors import AuthFailed, ConnectFailed, ConnectionLost, HostKeyMismatch, HostKeyUnknown
 from mcp_bifrost.ops.execute import ExecLimits, execute
-from mcp_bifrost.ops.shell import run_capture
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.targets.ssh import SshTarget
 from tests.conftest import make_ssh_target
 from tests.support.sshd import start_sshd

@@ -31,7 +31,7 @@ from typing import BinaryIO
 from mcp_bifrost import remote
 from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete, error_for_exit
 from mcp_bifrost.ops.push.remote_tree import RemoteState, parse_listing
-from mcp_bifrost.ops.shell import drain
+from mcp_bifrost.ops.remote_command import drain
 from mcp_bifrost.ops.push.plan import Plan
 from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
 from mcp_bifrost.targets.base import Process, Target
