@@ -32,7 +32,8 @@ def stdio_params(config_file: Path, workspace: Path) -> StdioServerParameters:
 
 
 # Every tool the server offers, exactly: a tool added or renamed must be added here on purpose.
-TOOLS = {"exec", "job_status", "job_logs", "job_cancel", "push", "copy_files", "targets"}
+TOOLS = {"exec", "job_status", "job_logs", "job_cancel", "push", "copy_files", "targets",
+         "run_smoke_test", "profile_ncu", "history", "problems"}
 
 
 async def test_stdio_server_lists_the_tools_with_exact_names(config_file, tmp_path):
