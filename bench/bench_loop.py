@@ -90,7 +90,8 @@ async def iterate(client: Client, ws: Path, n: int) -> list[dict]:
         report, wall = await call(client, "run_smoke_test", {"problem": "latency", "candidate": "cand.py"})
         assert report["passed"], report["summary"]
         runs.append({"wall_s": round(wall, 4), "harness_wall_s": report["harness_wall_s"], "runner": report["runner"],
-                     "pushed_files": report["pushed_files"], "summary": report["summary"]})
+                     "pushed_files": report["pushed_files"], "push_s": report.get("push_s"),
+                     "gpu_wait_s": report["gpu_wait_s"], "server_s": report["duration_s"], "summary": report["summary"]})
     return runs
 
 
@@ -159,6 +160,9 @@ async def main() -> None:
             "oneshot_median_s": statistics.median(r["wall_s"] for r in oneshot_runs),
         }
         doc["iteration"]["ratio"] = doc["iteration"]["oneshot_median_s"] / doc["iteration"]["warm_median_s"]
+        doc["iteration"]["warm_breakdown_median_s"] = {  # where a warm iteration's time goes
+            key: statistics.median(r[key] for r in warm_runs if r.get(key) is not None)
+            for key in ("wall_s", "server_s", "push_s", "gpu_wait_s", "harness_wall_s")}
         history = (await warm.call_tool("history", {"problem": "latency", "limit": 3})).structured_content
         doc["history_best"] = history["best"]["summary"] if history["best"] else None
     doc["total_s"] = round(time.perf_counter() - started, 1)
@@ -177,6 +181,7 @@ async def main() -> None:
     print(f"{'iteration, warm worker (median)':34} {it['warm_median_s']:8.3f}  runs {[r['wall_s'] for r in it['warm']]}")
     print(f"{'iteration, one-shot (median)':34} {it['oneshot_median_s']:8.3f}  runs {[r['wall_s'] for r in it['oneshot']]}")
     print(f"{'one-shot / warm':34} {it['ratio']:8.2f}x")
+    print(f"{'warm iteration breakdown (medians)':34} {'':8}  {it['warm_breakdown_median_s']}")
     if ncu:
         print(f"{'profile_ncu vs bare ncu':34} {ncu['ratio']:8.2f}x  ours {ncu['profile_ncu_s']} bare {ncu['bare_ncu_s']}")
     print(f"goals: {doc['goals']}   total {doc['total_s']} s   -> {out}")

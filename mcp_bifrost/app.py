@@ -281,7 +281,9 @@ class Bifrost:
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
         sha = _sha256(cand_local)
-        pushed = (await self.push(target=target)).files_sent if push else None
+        pushed = push_s = None
+        if push:
+            pushed, push_s = (await self.push(target=target)).files_sent, round(time.monotonic() - started, 4)
         ws = (await self.remote_workspace(t)).twin
         rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
         timeout = timeout_s or self.config.harness.smoke_timeout_s
@@ -294,6 +296,7 @@ class Bifrost:
                 on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
             report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
             report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
+            report.push_s = push_s
             report.duration_s = round(time.monotonic() - started, 3)
             return report
 

@@ -219,6 +219,7 @@ class SmokeReport(BaseModel):
     harness_wall_s: float | None = None
     duration_s: float = Field(default=0.0, description="the whole call: push, install, lock, evaluation")
     pushed_files: int | None = None
+    push_s: float | None = Field(default=None, description="seconds the push took (part of duration_s)")
 
 
 class KernelProfile(BaseModel):

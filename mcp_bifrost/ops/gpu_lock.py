@@ -73,17 +73,25 @@ async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
         yield time.monotonic() - started
     finally:
         with anyio.CancelScope(shield=True):
-            await _release(target, proc)
-            lines.cancel()
-            errors.cancel()
+            with contextlib.suppress(BifrostError, OSError):
+                await proc.close_stdin()  # the lock command ends and the kernel frees the lock
+        # Its exit is awaited aside: the caller does not wait for the shell to go (a few ms per call).
+        reaper = asyncio.ensure_future(_reap(target, proc, lines, errors))
+        _REAPING.add(reaper)
+        reaper.add_done_callback(_REAPING.discard)
 
 
-async def _release(target: Target, proc) -> None:
-    """Close stdin: the lock command ends and the kernel frees the lock. Kill it if it lingers."""
+_REAPING: set[asyncio.Future] = set()
+
+
+async def _reap(target: Target, proc, lines: Lines, errors: asyncio.Future) -> None:
+    """Wait for the lock command to end; kill it if it lingers (a stuck channel must not hold the GPU)."""
     try:
-        await proc.close_stdin()
         await asyncio.wait_for(proc.wait(), 5)
     except (asyncio.TimeoutError, BifrostError, OSError):
         with contextlib.suppress(BifrostError, OSError):
             await jobs.kill_group(target, proc.pgid, 0.5)
         proc.detach()
+    finally:
+        lines.cancel()
+        errors.cancel()

@@ -293,6 +293,8 @@ class TargetHarness:
             return None, "one-shot (the worker is disabled in the config: [harness] worker = false)"
         if self._worker is not None and self._worker.alive:
             return self._worker, "warm worker"
+        if self._worker_failed is not None:  # do not wait for a broken start at every call
+            return None, f"one-shot (the worker could not start earlier in this session: {self._worker_failed[:300]})"
         note = "worker started"
         if self._worker is not None:
             status = await _exit_status(self._worker.proc)
