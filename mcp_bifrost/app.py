@@ -262,6 +262,12 @@ class Bifrost:
     # -- the kernel loop: smoke tests, profiles, history, problems ------------------------------
     def harness(self, target: Target) -> TargetHarness:
         """The target's harness (installed once, one warm worker), created on first use."""
+        if isinstance(target, SlurmTarget):  # its worker would run on the login node, which has no GPU
+            raise CommandError(
+                f"run_smoke_test and profile_ncu do not run on Slurm targets yet ({target.name} is one): the "
+                "harness would run on the login node. Use exec there instead (it runs through srun on a compute "
+                "node), e.g. `python3 -m gpu_harness smoke PROBLEM CANDIDATE --json` in a pushed workspace that "
+                "holds gpu_harness/, or an ssh target for the GPU host.")
         if target.name not in self._harnesses:
             gpus = self.config.target(target.name)[1].gpus
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus else {}

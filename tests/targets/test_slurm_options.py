@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import SlurmCannotRun, SlurmLaunchFailed
+from mcp_bifrost.errors import RemoteExit, SlurmCannotRun, SlurmLaunchFailed
 from mcp_bifrost.ops import slurm_jobs, slurm_run
 from mcp_bifrost.targets.factory import build_target
 from mcp_bifrost.targets.slurm import SlurmOptions, SlurmTarget, time_limit_minutes
@@ -32,10 +32,11 @@ def test_a_slurm_target_is_built_from_config_and_refuses_gpus():
 
 
 def test_a_launch_error_needs_both_the_code_and_the_scripts_line():
-    # A user's command may exit 84 or 85 itself: that is its exit code, not our error.
-    assert slurm_run.launch_error(84, "my tool failed") is None
-    assert isinstance(slurm_run.launch_error(84, "bifrost-slurm: srun could not start"), SlurmLaunchFailed)
-    assert isinstance(slurm_run.launch_error(85, "bifrost-slurm: job x cannot start: PartitionDown"), SlurmCannotRun)
+    # A user's command may exit with these codes itself: that is its exit code, not our error.
+    failed, cannot = RemoteExit.SLURM_LAUNCH_FAILED, RemoteExit.SLURM_CANNOT_RUN
+    assert slurm_run.launch_error(failed, "my tool failed") is None
+    assert isinstance(slurm_run.launch_error(failed, "bifrost-slurm: srun could not start"), SlurmLaunchFailed)
+    assert isinstance(slurm_run.launch_error(cannot, "bifrost-slurm: job x cannot start: PartitionDown"), SlurmCannotRun)
     assert slurm_run.launch_error(1, "bifrost-slurm: x") is None
 
 
