@@ -1,16 +1,18 @@
-"""A real single-node Slurm on loopback with two fake GPUs (DESIGN.md section 6). Used by tests and bench/.
+"""A real single-node Slurm on loopback with fake GPUs, two by default (DESIGN.md section 6). Used by tests and bench/.
 
 Debian's slurmctld, slurmd and munged, each in the foreground under this process, with a plain
 slurm.conf in a scratch dir (SLURM_CONF points at it). What it takes to run as root in a container:
 - munged with its own key, socket and pid file (`--force`: root, and a socket dir others may enter);
 - SlurmUser=root, proctrack/linuxproc and task/none (no cgroup plugin: containers rarely allow it);
 - the node named with `slurmd -N`, its address 127.0.0.1, CPUs set by hand (config_overrides);
-- two "GPUs" whose gres.conf File= lines are /dev/null and /dev/zero: Slurm hands them out and sets
+- "GPUs" whose gres.conf File= lines are /dev/null, /dev/zero, ...: Slurm hands them out and sets
   CUDA_VISIBLE_DEVICES, nothing opens them;
 - scheduler tuned so that a job starts at once (batch_sched_delay=0, sched_min_interval=0), and
   KillWait short so that a cancel or a time limit ends a job within seconds.
 The login node is a real sshd whose sessions get SLURM_CONF through `SetEnv`, as a cluster's login node
-has its /etc/slurm.
+has its /etc/slurm. A plain slurm.conf rather than configless slurmd: the client commands need the file
+anyway (configless clients find the controller through DNS SRV records or /run/slurm, both global).
+Root is not required: run by another user, SlurmUser is that user and only its jobs run.
 """
 
 from __future__ import annotations
