@@ -55,3 +55,4 @@ lint: setup
 
 bench: setup
 	$(PY) bench/bench_exec.py
+	$(PY) bench/bench_slurm.py

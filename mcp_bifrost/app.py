@@ -23,6 +23,7 @@ from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
+    FanoutResult,
     HarnessFailure,
     HistoryReport,
     JobCancelResult,
@@ -35,7 +36,7 @@ from mcp_bifrost.models import (
     TargetsReport,
 )
 from mcp_bifrost.ops import copy_files as copy_op
-from mcp_bifrost.ops import evaluation, health, jobs
+from mcp_bifrost.ops import evaluation, fanout, health, jobs, slurm_doctor, slurm_jobs, slurm_run
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
 from mcp_bifrost.ops.problems import find_problems
@@ -47,6 +48,7 @@ from mcp_bifrost.ops.remote_command import quote
 from mcp_bifrost.ops.workspace import workdir as remote_workdir
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool
+from mcp_bifrost.targets.slurm import SlurmTarget
 
 
 JOB_COMMANDS = ("run_smoke_test ", "profile_ncu ")  # jobs whose dir holds a report.json
@@ -116,18 +118,49 @@ class Bifrost:
         job_timeout = self._timeout(timeout_s, self.config.limits.job_timeout_s)
         where = (await self.remote_workspace(t)).cwd(cwd)
         if background:
-            ref = JobRef(t.name, await jobs.start_job(t, command, where, env, job_timeout, limits.grace_s))
+            if isinstance(t, SlurmTarget):
+                job_id = await slurm_jobs.submit(t, command, where, env, job_timeout)
+            else:
+                job_id = await jobs.start_job(t, command, where, env, job_timeout, limits.grace_s)
+            ref = JobRef(t.name, job_id)
             return ExecResult(
                 target=t.name, command=command, cwd=where, exit_code=None, stdout="", stderr="",
                 stdout_bytes=0, stderr_bytes=0, truncated=False, duration_s=0.0, job_id=str(ref),
                 note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
-        result = await execute(t, command, where, limits, env=env, progress=progress, words=self.words)
+        on_gpu = await slurm_run.compute_command(t, command, timeout_s=limits.timeout_s)
+        result = await execute(t, on_gpu, where, limits, env=env, progress=progress, words=self.words)
+        result = slurm_run.check(result)
+        result.command = command
         if result.job_id:
             ref = JobRef(t.name, result.job_id)
             result.job_id = str(ref)
             result.note = say("became_job", self.words, budget=limits.budget_s, job=str(ref), timeout=limits.timeout_s)
         return result
+
+    async def exec_candidates(
+        self,
+        commands: list[str],
+        *,
+        target: str | None = None,
+        cwd: str | None = None,
+        timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+        progress: fanout.FanoutProgress | None = None,
+    ) -> FanoutResult:
+        """Run several candidate commands at once over the target's GPUs (Slurm: one job each), ranked."""
+        t = self.target(target)
+        where = (await self.remote_workspace(t)).cwd(cwd)
+        gpus = getattr(self.config.target(target)[1], "gpus", [])
+        idle = await fanout.idle_gpus(t) if isinstance(t, SlurmTarget) else None
+        slots = fanout.slots_for(t, gpus, len(commands), idle_gpus=idle)
+        return await fanout.exec_candidates(t, commands, where, self.exec_limits(timeout_s, use_budget=False),
+                                            slots, env=env, progress=progress)
+
+    @staticmethod
+    def _jobs(t: Target):
+        """The module that reads and controls detached runs on this kind of target."""
+        return slurm_jobs if isinstance(t, SlurmTarget) else jobs
 
     def _job(self, job_id: str, target: str | None = None) -> tuple[Target, JobRef]:
         ref = JobRef.parse(job_id, target or self.config.default_target)
@@ -140,7 +173,7 @@ class Bifrost:
 
     async def job_status(self, job_id: str, target: str | None = None) -> JobInfo:
         t, ref = self._job(job_id, target)
-        info = await jobs.job_status(t, ref.id)
+        info = await self._jobs(t).job_status(t, ref.id)
         info.job_id = str(ref)
         if info.state == "finished" and info.command.startswith(JOB_COMMANDS):
             text = await read_job_report(t, info.log_dir)
@@ -151,19 +184,19 @@ class Bifrost:
 
     async def job_logs(self, job_id: str, tail_lines: int = 200, target: str | None = None) -> JobLogs:
         t, ref = self._job(job_id, target)
-        logs = await jobs.job_logs(t, ref.id, tail_lines, self.config.limits.output_cap_bytes)
+        logs = await self._jobs(t).job_logs(t, ref.id, tail_lines, self.config.limits.output_cap_bytes)
         logs.job_id = str(ref)
         return logs
 
     async def job_cancel(self, job_id: str, target: str | None = None) -> JobCancelResult:
         t, ref = self._job(job_id, target)
-        result = await jobs.job_cancel(t, ref.id, self.config.limits.kill_grace_s)
+        result = await self._jobs(t).job_cancel(t, ref.id, self.config.limits.kill_grace_s)
         result.job_id = str(ref)
         return result
 
     async def list_jobs(self, target: str | None = None, limit: int = 20) -> list[JobInfo]:
         t = self.target(target)
-        found = await jobs.list_jobs(t, limit)
+        found = await self._jobs(t).list_jobs(t, limit)
         for info in found:
             info.job_id = str(JobRef(t.name, info.job_id))
         return found
@@ -223,12 +256,18 @@ class Bifrost:
 
     async def targets(self) -> TargetsReport:
         names = self.pool.names()
-        checks = [health.probe(self.target(n), is_default=n == self.config.default_target) for n in names]
+        checks = [self._probe(self.target(n), is_default=n == self.config.default_target) for n in names]
         return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)))
 
     # -- the kernel loop: smoke tests, profiles, history, problems ------------------------------
     def harness(self, target: Target) -> TargetHarness:
         """The target's harness (installed once, one warm worker), created on first use."""
+        if isinstance(target, SlurmTarget):  # its worker would run on the login node, which has no GPU
+            raise CommandError(
+                f"run_smoke_test and profile_ncu do not run on Slurm targets yet ({target.name} is one): the "
+                "harness would run on the login node. Use exec there instead (it runs through srun on a compute "
+                "node), e.g. `python3 -m gpu_harness smoke PROBLEM CANDIDATE --json` in a pushed workspace that "
+                "holds gpu_harness/, or an ssh target for the GPU host.")
         if target.name not in self._harnesses:
             gpus = self.config.target(target.name)[1].gpus
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus else {}
@@ -384,6 +423,12 @@ class Bifrost:
 
     async def problems(self) -> ProblemsReport:
         return await asyncio.to_thread(find_problems, self.workspace)
+
+    @staticmethod
+    def _probe(t: Target, *, is_default: bool):
+        if isinstance(t, SlurmTarget):  # the login node, the partitions, and a check job on a compute node
+            return slurm_doctor.probe(t, is_default=is_default)
+        return health.probe(t, is_default=is_default)
 
     async def close(self) -> None:
         for h in self._harnesses.values():

@@ -62,7 +62,29 @@ class SshTargetConfig(_Strict):
     max_channels: int = Field(default=8, ge=1, le=64, description="kept below sshd's MaxSessions (10)")
 
 
-TargetConfig = Annotated[LocalTargetConfig | SshTargetConfig, Field(discriminator="kind")]
+class SlurmTargetConfig(SshTargetConfig):
+    """A Slurm cluster: `host` is its login node (an ssh target); GPU work runs as srun / sbatch jobs.
+
+    `workdir` must be on a filesystem the compute nodes share (home or a project dir, usually).
+    """
+
+    kind: Literal["slurm"]  # type: ignore[assignment]
+    partition: str | None = Field(default=None, description="srun/sbatch --partition (default: the cluster's)")
+    gres: str | None = Field(default="gpu:1", description="--gres, e.g. gpu:h100:1; empty for none")
+    time_limit: str | None = Field(default=None, description="--time in Slurm's format (default: from the call's timeout)")
+    account: str | None = Field(default=None, description="--account")
+    srun_options: list[str] = Field(default_factory=list, description="extra srun options, e.g. ['--qos=short']")
+    sbatch_options: list[str] = Field(default_factory=list, description="extra sbatch options")
+    max_parallel: int = Field(default=6, ge=1, le=64, description="fan-out: Slurm jobs in flight at once")
+
+    @model_validator(mode="after")
+    def _slurm_picks_gpus(self) -> SlurmTargetConfig:
+        if self.gpus:
+            raise ValueError("gpus cannot be set on a slurm target: Slurm picks the GPU (set gres instead)")
+        return self
+
+
+TargetConfig = Annotated[LocalTargetConfig | SshTargetConfig | SlurmTargetConfig, Field(discriminator="kind")]
 
 
 class Limits(_Strict):

@@ -8,7 +8,10 @@ BifrostError
 │   ├── HostKeyMismatch
 │   ├── AuthFailed
 │   ├── ConnectFailed
-│   └── ConnectionLost
+│   ├── ConnectionLost
+│   └── SlurmError              the cluster's scheduler refused or could not run a job
+│       ├── SlurmLaunchFailed
+│       └── SlurmCannotRun
 ├── CommandError                a command could not run as asked
 │   ├── PathOutsideWorkdir
 │   └── PathNotFound
@@ -67,6 +70,18 @@ class ConnectFailed(TargetError):
 
 class ConnectionLost(TargetError):
     """A pooled connection died in the middle of an operation."""
+
+
+class SlurmError(TargetError):
+    """Slurm (srun, sbatch, squeue, scancel on the login node) could not run or control a job."""
+
+
+class SlurmLaunchFailed(SlurmError):
+    """srun ended before the command started on a compute node (slurmd unreachable, bad options)."""
+
+
+class SlurmCannotRun(SlurmError):
+    """The job waits for a reason that waiting will not fix (every node down, partition down, ...)."""
 
 
 class CommandError(BifrostError):
@@ -141,7 +156,7 @@ class GpuLockTimeout(HarnessError):
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
     """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
-    copy_files.sh (90-92), harness_install.sh and gpu_lock.sh (100-103)."""
+    copy_files.sh (90-92), harness_install.sh and gpu_lock.sh (100-103), slurm_run.sh (110-111)."""
 
     USAGE = 64
     NO_JOB = 65
@@ -165,6 +180,9 @@ class RemoteExit(enum.IntEnum):
     HARNESS_BUNDLE = 101
     LOCK_FILE = 102
     NO_FLOCK = 103
+    # slurm_run.sh (a Slurm target's short calls)
+    SLURM_LAUNCH_FAILED = 110  # srun ended before the command started
+    SLURM_CANNOT_RUN = 111  # the job waits for a reason that waiting will not fix
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
@@ -192,6 +210,12 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.HARNESS_BUNDLE: (HarnessInstallFailed, "the harness bundle did not arrive whole or could not be unpacked"),
     RemoteExit.LOCK_FILE: (GpuLockTimeout, "could not open the GPU lock file (is /tmp writable?)"),
     RemoteExit.NO_FLOCK: (GpuLockTimeout, "`flock` is missing on the target (util-linux)"),
+    RemoteExit.SLURM_LAUNCH_FAILED: (SlurmLaunchFailed, "srun could not start the command on a compute node (is "
+                                     "slurmd up on the partition's nodes? `sinfo -N` on the login node shows them; "
+                                     "`mcp-bifrost doctor` checks)"),
+    RemoteExit.SLURM_CANNOT_RUN: (SlurmCannotRun, "the Slurm job cannot start: no node of the partition can run it "
+                                  "now (down, drained, or the request exceeds the partition's limits); check the "
+                                  "target's partition/gres/time_limit and `sinfo`"),
 }
 
 

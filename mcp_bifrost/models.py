@@ -54,12 +54,15 @@ class ExecResult(Result):
     note: str | None = None
 
 
+JobState = Literal["pending", "running", "finished", "killed", "lost"]  # pending: waiting in a Slurm queue
+
+
 class JobInfo(Result):
     job_id: str
     target: str
     command: str
     cwd: str
-    state: Literal["running", "finished", "killed", "lost"]
+    state: JobState
     exit_code: int | None
     pgid: int | None
     started_at: float | None
@@ -70,11 +73,15 @@ class JobInfo(Result):
     log_dir: str
     report: SmokeReport | ProfileReport | None = Field(
         default=None, description="for a run_smoke_test / profile_ncu job that finished: its report")
+    slurm_job_id: str | None = Field(default=None, description="Slurm targets: the job's id in the cluster")
+    slurm_state: str | None = Field(default=None, description="Slurm's own state (PENDING, RUNNING, TIMEOUT, ...)")
+    reason: str | None = Field(default=None, description="why a Slurm job waits or ended (Resources, TimeLimit, ...)")
+    node: str | None = Field(default=None, description="the compute node a Slurm job ran on")
 
 
 class JobLogs(BaseModel):
     job_id: str
-    state: Literal["running", "finished", "killed", "lost"]
+    state: JobState
     exit_code: int | None
     stdout: str = Field(description="the last tail_lines lines of stdout")
     stderr: str = Field(description="the last tail_lines lines of stderr")
@@ -85,8 +92,28 @@ class JobLogs(BaseModel):
 class JobCancelResult(BaseModel):
     job_id: str
     was_running: bool
-    state: Literal["running", "finished", "killed", "lost"]
+    state: JobState
     survivors: int = Field(description="processes of the job still alive after TERM and KILL (should be 0)")
+
+
+class SlurmPartition(BaseModel):
+    name: str
+    default: bool
+    available: str = Field(description="up / down / drain / inact")
+    nodes: int
+    node_states: list[str] = Field(description="e.g. idle, mixed, down* (* = not responding)")
+    gres: list[str] = Field(description="generic resources of its nodes, e.g. gpu:h100:4")
+
+
+class SlurmHealth(BaseModel):
+    """What `doctor` learned about a Slurm target beyond the login node."""
+
+    partition: str | None = Field(description="the partition jobs go to (the target's, else the cluster default)")
+    partitions: list[SlurmPartition] = Field(default_factory=list)
+    gpu_gres: list[str] = Field(default_factory=list, description="GPU gres the partition's nodes offer")
+    compute_node: str | None = Field(default=None, description="where the check job ran")
+    shared_filesystem: bool | None = Field(default=None, description="a job read the file written in the workdir on the login node")
+    problems: list[str] = Field(default_factory=list, description="what to fix, one sentence each")
 
 
 class TargetHealth(BaseModel):
@@ -103,6 +130,7 @@ class TargetHealth(BaseModel):
     ncu: str | None = None
     latency_ms: float | None = None
     missing: list[str] = Field(default_factory=list, description="tools the target lacks (README: what a target needs)")
+    slurm: SlurmHealth | None = Field(default=None, description="Slurm targets: partitions, GPUs, shared filesystem")
 
 
 class TargetsReport(BaseModel):
@@ -315,3 +343,24 @@ class ProblemsReport(BaseModel):
 
 
 JobInfo.model_rebuild()
+class CandidateResult(BaseModel):
+    """One candidate of a fan-out: its outcome, or the error that kept it from one."""
+
+    index: int = Field(description="position in the candidates given")
+    candidate: str
+    gpu: int | None = Field(description="the GPU its slot held; null where the scheduler (Slurm) picked")
+    score: float | None = Field(description="null when it failed: failed candidates are not ranked")
+    error: str | None = None
+    seconds: float
+    exec: ExecResult | None = Field(default=None, description="the command's result (command candidates)")
+
+
+class FanoutResult(BaseModel):
+    """Several candidates evaluated at once over a target's slots, and their ranking."""
+
+    target: str
+    slots: int = Field(description="evaluations in flight at most (GPUs, or Slurm jobs)")
+    score: str = Field(description="what the score measures and which way is better")
+    ranking: list[int] = Field(description="indices of the scored candidates, best first")
+    results: list[CandidateResult]
+    duration_s: float

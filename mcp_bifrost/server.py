@@ -161,7 +161,8 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
 
     @server.tool(annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True))
     async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
-        """State of a detached job: running / finished / killed / lost, exit code, duration, output sizes."""
+        """State of a detached job: pending (in a Slurm queue, with its reason) / running / finished / killed /
+        lost, exit code, duration, output sizes; on a Slurm target also its Slurm state, reason and node."""
         return await call(ctx, "job_status", target, {"job_id": job_id},
                           lambda app: app.job_status(job_id, target=target))
 

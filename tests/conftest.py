@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from mcp_bifrost.targets.local import LocalTarget
+from mcp_bifrost.targets.slurm import SlurmOptions, SlurmTarget
 from mcp_bifrost.targets.ssh import SshTarget
+from tests.support.slurm import SlurmCluster, start_slurm
+from tests.support.slurm import missing as missing_slurm
 from tests.support.sshd import SshServer, start_sshd
 
 NON_ROOT_USER = "bifrost-test"
@@ -121,3 +124,30 @@ async def target(request, tmp_path: Path, sshd_pool: SshdPool, tmp_path_factory)
         t = make_ssh_target(server, make_workdir(tmp_path_factory, server.user))
     yield t
     await t.close()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    """A real single-node Slurm with two fake GPUs, and an sshd as its login node (tests/support/slurm.py)."""
+    if missing_slurm():
+        pytest.fail(f"Slurm is not installed ({', '.join(missing_slurm())}): run `make setup-system`")
+    cluster = start_slurm(Path(tempfile.mkdtemp(prefix="bifrost-slurm-")))
+    yield cluster
+    cluster.stop()
+
+
+def make_slurm_target(cluster: SlurmCluster, workdir: str, name: str = "cluster", **options) -> SlurmTarget:
+    login = cluster.login
+    assert login is not None
+    slurm = SlurmOptions(**{"partition": cluster.partition, "gres": "gpu:1", **options})
+    return SlurmTarget(name, "127.0.0.1", slurm=slurm, port=login.port, user=login.user,
+                       identity_file=str(login.client_key), known_hosts=str(login.known_hosts), workdir=workdir)
+
+
+@pytest.fixture
+async def slurm_target(slurm_cluster: SlurmCluster, tmp_path_factory) -> AsyncIterator[SlurmTarget]:
+    assert slurm_cluster.login is not None
+    target = make_slurm_target(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user))
+    yield target
+    await target.close()
+    slurm_cluster.cancel_all()

@@ -15,6 +15,23 @@ from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.base import Target
 
 
+def probe_command(target: Target) -> str:
+    """The command that prints the probe's JSON line (remote/probe.py) with the target's python."""
+    return f"{target.python} -c {quote(remote.resource('probe.py'))}"
+
+
+def read_probe(health: TargetHealth, exit_status: int, stdout: str, stderr: str, python: str) -> TargetHealth:
+    """Fill python/torch/CUDA/GPUs/ncu from the probe's output (its last line), or say why not."""
+    if exit_status != 0:
+        failed = f"{python} failed on the target: {stderr[-300:]}"
+        health.error = f"{health.error}; {failed}" if health.error else failed
+        return health
+    info = json.loads(stdout.strip().splitlines()[-1])
+    health.python, health.torch, health.cuda = info.get("python"), info.get("torch"), info.get("cuda")
+    health.gpus, health.ncu = info.get("gpus", []), info.get("ncu")
+    return health
+
+
 async def probe(target: Target, *, is_default: bool, timeout_s: float = 30.0) -> TargetHealth:
     health = TargetHealth(name=target.name, kind=target.kind, default=is_default, reachable=False)
     started = time.monotonic()
@@ -28,19 +45,12 @@ async def probe(target: Target, *, is_default: bool, timeout_s: float = 30.0) ->
             if needs.exit_status == RemoteExit.MISSING_TOOLS:
                 health.missing = needs.stdout.decode(errors="replace").split("\n")[:-1]
                 health.error = "missing on the target: " + ", ".join(health.missing)
-            probe_py = remote.resource("probe.py")
-            done = await run_capture(target, f"{target.python} -c {quote(probe_py)}")
+            done = await run_capture(target, probe_command(target))
     except TimeoutError:
         health.error = f"no answer within {timeout_s:g} s"
         return health
     except BifrostError as exc:
         health.error = str(exc)
         return health
-    if done.exit_status != 0:
-        failed = f"{target.python} failed on the target: {done.stderr.decode(errors='replace')[-300:]}"
-        health.error = f"{health.error}; {failed}" if health.error else failed
-        return health
-    info = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    health.python, health.torch, health.cuda = info.get("python"), info.get("torch"), info.get("cuda")
-    health.gpus, health.ncu = info.get("gpus", []), info.get("ncu")
-    return health
+    return read_probe(health, done.exit_status, done.stdout.decode(errors="replace"),
+                      done.stderr.decode(errors="replace"), target.python)

@@ -11,6 +11,7 @@ import asyncio
 import posixpath
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mcp_bifrost.errors import JobNotFound, RemoteExit
@@ -138,8 +139,21 @@ async def job_cancel(target: Target, job_id: str, grace_s: float) -> JobCancelRe
                            survivors=max(survivors, 0))
 
 
-async def list_jobs(target: Target, limit: int = 20) -> list[JobInfo]:
+async def job_ids(target: Target, limit: int = 20) -> list[str]:
+    """The newest job folders' ids (foreground runs in progress included)."""
     root = posixpath.join(await workdir(target), JOBS)
     done = await run_capture(target, process.remote_command("list", root, int(limit)))
-    ids = [line for line in done.stdout.decode().split() if _JOB_ID.match(line)]
-    return list(await asyncio.gather(*(job_status(target, i) for i in ids)))
+    return [line for line in done.stdout.decode().split() if _JOB_ID.match(line)]
+
+
+async def statuses(read: Callable[[str], Awaitable[JobInfo]], ids: list[str]) -> list[JobInfo]:
+    """Read each job; one whose folder went away in between (a foreground run that ended) is left out."""
+    found = await asyncio.gather(*(read(i) for i in ids), return_exceptions=True)
+    for item in found:
+        if isinstance(item, BaseException) and not isinstance(item, JobNotFound):
+            raise item
+    return [item for item in found if isinstance(item, JobInfo)]
+
+
+async def list_jobs(target: Target, limit: int = 20) -> list[JobInfo]:
+    return await statuses(lambda i: job_status(target, i), await job_ids(target, limit))
