@@ -51,7 +51,7 @@ def custom_kernel(data: input_t) -> output_t:
     y = torch.empty_like(x)
     if n == 0:
         return y
-    block, warps = (8192, 16) if x.is_cuda else (1024, 4)
+    block, warps = (8192, 16) if x.is_cuda else (4096, 4)
     tiles = triton.cdiv(n, block)
     words = torch.zeros(tiles + 1, dtype=torch.int64, device=x.device)   # per-tile words + the tile counter
     scan_kernel[(tiles,)](x, y, words, words[tiles:], n, BLOCK=block, num_warps=warps)
