@@ -1,12 +1,12 @@
 # Triton block-scaled FP4 GEMV, dequantised in registers.
 #
 # Each program owns BM rows and walks k in steps of G scale groups (G*16 values, G*8 bytes per row).
-# The packed bytes are loaded as a (BM, G, 8) block - contiguous along the last two axes, so the loads
-# are wide and coalesced - and each nibble becomes a float with bit moves alone: an e2m1 code
-# (s e e m) shifted into a float16's sign/exponent/mantissa fields is exactly the value times 2^-14,
-# subnormals included (code 0001 -> 0.5). e4m3 scales are decoded the same way (times 2^-8), so the
-# kernel needs no float8 support. Sums over each group of 16 are scaled once per group; the power-of-
-# two factors (2^-44 in all) are undone at the end, exactly.
+# The packed bytes are loaded as a (BM, G*8) block - contiguous rows, so the loads are 16-byte
+# vectors, coalesced - and viewed as (BM, G, 8). Each nibble becomes a float with bit moves alone:
+# an e2m1 code (s e e m) shifted into a float16's sign/exponent/mantissa fields is exactly the value
+# times 2^-14, subnormals included (code 0001 -> 0.5). e4m3 scales are decoded the same way (times
+# 2^-8), so the kernel needs no float8 support. Sums over each group of 16 are scaled once per
+# group; the power-of-two factors (2^-44 in all) are undone at the end, exactly.
 import torch
 import triton
 import triton.language as tl
@@ -34,17 +34,19 @@ def gemv_kernel(a_ptr, sa_ptr, b_ptr, sb_ptr, c_ptr, M, K, BM: tl.constexpr, G: 
     rows = rows.to(tl.int64)
     kb, kg = K // 2, K // 16
     g = tl.arange(0, G)
-    j = tl.arange(0, 8)
+    byte = tl.arange(0, G * 8)
     acc = tl.zeros([BM], tl.float32)
     for g0 in range(0, kg, G):
-        groups = g0 + g                                           # (G,)
+        groups = g0 + g                                           # (G,) scale groups of this step
         gmask = groups < kg
-        byte = groups[:, None] * 8 + j[None, :]                   # (G, 8) byte offsets within a row
-        qb = tl.load(b_ptr + byte, mask=gmask[:, None], other=0).to(tl.int32)
+        bytes_ = g0 * 8 + byte                                    # (G*8,) contiguous bytes of a row
+        bmask = bytes_ < kb
+        # Flat loads (wide vectors), then a view as (.., G, 8): 8 bytes = 16 values = one scale group.
+        qb = tl.reshape(tl.load(b_ptr + bytes_, mask=bmask, other=0).to(tl.int32), (G, 8))
         sb = _e4m3(tl.load(sb_ptr + groups, mask=gmask, other=0).to(tl.int32))
-        qa = tl.load(a_ptr + rows[:, None, None] * kb + byte[None, :, :],
-                     mask=rmask[:, None, None] & gmask[None, :, None], other=0,
-                     eviction_policy="evict_first").to(tl.int32)
+        qa = tl.load(a_ptr + rows[:, None] * kb + bytes_[None, :], mask=rmask[:, None] & bmask[None, :],
+                     other=0, eviction_policy="evict_first").to(tl.int32)
+        qa = tl.reshape(qa, (BM, G, 8))
         sums = tl.sum(_e2m1(qa & 15) * _e2m1(qb & 15)[None, :, :] + _e2m1(qa >> 4) * _e2m1(qb >> 4)[None, :, :],
                       axis=2)                                     # (BM, G): one sum per scale group
         sa = _e4m3(tl.load(sa_ptr + rows[:, None] * kg + groups[None, :],
