@@ -1,4 +1,9 @@
-"""rmsnorm: y = x * rsqrt(mean(x^2) + eps) * weight, bfloat16 in and out, float32 arithmetic."""
+"""rmsnorm: y = x * rsqrt(mean(x^2) + eps) * weight, bfloat16 in and out, float32 arithmetic.
+
+torch's rms_norm computes a bfloat16 input in float32 inside (on the CPU its result is bitwise that
+of the expression in the docstring of ref_kernel) and is one fused kernel on the GPU, so the
+reference is a fair yardstick: a spelled-out version of it is 10x slower than the memory floor.
+"""
 
 import torch
 from task import input_t, output_t
@@ -8,10 +13,9 @@ EPS = 1e-6
 
 
 def ref_kernel(data: input_t) -> output_t:
+    """(x.float() * rsqrt(x.float().square().mean(-1, keepdim=True) + EPS) * weight.float()).bfloat16()"""
     x, weight = data
-    xf = x.float()
-    y = xf * torch.rsqrt(xf.square().mean(dim=-1, keepdim=True) + EPS)
-    return (y * weight.float()).to(torch.bfloat16)
+    return torch.nn.functional.rms_norm(x, (x.shape[-1],), weight, EPS)
 
 
 def generate_input(rows: int, cols: int, seed: int) -> input_t:

@@ -73,7 +73,8 @@ torch::Tensor rmsnorm(torch::Tensor x, torch::Tensor w, double eps) {
     const auto* px = reinterpret_cast<const __nv_bfloat16*>(x.data_ptr<at::BFloat16>());
     const auto* pw = reinterpret_cast<const __nv_bfloat16*>(w.data_ptr<at::BFloat16>());
     auto* py = reinterpret_cast<__nv_bfloat16*>(y.data_ptr<at::BFloat16>());
-    const int threads = cols >= 8192 ? 1024 : cols >= 2048 ? 512 : cols >= 512 ? 256 : 128;
+    int threads = 32;                    // about 4 vectors of 8 per thread; short rows, small blocks
+    while (threads < 1024 && threads * 8 * 4 < cols) threads *= 2;
     const bool vec = cols % 8 == 0 && ((reinterpret_cast<uintptr_t>(px) | reinterpret_cast<uintptr_t>(pw)) % 16) == 0;
     auto stream = at::cuda::getCurrentCUDAStream();
     if (vec) rmsnorm_kernel<true><<<(unsigned)rows, threads, 0, stream>>>(px, pw, py, cols, (float)eps);

@@ -1,4 +1,6 @@
-# Baseline: the reference's arithmetic in torch ops (each one a pass over the row block in memory).
+# Baseline: torch's own RMSNorm (one fused kernel on the GPU, float32 inside). Spelled out as
+# x.float() * rsqrt(...) * weight.float(), the same arithmetic takes ~9 passes over memory and is
+# 10x slower: the first thing to fuse.
 import torch
 from task import input_t, output_t
 
@@ -7,6 +9,4 @@ EPS = 1e-6
 
 def custom_kernel(data: input_t) -> output_t:
     x, weight = data
-    xf = x.float()
-    inv = torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + EPS)
-    return (xf * inv * weight.float()).to(torch.bfloat16)
+    return torch.nn.functional.rms_norm(x, (x.shape[-1],), weight, EPS)

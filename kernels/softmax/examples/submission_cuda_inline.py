@@ -83,7 +83,10 @@ __global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ y, int c
 template <typename T>
 void launch(const T* x, T* y, int64_t rows, int cols, cudaStream_t stream) {
     constexpr int N = 16 / sizeof(T);
-    const int threads = cols >= 8192 ? 1024 : cols >= 2048 ? 512 : cols >= 512 ? 256 : 128;
+    // About 4 vectors per thread: enough work to amortise the two block reductions, and small
+    // blocks for short rows so that many rows (blocks) are in flight on each SM.
+    int threads = 32;
+    while (threads < 1024 && threads * N * 4 < cols) threads *= 2;
     const bool vec = cols % N == 0 && ((reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y)) % 16) == 0;
     if (vec) softmax_kernel<T, true><<<(unsigned)rows, threads, 0, stream>>>(x, y, cols);
     else softmax_kernel<T, false><<<(unsigned)rows, threads, 0, stream>>>(x, y, cols);
