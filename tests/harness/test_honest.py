@@ -4,8 +4,12 @@ import pytest
 import torch
 
 from conftest import HAS_GPU, KERNELS, flag_names, gpu, note_names, smoke
-from gpu_harness.check import learn_buffers
 from gpu_harness.outcome import EXIT_PASSED
+
+try:                                    # the harness branch moved it (issue 8)
+    from gpu_harness.buffers import learn_buffers
+except ImportError:
+    from gpu_harness.check import learn_buffers
 
 # kernels/softmax is destination-passing: its reference never reads the output buffer it is handed.
 # Until the harness treats such an input as an output buffer (issue 8), its honest examples are flagged.
