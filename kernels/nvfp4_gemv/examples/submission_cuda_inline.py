@@ -24,13 +24,14 @@ constexpr int WARPS = 8, CHUNK = 4096, CHUNK_GROUPS = CHUNK / 16;
 __device__ __forceinline__ float2 e2m1x2(unsigned byte) {
     unsigned lo = ((byte & 0x7u) << 9) | ((byte & 0x8u) << 12);
     unsigned hi = ((byte & 0x70u) << 5) | ((byte & 0x80u) << 8);
-    unsigned w = lo | (hi << 16);
-    return __half22float2(*reinterpret_cast<__half2*>(&w));
+    return __half22float2(__halves2half2(__ushort_as_half((unsigned short)lo),     // no address taken:
+                                         __ushort_as_half((unsigned short)hi)));   // stays in registers
 }
 // Nibbles at bits 0-3 and 16-19 of x -> their e2m1 values times 2^-14, as a float2 (exact).
 __device__ __forceinline__ float2 e2m1_pair(unsigned x) {
     unsigned h = ((x << 9) & 0x0E000E00u) | ((x << 12) & 0x80008000u);
-    return __half22float2(*reinterpret_cast<__half2*>(&h));
+    return __half22float2(__halves2half2(__ushort_as_half((unsigned short)h),
+                                         __ushort_as_half((unsigned short)(h >> 16))));
 }
 // An e4m3 code -> its value times 2^-8 (exact; the inputs hold no NaN codes).
 __device__ __forceinline__ float e4m3(unsigned code) {

@@ -4,7 +4,8 @@
 # bfloat16 needs no header here: it is the top half of a float32, so widening is a shift, and
 # narrowing rounds to nearest-even with integer arithmetic. Each thread reads 16-byte vectors
 # (4 floats or 8 bfloat16s) and keeps an online (max, sum); pairs merge through warp shuffles and
-# shared memory; the second pass re-reads the row (from L2) and writes y.
+# shared memory; the second pass re-reads the row (from L2) and writes y, both with streaming
+# cache hints (inline PTX) so they don't evict rows that other blocks will re-read.
 import cupy
 import torch
 from task import input_t, output_t
@@ -17,6 +18,20 @@ __device__ __forceinline__ void store(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store(bf16* p, float v) {
     unsigned u = __float_as_uint(v);
     p->bits = (unsigned short)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);   // round to nearest even
+}
+
+// Streaming ("evict first") 16-byte load and store, in PTX (no header needed under NVRTC): the
+// second pass reads x for the last time and y is never read back, so neither should push the rows
+// that other blocks are about to re-read out of L2.
+__device__ __forceinline__ uint4 load_last(const void* p) {
+    uint4 v;
+    asm("ld.global.cs.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+__device__ __forceinline__ void store_once(void* p, uint4 v) {
+    asm volatile("st.global.cs.v4.u32 [%0], {%1, %2, %3, %4};"
+                 :: "l"(p), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w) : "memory");
 }
 
 __device__ __forceinline__ void merge(float& m, float& s, float m2, float s2) {
@@ -63,12 +78,12 @@ __global__ void softmax(const T* __restrict__ x, T* __restrict__ y, int cols) {
     const float inv = 1.f / s;
     if (vec) {
         for (int j = threadIdx.x * N; j < cols; j += blockDim.x * N) {
-            uint4 raw = *reinterpret_cast<const uint4*>(row + j), res;
+            uint4 raw = load_last(row + j), res;
             const T* e = reinterpret_cast<const T*>(&raw);
             T* r = reinterpret_cast<T*>(&res);
 #pragma unroll
             for (int k = 0; k < N; ++k) store(r + k, __expf(to_f32(e[k]) - m) * inv);
-            *reinterpret_cast<uint4*>(out + j) = res;
+            store_once(out + j, res);
         }
     } else {
         for (int j = threadIdx.x; j < cols; j += blockDim.x) store(out + j, __expf(to_f32(row[j]) - m) * inv);
