@@ -6,13 +6,17 @@
 # the WINDOW tiles before it, all in one vector load: from the latest word that holds an inclusive
 # prefix onwards, it adds up what it sees and is done; if the whole window holds only tile sums, it
 # adds them and moves the window back. Then it publishes its own inclusive prefix and writes its
-# output: x is read once and y written once. (A one-word-at-a-time walk back is several times
-# slower here: each step is a round trip to L2, and the walk gets long when many tiles run at once.)
+# output: x is read once and y written once.
 #
 # Each tile's word is 64 bits: a float64 sum whose two lowest mantissa bits hold the state
 # (0 = not yet, 1 = tile sum, 2 = inclusive prefix). One atomic exchange publishes value and state
 # together, so readers need no fence, and carrying the prefix in float64 keeps the error from
 # growing with the number of tiles.
+#
+# Measured on an H100 (harness, 2026-11-25): 40 % of copy bandwidth (a one-tile-at-a-time walk back
+# gave 21 %), where the CUDA example with the same algorithm reaches 85 %: Triton gives no control
+# over which thread spins or how the look-back's reductions are laid out, so each look-back step
+# costs block-wide barriers. A reduce-then-scan (two reads of x) would cap at 67 %.
 import torch
 import triton
 import triton.language as tl
