@@ -1,3 +1,5 @@
+"""vectoradd: C = A + B in float16; C is an output buffer the reference writes and returns."""
+
 import torch
 from task import input_t, output_t
 from utils import generator, pick_device

@@ -8,6 +8,8 @@ import pytest
 from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, flag_names, gpu, smoke
 
 CHEATS = CANDIDATES / "cheats"
+# The cheats take softmax's data as one tensor; kernels/softmax now hands in an output buffer too.
+PROBLEMS = {"softmax": FIXTURES / "softmax_plain", "vectoradd": KERNELS / "vectoradd"}
 
 FLAGGED = [
     # (exploit, problem, candidate, mode, flag)
@@ -30,7 +32,7 @@ FLAGGED = [
 
 @pytest.mark.parametrize("exploit,problem,candidate,mode,flag", FLAGGED, ids=[row[0] for row in FLAGGED])
 def test_cheat_is_flagged_by_name(exploit, problem, candidate, mode, flag):
-    report = smoke(KERNELS / problem, CHEATS / candidate, mode)
+    report = smoke(PROBLEMS[problem], CHEATS / candidate, mode)
     assert flag in flag_names(report), (exploit, report.flags, report.error)
     assert not report.passed and report.exit_code == 1
 
@@ -46,7 +48,7 @@ FAILED = [
 
 @pytest.mark.parametrize("exploit,problem,candidate,mode,kind,reason", FAILED, ids=[row[0] for row in FAILED])
 def test_cheat_fails_its_cases_with_a_reason_naming_it(exploit, problem, candidate, mode, kind, reason):
-    report = smoke(KERNELS / problem, CHEATS / candidate, mode)
+    report = smoke(PROBLEMS[problem], CHEATS / candidate, mode)
     failed = [c for c in report.cases if not c.passed]
     assert failed and not report.passed and report.exit_code == 1
     allowed = {"test", "secret"} if kind == "test" else {kind}
@@ -60,12 +62,12 @@ def test_size_threshold_cheat_passes_the_test_sizes_alone():
 
 
 def test_stale_allocation_cheat_finds_no_answer_in_freed_memory():
-    report = smoke(KERNELS / "softmax", CHEATS / "stale_allocation.py", "test")
+    report = smoke(PROBLEMS["softmax"], CHEATS / "stale_allocation.py", "test")
     assert not report.passed and all(not c.passed for c in report.cases)
 
 
 def test_fallback_to_the_reference_op_is_reported_as_no_own_kernel():
-    report = smoke(KERNELS / "softmax", CHEATS / "fallback.py", "test")
+    report = smoke(PROBLEMS["softmax"], CHEATS / "fallback.py", "test")
     notes = {n.name: n.detail for n in report.notes}
     assert "no_own_kernel" in notes
     assert "ref_kernel" in notes["no_own_kernel"]
@@ -82,15 +84,15 @@ def test_impossible_time_is_flagged_below_roofline_and_above_the_speedup_limit()
 
 def test_reference_output_never_exists_while_the_candidate_runs():
     # The gc-scanning cheat finds only pristine inputs (flagged as harness memory), never an answer.
-    report = smoke(KERNELS / "softmax", CHEATS / "reference_output_reuse.py", "test")
+    report = smoke(PROBLEMS["softmax"], CHEATS / "reference_output_reuse.py", "test")
     assert all(not c.passed for c in report.cases)
     # A probe that knows the answer finds no tensor in the process holding it during its first call.
-    probe = smoke(KERNELS / "softmax", CANDIDATES / "probes" / "memory_scan.py", "test")
+    probe = smoke(PROBLEMS["softmax"], CANDIDATES / "probes" / "memory_scan.py", "test")
     assert probe.passed and "memory scan: 0 tensors hold the answer" in probe.stdout_tail
 
 
 def test_a_forged_report_on_the_result_pipe_is_not_believed():
-    report = smoke(KERNELS / "softmax", CHEATS / "forge_result_channel.py", "test")
+    report = smoke(PROBLEMS["softmax"], CHEATS / "forge_result_channel.py", "test")
     # On CPU the garbage output fails the cases; on the GPU the forged bytes also land in CUDA's own
     # pipes and the run stage errors. Either way the forged "passed" is not what comes back.
     assert not report.passed, report
@@ -114,7 +116,7 @@ def test_thread_launching_gpu_work_after_return_is_flagged():
                                             ("patched_elapsed_time.py", "patched_elapsed_time"),
                                             ("patched_timer.py", "patched_timer")])
 def test_patched_gpu_timing_functions_are_flagged_on_the_gpu(candidate, flag):
-    report = smoke(KERNELS / "softmax", CHEATS / candidate, "both", timeout_s=600)
+    report = smoke(PROBLEMS["softmax"], CHEATS / candidate, "both", timeout_s=600)
     assert flag in flag_names(report)
 
 

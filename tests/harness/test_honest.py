@@ -1,21 +1,38 @@
 """Honest candidates pass with no flags: torch and Triton (interpreted on CPU) for every problem."""
 
 import pytest
+import torch
 
 from conftest import HAS_GPU, KERNELS, flag_names, gpu, note_names, smoke
 from gpu_harness.outcome import EXIT_PASSED
 
+try:                                    # the harness branch moved it (issue 8)
+    from gpu_harness.buffers import learn_buffers
+except ImportError:
+    from gpu_harness.check import learn_buffers
+
+# kernels/softmax is destination-passing: its reference never reads the output buffer it is handed.
+# Until the harness treats such an input as an output buffer (issue 8), its honest examples are flagged.
+needs_buffer_rule = pytest.mark.xfail(
+    not learn_buffers((torch.randn(8), torch.empty(8)), lambda d: d[0] * 2).writable, strict=True,
+    reason="the harness does not yet treat an unread input as an output buffer (issue 8)")
+
 HONEST = [
     ("vectoradd", "submission_torch.py", "both"),
     ("vectoradd", "submission_triton.py", "test"),
-    ("softmax", "submission_torch.py", "both"),
-    ("softmax", "submission_triton.py", "test"),
+    pytest.param("softmax", "submission_torch.py", "both", marks=needs_buffer_rule),
+    pytest.param("softmax", "submission_triton.py", "test", marks=needs_buffer_rule),
     ("matmul", "submission_torch.py", "test"),
     ("matmul", "submission_triton.py", "test"),
 ]
 
 
-@pytest.mark.parametrize("problem,candidate,mode", HONEST, ids=[f"{p}-{c[11:-3]}-{m}" for p, c, m in HONEST])
+def _id(row):
+    p, c, m = row.values if hasattr(row, "values") else row
+    return f"{p}-{c[11:-3]}-{m}"
+
+
+@pytest.mark.parametrize("problem,candidate,mode", HONEST, ids=[_id(row) for row in HONEST])
 def test_honest_candidate_passes_with_no_flags(problem, candidate, mode):
     report = smoke(KERNELS / problem, KERNELS / problem / "examples" / candidate, mode)
     assert report.error is None, report.error
@@ -31,7 +48,7 @@ def test_triton_candidate_launches_kernels_of_its_own():
 
 
 def test_benchmark_mode_times_every_benchmark_case_and_rechecks_it():
-    report = smoke(KERNELS / "softmax", KERNELS / "softmax" / "examples" / "submission_torch.py", "benchmark")
+    report = smoke(KERNELS / "rmsnorm", KERNELS / "rmsnorm" / "examples" / "submission_torch.py", "benchmark")
     assert report.passed, (report.flags, report.error)
     benchmarks = [c for c in report.cases if c.kind == "benchmark"]
     rechecks = [c for c in report.cases if c.kind == "recheck"]
@@ -56,8 +73,9 @@ def test_secret_seed_cases_never_show_their_seed():
 @gpu
 @pytest.mark.parametrize("problem,candidate", [
     ("vectoradd", "submission_cupy.py"), ("vectoradd", "submission_cuda_inline.py"),
-    ("softmax", "submission_cupy.py"), ("matmul", "submission_cuda_inline.py"),
-    ("vectoradd", "submission_triton.py"), ("softmax", "submission_triton.py"), ("matmul", "submission_triton.py"),
+    pytest.param("softmax", "submission_cupy.py", marks=needs_buffer_rule), ("matmul", "submission_cuda_inline.py"),
+    ("vectoradd", "submission_triton.py"), pytest.param("softmax", "submission_triton.py", marks=needs_buffer_rule),
+    ("matmul", "submission_triton.py"),
 ])
 def test_gpu_candidates_pass_with_no_flags_in_both_modes(problem, candidate):
     report = smoke(KERNELS / problem, KERNELS / problem / "examples" / candidate, "both", timeout_s=600)

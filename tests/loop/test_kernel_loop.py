@@ -166,7 +166,7 @@ async def test_problems_lists_the_workspace_problems_with_sizes(loop_config, wor
         prompt = await client.get_prompt("optimize_kernel", {"problem": "vectoradd"})
     (problem,) = listed["problems"]
     assert problem["path"] == "vectoradd" and problem["format"] == "gpumode"
-    assert {"size": 1024, "seed": 6607} in problem["benchmarks"] and HONEST in problem["examples"]
+    assert {"size": 8192, "seed": 6607} in problem["benchmarks"] and HONEST in problem["examples"]
     assert "custom_kernel(data)" in guide.contents[0].text
     assert "run_smoke_test" in prompt.messages[0].content.text
 

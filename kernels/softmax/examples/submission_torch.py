@@ -1,8 +1,10 @@
+# Baseline: torch's fused softmax (float32 inside), copied into the output buffer: one extra pass,
+# since torch.softmax has no out= argument.
 import torch
 from task import input_t, output_t
 
 
 def custom_kernel(data: input_t) -> output_t:
-    shifted = data - data.amax(dim=-1, keepdim=True)
-    e = torch.exp(shifted)
-    return e / e.sum(dim=-1, keepdim=True)
+    x, out = data
+    out.copy_(torch.softmax(x, dim=-1))
+    return out
