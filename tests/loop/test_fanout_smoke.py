@@ -132,3 +132,20 @@ async def test_candidate_and_candidates_are_exclusive(loop_config, workspace):
         neither = await client.call_tool("run_smoke_test", {"problem": "vectoradd"})
     for result in (both, neither):
         assert result.is_error and "exactly one of `candidate`" in result.content[0].text
+
+
+def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["cli_a", "cli_b"]) + [WRONG]
+    done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "smoke", "vectoradd", *paths, "--target", "local",
+                           "--mode", "test", "--json", "--workspace", str(workspace), "--config", str(config)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr  # one candidate failed
+    report = json.loads(done.stdout)
+    assert report["kind"] == "smoke_fanout" and report["ranking"] == paths[:2]
+    assert report["summary"].endswith("2 pass, 1 fail") and "3/3 done" in done.stderr
+    assert {g for g, _, _ in spans(log).values()} <= {"0", "1"}
