@@ -266,10 +266,10 @@ class Bifrost:
         harness of that one GPU (its own worker, CUDA_VISIBLE_DEVICES=gpu): fan-out runs one per GPU."""
         if isinstance(target, SlurmTarget):  # its worker would run on the login node, which has no GPU
             raise CommandError(
-                f"run_smoke_test and profile_ncu do not run on Slurm targets yet ({target.name} is one): the "
-                "harness would run on the login node. Use exec there instead (it runs through srun on a compute "
-                "node), e.g. `python3 -m gpu_harness smoke PROBLEM CANDIDATE --json` in a pushed workspace that "
-                "holds gpu_harness/, or an ssh target for the GPU host.")
+                f"profile_ncu does not run on Slurm targets yet ({target.name} is one): the harness would run "
+                "on the login node. Use exec there instead (it runs through srun on a compute node), e.g. "
+                "`python3 -m gpu_harness profile PROBLEM CANDIDATE --json` in a pushed workspace that holds "
+                "gpu_harness/, or an ssh target for the GPU host. (run_smoke_test does run on Slurm.)")
         key = target.name if gpu is None else f"{target.name}#gpu{gpu}"
         if key not in self._harnesses:
             gpus = self.config.target(target.name)[1].gpus if gpu is None else [gpu]
@@ -277,6 +277,18 @@ class Bifrost:
             hs = self.config.harness
             self._harnesses[key] = TargetHarness(target, env=env, use_worker=hs.worker,
                                                  ready_timeout_s=hs.ready_timeout_s)
+        return self._harnesses[key]
+
+    def _slurm_harness(self, target: SlurmTarget) -> TargetHarness:
+        """A Slurm target's harness: installed in the shared workdir by the login node, run one-shot
+        inside srun on a compute node (a warm worker would live on the login node, which has no GPU)."""
+        key = f"{target.name}#srun"
+        if key not in self._harnesses:
+            async def into_srun(command: str, timeout_s: float) -> str:
+                return await slurm_run.compute_command(target, command, timeout_s=timeout_s)
+
+            self._harnesses[key] = TargetHarness(target, use_worker=False, wrap=into_srun,
+                                                 oneshot_reason="one-shot in srun (Slurm compute node)")
         return self._harnesses[key]
 
     def _gpu(self, target: Target) -> int:
@@ -320,6 +332,14 @@ class Bifrost:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
         t = self.target(target)
+        if isinstance(t, SlurmTarget):  # one-shot inside srun, as a fan-out of one (no job past the budget)
+            async def tick(done: int, total: int, line: str) -> None:
+                if progress is not None:
+                    await progress(time.monotonic() - started, line)
+
+            fan = await self.run_smoke_tests(problem, [candidate], target=target, mode=mode, push=push,
+                                             timeout_s=timeout_s, progress=tick)
+            return fan.reports[0]
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
         sha = _sha256(cand_local)
@@ -393,13 +413,16 @@ class Bifrost:
         timeout = timeout_s or self.config.harness.smoke_timeout_s
         gpus = self.config.target(t.name)[1].gpus
         slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands))
-        await self.harness(t).folder()  # install once, before the per-GPU workers look for it
+        slurm = isinstance(t, SlurmTarget)
+        if slurm:  # one srun step per candidate; Slurm picks each GPU
+            slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
+        await (self._slurm_harness(t) if slurm else self.harness(t)).folder()  # install once, before the workers look
         done = 0
 
         async def evaluate(index: str, slot: fanout.Slot) -> SmokeReport:
             cand, local = cands[int(index)]
-            h = self.harness(t, slot.gpu)
-            gpu = self._gpu(t) if slot.gpu is None else slot.gpu
+            h = self._slurm_harness(t) if slurm else self.harness(t, slot.gpu)
+            gpu = None if slurm else self._gpu(t) if slot.gpu is None else slot.gpu
             work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=_sha256(local),
                                     started=time.monotonic(), gpu=gpu)
 
@@ -408,6 +431,10 @@ class Bifrost:
                     await progress(done, len(cands), f"{done}/{len(cands)} done; {cand}: {line}")
 
             try:
+                if gpu is None:  # Slurm: the scheduler keeps one job per GPU; no lock of ours
+                    report = await work(evaluation.EvalState(phase="evaluating"))
+                    await self._remember(report)
+                    return report
                 return await evaluation.evaluate(
                     h, gpu, f"smoke {prob} {cand}", self._limits(timeout, False), work, job_command="",
                     job_cwd=ws, progress=tick, on_done=self._remember, on_job_report=str, on_job_error=str)

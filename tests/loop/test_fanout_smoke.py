@@ -149,3 +149,32 @@ def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_
     assert report["kind"] == "smoke_fanout" and report["ranking"] == paths[:2]
     assert report["summary"].endswith("2 pass, 1 fail") and "3/3 done" in done.stderr
     assert {g for g, _, _ in spans(log).values()} <= {"0", "1"}
+
+
+async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, tmp_path, tmp_path_factory, bare_python):
+    from tests.conftest import make_workdir
+    from tests.targets.test_slurm import cluster_config
+
+    log = tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["slurm_a", "slurm_b"]) + [WRONG]
+    assert slurm_cluster.login is not None
+    config = cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python)
+    app = Bifrost(config, workspace)
+    seen: list[str] = []
+
+    async def progress(done: int, total: int, message: str) -> None:
+        seen.append(message)
+
+    try:
+        report = await app.run_smoke_tests("vectoradd", paths, mode="test", timeout_s=120, progress=progress)
+        one = await app.run_smoke_test("vectoradd", paths[0], mode="test", push=False, timeout_s=120)
+    finally:
+        await app.close()
+    assert [r.candidate for r in report.reports] == paths, report.summary
+    assert report.summary.endswith("2 pass, 1 fail") and report.ranking == paths[:2], report
+    assert all(r.runner == "one-shot in srun (Slurm compute node)" for r in report.reports)
+    assert [m for m in seen if m.endswith(" done")] == ["1/3 done", "2/3 done", "3/3 done"]
+    assert one.passed and one.runner.startswith("one-shot in srun"), one.summary
+    found = spans(log)
+    assert {gpu for gpu, _, _ in found.values()} <= {"0", "1"}, found  # Slurm's fake GPUs, one per job
+    assert not shared_slots(found), found
