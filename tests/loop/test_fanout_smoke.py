@@ -167,6 +167,7 @@ async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, 
 
     try:
         report = await app.run_smoke_tests("vectoradd", paths, mode="test", timeout_s=120, progress=progress)
+        found = spans(log)  # before the single run below adds its own calls
         one = await app.run_smoke_test("vectoradd", paths[0], mode="test", push=False, timeout_s=120)
     finally:
         await app.close()
@@ -175,6 +176,5 @@ async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, 
     assert all(r.runner == "one-shot in srun (Slurm compute node)" for r in report.reports)
     assert [m for m in seen if m.endswith(" done")] == ["1/3 done", "2/3 done", "3/3 done"]
     assert one.passed and one.runner.startswith("one-shot in srun"), one.summary
-    found = spans(log)
     assert {gpu for gpu, _, _ in found.values()} <= {"0", "1"}, found  # Slurm's fake GPUs, one per job
     assert not shared_slots(found), found
