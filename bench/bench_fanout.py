@@ -6,7 +6,7 @@ one kernels/ problem in one run_smoke_test(candidates=[...]) call; then the same
 caches are warm on every worker before the timed pass.
 
     OUT=/tmp/out PYTHONPATH=. python bench/bench_fanout.py              # N = all visible GPUs
-    OUT=/tmp/out PYTHONPATH=. python bench/bench_fanout.py --gpus 2 --problem softmax
+    OUT=/tmp/out PYTHONPATH=. python bench/bench_fanout.py --gpus 2 --problem matmul
 
 Prints a table (candidate, GPU it ran on, median on one GPU, median fanned out, difference) and writes
 $OUT/bench_fanout.json. Goals (issue 12): wall <= 0.6x the one-GPU run for N = 2, <= 0.35x for N = 4;
@@ -89,7 +89,7 @@ async def measure(config: Path, ws: Path, problem: str, cands: list[str]) -> dic
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gpus", type=int, default=visible_gpus(), help="N: GPUs to fan out over (default: all)")
-    parser.add_argument("--problem", default="matmul", help="a kernels/ problem folder (default: matmul)")
+    parser.add_argument("--problem", default="softmax", help="a kernels/ problem folder (default: softmax: no autotune)")
     args = parser.parse_args()
     out = Path(os.environ.get("OUT") or tempfile.mkdtemp(prefix="bench-fanout-"))
     out.mkdir(parents=True, exist_ok=True)
