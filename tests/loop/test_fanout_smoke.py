@@ -178,3 +178,17 @@ async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, 
     assert one.passed and one.runner.startswith("one-shot in srun"), one.summary
     assert {gpu for gpu, _, _ in found.values()} <= {"0", "1"}, found  # Slurm's fake GPUs, one per job
     assert not shared_slots(found), found
+
+
+async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, workspace, tmp_path):
+    config, log = with_gpus(loop_config, "[0]"), tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["solo_a", "solo_b", "solo_c"])
+    app = Bifrost(load_config(config), workspace)
+    try:
+        report = await app.run_smoke_tests("vectoradd", paths, target="local", mode="test")
+    finally:
+        await app.close()
+    assert report.slots == 1 and report.gpus == [0, 0, 0] and report.summary.startswith("3 candidates on 1 GPU in ")
+    assert all(r.runner in ("worker started", "warm worker") for r in report.reports)  # the target's one worker
+    found = spans(log)
+    assert {g for g, _, _ in found.values()} == {"0"} and not shared_slots(found), found
