@@ -411,11 +411,12 @@ class Bifrost:
             await self.push(target=target)
         ws = (await self.remote_workspace(t)).twin
         timeout = timeout_s or self.config.harness.smoke_timeout_s
-        gpus = self.config.target(t.name)[1].gpus
-        slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands))
         slurm = isinstance(t, SlurmTarget)
         if slurm:  # one srun step per candidate; Slurm picks each GPU
             slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
+        else:  # one per GPU; a single configured GPU keeps the target's own worker
+            gpus = self.config.target(t.name)[1].gpus
+            slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands))
         await (self._slurm_harness(t) if slurm else self.harness(t)).folder()  # install once, before the workers look
         done = 0
 
