@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Literal
 
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound, LocalPathRefused, PathOutsideWorkdir
+from mcp_bifrost.errors import BifrostError, CommandError, ConfigError, JobNotFound, LocalPathRefused, PathOutsideWorkdir
 from mcp_bifrost.history import History
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
     FanoutResult,
+    FanoutSmokeReport,
     HarnessFailure,
     HistoryReport,
     JobCancelResult,
@@ -260,21 +261,35 @@ class Bifrost:
         return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)))
 
     # -- the kernel loop: smoke tests, profiles, history, problems ------------------------------
-    def harness(self, target: Target) -> TargetHarness:
-        """The target's harness (installed once, one warm worker), created on first use."""
+    def harness(self, target: Target, gpu: int | None = None) -> TargetHarness:
+        """The target's harness (installed once, one warm worker), created on first use. With `gpu`, the
+        harness of that one GPU (its own worker, CUDA_VISIBLE_DEVICES=gpu): fan-out runs one per GPU."""
         if isinstance(target, SlurmTarget):  # its worker would run on the login node, which has no GPU
             raise CommandError(
-                f"run_smoke_test and profile_ncu do not run on Slurm targets yet ({target.name} is one): the "
-                "harness would run on the login node. Use exec there instead (it runs through srun on a compute "
-                "node), e.g. `python3 -m gpu_harness smoke PROBLEM CANDIDATE --json` in a pushed workspace that "
-                "holds gpu_harness/, or an ssh target for the GPU host.")
-        if target.name not in self._harnesses:
-            gpus = self.config.target(target.name)[1].gpus
+                f"profile_ncu does not run on Slurm targets yet ({target.name} is one): the harness would run "
+                "on the login node. Use exec there instead (it runs through srun on a compute node), e.g. "
+                "`python3 -m gpu_harness profile PROBLEM CANDIDATE --json` in a pushed workspace that holds "
+                "gpu_harness/, or an ssh target for the GPU host. (run_smoke_test does run on Slurm.)")
+        key = target.name if gpu is None else f"{target.name}#gpu{gpu}"
+        if key not in self._harnesses:
+            gpus = self.config.target(target.name)[1].gpus if gpu is None else [gpu]
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus else {}
             hs = self.config.harness
-            self._harnesses[target.name] = TargetHarness(target, env=env, use_worker=hs.worker,
-                                                         ready_timeout_s=hs.ready_timeout_s)
-        return self._harnesses[target.name]
+            self._harnesses[key] = TargetHarness(target, env=env, use_worker=hs.worker,
+                                                 ready_timeout_s=hs.ready_timeout_s)
+        return self._harnesses[key]
+
+    def _slurm_harness(self, target: SlurmTarget) -> TargetHarness:
+        """A Slurm target's harness: installed in the shared workdir by the login node, run one-shot
+        inside srun on a compute node (a warm worker would live on the login node, which has no GPU)."""
+        key = f"{target.name}#srun"
+        if key not in self._harnesses:
+            async def into_srun(command: str, timeout_s: float) -> str:
+                return await slurm_run.compute_command(target, command, timeout_s=timeout_s)
+
+            self._harnesses[key] = TargetHarness(target, use_worker=False, wrap=into_srun,
+                                                 oneshot_reason="one-shot in srun (Slurm compute node)")
+        return self._harnesses[key]
 
     def _gpu(self, target: Target) -> int:
         gpus = self.config.target(target.name)[1].gpus
@@ -317,6 +332,14 @@ class Bifrost:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
         t = self.target(target)
+        if isinstance(t, SlurmTarget):  # one-shot inside srun, as a fan-out of one (no job past the budget)
+            async def tick(done: int, total: int, line: str) -> None:
+                if progress is not None:
+                    await progress(time.monotonic() - started, line)
+
+            fan = await self.run_smoke_tests(problem, [candidate], target=target, mode=mode, push=push,
+                                             timeout_s=timeout_s, progress=tick)
+            return fan.reports[0]
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
         sha = _sha256(cand_local)
@@ -327,23 +350,11 @@ class Bifrost:
         rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
         timeout = timeout_s or self.config.harness.smoke_timeout_s
         h = self.harness(t)
-
-        async def work(state: evaluation.EvalState) -> SmokeReport:
-            outcome = await h.evaluate(
-                {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode},
-                f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json --timeout {timeout:g}", timeout,
-                on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
-            report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
-            report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
-            report.push_s = push_s
-            report.duration_s = round(time.monotonic() - started, 3)
-            return report
+        work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=sha, started=started,
+                                pushed=pushed, push_s=push_s)
 
         def failed(exc: BaseException) -> str:
-            return SmokeReport(summary=f"ERROR: {exc}", status="error", passed=False, problem=prob, candidate=cand,
-                               target=t.name, mode=mode, cases_passed=0, cases_total=0, runner="job",
-                               error=HarnessFailure(stage="run", kind="internal_error", message=str(exc))
-                               ).model_dump_json()
+            return _smoke_error(t, prob, cand, mode, exc).model_dump_json()
 
         result = await evaluation.evaluate(
             h, self._gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
@@ -358,6 +369,91 @@ class Bifrost:
                 target=t.name, mode=mode, cases_passed=0, cases_total=0, runner="job", pushed_files=pushed,
                 duration_s=round(time.monotonic() - started, 3))
         return result
+
+    def _smoke_work(self, t: Target, h: TargetHarness, prob: str, cand: str, mode: str, timeout: float, *,
+                    ws: str, sha: str | None, started: float, pushed: int | None = None,
+                    push_s: float | None = None, gpu: int | None = None) -> evaluation.Run[SmokeReport]:
+        """The body of one smoke evaluation (run under the GPU lock by evaluation.evaluate)."""
+        rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
+
+        async def work(state: evaluation.EvalState) -> SmokeReport:
+            outcome = await h.evaluate(
+                {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode},
+                f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json --timeout {timeout:g}", timeout,
+                on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
+            report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
+            report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
+            report.push_s = push_s
+            if gpu is not None:  # which GPU of the target it ran on (CUDA_VISIBLE_DEVICES=gpu)
+                report.device["gpu_index"] = gpu
+            report.duration_s = round(time.monotonic() - started, 3)
+            return report
+
+        return work
+
+    async def run_smoke_tests(
+        self, problem: str, candidates: list[str], *, target: str | None = None,
+        mode: Literal["test", "benchmark", "both"] = "both", push: bool = True, timeout_s: float | None = None,
+        progress: fanout.FanoutProgress | None = None,
+    ) -> FanoutSmokeReport:
+        """Smoke-test several candidates at once, one per free GPU of the target (ops/fanout.py), ranked.
+
+        Each evaluation holds its GPU's lock and runs in that GPU's own warm worker; each report goes
+        to history. The call budget does not apply: a fan-out runs until every candidate is done (each
+        within timeout_s)."""
+        started = time.monotonic()
+        if not candidates:
+            raise CommandError("candidates is empty: give one or more candidate paths")
+        t = self.target(target)
+        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
+        cands = [self.workspace_path(c, "candidate", must_exist=push) for c in candidates]
+        if push:
+            await self.push(target=target)
+        ws = (await self.remote_workspace(t)).twin
+        timeout = timeout_s or self.config.harness.smoke_timeout_s
+        slurm = isinstance(t, SlurmTarget)
+        if slurm:  # one srun step per candidate; Slurm picks each GPU
+            slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
+        else:  # one per GPU; a single configured GPU keeps the target's own worker
+            gpus = self.config.target(t.name)[1].gpus
+            slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands))
+        await (self._slurm_harness(t) if slurm else self.harness(t)).folder()  # install once, before the workers look
+        done = 0
+
+        async def evaluate(index: str, slot: fanout.Slot) -> SmokeReport:
+            cand, local = cands[int(index)]
+            h = self._slurm_harness(t) if slurm else self.harness(t, slot.gpu)
+            gpu = None if slurm else self._gpu(t) if slot.gpu is None else slot.gpu
+            work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=_sha256(local),
+                                    started=time.monotonic(), gpu=gpu)
+
+            async def tick(elapsed: float, line: str) -> None:
+                if progress is not None:
+                    await progress(done, len(cands), f"{done}/{len(cands)} done; {cand}: {line}")
+
+            try:
+                if gpu is None:  # Slurm: the scheduler keeps one job per GPU; no lock of ours
+                    report = await work(evaluation.EvalState(phase="evaluating"))
+                    await self._remember(report)
+                    return report
+                return await evaluation.evaluate(
+                    h, gpu, f"smoke {prob} {cand}", self._limits(timeout, False), work, job_command="",
+                    job_cwd=ws, progress=tick, on_done=self._remember, on_job_report=str, on_job_error=str)
+            except BifrostError as exc:
+                report = _smoke_error(t, prob, cand, mode, exc)
+                report.device["gpu_index"] = gpu
+                await self._remember(report)
+                return report
+
+        async def finished(k: int, total: int, line: str) -> None:
+            nonlocal done
+            done = k
+            if progress is not None:
+                await progress(k, total, line)
+
+        outcomes = await fanout.fan_out([str(i) for i in range(len(cands))], evaluate, slots,
+                                        score=_smoke_score, progress=finished)
+        return _fanout_smoke_report(t.name, prob, len(slots), outcomes, round(time.monotonic() - started, 3))
 
     async def profile_ncu(
         self, problem: str, candidate: str, *, target: str | None = None, sections: list[str] | None = None,
@@ -434,3 +530,35 @@ class Bifrost:
         for h in self._harnesses.values():
             await h.close()
         await self.pool.close()
+
+
+def _smoke_error(t: Target, prob: str, cand: str, mode: str, exc: BaseException) -> SmokeReport:
+    """The report of an evaluation that ended in an error before the harness could answer."""
+    return SmokeReport(summary=f"ERROR: {exc}", status="error", passed=False, problem=prob, candidate=cand,
+                       target=t.name, mode=mode, cases_passed=0, cases_total=0, runner="job",
+                       error=HarnessFailure(stage="run", kind="internal_error", message=str(exc)))
+
+
+def _smoke_score(report: SmokeReport) -> float | None:
+    """Rank passing candidates by speedup (higher is better); an untimed pass (mode=test) ranks last."""
+    if not report.passed:
+        return None
+    return -(report.speedup or 0.0)  # fanout.rank sorts lowest first
+
+
+def _fanout_smoke_report(target: str, prob: str, slots: int, outcomes: list, wall: float) -> FanoutSmokeReport:
+    reports: list[SmokeReport] = [o.result for o in outcomes]
+    order = fanout.rank(outcomes)
+    ranking = [reports[i].candidate for i in order]
+    failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed]
+    gpus = [r.device.get("gpu_index") for r in reports]
+    where = f"{slots} GPU{'s' if slots != 1 else ''}"
+    if order:
+        best = reports[order[0]]
+        best_text = f"best {posixpath.basename(best.candidate)}" + (f" {best.speedup:.2f}x" if best.speedup else "")
+    else:
+        best_text = "no candidate passed"
+    summary = (f"{len(reports)} candidate{'s' if len(reports) != 1 else ''} on {where} in {wall:.1f} s: {best_text}; "
+               f"{len(reports) - len(failed)} pass, {len(failed)} fail")
+    return FanoutSmokeReport(summary=summary, problem=prob, target=target, slots=slots, duration_s=wall,
+                             ranking=ranking, failed=failed, gpus=gpus, reports=reports)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mcp_bifrost.models import ProfileReport, SmokeReport
+from mcp_bifrost.models import FanoutSmokeReport, ProfileReport, SmokeReport
 
 
 def _progress(err: Console):
@@ -42,6 +42,20 @@ def print_smoke(out: Console, r: SmokeReport) -> None:
                           f"{t.speedup:.3f}x" if t.speedup is not None else "?",
                           f"{t.roofline_fraction:.0%}" if t.roofline_fraction else "", str(t.n or ""), t.clock)
         out.print(table)
+
+
+def print_fanout(out: Console, r: FanoutSmokeReport) -> None:
+    out.print(f"[bold]{r.summary}[/bold]")
+    place = {c: i + 1 for i, c in enumerate(r.ranking)}
+    table = Table("rank", "candidate", "GPU", "result", "speedup", "candidate time", "seconds")
+    for rep, gpu in zip(r.reports, r.gpus):
+        style = "green" if rep.passed else "red"
+        table.add_row(str(place.get(rep.candidate, "-")), rep.candidate, "?" if gpu is None else str(gpu),
+                      f"[{style}]{rep.status}[/{style}]", f"{rep.speedup:.3f}x" if rep.speedup else "",
+                      _us(rep.candidate_us), f"{rep.duration_s:.1f}")
+    out.print(table)
+    for line in r.failed:
+        out.print(f"[red]{line}[/red]")
 
 
 def print_profile(out: Console, r: ProfileReport) -> None:
@@ -81,7 +95,8 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
     @app.command()
     def smoke(
         problem: Annotated[str, typer.Argument(help="problem, relative to the workspace (e.g. kernels/vectoradd)")],
-        candidate: Annotated[str, typer.Argument(help="candidate .py, relative to the workspace")],
+        candidates: Annotated[list[str], typer.Argument(
+            help="candidate .py files, relative to the workspace; several fan out over the target's GPUs")],
         target: TargetOpt = None,
         mode: Annotated[str, typer.Option(help="test | benchmark | both")] = "both",
         push: Annotated[bool, typer.Option("--push/--no-push", help="push the workspace first")] = True,
@@ -90,12 +105,24 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
         workspace: WorkspaceOpt = Path("."),
         config: ConfigOpt = None,
     ) -> None:
-        """Check and time CANDIDATE against PROBLEM's reference on a target. Exit 0 = passed."""
+        """Check and time CANDIDATES against PROBLEM's reference on a target (several: at once, one per
+        GPU, ranked). Exit 0 = every candidate passed."""
         if mode not in ("test", "benchmark", "both"):
             err.print("[red]error:[/red] --mode must be test, benchmark or both")
             raise typer.Exit(2)
+        if len(candidates) > 1:
+            async def done(k: int, total: int, line: str) -> None:
+                err.print(f"[dim]{line}[/dim]")
+
+            fan = run(config_of(config), workspace, lambda b: b.run_smoke_tests(
+                problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done))
+            if as_json:
+                sys.stdout.write(fan.model_dump_json(indent=2) + "\n")
+            else:
+                print_fanout(out, fan)
+            raise typer.Exit(0 if not fan.failed else 1)
         report = run(config_of(config), workspace, lambda b: b.run_smoke_test(
-            problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout,
+            problem, candidates[0], target=target, mode=mode, push=push, timeout_s=timeout,
             progress=_progress(err), use_budget=False))
         if as_json:
             sys.stdout.write(report.model_dump_json(indent=2) + "\n")

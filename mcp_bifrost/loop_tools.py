@@ -11,10 +11,11 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
 
 from mcp_bifrost.app import Bifrost
-from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeReport
+from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome
 
 INSTRUCTIONS = """
 The kernel loop (GPU kernels on a remote GPU you cannot see):
@@ -66,25 +67,51 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
                                              idempotent_hint=True, open_world_hint=True))
     async def run_smoke_test(
         problem: ProblemArg,
-        candidate: CandidateArg,
         ctx: Context,
+        candidate: Annotated[str | None, Field(
+            description="workspace path of your candidate .py (custom_kernel or ModelNew); or give `candidates`",
+            min_length=1)] = None,
+        candidates: Annotated[list[str] | None, Field(
+            description="several candidate paths, evaluated at once (one per free GPU) and ranked; "
+                        "instead of `candidate`", min_length=1, max_length=64)] = None,
         target: TargetArg = None,
         mode: Annotated[Literal["test", "benchmark", "both"], Field(
             description="test: correctness only (fast); benchmark/both: also time against the reference")] = "both",
         push: Annotated[bool, Field(description="push the workspace first (leave true unless you just pushed)")] = True,
         timeout_s: Annotated[float | None, Field(description="kill the evaluation after this many seconds", gt=0,
                                                  le=24 * 3600)] = None,
-    ) -> SmokeReport:
+    ) -> Annotated[CallToolResult, SmokeOutcome]:
         """Check a kernel candidate against a problem's reference on the GPU target and time both.
         Pushes the workspace first, then gpu_harness checks every test case (plus secret-seed repeats) and
         benchmark case, guards against cheating, and times candidate vs reference (cold L2, fresh inputs).
         Read `summary` first, e.g. "PASS 5/5 · 1.84x vs reference (41.2 us vs 75.9 us, H100, n=120) ·
         71% of roofline · no flags". On FAIL, `cases` show max errors and first mismatches; on ERROR,
         `error` has the stage (load/compile/run/check/time), the kind and the stderr tail. Every result is
-        kept in `history`. A run past the call budget continues as a job (status="running", job_id)."""
-        args = {"problem": problem, "candidate": candidate, "mode": mode, "push": push, "timeout_s": timeout_s}
-        return await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_test(
-            problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s, progress=_progress(ctx)))
+        kept in `history`. A run past the call budget continues as a job (status="running", job_id).
+        With `candidates=[...]` instead of `candidate`, all are evaluated at once, one per free GPU of the
+        target, and one report (kind "smoke_fanout") comes back: `reports` in the order given, `ranking`
+        of the passing ones by speedup, `failed` apart, `gpus` each ran on; progress says "k/N done".
+        A fan-out is not cut at the call budget: it runs until all are done (each within timeout_s)."""
+        if (candidate is None) == (candidates is None):
+            raise ToolError("give exactly one of `candidate` (one path) or `candidates` (a list of paths)")
+        args = {"problem": problem, "candidate": candidate, "candidates": candidates, "mode": mode, "push": push,
+                "timeout_s": timeout_s}
+        if candidates is not None:
+            last = [0.0]
+
+            async def fan_progress(done: int, total: int, line: str) -> None:
+                last[0] = max(last[0] + 0.001, float(done))  # progress must grow at every notification
+                await ctx.report_progress(last[0], total, line)
+
+            report: BaseModel = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_tests(
+                problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s,
+                progress=fan_progress))
+        else:
+            report = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_test(
+                problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s,
+                progress=_progress(ctx)))
+        return CallToolResult(content=[TextContent(type="text", text=report.model_dump_json())],
+                              structured_content=report.model_dump(mode="json"))
 
     @server.tool(annotations=ToolAnnotations(title="Profile a kernel with Nsight Compute", destructive_hint=False,
                                              idempotent_hint=True, open_world_hint=True))

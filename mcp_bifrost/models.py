@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Union
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 
 def printable(value: Any) -> Any:
@@ -364,3 +364,24 @@ class FanoutResult(BaseModel):
     ranking: list[int] = Field(description="indices of the scored candidates, best first")
     results: list[CandidateResult]
     duration_s: float
+
+
+class FanoutSmokeReport(BaseModel):
+    """Several candidates smoke-tested at once, one per free GPU (Slurm: one job each). Read `summary` first."""
+
+    kind: Literal["smoke_fanout"] = "smoke_fanout"
+    summary: str = Field(description="one line: candidates, GPUs, wall time, the best and its speedup, pass/fail counts")
+    problem: str
+    target: str
+    slots: int = Field(description="evaluations in flight at most (GPUs, or Slurm jobs)")
+    duration_s: float = Field(description="wall time of the whole call, push included")
+    ranking: list[str] = Field(description="passing candidates, best first (highest speedup; untimed ones last)")
+    failed: list[str] = Field(default_factory=list, description="candidates that did not pass, each with its summary")
+    gpus: list[int | None] = Field(description="the GPU each candidate ran on, in input order (null: Slurm picked)")
+    reports: list[SmokeReport] = Field(description="one report per candidate, in the order given")
+
+
+class SmokeOutcome(RootModel[Union[SmokeReport, FanoutSmokeReport]]):
+    """run_smoke_test's output: a SmokeReport (one candidate) or a FanoutSmokeReport (candidates=[...])."""
+
+    model_config = ConfigDict(json_schema_extra={"type": "object"})

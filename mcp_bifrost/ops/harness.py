@@ -265,10 +265,15 @@ class TargetHarness:
     """The harness of one target: installed once per digest, one worker, one request at a time."""
 
     def __init__(self, target: Target, *, env: dict[str, str] | None = None, use_worker: bool = True,
-                 ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+                 ready_timeout_s: float = READY_TIMEOUT_S,
+                 wrap: Callable[[str, float], Awaitable[str]] | None = None,
+                 oneshot_reason: str = "one-shot (the worker is disabled in the config: [harness] worker = false)",
+                 ) -> None:
         self.target = target
         self.env = env or {}
         self.use_worker = use_worker
+        self.wrap = wrap  # one-shot commands pass through it (Slurm: into srun, onto a compute node)
+        self.oneshot_reason = oneshot_reason
         self.ready_timeout_s = ready_timeout_s
         self.lock = asyncio.Lock()
         self._hdir: str | None = None
@@ -290,7 +295,7 @@ class TargetHarness:
     async def _take_worker(self) -> tuple[Worker | None, str]:
         """The live worker, or a new one; (None, why) when only the one-shot path is left."""
         if not self.use_worker:
-            return None, "one-shot (the worker is disabled in the config: [harness] worker = false)"
+            return None, self.oneshot_reason
         if self._worker is not None and self._worker.alive:
             return self._worker, "warm worker"
         if self._worker_failed is not None:  # do not wait for a broken start at every call
@@ -341,8 +346,10 @@ class TargetHarness:
                         "(the evaluation's timeout plus a grace); it was killed and restarts at the next call") from None
                 raise
         hdir = await self.folder()
-        doc, pgid = await run_oneshot(self.target, self.command(hdir, oneshot_args), timeout_s + ANSWER_GRACE_S,
-                                      on_start)
+        command = self.command(hdir, oneshot_args)
+        if self.wrap is not None:
+            command = await self.wrap(command, timeout_s + ANSWER_GRACE_S)
+        doc, pgid = await run_oneshot(self.target, command, timeout_s + ANSWER_GRACE_S, on_start)
         return Outcome(doc, runner, pgid)
 
     async def close(self) -> None:

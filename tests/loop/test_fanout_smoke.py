@@ -1,0 +1,194 @@
+"""Fan-out of smoke tests: several candidates at once over a local target's (fake) GPUs, through the
+real MCP client over stdio, the real harness workers and the real per-GPU flock. On CPU,
+CUDA_VISIBLE_DEVICES is only an environment variable: each candidate logs it, with the time of every
+call, so the test sees which GPU slot ran it and that no two candidates shared a slot at once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from mcp_bifrost.app import Bifrost
+from mcp_bifrost.config import load_config
+from mcp_bifrost.server import build_server
+from tests.loop.conftest import WRONG
+from tests.loop.test_kernel_loop import stdio
+
+pytestmark = pytest.mark.anyio
+
+LOGGING = '''import os
+import time
+
+import torch
+
+LOG = {log!r}
+
+
+def custom_kernel(data):
+    A, B, C = data
+    with open(LOG, "a") as f:
+        f.write("{name} %s %.6f\\n" % (os.environ.get("CUDA_VISIBLE_DEVICES"), time.time()))
+    {body}
+    return C
+'''
+FAST = "torch.add(A, B, out=C)"
+SLOW = "time.sleep(0.002)\n    torch.add(A, B, out=C)"
+
+
+def write_candidates(ws: Path, log: Path, names: list[str], slow: set[str] = frozenset()) -> list[str]:
+    paths = []
+    for name in names:
+        path = f"vectoradd/{name}.py"
+        (ws / path).write_text(LOGGING.format(log=str(log), name=name, body=SLOW if name in slow else FAST))
+        paths.append(path)
+    return paths
+
+
+def spans(log: Path) -> dict[str, tuple[str, float, float]]:
+    """Per candidate: (CUDA_VISIBLE_DEVICES, first call, last call)."""
+    seen: dict[str, tuple[str, float, float]] = {}
+    for line in log.read_text().splitlines():
+        name, gpu, at = line.split()
+        prev = seen.get(name)
+        assert prev is None or prev[0] == gpu, f"{name} moved from GPU {prev[0]} to {gpu}"
+        seen[name] = (gpu, min(prev[1], float(at)) if prev else float(at), max(prev[2], float(at)) if prev else float(at))
+    return seen
+
+
+def shared_slots(found: dict[str, tuple[str, float, float]]) -> list:
+    return [(a, b) for (a, x), (b, y) in itertools.combinations(found.items(), 2)
+            if x[0] == y[0] and x[1] < y[2] and y[1] < x[2]]
+
+
+def with_gpus(config: Path, gpus: str) -> Path:
+    text = config.read_text().replace('[targets.local]\nkind = "local"\n', f'[targets.local]\nkind = "local"\ngpus = {gpus}\n')
+    config.write_text(text)
+    return config
+
+
+async def test_six_candidates_fan_out_over_two_gpus_with_a_ranking(loop_config, workspace, tmp_path):
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    names = ["cand_a", "cand_b", "cand_c", "cand_d", "cand_e"]
+    paths = write_candidates(workspace, log, names, slow={"cand_a", "cand_c"}) + [WRONG]
+    seen: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(message or "")
+
+    async with Client(stdio(config, workspace)) as client:
+        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths,
+                                                           "target": "local"}, progress_callback=on_progress)
+        assert not result.is_error, result.content[0].text
+        history = await client.call_tool("history", {"problem": "vectoradd", "limit": 50})
+    report = result.structured_content
+    assert report["kind"] == "smoke_fanout" and report["slots"] == 2
+    assert [r["candidate"] for r in report["reports"]] == paths
+    assert report["summary"].startswith(f"6 candidates on 2 GPUs in ") and report["summary"].endswith("5 pass, 1 fail")
+    assert sorted(report["ranking"]) == sorted(paths[:5]) and WRONG not in report["ranking"]
+    assert report["failed"] and report["failed"][0].startswith(f"{WRONG}: FAIL")
+    speedups = {r["candidate"]: r["speedup"] for r in report["reports"] if r["passed"]}
+    assert [speedups[c] for c in report["ranking"]] == sorted(speedups.values(), reverse=True)
+    best = report["ranking"][0].rsplit("/", 1)[1]
+    assert f"best {best} " in report["summary"]
+    # each report says its GPU; the candidate saw that GPU as CUDA_VISIBLE_DEVICES; both GPUs served
+    assert report["gpus"] == [r["device"]["gpu_index"] for r in report["reports"]]
+    found = spans(log)
+    for name, r in zip(names, report["reports"]):
+        assert found[name][0] == str(r["device"]["gpu_index"])
+    assert {g for g, _, _ in found.values()} == {"0", "1"}
+    assert not shared_slots(found), "two candidates ran on one GPU at once"
+    done = [m for m in seen if m.endswith(" done")]
+    assert done == [f"{k}/6 done" for k in range(1, 7)], seen
+    recorded = [e["candidate"] for e in history.structured_content["entries"]]
+    assert all(p in recorded for p in paths), recorded
+
+
+async def test_two_concurrent_fan_outs_on_one_target_never_share_a_gpu(loop_config, workspace, tmp_path):
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    first = write_candidates(workspace, log, ["one_a", "one_b", "one_c"])
+    second = write_candidates(workspace, log, ["two_a", "two_b", "two_c"])
+    agents = [Bifrost(load_config(config), workspace) for _ in range(2)]  # two servers: only the flock parts them
+    try:
+        await agents[0].push(target="local")
+        reports = await asyncio.gather(*(
+            app.run_smoke_tests("vectoradd", cands, target="local", mode="test", push=False)
+            for app, cands in zip(agents, (first, second))))
+    finally:
+        for app in agents:
+            await app.close()
+    assert all(r.summary.endswith("3 pass, 0 fail") for r in reports), [r.summary for r in reports]
+    found = spans(log)
+    assert len(found) == 6 and not shared_slots(found), found
+
+
+async def test_candidate_and_candidates_are_exclusive(loop_config, workspace):
+    async with Client(build_server(load_config(loop_config), workspace)) as client:
+        both = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": WRONG,
+                                                         "candidates": [WRONG]})
+        neither = await client.call_tool("run_smoke_test", {"problem": "vectoradd"})
+    for result in (both, neither):
+        assert result.is_error and "exactly one of `candidate`" in result.content[0].text
+
+
+def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["cli_a", "cli_b"]) + [WRONG]
+    done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "smoke", "vectoradd", *paths, "--target", "local",
+                           "--mode", "test", "--json", "--workspace", str(workspace), "--config", str(config)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr  # one candidate failed
+    report = json.loads(done.stdout)
+    assert report["kind"] == "smoke_fanout" and report["ranking"] == paths[:2]
+    assert report["summary"].endswith("2 pass, 1 fail") and "3/3 done" in done.stderr
+    assert {g for g, _, _ in spans(log).values()} <= {"0", "1"}
+
+
+async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, tmp_path, tmp_path_factory, bare_python):
+    from tests.conftest import make_workdir
+    from tests.targets.test_slurm import cluster_config
+
+    log = tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["slurm_a", "slurm_b"]) + [WRONG]
+    assert slurm_cluster.login is not None
+    config = cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python)
+    app = Bifrost(config, workspace)
+    seen: list[str] = []
+
+    async def progress(done: int, total: int, message: str) -> None:
+        seen.append(message)
+
+    try:
+        report = await app.run_smoke_tests("vectoradd", paths, mode="test", timeout_s=120, progress=progress)
+        found = spans(log)  # before the single run below adds its own calls
+        one = await app.run_smoke_test("vectoradd", paths[0], mode="test", push=False, timeout_s=120)
+    finally:
+        await app.close()
+    assert [r.candidate for r in report.reports] == paths, report.summary
+    assert report.summary.endswith("2 pass, 1 fail") and report.ranking == paths[:2], report
+    assert all(r.runner == "one-shot in srun (Slurm compute node)" for r in report.reports)
+    assert [m for m in seen if m.endswith(" done")] == ["1/3 done", "2/3 done", "3/3 done"]
+    assert one.passed and one.runner.startswith("one-shot in srun"), one.summary
+    assert {gpu for gpu, _, _ in found.values()} <= {"0", "1"}, found  # Slurm's fake GPUs, one per job
+    assert not shared_slots(found), found
+
+
+async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, workspace, tmp_path):
+    config, log = with_gpus(loop_config, "[0]"), tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["solo_a", "solo_b", "solo_c"])
+    app = Bifrost(load_config(config), workspace)
+    try:
+        report = await app.run_smoke_tests("vectoradd", paths, target="local", mode="test")
+    finally:
+        await app.close()
+    assert report.slots == 1 and report.gpus == [0, 0, 0] and report.summary.startswith("3 candidates on 1 GPU in ")
+    assert all(r.runner in ("worker started", "warm worker") for r in report.reports)  # the target's one worker
+    found = spans(log)
+    assert {g for g, _, _ in found.values()} == {"0"} and not shared_slots(found), found
