@@ -20,6 +20,7 @@ HEADROOM_SHARE = 0.10              # of total memory, kept free for the candidat
 HEADROOM_MIN_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
 CPU_MEMORY_SHARE = 0.25            # on the CPU the harness plans with a quarter of available memory
 GENERATION_SHARE = 0.15            # at most this share of a case's time budget goes to drawing inputs
+MIN_SETS_BY_TIME = 3
 
 
 @dataclass
@@ -61,7 +62,10 @@ def plan_sets(set_bytes: int, out_bytes: int, free: int, total: int, device_type
     transient = 2 * set_bytes + 2 * out_bytes
     room = free - headroom(total, device_type) - transient
     by_memory = room // max(set_bytes, 1)
-    by_time = int(GENERATION_SHARE * budget_s / draw_s) if draw_s > 0 else 2 * MAX_WORKING_SETS + 1
+    # Slow draws limit the count, but never below three sets (one working set, two value sets to
+    # alternate): a fresh draw before every sample would cost far more.
+    by_time = max(MIN_SETS_BY_TIME, int(GENERATION_SHARE * budget_s / draw_s)) if draw_s > 0 \
+        else 2 * MAX_WORKING_SETS + 1
     sets = min(by_memory, by_time, 2 * MAX_WORKING_SETS + 1)
     mb = 1 << 20
     what = (f"set {set_bytes / mb:.1f} MB, outputs {out_bytes / mb:.1f} MB, free {free / mb:.0f} MB "
@@ -69,11 +73,11 @@ def plan_sets(set_bytes: int, out_bytes: int, free: int, total: int, device_type
     if sets >= 4:
         working = min(MAX_WORKING_SETS, (sets - 1) // 2)
         return SetPlan(working, working + 1, f"{working} working sets refilled from {working + 1} other draws: {what}")
-    if sets >= 2:
+    if sets >= 3:
         return SetPlan(1, sets - 1, f"1 working set refilled from {sets - 1} other draw(s), "
                                     f"limited by {'memory' if by_memory <= by_time else 'draw time'}: {what}")
     return SetPlan(1, 0, f"1 working set refilled in place from a fresh draw before every sample "
-                         f"(memory for more is lacking): {what}")
+                         f"(memory for three sets is lacking): {what}")
 
 
 def release(device: torch.device) -> None:

@@ -7,9 +7,10 @@ Exception tree (one root, leaves named for the cause):
     ├── ProblemFormatError          a problem folder/file that is neither GPU MODE nor KernelBench
     ├── CandidateNotFound           no candidate file at the given path
     ├── BadRequest                  a worker request or CLI argument that makes no sense
-    └── NeedsGpu                    the problem itself needs CUDA and this machine has none
+    └── NeedsGpu                    the problem itself needs CUDA and this machine has none (exit 3)
 
-    CandidateFailure                the candidate failed at one stage (exit 1); carries stage/kind
+    CandidateFailure                the candidate failed at one stage (exit 1); carries stage/kind;
+                                    kind needs_gpu (CuPy, CUDA C++ on a CPU machine) is not run (exit 3)
 
 Everything a run produces is a Report; failures are results, not crashes.
 """
@@ -53,6 +54,9 @@ STAGE_TIME = "time"
 STAGES = (STAGE_SETUP, STAGE_LOAD, STAGE_COMPILE, STAGE_RUN, STAGE_CHECK, STAGE_TIME)
 
 # Error kinds: what went wrong, independent of the stage.
+Kind = Literal["problem_not_found", "problem_invalid", "candidate_not_found", "bad_request", "needs_gpu",
+               "syntax_error", "import_error", "exception", "compile_error", "out_of_memory",
+               "illegal_memory_access", "crashed", "timeout", "deadline", "internal_error"]
 KIND_PROBLEM_NOT_FOUND = "problem_not_found"
 KIND_PROBLEM_INVALID = "problem_invalid"
 KIND_CANDIDATE_NOT_FOUND = "candidate_not_found"
@@ -121,8 +125,8 @@ class Flag:
 
 @dataclass
 class StageError:
-    stage: str
-    kind: str
+    stage: str                     # Stage
+    kind: str                      # Kind
     message: str
     stderr_tail: str = ""
 

@@ -21,7 +21,7 @@ for part in "${parts[@]}"; do
   case "$part" in
     info)     { date -u; nvidia-smi; python3 -m gpu_harness info --json; } > "$OUT/info.log" 2>&1 ;;
     real)     if [ -n "${GPU_MODE_REPO:-}" ] && [ -n "${KERNELBENCH_REPO:-}" ]; then
-                timeout 240 python3 bench/harness/real_problems.py "$GPU_MODE_REPO" "$KERNELBENCH_REPO" --budget 190 \
+                timeout 300 python3 bench/harness/real_problems.py "$GPU_MODE_REPO" "$KERNELBENCH_REPO" --budget 270 \
                   > "$OUT/real_problems.log" 2>&1
               else
                 echo "real: set GPU_MODE_REPO and KERNELBENCH_REPO" > "$OUT/real_problems.log"
@@ -29,7 +29,7 @@ for part in "${parts[@]}"; do
     aa)       timeout 40 python3 bench/harness/aa.py > "$OUT/aa.log" 2>&1 ;;
     fidelity) timeout 40 python3 bench/harness/fidelity.py > "$OUT/fidelity.log" 2>&1 ;;
     latency)  timeout 70 python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
-    tests)    timeout "${TESTS_TIMEOUT:-150}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
+    tests)    timeout "${TESTS_TIMEOUT:-80}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
                 > "$OUT/pytest.log" 2>&1 ;;
     *) echo "unknown part $part"; exit 2 ;;
   esac

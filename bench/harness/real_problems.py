@@ -30,6 +30,12 @@ STALE = {("vectorsum_py", "correct/pytorch.py")}
 
 def evaluations(gpu_mode: Path, kernelbench: Path) -> list[dict]:
     runs = []
+    level1 = kernelbench / "KernelBench" / "level1"
+    for problem, stem in (("19_ReLU.py", "relu"), ("23_Softmax.py", "softmax")):
+        for kind in ("torch", "triton"):
+            runs.append({"problem": level1 / problem, "candidate": CANDIDATES / f"{stem}_{kind}.py",
+                         "expected": "passed", "label": f"KernelBench/level1/{problem}",
+                         "name": f"ours/{stem}_{kind}.py"})
     pmpp = gpu_mode / "problems" / "pmpp_v2"
     for problem in sorted(p for p in pmpp.iterdir() if (p / "task.yml").is_file()):
         for solution in sorted((problem / "solutions").glob("*/*.py")):
@@ -40,12 +46,6 @@ def evaluations(gpu_mode: Path, kernelbench: Path) -> list[dict]:
                          "label": f"pmpp_v2/{problem.name}", "name": f"{verdict}/{solution.name}"})
     runs.append({"problem": pmpp / "prefixsum_py", "candidate": CANDIDATES / "prefixsum_compiled.py",
                  "expected": "passed", "label": "pmpp_v2/prefixsum_py", "name": "ours/prefixsum_compiled.py"})
-    level1 = kernelbench / "KernelBench" / "level1"
-    for problem, stem in (("19_ReLU.py", "relu"), ("23_Softmax.py", "softmax")):
-        for kind in ("torch", "triton"):
-            runs.append({"problem": level1 / problem, "candidate": CANDIDATES / f"{stem}_{kind}.py",
-                         "expected": "passed", "label": f"KernelBench/level1/{problem}",
-                         "name": f"ours/{stem}_{kind}.py"})
     return runs
 
 
@@ -53,7 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("gpu_mode_repo", type=Path)
     parser.add_argument("kernelbench_repo", type=Path)
-    parser.add_argument("--deadline", type=float, default=25.0, help="per-evaluation deadline (s)")
+    parser.add_argument("--deadline", type=float, default=30.0, help="per-evaluation deadline (s)")
     parser.add_argument("--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped")
     parser.add_argument("--mode", default="both", choices=("test", "benchmark", "both"))
     args = parser.parse_args()
