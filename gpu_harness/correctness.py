@@ -149,7 +149,11 @@ def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
 
 
 def kernel_ownership(ev: EvalState, data: Any) -> None:
-    """A note (never a flag) when the candidate's work is only the reference's own ops."""
+    """A note (never a flag) when the candidate's work is only the reference's own ops. Skipped for
+    torch.compile'd candidates: their ops are Inductor's kernels, and tracing them again under a
+    dispatch mode would recompile."""
+    if any(_compiled(value) for value in vars(ev.candidate.module).values()):
+        return
     try:
         cand_ops = guard.op_names(lambda: (ev.candidate.call(ev.candidate_copy(data)), ev.synchronize()))
         ref_ops = guard.op_names(lambda: (ev.problem.reference(clone_tree(data)), ev.synchronize()))
@@ -162,6 +166,10 @@ def kernel_ownership(ev: EvalState, data: Any) -> None:
         detail = (detail + "; " if detail else "") + f"it imports the reference's {', '.join(borrowed)}"
     if detail:
         ev.report.add_note(guard.NOTE_NO_OWN_KERNEL, detail)
+
+
+def _compiled(value: Any) -> bool:
+    return hasattr(value, "_torchdynamo_orig_callable") or type(value).__name__ == "OptimizedModule"
 
 
 def _offset(params: dict[str, Any], offset: int) -> dict[str, Any]:

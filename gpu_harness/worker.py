@@ -13,6 +13,7 @@ access or an OOM becomes a structured error result; the parent lives on.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import json
 import os
 import select
@@ -39,7 +40,7 @@ CHILD_EXIT_OK = 0
 CHILD_EXIT_INTERNAL = 70          # EX_SOFTWARE: the harness itself broke inside the child
 
 
-def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+def warm_imports(modules: tuple[str, ...] = WARM_MODULES, freeze: bool = False) -> list[str]:
     """Import what every evaluation needs, once, in the parent. CUDA stays uninitialised: torch's
     availability check goes through NVML, and nothing here touches a device."""
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
@@ -53,6 +54,9 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
         except Exception:          # triton or numpy absent: candidates that need them will say so
             continue
     import gpu_harness.evaluate  # noqa: F401  (pulls check, guard, timing, problem)
+    if freeze:            # the worker: imported objects never move again, collections stay cheap in children
+        gc.collect()
+        gc.freeze()
     return loaded
 
 
@@ -343,7 +347,7 @@ def _read_tail(file: IO[bytes]) -> str:
 def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: float | None = None) -> int:
     """JSON lines in, JSON lines out. Requests: {"id", "op": "smoke"|"info"|"ping"|"shutdown", ...}.
     The next evaluation's child is forked (and has initialised CUDA) before its request arrives."""
-    warm = warm_imports()
+    warm = warm_imports(freeze=True)
     ready = ReadyChild()
 
     def answer(doc: dict[str, Any]) -> None:

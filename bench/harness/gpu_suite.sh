@@ -26,10 +26,10 @@ for part in "${parts[@]}"; do
               else
                 echo "real: set GPU_MODE_REPO and KERNELBENCH_REPO" > "$OUT/real_problems.log"
               fi ;;
-    aa)       timeout 40 python3 bench/harness/aa.py > "$OUT/aa.log" 2>&1 ;;
+    aa)       timeout 50 python3 bench/harness/aa.py > "$OUT/aa.log" 2>&1 ;;
     fidelity) timeout 40 python3 bench/harness/fidelity.py > "$OUT/fidelity.log" 2>&1 ;;
-    latency)  timeout 70 python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
-    tests)    timeout "${TESTS_TIMEOUT:-80}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
+    latency)  timeout 60 python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
+    tests)    timeout "${TESTS_TIMEOUT:-70}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
                 > "$OUT/pytest.log" 2>&1 ;;
     *) echo "unknown part $part"; exit 2 ;;
   esac

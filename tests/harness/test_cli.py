@@ -61,3 +61,12 @@ def test_info_json_names_the_software_and_the_device():
     info = json.loads(done.stdout)
     assert done.returncode == 0
     assert {"python", "torch", "triton", "cupy", "cuda_available", "gpu", "ncu"} <= set(info)
+
+
+def test_deadline_flag_gives_a_partial_report_in_time():
+    slow = REPO / "tests" / "harness" / "fixtures" / "gpumode" / "slow_py"
+    done = run_cli("smoke", slow, slow / "solutions" / "slow.py", "--deadline", "2", "--json")
+    doc = json.loads(done.stdout)
+    assert done.returncode == EXIT_CANDIDATE_FAILED and doc["partial"] is True
+    assert doc["error"]["kind"] == "deadline" and doc["not_run"] and doc["deadline_s"] == 2
+    assert doc["wall_s"] < 6
