@@ -243,6 +243,11 @@ class Report:
             return STATUS_PASSED
         if self.error is not None and self.error.kind == KIND_NEEDS_GPU:
             return STATUS_NOT_RUN
+        if self.error is not None and self.error.kind == KIND_DEADLINE:
+            # Stopped at the deadline: failed if what ran failed; otherwise nothing is known against
+            # the candidate, and the harness did not finish its job in the time given.
+            failed = self.flags or any(not c.passed for c in self.cases)
+            return STATUS_FAILED if failed else STATUS_ERROR
         if self.error is not None and self.error.is_harness_error:
             return STATUS_ERROR
         return STATUS_FAILED

@@ -53,7 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("gpu_mode_repo", type=Path)
     parser.add_argument("kernelbench_repo", type=Path)
-    parser.add_argument("--deadline", type=float, default=30.0, help="per-evaluation deadline (s)")
+    parser.add_argument("--deadline", type=float, default=40.0, help="per-evaluation deadline (s)")
     parser.add_argument("--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped")
     parser.add_argument("--mode", default="both", choices=("test", "benchmark", "both"))
     args = parser.parse_args()

@@ -67,6 +67,6 @@ def test_deadline_flag_gives_a_partial_report_in_time():
     slow = REPO / "tests" / "harness" / "fixtures" / "gpumode" / "slow_py"
     done = run_cli("smoke", slow, slow / "solutions" / "slow.py", "--deadline", "2", "--json")
     doc = json.loads(done.stdout)
-    assert done.returncode == EXIT_CANDIDATE_FAILED and doc["partial"] is True
+    assert done.returncode == EXIT_HARNESS_ERROR and doc["partial"] is True and doc["status"] == "error"
     assert doc["error"]["kind"] == "deadline" and doc["not_run"] and doc["deadline_s"] == 2
     assert doc["wall_s"] < 6

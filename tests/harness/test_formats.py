@@ -83,3 +83,12 @@ def test_gpu_mode_problem_that_hard_codes_cuda_is_not_run_on_cpu():
 def test_gpu_mode_problem_runs_unchanged_on_the_gpu(candidate):
     report = smoke(ROWSUM, ROWSUM / candidate, "both", timeout_s=600)
     assert report.exit_code == EXIT_PASSED, (report.error, report.flags)
+
+
+def test_without_pyyaml_a_task_file_gives_a_clear_error(monkeypatch):
+    import sys
+
+    from gpu_harness.outcome import ProblemFormatError
+    monkeypatch.setitem(sys.modules, "yaml", None)          # `import yaml` now raises ImportError
+    with pytest.raises(ProblemFormatError, match="needs PyYAML"):
+        load_problem(KERNELS / "vectoradd")
