@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_PASSED, Report
@@ -88,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_PASSED
     if args.command == "serve":
         from gpu_harness.worker import serve as serve_forever
-        return serve_forever(timeout_s=args.timeout)
+        code = serve_forever(timeout_s=args.timeout)
+        sys.stdout.flush()
+        os._exit(code)         # frozen imports: skip the teardown (and nanobind's leak report at exit)
     from gpu_harness.worker import run_isolated, warm_imports
     warm_imports()
     report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode,

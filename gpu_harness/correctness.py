@@ -81,9 +81,14 @@ def guard_output(ev: EvalState, case: Case, out: Any, cand_data: Any, pristine: 
 
 
 def reference_output(ev: EvalState, data: Any) -> Any:
-    """The reference on pristine inputs (a copy when it writes into them)."""
+    """The reference on pristine inputs (a copy when it writes into them). Never a view of them:
+    the caller scrubs it."""
     with torch.no_grad():
-        return ev.problem.reference(clone_tree(data) if ev.plan.writable else data)
+        out = ev.problem.reference(clone_tree(data) if ev.plan.writable else data)
+    inputs = tensor_leaves(data)
+    if any(check.shares_memory(o, i) for o in tensor_leaves(out) for i in inputs):
+        out = clone_tree(out)
+    return out
 
 
 def judge(ev: EvalState, data: Any, output: Any, expected: Any) -> Comparison:
