@@ -98,6 +98,11 @@ def judge(ev: EvalState, data: Any, output: Any) -> Comparison:
         return Comparison(True, message="passed the problem's own check", numel=_numel(output))
     expected = reference_output(ev, data)
     comparison = check.compare(output, expected, ev.rtol, ev.atol)
+    if own is not None and comparison.reason == check.REASON_WRONG_DTYPE and type(output) is torch.Tensor \
+            and isinstance(expected, torch.Tensor) and output.shape == expected.shape:
+        # The problem accepts another dtype (its prefix sum returns float64 for a float32 buffer):
+        # diagnose the values instead.
+        comparison = check.compare(output.to(expected.dtype), expected, ev.rtol, ev.atol)
     scrub(expected)
     del expected
     if own is None:
