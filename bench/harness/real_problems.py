@@ -74,7 +74,8 @@ def main() -> int:
         failed_cases = [f"{c['name']}:{c['reason']}" for c in answer.get("cases", []) if not c["passed"]]
         row.update(verdict=answer.get("status", "?"), wall_s=round(wall, 2), child_s=answer.get("wall_s"),
                    harness_error=f"{error.get('kind')}: {error.get('message', '')[:160]}" if error else "",
-                   flags=[f["name"] for f in answer.get("flags", [])], notes=[n["name"] for n in answer.get("notes", [])],
+                   flags=[f["name"] for f in answer.get("flags", [])],
+                   notes=[n["name"] for n in answer.get("notes", [])],
                    failed_cases=failed_cases[:5], partial=answer.get("partial"),
                    timing=[{"case": t["case"], "ref_ms": t["reference"]["median_ms"],
                             "cand_ms": t["candidate"]["median_ms"], "n": t["candidate"]["n"],
