@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ from common import REPO, WorkerClient
 
 OUT = Path(os.environ.get("OUT", "out"))
 CANDIDATES = REPO / "bench" / "harness" / "kernelbench_candidates"
+# Candidates whose first call or import compiles (nvcc through load_inline, Inductor): a longer deadline.
+COMPILES = re.compile(r"load_inline|torch\.compile")
 # Their stale solution: it returns a (1,) tensor where the reference returns a 0-d one.
 STALE = {("vectorsum_py", "correct/pytorch.py")}
 
@@ -54,6 +57,8 @@ def main() -> int:
     parser.add_argument("gpu_mode_repo", type=Path)
     parser.add_argument("kernelbench_repo", type=Path)
     parser.add_argument("--deadline", type=float, default=40.0, help="per-evaluation deadline (s)")
+    parser.add_argument("--compile-deadline", type=float, default=120.0,
+                        help="deadline for candidates that compile first (load_inline's nvcc, torch.compile)")
     parser.add_argument("--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped")
     parser.add_argument("--mode", default="both", choices=("test", "benchmark", "both"))
     args = parser.parse_args()
@@ -66,9 +71,12 @@ def main() -> int:
             row.update(verdict="skipped", wall_s=0.0, harness_error="total budget spent")
             rows.append(row)
             continue
+        source = Path(run["candidate"]).read_text(errors="replace")
+        deadline = args.compile_deadline if COMPILES.search(source) else args.deadline
+        row["deadline_s"] = deadline
         t0 = time.monotonic()
-        answer = worker.smoke(run["problem"], run["candidate"], args.mode, deadline_s=args.deadline,
-                              timeout_s=args.deadline + 15)
+        answer = worker.smoke(run["problem"], run["candidate"], args.mode, deadline_s=deadline,
+                              timeout_s=deadline + 15)
         wall = time.monotonic() - t0
         error = answer.get("error") or {}
         failed_cases = [f"{c['name']}:{c['reason']}" for c in answer.get("cases", []) if not c["passed"]]
