@@ -10,6 +10,7 @@ partial (`not_run` lists what was skipped and why). This runs inside the isolate
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import statistics
@@ -96,7 +97,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
             stop(ev, cases[index:], benchmarks, f"the deadline ({ev.deadline.seconds:g} s) passed before this case")
         result = check_case(ev, case, probe=index == 0)
         report.cases.append(result)
-        ev.on_case({"case": result.name})
+        ev.on_case({"case": dataclasses.asdict(result)})     # a killed evaluation still reports it
         memory.release(ev.problem.device)
     if not benchmarks:
         return host_clock_note(ev)

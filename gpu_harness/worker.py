@@ -28,7 +28,7 @@ from gpu_harness import SCHEMA_VERSION
 from gpu_harness.deadline import DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.outcome import (
     KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT,
-    STAGE_SETUP, NotRun, Report, StageError, tail,
+    STAGE_SETUP, CaseResult, NotRun, Report, StageError, tail,
 )
 
 DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
@@ -307,12 +307,12 @@ def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: f
     if docs and not timed_out and os.WIFEXITED(status) and os.WEXITSTATUS(status) == CHILD_EXIT_OK:
         return Report.from_json(docs[-1])
     report = shell
-    done = [f["case"] for f in frames if "case" in f]
-    if done:
+    done = [f["case"] for f in frames if isinstance(f.get("case"), dict)]
+    if done:                                   # what was checked before the kill is still reported
+        report.cases = [CaseResult(**case) for case in done]
         report.partial = True
-        report.stage_s = {}
-        report.not_run.append(NotRun("(unknown)", "", f"the evaluation was stopped after {len(done)} checked "
-                                     f"case(s) ({', '.join(done[-5:])}{' ...' if len(done) > 5 else ''})"))
+        report.not_run.append(NotRun("(the rest)", "", f"the evaluation was killed after {len(done)} checked "
+                                     "case(s)"))
     internal = [f["internal"] for f in frames if "internal" in f]
     if timed_out:
         report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
