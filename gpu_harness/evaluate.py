@@ -113,6 +113,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         cap = ev.deadline.share(left) * (1 - RECHECK_SHARE)
         report.timing.append(time_benchmark(ev, case, cap))
         report.cases.append(recheck(ev, case))
+        ev.on_case({"case": dataclasses.asdict(report.cases[-1])})
         memory.release(ev.problem.device)
     score(ev)
     host_clock_note(ev)
