@@ -44,9 +44,11 @@ def learn_buffers(data: Any, reference: Callable[[Any], Any], rtol: float | None
                   atol: float | None = None) -> BufferPlan:
     """Run the reference on copies of `data` (a throwaway draw) to learn which inputs it does not read.
 
-    A leaf is an output buffer when the reference's output is unchanged (within tolerance, NaN equal
-    to NaN) with that leaf poisoned (NaN / max int) and with it filled with garbage. Inputs the
-    reference writes in place (bitwise changed after the call) are writable as well.
+    A floating-point leaf is an output buffer when the reference's output is unchanged (within
+    tolerance, NaN equal to NaN) with that leaf poisoned with NaN and with it filled with garbage; an
+    integer leaf (maybe indices), when it is unchanged with the leaf zeroed and with its values
+    rolled by one place. Inputs the reference writes in place (bitwise changed after the call) are
+    writable as well.
     """
     pristine = tensor_leaves(data)
     first = clone_tree(data)
@@ -59,7 +61,8 @@ def learn_buffers(data: Any, reference: Callable[[Any], Any], rtol: float | None
     for i, leaf in enumerate(pristine):
         if leaf.numel() == 0 or not baseline_leaves:
             continue
-        if all(_unchanged_without(data, i, fill, reference, baseline, rtol, atol) for fill in (poison, _garbage)):
+        fills = (poison, _garbage) if leaf.dtype.is_floating_point or leaf.dtype.is_complex else (_zeros, _rolled)
+        if all(_unchanged_without(data, i, fill, reference, baseline, rtol, atol) for fill in fills):
             plan.poisonable.add(i)
             plan.writable.add(i)
     # An input the reference returns (the same storage) is its output, whatever it read.
@@ -83,6 +86,16 @@ def _unchanged_without(data: Any, index: int, fill: Callable[[torch.Tensor], Non
     scrub(out)
     scrub(copy)
     return same
+
+
+def _zeros(t: torch.Tensor) -> None:
+    t.zero_()
+
+
+def _rolled(t: torch.Tensor) -> None:
+    """The same values in other places. Integer inputs are often indices: values out of their range
+    would trip a device-side assert, which kills the CUDA context; these stay in range."""
+    t.copy_(t.reshape(-1).roll(1).reshape(t.shape))
 
 
 def _garbage(t: torch.Tensor) -> None:

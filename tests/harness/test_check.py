@@ -106,3 +106,17 @@ def test_a_multi_gigabyte_comparison_is_chunked_and_still_exact():
     g[5] = float("nan")
     result = check.compare(g, e)
     assert result.mismatches == 2 and [m["index"] for m in result.first_mismatches] == [[5], [e.numel() - 1]]
+
+
+def test_integer_inputs_are_probed_with_values_in_range_so_indices_stay_valid():
+    seen = []
+
+    def ref(data):
+        table, index, out = data
+        seen.append(int(index.max()))    # out of range: on a GPU a device-side assert kills the context
+        return table[index.clamp(0, 9)]
+
+    data = (torch.randn(10), torch.randint(0, 10, (6,)), torch.empty(6, dtype=torch.int64))
+    plan = buffers.learn_buffers(data, ref)
+    assert plan.poisonable == {2}       # the index is read; the int64 buffer is not
+    assert max(seen) < 10
