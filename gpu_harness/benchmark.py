@@ -79,8 +79,12 @@ def timing_flags_for(ev: EvalState, case: Case, result: TimingResult, outcome) -
             ev.report.add_flag(guard.FLAG_BELOW_ROOFLINE, f"case {case.name}: {detail}")
     # Conservative reading: the reference's fast samples (p10) against the candidate's slow ones
     # (p90), so that a noisy host clock cannot raise this flag on an honest candidate.
+    # An honest kernel at or above the roofline floor is not a cheat however slow the reference is:
+    # the speed-up alone is flagged only where there is no floor, or the candidate is below it.
     detail = timing_flags.speedup_insane(ref.p10_ms / cand.p90_ms if cand.p90_ms > 0 else math.inf,
                                          ev.problem.settings.speedup_sanity_limit)
+    if detail and result.floor_ms and cand.p90_ms >= timing_flags.SPEEDUP_FLOOR_SHARE * result.floor_ms:
+        detail = None
     if detail:
         ev.report.add_flag(guard.FLAG_SPEEDUP_SANITY, f"case {case.name}: {detail}")
     if cand.median_ms < timing_flags.TIMING_RESOLUTION_MS and ev.on_gpu:

@@ -96,6 +96,15 @@ class Candidate:
         self.path = path
 
 
+def full_fp32_precision() -> None:
+    """fp32 torch ops at full fp32 precision (no TF32 in cuDNN convolutions or cuBLAS matmuls), as GPU
+    MODE's references compute inside their DeterministicContext: an honest torch candidate is then
+    held to the problem's tolerance with the same arithmetic. A candidate may turn TF32 on itself
+    (then it answers for the error); task.yml `allow_tf32: true` keeps torch's defaults."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def harness_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
@@ -310,6 +319,8 @@ class GpuModeProblem(Problem):
     def load_candidate(self, path):
         self._reference()
         _check_candidate_file(path, self.device)
+        if not self.task.get("allow_tf32", False):
+            full_fp32_precision()
         self.modules[SUBMISSION_MODULE] = path.resolve()     # the installed map holds this dict
         sys.modules.pop(SUBMISSION_MODULE, None)
         if str(path.parent) not in sys.path:

@@ -9,6 +9,9 @@ from __future__ import annotations
 # many milliseconds did work that CUDA events on its stream did not see.
 EVENT_HOST_EXCESS_RATIO = 3.0
 EVENT_HOST_EXCESS_MIN_MS = 0.05
+# A speed-up above the sanity limit is flagged only when the candidate's p90 is below this share of
+# the roofline floor (or there is no floor): a kernel at the floor is honest, the reference just slow.
+SPEEDUP_FLOOR_SHARE = 0.9
 # Below this median, launch latency dominates: say so instead of pretending precision.
 TIMING_RESOLUTION_MS = 0.010
 

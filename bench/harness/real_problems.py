@@ -79,7 +79,16 @@ def main() -> int:
                               timeout_s=deadline + 15)
         wall = time.monotonic() - t0
         error = answer.get("error") or {}
-        failed_cases = [f"{c['name']}:{c['reason']}" for c in answer.get("cases", []) if not c["passed"]]
+        failed = [c for c in answer.get("cases", []) if not c["passed"]]
+        failed_cases = [f"{c['name']}:{c['reason']}" for c in failed]
+        if failed:
+            first = failed[0]
+            row["first_failure"] = {"case": first["name"], "params": first["params"], "reason": first["reason"],
+                                    "message": first["message"][:600], "max_abs_err": first["max_abs_err"],
+                                    "max_rel_err": first["max_rel_err"], "mismatches": first["mismatches"],
+                                    "numel": first["numel"], "first_mismatches": first["first_mismatches"][:3]}
+        row["flag_details"] = {f["name"]: f["detail"][:400] for f in answer.get("flags", [])}
+        row["not_run"] = answer.get("not_run", [])[:5]
         row.update(verdict=answer.get("status", "?"), wall_s=round(wall, 2), child_s=answer.get("wall_s"),
                    harness_error=f"{error.get('kind')}: {error.get('message', '')[:160]}" if error else "",
                    flags=[f["name"] for f in answer.get("flags", [])],
