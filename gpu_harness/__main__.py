@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     smoke.add_argument("--deadline", type=float, default=None,
                        help="seconds the evaluation may take; at the deadline it stops with a partial report "
                             "(default 40, or --timeout less 5)")
+    smoke.add_argument("--compile-allowance", type=float, default=None,
+                       help="seconds of compiling (the candidate's import and first call) that count against "
+                            "neither the deadline nor the timeout (default 120; 0: they count)")
     smoke.add_argument("--timeout", type=float, default=None,
                        help="seconds before a call that never returns is killed (default: the deadline + 5)")
     info = sub.add_parser("info", help="python, torch, triton, cupy, GPU, L2, clocks, ncu")
@@ -95,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     from gpu_harness.worker import run_isolated, warm_imports
     warm_imports()
     report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode,
-                           "deadline_s": args.deadline}, timeout_s=args.timeout)
+                           "deadline_s": args.deadline, "compile_allowance_s": args.compile_allowance},
+                          timeout_s=args.timeout)
     if args.json:
         print(json.dumps(report.to_json()))
     else:

@@ -22,7 +22,7 @@ import torch
 from gpu_harness import buffers, guard, memory
 from gpu_harness.benchmark import recheck, time_benchmark
 from gpu_harness.correctness import check_case
-from gpu_harness.deadline import DEFAULT_DEADLINE_S, Deadline
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
 from gpu_harness.guard import PATCH_WATCH, perf_counter_ns
 from gpu_harness.outcome import (
     KIND_DEADLINE, MODES, STAGE_LOAD, STAGE_SETUP, BadRequest, CandidateFailure, HarnessError, Mode, NotRun, Report,
@@ -44,7 +44,9 @@ class DeadlinePassed(Exception):
 def evaluate(problem_path: str, candidate_path: str, mode: Mode = "both",
              on_stage: Callable[[str], None] | None = None, overrides: dict[str, Any] | None = None,
              deadline_s: float = DEFAULT_DEADLINE_S,
-             on_case: Callable[[dict[str, Any]], None] | None = None) -> Report:
+             on_case: Callable[[dict[str, Any]], None] | None = None,
+             on_compiling: Callable[[bool], None] | None = None,
+             compile_allowance_s: float = COMPILE_ALLOWANCE_S) -> Report:
     report = Report(problem=str(problem_path), candidate=str(candidate_path), mode=mode, deadline_s=deadline_s)
     started = perf_counter_ns()
     deadline = Deadline(deadline_s)
@@ -61,11 +63,13 @@ def evaluate(problem_path: str, candidate_path: str, mode: Mode = "both",
         report.memory = {"free_bytes": free, "total_bytes": total,
                          "headroom_bytes": memory.headroom(total, problem.device.type)}
         ev = EvalState(problem, report, mode, deadline, dict(overrides or {}), on_stage or (lambda s: None),
-                       on_case or (lambda c: None))
+                       on_case or (lambda c: None), on_compiling or (lambda c: None),
+                       compile_allowance_s=compile_allowance_s)
         try:
             run(ev, Path(candidate_path))
         finally:
             ev.close_stage()
+            compile_note(ev)
     except DeadlinePassed:
         pass
     except HarnessError as exc:
@@ -86,7 +90,8 @@ def run(ev: EvalState, candidate_path: Path) -> None:
 
     ev.stage(STAGE_LOAD)
     PATCH_WATCH.rebind()          # after the harness's own lazy imports, before the candidate's
-    ev.candidate = ev.problem.load_candidate(candidate_path)
+    with ev.compiling():          # load_inline's nvcc runs here: not against the deadline
+        ev.candidate = ev.problem.load_candidate(candidate_path)
     ev.guard_patches("import")
     ev.threads = guard.live_threads()
 
@@ -117,6 +122,14 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         memory.release(ev.problem.device)
     score(ev)
     host_clock_note(ev)
+
+
+def compile_note(ev: EvalState) -> None:
+    if ev.compile_s > COMPILE_FREE_S:
+        ev.report.add_note(guard.NOTE_COMPILE_TIME_EXCLUDED,
+                           f"{ev.compile_s:.1f} s of importing the candidate and of its first call (compilation: "
+                           f"nvcc, Triton, torch.compile) did not count against the {ev.report.deadline_s:g} s "
+                           f"deadline (at most compile_allowance_s = {ev.compile_allowance_s:g} s do not)")
 
 
 def output_buffers(ev: EvalState) -> buffers.BufferPlan:

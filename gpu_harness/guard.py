@@ -44,6 +44,7 @@ NOTE_BELOW_TIMING_RESOLUTION = "below_timing_resolution"
 NOTE_HOST_CLOCK = "timing_on_host_clock"
 NOTE_TIMING_SKIPPED = "timing_skipped"
 NOTE_THREADS_LEFT_RUNNING = "threads_left_running"
+NOTE_COMPILE_TIME_EXCLUDED = "compile_time_excluded"
 
 # Ops that move no data of their own: a candidate made only of these and the reference's ops
 # launched no kernel of its own.

@@ -81,10 +81,22 @@ def plan_sets(set_bytes: int, out_bytes: int, free: int, total: int, device_type
                          f"(memory for three sets is lacking): {what}")
 
 
-def release(device: torch.device) -> None:
+def fewer(plan: SetPlan) -> SetPlan:
+    """The next smaller plan, after an out-of-memory while allocating the sets (free memory shrank:
+    another process on the GPU took some)."""
+    why = "; fewer sets after an out-of-memory while allocating them (another process took memory?)"
+    if plan.working > 1:
+        working = plan.working // 2
+        return SetPlan(working, working + 1, plan.why + why)
+    if plan.values > 2:
+        return SetPlan(1, 2, plan.why + why)
+    return SetPlan(1, 0, plan.why + why)
+
+
+def release(device: torch.device, force: bool = False) -> None:
     """Give back what a case held before the next one starts. Tensors go when their last reference
     does; the collector (for cycles) and the allocator's cache are emptied only when the cache holds
     much, since a full collection costs ~0.1 s even with the worker's imports frozen."""
-    if device.type == "cuda" and torch.cuda.memory_reserved(device) > RELEASE_RESERVED_BYTES:
+    if device.type == "cuda" and (force or torch.cuda.memory_reserved(device) > RELEASE_RESERVED_BYTES):
         gc.collect()
         torch.cuda.empty_cache()

@@ -4,6 +4,7 @@ and benchmark.py read and extend it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -11,7 +12,7 @@ from typing import Any, Callable
 from gpu_harness import guard
 from gpu_harness.buffers import BufferPlan
 from gpu_harness.check import clone_tree, poison, tensor_leaves
-from gpu_harness.deadline import Deadline
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, Deadline
 from gpu_harness.guard import PATCH_WATCH, cuda_synchronize, perf_counter_ns
 from gpu_harness.outcome import STAGE_RUN, Mode, Report, Stage
 from gpu_harness.problem import Candidate, Problem, classify_exception
@@ -26,6 +27,10 @@ class EvalState:
     overrides: dict[str, Any] = field(default_factory=dict)
     on_stage: Callable[[str], None] = lambda stage: None
     on_case: Callable[[dict[str, Any]], None] = lambda case: None
+    on_compiling: Callable[[bool], None] = lambda compiling: None
+    compile_allowance_s: float = COMPILE_ALLOWANCE_S
+    compile_s: float = 0.0                 # import and first call: not counted against the deadline
+    first_call_done: bool = False
     secret: int = field(default_factory=lambda: int.from_bytes(os.urandom(4), "little") >> 2)  # never shown
     candidate: Candidate | None = None
     plan: BufferPlan = field(default_factory=BufferPlan)
@@ -75,8 +80,10 @@ class EvalState:
     def call_candidate(self, data: Any) -> Any:
         """One checked call: exceptions classified, patches undone, left-over threads judged by effect."""
         try:
-            out = self.candidate.call(data)
-            self.synchronize()
+            with self.compiling(not self.first_call_done):     # Triton JIT, torch.compile: first call
+                self.first_call_done = True
+                out = self.candidate.call(data)
+                self.synchronize()
         except Exception as exc:
             raise classify_exception(exc, STAGE_RUN) from exc
         self.guard_patches("call")
@@ -93,6 +100,23 @@ class EvalState:
                                      "(compile workers, progress monitors)")
                 self.threads |= set(new)
         return out
+
+    @contextlib.contextmanager
+    def compiling(self, active: bool = True):
+        """Time that may be compilation (the candidate's import, its first call) stops the deadline's
+        clock, here and in the parent's kill clock, up to `compile_allowance_s` in all."""
+        if not active or self.compile_allowance_s <= 0:
+            yield
+            return
+        self.on_compiling(True)
+        started = perf_counter_ns()
+        try:
+            yield
+        finally:
+            spent = min((perf_counter_ns() - started) / 1e9, self.compile_allowance_s - self.compile_s)
+            self.compile_s += spent
+            self.deadline.extend(spent)
+            self.on_compiling(False)
 
     def guard_patches(self, when: str) -> None:
         changed = PATCH_WATCH.changed()

@@ -25,7 +25,7 @@ import traceback
 from typing import IO, Any
 
 from gpu_harness import SCHEMA_VERSION
-from gpu_harness.deadline import DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.outcome import (
     KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT,
     STAGE_SETUP, CaseResult, NotRun, Report, StageError, tail,
@@ -86,8 +86,13 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
     if cuda_initialised():
         return _harness_error(shell, KIND_INTERNAL,
                               "CUDA is initialised in the worker parent; a forked child could not use it")
+    try:
+        allowance = _number(request.get("compile_allowance_s"), allow_zero=True)
+    except ValueError as exc:
+        return _harness_error(shell, KIND_BAD_REQUEST, f"bad request: {exc}")
+    allowance = COMPILE_ALLOWANCE_S if allowance is None else allowance
     job = {"problem": problem, "candidate": candidate, "mode": mode, "deadline_s": deadline_s,
-           "overrides": request.get("timing") or {}}
+           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance}
     if ready is not None and not ready.alive():
         ready.discard()                                  # it died waiting (reaped); fork a fresh one
         ready = None
@@ -95,12 +100,12 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
     return child.run(job, shell, timeout)
 
 
-def _number(value: Any) -> float | None:
+def _number(value: Any, allow_zero: bool = False) -> float | None:
     if value is None:
         return None
     number = float(value)
-    if not number > 0:
-        raise ValueError(f"timeouts and deadlines are positive seconds, not {value!r}")
+    if not (number > 0 or allow_zero and number == 0):
+        raise ValueError(f"timeouts, deadlines and allowances are positive seconds, not {value!r}")
     return number
 
 
@@ -108,7 +113,9 @@ def _evaluate(job: dict[str, Any], channel: "_Channel") -> dict[str, Any]:
     from gpu_harness.evaluate import evaluate
     return evaluate(job["problem"], job["candidate"], job["mode"], on_stage=lambda stage: channel.send(stage=stage),
                     overrides=job["overrides"], deadline_s=job["deadline_s"],
-                    on_case=lambda case: channel.send(**case)).to_json()
+                    on_case=lambda case: channel.send(**case),
+                    on_compiling=lambda compiling: channel.send(compiling=compiling),
+                    compile_allowance_s=job["compile_allowance_s"]).to_json()
 
 
 def _harness_error(report: Report, kind: str, message: str) -> Report:
@@ -201,7 +208,7 @@ class ReadyChild:
         except OSError:
             pass                                         # it died while waiting: reported below
         os.close(self.job_w)
-        frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout)
+        frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout, job["compile_allowance_s"])
         if timed_out:
             _kill_group(self.pid)
         _, status = os.waitpid(self.pid, 0)
@@ -263,11 +270,18 @@ def _read_job(fd: int) -> dict[str, Any] | None:
     return json.loads(data) if data.strip() else None
 
 
-def _read_frames(fd: int, nonce: str, deadline: float) -> tuple[list[dict[str, Any]], bool]:
+def _read_frames(fd: int, nonce: str, deadline: float,
+                 allowance: float = COMPILE_ALLOWANCE_S) -> tuple[list[dict[str, Any]], bool]:
+    """Frames until the child closes the pipe, or False -> True at the kill deadline. While the child
+    says it is compiling (`{"compiling": true}` around the candidate's import and first call), the
+    kill clock stops, for at most `allowance` seconds in all."""
     buffer = b""
     frames: list[dict[str, Any]] = []
+    extended, paused_since = 0.0, None
     while True:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        # compiling: the clock stands still until the allowance is used up; otherwise it runs
+        remaining = deadline + (allowance if paused_since is not None else extended) - now
         if remaining <= 0:
             return frames, True
         ready, _, _ = select.select([fd], [], [], remaining)
@@ -287,6 +301,11 @@ def _read_frames(fd: int, nonce: str, deadline: float) -> tuple[list[dict[str, A
                 continue
             if isinstance(frame, dict) and frame.get("nonce") == nonce:
                 frames.append(frame)
+                if frame.get("compiling") is True and paused_since is None:
+                    paused_since = time.monotonic()
+                elif frame.get("compiling") is False and paused_since is not None:
+                    extended = min(allowance, extended + time.monotonic() - paused_since)
+                    paused_since = None
     return frames, False
 
 

@@ -73,3 +73,20 @@ def test_a_call_that_never_returns_is_killed_and_the_cases_checked_before_it_are
     report = smoke(SLOW, hang, "test", timeout_s=8, deadline_s=6)
     assert report.error.kind == "timeout" and report.partial
     assert report.cases and all(c.passed for c in report.cases), report.cases
+
+
+def test_compiling_at_import_does_not_count_against_the_deadline_or_the_kill_clock():
+    dps = FIXTURES / "gpumode" / "dps_py"
+    report = smoke(dps, dps / "solutions" / "slow_import.py", "test", timeout_s=4, deadline_s=3)
+    assert report.passed and not report.partial, (report.error, report.not_run)
+    assert "compile_time_excluded" in {n.name for n in report.notes}
+
+
+def test_an_out_of_memory_while_allocating_sets_falls_back_to_fewer_down_to_one():
+    from gpu_harness.memory import SetPlan, fewer
+    plan = SetPlan(8, 9, "plenty")
+    seen = []
+    while plan.total > 1:
+        plan = fewer(plan)
+        seen.append((plan.working, plan.values))
+    assert seen == [(4, 5), (2, 3), (1, 2), (1, 0)] and "out-of-memory" in plan.why
