@@ -29,7 +29,8 @@ class EvalState:
     on_case: Callable[[dict[str, Any]], None] = lambda case: None
     on_compiling: Callable[[bool], None] = lambda compiling: None
     compile_allowance_s: float = COMPILE_ALLOWANCE_S
-    compile_s: float = 0.0                 # import and first call: not counted against the deadline
+    compile_s: float = 0.0                 # import and first call (compilation, maybe)
+    compile_excluded_s: float = 0.0        # of which not counted against the deadline
     first_call_done: bool = False
     secret: int = field(default_factory=lambda: int.from_bytes(os.urandom(4), "little") >> 2)  # never shown
     candidate: Candidate | None = None
@@ -105,18 +106,23 @@ class EvalState:
     def compiling(self, active: bool = True):
         """Time that may be compilation (the candidate's import, its first call) stops the deadline's
         clock, here and in the parent's kill clock, up to `compile_allowance_s` in all."""
-        if not active or self.compile_allowance_s <= 0:
+        if not active:
             yield
             return
-        self.on_compiling(True)
+        allowed = self.compile_allowance_s > 0
+        if allowed:
+            self.on_compiling(True)
         started = perf_counter_ns()
         try:
             yield
         finally:
-            spent = min((perf_counter_ns() - started) / 1e9, self.compile_allowance_s - self.compile_s)
+            spent = (perf_counter_ns() - started) / 1e9
+            excluded = min(spent, max(self.compile_allowance_s - self.compile_excluded_s, 0.0))
             self.compile_s += spent
-            self.deadline.extend(spent)
-            self.on_compiling(False)
+            self.compile_excluded_s += excluded
+            self.deadline.extend(excluded)
+            if allowed:
+                self.on_compiling(False)
 
     def guard_patches(self, when: str) -> None:
         changed = PATCH_WATCH.changed()

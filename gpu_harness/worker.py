@@ -90,7 +90,9 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
         allowance = _number(request.get("compile_allowance_s"), allow_zero=True)
     except ValueError as exc:
         return _harness_error(shell, KIND_BAD_REQUEST, f"bad request: {exc}")
-    allowance = COMPILE_ALLOWANCE_S if allowance is None else allowance
+    if allowance is None:      # a caller's explicit timeout is a promise: compiling counts unless it says so
+        explicit = timeout_s if timeout_s is not None else request.get("timeout_s")
+        allowance = COMPILE_ALLOWANCE_S if explicit is None else 0.0
     job = {"problem": problem, "candidate": candidate, "mode": mode, "deadline_s": deadline_s,
            "overrides": request.get("timing") or {}, "compile_allowance_s": allowance}
     if ready is not None and not ready.alive():

@@ -57,6 +57,8 @@ def main() -> int:
     parser.add_argument("gpu_mode_repo", type=Path)
     parser.add_argument("kernelbench_repo", type=Path)
     parser.add_argument("--deadline", type=float, default=40.0, help="per-evaluation deadline (s)")
+    parser.add_argument("--compile-allowance", type=float, default=120.0,
+                        help="seconds of compiling (import, first call) not charged to the deadline")
     parser.add_argument("--compile-deadline", type=float, default=120.0,
                         help="deadline for candidates that compile first (load_inline's nvcc, torch.compile)")
     parser.add_argument("--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped")
@@ -76,7 +78,7 @@ def main() -> int:
         row["deadline_s"] = deadline
         t0 = time.monotonic()
         answer = worker.smoke(run["problem"], run["candidate"], args.mode, deadline_s=deadline,
-                              timeout_s=deadline + 15)
+                              timeout_s=deadline + 15, compile_allowance_s=args.compile_allowance)
         wall = time.monotonic() - t0
         error = answer.get("error") or {}
         failed = [c for c in answer.get("cases", []) if not c["passed"]]

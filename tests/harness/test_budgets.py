@@ -77,9 +77,17 @@ def test_a_call_that_never_returns_is_killed_and_the_cases_checked_before_it_are
 
 def test_compiling_at_import_does_not_count_against_the_deadline_or_the_kill_clock():
     dps = FIXTURES / "gpumode" / "dps_py"
-    report = smoke(dps, dps / "solutions" / "slow_import.py", "test", timeout_s=4, deadline_s=3)
+    report = smoke(dps, dps / "solutions" / "slow_import.py", "test", timeout_s=4, deadline_s=3,
+                   compile_allowance_s=30)
     assert report.passed and not report.partial, (report.error, report.not_run)
     assert "compile_time_excluded" in {n.name for n in report.notes}
+
+
+def test_with_an_explicit_timeout_compiling_counts_and_the_partial_report_says_so():
+    dps = FIXTURES / "gpumode" / "dps_py"
+    report = smoke(dps, dps / "solutions" / "slow_import.py", "test", timeout_s=20, deadline_s=3)
+    assert report.partial and report.error.kind == "deadline" and report.status == "error"
+    assert "compile_allowance_s" in report.error.message
 
 
 def test_an_out_of_memory_while_allocating_sets_falls_back_to_fewer_down_to_one():

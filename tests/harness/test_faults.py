@@ -38,7 +38,7 @@ def test_fault_is_a_structured_error_and_the_worker_lives_on(worker, candidate, 
 
 def test_infinite_loop_is_killed_at_the_timeout(worker):
     answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "infinite_loop.py"),
-                            mode="test", timeout_s=4, compile_allowance_s=0)
+                            mode="test", timeout_s=4)
     assert answer["error"]["kind"] == "timeout" and answer["error"]["stage"] == "run"
     assert_worker_still_answers(worker)
 
