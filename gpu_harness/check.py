@@ -174,17 +174,21 @@ class _Tally:
         bad = (g_nan ^ e_nan) | (g_inf & e_inf & (torch.sign(g) != torch.sign(e))) | (g_inf ^ e_inf) \
             | (both_finite & (diff > atol + rtol * e.abs()))
         rel = torch.where(both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff))
-        self.max_abs = max(self.max_abs, float(diff.max().item()))
-        self.max_rel = max(self.max_rel, float(rel.max().item()))
-        count = int(bad.sum().item())
+        bad_finite = bad & both_finite
+        holes = bad & (g_nan | (g == 0))
+        # One synchronisation per chunk: every statistic comes back in one transfer.
+        max_abs, max_rel, count, hole_count, finite_count, bad_rel_max = torch.stack([
+            diff.max().double(), rel.max().double(), bad.sum().double(), holes.sum().double(),
+            bad_finite.sum().double(), torch.where(bad_finite, rel, torch.zeros_like(rel)).max().double(),
+        ]).tolist()
+        self.max_abs = max(self.max_abs, max_abs)
+        self.max_rel = max(self.max_rel, max_rel)
         if not count:
             return
-        self.mismatches += count
-        self.holes += int((bad & (g_nan | (g == 0))).sum().item())
-        bad_finite = bad & both_finite
-        self.bad_finite += int(bad_finite.sum().item())
-        if bool(bad_finite.any().item()):
-            self.bad_rel_max = max(self.bad_rel_max, float(rel[bad_finite].max().item()))
+        self.mismatches += int(count)
+        self.holes += int(hole_count)
+        self.bad_finite += int(finite_count)
+        self.bad_rel_max = max(self.bad_rel_max, bad_rel_max)
         room = MAX_REPORTED_MISMATCHES - len(self.first)
         if room > 0:
             for i in torch.nonzero(bad).reshape(-1)[:room].tolist():
