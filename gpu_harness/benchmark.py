@@ -26,8 +26,9 @@ def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult
     def generate(seed: int) -> Any:
         return ev.problem.generate(dict(case.params, seed=seed) if "seed" in case.params else case.params)
 
-    def verify(pristine: Any, out: Any) -> bool:
-        return judge(ev, pristine, out).passed
+    def verify(pristine: Any, out: Any) -> tuple[bool, str]:
+        verdict = judge(ev, pristine, out)
+        return verdict.passed, f"{verdict.reason}: {verdict.message[:300]}"
 
     def reference(data: Any) -> Any:
         with torch.no_grad():
@@ -65,7 +66,8 @@ def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult
         ev.report.add_flag(guard.FLAG_RESULT_REPLAY,
                            f"case {case.name}: {outcome.failed_verifications} of {result.verified_samples} verified "
                            "timed calls returned wrong outputs after in-place refills: stale answers (a cache keyed "
-                           "on pointer, id or version, or work skipped or deferred when timed)")
+                           "on pointer, id or version, or work skipped or deferred when timed); first: "
+                           f"{outcome.first_failure}")
     timing_flags_for(ev, case, result, outcome)
     del outcome
     memory.release(ev.problem.device)

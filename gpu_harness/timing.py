@@ -178,7 +178,7 @@ class TimingInputs:
     reference: Callable[[Any], Any]
     candidate: Callable[[Any], Any]
     generate: Callable[[int], Any]               # seed -> fresh input set of the case's shape
-    verify: Callable[[Any, Any], bool]           # (pristine copy, candidate output) -> correct?
+    verify: Callable[[Any, Any], tuple[bool, str]]   # (pristine copy, output) -> (correct?, why not)
     seed: int
     time_cap_s: float = math.inf                 # this case's share of the evaluation's deadline
     poisonable: set[int] = field(default_factory=set)
@@ -194,6 +194,7 @@ class TimingOutcome:
     read_bytes: int = 0                          # bytes of the inputs a call must read (output buffers excluded)
     out_bytes: int = 0                           # bytes a call must write (output buffer or reference output)
     hidden_work: str | None = None               # host time the events missed, confirmed twice (GPU)
+    first_failure: str = ""                      # which verified timed call was wrong, and how
 
 
 def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torch.device) -> TimingOutcome:
@@ -270,6 +271,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     #    enough samples, or the case's share of the deadline is nearly gone
     rng = random.Random(int.from_bytes(os.urandom(8), "little"))
     failed = verified = changed = 0
+    first_failure = ""
     sample = 0
     pair_s = sum(sample_s.values())
     while True:
@@ -282,6 +284,8 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             if check:
                 verified += 1
                 failed += 0 if verdict.ok else 1
+                if not verdict.ok and not first_failure:
+                    first_failure = f"timed sample {sample} (input set {sample % rotation.count}): {verdict.why}"
                 changed += 1 if verdict.changed else 0
         sample += 1
         if rules["reference"].done() and rules["candidate"].done():
@@ -328,7 +332,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     first_set = rotation.working[0]
     rotation.close()
     del cold, rotation
-    return TimingOutcome(result, failed, changed, first_set, read_bytes, floor_out_bytes, hidden)
+    return TimingOutcome(result, failed, changed, first_set, read_bytes, floor_out_bytes, hidden, first_failure)
 
 
 def _nbytes(tree: Any) -> int:
@@ -339,10 +343,11 @@ def _nbytes(tree: Any) -> int:
 class _Verdict:
     ok: bool = True
     changed: bool = False
+    why: str = ""
 
 
 def _sample(fn, rotation: InputRotation, sample: int, cold: ColdCache, cover_cycles: int,
-            verify: Callable[[Any, Any], bool] | None, who: str) -> tuple[float, float, _Verdict]:
+            verify: Callable[[Any, Any], tuple[bool, str]] | None, who: str) -> tuple[float, float, _Verdict]:
     """One timed call: refill, poison, flush, synchronise, time (events + host clock), verify the
     output as it was when the call returned, and whether it changed after."""
     data = rotation.refill(sample)
@@ -367,7 +372,7 @@ def _sample(fn, rotation: InputRotation, sample: int, cold: ColdCache, cover_cyc
     verdict = _Verdict()
     if verify is not None:
         at_return = clone_tree(out)
-        verdict.ok = verify(pristine, at_return)
+        verdict.ok, verdict.why = verify(pristine, at_return)
         if cold.device.type == "cuda":
             cuda_synchronize()
         verdict.changed = not all(same_bits(a, b) for a, b in zip(tensor_leaves(out), tensor_leaves(at_return))

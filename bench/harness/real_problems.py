@@ -7,7 +7,7 @@ every problem's solutions/correct/* must pass, solutions/wrong/* must fail; thei
 correct/pytorch.py is stale and fails their own eval too). KERNELBENCH_REPO is a checkout of
 ScalingIntelligence/KernelBench (level 1 19_ReLU and 23_Softmax at full size, 6.4 GB inputs), with
 our honest torch and Triton candidates from bench/harness/kernelbench_candidates/, plus one
-torch.compile(mode="reduce-overhead") candidate on pmpp_v2 prefixsum. Each evaluation runs through
+torch.compile(mode="reduce-overhead") candidates on pmpp_v2 vectoradd and prefixsum. Each evaluation runs through
 one warm worker with a deadline; prints a markdown table and writes $OUT/real_problems.json.
 """
 
@@ -47,8 +47,9 @@ def evaluations(gpu_mode: Path, kernelbench: Path) -> list[dict]:
                 else "passed"
             runs.append({"problem": problem, "candidate": solution, "expected": expected,
                          "label": f"pmpp_v2/{problem.name}", "name": f"{verdict}/{solution.name}"})
-    runs.append({"problem": pmpp / "prefixsum_py", "candidate": CANDIDATES / "prefixsum_compiled.py",
-                 "expected": "passed", "label": "pmpp_v2/prefixsum_py", "name": "ours/prefixsum_compiled.py"})
+    for problem, name in (("vectoradd_py", "vectoradd_compiled.py"), ("prefixsum_py", "prefixsum_compiled.py")):
+        runs.append({"problem": pmpp / problem, "candidate": CANDIDATES / name, "expected": "passed",
+                     "label": f"pmpp_v2/{problem}", "name": f"ours/{name}"})
     return runs
 
 
