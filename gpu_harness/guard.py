@@ -35,7 +35,7 @@ FLAG_SPEEDUP_SANITY = "speedup_above_sanity_limit"
 FLAG_NONDETERMINISTIC = "nondeterministic"
 
 # Threads the candidate leaves running get this long to show an effect on its output.
-THREAD_WATCH_S = 0.3
+THREAD_WATCH_S = 0.5
 
 # Notes: reported, never failing.
 NOTE_NO_OWN_KERNEL = "no_own_kernel"

@@ -68,4 +68,7 @@ def test_torch_compile_reduce_overhead_passes_without_a_thread_flag():
 
 def test_a_thread_that_fills_the_output_after_return_still_fails():
     report = smoke(KERNELS / "softmax", CANDIDATES / "cheats" / "thread.py", "test")
-    assert not report.passed and "side_stream_or_deferred_work" in flag_names(report), report.flags
+    # Seen changing within the watch (the flag), or, on a host too busy for that, incomplete when it
+    # returned (its cases fail): never a pass.
+    assert not report.passed
+    assert "side_stream_or_deferred_work" in flag_names(report) or any(not c.passed for c in report.cases)
