@@ -2,13 +2,15 @@
 `python -m gpu_harness info [--json]`, `python -m gpu_harness serve`.
 
 Exit status of smoke: EXIT_PASSED (0) when the report passed, EXIT_CANDIDATE_FAILED (1) when the
-candidate failed or was flagged, EXIT_HARNESS_ERROR (2) when the harness could not run.
+candidate failed or was flagged, EXIT_HARNESS_ERROR (2) when the harness could not run,
+EXIT_NOT_RUN (3) when it cannot run here (it needs a GPU this machine lacks).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_PASSED, Report
@@ -16,7 +18,7 @@ from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_PASSED, Report
 
 def render(report: Report) -> str:
     """The report for people."""
-    lines = [f"{'PASSED' if report.passed else 'FAILED'}  {report.candidate}  on  {report.problem}"
+    lines = [f"{report.status.upper().replace('_', ' ')}  {report.candidate}  on  {report.problem}"
              f"  [{report.problem_format or '?'}, {report.device.get('name', '?')}, mode {report.mode}, "
              f"{report.wall_s:.2f} s]"]
     if report.error:
@@ -65,11 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     smoke.add_argument("candidate", help="candidate .py (custom_kernel or ModelNew)")
     smoke.add_argument("--mode", choices=("test", "benchmark", "both"), default="both")
     smoke.add_argument("--json", action="store_true", help="print the versioned JSON report")
-    smoke.add_argument("--timeout", type=float, default=None, help="seconds before the evaluation is killed")
+    smoke.add_argument("--deadline", type=float, default=None,
+                       help="seconds the evaluation may take; at the deadline it stops with a partial report "
+                            "(default 40, or --timeout less 5)")
+    smoke.add_argument("--compile-allowance", type=float, default=None,
+                       help="seconds of compiling (the candidate's import and first call) that count against "
+                            "neither the deadline nor the timeout (default 120; 0: they count)")
+    smoke.add_argument("--timeout", type=float, default=None,
+                       help="seconds before a call that never returns is killed (default: the deadline + 5)")
     info = sub.add_parser("info", help="python, torch, triton, cupy, GPU, L2, clocks, ncu")
     info.add_argument("--json", action="store_true")
     serve = sub.add_parser("serve", help="worker: JSON lines on stdin/stdout, one isolated child per request")
-    serve.add_argument("--timeout", type=float, default=None, help="default per-request timeout (s)")
+    serve.add_argument("--timeout", type=float, default=None, help="default per-request hard-kill timeout (s)")
     from gpu_harness import profile as nsight
     nsight.add_parsers(sub)
     args = parser.parse_args(argv)
@@ -82,11 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(doc, indent=None if args.json else 2))
         return EXIT_PASSED
     if args.command == "serve":
-        from gpu_harness.worker import DEFAULT_TIMEOUT_S, serve as serve_forever
-        return serve_forever(timeout_s=args.timeout or DEFAULT_TIMEOUT_S)
+        from gpu_harness.worker import serve as serve_forever
+        code = serve_forever(timeout_s=args.timeout)
+        sys.stdout.flush()
+        os._exit(code)         # frozen imports: skip the teardown (and nanobind's leak report at exit)
     from gpu_harness.worker import run_isolated, warm_imports
     warm_imports()
-    report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode},
+    report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode,
+                           "deadline_s": args.deadline, "compile_allowance_s": args.compile_allowance},
                           timeout_s=args.timeout)
     if args.json:
         print(json.dumps(report.to_json()))

@@ -7,10 +7,11 @@ reference has a number is a mismatch, a NaN where the reference has NaN is a mat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from gpu_harness.outcome import Comparison
 
 # Default tolerances by dtype: (rtol, atol). A problem overrides them in task.yml.
 DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -27,6 +28,8 @@ PRECISION_LOSS_MAX_REL = 5e-2
 # A failed comparison where at least this share of the bad elements are NaN (the harness's poison)
 # or exact zeros looks like work that was skipped.
 PARTIAL_OUTPUT_SHARE = 0.5
+# Elements compared per step: a multi-GB output is compared in slices of bounded memory.
+COMPARE_CHUNK = 1 << 24
 
 REASON_MISMATCH = "mismatch"
 REASON_PRECISION_LOSS = "precision_loss"
@@ -106,20 +109,6 @@ def tolerance_for(dtype: torch.dtype, rtol: float | None, atol: float | None) ->
 
 
 # -- comparison -------------------------------------------------------------------------------
-@dataclass
-class Comparison:
-    passed: bool
-    reason: str = ""
-    message: str = ""
-    max_abs_err: float | None = None
-    max_rel_err: float | None = None
-    mismatches: int = 0
-    numel: int = 0
-    first_mismatches: list[dict[str, Any]] = field(default_factory=list)
-    rtol: float | None = None
-    atol: float | None = None
-
-
 def _fail(reason: str, message: str) -> Comparison:
     return Comparison(False, reason, message)
 
@@ -140,45 +129,80 @@ def compare_tensor(got: Any, expected: torch.Tensor, rtol: float | None, atol: f
     numel = expected.numel()
     if numel == 0:
         return Comparison(True, numel=0, rtol=rtol_, atol=atol_)
-    work = torch.float64 if expected.dtype in (torch.float64, torch.float32) or not expected.dtype.is_floating_point \
-        else torch.float32
+    flat_g, flat_e = got.detach().reshape(-1), expected.detach().reshape(-1)
+    shape = tuple(expected.shape)
     if expected.dtype.is_complex:
-        g, e = torch.view_as_real(got).to(torch.float64), torch.view_as_real(expected).to(torch.float64)
-    else:
-        g, e = got.detach().to(work), expected.detach().to(work)
-    g_nan, e_nan = torch.isnan(g), torch.isnan(e)
-    g_inf, e_inf = torch.isinf(g), torch.isinf(e)
-    both_finite = ~(g_nan | e_nan | g_inf | e_inf)
-    diff = torch.where(both_finite, (g - e).abs(), torch.zeros_like(g))
-    bound = atol_ + rtol_ * e.abs()
-    bad = (g_nan ^ e_nan) | (g_inf & e_inf & (torch.sign(g) != torch.sign(e))) | (g_inf ^ e_inf) \
-        | (both_finite & (diff > bound))
-    mismatches = int(bad.sum().item())
-    max_abs = float(diff.max().item())
-    rel = torch.where(both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff))
-    max_rel = float(rel.max().item())
-    result = Comparison(mismatches == 0, numel=numel, mismatches=mismatches, max_abs_err=max_abs,
-                        max_rel_err=max_rel, rtol=rtol_, atol=atol_)
-    if mismatches:
-        idx = torch.nonzero(bad.reshape(bad.shape if bad.dim() else (1,)))[:MAX_REPORTED_MISMATCHES]
-        flat_g, flat_e = g.reshape(g.shape if g.dim() else (1,)), e.reshape(e.shape if e.dim() else (1,))
-        for row in idx.tolist():
-            result.first_mismatches.append({"index": row, "got": float(flat_g[tuple(row)].item()),
-                                            "expected": float(flat_e[tuple(row)].item())})
-        holes = int((bad & (g_nan | (g == 0))).sum().item())
-        bad_rel = rel[bad & both_finite]
-        if holes >= PARTIAL_OUTPUT_SHARE * mismatches:
+        flat_g, flat_e = torch.view_as_real(flat_g).reshape(-1), torch.view_as_real(flat_e).reshape(-1)
+        shape = (*shape, 2)
+    work = torch.float32 if expected.dtype in (torch.float16, torch.bfloat16) else torch.float64
+    tally = _Tally()
+    for start in range(0, flat_e.numel(), COMPARE_CHUNK):
+        tally.add(flat_g[start:start + COMPARE_CHUNK].to(work), flat_e[start:start + COMPARE_CHUNK].to(work),
+                  start, rtol_, atol_)
+    result = Comparison(tally.mismatches == 0, numel=numel, mismatches=tally.mismatches, max_abs_err=tally.max_abs,
+                        max_rel_err=tally.max_rel, rtol=rtol_, atol=atol_)
+    if tally.mismatches:
+        for flat, g, e in tally.first:
+            result.first_mismatches.append({"index": _unravel(flat, shape), "got": g, "expected": e})
+        if tally.holes >= PARTIAL_OUTPUT_SHARE * tally.mismatches:
             result.reason = REASON_PARTIAL_OUTPUT
-            result.message = (f"{holes} of {mismatches} wrong elements are NaN (never written over the "
+            result.message = (f"{tally.holes} of {tally.mismatches} wrong elements are NaN (never written over the "
                               f"harness's poison) or zero: part of the output was not computed")
-        elif holes == 0 and bad_rel.numel() == mismatches and float(bad_rel.max().item()) < PRECISION_LOSS_MAX_REL:
+        elif tally.holes == 0 and tally.bad_finite == tally.mismatches and tally.bad_rel_max < PRECISION_LOSS_MAX_REL:
             result.reason = REASON_PRECISION_LOSS
-            result.message = (f"{mismatches} of {numel} elements off by at most {max_rel:.2e} relative, "
+            result.message = (f"{tally.mismatches} of {numel} elements off by at most {tally.max_rel:.2e} relative, "
                               f"above rtol={rtol_:g}/atol={atol_:g}: arithmetic in a narrower type?")
         else:
             result.reason = REASON_MISMATCH
-            result.message = f"{mismatches} of {numel} elements differ (max abs err {max_abs:.3e})"
+            result.message = f"{tally.mismatches} of {numel} elements differ (max abs err {tally.max_abs:.3e})"
     return result
+
+
+class _Tally:
+    """Running statistics of a chunked comparison: memory stays bounded on multi-GB outputs."""
+
+    def __init__(self):
+        self.mismatches = self.holes = self.bad_finite = 0
+        self.max_abs = self.max_rel = self.bad_rel_max = 0.0
+        self.first: list[tuple[int, float, float]] = []
+
+    def add(self, g: torch.Tensor, e: torch.Tensor, offset: int, rtol: float, atol: float) -> None:
+        g_nan, e_nan = torch.isnan(g), torch.isnan(e)
+        g_inf, e_inf = torch.isinf(g), torch.isinf(e)
+        both_finite = ~(g_nan | e_nan | g_inf | e_inf)
+        diff = torch.where(both_finite, (g - e).abs(), torch.zeros_like(g))
+        bad = (g_nan ^ e_nan) | (g_inf & e_inf & (torch.sign(g) != torch.sign(e))) | (g_inf ^ e_inf) \
+            | (both_finite & (diff > atol + rtol * e.abs()))
+        rel = torch.where(both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff))
+        bad_finite = bad & both_finite
+        holes = bad & (g_nan | (g == 0))
+        # One synchronisation per chunk: every statistic comes back in one transfer.
+        max_abs, max_rel, count, hole_count, finite_count, bad_rel_max = torch.stack([
+            diff.max().double(), rel.max().double(), bad.sum().double(), holes.sum().double(),
+            bad_finite.sum().double(), torch.where(bad_finite, rel, torch.zeros_like(rel)).max().double(),
+        ]).tolist()
+        self.max_abs = max(self.max_abs, max_abs)
+        self.max_rel = max(self.max_rel, max_rel)
+        if not count:
+            return
+        self.mismatches += int(count)
+        self.holes += int(hole_count)
+        self.bad_finite += int(finite_count)
+        self.bad_rel_max = max(self.bad_rel_max, bad_rel_max)
+        room = MAX_REPORTED_MISMATCHES - len(self.first)
+        if room > 0:
+            for i in torch.nonzero(bad).reshape(-1)[:room].tolist():
+                self.first.append((offset + i, float(g[i].item()), float(e[i].item())))
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:
+    if not shape:
+        return [0]
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size if size else 0)
+        flat //= size if size else 1
+    return list(reversed(index))
 
 
 def compare(got: Any, expected: Any, rtol: float | None = None, atol: float | None = None) -> Comparison:
@@ -217,45 +241,6 @@ def outputs_same_bits(a: Any, b: Any) -> bool:
     la, lb = tensor_leaves(a), tensor_leaves(b)
     return len(la) == len(lb) and all(type(x) is torch.Tensor and type(y) is torch.Tensor and same_bits(x, y)
                                       for x, y in zip(la, lb))
-
-
-# -- output buffers ---------------------------------------------------------------------------
-@dataclass
-class BufferPlan:
-    """Which input leaves (by position) the reference writes or returns: the candidate may write
-    exactly those. `poisonable` are the ones the reference overwrites without reading."""
-
-    writable: set[int] = field(default_factory=set)
-    poisonable: set[int] = field(default_factory=set)
-
-
-def learn_buffers(data: Any, reference) -> BufferPlan:
-    """Run the reference on copies of `data` to learn which inputs are output buffers.
-
-    `data` must be a throwaway draw (not a case the candidate will see): its outputs are scrubbed.
-    """
-    pristine = tensor_leaves(data)
-    first = clone_tree(data)
-    out1 = reference(first)
-    first_leaves = tensor_leaves(first)
-    plan = BufferPlan()
-    out_leaves = tensor_leaves(out1)
-    for i, (before, after) in enumerate(zip(pristine, first_leaves)):
-        if not same_bits(before, after) or any(shares_memory(o, after) for o in out_leaves):
-            plan.writable.add(i)
-    if plan.writable:
-        second = clone_tree(data)
-        second_leaves = tensor_leaves(second)
-        for i in plan.writable:
-            poison(second_leaves[i])
-        out2 = reference(second)
-        if outputs_same_bits(out1, out2):
-            plan.poisonable = set(plan.writable)
-        scrub(out2)
-        scrub(second)
-    scrub(out1)
-    scrub(first)
-    return plan
 
 
 def scrub(tree: Any) -> None:

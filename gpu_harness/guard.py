@@ -8,16 +8,13 @@ speedup sanity) take those numbers as arguments, so they are plain functions of 
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from gpu_harness.check import shares_memory, tensor_leaves
+from gpu_harness.check import same_bits, shares_memory, tensor_leaves
 
 # Flags: any flag fails the run.
 FLAG_OUTPUT_ALIASES_INPUT = "output_aliases_input"
@@ -25,7 +22,7 @@ FLAG_OUTPUT_ALIASES_REFERENCE = "output_aliases_reference"
 FLAG_INPUT_MUTATED = "input_mutated"
 FLAG_RESULT_REPLAY = "result_replay"
 FLAG_SIDE_STREAM = "side_stream_or_deferred_work"
-FLAG_THREAD_SPAWNED = "thread_spawned"
+FLAG_THREAD_SPAWNED = "thread_spawned"      # no longer raised: threads are judged by effect (FLAG_SIDE_STREAM)
 FLAG_LAZY_OUTPUT = "lazy_output"
 FLAG_ODD_OUTPUT_STORAGE = "odd_output_storage"
 FLAG_PATCHED_TIMER = "patched_timer"
@@ -37,22 +34,17 @@ FLAG_BELOW_ROOFLINE = "below_roofline"
 FLAG_SPEEDUP_SANITY = "speedup_above_sanity_limit"
 FLAG_NONDETERMINISTIC = "nondeterministic"
 
+# Threads the candidate leaves running get this long to show an effect on its output.
+THREAD_WATCH_S = 0.5
+
 # Notes: reported, never failing.
 NOTE_NO_OWN_KERNEL = "no_own_kernel"
 NOTE_BITWISE_DIFFERENCES = "bitwise_differences"
 NOTE_BELOW_TIMING_RESOLUTION = "below_timing_resolution"
 NOTE_HOST_CLOCK = "timing_on_host_clock"
 NOTE_TIMING_SKIPPED = "timing_skipped"
-
-# A candidate whose (host clock - event time) exceeds the reference's by this factor AND by this
-# many milliseconds did work that CUDA events on its stream did not see.
-EVENT_HOST_EXCESS_RATIO = 3.0
-EVENT_HOST_EXCESS_MIN_MS = 0.05
-# Measured peaks are achievable, not theoretical; a time below this share of the floor is impossible.
-# CPU caches and thread pools make host-side floors loose, so CPU mode keeps a wider margin.
-ROOFLINE_MARGIN = {"cuda": 0.7, "cpu": 0.25}
-# Below this median, launch latency dominates: say so instead of pretending precision.
-TIMING_RESOLUTION_MS = 0.010
+NOTE_THREADS_LEFT_RUNNING = "threads_left_running"
+NOTE_COMPILE_TIME_EXCLUDED = "compile_time_excluded"
 
 # Ops that move no data of their own: a candidate made only of these and the reference's ops
 # launched no kernel of its own.
@@ -138,13 +130,28 @@ cuda_sleep = torch.cuda._sleep
 CudaEvent = torch.cuda.Event
 
 
-# -- threads ----------------------------------------------------------------------------------
+# -- threads ---------------------------------------------------------------------------------
 def live_threads() -> set[threading.Thread]:
     return set(threading.enumerate())
 
 
-def new_threads(before: set[threading.Thread]) -> list[str]:
-    return sorted(t.name for t in threading.enumerate() if t not in before and t.is_alive())
+def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
+    return sorted((t for t in threading.enumerate() if t not in before and t.is_alive()), key=lambda t: t.name)
+
+
+def changed_after_return(output: Any, threads: list[threading.Thread], on_gpu: bool,
+                         wait_s: float = THREAD_WATCH_S) -> bool:
+    """Threads are judged by their effect, not their existence: snapshot the output as returned,
+    give the new threads `wait_s` to finish (compile workers and progress monitors never do, and
+    touch nothing), then see whether the output changed."""
+    leaves = [t for t in tensor_leaves(output) if type(t) is torch.Tensor]
+    snapshot = [t.clone() for t in leaves]
+    end = time.monotonic() + wait_s
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+    if on_gpu:
+        cuda_synchronize()
+    return not all(same_bits(now, then) for now, then in zip(leaves, snapshot))
 
 
 # -- outputs ----------------------------------------------------------------------------------
@@ -220,91 +227,3 @@ def fallback_detail(candidate_ops: set[str], reference_ops: set[str]) -> str | N
     return None
 
 
-# -- timing sanity ----------------------------------------------------------------------------
-def events_miss_work(cand_event_ms: float, cand_host_ms: float, cand_call_ms: float,
-                     ref_event_ms: float, ref_host_ms: float, ref_call_ms: float) -> str | None:
-    """Host time from synchronize to synchronize that neither the events nor the host time inside
-    the call explain; a candidate with far more of it than the reference hid work from the events."""
-    cand_excess = cand_host_ms - cand_event_ms - cand_call_ms
-    ref_excess = max(ref_host_ms - ref_event_ms - ref_call_ms, 0.0)
-    if cand_excess > EVENT_HOST_EXCESS_RATIO * ref_excess and cand_excess - ref_excess > EVENT_HOST_EXCESS_MIN_MS:
-        return (f"CUDA events saw {cand_event_ms:.4f} ms but the host clock around a device-wide synchronize "
-                f"saw {cand_host_ms:.4f} ms, {cand_call_ms:.4f} ms of it inside the call (reference: "
-                f"{ref_event_ms:.4f} / {ref_host_ms:.4f} / {ref_call_ms:.4f} ms): work on a side stream, in a "
-                "thread or deferred past the end event")
-    return None
-
-
-def roofline_floor_ms(bytes_moved: float, flops: float | None, peak_bytes_per_s: float,
-                      peak_flops_per_s: float | None) -> float:
-    floor = bytes_moved / peak_bytes_per_s
-    if flops and peak_flops_per_s:
-        floor = max(floor, flops / peak_flops_per_s)
-    return floor * 1e3
-
-
-def below_roofline(candidate_ms: float, floor_ms: float, device_type: str = "cuda") -> str | None:
-    margin = ROOFLINE_MARGIN[device_type]
-    if floor_ms > 0 and candidate_ms < margin * floor_ms:
-        return (f"p90 {candidate_ms:.4f} ms is below {margin:.0%} of the roofline floor "
-                f"{floor_ms:.4f} ms (bytes / measured peak bandwidth, flops / measured peak rate): impossible")
-    return None
-
-
-def speedup_insane(speedup: float, limit: float) -> str | None:
-    if speedup > limit:
-        return (f"speedup {speedup:.1f}x over the reference (reference p10 / candidate p90) is above the sanity "
-                f"limit {limit:g}x: flagged for review")
-    return None
-
-
-# -- measured peaks ---------------------------------------------------------------------------
-PEAK_CACHE_DIR = Path(os.environ.get("GPU_HARNESS_CACHE", Path.home() / ".cache" / "gpu_harness"))
-PEAK_COPY_BYTES = {"cuda": 512 << 20, "cpu": 64 << 20}
-PEAK_MATMUL_N = {"cuda": 8192, "cpu": 512}
-PEAK_REPEATS = 5
-
-
-def measured_peaks(device: torch.device, dtype: torch.dtype) -> tuple[float, float]:
-    """(bytes/s, flops/s) achievable on this device, measured once and cached on disk."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    key = f"{name}|{torch.__version__}|{dtype}"
-    cache = PEAK_CACHE_DIR / "peaks.json"
-    try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return tuple(known[key])
-    kind = device.type
-    src = torch.empty(PEAK_COPY_BYTES[kind] // 4, dtype=torch.float32, device=device).fill_(1.0)
-    dst = torch.empty_like(src)
-    bandwidth = max(2 * src.numel() * 4 / t for t in _best_times(lambda: dst.copy_(src), device))
-    n = PEAK_MATMUL_N[kind]
-    mdtype = dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) and kind == "cuda" else torch.float32
-    a = torch.randn(n, n, device=device, dtype=mdtype)
-    b = torch.randn(n, n, device=device, dtype=mdtype)
-    flops = max(2 * n ** 3 / t for t in _best_times(lambda: torch.mm(a, b), device))
-    known[key] = (bandwidth, flops)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known))
-        tmp.replace(cache)
-    except OSError:
-        pass
-    return bandwidth, flops
-
-
-def _best_times(fn, device: torch.device) -> list[float]:
-    fn()
-    times = []
-    for _ in range(PEAK_REPEATS):
-        if device.type == "cuda":
-            cuda_synchronize()
-        t0 = perf_counter_ns()
-        fn()
-        if device.type == "cuda":
-            cuda_synchronize()
-        times.append(max(perf_counter_ns() - t0, 1) / 1e9)
-    return times

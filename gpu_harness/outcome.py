@@ -7,9 +7,10 @@ Exception tree (one root, leaves named for the cause):
     ├── ProblemFormatError          a problem folder/file that is neither GPU MODE nor KernelBench
     ├── CandidateNotFound           no candidate file at the given path
     ├── BadRequest                  a worker request or CLI argument that makes no sense
-    └── NeedsGpu                    the problem itself needs CUDA and this machine has none
+    └── NeedsGpu                    the problem itself needs CUDA and this machine has none (exit 3)
 
-    CandidateFailure                the candidate failed at one stage (exit 1); carries stage/kind
+    CandidateFailure                the candidate failed at one stage (exit 1); carries stage/kind;
+                                    kind needs_gpu (CuPy, CUDA C++ on a CPU machine) is not run (exit 3)
 
 Everything a run produces is a Report; failures are results, not crashes.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from gpu_harness import SCHEMA_VERSION, __version__
 
@@ -27,8 +28,23 @@ from gpu_harness import SCHEMA_VERSION, __version__
 EXIT_PASSED = 0
 EXIT_CANDIDATE_FAILED = 1
 EXIT_HARNESS_ERROR = 2
+EXIT_NOT_RUN = 3                  # it cannot run here (needs a GPU this machine lacks): not a failure
+
+# The report's one-word outcome (`status`), beside the boolean `passed`.
+Status = Literal["passed", "failed", "not_run", "error"]
+STATUS_PASSED: Status = "passed"
+STATUS_FAILED: Status = "failed"
+STATUS_NOT_RUN: Status = "not_run"
+STATUS_ERROR: Status = "error"
+EXIT_FOR_STATUS = {STATUS_PASSED: EXIT_PASSED, STATUS_FAILED: EXIT_CANDIDATE_FAILED,
+                   STATUS_ERROR: EXIT_HARNESS_ERROR, STATUS_NOT_RUN: EXIT_NOT_RUN}
+
+Mode = Literal["test", "benchmark", "both"]
+MODES: tuple[Mode, ...] = ("test", "benchmark", "both")
+CaseKind = Literal["test", "secret", "benchmark", "recheck"]
 
 # Stages at which an evaluation can fail; `setup` belongs to the harness (problem, arguments).
+Stage = Literal["setup", "load", "compile", "run", "check", "time"]
 STAGE_SETUP = "setup"
 STAGE_LOAD = "load"
 STAGE_COMPILE = "compile"
@@ -38,6 +54,9 @@ STAGE_TIME = "time"
 STAGES = (STAGE_SETUP, STAGE_LOAD, STAGE_COMPILE, STAGE_RUN, STAGE_CHECK, STAGE_TIME)
 
 # Error kinds: what went wrong, independent of the stage.
+Kind = Literal["problem_not_found", "problem_invalid", "candidate_not_found", "bad_request", "needs_gpu",
+               "syntax_error", "import_error", "exception", "compile_error", "out_of_memory",
+               "illegal_memory_access", "crashed", "timeout", "deadline", "internal_error"]
 KIND_PROBLEM_NOT_FOUND = "problem_not_found"
 KIND_PROBLEM_INVALID = "problem_invalid"
 KIND_CANDIDATE_NOT_FOUND = "candidate_not_found"
@@ -51,6 +70,7 @@ KIND_OUT_OF_MEMORY = "out_of_memory"
 KIND_ILLEGAL_MEMORY_ACCESS = "illegal_memory_access"
 KIND_CRASHED = "crashed"
 KIND_TIMEOUT = "timeout"
+KIND_DEADLINE = "deadline"         # the evaluation's deadline came first: a partial report
 KIND_INTERNAL = "internal_error"
 HARNESS_KINDS = frozenset({KIND_PROBLEM_NOT_FOUND, KIND_PROBLEM_INVALID, KIND_CANDIDATE_NOT_FOUND,
                            KIND_BAD_REQUEST, KIND_INTERNAL})
@@ -105,23 +125,20 @@ class Flag:
 
 @dataclass
 class StageError:
-    stage: str
-    kind: str
+    stage: str                     # Stage
+    kind: str                      # Kind
     message: str
     stderr_tail: str = ""
 
     @property
     def is_harness_error(self) -> bool:
-        return self.kind in HARNESS_KINDS or (self.kind == KIND_NEEDS_GPU and self.stage == STAGE_SETUP)
+        return self.kind in HARNESS_KINDS
 
 
 @dataclass
-class CaseResult:
-    """Correctness of one case: one call of the candidate compared with the reference."""
+class Comparison:
+    """The checker's verdict on one output against the reference (or the problem's own check)."""
 
-    name: str
-    kind: str                      # test | secret | benchmark | recheck
-    params: dict[str, Any]
     passed: bool
     reason: str = ""               # empty when passed; else mismatch | precision_loss | partial_output | ...
     message: str = ""
@@ -132,8 +149,30 @@ class CaseResult:
     first_mismatches: list[dict[str, Any]] = field(default_factory=list)
     rtol: float | None = None
     atol: float | None = None
+
+
+@dataclass
+class CaseResult(Comparison):
+    """Correctness of one case: the checker's Comparison of the candidate's output, named."""
+
+    name: str = ""
+    kind: str = "test"             # CaseKind: test | secret | benchmark | recheck
+    params: dict[str, Any] = field(default_factory=dict)
     bitwise_repeatable: bool | None = None
     seconds: float = 0.0
+
+    @classmethod
+    def of(cls, name: str, kind: str, params: dict[str, Any], comparison: Comparison) -> "CaseResult":
+        return cls(name=name, kind=kind, params=params, **dataclasses.asdict(comparison))
+
+
+@dataclass
+class NotRun:
+    """A case the evaluation did not reach, and why (the deadline, an earlier failure)."""
+
+    case: str
+    kind: str
+    why: str
 
 
 @dataclass
@@ -162,7 +201,8 @@ class TimingResult:
     input_sets: int = 0
     verified_samples: int = 0
     floor_ms: float | None = None  # roofline floor: bytes / peak bandwidth, flops / peak rate (measured)
-    stopped_by: str = ""           # "precision" | "budget" | "max_samples"
+    stopped_by: str = ""           # "precision" | "min_time" | "budget" | "max_samples" | "deadline"
+    input_sets_why: str = ""       # how the number of input sets was chosen (free memory, generation time)
     seconds: float = 0.0
     host_call_ms: dict[str, float] = field(default_factory=dict)   # host-side time of one call (launch cost)
     launch_cover_us: float = 0.0   # GPU spin queued before the start event so launch latency is not timed
@@ -186,12 +226,31 @@ class Report:
     stderr_tail: str = ""
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
+    deadline_s: float | None = None
+    partial: bool = False          # the deadline (or a kill) stopped it: `not_run` lists what is missing
+    not_run: list[NotRun] = field(default_factory=list)
+    memory: dict[str, Any] = field(default_factory=dict)   # free memory seen, head-room, sets per case
 
     def finish(self) -> "Report":
         """Set `passed`: every case correct, no flag, no error, at least one case run."""
         self.passed = (self.error is None and not self.flags and bool(self.cases)
                        and all(c.passed for c in self.cases))
         return self
+
+    @property
+    def status(self) -> Status:
+        if self.passed:
+            return STATUS_PASSED
+        if self.error is not None and self.error.kind == KIND_NEEDS_GPU:
+            return STATUS_NOT_RUN
+        if self.error is not None and self.error.kind == KIND_DEADLINE:
+            # Stopped at the deadline: failed if what ran failed; otherwise nothing is known against
+            # the candidate, and the harness did not finish its job in the time given.
+            failed = self.flags or any(not c.passed for c in self.cases)
+            return STATUS_FAILED if failed else STATUS_ERROR
+        if self.error is not None and self.error.is_harness_error:
+            return STATUS_ERROR
+        return STATUS_FAILED
 
     def add_flag(self, name: str, detail: str) -> None:
         if not any(f.name == name for f in self.flags):
@@ -203,13 +262,12 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        if self.error is not None and self.error.is_harness_error:
-            return EXIT_HARNESS_ERROR
-        return EXIT_PASSED if self.passed else EXIT_CANDIDATE_FAILED
+        return EXIT_FOR_STATUS[self.status]
 
     def to_json(self) -> dict[str, Any]:
         doc = {"schema": SCHEMA_VERSION, "harness_version": __version__}
         doc.update(dataclasses.asdict(self))
+        doc["status"] = self.status
         doc["exit_code"] = self.exit_code
         return finite(doc)
 
@@ -219,6 +277,7 @@ class Report:
         doc["flags"] = [Flag(**f) for f in doc.get("flags", [])]
         doc["notes"] = [Flag(**f) for f in doc.get("notes", [])]
         doc["cases"] = [CaseResult(**c) for c in doc.get("cases", [])]
+        doc["not_run"] = [NotRun(**n) for n in doc.get("not_run", [])]
         timing = []
         for t in doc.get("timing", []):
             t = dict(t)

@@ -21,6 +21,7 @@ import importlib.util
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -95,6 +96,15 @@ class Candidate:
         self.path = path
 
 
+def full_fp32_precision() -> None:
+    """fp32 torch ops at full fp32 precision (no TF32 in cuDNN convolutions or cuBLAS matmuls), as GPU
+    MODE's references compute inside their DeterministicContext: an honest torch candidate is then
+    held to the problem's tolerance with the same arithmetic. A candidate may turn TF32 on itself
+    (then it answers for the error); task.yml `allow_tf32: true` keeps torch's defaults."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def harness_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
@@ -126,10 +136,12 @@ def _install_module_map(mapping: dict[str, Path]) -> None:
 
 
 def classify_exception(exc: BaseException, stage: str) -> CandidateFailure:
-    """Translate any exception raised by candidate code into a CandidateFailure (one place)."""
+    """Translate any exception raised by candidate code into a CandidateFailure (one place). Its
+    traceback goes to stderr, which the report's `error.stderr_tail` carries."""
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, CandidateFailure):
         return exc
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     if any(marker in text for marker in NO_GPU_MARKERS):
         return CandidateFailure(stage, KIND_NEEDS_GPU, "needs a GPU: " + text)
     names = {cls.__name__ for cls in type(exc).__mro__}
@@ -159,6 +171,7 @@ def _check_candidate_file(path: Path, device: torch.device) -> str:
     try:
         ast.parse(source, str(path))
     except SyntaxError as exc:
+        traceback.print_exception(type(exc), exc, None, file=sys.stderr)
         raise CandidateFailure(STAGE_LOAD, KIND_SYNTAX_ERROR,
                                f"SyntaxError: {exc.msg} ({path.name}, line {exc.lineno})") from exc
     if device.type == "cpu" and NEEDS_GPU_SOURCE.search(source):
@@ -192,6 +205,13 @@ class Problem(abc.ABC):
 
     def own_check(self, data: Any, output: Any) -> tuple[bool, str] | None:
         """The problem's own verdict, if it defines one (GPU MODE's check_implementation)."""
+        return None
+
+    def has_own_check(self) -> bool:
+        return False
+
+    def declared_output_buffers(self) -> list[int] | None:
+        """Input leaves the format declares as output buffers (None: infer them from the reference)."""
         return None
 
     @abc.abstractmethod
@@ -276,6 +296,18 @@ class GpuModeProblem(Problem):
             return verdict == "", verdict
         return bool(verdict), ""
 
+    def has_own_check(self):
+        return getattr(self._reference(), "check_implementation", None) is not None
+
+    def declared_output_buffers(self):
+        declared = self.task.get("output_buffers")
+        if declared is None:
+            return None
+        if not isinstance(declared, list) or not all(isinstance(i, int) for i in declared):
+            raise ProblemFormatError(f"{self.path}/task.yml: output_buffers must be a list of input positions "
+                                     "(indices of the tensors generate_input returns, depth first)")
+        return declared
+
     def flop_count(self, data):
         count = getattr(self._reference(), "flop_count", None)
         return float(count(data)) if count is not None else None
@@ -287,6 +319,8 @@ class GpuModeProblem(Problem):
     def load_candidate(self, path):
         self._reference()
         _check_candidate_file(path, self.device)
+        if not self.task.get("allow_tf32", False):
+            full_fp32_precision()
         self.modules[SUBMISSION_MODULE] = path.resolve()     # the installed map holds this dict
         sys.modules.pop(SUBMISSION_MODULE, None)
         if str(path.parent) not in sys.path:
@@ -348,6 +382,9 @@ class KernelBenchProblem(Problem):
             self._model = self._construct(self._problem_module().Model)
         with torch.no_grad():
             return self._model(*data)
+
+    def declared_output_buffers(self):
+        return []                 # forward(*inputs) returns new tensors: no input is an output
 
     def reference_callables(self):
         module = self._problem_module()
@@ -411,7 +448,12 @@ def load_problem(path: str | os.PathLike) -> Problem:
         task: dict[str, Any] = {}
         task_file = path / "task.yml"
         if task_file.is_file():
-            import yaml
+            try:
+                import yaml
+            except ImportError as exc:
+                raise ProblemFormatError(
+                    f"{task_file} needs PyYAML, which this Python lacks: `pip install pyyaml` on this host, or "
+                    "ship the harness with its bundled pure-Python yaml package") from exc
             try:
                 task = yaml.safe_load(task_file.read_text()) or {}
             except yaml.YAMLError as exc:

@@ -12,6 +12,8 @@ access or an OOM becomes a structured error result; the parent lives on.
 
 from __future__ import annotations
 
+import faulthandler
+import gc
 import json
 import os
 import select
@@ -19,15 +21,17 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from typing import IO, Any
 
 from gpu_harness import SCHEMA_VERSION
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.outcome import (
     KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT,
-    STAGE_SETUP, Report, StageError, tail,
+    STAGE_SETUP, CaseResult, NotRun, Report, StageError, tail,
 )
 
-DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
 CAPTURE_TAIL_CHARS = 4000
 FRAME_LIMIT_BYTES = 64 << 20
 # torch._dynamo: the dispatch mode that lists a candidate's ops imports it on first use (~2 s).
@@ -36,7 +40,7 @@ CHILD_EXIT_OK = 0
 CHILD_EXIT_INTERNAL = 70          # EX_SOFTWARE: the harness itself broke inside the child
 
 
-def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+def warm_imports(modules: tuple[str, ...] = WARM_MODULES, freeze: bool = False) -> list[str]:
     """Import what every evaluation needs, once, in the parent. CUDA stays uninitialised: torch's
     availability check goes through NVML, and nothing here touches a device."""
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
@@ -49,7 +53,10 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
             loaded.append(name)
         except Exception:          # triton or numpy absent: candidates that need them will say so
             continue
-    import gpu_harness.smoke  # noqa: F401  (pulls check, guard, timing, problem)
+    import gpu_harness.evaluate  # noqa: F401  (pulls check, guard, timing, problem)
+    if freeze:            # the worker: imported objects never move again, collections stay cheap in children
+        gc.collect()
+        gc.freeze()
     return loaded
 
 
@@ -59,30 +66,61 @@ def cuda_initialised() -> bool:
 
 
 # -- the isolated evaluation ------------------------------------------------------------------
-def run_isolated(request: dict[str, Any], timeout_s: float | None = None) -> Report:
-    """Evaluate one request in a fresh forked child; always returns a Report."""
+def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready: "ReadyChild | None" = None) -> Report:
+    """Evaluate one request in a fresh forked child (`ready`, forked earlier, or a new one); always
+    returns a Report. The deadline (`deadline_s`) bounds the evaluation; the hard kill (`timeout_s`)
+    comes a grace period after it, for a call that never returns."""
     problem, candidate = str(request.get("problem", "")), str(request.get("candidate", ""))
     mode = str(request.get("mode", "both"))
-    timeout = float(timeout_s if timeout_s is not None else request.get("timeout_s", DEFAULT_TIMEOUT_S))
+    shell = Report(problem=problem, candidate=candidate, mode=mode)
+    try:
+        deadline_s, timeout = resolve(_number(request.get("deadline_s")),
+                                      _number(timeout_s if timeout_s is not None else request.get("timeout_s")))
+    except ValueError as exc:
+        return _harness_error(shell, KIND_BAD_REQUEST, f"bad request: {exc}")
+    shell.deadline_s = deadline_s
     if not problem or not candidate:
-        return _harness_error(problem, candidate, mode, KIND_BAD_REQUEST, "a request needs `problem` and `candidate`")
+        return _harness_error(shell, KIND_BAD_REQUEST, "a request needs `problem` and `candidate`")
     if not os.path.exists(problem):
-        return _harness_error(problem, candidate, mode, KIND_PROBLEM_NOT_FOUND, f"problem not found: {problem}")
+        return _harness_error(shell, KIND_PROBLEM_NOT_FOUND, f"problem not found: {problem}")
     if cuda_initialised():
-        return _harness_error(problem, candidate, mode, KIND_INTERNAL,
+        return _harness_error(shell, KIND_INTERNAL,
                               "CUDA is initialised in the worker parent; a forked child could not use it")
-    overrides = request.get("timing") or {}
-    return _fork_and_wait(lambda on_stage: _evaluate(problem, candidate, mode, on_stage, overrides),
-                          Report(problem=problem, candidate=candidate, mode=mode), timeout)
+    try:
+        allowance = _number(request.get("compile_allowance_s"), allow_zero=True)
+    except ValueError as exc:
+        return _harness_error(shell, KIND_BAD_REQUEST, f"bad request: {exc}")
+    if allowance is None:      # a caller's explicit timeout is a promise: compiling counts unless it says so
+        explicit = timeout_s if timeout_s is not None else request.get("timeout_s")
+        allowance = COMPILE_ALLOWANCE_S if explicit is None else 0.0
+    job = {"problem": problem, "candidate": candidate, "mode": mode, "deadline_s": deadline_s,
+           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance}
+    if ready is not None and not ready.alive():
+        ready.discard()                                  # it died waiting (reaped); fork a fresh one
+        ready = None
+    child = ready if ready is not None else ReadyChild()
+    return child.run(job, shell, timeout)
 
 
-def _evaluate(problem, candidate, mode, on_stage, overrides) -> dict[str, Any]:
-    from gpu_harness.smoke import evaluate
-    return evaluate(problem, candidate, mode, on_stage=on_stage, overrides=overrides).to_json()
+def _number(value: Any, allow_zero: bool = False) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    if not (number > 0 or allow_zero and number == 0):
+        raise ValueError(f"timeouts, deadlines and allowances are positive seconds, not {value!r}")
+    return number
 
 
-def _harness_error(problem: str, candidate: str, mode: str, kind: str, message: str) -> Report:
-    report = Report(problem=problem, candidate=candidate, mode=mode)
+def _evaluate(job: dict[str, Any], channel: "_Channel") -> dict[str, Any]:
+    from gpu_harness.evaluate import evaluate
+    return evaluate(job["problem"], job["candidate"], job["mode"], on_stage=lambda stage: channel.send(stage=stage),
+                    overrides=job["overrides"], deadline_s=job["deadline_s"],
+                    on_case=lambda case: channel.send(**case),
+                    on_compiling=lambda compiling: channel.send(compiling=compiling),
+                    compile_allowance_s=job["compile_allowance_s"]).to_json()
+
+
+def _harness_error(report: Report, kind: str, message: str) -> Report:
     report.error = StageError(STAGE_SETUP, kind, message)
     return report.finish()
 
@@ -105,68 +143,147 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _fork_and_wait(work, shell: Report, timeout: float) -> Report:
-    nonce = os.urandom(16).hex()
-    read_fd, write_fd = os.pipe()
-    out_file = tempfile.TemporaryFile()
-    err_file = tempfile.TemporaryFile()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:                                         # ---- child
-        code = CHILD_EXIT_INTERNAL
-        try:
-            os.setpgid(0, 0)
-            os.close(read_fd)
-            channel_fd = write_fd                        # not inheritable: nvcc & co. never get it
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(devnull, 0)
-            os.dup2(out_file.fileno(), 1)
-            os.dup2(err_file.fileno(), 2)
-            channel = _Channel(channel_fd, nonce)
-            doc = work(lambda stage: channel.send(stage=stage))
-            channel.send(report=doc)
-            code = CHILD_EXIT_OK
-        except BaseException as exc:                     # the harness broke: say so on the channel
+class ReadyChild:
+    """A child forked before its request arrives: imports inherited, CUDA initialised in the child
+    (never in the parent), waiting on a pipe for one job. One child, one evaluation."""
+
+    def __init__(self):
+        self.used = False
+        self.nonce = os.urandom(16).hex()
+        self.result_r, result_w = os.pipe()
+        job_r, self.job_w = os.pipe()
+        self.out_file = tempfile.TemporaryFile()
+        self.err_file = tempfile.TemporaryFile()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:                                # ---- child
+            code = CHILD_EXIT_INTERNAL
             try:
-                import traceback
-                traceback.print_exc()
-                _Channel(write_fd, nonce).send(internal=f"{type(exc).__name__}: {exc}")
-            except BaseException:
-                pass
-        finally:
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
+                os.setpgid(0, 0)
+                os.close(self.result_r)
+                os.close(self.job_w)
+                devnull = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(devnull, 0)
+                os.dup2(self.out_file.fileno(), 1)
+                os.dup2(self.err_file.fileno(), 2)
+                faulthandler.enable(file=sys.stderr, all_threads=True)   # a segfault leaves its traceback
+                _initialise_cuda()
+                job = _read_job(job_r)
+                if job is None:                          # the parent went away or shut down: nothing to do
+                    code = CHILD_EXIT_OK
+                else:
+                    channel = _Channel(result_w, self.nonce)   # not inheritable: nvcc & co. never get it
+                    channel.send(report=_evaluate(job, channel))
+                    code = CHILD_EXIT_OK
+            except BaseException as exc:                 # the harness broke: say so on the channel
+                try:
+                    traceback.print_exc()
+                    _Channel(result_w, self.nonce).send(internal=f"{type(exc).__name__}: {exc}")
+                except BaseException:
+                    pass
             finally:
-                os._exit(code)
-    # ---- parent
-    os.close(write_fd)
-    try:
-        os.setpgid(pid, pid)
-    except OSError:
-        pass
-    frames, timed_out = _read_frames(read_fd, nonce, started + timeout)
-    if timed_out:
-        _kill_group(pid)
-    _, status = os.waitpid(pid, 0)
-    os.close(read_fd)
-    report = _report_from(frames, shell, status, timed_out, timeout)
-    report.stdout_tail = _read_tail(out_file)
-    report.stderr_tail = _read_tail(err_file)
-    if report.error is not None and not report.error.stderr_tail:
-        report.error.stderr_tail = report.stderr_tail
-    if not report.wall_s:
-        report.wall_s = time.monotonic() - started
-    return report
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        # ---- parent
+        os.close(result_w)
+        os.close(job_r)
+        try:
+            os.setpgid(self.pid, self.pid)
+        except OSError:
+            pass
+
+    def alive(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
+
+    def run(self, job: dict[str, Any], shell: Report, timeout: float) -> Report:
+        self.used = True
+        started = time.monotonic()
+        try:
+            os.write(self.job_w, (json.dumps(job) + "\n").encode())
+        except OSError:
+            pass                                         # it died while waiting: reported below
+        os.close(self.job_w)
+        frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout, job["compile_allowance_s"])
+        if timed_out:
+            _kill_group(self.pid)
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.result_r)
+        report = _report_from(frames, shell, status, timed_out, timeout)
+        report.stdout_tail = _read_tail(self.out_file)
+        report.stderr_tail = _read_tail(self.err_file)
+        if report.error is not None and not report.error.stderr_tail:
+            report.error.stderr_tail = report.stderr_tail
+        if not report.wall_s:
+            report.wall_s = time.monotonic() - started
+        return report
+
+    def discard(self) -> None:
+        """Shut an unused child down (its job pipe closes: it exits without evaluating)."""
+        if self.used:
+            return
+        try:
+            os.close(self.job_w)
+        except OSError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(self.result_r)
+        self.out_file.close()
+        self.err_file.close()
 
 
-def _read_frames(fd: int, nonce: str, deadline: float) -> tuple[list[dict[str, Any]], bool]:
+def _initialise_cuda() -> None:
+    """In the child, after the fork, before the request: the CUDA context, a cuBLAS handle and
+    Triton's driver are the slow parts of a first call (about 1.3 s measured on an H100)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return
+    torch.cuda.init()
+    x = torch.ones(8, 8, device="cuda")
+    torch.mm(x, x)
+    event = torch.cuda.Event(enable_timing=True)
+    event.record()
+    torch.cuda.synchronize()
+    triton = sys.modules.get("triton")
+    if triton is not None:
+        try:
+            triton.runtime.driver.active.get_current_device()
+        except Exception:          # an older Triton: its driver starts on the first launch instead
+            pass
+
+
+def _read_job(fd: int) -> dict[str, Any] | None:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    return json.loads(data) if data.strip() else None
+
+
+def _read_frames(fd: int, nonce: str, deadline: float,
+                 allowance: float = COMPILE_ALLOWANCE_S) -> tuple[list[dict[str, Any]], bool]:
+    """Frames until the child closes the pipe, or False -> True at the kill deadline. While the child
+    says it is compiling (`{"compiling": true}` around the candidate's import and first call), the
+    kill clock stops, for at most `allowance` seconds in all."""
     buffer = b""
     frames: list[dict[str, Any]] = []
+    extended, paused_since = 0.0, None
     while True:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        # compiling: the clock stands still until the allowance is used up; otherwise it runs
+        remaining = deadline + (allowance if paused_since is not None else extended) - now
         if remaining <= 0:
             return frames, True
         ready, _, _ = select.select([fd], [], [], remaining)
@@ -186,6 +303,11 @@ def _read_frames(fd: int, nonce: str, deadline: float) -> tuple[list[dict[str, A
                 continue
             if isinstance(frame, dict) and frame.get("nonce") == nonce:
                 frames.append(frame)
+                if frame.get("compiling") is True and paused_since is None:
+                    paused_since = time.monotonic()
+                elif frame.get("compiling") is False and paused_since is not None:
+                    extended = min(allowance, extended + time.monotonic() - paused_since)
+                    paused_since = None
     return frames, False
 
 
@@ -206,10 +328,16 @@ def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: f
     if docs and not timed_out and os.WIFEXITED(status) and os.WEXITSTATUS(status) == CHILD_EXIT_OK:
         return Report.from_json(docs[-1])
     report = shell
+    done = [f["case"] for f in frames if isinstance(f.get("case"), dict)]
+    if done:                                   # what was checked before the kill is still reported
+        report.cases = [CaseResult(**case) for case in done]
+        report.partial = True
+        report.not_run.append(NotRun("(the rest)", "", f"the evaluation was killed after {len(done)} checked "
+                                     "case(s)"))
     internal = [f["internal"] for f in frames if "internal" in f]
     if timed_out:
         report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
-                                  "evaluation was killed (an infinite loop or a hang?)")
+                                  "evaluation was killed, a call never returned (an infinite loop or a hang?)")
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -237,9 +365,11 @@ def _read_tail(file: IO[bytes]) -> str:
 
 
 # -- the worker -------------------------------------------------------------------------------
-def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
-    """JSON lines in, JSON lines out. Requests: {"id", "op": "smoke"|"info"|"ping"|"shutdown", ...}."""
-    warm = warm_imports()
+def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: float | None = None) -> int:
+    """JSON lines in, JSON lines out. Requests: {"id", "op": "smoke"|"info"|"ping"|"shutdown", ...}.
+    The next evaluation's child is forked (and has initialised CUDA) before its request arrives."""
+    warm = warm_imports(freeze=True)
+    ready = ReadyChild()
 
     def answer(doc: dict[str, Any]) -> None:
         stdout.write(json.dumps(doc, default=_jsonable) + "\n")
@@ -262,19 +392,24 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
         op = request.get("op", "smoke")
         rid = request.get("id")
         if op == "ping":
-            answer({"schema": SCHEMA_VERSION, "id": rid, "pong": True, "cuda_initialised": cuda_initialised()})
+            answer({"schema": SCHEMA_VERSION, "id": rid, "pong": True, "cuda_initialised": cuda_initialised(),
+                    "ready_child": ready.pid if ready.alive() else None})
         elif op == "shutdown":
+            ready.discard()
             answer({"schema": SCHEMA_VERSION, "id": rid, "bye": True})
             return 0
         elif op == "info":
-            answer({"schema": SCHEMA_VERSION, "id": rid, "info": info_isolated(timeout_s)})
+            answer({"schema": SCHEMA_VERSION, "id": rid, "info": info_isolated(timeout_s or DEFAULT_TIMEOUT_S)})
         elif op == "smoke":
-            report = run_isolated(request, request.get("timeout_s", timeout_s))
+            report = run_isolated(request, request.get("timeout_s", timeout_s), ready=ready)
             answer({"id": rid, **report.to_json()})
+            if ready.used or not ready.alive():
+                ready = ReadyChild()      # the next one gets ready while the client reads this answer
         else:
             answer({"schema": SCHEMA_VERSION, "id": rid, "passed": False, "flags": [],
                     "error": {"stage": STAGE_SETUP, "kind": KIND_BAD_REQUEST,
                               "message": f"unknown op {op!r}: use smoke, info, ping or shutdown", "stderr_tail": ""}})
+    ready.discard()
     return 0
 
 

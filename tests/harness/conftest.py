@@ -38,13 +38,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def smoke(problem, candidate, mode="test", timeout_s=120, timing=None):
+def smoke(problem, candidate, mode="test", timeout_s=120, timing=None, deadline_s=None, compile_allowance_s=None):
     """Evaluate through the session's worker (a fresh forked child per request); returns the Report."""
     from gpu_harness.outcome import Report
     request = {"op": "smoke", "problem": str(problem), "candidate": str(candidate), "mode": mode,
                "timeout_s": timeout_s}
     if timing:
         request["timing"] = timing
+    if deadline_s:
+        request["deadline_s"] = deadline_s
+    if compile_allowance_s is not None:
+        request["compile_allowance_s"] = compile_allowance_s
     answer = session_worker().request(**request)
     return Report.from_json(answer)
 

@@ -19,7 +19,7 @@ FLAGGED = [
     ("replay keyed on pointer", "softmax", "replay_cache_pointer.py", "test", "result_replay"),
     ("replay keyed on id", "softmax", "replay_cache_id.py", "test", "result_replay"),
     ("replay keyed on version", "softmax", "replay_cache_version.py", "test", "result_replay"),
-    ("work in a thread", "softmax", "thread.py", "test", "thread_spawned"),
+    ("work in a thread", "softmax", "thread.py", "test", "side_stream_or_deferred_work"),
     ("lazy subclass output", "softmax", "lazy_subclass.py", "test", "lazy_output"),
     ("broadcast output", "softmax", "broadcast_output.py", "test", "odd_output_storage"),
     ("patched timer", "softmax", "patched_timer.py", "test", "patched_timer"),

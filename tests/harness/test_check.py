@@ -2,7 +2,7 @@
 
 import torch
 
-from gpu_harness import check
+from gpu_harness import buffers, check
 
 
 def test_nan_where_the_reference_has_nan_is_a_match():
@@ -60,8 +60,27 @@ def test_output_buffers_are_learned_from_the_reference():
         return c
 
     data = (torch.randn(4), torch.randn(4), torch.empty(4))
-    plan = check.learn_buffers(data, ref)
+    plan = buffers.learn_buffers(data, ref)
     assert plan.writable == {2} and plan.poisonable == {2}
+
+
+def test_an_input_the_reference_ignores_is_an_output_buffer_though_it_writes_nothing():
+    # GPU MODE's matmul: generate_input returns (a, b, c = torch.empty), ref_kernel returns a @ b.
+    def ref(data):
+        a, b, _c = data
+        return a @ b
+
+    plan = buffers.learn_buffers((torch.randn(4, 4), torch.randn(4, 4), torch.empty(4, 4)), ref)
+    assert plan.poisonable == {2} and plan.writable == {2}
+
+
+def test_inputs_the_reference_reads_are_never_output_buffers():
+    def ref(data):
+        x, y = data
+        return x * 0 + y          # reads x: NaN in x shows in the output
+
+    plan = buffers.learn_buffers((torch.randn(4), torch.randn(4)), ref)
+    assert plan.poisonable == set() and plan.writable == set()
 
 
 def test_an_accumulating_buffer_is_writable_but_not_poisonable():
@@ -70,7 +89,7 @@ def test_an_accumulating_buffer_is_writable_but_not_poisonable():
         acc += x
         return acc
 
-    plan = check.learn_buffers((torch.randn(4), torch.ones(4)), ref)
+    plan = buffers.learn_buffers((torch.randn(4), torch.ones(4)), ref)
     assert plan.writable == {1} and plan.poisonable == set()
 
 
@@ -78,3 +97,26 @@ def test_shares_memory_sees_views():
     t = torch.zeros(10)
     assert check.shares_memory(t[2:5], t)
     assert not check.shares_memory(t.clone(), t)
+
+
+def test_a_multi_gigabyte_comparison_is_chunked_and_still_exact():
+    e = torch.randn(3 * check.COMPARE_CHUNK // 2 + 7)
+    g = e.clone()
+    g[-1] += 1.0
+    g[5] = float("nan")
+    result = check.compare(g, e)
+    assert result.mismatches == 2 and [m["index"] for m in result.first_mismatches] == [[5], [e.numel() - 1]]
+
+
+def test_integer_inputs_are_probed_with_values_in_range_so_indices_stay_valid():
+    seen = []
+
+    def ref(data):
+        table, index, out = data
+        seen.append(int(index.max()))    # out of range: on a GPU a device-side assert kills the context
+        return table[index.clamp(0, 9)]
+
+    data = (torch.randn(10), torch.randint(0, 10, (6,)), torch.empty(6, dtype=torch.int64))
+    plan = buffers.learn_buffers(data, ref)
+    assert plan.poisonable == {2}       # the index is read; the int64 buffer is not
+    assert max(seen) < 10

@@ -59,22 +59,38 @@ def test_candidate_output_cannot_forge_a_report(worker):
     assert_worker_still_answers(worker)
 
 
-def test_stderr_tail_carries_the_candidates_traceback(worker):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "segfault.py"), mode="test")
-    assert "Fatal Python error" in answer["error"]["stderr_tail"] or answer["error"]["kind"] == "crashed"
+@pytest.mark.parametrize("candidate,expected", [
+    ("segfault.py", ["Fatal Python error: Segmentation fault", "segfault.py"]),
+    ("exception.py", ["Traceback", "exception.py", "ValueError: the candidate gave up"]),
+    ("import_error.py", ["Traceback", "import_error.py", "ModuleNotFoundError"]),
+    ("syntax_error.py", ["syntax_error.py", "SyntaxError"]),
+])
+def test_stderr_tail_carries_the_candidates_traceback(worker, candidate, expected):
+    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test")
+    tail = answer["error"]["stderr_tail"]
+    assert all(text in tail for text in expected), tail[-2000:]
 
 
 @pytest.mark.skipif(HAS_GPU, reason="CPU-mode behaviour")
 @pytest.mark.parametrize("candidate", [FAULTS / "cupy_on_cpu.py", VECTORADD / "examples" / "submission_cuda_inline.py"])
-def test_cupy_and_cuda_candidates_say_they_need_a_gpu_on_cpu(worker, candidate):
+def test_cupy_and_cuda_candidates_are_not_run_on_cpu_and_say_they_need_a_gpu(worker, candidate):
     answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(candidate), mode="test")
     assert answer["error"]["kind"] == "needs_gpu" and "needs a GPU" in answer["error"]["message"]
+    assert answer["status"] == "not_run" and answer["exit_code"] == 3 and answer["passed"] is False
 
 
 def test_worker_starts_warm_without_initialising_cuda(worker):
     assert worker.ready["event"] == "ready" and "torch" in worker.ready["warm"]
     assert worker.ready["cuda_initialised"] is False
     assert worker.request(op="ping")["cuda_initialised"] is False
+
+
+def test_the_next_child_is_ready_before_the_request_and_serves_exactly_one(worker):
+    before = worker.request(op="ping")["ready_child"]
+    assert before and before != worker.proc.pid
+    assert_worker_still_answers(worker)
+    after = worker.request(op="ping")["ready_child"]
+    assert after and after != before               # a fresh process per evaluation
 
 
 def test_worker_answers_a_bad_request_and_keeps_going(worker):

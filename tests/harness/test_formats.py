@@ -4,7 +4,7 @@ and KernelBench files (Model / get_inputs / get_init_inputs, candidate ModelNew)
 import pytest
 
 from conftest import FIXTURES, KERNELS, cpu_only, gpu, smoke
-from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_PASSED
+from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_NOT_RUN, EXIT_PASSED
 from gpu_harness.problem import FORMAT_GPUMODE, FORMAT_KERNELBENCH, load_problem
 
 KB = FIXTURES / "kernelbench"
@@ -72,9 +72,9 @@ def test_missing_problem_and_non_problem_are_harness_errors(tmp_path):
 
 
 @cpu_only
-def test_gpu_mode_problem_that_hard_codes_cuda_needs_a_gpu_on_cpu():
+def test_gpu_mode_problem_that_hard_codes_cuda_is_not_run_on_cpu():
     report = smoke(ROWSUM, ROWSUM / "submission_torch.py")
-    assert report.exit_code == EXIT_HARNESS_ERROR
+    assert report.exit_code == EXIT_NOT_RUN and report.status == "not_run"
     assert report.error.kind == "needs_gpu" and report.error.stage == "setup"
 
 
@@ -83,3 +83,12 @@ def test_gpu_mode_problem_that_hard_codes_cuda_needs_a_gpu_on_cpu():
 def test_gpu_mode_problem_runs_unchanged_on_the_gpu(candidate):
     report = smoke(ROWSUM, ROWSUM / candidate, "both", timeout_s=600)
     assert report.exit_code == EXIT_PASSED, (report.error, report.flags)
+
+
+def test_without_pyyaml_a_task_file_gives_a_clear_error(monkeypatch):
+    import sys
+
+    from gpu_harness.outcome import ProblemFormatError
+    monkeypatch.setitem(sys.modules, "yaml", None)          # `import yaml` now raises ImportError
+    with pytest.raises(ProblemFormatError, match="needs PyYAML"):
+        load_problem(KERNELS / "vectoradd")

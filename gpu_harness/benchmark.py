@@ -1,0 +1,123 @@
+"""One benchmark case: time it (timing.py), read the flags its numbers raise (timing_flags.py,
+roofline.py), release what it held, and re-check correctness on fresh inputs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from gpu_harness import guard, memory, roofline, timing_flags
+from gpu_harness.correctness import check_case, judge
+from gpu_harness.outcome import STAGE_TIME, CandidateFailure, TimingResult
+from gpu_harness.problem import Case, classify_exception, combine_seed
+from gpu_harness.state import EvalState
+from gpu_harness.timing import TimingInputs, time_case
+
+TIMING_SECRET_OFFSET = 17
+RECHECK_SECRET_OFFSET = 1
+
+
+def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult:
+    ev.stage(STAGE_TIME)
+    base_seed = int(case.params.get("seed", 0))
+
+    def generate(seed: int) -> Any:
+        return ev.problem.generate(dict(case.params, seed=seed) if "seed" in case.params else case.params)
+
+    def verify(pristine: Any, out: Any) -> tuple[bool, str]:
+        verdict = judge(ev, pristine, out)
+        return verdict.passed, f"{verdict.reason}: {verdict.message[:300]}"
+
+    def reference(data: Any) -> Any:
+        with torch.no_grad():
+            return ev.problem.reference(data)
+
+    job = TimingInputs(reference=reference, candidate=ev.candidate.call, generate=generate, verify=verify,
+                       seed=combine_seed(base_seed, ev.secret + TIMING_SECRET_OFFSET), time_cap_s=time_cap_s,
+                       poisonable=ev.plan.poisonable, overrides={**ev.problem.settings.timing, **ev.overrides})
+    threads = guard.live_threads()
+    try:
+        try:
+            outcome = time_case(case.name, case.public_params(), job, ev.problem.device)
+        except torch.OutOfMemoryError:
+            # Free memory shrank under us (another process on the GPU): once more with the fewest sets,
+            # a fresh draw before every sample. A second out-of-memory is the candidate's.
+            memory.release(ev.problem.device, force=True)
+            job.overrides = dict(job.overrides, memory_bytes=0)
+            outcome = time_case(case.name, case.public_params(), job, ev.problem.device)
+            outcome.result.input_sets_why += "; retried with one set after an out-of-memory while timing"
+    except CandidateFailure:
+        raise
+    except Exception as exc:
+        raise classify_exception(exc, STAGE_TIME) from exc
+    ev.guard_patches("timing")
+    new = guard.new_threads(threads | ev.threads)
+    if new:
+        ev.report.add_note(guard.NOTE_THREADS_LEFT_RUNNING,
+                           f"threads left running during timing: {', '.join(t.name for t in new)}")
+    result = outcome.result
+    if outcome.changed_after_return:
+        ev.report.add_flag(guard.FLAG_SIDE_STREAM,
+                           f"case {case.name}: {outcome.changed_after_return} verified timed outputs changed after "
+                           "the call returned: work deferred past the end of the timed region")
+    if outcome.failed_verifications:
+        ev.report.add_flag(guard.FLAG_RESULT_REPLAY,
+                           f"case {case.name}: {outcome.failed_verifications} of {result.verified_samples} verified "
+                           "timed calls returned wrong outputs after in-place refills: stale answers (a cache keyed "
+                           "on pointer, id or version, or work skipped or deferred when timed); first: "
+                           f"{outcome.first_failure}")
+    timing_flags_for(ev, case, result, outcome)
+    del outcome
+    memory.release(ev.problem.device)
+    return result
+
+
+def timing_flags_for(ev: EvalState, case: Case, result: TimingResult, outcome) -> None:
+    ref, cand = result.reference, result.candidate
+    if outcome.hidden_work:                      # seen on most samples of two rounds (timing.py, step 4)
+        ev.report.add_flag(guard.FLAG_SIDE_STREAM, f"case {case.name}: {outcome.hidden_work}")
+    if ev.problem.settings.roofline:
+        result.floor_ms = floor_ms(ev, outcome)
+        # Conservative reading: even the candidate's slow samples (p90) beat the floor.
+        detail = roofline.below_roofline(cand.p90_ms, result.floor_ms, ev.problem.device.type)
+        if detail:
+            ev.report.add_flag(guard.FLAG_BELOW_ROOFLINE, f"case {case.name}: {detail}")
+    # Conservative reading: the reference's fast samples (p10) against the candidate's slow ones
+    # (p90), so that a noisy host clock cannot raise this flag on an honest candidate.
+    # An honest kernel at or above the roofline floor is not a cheat however slow the reference is:
+    # the speed-up alone is flagged only where there is no floor, or the candidate is below it.
+    detail = timing_flags.speedup_insane(ref.p10_ms / cand.p90_ms if cand.p90_ms > 0 else math.inf,
+                                         ev.problem.settings.speedup_sanity_limit)
+    if detail and result.floor_ms and cand.p90_ms >= timing_flags.SPEEDUP_FLOOR_SHARE * result.floor_ms:
+        detail = None
+    if detail:
+        ev.report.add_flag(guard.FLAG_SPEEDUP_SANITY, f"case {case.name}: {detail}")
+    if cand.median_ms < timing_flags.TIMING_RESOLUTION_MS and ev.on_gpu:
+        ev.report.add_note(guard.NOTE_BELOW_TIMING_RESOLUTION,
+                           f"case {case.name}: median {cand.median_ms * 1e3:.1f} us is near launch latency; "
+                           "the ratio is below timing resolution")
+
+
+def floor_ms(ev: EvalState, outcome) -> float:
+    """Bytes a call must move (inputs it reads, the output it writes) and the problem's flop
+    count, against measured peaks."""
+    flops = ev.problem.flop_count(outcome.first_set)
+    leaves = [t for t in _tensors(outcome.first_set)]
+    dtype = leaves[0].dtype if leaves else torch.float32
+    bandwidth, rate = roofline.measured_peaks(ev.problem.device, dtype)
+    return roofline.roofline_floor_ms(outcome.read_bytes + outcome.out_bytes, flops, bandwidth, rate)
+
+
+def recheck(ev: EvalState, case: Case):
+    """Correctness re-checked after the timing loop, on fresh inputs."""
+    base_seed = int(case.params.get("seed", 0))
+    params = (dict(case.params, seed=combine_seed(base_seed, ev.secret + RECHECK_SECRET_OFFSET))
+              if "seed" in case.params else dict(case.params))
+    return check_case(ev, Case(f"recheck.{case.name}", "recheck", params))
+
+
+def _tensors(tree: Any) -> list[torch.Tensor]:
+    from gpu_harness.check import tensor_leaves
+    return tensor_leaves(tree)

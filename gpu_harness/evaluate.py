@@ -1,0 +1,208 @@
+"""One evaluation, in-process, top to bottom (like nvbench's measure_cold):
+
+    learn the output buffers -> load the candidate -> check every case -> time every benchmark case
+    and re-check it -> score
+
+Each step asks the deadline first; when it has passed, the evaluation stops and the report is
+partial (`not_run` lists what was skipped and why). This runs inside the isolated child
+(worker.py forks it); nothing here protects itself from a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import statistics
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from gpu_harness import buffers, guard, memory
+from gpu_harness.benchmark import recheck, time_benchmark
+from gpu_harness.correctness import check_case
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
+from gpu_harness.guard import PATCH_WATCH, perf_counter_ns
+from gpu_harness.outcome import (
+    KIND_DEADLINE, MODES, STAGE_LOAD, STAGE_SETUP, BadRequest, CandidateFailure, HarnessError, Mode, NotRun, Report,
+    StageError,
+)
+from gpu_harness.problem import Case, combine_seed, load_problem
+from gpu_harness.state import EvalState
+
+# Seed offset of the throwaway draw the output buffers are learned on (never a case).
+LEARN_SEED_OFFSET = 7919
+# Of what is left at the timing stage, this much is kept for the re-checks that follow each case.
+RECHECK_SHARE = 0.15
+
+
+class DeadlinePassed(Exception):
+    """Raised between steps when the evaluation's deadline has passed."""
+
+
+def evaluate(problem_path: str, candidate_path: str, mode: Mode = "both",
+             on_stage: Callable[[str], None] | None = None, overrides: dict[str, Any] | None = None,
+             deadline_s: float = DEFAULT_DEADLINE_S,
+             on_case: Callable[[dict[str, Any]], None] | None = None,
+             on_compiling: Callable[[bool], None] | None = None,
+             compile_allowance_s: float = COMPILE_ALLOWANCE_S) -> Report:
+    report = Report(problem=str(problem_path), candidate=str(candidate_path), mode=mode, deadline_s=deadline_s)
+    started = perf_counter_ns()
+    deadline = Deadline(deadline_s)
+    ev = None
+    try:
+        if mode not in MODES:
+            raise BadRequest(f"mode must be one of {MODES}, not {mode!r}")
+        problem = load_problem(problem_path)
+        if problem.device.type == "cpu":
+            os.environ.setdefault("TRITON_INTERPRET", "1")      # Triton candidates run interpreted on CPU
+        report.problem_format = problem.format
+        report.device = device_info(problem.device)
+        free, total = memory.free_bytes(problem.device, (overrides or {}).get("memory_bytes"))
+        report.memory = {"free_bytes": free, "total_bytes": total,
+                         "headroom_bytes": memory.headroom(total, problem.device.type)}
+        ev = EvalState(problem, report, mode, deadline, dict(overrides or {}), on_stage or (lambda s: None),
+                       on_case or (lambda c: None), on_compiling or (lambda c: None),
+                       compile_allowance_s=compile_allowance_s)
+        try:
+            run(ev, Path(candidate_path))
+        finally:
+            ev.close_stage()
+            compile_note(ev)
+    except DeadlinePassed:
+        pass
+    except HarnessError as exc:
+        report.error = StageError(exc.stage, exc.kind, str(exc))
+    except CandidateFailure as exc:
+        report.error = StageError(exc.stage, exc.kind, exc.message)
+    finally:
+        report.wall_s = (perf_counter_ns() - started) / 1e9
+    return report.finish()
+
+
+def run(ev: EvalState, candidate_path: Path) -> None:
+    """The procedure."""
+    report = ev.report
+    ev.stage(STAGE_SETUP)
+    ev.plan = output_buffers(ev)
+    ev.threads = guard.live_threads()
+
+    ev.stage(STAGE_LOAD)
+    PATCH_WATCH.rebind()          # after the harness's own lazy imports, before the candidate's
+    with ev.compiling():          # load_inline's nvcc runs here: not against the deadline
+        ev.candidate = ev.problem.load_candidate(candidate_path)
+    ev.guard_patches("import")
+    ev.threads = guard.live_threads()
+
+    cases = correctness_cases(ev)
+    benchmarks = ev.problem.benchmarks if ev.mode in ("benchmark", "both") else []
+    for index, case in enumerate(cases):
+        if ev.deadline.expired():
+            stop(ev, cases[index:], benchmarks, f"the deadline ({ev.deadline.seconds:g} s) passed before this case")
+        result = check_case(ev, case, probe=index == 0)
+        report.cases.append(result)
+        ev.on_case({"case": dataclasses.asdict(result)})     # a killed evaluation still reports it
+        memory.release(ev.problem.device)
+    if not benchmarks:
+        return host_clock_note(ev)
+    if not all(c.passed for c in report.cases) or report.flags:
+        report.add_note(guard.NOTE_TIMING_SKIPPED, "not timed: a case failed or a flag was raised during the "
+                        "checks; fix those first")
+        return
+    for index, case in enumerate(benchmarks):
+        left = len(benchmarks) - index
+        if ev.deadline.expired():
+            stop(ev, [], benchmarks[index:], f"the deadline ({ev.deadline.seconds:g} s) passed before this case "
+                 "was timed")
+        cap = ev.deadline.share(left) * (1 - RECHECK_SHARE)
+        report.timing.append(time_benchmark(ev, case, cap))
+        report.cases.append(recheck(ev, case))
+        ev.on_case({"case": dataclasses.asdict(report.cases[-1])})
+        memory.release(ev.problem.device)
+    score(ev)
+    host_clock_note(ev)
+
+
+def compile_note(ev: EvalState) -> None:
+    if ev.compile_excluded_s > COMPILE_FREE_S:
+        ev.report.add_note(guard.NOTE_COMPILE_TIME_EXCLUDED,
+                           f"{ev.compile_excluded_s:.1f} s of importing the candidate and of its first call "
+                           f"(compilation: nvcc, Triton, torch.compile) did not count against the "
+                           f"{ev.report.deadline_s:g} s deadline (compile_allowance_s = {ev.compile_allowance_s:g})")
+
+
+def output_buffers(ev: EvalState) -> buffers.BufferPlan:
+    """The format's declaration wins; otherwise learn from the reference on a throwaway draw."""
+    declared = ev.problem.declared_output_buffers()
+    if declared is not None:
+        return buffers.declared(declared)
+    first = (ev.problem.tests or ev.problem.benchmarks)[0]
+    params = dict(first.params, seed=int(first.params["seed"]) + LEARN_SEED_OFFSET) if "seed" in first.params \
+        else dict(first.params)
+    with torch.no_grad():
+        return buffers.learn_buffers(ev.problem.generate(params), ev.problem.reference, ev.rtol, ev.atol)
+
+
+def correctness_cases(ev: EvalState) -> list[Case]:
+    """Tests, the same tests with a secret seed mixed in (task.yml `secret_repeats`), benchmarks."""
+    cases: list[Case] = []
+    if ev.mode in ("test", "both"):
+        tests = ev.problem.tests
+        cases += tests
+        for repeat in range(ev.problem.settings.secret_repeats):
+            for case in tests:
+                if "seed" in case.params:
+                    params = dict(case.params, seed=combine_seed(int(case.params["seed"]), ev.secret + repeat))
+                    cases.append(Case(f"secret{repeat}.{case.name}", "secret", params))
+    if ev.mode in ("benchmark", "both"):
+        cases += ev.problem.benchmarks
+    return cases
+
+
+def stop(ev: EvalState, unchecked: list[Case], untimed: list[Case], why: str) -> None:
+    """The deadline passed: record what did not run, and end the evaluation with a partial report."""
+    report = ev.report
+    report.not_run += [NotRun(c.name, c.kind, why) for c in unchecked]
+    report.not_run += [NotRun(c.name, "timing", why) for c in untimed]
+    report.partial = True
+    counted = ev.compile_s - ev.compile_excluded_s
+    compiling = (f"; importing the candidate and its first call (compilation) took {ev.compile_s:.1f} s, "
+                 f"{counted:.1f} s of it counted: pass compile_allowance_s (--compile-allowance) to exclude it"
+                 if counted > COMPILE_FREE_S else "")
+    report.error = StageError(ev._stage or STAGE_SETUP, KIND_DEADLINE,
+                              f"stopped at the evaluation's deadline ({ev.deadline.seconds:g} s): "
+                              f"{len(report.cases)} case(s) checked, {len(report.timing)} timed, "
+                              f"{len(report.not_run)} not run (see not_run); raise deadline_s (--deadline) to "
+                              "run them all" + compiling)
+    raise DeadlinePassed()
+
+
+def score(ev: EvalState) -> None:
+    timed = ev.report.timing
+    if not timed:
+        return
+    cand = [t.candidate.median_ms for t in timed]
+    ref = [t.reference.median_ms for t in timed]
+    ranking = ev.problem.ranking_by
+    combine = {"last": lambda xs: xs[-1], "mean": statistics.fmean,
+               "geom": lambda xs: math.exp(statistics.fmean(math.log(max(x, 1e-12)) for x in xs))}[ranking]
+    ev.report.score = {"ranking_by": ranking, "candidate_ms": combine(cand), "reference_ms": combine(ref),
+                       "speedup": combine(ref) / combine(cand) if combine(cand) > 0 else None}
+
+
+def host_clock_note(ev: EvalState) -> None:
+    if not ev.on_gpu and ev.report.timing:
+        ev.report.add_note(guard.NOTE_HOST_CLOCK, "no CUDA device: times are host-clock times of CPU execution "
+                           "(Triton through TRITON_INTERPRET=1), not GPU kernel times")
+
+
+def device_info(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {"type": device.type, "torch": torch.__version__}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(name=props.name, sm_count=props.multi_processor_count,
+                    l2_bytes=int(getattr(props, "L2_cache_size", 0)), memory_bytes=props.total_memory)
+    else:
+        info.update(name="cpu", triton_interpret=os.environ.get("TRITON_INTERPRET") == "1")
+    return info

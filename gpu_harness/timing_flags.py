@@ -1,0 +1,55 @@
+"""Flags read from timing numbers: work the CUDA events missed, impossible speed-ups.
+
+Plain functions of numbers, so each can be tested without a GPU. (The roofline floor is roofline.py.)
+"""
+
+from __future__ import annotations
+
+import statistics
+
+# A candidate whose host clock exceeds its event time, its call's host time and the cost of
+# synchronising by this many milliseconds (and by this factor over the reference's unexplained
+# time) did work that CUDA events on its stream did not see.
+EVENT_HOST_EXCESS_RATIO = 3.0
+EVENT_HOST_EXCESS_MIN_MS = 0.05
+HIDDEN_SHARE = 0.5                 # unexplained time must be at least half the candidate's event time
+HIDDEN_MAJORITY = 0.8              # on at least this share of samples, in each of two rounds
+# A speed-up above the sanity limit is flagged only when the candidate's p90 is below this share of
+# the roofline floor (or there is no floor): a kernel at the floor is honest, the reference just slow.
+SPEEDUP_FLOOR_SHARE = 0.9
+# Below this median, launch latency dominates: say so instead of pretending precision.
+TIMING_RESOLUTION_MS = 0.010
+
+
+def hidden_work(cand_event_ms: list[float], rounds: dict[str, tuple[list[float], list[float]]],
+                ref_event_ms: list[float]) -> str | None:
+    """Host time from synchronize to synchronize that neither the candidate's events, nor the host
+    time inside its call, nor the cost of synchronising (the null call's, sample by sample) explain:
+    work on a side stream, in a thread, or deferred past the end event. It must show on most samples
+    and be large against the candidate's own time and the reference's unexplained time, so that a
+    busy host or a shared GPU does not raise it."""
+    event = statistics.median(cand_event_ms)
+    ref_event = statistics.median(ref_event_ms)
+    (c_call, c_host), (n_call, n_host) = rounds["candidate"], rounds["null"]
+    r_call, r_host = rounds["reference"]
+    sync = [max(h - c, 0.0) for c, h in zip(n_call, n_host)]
+    excess = [h - event - c - s for c, h, s in zip(c_call, c_host, sync)]
+    ref_excess = statistics.median(max(h - ref_event - c - s, 0.0) for c, h, s in zip(r_call, r_host, sync))
+    threshold = max(EVENT_HOST_EXCESS_MIN_MS, HIDDEN_SHARE * event, EVENT_HOST_EXCESS_RATIO * ref_excess)
+    above = sum(1 for e in excess if e > threshold)
+    if not excess or above < HIDDEN_MAJORITY * len(excess):
+        return None
+    return (f"CUDA events saw {event:.4f} ms but the host clock around a device-wide synchronize saw "
+            f"{statistics.median(excess):.4f} ms more than the call's own host time "
+            f"({statistics.median(c_call):.4f} ms) and the cost of synchronising ({statistics.median(sync):.4f} ms) "
+            f"explain, on {above} of {len(excess)} samples (reference: {ref_event:.4f} ms events, "
+            f"{ref_excess:.4f} ms unexplained): work on a side stream, in a thread or deferred past the end event")
+
+
+def speedup_insane(speedup: float, limit: float) -> str | None:
+    if speedup > limit:
+        return (f"speedup {speedup:.1f}x over the reference (reference p10 / candidate p90) is above the sanity "
+                f"limit {limit:g}x: flagged for review")
+    return None
+
+
