@@ -101,8 +101,16 @@ def test_a_forged_report_on_the_result_pipe_is_not_believed():
 
 @gpu
 def test_side_stream_work_is_flagged():
+    """Right answers computed on a side stream (it waits for its inputs): only timing can catch it."""
     report = smoke(KERNELS / "matmul", CANDIDATES / "gpu" / "side_stream.py", "both", timeout_s=600)
     assert "side_stream_or_deferred_work" in flag_names(report), (report.flags, report.timing)
+
+
+@gpu
+def test_racy_side_stream_never_passes():
+    """The same without waiting for its inputs: whether values or timing catch it, it fails."""
+    report = smoke(KERNELS / "matmul", CANDIDATES / "gpu" / "side_stream_racy.py", "both", timeout_s=600)
+    assert not report.passed, (report.flags, report.timing)
 
 
 @gpu
