@@ -20,12 +20,14 @@ import asyncio
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from mcp import Client, StdioServerParameters
+from mcp import Client
+
+import local_server
+from local_server import server
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = ("submission_torch.py", "submission_triton.py", "submission_reference.py")
@@ -54,19 +56,7 @@ def make_workspace(root: Path, problem: str, count: int) -> tuple[Path, list[str
 
 
 def write_config(root: Path, gpus: list[int]) -> Path:
-    path = root / f"config-{len(gpus)}gpu.toml"
-    path.write_text(f'audit_log = "{root / "audit.jsonl"}"\nhistory_db = "{root / "history.sqlite3"}"\n'
-                    f'[limits]\ncall_budget_s = 600\n'
-                    f'[targets.local]\nkind = "local"\npython = "{sys.executable}"\nworkdir = "{root / "workdir"}"\n'
-                    f'gpus = {gpus}\n')
-    return path
-
-
-def server(config: Path, ws: Path) -> StdioServerParameters:
-    env = {k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "USER", "LD_LIBRARY_PATH", "CUDA_HOME")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_bifrost", "serve", "--workspace", str(ws),
-                                                               "--config", str(config)], env=env)
+    return local_server.write_config(root, f"{len(gpus)}gpu", target_lines=f"gpus = {gpus}\n")
 
 
 async def fan(client: Client, problem: str, cands: list[str], mode: str) -> tuple[dict, float]:

@@ -22,7 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mcp import Client, StdioServerParameters
+from mcp import Client
+
+import local_server
+from local_server import server
 
 REPO = Path(__file__).resolve().parents[1]
 PROBLEMS = ("vectoradd", "softmax", "matmul")
@@ -57,19 +60,8 @@ def make_workspace(root: Path) -> Path:
 
 
 def write_config(root: Path, worker: bool) -> Path:
-    path = root / f"config-{'worker' if worker else 'oneshot'}.toml"
-    path.write_text(f'audit_log = "{root / "audit.jsonl"}"\nhistory_db = "{root / "history.sqlite3"}"\n'
-                    f'[harness]\nworker = {"true" if worker else "false"}\n'
-                    f'[limits]\ncall_budget_s = 600\n'
-                    f'[targets.local]\nkind = "local"\npython = "{sys.executable}"\nworkdir = "{root / "workdir"}"\n')
-    return path
-
-
-def server(config: Path, ws: Path) -> StdioServerParameters:
-    env = {k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "USER", "LD_LIBRARY_PATH", "CUDA_HOME")}
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return StdioServerParameters(command=sys.executable, args=["-m", "mcp_bifrost", "serve", "--workspace", str(ws),
-                                                               "--config", str(config)], env=env)
+    return local_server.write_config(root, "worker" if worker else "oneshot",
+                                     extra=f'[harness]\nworker = {"true" if worker else "false"}\n')
 
 
 async def call(client: Client, tool: str, args: dict) -> tuple[dict, float]:
