@@ -19,7 +19,7 @@ case "$part" in
     start=$(date +%s)
     OUT="$logs" timeout 300 python3 bench/kernels/run_table.py > "$logs/kernels_table.log" 2>&1
     echo "kernels table: exit $? in $(( $(date +%s) - start )) s"; start=$(date +%s)
-    OUT="$logs" timeout 150 python3 bench/bench_loop.py > "$logs/bench_loop.log" 2>&1
+    OUT="$logs" timeout 200 python3 bench/bench_loop.py > "$logs/bench_loop.log" 2>&1
     echo "bench_loop: exit $? in $(( $(date +%s) - start )) s"; start=$(date +%s)
     if [ -f bench/bench_fanout.py ]; then
       OUT="$logs" timeout 90 python3 bench/bench_fanout.py > "$logs/bench_fanout.log" 2>&1
