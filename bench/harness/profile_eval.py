@@ -25,7 +25,10 @@ CHILDREN = 3
 
 
 def child(index: int) -> None:
-    worker._initialise_cuda()
+    init = cProfile.Profile()
+    init.enable()
+    worker._initialise_cuda()                     # a ready child does this before its job arrives
+    init.disable()
     from gpu_harness.evaluate import evaluate
 
     profile = cProfile.Profile()
@@ -37,6 +40,8 @@ def child(index: int) -> None:
     text.write(f"passed {doc['passed']} wall_s {doc['wall_s']:.3f} stage_s {json.dumps(doc.get('stage_s'))}\n\n")
     for key in ("cumulative", "tottime"):
         pstats.Stats(profile, stream=text).sort_stats(key).print_stats(45)
+    text.write("\n--- the ready child's CUDA initialisation (before the job) ---\n")
+    pstats.Stats(init, stream=text).sort_stats("cumulative").print_stats(20)
     (OUT / f"profile_eval_{index}.txt").write_text(text.getvalue())
 
 
