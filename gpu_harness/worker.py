@@ -56,6 +56,7 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES, freeze: bool = False) 
             continue
     import gpu_harness.evaluate  # noqa: F401  (pulls check, guard, timing, problem)
     _precompute_triton_key()
+    _register_torch_triton_ops()
     if freeze:            # the worker: imported objects never move again, collections stay cheap in children
         gc.collect()
         gc.freeze()
@@ -72,6 +73,20 @@ def _precompute_triton_key() -> None:
         from triton.runtime.cache import triton_key
         triton_key()
     except Exception:          # another Triton layout: its first kernel pays the hashing instead
+        pass
+
+
+def _register_torch_triton_ops() -> None:
+    """torch queues the registration of its Triton sparse ops for CUDA's lazy initialisation; profiled
+    inside a ready child's CUDA start-up on the H100 host, it showed as the largest part (0.70 s of
+    0.91 s). It needs no device and is idempotent: done here, the child's lazy init skips it."""
+    torch = sys.modules.get("torch")
+    register = getattr(getattr(torch, "cuda", None), "_register_triton_kernels", None)
+    if register is None or "triton" not in sys.modules:
+        return
+    try:
+        register()
+    except Exception:          # a torch without it: the child's lazy init does what it does
         pass
 
 

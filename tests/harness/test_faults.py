@@ -1,9 +1,13 @@
 """Failures are results: every fault gives a structured error (stage, kind, message, stderr tail),
 and the worker answers the next request correctly afterwards."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from conftest import CANDIDATES, HAS_GPU, KERNELS, gpu
+from conftest import CANDIDATES, HAS_GPU, KERNELS, REPO, gpu
 
 FAULTS = CANDIDATES / "faults"
 VECTORADD = KERNELS / "vectoradd"
@@ -131,3 +135,16 @@ def test_the_worker_parent_computes_tritons_source_hash_once_for_every_child():
     cache.triton_key.cache_clear()
     warm_imports(modules=("triton",))
     assert cache.triton_key.cache_info().currsize == 1
+
+
+def test_the_worker_parent_registers_torchs_triton_ops_without_initialising_cuda():
+    pytest.importorskip("triton")
+    probe = ("import torch, sys; from gpu_harness.worker import cuda_initialised, warm_imports; "
+             "assert hasattr(torch.cuda, '_register_triton_kernels') or sys.exit(99); "
+             "warm_imports(modules=('torch', 'triton')); "
+             "assert torch._TritonLibrary.ops_table and not cuda_initialised()")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    if done.returncode == 99:
+        pytest.skip("this torch queues no Triton op registration")
+    assert done.returncode == 0, done.stderr
