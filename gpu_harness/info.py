@@ -14,6 +14,7 @@ from typing import Any
 from gpu_harness import SCHEMA_VERSION, __version__
 
 NCU_GLOB = "/opt/nvidia/nsight-compute/*/ncu"
+NCU_ENV = "GPU_HARNESS_NCU"      # an ncu that is neither on PATH nor in NCU_GLOB (a cluster's module tree)
 SUBPROCESS_TIMEOUT_S = 20
 
 
@@ -25,6 +26,10 @@ def _version(package: str) -> str | None:
 
 
 def ncu_path() -> str | None:
+    """$GPU_HARNESS_NCU when it names an executable, else ncu on PATH, else the newest under /opt/nvidia."""
+    named = os.environ.get(NCU_ENV)
+    if named and os.path.isfile(named) and os.access(named, os.X_OK):
+        return named
     found = shutil.which("ncu")
     if found:
         return found

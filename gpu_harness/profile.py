@@ -35,9 +35,9 @@ KIND_NO_COUNTER_PERMISSION = "no_counter_permission"
 KIND_PROFILE_FAILED = "profile_failed"
 KIND_NEEDS_GPU = "needs_gpu"
 
-NCU_MISSING = ("Nsight Compute (ncu) is not on this host: not on PATH, not in /opt/nvidia/nsight-compute. "
-               "Install it (it ships with the CUDA toolkit; or apt-get install nsight-compute-<version>) or put "
-               "the ncu binary on PATH, then call profile_ncu again.")
+NCU_MISSING = ("Nsight Compute (ncu) is not on this host: not on PATH, not in /opt/nvidia/nsight-compute, "
+               "GPU_HARNESS_NCU not set. Install it (it ships with the CUDA toolkit; or apt-get install "
+               "nsight-compute-<version>) or put the ncu binary on PATH, then call profile_ncu again.")
 NO_PERMISSION = ("ncu may not read this GPU's performance counters (ERR_NVGPUCTRPERM). Fix on the host, as root: "
                  "echo 'options nvidia NVreg_RestrictProfilingToAdminUsers=0' > /etc/modprobe.d/nvidia-profiling.conf "
                  "and reboot (or reload the nvidia module); or run the target's commands as root. "

@@ -263,13 +263,10 @@ class Bifrost:
     # -- the kernel loop: smoke tests, profiles, history, problems ------------------------------
     def harness(self, target: Target, gpu: int | None = None) -> TargetHarness:
         """The target's harness (installed once, one warm worker), created on first use. With `gpu`, the
-        harness of that one GPU (its own worker, CUDA_VISIBLE_DEVICES=gpu): fan-out runs one per GPU."""
+        harness of that one GPU (its own worker, CUDA_VISIBLE_DEVICES=gpu): fan-out runs one per GPU.
+        A Slurm target's runs one-shot inside srun instead."""
         if isinstance(target, SlurmTarget):  # its worker would run on the login node, which has no GPU
-            raise CommandError(
-                f"profile_ncu does not run on Slurm targets yet ({target.name} is one): the harness would run "
-                "on the login node. Use exec there instead (it runs through srun on a compute node), e.g. "
-                "`python3 -m gpu_harness profile PROBLEM CANDIDATE --json` in a pushed workspace that holds "
-                "gpu_harness/, or an ssh target for the GPU host. (run_smoke_test does run on Slurm.)")
+            return self._slurm_harness(target)
         key = target.name if gpu is None else f"{target.name}#gpu{gpu}"
         if key not in self._harnesses:
             gpus = self.config.target(target.name)[1].gpus if gpu is None else [gpu]
@@ -417,12 +414,12 @@ class Bifrost:
         else:  # one per GPU; a single configured GPU keeps the target's own worker
             gpus = self.config.target(t.name)[1].gpus
             slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands))
-        await (self._slurm_harness(t) if slurm else self.harness(t)).folder()  # install once, before the workers look
+        await self.harness(t).folder()  # install once, before the workers look
         done = 0
 
         async def evaluate(index: str, slot: fanout.Slot) -> SmokeReport:
             cand, local = cands[int(index)]
-            h = self._slurm_harness(t) if slurm else self.harness(t, slot.gpu)
+            h = self.harness(t, slot.gpu)
             gpu = None if slurm else self._gpu(t) if slot.gpu is None else slot.gpu
             work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=_sha256(local),
                                     started=time.monotonic(), gpu=gpu)
@@ -482,12 +479,11 @@ class Bifrost:
             args.append(f"--kernel-regex {quote(kernel_regex)}")
         timeout = timeout_s or self.config.harness.profile_timeout_s
         args.append(f"--timeout {timeout:g}")
-        h = self.harness(t)
+        h = self.harness(t)  # on Slurm: one-shot inside srun, on a compute node
 
         async def work(state: evaluation.EvalState) -> ProfileReport:
-            hdir = await h.folder()
-            doc, _ = await run_oneshot(t, h.command(hdir, " ".join(args)), timeout + 30,
-                                       on_start=lambda pgid: setattr(state, "pgid", pgid))
+            command = await h.oneshot_command(await h.folder(), " ".join(args), timeout + 30)
+            doc, _ = await run_oneshot(t, command, timeout + 30, on_start=lambda pgid: setattr(state, "pgid", pgid))
             report = parse_profile(doc, target=t.name, problem=prob, candidate=cand)
             report.candidate_sha256, report.gpu_wait_s = _sha256(cand_local), state.gpu_wait_s
             report.duration_s = round(time.monotonic() - started, 3)
@@ -497,6 +493,10 @@ class Bifrost:
             return json.dumps({"kind": "profile", "summary": f"ERROR: {exc}", "problem": prob, "candidate": cand,
                                "target": t.name, "candidate_profile": None})
 
+        if isinstance(t, SlurmTarget):  # Slurm gives the GPU: no lock of ours
+            report = await evaluation.unlocked(work, progress, self.config.limits.progress_interval_s)
+            await self._remember(report)
+            return report
         result = await evaluation.evaluate(
             h, self._gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
             job_command=f"profile_ncu {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,

@@ -106,6 +106,26 @@ async def evaluate(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimits,
         raise
 
 
+async def unlocked(work: Run[M], progress: Progress | None, interval_s: float) -> M:
+    """`work` with progress but no GPU lock and no job past the budget: on Slurm the scheduler gives the
+    GPU, and srun holds the call (a pending job reports through slurm_run.sh's own checks)."""
+    state = EvalState(phase="evaluating")
+    started = time.monotonic()
+    task: asyncio.Task[M] = asyncio.ensure_future(work(state))
+    try:
+        while True:
+            await asyncio.wait({task}, timeout=interval_s)
+            if task.done():
+                return task.result()
+            if progress is not None:
+                elapsed = time.monotonic() - started
+                await progress(elapsed, f"running in srun ({elapsed:.0f} s)")
+    except BaseException:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+
+
 async def _finish_job(h: TargetHarness, job_id: str, task: asyncio.Task, on_done, on_job_report,
                       on_job_error) -> None:
     """When a detached evaluation ends: write its report into the job dir, and remember it."""

@@ -288,6 +288,11 @@ class TargetHarness:
     def command(self, hdir: str, args: str) -> str:
         return harness_command(hdir, self.target.python, args, self.env)
 
+    async def oneshot_command(self, hdir: str, args: str, timeout_s: float) -> str:
+        """A one-shot harness command as it must be sent: through `wrap` (Slurm: srun) where there is one."""
+        command = self.command(hdir, args)
+        return command if self.wrap is None else await self.wrap(command, timeout_s)
+
     @property
     def worker_pgid(self) -> int | None:
         return self._worker.proc.pgid if self._worker is not None else None
@@ -345,10 +350,7 @@ class TargetHarness:
                         f"the harness worker on {self.target.name} gave no answer within {timeout_s + ANSWER_GRACE_S:g} s "
                         "(the evaluation's timeout plus a grace); it was killed and restarts at the next call") from None
                 raise
-        hdir = await self.folder()
-        command = self.command(hdir, oneshot_args)
-        if self.wrap is not None:
-            command = await self.wrap(command, timeout_s + ANSWER_GRACE_S)
+        command = await self.oneshot_command(await self.folder(), oneshot_args, timeout_s + ANSWER_GRACE_S)
         doc, pgid = await run_oneshot(self.target, command, timeout_s + ANSWER_GRACE_S, on_start)
         return Outcome(doc, runner, pgid)
 

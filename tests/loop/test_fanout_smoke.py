@@ -192,3 +192,39 @@ async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, 
     assert all(r.runner in ("worker started", "warm worker") for r in report.reports)  # the target's one worker
     found = spans(log)
     assert {g for g, _, _ in found.values()} == {"0"} and not shared_slots(found), found
+
+
+FAKE_NCU = """#!/bin/sh
+echo "job=${SLURM_JOB_ID:-none} gpu=${CUDA_VISIBLE_DEVICES:-none}" >> "$(dirname "$0")/calls.log"
+echo "==ERROR== ERR_NVGPUCTRPERM - The user does not have permission to access NVIDIA GPU Performance Counters" >&2
+exit 1
+"""
+
+
+async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(slurm_cluster, workspace, tmp_path_factory,
+                                                                       bare_python):
+    """The harness's profile runs in an srun step (a Slurm job id, a Slurm-given GPU), not on the login
+    node. The stand-in ncu, named to the job by srun_options (GPU_HARNESS_NCU), answers as a GPU without
+    counter access."""
+    from tests.conftest import make_workdir
+    from tests.targets.test_slurm import cluster_config
+
+    assert slurm_cluster.login is not None
+    workdir = make_workdir(tmp_path_factory, slurm_cluster.login.user)
+    fakebin = Path(workdir).parent / "fakebin"
+    fakebin.mkdir()
+    fakebin.chmod(0o777)
+    (fakebin / "ncu").write_text(FAKE_NCU)
+    (fakebin / "ncu").chmod(0o755)
+    config = cluster_config(slurm_cluster, workdir, python=bare_python,
+                            srun_options=[f"--export=ALL,GPU_HARNESS_NCU={fakebin / 'ncu'}"])
+    app = Bifrost(config, workspace)
+    try:
+        with pytest.raises(Exception) as failed:
+            await app.profile_ncu("vectoradd", "vectoradd/examples/submission_torch.py", timeout_s=120)
+    finally:
+        await app.close()
+    assert "ERR_NVGPUCTRPERM" in str(failed.value) and "as root" in str(failed.value), failed.value
+    calls = (fakebin / "calls.log").read_text().split()
+    assert calls[0].startswith("job=") and calls[0] != "job=none", calls  # inside a Slurm job
+    assert calls[1] in ("gpu=0", "gpu=1"), calls  # on a GPU Slurm gave it
