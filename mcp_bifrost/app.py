@@ -292,6 +292,10 @@ class Bifrost:
         gpus = self.config.target(target.name)[1].gpus
         return gpus[0] if gpus else 0
 
+    def _lock_gpu(self, target: Target) -> int | None:
+        """The GPU whose lock an evaluation takes; None on Slurm, where the scheduler gives the GPU."""
+        return None if isinstance(target, SlurmTarget) else self._gpu(target)
+
     def workspace_path(self, path: str, what: str, *, must_exist: bool) -> tuple[str, Path]:
         """(path relative to the workspace, local path). Absolute paths must lie inside the workspace."""
         p = Path(path).expanduser()
@@ -329,14 +333,6 @@ class Bifrost:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
         t = self.target(target)
-        if isinstance(t, SlurmTarget):  # one-shot inside srun, as a fan-out of one (no job past the budget)
-            async def tick(done: int, total: int, line: str) -> None:
-                if progress is not None:
-                    await progress(time.monotonic() - started, line)
-
-            fan = await self.run_smoke_tests(problem, [candidate], target=target, mode=mode, push=push,
-                                             timeout_s=timeout_s, progress=tick)
-            return fan.reports[0]
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
         sha = _sha256(cand_local)
@@ -354,7 +350,7 @@ class Bifrost:
             return _smoke_error(t, prob, cand, mode, exc).model_dump_json()
 
         result = await evaluation.evaluate(
-            h, self._gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
+            h, self._lock_gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
             job_command=f"run_smoke_test {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
             on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
         if isinstance(result, evaluation.Started):
@@ -428,11 +424,7 @@ class Bifrost:
                 if progress is not None:
                     await progress(done, len(cands), f"{done}/{len(cands)} done; {cand}: {line}")
 
-            try:
-                if gpu is None:  # Slurm: the scheduler keeps one job per GPU; no lock of ours
-                    report = await work(evaluation.EvalState(phase="evaluating"))
-                    await self._remember(report)
-                    return report
+            try:  # on Slurm (gpu None) the scheduler keeps one job per GPU: no lock of ours
                 return await evaluation.evaluate(
                     h, gpu, f"smoke {prob} {cand}", self._limits(timeout, False), work, job_command="",
                     job_cwd=ws, progress=tick, on_done=self._remember, on_job_report=str, on_job_error=str)
@@ -493,12 +485,8 @@ class Bifrost:
             return json.dumps({"kind": "profile", "summary": f"ERROR: {exc}", "problem": prob, "candidate": cand,
                                "target": t.name, "candidate_profile": None})
 
-        if isinstance(t, SlurmTarget):  # Slurm gives the GPU: no lock of ours
-            report = await evaluation.unlocked(work, progress, self.config.limits.progress_interval_s)
-            await self._remember(report)
-            return report
         result = await evaluation.evaluate(
-            h, self._gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
+            h, self._lock_gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
             job_command=f"profile_ncu {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
             on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
         if isinstance(result, evaluation.Started):

@@ -55,14 +55,18 @@ class Started(Generic[M]):
 Run = Callable[[EvalState], Awaitable[M]]
 
 
-async def run_locked(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimits, state: EvalState,
+async def run_locked(h: TargetHarness, gpu: int | None, purpose: str, limits: EvalLimits, state: EvalState,
                      work: Run[M]) -> M:
-    """The evaluation body: the target's worker and its GPU, held for the duration."""
+    """The evaluation body: the target's worker and its GPU, held for the duration. `gpu=None` (Slurm:
+    the scheduler gives the GPU, each run is its own srun step) takes neither lock."""
 
     async def on_wait(message: str) -> None:
         state.waiting = message
 
     await h.folder()
+    if gpu is None:
+        state.phase = "evaluating"
+        return await work(state)
     state.phase = "waiting for the worker"
     async with h.lock:
         state.phase = f"waiting for GPU {gpu}"
@@ -73,7 +77,7 @@ async def run_locked(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimit
             return await work(state)
 
 
-async def evaluate(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimits, work: Run[M], *,
+async def evaluate(h: TargetHarness, gpu: int | None, purpose: str, limits: EvalLimits, work: Run[M], *,
                    job_command: str, job_cwd: str, progress: Progress | None,
                    on_done: Callable[[M], Awaitable[None]], on_job_report: Callable[[M], str],
                    on_job_error: Callable[[BaseException], str]) -> M | Started[M]:
@@ -103,26 +107,6 @@ async def evaluate(h: TargetHarness, gpu: int, purpose: str, limits: EvalLimits,
         if not state.detached:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        raise
-
-
-async def unlocked(work: Run[M], progress: Progress | None, interval_s: float) -> M:
-    """`work` with progress but no GPU lock and no job past the budget: on Slurm the scheduler gives the
-    GPU, and srun holds the call (a pending job reports through slurm_run.sh's own checks)."""
-    state = EvalState(phase="evaluating")
-    started = time.monotonic()
-    task: asyncio.Task[M] = asyncio.ensure_future(work(state))
-    try:
-        while True:
-            await asyncio.wait({task}, timeout=interval_s)
-            if task.done():
-                return task.result()
-            if progress is not None:
-                elapsed = time.monotonic() - started
-                await progress(elapsed, f"running in srun ({elapsed:.0f} s)")
-    except BaseException:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         raise
 
 

@@ -9,13 +9,14 @@ import asyncio
 import itertools
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.server import build_server
-from tests.loop.conftest import WRONG
+from tests.loop.conftest import HONEST, WRONG
 from tests.loop.test_kernel_loop import stdio
 
 pytestmark = pytest.mark.anyio
@@ -228,3 +229,27 @@ async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(slurm_clu
     calls = (fakebin / "calls.log").read_text().split()
     assert calls[0].startswith("job=") and calls[0] != "job=none", calls  # inside a Slurm job
     assert calls[1] in ("gpu=0", "gpu=1"), calls  # on a GPU Slurm gave it
+
+
+async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_carries_the_report(
+        slurm_cluster, workspace, tmp_path_factory, bare_python):
+    """The srun step past the call budget is claimed as a job, as on an ssh target; it runs on and its
+    report arrives in job_status."""
+    from tests.conftest import make_workdir
+    from tests.targets.test_slurm import cluster_config
+
+    assert slurm_cluster.login is not None
+    config = cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python)
+    config.limits.call_budget_s, config.limits.progress_interval_s = 0.5, 0.25
+    app = Bifrost(config, workspace)
+    try:
+        started = await app.run_smoke_test("vectoradd", HONEST, mode="test", timeout_s=120)
+        assert started.status == "running" and started.job_id and started.job_id.startswith("cluster:"), started.summary
+        with anyio.fail_after(120):
+            while (status := await app.job_status(started.job_id)).state == "running":
+                await anyio.sleep(0.3)
+    finally:
+        await app.close()
+    assert status.state == "finished" and status.exit_code == 0, status
+    assert status.report is not None and status.report.passed, status.report
+    assert status.report.runner.startswith("one-shot in srun"), status.report.summary
