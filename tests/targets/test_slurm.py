@@ -243,8 +243,8 @@ async def test_job_over_its_time_limit_reports_timeout(over_time_job):
     assert info.reason == "TimeLimit"
 
 
-async def test_profiles_on_a_slurm_target_are_refused_rather_than_run_on_the_login_node(app, tmp_path_factory):
-    from mcp_bifrost.errors import CommandError
-
-    with pytest.raises(CommandError, match="profile_ncu does not run on Slurm targets yet.*exec"):
-        app.harness(app.target())
+async def test_a_slurm_targets_harness_never_runs_on_the_login_node(app):
+    """No warm worker (it would live on the login node); every run goes through srun."""
+    h = app.harness(app.target())
+    assert not h.use_worker and h.wrap is not None
+    assert " slurm_run bifrost-" in await h.oneshot_command("/wd/harness/x", "info --json", 60)
