@@ -1,6 +1,7 @@
 """Failures are results: every fault gives a structured error (stage, kind, message, stderr tail),
 and the worker answers the next request correctly afterwards."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -128,17 +129,20 @@ def test_gpu_faults_are_structured_errors_and_the_worker_lives_on(worker, candid
 
 def test_the_worker_parent_computes_tritons_source_hash_once_for_every_child():
     """Triton hashes its sources and libtriton.so in each new process (0.39 s of a 0.73 s evaluation on
-    the H100 host); the parent computes it before forking so children inherit it."""
-    cache = pytest.importorskip("triton.runtime.cache")
-    from gpu_harness.worker import warm_imports
-
-    cache.triton_key.cache_clear()
-    warm_imports(modules=("triton",))
-    assert cache.triton_key.cache_info().currsize == 1
+    the H100 host); the parent computes it before forking so children inherit it. In a fresh process:
+    Triton reads TRITON_INTERPRET once, at import, and this test must not import it for the others."""
+    if importlib.util.find_spec("triton") is None:  # importorskip would import it here
+        pytest.skip("no triton")
+    probe = ("from gpu_harness.worker import warm_imports; warm_imports(modules=('torch', 'triton')); "
+             "from triton.runtime.cache import triton_key; assert triton_key.cache_info().currsize == 1")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr
 
 
 def test_the_worker_parent_registers_torchs_triton_ops_without_initialising_cuda():
-    pytest.importorskip("triton")
+    if importlib.util.find_spec("triton") is None:  # importorskip would import it here
+        pytest.skip("no triton")
     probe = ("import torch, sys; from gpu_harness.worker import cuda_initialised, warm_imports; "
              "assert hasattr(torch.cuda, '_register_triton_kernels') or sys.exit(99); "
              "warm_imports(modules=('torch', 'triton')); "
