@@ -180,7 +180,8 @@ class Bifrost:
             text = await read_job_report(t, info.log_dir)
             if text:
                 doc = json.loads(text)
-                info.report = (SmokeReport if doc.get("kind") == "smoke" else ProfileReport).model_validate(doc)
+                model = {"smoke": SmokeReport, "smoke_fanout": FanoutSmokeReport}.get(doc.get("kind"), ProfileReport)
+                info.report = model.model_validate(doc)
         return info
 
     async def job_logs(self, job_id: str, tail_lines: int = 200, target: str | None = None) -> JobLogs:
@@ -387,21 +388,62 @@ class Bifrost:
     async def run_smoke_tests(
         self, problem: str, candidates: list[str], *, target: str | None = None,
         mode: Literal["test", "benchmark", "both"] = "both", push: bool = True, timeout_s: float | None = None,
-        progress: fanout.FanoutProgress | None = None,
+        progress: fanout.FanoutProgress | None = None, use_budget: bool = False,
     ) -> FanoutSmokeReport:
         """Smoke-test several candidates at once, one per free GPU of the target (ops/fanout.py), ranked.
 
         Each evaluation holds its GPU's lock and runs in that GPU's own warm worker; each report goes
-        to history. The call budget does not apply: a fan-out runs until every candidate is done (each
-        within timeout_s)."""
+        to history. With `use_budget` (MCP), a fan-out still running at the call budget continues as a
+        job whose status carries the whole report; without (CLI), the call waits for every candidate."""
         started = time.monotonic()
+        t = self.target(target)
+        caller = [progress]  # dropped when the call returns early: nobody reads its progress any more
+
+        async def tell(done: int, total: int, line: str) -> None:
+            if caller[0] is not None:
+                await caller[0](done, total, line)
+
+        work = asyncio.ensure_future(self._fan_out(problem, candidates, t, mode, push, timeout_s, tell, started))
+        if not use_budget:
+            return await work
+        await asyncio.wait({work}, timeout=self.config.limits.call_budget_s)
+        if work.done():
+            return work.result()
+        caller[0] = None
+        prob = self.workspace_path(problem, "problem", must_exist=False)[0]
+        ws = (await self.remote_workspace(t)).twin
+
+        def failed(exc: BaseException) -> str:
+            return json.dumps({"kind": "smoke_fanout", "summary": f"ERROR: {exc}", "problem": prob, "target": t.name,
+                               "slots": 0, "duration_s": round(time.monotonic() - started, 3), "ranking": [],
+                               "failed": [f"(the fan-out): {exc}"], "gpus": [], "reports": []})
+
+        try:
+            job_id = await evaluation.detach(
+                t, work, f"run_smoke_test {prob} candidates={len(candidates)}", ws,
+                on_report=lambda m: (0 if not m.failed else 1, m.model_dump_json()), on_error=failed,
+                grace_s=self.config.limits.kill_grace_s)
+        except BaseException:
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise
+        qid = str(JobRef(t.name, job_id))
+        return FanoutSmokeReport(
+            summary=f"RUNNING as job {qid}: {len(candidates)} candidates still evaluating after the "
+                    f"{self.config.limits.call_budget_s:g} s call budget; poll job_status (its `report` field "
+                    "carries the ranked fan-out report when every candidate is done)",
+            status="running", job_id=qid, problem=prob, target=t.name, slots=0,
+            duration_s=round(time.monotonic() - started, 3), ranking=[], gpus=[], reports=[])
+
+    async def _fan_out(self, problem: str, candidates: list[str], t: Target, mode: str, push: bool,
+                       timeout_s: float | None, progress: fanout.FanoutProgress | None,
+                       started: float) -> FanoutSmokeReport:
         if not candidates:
             raise CommandError("candidates is empty: give one or more candidate paths")
-        t = self.target(target)
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cands = [self.workspace_path(c, "candidate", must_exist=push) for c in candidates]
         if push:
-            await self.push(target=target)
+            await self.push(target=t.name)
         ws = (await self.remote_workspace(t)).twin
         timeout = timeout_s or self.config.harness.smoke_timeout_s
         slurm = isinstance(t, SlurmTarget)

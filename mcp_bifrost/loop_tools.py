@@ -91,7 +91,8 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         With `candidates=[...]` instead of `candidate`, all are evaluated at once, one per free GPU of the
         target, and one report (kind "smoke_fanout") comes back: `reports` in the order given, `ranking`
         of the passing ones by speedup, `failed` apart, `gpus` each ran on; progress says "k/N done".
-        A fan-out is not cut at the call budget: it runs until all are done (each within timeout_s)."""
+        A fan-out past the call budget continues as one job too (status="running", job_id): job_status's
+        `report` is the whole fan-out report once every candidate is done; job_cancel stops them all."""
         if (candidate is None) == (candidates is None):
             raise ToolError("give exactly one of `candidate` (one path) or `candidates` (a list of paths)")
         args = {"problem": problem, "candidate": candidate, "candidates": candidates, "mode": mode, "push": push,
@@ -105,7 +106,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
 
             report: BaseModel = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_tests(
                 problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s,
-                progress=fan_progress))
+                progress=fan_progress, use_budget=True))
         else:
             report = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_test(
                 problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s,

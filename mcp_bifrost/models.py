@@ -71,7 +71,7 @@ class JobInfo(Result):
     stdout_bytes: int
     stderr_bytes: int
     log_dir: str
-    report: SmokeReport | ProfileReport | None = Field(
+    report: SmokeReport | FanoutSmokeReport | ProfileReport | None = Field(
         default=None, description="for a run_smoke_test / profile_ncu job that finished: its report")
     slurm_job_id: str | None = Field(default=None, description="Slurm targets: the job's id in the cluster")
     slurm_state: str | None = Field(default=None, description="Slurm's own state (PENDING, RUNNING, TIMEOUT, ...)")
@@ -342,7 +342,6 @@ class ProblemsReport(BaseModel):
     problems: list[ProblemInfo]
 
 
-JobInfo.model_rebuild()
 class CandidateResult(BaseModel):
     """One candidate of a fan-out: its outcome, or the error that kept it from one."""
 
@@ -379,9 +378,16 @@ class FanoutSmokeReport(BaseModel):
     failed: list[str] = Field(default_factory=list, description="candidates that did not pass, each with its summary")
     gpus: list[int | None] = Field(description="the GPU each candidate ran on, in input order (null: Slurm picked)")
     reports: list[SmokeReport] = Field(description="one report per candidate, in the order given")
+    status: Literal["done", "running"] = Field(
+        default="done", description="running: still evaluating after the call budget, as job `job_id`")
+    job_id: str | None = Field(default=None, description="set when the fan-out continues as a job: poll job_status, "
+                               "whose `report` carries this report when every candidate is done")
 
 
 class SmokeOutcome(RootModel[Union[SmokeReport, FanoutSmokeReport]]):
     """run_smoke_test's output: a SmokeReport (one candidate) or a FanoutSmokeReport (candidates=[...])."""
 
     model_config = ConfigDict(json_schema_extra={"type": "object"})
+
+
+JobInfo.model_rebuild()  # its `report` names the report models defined after it

@@ -17,6 +17,9 @@ from pydantic import BaseModel
 
 from mcp_bifrost.ops.gpu_lock import gpu_lock
 from mcp_bifrost.ops.harness import TargetHarness, record_job_finish, record_job_start
+from mcp_bifrost.ops.process import kill_group
+from mcp_bifrost.remote import command as remote_command
+from mcp_bifrost.targets.base import Target
 
 M = TypeVar("M", bound=BaseModel)
 _DETACHED: set[asyncio.Future] = set()  # keeps the tasks that finish jobs alive
@@ -108,6 +111,52 @@ async def evaluate(h: TargetHarness, gpu: int | None, purpose: str, limits: Eval
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         raise
+
+
+async def detach(target: Target, task: asyncio.Task[M], command: str, cwd: str,
+                 on_report: Callable[[M], tuple[int, str]], on_error: Callable[[BaseException], str],
+                 grace_s: float) -> str:
+    """File `task` (work that runs in this server: a fan-out) as a job of `target`; return its id.
+
+    A holder process on the target stands for the work: job_status sees it running while the holder
+    lives, job_cancel kills the holder and the task is cancelled with it; when the task ends, its report
+    goes into the job dir first (`on_report`: exit code and JSON), then the holder is stopped."""
+    holder = await target.start(remote_command("harness_job", "-", "hold"))
+    try:
+        job_id = await record_job_start(target, holder.pgid, command, cwd)
+    except BaseException:
+        await kill_group(target, holder.pgid, 0)
+        raise
+    finisher = asyncio.ensure_future(_finish_held(target, job_id, holder, task, on_report, on_error, grace_s))
+    _DETACHED.add(finisher)
+    finisher.add_done_callback(_DETACHED.discard)
+    return job_id
+
+
+async def _finish_held(target: Target, job_id: str, holder, task: asyncio.Task, on_report, on_error,
+                       grace_s: float) -> None:
+    released = asyncio.ensure_future(holder.wait())
+    try:
+        await asyncio.wait({task, released}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():  # the holder is gone (job_cancel, or the link died): stop the work too
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
+        try:
+            model = task.result()
+        except BaseException as exc:  # noqa: BLE001 - the job record must say how it ended
+            await record_job_finish(target, job_id, 2, on_error(exc))
+            return
+        await record_job_finish(target, job_id, *on_report(model))
+    except Exception:  # noqa: BLE001 - nobody is waiting; the job shows as lost
+        pass
+    finally:
+        if not released.done():
+            released.cancel()
+            try:
+                await kill_group(target, holder.pgid, grace_s)
+            except Exception:  # noqa: BLE001 - the link is gone: the holder went with it
+                pass
 
 
 async def _finish_job(h: TargetHarness, job_id: str, task: asyncio.Task, on_done, on_job_report,

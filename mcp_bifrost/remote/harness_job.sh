@@ -3,6 +3,9 @@
 # that job_status / job_logs / job_cancel work on it (and after a server restart).
 # Usage: harness_job.sh JOB_DIR start PGID COMMAND CWD
 #        harness_job.sh JOB_DIR finish EXIT_CODE      (stdin: the report as JSON)
+#        harness_job.sh - hold                         the live process of a job whose work runs in the
+#                                                      server (a fan-out): its group is the job's pgid, so
+#                                                      job_cancel kills it, and the server cancels the work
 readonly EXIT_USAGE=64 EXIT_NO_JOB=65 EXIT_CANNOT_CREATE=67
 job=$1
 step=$2
@@ -25,6 +28,9 @@ case "$step" in
     cp "$job/report.json" "$job/stdout"
     date +%s.%N > "$job/finished_at"
     printf '%s\n' "$3" > "$job/exit_code"
+    ;;
+  hold)
+    exec sleep 2147483647
     ;;
   *)
     echo "harness_job.sh: unknown step $step" >&2

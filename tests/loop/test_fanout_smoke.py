@@ -253,3 +253,56 @@ async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_car
     assert status.state == "finished" and status.exit_code == 0, status
     assert status.report is not None and status.report.passed, status.report
     assert status.report.runner.startswith("one-shot in srun"), status.report.summary
+
+
+SLEEPY = "time.sleep(0.15)\n    torch.add(A, B, out=C)"
+
+
+def budgeted(config_path: Path, budget_s: float):
+    config = load_config(config_path)
+    config.limits.call_budget_s, config.limits.progress_interval_s = budget_s, 0.25
+    return config
+
+
+async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report(
+        loop_config, workspace, tmp_path):
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["late_a", "late_b", "late_c"]) + [WRONG]
+    async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
+        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"})
+        assert not result.is_error, result.content[0].text
+        started = result.structured_content
+        assert started["status"] == "running" and started["job_id"].startswith("local:"), started["summary"]
+        assert started["summary"].startswith(f"RUNNING as job {started['job_id']}: 4 candidates")
+        with anyio.fail_after(120):
+            while (status := (await client.call_tool("job_status", {"job_id": started["job_id"]})
+                              ).structured_content)["state"] == "running":
+                await anyio.sleep(0.3)
+    assert status["state"] == "finished" and status["exit_code"] == 1, status  # one candidate fails
+    report = status["report"]
+    assert report["kind"] == "smoke_fanout" and report["status"] == "done"
+    assert [r["candidate"] for r in report["reports"]] == paths and report["summary"].endswith("3 pass, 1 fail")
+    assert sorted(report["ranking"]) == sorted(paths[:3]) and set(report["gpus"]) == {0, 1}
+
+
+async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, workspace, tmp_path):
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    paths = write_candidates(workspace, log, ["stop_a", "stop_b", "stop_c", "stop_d"], slow=set())
+    for path in paths:  # every call sleeps: the fan-out takes far longer than the test waits
+        text = (workspace / path).read_text().replace(FAST, SLEEPY)
+        (workspace / path).write_text(text)
+    async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
+        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"})
+        started = result.structured_content
+        assert started["status"] == "running", started["summary"]
+        with anyio.fail_after(60):
+            while not log.exists():
+                await anyio.sleep(0.1)
+        cancelled = (await client.call_tool("job_cancel", {"job_id": started["job_id"]})).structured_content
+        await anyio.sleep(1.0)
+        size = log.stat().st_size
+        await anyio.sleep(2.0)
+        status = (await client.call_tool("job_status", {"job_id": started["job_id"]})).structured_content
+    assert cancelled["state"] == "killed", cancelled
+    assert status["state"] == "killed" and status["report"] is None, status
+    assert log.stat().st_size == size, "candidates kept running after job_cancel"
