@@ -121,7 +121,7 @@ async def detach(target: Target, task: asyncio.Task[M], command: str, cwd: str,
     A holder process on the target stands for the work: job_status sees it running while the holder
     lives, job_cancel kills the holder and the task is cancelled with it; when the task ends, its report
     goes into the job dir first (`on_report`: exit code and JSON), then the holder is stopped."""
-    holder = await target.start(remote_command("harness_job", "-", "hold"))
+    holder = await target.start(remote_command("harness_job", "-", "hold"), stdin=True)
     try:
         job_id = await record_job_start(target, holder.pgid, command, cwd)
     except BaseException:
@@ -153,10 +153,14 @@ async def _finish_held(target: Target, job_id: str, holder, task: asyncio.Task, 
     finally:
         if not released.done():
             released.cancel()
-            try:
-                await kill_group(target, holder.pgid, grace_s)
-            except Exception:  # noqa: BLE001 - the link is gone: the holder went with it
-                pass
+            try:  # end of input ends it; the kill is for a holder that did not see it
+                await holder.close_stdin()
+                await asyncio.wait_for(holder.wait(), grace_s + 1)
+            except Exception:  # noqa: BLE001
+                try:
+                    await kill_group(target, holder.pgid, grace_s)
+                except Exception:  # noqa: BLE001 - the link is gone: the holder went with it
+                    pass
 
 
 async def _finish_job(h: TargetHarness, job_id: str, task: asyncio.Task, on_done, on_job_report,

@@ -5,7 +5,9 @@
 #        harness_job.sh JOB_DIR finish EXIT_CODE      (stdin: the report as JSON)
 #        harness_job.sh - hold                         the live process of a job whose work runs in the
 #                                                      server (a fan-out): its group is the job's pgid, so
-#                                                      job_cancel kills it, and the server cancels the work
+#                                                      job_cancel kills it, and the server cancels the work.
+#                                                      It lives until its stdin closes: the server done, or
+#                                                      gone (killed, link lost), so the job ends as lost
 readonly EXIT_USAGE=64 EXIT_NO_JOB=65 EXIT_CANNOT_CREATE=67
 job=$1
 step=$2
@@ -30,7 +32,7 @@ case "$step" in
     printf '%s\n' "$3" > "$job/exit_code"
     ;;
   hold)
-    exec sleep 2147483647
+    exec cat >/dev/null
     ;;
   *)
     echo "harness_job.sh: unknown step $step" >&2

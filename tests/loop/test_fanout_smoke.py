@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import anyio
@@ -306,3 +309,35 @@ async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, works
     assert cancelled["state"] == "killed", cancelled
     assert status["state"] == "killed" and status["report"] is None, status
     assert log.stat().st_size == size, "candidates kept running after job_cancel"
+
+
+@pytest.mark.parametrize("target", ["local", "gpu"])
+async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process_left(loop_config, workspace, tmp_path,
+                                                                                      target):
+    """The holder that stands for the job reads the server's pipe: with the server gone it ends, and
+    job_status says lost instead of running forever."""
+    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config.write_text(config.read_text() + "[limits]\ncall_budget_s = 0.5\nprogress_interval_s = 0.25\n")
+    paths = write_candidates(workspace, log, ["gone_a", "gone_b", "gone_c", "gone_d"])
+    for path in paths:
+        (workspace / path).write_text((workspace / path).read_text().replace(FAST, SLEEPY))
+    async with Client(stdio(config, workspace)) as client:
+        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths,
+                                                           "mode": "test", "target": target})
+        started = result.structured_content
+        assert started["status"] == "running", started["summary"]
+        pids = subprocess.run(["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True).stdout.split()
+        assert pids, "the server process was not found"
+        for pid in pids:
+            os.kill(int(pid), signal.SIGKILL)
+    app = Bifrost(load_config(config), workspace)
+    try:
+        with anyio.fail_after(20):
+            while (status := await app.job_status(started["job_id"])).state == "running":
+                await anyio.sleep(0.2)
+    finally:
+        await app.close()
+    assert status.state == "lost", status
+    table = subprocess.run(["ps", "-e", "-o", "pgid=,stat="], capture_output=True, text=True).stdout.split("\n")
+    live = [line for line in table if line.split()[:1] == [str(status.pgid)] and not line.split()[1].startswith("Z")]
+    assert not live, live  # (a zombie may stay: a container's init need not reap it)
