@@ -77,6 +77,22 @@ MUTATIONS = [
              "            if not finished.done():\n                await _kill(fg, finished, limits.grace_s)\n",
              "            if not finished.done():\n                pass\n",
              ("tests/ops/test_execute.py::test_cancellation_kills_the_remote_command",)),
+    Mutation("worker: Triton's source hash left to every child", "gpu_harness/worker.py",
+             "    _precompute_triton_key()\n    _register", "    _register",
+             ("tests/harness/test_faults.py::test_the_worker_parent_computes_tritons_source_hash_once_for_every_child",)),
+    Mutation("worker: torch's Triton ops left to the child's CUDA init", "gpu_harness/worker.py",
+             "    _register_torch_triton_ops()\n", "",
+             ("tests/harness/test_faults.py::test_the_worker_parent_registers_torchs_triton_ops_without_initialising_cuda",)),
+    Mutation("fan-out: no job past the call budget", "mcp_bifrost/loop_tools.py",
+             "progress=fan_progress, use_budget=True))", "progress=fan_progress))",
+             ("tests/loop/test_fanout_smoke.py::test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report",)),
+    Mutation("fan-out job: cancel leaves the candidates running", "mcp_bifrost/ops/evaluation.py",
+             "            task.cancel()\n            await asyncio.gather(task, return_exceptions=True)\n            return\n",
+             "            return\n",
+             ("tests/loop/test_fanout_smoke.py::test_cancelling_a_fan_out_job_stops_every_candidate",)),
+    Mutation("fan-out job: the holder outlives its server", "mcp_bifrost/remote/harness_job.sh",
+             "    exec cat >/dev/null\n", "    exec sleep 30\n",
+             ("tests/loop/test_fanout_smoke.py::test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process_left",)),
 ]
 
 
