@@ -311,7 +311,7 @@ async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, works
     assert log.stat().st_size == size, "candidates kept running after job_cancel"
 
 
-@pytest.mark.parametrize("target", ["local", "gpu"])
+@pytest.mark.parametrize("target", ["local", "gpu"], ids=["local-target", "ssh-target"])  # an id "gpu" would read as the gpu mark
 async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process_left(loop_config, workspace, tmp_path,
                                                                                       target):
     """The holder that stands for the job reads the server's pipe: with the server gone it ends, and

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import tempfile
+import time
 from pathlib import Path
 
 import anyio
@@ -220,10 +223,13 @@ async def test_term_to_the_srun_wrapper_alone_scancels_the_job(app, slurm_cluste
     # Not the whole process group (exec's own kill sends TERM to srun too): only the wrapper shell.
     import subprocess
 
-    call = asyncio.ensure_future(app.exec("echo started; sleep 60", timeout_s=60))
-    with anyio.fail_after(20):
-        while not any("RUNNING" in line for line in srun_jobs(slurm_cluster)):
+    flag = Path(tempfile.gettempdir()) / f"bifrost-term-{os.getpid()}-{time.monotonic_ns()}"
+    call = asyncio.ensure_future(app.exec(f"echo started; touch {flag}; sleep 60", timeout_s=60))
+    with anyio.fail_after(20):  # the task has printed (RUNNING in squeue comes before the task runs)
+        while not flag.exists():
             await asyncio.sleep(0.1)
+    flag.unlink()
+    await asyncio.sleep(0.5)  # srun relays the task's output through slurmstepd
     pids = wrapper_pids()
     assert len(pids) == 1, pids
     subprocess.run(["kill", "-TERM", pids[0]], check=True)
