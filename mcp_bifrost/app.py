@@ -414,9 +414,9 @@ class Bifrost:
         ws = (await self.remote_workspace(t)).twin
 
         def failed(exc: BaseException) -> str:
-            return json.dumps({"kind": "smoke_fanout", "summary": f"ERROR: {exc}", "problem": prob, "target": t.name,
-                               "slots": 0, "duration_s": round(time.monotonic() - started, 3), "ranking": [],
-                               "failed": [f"(the fan-out): {exc}"], "gpus": [], "reports": []})
+            return FanoutSmokeReport(summary=f"ERROR: {exc}", problem=prob, target=t.name, slots=0,
+                                     duration_s=round(time.monotonic() - started, 3), ranking=[],
+                                     failed=[f"(the fan-out): {exc}"], gpus=[], reports=[]).model_dump_json()
 
         try:
             job_id = await evaluation.detach(
