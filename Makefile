@@ -9,9 +9,11 @@ VENV ?= .venv
 PY = $(VENV)/bin/python
 PIP = $(PY) -m pip install -q --disable-pip-version-check
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+# A fresh cloud machine often runs unattended upgrades at boot: wait for the dpkg lock instead of failing.
+APT = $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
+LOCK = requirements.lock
 
-.PHONY: setup setup-system setup-python demo test bench lint
+.PHONY: setup setup-system setup-python demo test bench lint lock
 
 setup-system:
 	@need=""; \
@@ -28,7 +30,8 @@ setup-system:
 	$(SYSTEM_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || need="$$need python3-venv"; \
 	if [ -n "$$need" ]; then \
 	  echo "installing:$$need"; \
-	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends $$need >/dev/null; fi
+	  for try in 1 2 3 4 5 6 7 8 9 10; do $(APT) update -qq && break; echo "apt-get update failed (try $$try; another apt running?): retrying in 10 s"; sleep 10; done; \
+	  $(APT) install -y -qq --no-install-recommends $$need >/dev/null; fi
 	@# an unprivileged login for the ssh tests (sshd refuses locked accounts, hence the '*' password)
 	@if [ "$$(id -u)" = 0 ]; then id bifrost-test >/dev/null 2>&1 || useradd -m -s /bin/bash bifrost-test; \
 	  usermod -p '*' bifrost-test; fi
@@ -37,9 +40,18 @@ $(VENV)/bin/python:
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 
 setup-python: $(VENV)/bin/python
+	@# Every version comes from the lock, so an upstream release cannot change a fresh set-up overnight.
 	@# torch==2.13.0 is the CPU build; an unpinned torch would pull a multi-GB CUDA build
-	$(PIP) "torch==2.13.0"
-	$(PIP) -e ".[test,harness]"
+	$(PIP) -c $(LOCK) "torch==2.13.0" -e ".[test,harness,plot]"
+
+# Refresh the lock on purpose: resolve the newest releases in a throw-away venv, then review the diff.
+lock:
+	rm -rf .lock-venv && $(SYSTEM_PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[test,harness,plot]"
+	{ echo "# pip constraints for every install of this project: written by 'make lock', never by hand."; \
+	  echo "# $$(.lock-venv/bin/python -V), $$(uname -m), $$(date -u +%F)"; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(LOCK)
+	rm -rf .lock-venv
 
 setup: setup-system setup-python
 

@@ -207,7 +207,8 @@ def exec_cmd(
 
 def _progress_bar(verb: str):
     """A rich progress bar fed by the (done_bytes, total_bytes) callback of push / copy_files.
-    It appears only for transfers big enough to watch."""
+    It appears only for transfers big enough to watch; `stop()` of one never shown prints nothing
+    (rich's own stop writes a blank line to stderr even then)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
     bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
@@ -223,7 +224,11 @@ def _progress_bar(verb: str):
             task = bar.add_task(verb, total=total)
         bar.update(task, completed=done, total=total)
 
-    return bar, update
+    def stop() -> None:
+        if task is not None:
+            bar.stop()
+
+    return stop, update
 
 
 @app.command()
@@ -239,13 +244,13 @@ def push(
     json_out: JsonOpt = False,
 ) -> None:
     """Make the remote twin of a folder equal the local working tree (only changed files travel)."""
-    bar, update = _progress_bar("push")
+    stop_bar, update = _progress_bar("push")
     try:
         result = _run(_config(config), workspace, lambda b: b.push(
             target=target, local_dir=str(local_dir.resolve()) if local_dir else None, remote_dir=remote_dir,
             delete=delete, checksum=checksum, dry_run=dry_run, progress=update))
     finally:
-        bar.stop()
+        stop_bar()
     if json_out:
         _print_json(result)
         return
@@ -275,12 +280,12 @@ def copy_files_cmd(
     """Fetch files or folders from a target into a local folder (the copy_files tool). Alias: pull.
 
     Unlike the MCP tool, --to may name any folder: the person at the terminal owns this disk."""
-    bar, update = _progress_bar("copy")
+    stop_bar, update = _progress_bar("copy")
     try:
         result = _run(_config(config), workspace, lambda b: b.copy_files(
             remote_paths, str(local_dir.resolve()), target=target, progress=update, confined=False))
     finally:
-        bar.stop()
+        stop_bar()
     if json_out:
         _print_json(result)
         return

@@ -16,7 +16,7 @@ import logging
 import shlex
 import struct
 
-import asyncssh
+from mcp_bifrost.targets.sshlib import asyncssh
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import ConnectionLost, TargetError

@@ -21,7 +21,7 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncssh
+from mcp_bifrost.targets.sshlib import asyncssh
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import (
