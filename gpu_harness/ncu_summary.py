@@ -1,4 +1,6 @@
-"""Read an .ncu-rep with NVIDIA's own ncu_report module and summarise each kernel (DESIGN.md section 5).
+"""Read an .ncu-rep and summarise each kernel: with NVIDIA's own ncu_report module when it is found,
+else from `ncu --import REP --csv --page raw --print-units base` (one row per kernel, a column per
+metric; the format of the recorded fixtures in tests/loop/ncu/). Both feed the same `kernel()`.
 
 Numbers are quoted from the report, never derived beyond simple sums; a metric the report lacks is
 null. The bound follows NVIDIA's triage rule on Speed Of Light: both SM and memory throughput under
@@ -7,9 +9,12 @@ null. The bound follows NVIDIA's triage rule on Speed Of Light: both SM and memo
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
 import os
 import re
+import subprocess
 import sys
 from typing import Any
 
@@ -58,7 +63,11 @@ def load_ncu_report(ncu: str):
 
 
 def summarise(report_path: str, ncu: str) -> list[dict[str, Any]]:
-    ncu_report = load_ncu_report(ncu)
+    """Every kernel of the report, in launch order; the CSV import when ncu_report is not there."""
+    try:
+        ncu_report = load_ncu_report(ncu)
+    except NcuReportMissing:
+        return summarise_csv(import_raw_csv(report_path, ncu))
     ctx = ncu_report.load_report(report_path)
     kernels = []
     for i in range(ctx.num_ranges()):
@@ -66,6 +75,91 @@ def summarise(report_path: str, ncu: str) -> list[dict[str, Any]]:
         for j in range(rng.num_actions()):
             kernels.append(kernel(rng.action_by_idx(j), ncu_report))
     return kernels
+
+
+# -- the CSV reader: `ncu --import REP --csv --page raw --print-units base` ---------------------------
+RAW_CSV_ARGS = ("--csv", "--page", "raw", "--print-units", "base")
+CSV_TIMEOUT_S = 120.0
+NOT_METRICS = {"ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
+               "Grid Size", "Device", "CC"}
+
+
+def import_raw_csv(report_path: str, ncu: str) -> str:
+    """The report's raw page as CSV, printed by ncu itself (works wherever ncu does)."""
+    try:
+        done = subprocess.run([ncu, "--import", report_path, *RAW_CSV_ARGS], capture_output=True, text=True,
+                              timeout=CSV_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NcuReportMissing(f"neither ncu_report nor `ncu --import {report_path} --csv` worked: {exc}") from exc
+    if done.returncode != 0:
+        raise NcuReportMissing(f"`ncu --import {report_path} --csv` exited {done.returncode}: "
+                               f"{(done.stderr or done.stdout)[-500:]}")
+    return done.stdout
+
+
+def summarise_csv(text: str) -> list[dict[str, Any]]:
+    return [kernel(action, CsvModule) for action in csv_actions(text)]
+
+
+def csv_actions(text: str) -> list[CsvAction]:
+    """Rows of the raw page: a header (`"ID",...,"Kernel Name",...,metric names`), a row of units, then
+    one row per profiled kernel. Lines ncu prints before the header (==PROF==, the program's) are skipped."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith('"ID",')), None)
+    if start is None:
+        return []
+    rows = list(csv.reader(io.StringIO("\n".join(lines[start:]))))
+    header, body = rows[0], rows[1:]
+    units = body.pop(0) if body and not body[0][0].strip() else [""] * len(header)
+    return [CsvAction(dict(zip(header, row)), dict(zip(header, units))) for row in body if len(row) == len(header)]
+
+
+def csv_number(text: str) -> float | str:
+    """ncu's CSV number ('1,048,576', '127.04', 'n/a'): a float, or the text when it is none."""
+    t = text.strip().replace(",", "")
+    try:
+        return float(t)
+    except ValueError:
+        return text
+
+
+class CsvMetric:
+    def __init__(self, value: float | str, unit: str) -> None:
+        self._value, self._unit = value, unit
+
+    def value(self) -> float | str:
+        return self._value
+
+    def unit(self) -> str:
+        return self._unit
+
+
+class CsvAction:
+    """One kernel row of the raw page, answering the few IAction calls `kernel()` makes."""
+
+    NameBase_DEMANGLED = None
+
+    def __init__(self, row: dict[str, str], units: dict[str, str]) -> None:
+        self._row, self._units = row, units
+
+    def name(self, base: Any = None) -> str:
+        return self._row.get("Kernel Name", "?")
+
+    def metric_by_name(self, name: str) -> CsvMetric | None:
+        raw = self._row.get(name)
+        if raw is None or not raw.strip():
+            return None
+        return CsvMetric(csv_number(raw), self._units.get(name, ""))
+
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(k for k in self._row if k not in NOT_METRICS)
+
+    def rule_results(self) -> tuple:
+        return ()  # the raw page carries no rule results: no advice from a CSV
+
+
+class CsvModule:
+    IAction = CsvAction
 
 
 def _metric(action, name: str):

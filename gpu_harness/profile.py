@@ -1,10 +1,15 @@
-"""`python -m gpu_harness profile PROBLEM CANDIDATE --json`: Nsight Compute on one NVTX-marked call.
+"""`python -m gpu_harness profile PROBLEM CANDIDATE --json`: Nsight Compute on one whole NVTX-marked call.
 
 Procedure: find ncu -> for the candidate (and the baseline: `reference` or another candidate file)
 run `ncu --clock-control none --nvtx --nvtx-include bifrost/` over `python -m gpu_harness
 profile-run`, which warms the callable up (Triton compiles and autotunes outside the range), then
-calls it once inside the NVTX range `bifrost` -> read each .ncu-rep with NVIDIA's ncu_report module
-(ncu_summary.py) -> print one JSON document (`"schema": 1, "kind": "profile"`).
+calls it once inside the NVTX range `bifrost` -> read each .ncu-rep (ncu_summary.py) -> print one JSON
+document (`"schema": 1, "kind": "profile"`).
+
+A side covers the whole call: every kernel launched inside the range, with a total. A two-kernel
+reference compared by its first kernel alone against a fused candidate reads as the opposite of the
+timed verdict. `--launch-count N` stays as an explicit limit: ncu is asked for N+1 kernels so the
+side can say whether the limit cut the call (`cut_by_launch_limit`), and only N are kept.
 
 The clocks are never locked (`--clock-control none`): the kernel runs as it does when timed.
 """
@@ -49,10 +54,13 @@ def error_doc(kind: str, message: str, stage: str = "profile", stderr_tail: str 
             "error": {"stage": stage, "kind": kind, "message": message, "stderr_tail": stderr_tail[-TAIL_CHARS:]}}
 
 
-def ncu_command(ncu: str, report: str, sections: list[str], kernel_regex: str | None, launch_count: int,
+def ncu_command(ncu: str, report: str, sections: list[str], kernel_regex: str | None, launch_count: int | None,
                 target_argv: list[str]) -> list[str]:
-    cmd = [ncu, "--clock-control", "none", "--nvtx", "--nvtx-include", f"{NVTX_RANGE}/",
-           "--launch-count", str(launch_count), "--force-overwrite", "--export", report]
+    """No launch cap unless asked; with a limit N, one kernel more than N so that a cut shows."""
+    cmd = [ncu, "--clock-control", "none", "--nvtx", "--nvtx-include", f"{NVTX_RANGE}/"]
+    if launch_count is not None:
+        cmd += ["--launch-count", str(launch_count + 1)]
+    cmd += ["--force-overwrite", "--export", report]
     for section in sections:
         cmd += ["--section", section]
     if kernel_regex:
@@ -60,8 +68,18 @@ def ncu_command(ncu: str, report: str, sections: list[str], kernel_regex: str | 
     return cmd + target_argv
 
 
+def whole_call(kernels: list[dict[str, Any]], launch_count: int | None) -> dict[str, Any]:
+    """One side's kernels (at most `launch_count`), their count and total, and whether the limit cut the call."""
+    cut = launch_count is not None and len(kernels) > launch_count
+    kept = kernels[:launch_count] if cut else kernels
+    times = [k.get("duration_us") for k in kept]
+    total = round(sum(times), 3) if kept and all(isinstance(t, (int, float)) for t in times) else None
+    return {"kernels": kept, "kernel_count": len(kept), "total_us": total, "launch_limit": launch_count,
+            "cut_by_launch_limit": cut}
+
+
 def profile(problem: str, candidate: str, *, baseline: str | None = None, sections: list[str] | None = None,
-            kernel_regex: str | None = None, launch_count: int = 1, out_dir: str | None = None,
+            kernel_regex: str | None = None, launch_count: int | None = None, out_dir: str | None = None,
             timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
     """Profile the candidate (and the baseline); always returns a JSON-able document."""
     ncu = ncu_path()
@@ -72,7 +90,7 @@ def profile(problem: str, candidate: str, *, baseline: str | None = None, sectio
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
     doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "kind": "profile", "harness_version": __version__,
-                           "problem": problem, "sections": sections, "error": None}
+                           "problem": problem, "sections": sections, "kernel_regex": kernel_regex, "error": None}
     sides = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
     for side, what in sides:
         report = str(out / side)
@@ -103,7 +121,7 @@ def profile(problem: str, candidate: str, *, baseline: str | None = None, sectio
         except NcuReportMissing as exc:
             return error_doc(KIND_PROFILE_FAILED, str(exc), stage="read")
         doc[side] = {"label": "reference" if what == "reference" else (side if side == "candidate" else what),
-                     "report_path": rep, "kernels": kernels}
+                     "report_path": rep, **whole_call(kernels, launch_count)}
         doc.setdefault("case", info.get("case", {}))
         doc.setdefault("device", info.get("device", {}))
     return doc
@@ -170,7 +188,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--baseline", default=None, help="'reference', or another candidate file, profiled side by side")
     p.add_argument("--sections", default=None, help=f"comma-separated ncu sections (default {','.join(DEFAULT_SECTIONS)})")
     p.add_argument("--kernel-regex", default=None, help="profile only kernels whose name matches")
-    p.add_argument("--launch-count", type=int, default=1, help="kernels to profile inside the range")
+    p.add_argument("--launch-count", type=int, default=None,
+                   help="at most this many kernels of the call (default: every kernel of the call)")
     p.add_argument("--out", default=None, help="folder for the .ncu-rep files")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     p.add_argument("--json", action="store_true")

@@ -1,9 +1,22 @@
 """The per-kernel summary of an .ncu-rep, on a stand-in for ncu_report's IAction (the real module needs
-Nsight Compute; bench/bench_loop.py runs it on the H100). Metric names are those the H100 report held."""
+Nsight Compute; bench/bench_loop.py runs it on the H100). Metric names are those the H100 report held.
+Then the whole call (issue 24): ncu's raw page as CSV (tests/loop/ncu/), every kernel of the NVTX range,
+and a launch limit that says when it cut the call."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from gpu_harness import ncu_summary
+from gpu_harness.profile import ncu_command, whole_call
+
+NCU = Path(__file__).resolve().parent / "ncu"
+
+
+def kernels(name: str) -> list[dict]:
+    return ncu_summary.summarise_csv((NCU / name).read_text())
 
 
 class Metric:
@@ -97,3 +110,47 @@ def test_the_bound_follows_speed_of_light():
     assert ncu_summary.classify(75, 30) == "compute"
     assert ncu_summary.classify(20, 35) == "latency"
     assert ncu_summary.classify(None, 35) == "unknown"
+
+
+def test_the_raw_page_gives_every_kernel_of_the_call_with_its_duration():
+    ref, cand = kernels("reference_2kernels.csv"), kernels("candidate_1kernel.csv")
+    assert len(ref) == 2 and len(cand) == 1
+    assert all(k["duration_us"] and k["duration_us"] > 10 for k in ref + cand)  # '85,120' nsecond -> 85.12 us
+    assert ref[0]["name"] != ref[1]["name"]
+    assert all(k["bound"] == "memory" for k in ref + cand)
+    assert all(k["top_stalls"] and k["top_stalls"][0].startswith("long_scoreboard") for k in ref + cand)
+
+
+def test_csv_numbers_keep_their_thousands_and_refuse_text():
+    assert ncu_summary.csv_number("3,153,712,121,212.12") == pytest.approx(3153712121212.12)
+    assert ncu_summary.csv_number("85,120") == 85120.0
+    assert ncu_summary.csv_number("n/a") == "n/a"
+
+
+def test_ncu_is_not_capped_unless_asked_and_a_limit_asks_for_one_more_to_see_a_cut():
+    cmd = ncu_command("ncu", "/tmp/r", ["SpeedOfLight"], None, None, ["python", "x"])
+    assert "--launch-count" not in cmd and cmd[cmd.index("--nvtx-include") + 1] == "bifrost/"
+    cmd = ncu_command("ncu", "/tmp/r", ["SpeedOfLight"], None, 1, ["python", "x"])
+    assert cmd[cmd.index("--launch-count") + 1] == "2"
+
+
+def test_a_side_is_the_whole_call_with_its_total_and_a_limit_says_when_it_cut():
+    ref = kernels("reference_2kernels.csv")
+    whole = whole_call(ref, None)
+    assert whole["kernel_count"] == 2 and not whole["cut_by_launch_limit"]
+    assert whole["total_us"] == pytest.approx(ref[0]["duration_us"] + ref[1]["duration_us"])
+    cut = whole_call(ref, 1)
+    assert cut["kernel_count"] == 1 and cut["cut_by_launch_limit"] and cut["launch_limit"] == 1
+    assert not whole_call(ref[:1], 1)["cut_by_launch_limit"]  # exactly the limit, nothing after it: no cut
+
+
+def test_without_ncu_report_the_report_is_read_through_ncu_import_csv(tmp_path, monkeypatch):
+    monkeypatch.setattr(ncu_summary, "load_ncu_report", lambda ncu: (_ for _ in ()).throw(
+        ncu_summary.NcuReportMissing("no ncu_report here")))
+    fake = tmp_path / "ncu"  # prints what `ncu --import REP --csv --page raw --print-units base` prints
+    fake.write_text(f'#!/bin/sh\n[ "$1 $3 $4 $5 $6 $7" = "--import --csv --page raw --print-units base" ] '
+                    f'|| exit 3\necho "==PROF== a line before the header"\ncat {NCU / "reference_2kernels.csv"}\n')
+    fake.chmod(0o755)
+    got = ncu_summary.summarise(str(tmp_path / "reference.ncu-rep"), str(fake))
+    assert [k["duration_us"] for k in got] == [k["duration_us"] for k in kernels("reference_2kernels.csv")]
+    assert len(got) == 2
