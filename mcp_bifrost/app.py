@@ -41,6 +41,7 @@ from mcp_bifrost.ops import evaluation, fanout, health, jobs, slurm_doctor, slur
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
 from mcp_bifrost.ops.problems import find_problems
+from mcp_bifrost.ops.profile_check import against_smoke
 from mcp_bifrost.ops.reports import parse_profile, parse_smoke
 from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
 from mcp_bifrost.ops.jobs import JobRef
@@ -488,7 +489,7 @@ class Bifrost:
 
     async def profile_ncu(
         self, problem: str, candidate: str, *, target: str | None = None, sections: list[str] | None = None,
-        kernel_regex: str | None = None, launch_count: int = 1, baseline: str | None = None, push: bool = True,
+        kernel_regex: str | None = None, launch_count: int | None = None, baseline: str | None = None, push: bool = True,
         timeout_s: float | None = None, progress: evaluation.Progress | None = None, use_budget: bool = True,
     ) -> ProfileReport:
         """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
@@ -504,7 +505,9 @@ class Bifrost:
         ws = (await self.remote_workspace(t)).twin
         out_dir = posixpath.join(await remote_workdir(t), "profiles", f"{jobs.new_job_id()}-{secrets.token_hex(2)}")
         args = [f"profile {quote(posixpath.join(ws, prob))} {quote(posixpath.join(ws, cand))} --json",
-                f"--out {quote(out_dir)} --launch-count {int(launch_count)}"]
+                f"--out {quote(out_dir)}"]
+        if launch_count is not None:
+            args.append(f"--launch-count {int(launch_count)}")
         if baseline:
             args.append(f"--baseline {quote('reference' if base is None else posixpath.join(ws, base))}")
         if sections:
@@ -520,6 +523,7 @@ class Bifrost:
             doc, _ = await run_oneshot(t, command, timeout + 30, on_start=lambda pgid: setattr(state, "pgid", pgid))
             report = parse_profile(doc, target=t.name, problem=prob, candidate=cand)
             report.candidate_sha256, report.gpu_wait_s = _sha256(cand_local), state.gpu_wait_s
+            await asyncio.to_thread(against_smoke, report, self.history)
             report.duration_s = round(time.monotonic() - started, 3)
             return report
 

@@ -77,6 +77,8 @@ def print_profile(out: Console, r: ProfileReport) -> None:
                 out.print(f"  [cyan]ncu:[/cyan] {advice}")
     for change in r.changes:
         out.print(f"  [magenta]changed:[/magenta] {change}")
+    if r.consistency:
+        out.print(f"  [yellow]vs smoke test:[/yellow] {r.consistency}")
 
 
 def _us(us: float | None) -> str:
@@ -138,7 +140,8 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
         baseline: Annotated[str | None, typer.Option(help="'reference' or another candidate, side by side")] = None,
         section: Annotated[list[str] | None, typer.Option(help="ncu section (repeatable)")] = None,
         kernel_regex: Annotated[str | None, typer.Option(help="only kernels whose name matches")] = None,
-        launch_count: Annotated[int, typer.Option(help="kernels of the call to profile")] = 1,
+        launch_count: Annotated[int | None, typer.Option(
+            help="profile at most this many kernels of the call (default: all of them)", min=1)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
         workspace: WorkspaceOpt = Path("."),
         config: ConfigOpt = None,

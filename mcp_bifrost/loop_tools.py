@@ -125,16 +125,20 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
             description="ncu sections (default: SpeedOfLight, MemoryWorkloadAnalysis, Occupancy, LaunchStats, "
                         "WarpStateStats, SchedulerStats)")] = None,
         kernel_regex: Annotated[str | None, Field(description="profile only kernels whose name matches")] = None,
-        launch_count: Annotated[int, Field(description="how many kernels of the call to profile", ge=1, le=50)] = 1,
+        launch_count: Annotated[int | None, Field(
+            description="profile at most this many kernels of the call (default: every kernel of one whole call, "
+                        "so totals compare whole calls)", ge=1, le=50)] = None,
         baseline: Annotated[str | None, Field(
             description="'reference', or the workspace path of an earlier candidate: profiled side by side")] = None,
     ) -> ProfileReport:
         """Profile one call of the candidate under Nsight Compute (ncu --clock-control none, NVTX-marked,
-        after warm-up so JIT compiles are not profiled) on the largest benchmark case. Per kernel: duration,
+        after warm-up so JIT compiles are not profiled) on the largest benchmark case: every kernel of one
+        whole call, with the total. Per kernel: duration,
         bound (memory/compute/latency), SM/memory/DRAM throughput, occupancy and its limiter, top stall
         reasons, and ncu's own advice sorted by estimated speedup. With baseline="reference" (or an earlier
-        candidate), both side by side and what changed. The .ncu-rep stays on the target (report_path):
-        fetch it with copy_files for the Nsight Compute GUI. Use it when run_smoke_test's speedup stalls."""
+        candidate), both totals with their kernel counts and ratio, what changed, and whether the ratio agrees
+        with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
+        .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI. Use it when run_smoke_test's speedup stalls."""
         args = {"problem": problem, "candidate": candidate, "sections": sections, "kernel_regex": kernel_regex,
                 "launch_count": launch_count, "baseline": baseline}
         return await call(ctx, "profile_ncu", target, args, lambda app: app.profile_ncu(

@@ -278,7 +278,10 @@ class ProfileSide(BaseModel):
     label: str = Field(description="candidate, reference, or the baseline candidate's path")
     kernels: list[KernelProfile] = Field(default_factory=list)
     report_path: str = Field(description="the .ncu-rep on the target (fetch it with copy_files for the GUI)")
-    total_duration_us: float | None = None
+    total_duration_us: float | None = Field(default=None, description="summed kernel time of the whole call")
+    kernel_count: int = 0
+    launch_limit: int | None = Field(default=None, description="launch_count, when one was given")
+    cut_by_launch_limit: bool = Field(default=False, description="the call launched more kernels than launch_count")
 
 
 class ProfileReport(BaseModel):
@@ -297,6 +300,9 @@ class ProfileReport(BaseModel):
     candidate_profile: ProfileSide | None = Field(description="null only while it runs on as a job")
     baseline_profile: ProfileSide | None = None
     changes: list[str] = Field(default_factory=list, description="with a baseline: what differs, kernel by kernel")
+    speedup: float | None = Field(default=None, description="baseline total / candidate total (whole calls)")
+    smoke_speedup: float | None = Field(default=None, description="the last smoke test of this file, same target")
+    consistency: str = Field(default="", description="how the profile's ratio compares with that smoke test's")
     ncu_command: str = ""
     runner: str = "one-shot"
     gpu_wait_s: float = 0.0

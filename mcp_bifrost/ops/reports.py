@@ -216,6 +216,9 @@ class WireSide(_Wire):
     label: str
     report_path: str
     kernels: list[dict]
+    total_us: float | None = None  # the whole call's summed kernel time (harnesses before it: summed here)
+    launch_limit: int | None = None
+    cut_by_launch_limit: bool = False
 
 
 class WireProfile(_Wire):
@@ -227,6 +230,7 @@ class WireProfile(_Wire):
     case: dict = {}
     sections: list[str] = []
     ncu_command: str = ""
+    kernel_regex: str | None = None
     error: WireError | None = None
 
 
@@ -250,17 +254,39 @@ def parse_profile(doc: dict[str, Any], *, target: str, problem: str, candidate: 
     base = _side(wire.baseline) if wire.baseline else None
     report = ProfileReport(summary="", problem=problem, candidate=candidate, target=target, device=wire.device,
                            case=wire.case, sections=wire.sections, candidate_profile=cand, baseline_profile=base,
-                           changes=compare(base, cand) if base else [], ncu_command=wire.ncu_command)
-    report.summary = profile_summary(report)
+                           changes=compare(base, cand) if base else [], ncu_command=wire.ncu_command,
+                           speedup=whole_call_speedup(base, cand) if base else None)
+    report.summary = profile_summary(report, kernel_regex=wire.kernel_regex)
     return report
 
 
 def _side(side: WireSide) -> ProfileSide:
     kernels = [KernelProfile.model_validate({k: v for k, v in kern.items() if k in KernelProfile.model_fields})
                for kern in side.kernels]
-    total = sum(k.duration_us for k in kernels if k.duration_us is not None) if kernels else None
+    total = side.total_us
+    if total is None and kernels and all(k.duration_us is not None for k in kernels):
+        total = sum(k.duration_us for k in kernels if k.duration_us is not None)
     return ProfileSide(label=side.label, kernels=kernels, report_path=side.report_path,
-                       total_duration_us=round(total, 3) if total is not None else None)
+                       total_duration_us=round(total, 3) if total is not None else None, kernel_count=len(kernels),
+                       launch_limit=side.launch_limit, cut_by_launch_limit=side.cut_by_launch_limit)
+
+
+def whole_call_speedup(base: ProfileSide, cand: ProfileSide) -> float | None:
+    """Baseline total over candidate total; none when a limit cut either call (a part is not the call)."""
+    if base.cut_by_launch_limit or cand.cut_by_launch_limit:
+        return None
+    if not base.total_duration_us or not cand.total_duration_us:
+        return None
+    return round(base.total_duration_us / cand.total_duration_us, 3)
+
+
+def side_line(s: ProfileSide) -> str:
+    """'reference: 2 kernels, 221.1 us' (whole call), or what the launch limit left of it."""
+    n = s.kernel_count
+    line = f"{s.label}: {n} kernel{'' if n == 1 else 's'}, {fmt_time(s.total_duration_us)}"
+    if s.cut_by_launch_limit:
+        line += f" (only the first {n}: launch_count cut the call)"
+    return line
 
 
 def kernel_line(k: KernelProfile) -> str:
@@ -274,19 +300,26 @@ def kernel_line(k: KernelProfile) -> str:
     return ", ".join(bits)
 
 
-def profile_summary(r: ProfileReport) -> str:
-    kernels = r.candidate_profile.kernels
+def profile_summary(r: ProfileReport, kernel_regex: str | None = None) -> str:
+    """The line an agent reads first: whole-call totals of both sides and their ratio, then the top kernel."""
+    cand, base = r.candidate_profile, r.baseline_profile
+    kernels = cand.kernels
     if not kernels:
         return "no kernel was profiled: the call launched none inside the NVTX range (or kernel_regex matched none)"
-    head = f"{len(kernels)} kernel(s), {fmt_time(r.candidate_profile.total_duration_us)} · " + kernel_line(kernels[0])
-    if r.baseline_profile is not None:
-        b = r.baseline_profile
-        head += f" · vs {b.label}: {fmt_time(b.total_duration_us)}"
-        if b.total_duration_us and r.candidate_profile.total_duration_us:
-            head += f" ({b.total_duration_us / r.candidate_profile.total_duration_us:.2f}x)"
-    if kernels[0].advice:
-        head += f" · ncu suggests: {kernels[0].advice[0][:160]}"
-    return head
+    head = side_line(base) + "; " + side_line(cand) if base is not None else side_line(cand)
+    if base is not None:
+        if r.speedup is not None:
+            head += f": {fmt_speedup(r.speedup)}"
+        elif base.cut_by_launch_limit or cand.cut_by_launch_limit:
+            head += ": no ratio (launch_count cut a call; omit it to profile whole calls)"
+    parts = [head + " (summed kernel time of one call)"]
+    if kernel_regex:
+        parts.append(f"only kernels matching {kernel_regex!r} were profiled")
+    slowest = max(kernels, key=lambda k: k.duration_us or 0.0)
+    parts.append(("slowest kernel " if len(kernels) > 1 else "") + kernel_line(slowest))
+    if slowest.advice:
+        parts.append(f"ncu suggests: {slowest.advice[0][:160]}")
+    return " · ".join(parts)
 
 
 _COMPARED = (("duration_us", "duration", "us"), ("sm_pct", "SM throughput", "%"), ("memory_pct", "memory throughput", "%"),
@@ -295,14 +328,21 @@ _COMPARED = (("duration_us", "duration", "us"), ("sm_pct", "SM throughput", "%")
 
 
 def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
-    """What changed from the baseline to the candidate, kernel by kernel (paired in launch order)."""
-    lines = []
-    if len(base.kernels) != len(cand.kernels):
-        lines.append(f"kernels: {len(base.kernels)} in the baseline, {len(cand.kernels)} in the candidate")
-    if base.total_duration_us and cand.total_duration_us:
-        lines.append(f"total kernel time {fmt_time(base.total_duration_us)} -> {fmt_time(cand.total_duration_us)} "
-                     f"({base.total_duration_us / cand.total_duration_us:.2f}x)")
-    for i, (b, c) in enumerate(zip(base.kernels, cand.kernels)):
+    """What changed from the baseline to the candidate: the whole calls, then kernels paired by name
+    (a fused candidate has no partner for the baseline's other kernels: those are listed, not paired)."""
+    lines = [f"whole call: {side_line(base)} -> {side_line(cand)}"
+             + (f" ({fmt_speedup(base.total_duration_us / cand.total_duration_us)})"
+                if base.total_duration_us and cand.total_duration_us else "")]
+    pairs, unused = [], list(range(len(base.kernels)))
+    only_cand = []
+    for c in cand.kernels:
+        i = next((i for i in unused if base.kernels[i].name == c.name), None)
+        if i is None:
+            only_cand.append(c)
+        else:
+            unused.remove(i)
+            pairs.append((base.kernels[i], c))
+    for b, c in pairs:
         diffs = []
         if b.bound != c.bound:
             diffs.append(f"bound {b.bound} -> {c.bound}")
@@ -312,6 +352,11 @@ def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
                 diffs.append(f"{label} {x:g}{unit} -> {y:g}{unit}")
         if b.top_stalls[:1] != c.top_stalls[:1] and c.top_stalls:
             diffs.append(f"top stall now {c.top_stalls[0]}")
-        if diffs:
-            lines.append(f"kernel {i} ({c.name[:40]}): " + "; ".join(diffs))
+        lines.append(f"kernel {c.name[:40]}: " + ("; ".join(diffs) if diffs else "unchanged"))
+    if unused:
+        lines.append(f"only in {base.label}: " + ", ".join(
+            f"{base.kernels[i].name[:40]} ({fmt_time(base.kernels[i].duration_us)})" for i in unused))
+    if only_cand:
+        lines.append(f"only in {cand.label}: " + ", ".join(f"{c.name[:40]} ({fmt_time(c.duration_us)})"
+                                                           for c in only_cand))
     return lines

@@ -1,0 +1,122 @@
+"""profile_ncu compares whole calls (issue 24): every kernel inside the NVTX range, totals on both
+sides, kernel counts in the summary, and a plain statement when the profile and the last smoke test of
+the same file disagree. On CPU, from Nsight Compute raw pages (tests/loop/ncu/, the CSV format the
+harness reads when ncu_report is not there)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gpu_harness import ncu_summary
+from gpu_harness.profile import whole_call
+from mcp_bifrost.history import History
+from mcp_bifrost.models import SmokeReport
+from mcp_bifrost.ops.profile_check import against_smoke, verdict
+from mcp_bifrost.ops.reports import parse_profile
+
+NCU = Path(__file__).resolve().parent / "ncu"
+SUMMARY = re.compile(r"reference: 2 kernels, (\d+\.\d) us; candidate: 1 kernel, (\d+\.\d) us: (\d\.\d\d)x")
+
+
+def kernels(name: str) -> list[dict]:
+    return ncu_summary.summarise_csv((NCU / name).read_text())
+
+
+def side(label: str, name: str, launch_count: int | None = None) -> dict:
+    return {"label": label, "report_path": f"/tmp/{label}.ncu-rep", **whole_call(kernels(name), launch_count)}
+
+
+def doc(launch_count: int | None = None, **extra) -> dict:
+    return {"schema": 1, "kind": "profile", "harness_version": "t", "problem": "p", "sections": [], "error": None,
+            "device": {"type": "cuda", "name": "NVIDIA H100 80GB HBM3"}, "case": {"seed": 4004},
+            "candidate": side("candidate", "candidate_1kernel.csv", launch_count),
+            "baseline": side("reference", "reference_2kernels.csv", launch_count), **extra}
+
+
+def profile(launch_count: int | None = None, **extra):
+    return parse_profile(doc(launch_count, **extra), target="local", problem="axpb.py", candidate="fused.py")
+
+
+def test_the_baseline_diff_compares_totals_and_states_the_kernel_counts():
+    r = profile()
+    match = SUMMARY.search(r.summary)
+    assert match, r.summary
+    ref_us, cand_us, ratio = map(float, match.groups())
+    assert ratio == pytest.approx(ref_us / cand_us, abs=0.01) and ratio > 1.3  # fused is faster, not 0.67x
+    assert r.speedup == pytest.approx(ratio, abs=0.01)
+    assert r.baseline_profile.kernel_count == 2 and r.candidate_profile.kernel_count == 1
+    assert r.changes[0].startswith("whole call: reference: 2 kernels")
+    assert any(c.startswith("only in reference: ") and c.count("(") >= 2 for c in r.changes)  # both unpaired
+
+
+def test_the_issue_24_numbers_read_as_the_smoke_verdict():
+    r = profile()
+    assert "reference: 2 kernels, 221.1 us; candidate: 1 kernel, 127.1 us: 1.74x" in r.summary
+
+
+def test_kernels_with_the_same_name_are_paired_and_compared():
+    d = doc()
+    d["candidate"] = side("candidate", "reference_2kernels.csv")
+    d["candidate"]["kernels"][1] = dict(d["candidate"]["kernels"][1], duration_us=100.0)
+    r = parse_profile(d, target="local", problem="axpb.py", candidate="c.py")
+    assert not any(c.startswith("only in") for c in r.changes)
+    assert any("duration 136us -> 100us" in c for c in r.changes), r.changes
+
+
+def test_a_launch_limit_that_cut_a_call_gives_no_ratio_and_says_so():
+    r = profile(launch_count=1)
+    assert "reference: 1 kernel, 85.1 us (only the first 1: launch_count cut the call)" in r.summary
+    assert "no ratio" in r.summary and r.speedup is None
+    assert "0.67x" not in r.summary
+
+
+def test_kernel_regex_is_named_in_the_summary():
+    assert "only kernels matching 'axpb'" in profile(kernel_regex="axpb").summary
+
+
+@pytest.mark.parametrize("p,s,same", [(1.74, 1.74, True), (0.67, 1.74, False), (1.30, 1.0, False),
+                                      (1.03, 0.98, True), (1.10, 0.90, False), (1.2, 0.97, True)])
+def test_ratios_agree_within_noise_and_on_one_side_of_one(p, s, same):
+    assert verdict(p, s) is same
+
+
+def smoke(speedup: float, sha: str = "abc", candidate: str = "fused.py", passed: bool = True) -> SmokeReport:
+    return SmokeReport(summary=f"PASS · {speedup:.2f}x", status="passed" if passed else "failed", passed=passed,
+                       problem="axpb.py", candidate=candidate, candidate_sha256=sha, target="local", mode="both",
+                       cases_passed=1, cases_total=1, speedup=speedup, runner="warm", device={"name": "NVIDIA H100 80GB HBM3"})
+
+
+def checked(history: History, sha: str = "abc"):
+    r = profile()
+    r.candidate_sha256 = sha
+    against_smoke(r, history)
+    return r
+
+
+def test_a_profile_that_disagrees_with_the_last_smoke_test_says_so(tmp_path):
+    h = History(tmp_path / "h.sqlite3")
+    h.record(smoke(1.74))
+    h.record(smoke(0.60))  # the newest smoke test of this file is the one compared
+    r = checked(h)
+    assert r.smoke_speedup == 0.60
+    assert "DISAGREES with smoke test #2" in r.summary and "the smoke test said 0.60x" in r.summary
+
+
+def test_a_profile_that_agrees_with_the_last_smoke_test_says_so(tmp_path):
+    h = History(tmp_path / "h.sqlite3")
+    h.record(smoke(1.74))
+    h.record(smoke(9.0, candidate="other.py"))
+    h.record(smoke(0.5, passed=False))  # a failed run has no verdict to compare with
+    r = checked(h)
+    assert r.smoke_speedup == 1.74 and r.consistency.startswith("agrees with smoke test #1")
+    assert "DISAGREES" not in r.summary
+
+
+def test_a_changed_file_is_not_compared_with_its_old_smoke_test(tmp_path):
+    h = History(tmp_path / "h.sqlite3")
+    h.record(smoke(0.5, sha="old"))
+    r = checked(h, sha="new")
+    assert r.smoke_speedup is None and r.consistency == "" and "smoke" not in r.summary
