@@ -120,3 +120,91 @@ def test_a_changed_file_is_not_compared_with_its_old_smoke_test(tmp_path):
     h.record(smoke(0.5, sha="old"))
     r = checked(h, sha="new")
     assert r.smoke_speedup is None and r.consistency == "" and "smoke" not in r.summary
+
+
+# -- end to end on CPU: the harness's real profile command and the client's profile_ncu, with a stand-in
+# ncu that replays the recorded raw pages (the harness reads them through `ncu --import --csv`) --------
+FAKE_NCU = '''#!{python}
+import json, os, sys
+args = sys.argv[1:]
+here = os.path.dirname(os.path.abspath(__file__))
+if args[0] == "--import":
+    side = os.path.basename(args[1]).split(".")[0]
+    sys.stdout.write(open(os.path.join({ncu!r}, {{"candidate": "candidate_1kernel.csv",
+                                                "baseline": "reference_2kernels.csv"}}[side])).read())
+    sys.exit(0)
+with open(os.path.join(here, "calls.log"), "a") as log:
+    log.write(json.dumps(args) + "\\n")
+open(args[args.index("--export") + 1] + ".ncu-rep", "w").close()
+info = args[args.index("--info") + 1]
+open(info, "w").write(json.dumps({{"case": {{"seed": 4004}}, "device": {{"type": "cuda", "name": "stand-in"}}}}))
+'''
+
+
+@pytest.fixture
+def fake_ncu(tmp_path, monkeypatch) -> Path:
+    import sys
+
+    from gpu_harness import ncu_summary as summary
+
+    bindir = tmp_path / "fakebin"
+    bindir.mkdir()
+    ncu = bindir / "ncu"
+    ncu.write_text(FAKE_NCU.format(python=sys.executable, ncu=str(NCU)))
+    ncu.chmod(0o755)
+    monkeypatch.setenv("GPU_HARNESS_NCU", str(ncu))
+    if summary.module_dirs(str(ncu)):
+        pytest.skip("ncu_report is installed here: the stand-in's reports would be read with it")
+    return bindir
+
+
+def calls(bindir: Path) -> list[list[str]]:
+    import json
+
+    return [json.loads(line) for line in (bindir / "calls.log").read_text().splitlines()]
+
+
+@pytest.fixture
+def axpb_workspace(tmp_path) -> Path:
+    import shutil
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    fixtures = Path(__file__).resolve().parents[1] / "harness" / "fixtures" / "kernelbench"
+    shutil.copy(fixtures / "axpb_2kernels.py", ws / "axpb.py")
+    shutil.copy(fixtures / "axpb_2kernels_triton.py", ws / "fused.py")
+    return ws
+
+
+def app_for(tmp_path: Path, ws: Path):
+    import sys
+
+    from mcp_bifrost.app import Bifrost
+    from mcp_bifrost.config import Config, LocalTargetConfig
+
+    config = Config(targets={"local": LocalTargetConfig(workdir=str(tmp_path / "wd"), python=sys.executable)},
+                    history_db=str(tmp_path / "history.sqlite3"), audit_log=str(tmp_path / "audit.jsonl"))
+    return Bifrost(config, ws)
+
+
+@pytest.mark.anyio
+async def test_profile_ncu_profiles_whole_calls_and_checks_them_against_the_last_smoke_test(
+        tmp_path, fake_ncu, axpb_workspace):
+    import hashlib
+
+    app = app_for(tmp_path, axpb_workspace)
+    sha = hashlib.sha256((axpb_workspace / "fused.py").read_bytes()).hexdigest()
+    try:
+        app.history.record(smoke(0.60, sha=sha, candidate="fused.py").model_copy(update={"problem": "axpb.py"}))
+        r = await app.profile_ncu("axpb.py", "fused.py", baseline="reference", use_budget=False, timeout_s=120)
+        capped = await app.profile_ncu("axpb.py", "fused.py", baseline="reference", launch_count=1,
+                                       use_budget=False, timeout_s=120)
+    finally:
+        await app.close()
+    whole, cut = calls(fake_ncu)[:2], calls(fake_ncu)[2:]
+    assert all("--launch-count" not in c for c in whole)  # every kernel of the call
+    assert all(c[c.index("--launch-count") + 1] == "2" for c in cut)  # one more than asked, to see a cut
+    assert SUMMARY.search(r.summary) and r.speedup and r.speedup > 1.3, r.summary
+    assert r.smoke_speedup == 0.60 and "DISAGREES with smoke test #1" in r.summary, r.summary
+    assert capped.speedup is None and "launch_count cut the call" in capped.summary, capped.summary
+    assert capped.baseline_profile.cut_by_launch_limit and not capped.candidate_profile.cut_by_launch_limit
