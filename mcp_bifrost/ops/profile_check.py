@@ -62,9 +62,10 @@ def against_smoke(report: ProfileReport, history: History) -> None:
         report.consistency = f"agrees with smoke test #{smoke.id} ({s:.2f}x vs reference)"
         report.summary += " · " + report.consistency
         return
+    case = f" of case {report.case}" if report.case else ""
     report.consistency = (
         f"DISAGREES with smoke test #{smoke.id}: the profile says {p:.2f}x, the smoke test said {s:.2f}x vs "
-        "reference. The smoke test timed whole calls; the profile sums the kernels of one call, each replayed "
-        "alone under ncu (launch gaps and host work are not in it). The smoke test's number is the verdict; "
-        "read the profile for where time goes inside the kernels, not for the ratio.")
+        f"reference. The smoke test timed whole calls of its benchmark cases; the profile sums the kernels of "
+        f"one call{case}, each replayed alone under ncu (launch gaps and host work are not in it). The smoke "
+        "test's number is the verdict; read the profile for where time goes inside the kernels, not for the ratio.")
     report.summary += " · " + report.consistency

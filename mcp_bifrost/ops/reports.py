@@ -7,6 +7,7 @@ must be there with the right types; keys added later within schema 1 are allowed
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -289,8 +290,24 @@ def side_line(s: ProfileSide) -> str:
     return line
 
 
+_FUNCTOR = re.compile(r"\b\w*Functor\w*")
+KERNEL_LABEL_CHARS = 60
+
+
+def kernel_label(name: str) -> str:
+    """A readable kernel name: no 'void ', no argument list, and for a templated one (torch's elementwise
+    kernels all share one name) the template's functor kept: 'at::native::vectorized_elementwise_kernel
+    [MulFunctor]'."""
+    name = re.sub(r"^void\s+", "", name)
+    if "<" not in name:
+        return name.split("(")[0][:KERNEL_LABEL_CHARS]
+    functors = [f for f in _FUNCTOR.findall(name) if f not in ("AUnaryFunctor", "BUnaryFunctor", "BinaryFunctor")]
+    head = name.split("<")[0][:KERNEL_LABEL_CHARS]
+    return head + (f" [{functors[-1]}]" if functors else "<...>")
+
+
 def kernel_line(k: KernelProfile) -> str:
-    bits = [f"{k.name[:60]}: {fmt_time(k.duration_us)}, {k.bound}-bound"]
+    bits = [f"{kernel_label(k.name)}: {fmt_time(k.duration_us)}, {k.bound}-bound"]
     if k.sm_pct is not None and k.memory_pct is not None:
         bits.append(f"SM {k.sm_pct:.0f}% / mem {k.memory_pct:.0f}%")
     if k.achieved_occupancy_pct is not None:
@@ -307,12 +324,11 @@ def profile_summary(r: ProfileReport, kernel_regex: str | None = None) -> str:
     if not kernels:
         return "no kernel was profiled: the call launched none inside the NVTX range (or kernel_regex matched none)"
     head = side_line(base) + "; " + side_line(cand) if base is not None else side_line(cand)
-    if base is not None:
-        if r.speedup is not None:
-            head += f": {fmt_speedup(r.speedup)}"
-        elif base.cut_by_launch_limit or cand.cut_by_launch_limit:
-            head += ": no ratio (launch_count cut a call; omit it to profile whole calls)"
-    parts = [head + " (summed kernel time of one call)"]
+    if base is not None and r.speedup is not None:
+        head += f": {fmt_speedup(r.speedup)}"
+    parts = [head + ", summed kernel time of one call"]
+    if base is not None and r.speedup is None and (base.cut_by_launch_limit or cand.cut_by_launch_limit):
+        parts.append("no ratio: launch_count cut a call (omit it to profile whole calls)")
     if kernel_regex:
         parts.append(f"only kernels matching {kernel_regex!r} were profiled")
     slowest = max(kernels, key=lambda k: k.duration_us or 0.0)
@@ -330,9 +346,8 @@ _COMPARED = (("duration_us", "duration", "us"), ("sm_pct", "SM throughput", "%")
 def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
     """What changed from the baseline to the candidate: the whole calls, then kernels paired by name
     (a fused candidate has no partner for the baseline's other kernels: those are listed, not paired)."""
-    lines = [f"whole call: {side_line(base)} -> {side_line(cand)}"
-             + (f" ({fmt_speedup(base.total_duration_us / cand.total_duration_us)})"
-                if base.total_duration_us and cand.total_duration_us else "")]
+    ratio = whole_call_speedup(base, cand)
+    lines = [f"whole call: {side_line(base)} -> {side_line(cand)}" + (f" ({fmt_speedup(ratio)})" if ratio else "")]
     pairs, unused = [], list(range(len(base.kernels)))
     only_cand = []
     for c in cand.kernels:
@@ -352,11 +367,11 @@ def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
                 diffs.append(f"{label} {x:g}{unit} -> {y:g}{unit}")
         if b.top_stalls[:1] != c.top_stalls[:1] and c.top_stalls:
             diffs.append(f"top stall now {c.top_stalls[0]}")
-        lines.append(f"kernel {c.name[:40]}: " + ("; ".join(diffs) if diffs else "unchanged"))
+        lines.append(f"kernel {kernel_label(c.name)}: " + ("; ".join(diffs) if diffs else "unchanged"))
     if unused:
         lines.append(f"only in {base.label}: " + ", ".join(
-            f"{base.kernels[i].name[:40]} ({fmt_time(base.kernels[i].duration_us)})" for i in unused))
+            f"{kernel_label(base.kernels[i].name)} ({fmt_time(base.kernels[i].duration_us)})" for i in unused))
     if only_cand:
-        lines.append(f"only in {cand.label}: " + ", ".join(f"{c.name[:40]} ({fmt_time(c.duration_us)})"
+        lines.append(f"only in {cand.label}: " + ", ".join(f"{kernel_label(c.name)} ({fmt_time(c.duration_us)})"
                                                            for c in only_cand))
     return lines
