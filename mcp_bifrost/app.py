@@ -489,8 +489,9 @@ class Bifrost:
 
     async def profile_ncu(
         self, problem: str, candidate: str, *, target: str | None = None, sections: list[str] | None = None,
-        kernel_regex: str | None = None, launch_count: int | None = None, baseline: str | None = None, push: bool = True,
-        timeout_s: float | None = None, progress: evaluation.Progress | None = None, use_budget: bool = True,
+        kernel_regex: str | None = None, launch_count: int | None = None, baseline: str | None = None,
+        push: bool = True, timeout_s: float | None = None, progress: evaluation.Progress | None = None,
+        use_budget: bool = True,
     ) -> ProfileReport:
         """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
         started = time.monotonic()

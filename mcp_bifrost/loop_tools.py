@@ -138,7 +138,8 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         reasons, and ncu's own advice sorted by estimated speedup. With baseline="reference" (or an earlier
         candidate), both totals with their kernel counts and ratio, what changed, and whether the ratio agrees
         with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
-        .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI. Use it when run_smoke_test's speedup stalls."""
+        .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI.
+        Use it when run_smoke_test's speedup stalls."""
         args = {"problem": problem, "candidate": candidate, "sections": sections, "kernel_regex": kernel_regex,
                 "launch_count": launch_count, "baseline": baseline}
         return await call(ctx, "profile_ncu", target, args, lambda app: app.profile_ncu(

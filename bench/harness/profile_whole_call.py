@@ -79,7 +79,8 @@ def main():
     whole = harness("profile", "profile", str(PROBLEM), str(FUSED), "--baseline", "reference",
                     "--out", str(OUT / "reports"), timeout_s=300)
     cut = harness("profile_cut", "profile", str(PROBLEM), str(FUSED), "--baseline", "reference",
-                  "--launch-count", "1", "--sections", "SpeedOfLight", "--out", str(OUT / "reports_cut"), timeout_s=300)
+                  "--launch-count", "1", "--sections", "SpeedOfLight", "--out", str(OUT / "reports_cut"),
+                  timeout_s=300)
     timed = (smoke.get("score") or {}).get("speedup")
     ref, cand = whole.get("baseline") or {}, whole.get("candidate") or {}
     profiled = ref["total_us"] / cand["total_us"] if ref.get("total_us") and cand.get("total_us") else None

@@ -92,7 +92,8 @@ def test_ratios_agree_within_noise_and_on_one_side_of_one(p, s, same):
 def smoke(speedup: float, sha: str = "abc", candidate: str = "fused.py", passed: bool = True) -> SmokeReport:
     return SmokeReport(summary=f"PASS · {speedup:.2f}x", status="passed" if passed else "failed", passed=passed,
                        problem="axpb.py", candidate=candidate, candidate_sha256=sha, target="local", mode="both",
-                       cases_passed=1, cases_total=1, speedup=speedup, runner="warm", device={"name": "NVIDIA H100 80GB HBM3"})
+                       cases_passed=1, cases_total=1, speedup=speedup, runner="warm",
+                       device={"name": "NVIDIA H100 80GB HBM3"})
 
 
 def checked(history: History, sha: str = "abc"):
