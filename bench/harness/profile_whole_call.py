@@ -104,7 +104,7 @@ def main():
             from_module = [k["duration_us"] for k in whole[side]["kernels"]]
             result[f"csv_reader_matches_ncu_report_{side}"] = from_csv == from_module
             result[f"csv_durations_{side}"] = from_csv
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--confcutdir=tests/harness",
                             "tests/harness/test_profile_gpu.py"], cwd=REPO, env=ENV, capture_output=True, text=True,
                            timeout=600)
     (OUT / "pytest.txt").write_text(tests.stdout + tests.stderr)
