@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from mcp_bifrost.arguments import check_timeout
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError, CommandError, ConfigError, JobNotFound, LocalPathRefused, PathOutsideWorkdir
 from mcp_bifrost.history import History
@@ -90,6 +91,7 @@ class Bifrost:
             return default
         if not timeout_s > 0:
             raise CommandError(say("timeout_positive", self.words, value=timeout_s, default=default))
+        check_timeout(say("timeout_name", self.words), timeout_s)
         return timeout_s
 
     def exec_limits(self, timeout_s: float | None, *, use_budget: bool) -> ExecLimits:
@@ -333,6 +335,7 @@ class Bifrost:
     ) -> SmokeReport:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
+        timeout = self._timeout(timeout_s, self.config.harness.smoke_timeout_s)  # before anything starts
         t = self.target(target)
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
@@ -341,8 +344,6 @@ class Bifrost:
         if push:
             pushed, push_s = (await self.push(target=target)).files_sent, round(time.monotonic() - started, 4)
         ws = (await self.remote_workspace(t)).twin
-        rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
-        timeout = timeout_s or self.config.harness.smoke_timeout_s
         h = self.harness(t)
         work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=sha, started=started,
                                 pushed=pushed, push_s=push_s)
@@ -396,6 +397,7 @@ class Bifrost:
         to history. With `use_budget` (MCP), a fan-out still running at the call budget continues as a
         job whose status carries the whole report; without (CLI), the call waits for every candidate."""
         started = time.monotonic()
+        self._timeout(timeout_s, self.config.harness.smoke_timeout_s)  # refused before anything starts
         t = self.target(target)
         caller = [progress]  # dropped when the call returns early: nobody reads its progress any more
 
@@ -445,7 +447,7 @@ class Bifrost:
         if push:
             await self.push(target=t.name)
         ws = (await self.remote_workspace(t)).twin
-        timeout = timeout_s or self.config.harness.smoke_timeout_s
+        timeout = self._timeout(timeout_s, self.config.harness.smoke_timeout_s)
         slurm = isinstance(t, SlurmTarget)
         if slurm:  # one srun step per candidate; Slurm picks each GPU
             slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
@@ -493,6 +495,7 @@ class Bifrost:
     ) -> ProfileReport:
         """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
         started = time.monotonic()
+        timeout = self._timeout(timeout_s, self.config.harness.profile_timeout_s)  # before anything starts
         t = self.target(target)
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
@@ -511,7 +514,6 @@ class Bifrost:
             args.append(f"--sections {quote(','.join(sections))}")
         if kernel_regex:
             args.append(f"--kernel-regex {quote(kernel_regex)}")
-        timeout = timeout_s or self.config.harness.profile_timeout_s
         args.append(f"--timeout {timeout:g}")
         h = self.harness(t)  # on Slurm: one-shot inside srun, on a compute node
 

@@ -50,6 +50,20 @@ def main_options(
                                           help="print the version and exit")] = False,
 ) -> None:
     """mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell."""
+    _check_argv(sys.argv[1:])
+
+
+def _check_argv(argv: list[str]) -> None:
+    """Every word of the command line, before anything starts: no control characters (tabs and
+    newlines pass: a shell command may hold them), valid UTF-8, bounded size. One sentence, exit 2."""
+    from mcp_bifrost.arguments import MAX_COMMAND_BYTES, check_text
+
+    for i, word in enumerate(argv):
+        try:
+            check_text(f"argument {i + 1}", word, shell=True, limit=MAX_COMMAND_BYTES)
+        except BifrostError as exc:
+            _error(str(exc))
+            raise typer.Exit(2) from None
 
 
 def _print_json(result: BaseModel | list[BaseModel]) -> None:
@@ -280,6 +294,13 @@ def copy_files_cmd(
     """Fetch files or folders from a target into a local folder (the copy_files tool). Alias: pull.
 
     Unlike the MCP tool, --to may name any folder: the person at the terminal owns this disk."""
+    from mcp_bifrost.arguments import check_value
+
+    try:
+        check_value("remote path", remote_paths)
+    except BifrostError as exc:
+        _error(str(exc))
+        raise typer.Exit(2) from None
     stop_bar, update = _progress_bar("copy")
     try:
         result = _run(_config(config), workspace, lambda b: b.copy_files(

@@ -21,10 +21,12 @@ _VOCABULARY: dict[str, dict[Words, str]] = {
     "job_status": {Words.TOOL: "job_status", Words.CLI: "`mcp-bifrost jobs status {job}`"},
     "job_logs": {Words.TOOL: "job_logs", Words.CLI: "`mcp-bifrost jobs logs {job}`"},
     "job_cancel": {Words.TOOL: "job_cancel", Words.CLI: "`mcp-bifrost jobs cancel {job}`"},
+    "timeout_name": {Words.TOOL: "timeout_s", Words.CLI: "--timeout"},
     "targets": {Words.TOOL: "the `targets` tool", Words.CLI: "`mcp-bifrost targets`"},
 }
 
 _MESSAGES: dict[str, str] = {
+    "timeout_name": "{timeout_opt}",
     "timed_out": "timed out after {timeout:g} s; the process group was killed (TERM, then KILL). "
                  "Raise {timeout_opt} or use {background}.",
     "never_started": "never started: every channel to {target} stayed busy for the whole {timeout:g} s "
