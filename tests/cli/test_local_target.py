@@ -1,0 +1,65 @@
+"""The local target runs kernels out of the box: its python is the interpreter running mcp-bifrost
+(whose venv has the project's torch), and a python without torch is named, with the fix, in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NO_TORCH_PYTHON = "/usr/bin/python3"
+
+
+def bifrost(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def local_config(tmp_path: Path, python: str | None = None) -> Path:
+    path = tmp_path / "config.toml"
+    text = f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n'
+    path.write_text(text + (f'python = "{python}"\n' if python else ""))
+    return path
+
+
+def _no_torch() -> None:
+    if not Path(NO_TORCH_PYTHON).exists() or subprocess.run([NO_TORCH_PYTHON, "-c", "import torch"],
+                                                           capture_output=True).returncode == 0:
+        pytest.skip(f"{NO_TORCH_PYTHON} is missing or has torch")
+
+
+def test_smoke_on_the_default_local_target_passes_without_setting_python(tmp_path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
+    shutil.copy(REPO / "kernels" / "utils.py", workspace / "kernels" / "utils.py")
+    done = bifrost("smoke", "kernels/vectoradd", "kernels/vectoradd/examples/submission_torch.py", "--mode", "test",
+                   "-w", str(workspace), "--config", str(local_config(tmp_path)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS" in done.stdout
+
+
+def test_targets_names_torch_missing_with_the_fix(tmp_path):
+    _no_torch()
+    done = bifrost("targets", "--json", "--config", str(local_config(tmp_path, NO_TORCH_PYTHON)), timeout=60)
+    local = json.loads(done.stdout)["targets"][0]
+    assert local["missing"] == ["torch"]
+    assert f"torch missing" in local["error"] and f"{NO_TORCH_PYTHON} -m pip install torch" in local["error"]
+    table = bifrost("targets", "--config", str(local_config(tmp_path, NO_TORCH_PYTHON)), timeout=60)
+    assert "missing" in table.stdout and table.returncode == 0, table.stdout + table.stderr
+
+
+def test_a_harness_that_cannot_start_says_why_in_one_clean_line(tmp_path):
+    _no_torch()
+    workspace = tmp_path / "ws"
+    shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
+    done = bifrost("smoke", "kernels/vectoradd", "kernels/vectoradd/examples/submission_torch.py", "--mode", "test",
+                   "-w", str(workspace), "--config", str(local_config(tmp_path, NO_TORCH_PYTHON)))
+    assert done.returncode == 1
+    text = done.stdout + done.stderr
+    assert "torch missing" in text and f"{NO_TORCH_PYTHON} -m pip install torch" in text, text
+    assert "Traceback" not in text and 'line ' not in text and "runpy" not in text, text
