@@ -423,7 +423,7 @@ class Bifrost:
         try:
             job_id = await evaluation.detach(
                 t, work, f"run_smoke_test {prob} candidates={len(candidates)}", ws,
-                on_report=lambda m: (0 if not m.failed else 1, m.model_dump_json()), on_error=failed,
+                on_report=lambda m: (0 if not (m.failed or m.not_run) else 1, m.model_dump_json()), on_error=failed,
                 grace_s=self.config.limits.kill_grace_s)
         except BaseException:
             work.cancel()
@@ -582,15 +582,16 @@ def _fanout_smoke_report(target: str, prob: str, slots: int, outcomes: list, wal
     reports: list[SmokeReport] = [o.result for o in outcomes]
     order = fanout.rank(outcomes)
     ranking = [reports[i].candidate for i in order]
-    failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed]
+    failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed and r.status != "not_run"]
+    not_run = [f"{r.candidate}: {r.summary}" for r in reports if r.status == "not_run"]
     gpus = [r.device.get("gpu_index") for r in reports]
-    where = f"{slots} GPU{'s' if slots != 1 else ''}"
+    where = fanout.where_text(slots, [r.device for r in reports])
     if order:
         best = reports[order[0]]
         best_text = f"best {posixpath.basename(best.candidate)}" + (f" {best.speedup:.2f}x" if best.speedup else "")
     else:
         best_text = "no candidate passed"
     summary = (f"{len(reports)} candidate{'s' if len(reports) != 1 else ''} on {where} in {wall:.1f} s: {best_text}; "
-               f"{len(reports) - len(failed)} pass, {len(failed)} fail")
+               + fanout.count_text(sum(r.passed for r in reports), len(failed), len(not_run)))
     return FanoutSmokeReport(summary=summary, problem=prob, target=target, slots=slots, duration_s=wall,
-                             ranking=ranking, failed=failed, gpus=gpus, reports=reports)
+                             ranking=ranking, failed=failed, not_run=not_run, gpus=gpus, reports=reports)
