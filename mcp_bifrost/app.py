@@ -20,7 +20,7 @@ from mcp_bifrost.arguments import check_timeout
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError, CommandError, ConfigError, JobNotFound, LocalPathRefused, PathOutsideWorkdir
 from mcp_bifrost.history import History
-from mcp_bifrost.messages import Words, say
+from mcp_bifrost.messages import Words, reword_report, say
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
@@ -43,7 +43,7 @@ from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
 from mcp_bifrost.ops.problems import find_problems
 from mcp_bifrost.ops.reports import parse_profile, parse_smoke
-from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
+from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
 from mcp_bifrost.ops.jobs import JobRef
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
 from mcp_bifrost.ops.remote_command import quote
@@ -115,6 +115,7 @@ class Bifrost:
         background: bool = False,
         use_budget: bool = True,
         progress: Progress | None = None,
+        tee: Tee | None = None,
     ) -> ExecResult:
         t = self.target(target)
         limits = self.exec_limits(timeout_s, use_budget=use_budget)
@@ -132,7 +133,7 @@ class Bifrost:
                 note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
         on_gpu = await slurm_run.compute_command(t, command, timeout_s=limits.timeout_s)
-        result = await execute(t, on_gpu, where, limits, env=env, progress=progress, words=self.words)
+        result = await execute(t, on_gpu, where, limits, env=env, progress=progress, words=self.words, tee=tee)
         result = slurm_run.check(result)
         result.command = command
         if result.job_id:
@@ -377,6 +378,7 @@ class Bifrost:
                 f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json --timeout {timeout:g}", timeout,
                 on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
             report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
+            reword_report(report, self.words)
             report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
             report.push_s = push_s
             if gpu is not None:  # which GPU of the target it ran on (CUDA_VISIBLE_DEVICES=gpu)

@@ -196,28 +196,85 @@ def trust(
     out.print(f"recorded in {path}")
 
 
+STDIN_MAX_BYTES = 64 * 1024  # piped input travels inside the command line (its bound is MAX_COMMAND_BYTES)
+
+
 @app.command("exec")
 def exec_cmd(
     command: Annotated[str, typer.Argument(help="shell command, run in the remote workspace")],
     target: TargetOpt = None,
     cwd: Annotated[str | None, typer.Option(help="directory relative to the remote workspace, or absolute")] = None,
-    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed (positive)")] = None,
-    background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job")] = False,
+    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed (positive; default 600, "
+                                                  "or 86400 with --background)")] = None,
+    background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job; prints its id")] = False,
+    stdin: Annotated[bool, typer.Option("--stdin/--no-stdin", help="pass piped input to the command (default: when "
+                                        f"stdin is a pipe or a file, up to {STDIN_MAX_BYTES // 1024} KiB)")] = True,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a command on a target and print its output; exits with the command's exit code."""
-    result = _run(_config(config), workspace, lambda b: b.exec(
-        command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False))
+    """Run a command on a target, its output streamed as it comes; exits as a shell would: the command's
+    code, 124 when it timed out, 125 when it never started."""
+    cfg = _config(config)
+    piped = _piped_stdin() if stdin else None
+    if piped:
+        command = with_stdin(command, piped)
+    tee = None if json_out or background else _stream
+    result = _run(cfg, workspace, lambda b: b.exec(
+        command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False, tee=tee))
     if json_out:
         _print_json(result)
-    else:
-        sys.stdout.write(result.stdout)
-        sys.stderr.write(result.stderr)
-        if result.note:
-            err.print(result.note, style="yellow", markup=False, highlight=False)
-    raise typer.Exit(0 if result.exit_code is None else result.exit_code)
+    elif background:
+        sys.stdout.write(f"{result.job_id}\n")
+    if result.note and not json_out:
+        err.print(result.note, style="yellow", markup=False, highlight=False)
+    raise typer.Exit(shell_status(result))
+
+
+def _stream(name: str, chunk: bytes) -> None:
+    """Write a chunk of the command's output to our own stdout/stderr at once (no cap: the reader owns it)."""
+    stream = sys.stdout if name == "stdout" else sys.stderr
+    stream.flush()
+    stream.buffer.write(chunk)
+    stream.buffer.flush()
+
+
+def _piped_stdin() -> bytes | None:
+    """Our stdin's bytes when it is a pipe or a file (never a terminal); refused over STDIN_MAX_BYTES."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return None
+    data = sys.stdin.buffer.read(STDIN_MAX_BYTES + 1)
+    if len(data) > STDIN_MAX_BYTES:
+        _error(f"piped input is over {STDIN_MAX_BYTES // 1024} KiB; push the file and redirect it in the command "
+               "(`mcp-bifrost exec 'cmd < file'`), or pass --no-stdin")
+        raise typer.Exit(2)
+    return data or None
+
+
+def with_stdin(command: str, data: bytes) -> str:
+    """The command with `data` as its standard input (the wrapper's own stdin is its control channel)."""
+    import base64
+
+    from mcp_bifrost.ops.remote_command import quote
+
+    return f"printf %s {quote(base64.b64encode(data).decode())} | base64 -d | {{\n{command}\n}}"
+
+
+def shell_status(result) -> int:
+    """The exit status a shell would give: the command's own (128+N when signal N killed it), 124 when
+    it was killed at its timeout, 125 when it never started; 0 for a job that started."""
+    if result.timed_out:
+        return 125 if (result.note or "").startswith("never started") else 124
+    if result.exit_code is None:
+        return 0 if result.job_id else 125
+    return result.exit_code
 
 
 def _progress_bar(verb: str):
@@ -331,15 +388,26 @@ def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = Non
     if json_out:
         _print_json(found)
         return
-    rows = [[j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code),
+    rows = [[j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code), readable_time(j.started_at),
              "" if j.duration_s is None else f"{j.duration_s:.1f}", j.command] for j in found]
-    _print_table(["job id", "state", "exit", "seconds", "command"], rows, keep={"job id"})
+    _print_table(["job id", "state", "exit", "started", "seconds", "command"], rows, keep={"job id", "started"})
+
+
+def readable_time(epoch: float | None) -> str:
+    """Local wall-clock time of an epoch timestamp, as a person reads it."""
+    import time
+
+    return "" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 @jobs_app.command("status")
 def jobs_status(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
-    """State of one job (JSON)."""
-    _print_json(_run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target)))
+    """State of one job (JSON; with a terminal, the times are also shown as local dates)."""
+    info = _run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target))
+    _print_json(info)
+    if not json_out and out.is_terminal:
+        err.print(f"started {readable_time(info.started_at) or '-'}, finished {readable_time(info.finished_at) or '-'}",
+                  markup=False, highlight=False)
 
 
 @jobs_app.command("logs")
