@@ -128,6 +128,10 @@ def serve(
     from mcp_bifrost.server import build_server
 
     cfg = _config(config)
+    if not workspace.expanduser().is_dir():  # one line now, not a traceback from the server's first moments
+        _error(f"the workspace {workspace} is not an existing folder; give the folder you work in with "
+               "--workspace (it is never created)")
+        raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     server = build_server(cfg, workspace)
@@ -142,6 +146,32 @@ def serve(
             raise typer.Exit(2) from None
     else:
         server.run("stdio")
+
+
+@app.command("client-config")
+def client_config_cmd(
+    client: Annotated[str | None, typer.Option(help="desktop | code | mcp-json (default: all three)")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    config: ConfigOpt = None,
+) -> None:
+    """Print the exact MCP client configuration that starts this server (absolute paths, nothing to fix)."""
+    from mcp_bifrost.client_config import CLIENTS, explain, render
+    from mcp_bifrost.config import config_path, default_config_path
+
+    if client is not None and client not in CLIENTS:
+        _error(f"--client must be one of {', '.join(CLIENTS)} (got {client!r})")
+        raise typer.Exit(2)
+    if not workspace.expanduser().is_dir():
+        _error(f"the workspace {workspace} is not an existing folder; give the folder you work in with --workspace")
+        raise typer.Exit(2)
+    _config(config)  # a broken config is said now, not by a server that exits under the client
+    if config is None and config_path().exists() and config_path() != default_config_path():
+        config = config_path()  # $BIFROST_CONFIG: the client will not have it, so name the file
+    if client is not None:
+        sys.stdout.write(render(client, workspace, config) + "\n")
+        return
+    for name in CLIENTS:
+        sys.stdout.write(f"# {explain(name)}\n{render(name, workspace, config)}\n\n")
 
 
 @app.command("targets")
