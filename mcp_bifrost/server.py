@@ -190,7 +190,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     async def job_logs(
         job_id: JobId,
         ctx: Context,
-        tail_lines: Annotated[int, Field(description="how many last lines of each stream", ge=1, le=100_000)] = 200,
+        tail_lines: Annotated[int, Field(description="how many last lines of each stream (default 200, at most 100000)", ge=1, le=100_000)] = 200,
         target: JobTarget = None,
     ) -> JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
@@ -233,7 +233,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
                                              open_world_hint=True))
     async def copy_files(
         remote_paths: Annotated[list[str], Field(description="files or folders on the target: relative to this workspace's twin, or absolute inside the workdir", min_length=1)],
-        local_dir: Annotated[str, Field(description="local folder to write into: inside the workspace (relative to it) or a configured copy root")],
+        local_dir: Annotated[str, Field(description="local folder to write into: relative to the server's workspace, or absolute inside it or a configured copy root (limits.copy_roots)")],
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
     ) -> CopyResult:
