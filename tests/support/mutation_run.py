@@ -118,7 +118,7 @@ MUTATIONS = [
     Mutation("cli exec: piped stdin dropped", "mcp_bifrost/cli.py",
              "    if piped:\n        command = with_stdin(command, piped)\n", "",
              ("tests/cli/test_cli_people.py",)),
-    Mutation("trust: a changed key appended with --yes", "mcp_bifrost/trust.py",
+    Mutation("trust: any recorded key taken for the presented one", "mcp_bifrost/trust.py",
              "        if any(k.export_public_key() == presented for k in keys):", "        if True:",
              ("tests/cli/test_trust.py",)),
     Mutation("fan-out: not_run counted as failed", "mcp_bifrost/app.py",
