@@ -35,6 +35,12 @@ def read_probe(health: TargetHealth, exit_status: int, stdout: str, stderr: str,
                f"Install it there (`{python} -m pip install torch`) or set `python` in the target's config "
                "to an interpreter that has torch")
         health.error = f"{health.error}; {why}" if health.error else why
+    elif not health.cuda and info.get("nvidia_smi"):  # the GPU would sit idle: CPU torch on a GPU machine
+        why = (f"torch {health.torch} is a CPU-only build, but the target has an NVIDIA GPU (nvidia-smi): install "
+               f"a CUDA build (`{python} -m pip install torch --index-url https://download.pytorch.org/whl/cu126`, "
+               "or the CUDA version nvidia-smi names) or set `python` in the target's config to an interpreter "
+               "that has one")
+        health.error = f"{health.error}; {why}" if health.error else why
     return health
 
 

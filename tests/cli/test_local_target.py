@@ -63,3 +63,19 @@ def test_a_harness_that_cannot_start_says_why_in_one_clean_line(tmp_path):
     text = done.stdout + done.stderr
     assert "torch missing" in text and f"{NO_TORCH_PYTHON} -m pip install torch" in text, text
     assert "Traceback" not in text and 'line ' not in text and "runpy" not in text, text
+
+
+def test_a_cpu_torch_on_a_machine_with_an_nvidia_gpu_is_named_with_the_fix(tmp_path):
+    """A GPU box whose python has CPU torch would time kernels on the CPU: `targets` says so."""
+    import os
+
+    fakebin = tmp_path / "bin"
+    fakebin.mkdir()
+    (fakebin / "nvidia-smi").write_text("#!/bin/sh\necho 'NVIDIA-SMI 550.54  CUDA Version: 12.4'\n")
+    (fakebin / "nvidia-smi").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fakebin}:{os.environ['PATH']}"}
+    done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "targets", "--json", "--config",
+                           str(local_config(tmp_path))], capture_output=True, text=True, timeout=60, env=env)
+    local = json.loads(done.stdout)["targets"][0]
+    assert local["torch"] and not local["cuda"], local
+    assert "CPU-only build" in local["error"] and "download.pytorch.org/whl/cu" in local["error"], local
