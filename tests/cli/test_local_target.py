@@ -79,3 +79,25 @@ def test_a_cpu_torch_on_a_machine_with_an_nvidia_gpu_is_named_with_the_fix(tmp_p
     local = json.loads(done.stdout)["targets"][0]
     assert local["torch"] and not local["cuda"], local
     assert "CPU-only build" in local["error"] and "download.pytorch.org/whl/cu" in local["error"], local
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU (run on the device machine)")
+def test_on_a_gpu_machine_the_default_local_target_times_on_the_gpu(tmp_path):
+    workspace = tmp_path / "ws"
+    shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
+    shutil.copy(REPO / "kernels" / "utils.py", workspace / "kernels" / "utils.py")
+    done = bifrost("smoke", "kernels/vectoradd", "kernels/vectoradd/examples/submission_torch.py", "--json",
+                   "-w", str(workspace), "--config", str(local_config(tmp_path)))
+    report = json.loads(done.stdout)
+    assert done.returncode == 0 and report["passed"], report["summary"]
+    assert report["device"]["type"] == "cuda" and "CPU" not in report["summary"], report["summary"]
+    assert report["timing"][0]["clock"] == "cuda_events" and report["roofline_fraction"], report["summary"]
