@@ -283,8 +283,14 @@ def exec_cmd(
     if piped:
         command = with_stdin(command, piped)
     tee = None if json_out or background else _stream
-    result = _run(cfg, workspace, lambda b: b.exec(
-        command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False, tee=tee))
+    try:
+        result = _run(cfg, workspace, lambda b: b.exec(
+            command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False, tee=tee))
+    except BrokenPipeError:  # our reader left (`| head`): the command was killed; exit as a shell's SIGPIPE
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        raise typer.Exit(141) from None
     if json_out:
         _print_json(result)
     elif background:
