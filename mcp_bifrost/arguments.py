@@ -43,7 +43,8 @@ def check_text(name: str, value: str, *, shell: bool = False, limit: int | None 
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         shown = value.encode("utf-8", "surrogateescape" if _escaped(value) else "backslashreplace")[:80]
-        raise CommandError(f"{name} is not valid UTF-8 text ({shown!r}); rename the file or folder, "
+        what = "" if name.startswith("env[") else f" ({shown!r})"  # an env value may be a secret: never echoed
+        raise CommandError(f"{name} is not valid UTF-8 text{what}; rename the file or folder, "
                            "or give another path") from None
     limit = limit or (MAX_COMMAND_BYTES if name == "command" else MAX_TEXT_BYTES)
     if size > limit:
