@@ -57,9 +57,10 @@ def render(client: str, workspace: Path, config: Path | None) -> str:
     """The text to paste for one client."""
     entry = server_entry(workspace, config)
     if client == "code":
-        env = "".join(f" -e {shlex.quote(f'{k}={v}')}" for k, v in entry.get("env", {}).items())
+        # the name first: --env takes several values and would swallow a name that followed it
+        env = "".join(f" --env {shlex.quote(f'{k}={v}')}" for k, v in entry.get("env", {}).items())
         words = " ".join(shlex.quote(w) for w in [entry["command"], *entry["args"]])
-        return f"claude mcp add{env} {SERVER_NAME} -- {words}"
+        return f"claude mcp add {SERVER_NAME}{env} -- {words}"
     return json.dumps({"mcpServers": {SERVER_NAME: entry}}, indent=2)
 
 

@@ -41,7 +41,7 @@ def test_claude_code_and_desktop_get_the_same_absolute_command(tmp_path):
     code = bifrost("client-config", "--client", "code", "-w", str(tmp_path))
     desktop = json.loads(bifrost("client-config", "--client", "desktop", "-w", str(tmp_path)).stdout)
     entry = desktop["mcpServers"]["bifrost"]
-    assert code.stdout.startswith("claude mcp add") and f"bifrost -- {entry['command']} " in code.stdout
+    assert code.stdout.startswith("claude mcp add bifrost ") and f" -- {entry['command']} " in code.stdout
     assert entry["args"][-2:] == ["--workspace", str(tmp_path.resolve())]
 
 
