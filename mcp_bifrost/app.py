@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from mcp_bifrost.arguments import check_timeout
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError, CommandError, ConfigError, JobNotFound, LocalPathRefused, PathOutsideWorkdir
 from mcp_bifrost.history import History
-from mcp_bifrost.messages import Words, say
+from mcp_bifrost.messages import Words, reword_report, say
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
@@ -43,7 +44,7 @@ from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
 from mcp_bifrost.ops.problems import find_problems
 from mcp_bifrost.ops.profile_check import against_smoke
 from mcp_bifrost.ops.reports import parse_profile, parse_smoke
-from mcp_bifrost.ops.execute import ExecLimits, Progress, execute
+from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
 from mcp_bifrost.ops.jobs import JobRef
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
 from mcp_bifrost.ops.remote_command import quote
@@ -91,6 +92,7 @@ class Bifrost:
             return default
         if not timeout_s > 0:
             raise CommandError(say("timeout_positive", self.words, value=timeout_s, default=default))
+        check_timeout(say("timeout_name", self.words), timeout_s)
         return timeout_s
 
     def exec_limits(self, timeout_s: float | None, *, use_budget: bool) -> ExecLimits:
@@ -114,6 +116,7 @@ class Bifrost:
         background: bool = False,
         use_budget: bool = True,
         progress: Progress | None = None,
+        tee: Tee | None = None,
     ) -> ExecResult:
         t = self.target(target)
         limits = self.exec_limits(timeout_s, use_budget=use_budget)
@@ -131,7 +134,7 @@ class Bifrost:
                 note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
         on_gpu = await slurm_run.compute_command(t, command, timeout_s=limits.timeout_s)
-        result = await execute(t, on_gpu, where, limits, env=env, progress=progress, words=self.words)
+        result = await execute(t, on_gpu, where, limits, env=env, progress=progress, words=self.words, tee=tee)
         result = slurm_run.check(result)
         result.command = command
         if result.job_id:
@@ -334,6 +337,7 @@ class Bifrost:
     ) -> SmokeReport:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
+        timeout = self._timeout(timeout_s, self.config.harness.smoke_timeout_s)  # before anything starts
         t = self.target(target)
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
@@ -342,8 +346,6 @@ class Bifrost:
         if push:
             pushed, push_s = (await self.push(target=target)).files_sent, round(time.monotonic() - started, 4)
         ws = (await self.remote_workspace(t)).twin
-        rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
-        timeout = timeout_s or self.config.harness.smoke_timeout_s
         h = self.harness(t)
         work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=sha, started=started,
                                 pushed=pushed, push_s=push_s)
@@ -377,6 +379,7 @@ class Bifrost:
                 f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json --timeout {timeout:g}", timeout,
                 on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
             report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
+            reword_report(report, self.words)
             report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
             report.push_s = push_s
             if gpu is not None:  # which GPU of the target it ran on (CUDA_VISIBLE_DEVICES=gpu)
@@ -397,6 +400,7 @@ class Bifrost:
         to history. With `use_budget` (MCP), a fan-out still running at the call budget continues as a
         job whose status carries the whole report; without (CLI), the call waits for every candidate."""
         started = time.monotonic()
+        self._timeout(timeout_s, self.config.harness.smoke_timeout_s)  # refused before anything starts
         t = self.target(target)
         caller = [progress]  # dropped when the call returns early: nobody reads its progress any more
 
@@ -422,7 +426,7 @@ class Bifrost:
         try:
             job_id = await evaluation.detach(
                 t, work, f"run_smoke_test {prob} candidates={len(candidates)}", ws,
-                on_report=lambda m: (0 if not m.failed else 1, m.model_dump_json()), on_error=failed,
+                on_report=lambda m: (0 if not (m.failed or m.not_run) else 1, m.model_dump_json()), on_error=failed,
                 grace_s=self.config.limits.kill_grace_s)
         except BaseException:
             work.cancel()
@@ -446,7 +450,7 @@ class Bifrost:
         if push:
             await self.push(target=t.name)
         ws = (await self.remote_workspace(t)).twin
-        timeout = timeout_s or self.config.harness.smoke_timeout_s
+        timeout = self._timeout(timeout_s, self.config.harness.smoke_timeout_s)
         slurm = isinstance(t, SlurmTarget)
         if slurm:  # one srun step per candidate; Slurm picks each GPU
             slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
@@ -495,6 +499,7 @@ class Bifrost:
     ) -> ProfileReport:
         """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
         started = time.monotonic()
+        timeout = self._timeout(timeout_s, self.config.harness.profile_timeout_s)  # before anything starts
         t = self.target(target)
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
@@ -515,7 +520,6 @@ class Bifrost:
             args.append(f"--sections {quote(','.join(sections))}")
         if kernel_regex:
             args.append(f"--kernel-regex {quote(kernel_regex)}")
-        timeout = timeout_s or self.config.harness.profile_timeout_s
         args.append(f"--timeout {timeout:g}")
         h = self.harness(t)  # on Slurm: one-shot inside srun, on a compute node
 
@@ -585,15 +589,16 @@ def _fanout_smoke_report(target: str, prob: str, slots: int, outcomes: list, wal
     reports: list[SmokeReport] = [o.result for o in outcomes]
     order = fanout.rank(outcomes)
     ranking = [reports[i].candidate for i in order]
-    failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed]
+    failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed and r.status != "not_run"]
+    not_run = [f"{r.candidate}: {r.summary}" for r in reports if r.status == "not_run"]
     gpus = [r.device.get("gpu_index") for r in reports]
-    where = f"{slots} GPU{'s' if slots != 1 else ''}"
+    where = fanout.where_text(slots, [r.device for r in reports])
     if order:
         best = reports[order[0]]
         best_text = f"best {posixpath.basename(best.candidate)}" + (f" {best.speedup:.2f}x" if best.speedup else "")
     else:
         best_text = "no candidate passed"
     summary = (f"{len(reports)} candidate{'s' if len(reports) != 1 else ''} on {where} in {wall:.1f} s: {best_text}; "
-               f"{len(reports) - len(failed)} pass, {len(failed)} fail")
+               + fanout.count_text(sum(r.passed for r in reports), len(failed), len(not_run)))
     return FanoutSmokeReport(summary=summary, problem=prob, target=target, slots=slots, duration_s=wall,
-                             ranking=ranking, failed=failed, gpus=gpus, reports=reports)
+                             ranking=ranking, failed=failed, not_run=not_run, gpus=gpus, reports=reports)

@@ -50,6 +50,20 @@ def main_options(
                                           help="print the version and exit")] = False,
 ) -> None:
     """mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell."""
+    _check_argv(sys.argv[1:])
+
+
+def _check_argv(argv: list[str]) -> None:
+    """Every word of the command line, before anything starts: no control characters (tabs and
+    newlines pass: a shell command may hold them), valid UTF-8, bounded size. One sentence, exit 2."""
+    from mcp_bifrost.arguments import MAX_COMMAND_BYTES, check_text
+
+    for i, word in enumerate(argv):
+        try:
+            check_text(f"argument {i + 1}", word, shell=True, limit=MAX_COMMAND_BYTES)
+        except BifrostError as exc:
+            _error(str(exc))
+            raise typer.Exit(2) from None
 
 
 def _print_json(result: BaseModel | list[BaseModel]) -> None:
@@ -114,6 +128,10 @@ def serve(
     from mcp_bifrost.server import build_server
 
     cfg = _config(config)
+    if not workspace.expanduser().is_dir():  # one line now, not a traceback from the server's first moments
+        _error(f"the workspace {workspace} is not an existing folder; give the folder you work in with "
+               "--workspace (it is never created)")
+        raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     server = build_server(cfg, workspace)
@@ -130,6 +148,32 @@ def serve(
         server.run("stdio")
 
 
+@app.command("client-config")
+def client_config_cmd(
+    client: Annotated[str | None, typer.Option(help="desktop | code | mcp-json (default: all three)")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    config: ConfigOpt = None,
+) -> None:
+    """Print the exact MCP client configuration that starts this server (absolute paths, nothing to fix)."""
+    from mcp_bifrost.client_config import CLIENTS, explain, render
+    from mcp_bifrost.config import config_path, default_config_path
+
+    if client is not None and client not in CLIENTS:
+        _error(f"--client must be one of {', '.join(CLIENTS)} (got {client!r})")
+        raise typer.Exit(2)
+    if not workspace.expanduser().is_dir():
+        _error(f"the workspace {workspace} is not an existing folder; give the folder you work in with --workspace")
+        raise typer.Exit(2)
+    _config(config)  # a broken config is said now, not by a server that exits under the client
+    if config is None and config_path().exists() and config_path() != default_config_path():
+        config = config_path()  # $BIFROST_CONFIG: the client will not have it, so name the file
+    if client is not None:
+        sys.stdout.write(render(client, workspace, config) + "\n")
+        return
+    for name in CLIENTS:
+        sys.stdout.write(f"# {explain(name)}\n{render(name, workspace, config)}\n\n")
+
+
 @app.command("targets")
 def targets_cmd(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """List targets with their health (reachable, python, torch, CUDA, GPUs, ncu, missing tools)."""
@@ -138,11 +182,12 @@ def targets_cmd(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
         _print_json(report)
     else:
         rows = [[f"{t.name} (default)" if t.default else t.name, t.kind, "yes" if t.reachable else "no",
-                 t.python or "", t.torch or "", t.cuda or "", ", ".join(t.gpus), t.ncu or "",
+                 t.python or "", t.torch or ("missing" if "torch" in t.missing else ""), t.cuda or "", ", ".join(t.gpus), t.ncu or "",
                  str(t.latency_ms or ""), t.error or ""] for t in report.targets]
         _print_table(["target", "kind", "reachable", "python", "torch", "cuda", "gpus", "ncu", "latency ms", "error"],
                      rows, keep={"target", "python", "torch", "cuda", "ncu"})
-    if not all(t.reachable and not t.missing for t in report.targets):
+    if not all(t.reachable and not [m for m in t.missing if m != "torch"] for t in report.targets):
+        # (torch is the kernel loop's alone: exec and push work without it, so it is named, not fatal)
         raise typer.Exit(1)
 
 
@@ -151,11 +196,15 @@ app.command("doctor", help="Same as `targets`: check every target's health.")(ta
 
 @app.command()
 def trust(
-    host: Annotated[str, typer.Argument(help="a configured target name, or host / user@host:port")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="record without asking")] = False,
+    host: Annotated[str, typer.Argument(help="a configured target name, or user@host / host:port / a dotted host name")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="record a first-seen key without asking")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="with --yes: also replace a recorded key that "
+                                          "differs (only once you know why the host's key changed)")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Show a host's key fingerprint and record it in known_hosts after confirmation."""
+    """Show a host's key fingerprint and record it in known_hosts after confirmation; a key that differs
+    from the recorded one is shown as a mismatch and replaced only on explicit consent."""
+    from mcp_bifrost import trust as known
     from mcp_bifrost.config import SshTargetConfig
     from mcp_bifrost.targets.factory import build_target
     from mcp_bifrost.targets.ssh import SshTarget, known_hosts_key
@@ -165,6 +214,10 @@ def trust(
     if target_cfg is not None and not isinstance(target_cfg, SshTargetConfig):
         _error(f"target {host!r} is not an ssh target")
         raise typer.Exit(2)
+    if target_cfg is None and not known.looks_like_host(host):
+        _error(f"no target named {host!r}; configured targets: {', '.join(sorted(cfg.targets))}. To trust a host "
+               "that is no target, give it as user@host, host:port or its full name")
+        raise typer.Exit(2)
     target = build_target(host, target_cfg) if target_cfg else SshTarget(host, host)
     assert isinstance(target, SshTarget)
     try:
@@ -173,12 +226,40 @@ def trust(
         _error(str(exc))
         raise typer.Exit(1) from None
     name = known_hosts_key(target.host, target.port)
-    out.print(f"{name} presents a {key.get_algorithm()} key, fingerprint [bold]{key.get_fingerprint('sha256')}[/bold]")
+    path = target.known_hosts_path()
+    fingerprint = key.get_fingerprint("sha256")
+    found = known.recorded(path, target.host, target.port, key)
+    if found.same and not found.other:
+        out.print(f"{name}'s {key.get_algorithm()} key {fingerprint} is already recorded in {path}; nothing to do",
+                  markup=False, highlight=False)
+        return
+    if found.other:
+        old = ", ".join(sorted({k.get_fingerprint("sha256") for k in found.other_keys}))
+        err.print(f"WARNING: the host key of {name} does NOT match the one recorded in {path}.", style="bold red",
+                  markup=False, highlight=False)
+        err.print(f"  recorded: {old}\n  now:      {fingerprint} ({key.get_algorithm()})\n"
+                  "The host may have been reinstalled, or someone may be intercepting the connection. Ask the "
+                  "host's admin for its fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) before you "
+                  "replace it.", markup=False, highlight=False)
+        consent = (yes and replace) or (not yes and typer.confirm(
+            f"Replace the recorded key of {name} with {fingerprint}?", default=False))
+        if not consent:
+            if yes:
+                _error("a changed key is replaced only with --yes --replace (or answering the question); "
+                       "nothing was changed")
+            raise typer.Exit(1)
+        known.replace(path, target.host, target.port, key)
+        out.print(f"replaced the key of {name} in {path}", markup=False, highlight=False)
+        return
+    out.print(f"{name} presents a {key.get_algorithm()} key, fingerprint [bold]{fingerprint}[/bold]")
     out.print("Compare it with the one the host's admin sees (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub).")
-    if not yes and not typer.confirm(f"Record it in {target.known_hosts_path()}?", default=False):
+    if not yes and not typer.confirm(f"Record it in {path}?", default=False):
         raise typer.Exit(1)
-    path = target.record_host_key(key)
-    out.print(f"recorded in {path}")
+    recorded_in = target.record_host_key(key)
+    out.print(f"recorded in {recorded_in}")
+
+
+STDIN_MAX_BYTES = 64 * 1024  # piped input travels inside the command line (its bound is MAX_COMMAND_BYTES)
 
 
 @app.command("exec")
@@ -186,23 +267,83 @@ def exec_cmd(
     command: Annotated[str, typer.Argument(help="shell command, run in the remote workspace")],
     target: TargetOpt = None,
     cwd: Annotated[str | None, typer.Option(help="directory relative to the remote workspace, or absolute")] = None,
-    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed (positive)")] = None,
-    background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job")] = False,
+    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed (positive; default 600, "
+                                                  "or 86400 with --background)")] = None,
+    background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job; prints its id")] = False,
+    stdin: Annotated[bool, typer.Option("--stdin/--no-stdin", help="pass piped input to the command (default: when "
+                                        f"stdin is a pipe or a file, up to {STDIN_MAX_BYTES // 1024} KiB)")] = True,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run a command on a target and print its output; exits with the command's exit code."""
-    result = _run(_config(config), workspace, lambda b: b.exec(
-        command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False))
+    """Run a command on a target, its output streamed as it comes; exits as a shell would: the command's
+    code, 124 when it timed out, 125 when it never started."""
+    cfg = _config(config)
+    piped = _piped_stdin() if stdin else None
+    if piped:
+        command = with_stdin(command, piped)
+    tee = None if json_out or background else _stream
+    try:
+        result = _run(cfg, workspace, lambda b: b.exec(
+            command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False, tee=tee))
+    except BrokenPipeError:  # our reader left (`| head`): the command was killed; exit as a shell's SIGPIPE
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        raise typer.Exit(141) from None
     if json_out:
         _print_json(result)
-    else:
-        sys.stdout.write(result.stdout)
-        sys.stderr.write(result.stderr)
-        if result.note:
-            err.print(result.note, style="yellow", markup=False, highlight=False)
-    raise typer.Exit(0 if result.exit_code is None else result.exit_code)
+    elif background:
+        sys.stdout.write(f"{result.job_id}\n")
+    if result.note and not json_out:
+        err.print(result.note, style="yellow", markup=False, highlight=False)
+    raise typer.Exit(shell_status(result))
+
+
+def _stream(name: str, chunk: bytes) -> None:
+    """Write a chunk of the command's output to our own stdout/stderr at once (no cap: the reader owns it)."""
+    stream = sys.stdout if name == "stdout" else sys.stderr
+    stream.flush()
+    stream.buffer.write(chunk)
+    stream.buffer.flush()
+
+
+def _piped_stdin() -> bytes | None:
+    """Our stdin's bytes when it is a pipe or a file (never a terminal); refused over STDIN_MAX_BYTES."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not (stat.S_ISFIFO(mode) or stat.S_ISREG(mode)):
+        return None
+    data = sys.stdin.buffer.read(STDIN_MAX_BYTES + 1)
+    if len(data) > STDIN_MAX_BYTES:
+        _error(f"piped input is over {STDIN_MAX_BYTES // 1024} KiB; push the file and redirect it in the command "
+               "(`mcp-bifrost exec 'cmd < file'`), or pass --no-stdin")
+        raise typer.Exit(2)
+    return data or None
+
+
+def with_stdin(command: str, data: bytes) -> str:
+    """The command with `data` as its standard input (the wrapper's own stdin is its control channel)."""
+    import base64
+
+    from mcp_bifrost.ops.remote_command import quote
+
+    return f"printf %s {quote(base64.b64encode(data).decode())} | base64 -d | {{\n{command}\n}}"
+
+
+def shell_status(result) -> int:
+    """The exit status a shell would give: the command's own (128+N when signal N killed it), 124 when
+    it was killed at its timeout, 125 when it never started; 0 for a job that started."""
+    if result.timed_out:
+        return 125 if (result.note or "").startswith("never started") else 124
+    if result.exit_code is None:
+        return 0 if result.job_id else 125
+    return result.exit_code
 
 
 def _progress_bar(verb: str):
@@ -280,6 +421,13 @@ def copy_files_cmd(
     """Fetch files or folders from a target into a local folder (the copy_files tool). Alias: pull.
 
     Unlike the MCP tool, --to may name any folder: the person at the terminal owns this disk."""
+    from mcp_bifrost.arguments import check_value
+
+    try:
+        check_value("remote path", remote_paths)
+    except BifrostError as exc:
+        _error(str(exc))
+        raise typer.Exit(2) from None
     stop_bar, update = _progress_bar("copy")
     try:
         result = _run(_config(config), workspace, lambda b: b.copy_files(
@@ -309,15 +457,26 @@ def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = Non
     if json_out:
         _print_json(found)
         return
-    rows = [[j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code),
+    rows = [[j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code), readable_time(j.started_at),
              "" if j.duration_s is None else f"{j.duration_s:.1f}", j.command] for j in found]
-    _print_table(["job id", "state", "exit", "seconds", "command"], rows, keep={"job id"})
+    _print_table(["job id", "state", "exit", "started", "seconds", "command"], rows, keep={"job id", "started"})
+
+
+def readable_time(epoch: float | None) -> str:
+    """Local wall-clock time of an epoch timestamp, as a person reads it."""
+    import time
+
+    return "" if epoch is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
 @jobs_app.command("status")
 def jobs_status(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
-    """State of one job (JSON)."""
-    _print_json(_run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target)))
+    """State of one job (JSON; with a terminal, the times are also shown as local dates)."""
+    info = _run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target))
+    _print_json(info)
+    if not json_out and out.is_terminal:
+        err.print(f"started {readable_time(info.started_at) or '-'}, finished {readable_time(info.finished_at) or '-'}",
+                  markup=False, highlight=False)
 
 
 @jobs_app.command("logs")

@@ -23,7 +23,7 @@ def print_smoke(out: Console, r: SmokeReport) -> None:
     style = {"passed": "green", "failed": "red", "error": "red", "not_run": "yellow", "running": "cyan"}[r.status]
     out.print(f"[bold {style}]{r.summary}[/bold {style}]")
     out.print(f"[dim]{r.candidate} on {r.problem} · target {r.target} · {r.runner} · {r.duration_s:.2f} s"
-              f"{f' · waited {r.gpu_wait_s:.1f} s for the GPU' if r.gpu_wait_s > 0.05 else ''}[/dim]")
+              f"{f' · waited {r.gpu_wait_s:.1f} s for {_unit(r.device)}' if r.gpu_wait_s > 0.05 else ''}[/dim]")
     if r.error:
         out.print(f"[red]error at {r.error.stage} ({r.error.kind}):[/red] {r.error.message}")
         if r.error.stderr_tail.strip():
@@ -49,13 +49,16 @@ def print_fanout(out: Console, r: FanoutSmokeReport) -> None:
     place = {c: i + 1 for i, c in enumerate(r.ranking)}
     table = Table("rank", "candidate", "GPU", "result", "speedup", "candidate time", "seconds")
     for rep, gpu in zip(r.reports, r.gpus):
-        style = "green" if rep.passed else "red"
-        table.add_row(str(place.get(rep.candidate, "-")), rep.candidate, "?" if gpu is None else str(gpu),
+        style = "green" if rep.passed else "yellow" if rep.status == "not_run" else "red"
+        on_cpu = rep.device.get("type") == "cpu"
+        table.add_row(str(place.get(rep.candidate, "-")), rep.candidate, "cpu" if on_cpu else "?" if gpu is None else str(gpu),
                       f"[{style}]{rep.status}[/{style}]", f"{rep.speedup:.3f}x" if rep.speedup else "",
                       _us(rep.candidate_us), f"{rep.duration_s:.1f}")
     out.print(table)
     for line in r.failed:
         out.print(f"[red]{line}[/red]")
+    for line in r.not_run:
+        out.print(f"[yellow]{line}[/yellow]")
 
 
 def print_profile(out: Console, r: ProfileReport) -> None:
@@ -79,6 +82,10 @@ def print_profile(out: Console, r: ProfileReport) -> None:
         out.print(f"  [magenta]changed:[/magenta] {change}")
     if r.consistency:
         out.print(f"  [yellow]vs smoke test:[/yellow] {r.consistency}")
+
+
+def _unit(device: dict) -> str:
+    return "the CPU" if device.get("type") == "cpu" else "the GPU"
 
 
 def _us(us: float | None) -> str:
@@ -122,7 +129,7 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
                 sys.stdout.write(fan.model_dump_json(indent=2) + "\n")
             else:
                 print_fanout(out, fan)
-            raise typer.Exit(0 if not fan.failed else 1)
+            raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
         report = run(config_of(config), workspace, lambda b: b.run_smoke_test(
             problem, candidates[0], target=target, mode=mode, push=push, timeout_s=timeout,
             progress=_progress(err), use_budget=False))

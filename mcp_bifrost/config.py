@@ -42,7 +42,8 @@ class _Strict(BaseModel):
 class LocalTargetConfig(_Strict):
     kind: Literal["local"] = "local"
     workdir: str = Field(default_factory=lambda: str(Path(platformdirs.user_data_dir("mcp-bifrost"))))
-    python: str = "python3"
+    python: str = Field(default_factory=lambda: sys.executable or "python3",
+                        description="default: the interpreter running mcp-bifrost (its venv has the project's torch)")
     gpus: list[int] = Field(default_factory=list)
 
 

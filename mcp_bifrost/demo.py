@@ -54,7 +54,10 @@ def _show(console: Console, title: str, tool: str, args: dict[str, Any], result)
         body = {p["path"]: {"format": p["format"], "benchmarks": p["benchmarks"]} for p in body["problems"]}
     style = "red" if result.is_error else "green"
     text = json.dumps(body, indent=2, ensure_ascii=False) if not isinstance(body, str) else body
-    console.print(Panel(text[:3000], title=f"{title}\n[bold]{tool}[/bold]({json.dumps(args)})", border_style=style))
+    # wrapped, never cropped: the CLI's console keeps sentences whole (soft_wrap), which would cut a
+    # panel's long lines (a smoke summary) at the panel's edge
+    console.print(Panel(text[:3000], title=f"{title}\n[bold]{tool}[/bold]({json.dumps(args)})", border_style=style),
+                  soft_wrap=False)
     return result.structured_content
 
 

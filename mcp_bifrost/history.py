@@ -135,7 +135,7 @@ class History:
         ax = fig.subplots()
         xs = list(range(1, len(smoke) + 1))
         ok = [(x, e.speedup) for x, e in zip(xs, smoke) if e.passed and e.speedup is not None]
-        bad = [x for x, e in zip(xs, smoke) if not e.passed]
+        bad, skipped = plot_marks(smoke)
         best, line = 0.0, []
         for e in smoke:
             if e.passed and e.speedup is not None:
@@ -145,6 +145,9 @@ class History:
             ax.scatter([x for x, _ in ok], [y for _, y in ok], label="passed", color="tab:blue", zorder=3)
         if bad:
             ax.scatter(bad, [0] * len(bad), marker="x", color="tab:red", label="failed", zorder=3)
+        if skipped:
+            ax.scatter(skipped, [0] * len(skipped), marker="o", facecolors="none", color="tab:orange",
+                       label="not run (needs a GPU)", zorder=3)
         ax.step(xs, [y if y is not None else float("nan") for y in line], where="post", color="tab:green",
                 label="best so far")
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
@@ -179,3 +182,11 @@ def table(entries: list[HistoryEntry]) -> str:
         flags = f"  flags: {','.join(e.flags)}" if e.flags else ""
         lines.append(f"{e.id:<4} {e.time[:19]:20} {e.kind:8} {e.status[:7]:7} {speed:>8} {us:>9}  {e.candidate}{flags}")
     return "\n".join(lines)
+
+
+def plot_marks(smoke: list[HistoryEntry]) -> tuple[list[int], list[int]]:
+    """Attempt numbers (1-based) drawn as failed, and as not run: a test the target could not run
+    (no GPU) says nothing about the candidate, so it is never drawn as a failure."""
+    failed = [x for x, e in enumerate(smoke, 1) if not e.passed and e.status != "not_run"]
+    not_run = [x for x, e in enumerate(smoke, 1) if e.status == "not_run"]
+    return failed, not_run

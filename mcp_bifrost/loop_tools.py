@@ -76,9 +76,11 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
                         "instead of `candidate`", min_length=1, max_length=64)] = None,
         target: TargetArg = None,
         mode: Annotated[Literal["test", "benchmark", "both"], Field(
-            description="test: correctness only (fast); benchmark/both: also time against the reference")] = "both",
-        push: Annotated[bool, Field(description="push the workspace first (leave true unless you just pushed)")] = True,
-        timeout_s: Annotated[float | None, Field(description="kill the evaluation after this many seconds", gt=0,
+            description="test: correctness only (fast); benchmark/both: also time against the reference "
+                        "(default both)")] = "both",
+        push: Annotated[bool, Field(description="push the workspace first (default true; leave it unless you just pushed)")] = True,
+        timeout_s: Annotated[float | None, Field(description="seconds before each evaluation is killed; positive, at "
+                                                 "most 86400; default 300 (harness.smoke_timeout_s)", gt=0,
                                                  le=24 * 3600)] = None,
     ) -> Annotated[CallToolResult, SmokeOutcome]:
         """Check a kernel candidate against a problem's reference on the GPU target and time both.
@@ -124,7 +126,8 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         sections: Annotated[list[str] | None, Field(
             description="ncu sections (default: SpeedOfLight, MemoryWorkloadAnalysis, Occupancy, LaunchStats, "
                         "WarpStateStats, SchedulerStats)")] = None,
-        kernel_regex: Annotated[str | None, Field(description="profile only kernels whose name matches")] = None,
+        kernel_regex: Annotated[str | None, Field(description="profile only kernels whose name matches this "
+                                                  "regular expression (default: every kernel)")] = None,
         launch_count: Annotated[int | None, Field(
             description="profile at most this many kernels of the call (default: every kernel of one whole call, "
                         "so totals compare whole calls)", ge=1, le=50)] = None,
@@ -151,7 +154,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
     async def history(
         problem: ProblemArg,
         ctx: Context,
-        limit: Annotated[int, Field(description="how many recent results", ge=1, le=1000)] = 20,
+        limit: Annotated[int, Field(description="how many recent results (default 20, at most 1000)", ge=1, le=1000)] = 20,
         plot: Annotated[bool, Field(description="also return a PNG: speedup per attempt and the best so far")] = False,
     ) -> Annotated[CallToolResult, HistoryReport]:
         """Every smoke test and profile of a problem (newest first), with the best passing candidate so far

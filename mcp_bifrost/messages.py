@@ -7,6 +7,7 @@ the CLI's (`--background`, `mcp-bifrost jobs logs ID`). The app object carries w
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 
@@ -21,10 +22,12 @@ _VOCABULARY: dict[str, dict[Words, str]] = {
     "job_status": {Words.TOOL: "job_status", Words.CLI: "`mcp-bifrost jobs status {job}`"},
     "job_logs": {Words.TOOL: "job_logs", Words.CLI: "`mcp-bifrost jobs logs {job}`"},
     "job_cancel": {Words.TOOL: "job_cancel", Words.CLI: "`mcp-bifrost jobs cancel {job}`"},
+    "timeout_name": {Words.TOOL: "timeout_s", Words.CLI: "--timeout"},
     "targets": {Words.TOOL: "the `targets` tool", Words.CLI: "`mcp-bifrost targets`"},
 }
 
 _MESSAGES: dict[str, str] = {
+    "timeout_name": "{timeout_opt}",
     "timed_out": "timed out after {timeout:g} s; the process group was killed (TERM, then KILL). "
                  "Raise {timeout_opt} or use {background}.",
     "never_started": "never started: every channel to {target} stayed busy for the whole {timeout:g} s "
@@ -48,3 +51,27 @@ def say(key: str, words: Words, **fields: Any) -> str:
     fields.setdefault("job", "ID")
     vocab = {name: forms[words].format(**fields) for name, forms in _VOCABULARY.items()}
     return _MESSAGES[key].format(**{**vocab, **fields})
+
+
+# The harness names its own options (its command line); the reader has only the surface's timeout.
+_HARNESS_OPTIONS = [
+    (re.compile(r"raise deadline_s \(--deadline\)"), "raise {timeout_opt}"),
+    (re.compile(r"pass compile_allowance_s \(--compile-allowance\) to exclude it"), "raise {timeout_opt} to make room for it"),
+]
+
+
+def reword(text: str, words: Words) -> str:
+    """A harness message with its option names replaced by the ones this surface has."""
+    timeout_opt = _VOCABULARY["timeout_opt"][words]
+    for pattern, replacement in _HARNESS_OPTIONS:
+        text = pattern.sub(replacement.format(timeout_opt=timeout_opt), text)
+    return text
+
+
+def reword_report(report: Any, words: Words) -> None:
+    """reword() over a smoke report's summary, error and notes, in place."""
+    report.summary = reword(report.summary, words)
+    if report.error is not None:
+        report.error.message = reword(report.error.message, words)
+    for note in report.notes:
+        note.detail = reword(note.detail, words)

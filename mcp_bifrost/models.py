@@ -211,7 +211,8 @@ class SmokeTiming(BaseModel):
     n: int | None = Field(default=None, description="timed samples of the candidate")
     speedup: float | None
     floor_us: float | None = Field(default=None, description="roofline floor: bytes / peak bandwidth, flops / peak rate")
-    roofline_fraction: float | None = Field(default=None, description="floor / candidate median (1.0 = at the roofline)")
+    roofline_fraction: float | None = Field(default=None, description="floor / candidate median (1.0 = at the "
+                                            "roofline); GPU only: null on a CPU's host clock")
 
 
 class SmokeReport(BaseModel):
@@ -375,13 +376,16 @@ class FanoutSmokeReport(BaseModel):
     """Several candidates smoke-tested at once, one per free GPU (Slurm: one job each). Read `summary` first."""
 
     kind: Literal["smoke_fanout"] = "smoke_fanout"
-    summary: str = Field(description="one line: candidates, GPUs, wall time, the best and its speedup, pass/fail counts")
+    summary: str = Field(description="one line: candidates, GPUs (or the CPU), wall time, the best and its speedup, "
+                         "pass/fail/not-run counts")
     problem: str
     target: str
     slots: int = Field(description="evaluations in flight at most (GPUs, or Slurm jobs)")
     duration_s: float = Field(description="wall time of the whole call, push included")
     ranking: list[str] = Field(description="passing candidates, best first (highest speedup; untimed ones last)")
-    failed: list[str] = Field(default_factory=list, description="candidates that did not pass, each with its summary")
+    failed: list[str] = Field(default_factory=list, description="candidates that failed or errored, each with its summary")
+    not_run: list[str] = Field(default_factory=list, description="candidates the target could not run (needs a GPU), "
+                               "each with its summary: not failures")
     gpus: list[int | None] = Field(description="the GPU each candidate ran on, in input order (null: Slurm picked)")
     reports: list[SmokeReport] = Field(description="one report per candidate, in the order given")
     status: Literal["done", "running"] = Field(

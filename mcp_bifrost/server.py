@@ -20,6 +20,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_bifrost import __version__
+from mcp_bifrost.arguments import check_arguments, describe_validation_error, unknown_arguments
 from mcp_bifrost.audit import AuditLog
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError
@@ -69,12 +70,31 @@ class AuditedServer(MCPServer):
         call = self.audit.start(name, target, arguments)
         started = time.monotonic()
         try:
-            result = await super().call_tool(name, arguments, context)
+            self._check(name, arguments)
+            try:
+                result = await super().call_tool(name, arguments, context)
+            except ToolError as exc:
+                if isinstance(exc.__cause__, ValidationError):  # pydantic's text names URLs, not tool words
+                    raise ToolError(describe_validation_error(name, exc.__cause__.errors())) from exc.__cause__
+                raise
         except BaseException as exc:
             self.audit.end(call, name, target, {"error": _error_text(exc), "seconds": _since(started)})
             raise
         self.audit.end(call, name, target, {**_outcome(result), "seconds": _since(started)})
         return result
+
+    def _check(self, name: str, arguments: dict[str, Any]) -> None:
+        """Refuse unknown arguments (a misspelt `timeout` must not run with the default) and hostile values."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            return  # the SDK names the unknown tool
+        refused = unknown_arguments(name, arguments, (tool.parameters or {}).get("properties", {}))
+        if refused:
+            raise ToolError(refused)
+        try:
+            check_arguments(arguments)
+        except BifrostError as exc:
+            raise ToolError(f"{name}: {exc}") from exc
 
     def _target_of(self, name: str, arguments: dict[str, Any]) -> str | None:
         """The target a call addresses, the default resolved; None for `targets` and unknown tools."""
@@ -140,13 +160,13 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
                                     open_world_hint=True, idempotent_hint=False),
     )
     async def exec_(
-        command: Annotated[str, Field(description="shell command (bash) run in the remote workspace", min_length=1)],
+        command: Annotated[str, Field(description="shell command (bash) run in this workspace's twin on the target (<workdir>/workspaces/<name>); at most 100 KiB", min_length=1)],
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
-        cwd: Annotated[str | None, Field(description="directory relative to the remote workspace, or absolute")] = None,
-        timeout_s: Annotated[float | None, Field(description="kill the command after this many seconds (positive; checked by the tool, which says what to do)")] = None,
-        env: Annotated[dict[str, str] | None, Field(description="extra environment variables")] = None,
-        background: Annotated[bool, Field(description="start as a detached job and return its id at once")] = False,
+        cwd: Annotated[str | None, Field(description="working folder: relative to this workspace's twin on the target, or absolute; default: the twin")] = None,
+        timeout_s: Annotated[float | None, Field(description="seconds before the command's process group is killed (TERM, then KILL); positive, at most 604800 (7 days); default 600 (limits.default_timeout_s), or 86400 with background=true (limits.job_timeout_s)")] = None,
+        env: Annotated[dict[str, str] | None, Field(description="extra environment variables, added to the target's own")] = None,
+        background: Annotated[bool, Field(description="start as a detached job and return its job_id at once (default false)")] = False,
     ) -> ExecResult:
         """Run a shell command in the workspace on a target (a GPU host). Returns the exit code, stdout
         and stderr (head+tail within a cap, with full byte counts), duration and timed_out. A command
@@ -170,7 +190,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     async def job_logs(
         job_id: JobId,
         ctx: Context,
-        tail_lines: Annotated[int, Field(description="how many last lines of each stream", ge=1, le=100_000)] = 200,
+        tail_lines: Annotated[int, Field(description="how many last lines of each stream (default 200, at most 100000)", ge=1, le=100_000)] = 200,
         target: JobTarget = None,
     ) -> JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
@@ -195,11 +215,11 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     async def push(
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
-        local_dir: Annotated[str | None, Field(description="local folder; default: the server's workspace")] = None,
-        remote_dir: Annotated[str | None, Field(description="a folder below <workdir>/workspaces (relative to it, or absolute); default: this workspace's twin")] = None,
-        delete: Annotated[bool, Field(description="delete remote files that are gone locally")] = True,
-        checksum: Annotated[bool, Field(description="compare sha256 instead of size+mtime")] = False,
-        dry_run: Annotated[bool, Field(description="report what would change, change nothing")] = False,
+        local_dir: Annotated[str | None, Field(description="local folder, relative to the server's workspace or absolute; default: the workspace")] = None,
+        remote_dir: Annotated[str | None, Field(description="destination folder on the target: relative to this workspace's twin (<workdir>/workspaces/<name>), or absolute inside the workdir; default: the twin (or, for a local_dir inside the workspace, its place in the twin)")] = None,
+        delete: Annotated[bool, Field(description="delete remote files that are gone locally (default true)")] = True,
+        checksum: Annotated[bool, Field(description="compare sha256 instead of size+mtime (default false)")] = False,
+        dry_run: Annotated[bool, Field(description="report what would change, change nothing (default false)")] = False,
     ) -> PushResult:
         """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
         files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
@@ -212,8 +232,8 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     @server.tool(annotations=ToolAnnotations(title="Fetch files from a target", destructive_hint=False,
                                              open_world_hint=True))
     async def copy_files(
-        remote_paths: Annotated[list[str], Field(description="files or folders, relative to the remote workspace (or absolute inside the workdir)", min_length=1)],
-        local_dir: Annotated[str, Field(description="local folder to write into: inside the workspace (relative to it) or a configured copy root")],
+        remote_paths: Annotated[list[str], Field(description="files or folders on the target: relative to this workspace's twin, or absolute inside the workdir", min_length=1)],
+        local_dir: Annotated[str, Field(description="local folder to write into: relative to the server's workspace, or absolute inside it or a configured copy root (limits.copy_roots)")],
         ctx: Context,
         target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
     ) -> CopyResult:

@@ -38,9 +38,14 @@ class ExecLimits:
     grace_s: float = 2.0
 
 
-async def _pump(read: Callable[[], Awaitable[bytes]], sink: HeadTail) -> None:
+Tee = Callable[[str, bytes], None]  # ("stdout" | "stderr", chunk): the CLI writes output as it comes
+
+
+async def _pump(read: Callable[[], Awaitable[bytes]], sink: HeadTail, tee: Tee | None = None, name: str = "") -> None:
     while chunk := await read():
         sink.add(chunk)
+        if tee is not None:
+            tee(name, chunk)
 
 
 async def execute(
@@ -52,6 +57,7 @@ async def execute(
     env: dict[str, str] | None = None,
     progress: Progress | None = None,
     words: Words = Words.TOOL,
+    tee: Tee | None = None,
 ) -> ExecResult:
     jdir = await job_dir(target, process.new_job_id())
     out, err = HeadTail(limits.cap_bytes), HeadTail(limits.cap_bytes)
@@ -72,7 +78,8 @@ async def execute(
         return result(None, timed_out=True, note=say("never_started", words, timeout=limits.timeout_s,
                                                      target=target.name))
     proc = fg.proc
-    pumps = [asyncio.ensure_future(_pump(proc.read_stdout, out)), asyncio.ensure_future(_pump(proc.read_stderr, err))]
+    pumps = [asyncio.ensure_future(_pump(proc.read_stdout, out, tee, "stdout")),
+             asyncio.ensure_future(_pump(proc.read_stderr, err, tee, "stderr"))]
     finished = asyncio.ensure_future(_finish(proc, pumps))
 
     try:

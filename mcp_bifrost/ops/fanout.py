@@ -172,3 +172,15 @@ async def exec_candidates(
         results=[CandidateResult(index=o.index, candidate=o.candidate, gpu=o.slot.gpu, score=o.score,
                                  error=o.error, seconds=round(o.seconds, 3), exec=o.result) for o in outcomes],
     )
+
+
+def where_text(slots: int, devices: list[dict]) -> str:
+    """Where a fan-out ran, in the words of what ran it: GPUs, or the CPU when no GPU did."""
+    if devices and all(d.get("type") == "cpu" or d.get("name") == "cpu" for d in devices):
+        return f"the CPU ({slots} at a time)"
+    return f"{slots} GPU{'s' if slots != 1 else ''}"
+
+
+def count_text(passed: int, failed: int, not_run: int) -> str:
+    """'2 pass, 1 fail[, 3 not run]': a candidate the target could not run (no GPU) is no failure."""
+    return f"{passed} pass, {failed} fail" + (f", {not_run} not run" if not_run else "")

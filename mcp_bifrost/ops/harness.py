@@ -197,7 +197,7 @@ class Worker:
             await worker.stop(target)
             raise HarnessProtocolError(
                 f"the harness worker on {target.name} exited before it was ready: "
-                f"{worker.stderr.text().strip()[-800:] or line!r}")
+                f"{stderr_gist(worker.stderr.text(), target.python) or repr(line)}")
         check_schema(ready, "the worker's ready line")
         worker.pid = ready.get("pid")
         return worker
@@ -401,17 +401,21 @@ async def run_oneshot(target: Target, command: str, timeout_s: float,
     if doc is None:
         raise HarnessProtocolError(
             f"the harness on {target.name} printed no JSON report (exit {status}): "
-            f"{_explain(err.text())}{err.text().strip()[-800:]}")
+            f"{stderr_gist(err.text(), target.python)}")
     return doc, proc.pgid
 
 
-def _explain(stderr: str) -> str:
+def stderr_gist(stderr: str, python: str) -> str:
+    """One clean line from a failed start's stderr: what to do when we know, else the traceback's
+    last line (the exception), never a fragment cut from its middle."""
     if "No module named 'torch'" in stderr or 'No module named "torch"' in stderr:
-        return ("the target's python cannot import torch: set `python` in the target's config to an "
-                "interpreter that has torch. ")
+        return (f"torch missing: the target's python ({python}) cannot import torch. Install it there "
+                f"(`{python} -m pip install torch`) or set `python` in the target's config to an interpreter "
+                "that has torch")
     if "not found" in stderr and "python" in stderr:
-        return "the target's configured python was not found: set `python` in the target's config. "
-    return ""
+        return f"the target's configured python ({python}) was not found: set `python` in the target's config"
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "(no stderr)"
 
 
 # -- jobs: an evaluation that outlives its tool call -------------------------------------------------

@@ -29,6 +29,18 @@ def read_probe(health: TargetHealth, exit_status: int, stdout: str, stderr: str,
     info = json.loads(stdout.strip().splitlines()[-1])
     health.python, health.torch, health.cuda = info.get("python"), info.get("torch"), info.get("cuda")
     health.gpus, health.ncu = info.get("gpus", []), info.get("ncu")
+    if not health.torch:  # the kernel loop cannot run: say so, with the fix
+        health.missing.append("torch")
+        why = (f"torch missing: {python} cannot import torch ({info.get('torch_error', 'not installed')}). "
+               f"Install it there (`{python} -m pip install torch`) or set `python` in the target's config "
+               "to an interpreter that has torch")
+        health.error = f"{health.error}; {why}" if health.error else why
+    elif not health.cuda and info.get("nvidia_smi"):  # the GPU would sit idle: CPU torch on a GPU machine
+        why = (f"torch {health.torch} is a CPU-only build, but the target has an NVIDIA GPU (nvidia-smi): install "
+               f"a CUDA build (`{python} -m pip install torch --index-url https://download.pytorch.org/whl/cu126`, "
+               "or the CUDA version nvidia-smi names) or set `python` in the target's config to an interpreter "
+               "that has one")
+        health.error = f"{health.error}; {why}" if health.error else why
     return health
 
 

@@ -148,11 +148,12 @@ def _timing(t: WireTiming) -> SmokeTiming:
     cand, ref = t.candidate, t.reference
     cand_us = _us(cand.median_ms) if cand else None
     floor_us = _us(t.floor_ms)
+    on_gpu = t.clock != "host"  # a CPU's host-clock times against a loose floor: no roofline share to report
     return SmokeTiming(
         case=t.case, params=t.params, clock=t.clock, reference_us=_us(ref.median_ms) if ref else None,
         candidate_us=cand_us, candidate_p10_us=_us(cand.p10_ms) if cand else None,
         candidate_p90_us=_us(cand.p90_ms) if cand else None, n=cand.n if cand else None, speedup=_finite(t.speedup),
-        floor_us=floor_us, roofline_fraction=round(floor_us / cand_us, 3) if floor_us and cand_us else None,
+        floor_us=floor_us, roofline_fraction=round(floor_us / cand_us, 3) if floor_us and cand_us and on_gpu else None,
     )
 
 

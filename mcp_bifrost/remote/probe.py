@@ -11,6 +11,7 @@ try:
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 except Exception as exc:
     info["torch_error"] = repr(exc)[:200]
+info["nvidia_smi"] = bool(shutil.which("nvidia-smi"))  # a GPU machine, whatever torch says
 ncu = shutil.which("ncu")
 if ncu:
     try:

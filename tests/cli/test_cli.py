@@ -37,7 +37,8 @@ def test_targets_shows_each_target_and_its_health(config_file):
 
 def test_jobs_start_list_logs(config_file):
     started = bifrost("exec", "--background", "echo from-job", "--config", str(config_file))
-    job_id = started.stderr.split("started as job ")[1].split()[0]
+    job_id = started.stdout.strip()  # the id alone on stdout, for scripts: ID=$(mcp-bifrost exec -b ...)
+    assert f"started as job {job_id}" in started.stderr
     deadline = time.monotonic() + 20
     while True:  # a poll that ends in a failure, never silently
         listed = bifrost("jobs", "list", "--config", str(config_file))
@@ -52,8 +53,9 @@ def test_jobs_start_list_logs(config_file):
 def test_the_configured_output_cap_reaches_exec_on_the_command_line(tmp_path, sshd, tmp_path_factory):
     config = write_config(tmp_path / "capped.toml", sshd, make_workdir(tmp_path_factory, sshd.user),
                           extra="[limits]\noutput_cap_bytes = 300\n")
-    done = bifrost("exec", r"head -c 5000 /dev/zero | tr '\000' x", "--config", str(config))
-    assert done.returncode == 0 and done.stdout.count("x") == 300 and "bytes omitted" in done.stdout
+    done = bifrost("exec", r"head -c 5000 /dev/zero | tr '\000' x", "--config", str(config), "--json")
+    stdout = json.loads(done.stdout)["stdout"]  # the cap is the tool's (and --json's); plain exec writes it all
+    assert done.returncode == 0 and stdout.count("x") == 300 and "bytes omitted" in stdout
 
 
 def test_bad_config_exits_2_with_the_reason(tmp_path):

@@ -39,6 +39,7 @@ def test_every_successful_command_leaves_stderr_empty(config_file, tmp_path):
         ["copy-files", "a.txt", "--to", str(tmp_path / "back"), *common],
         ["jobs", "list", *config],
         ["problems", "--workspace", str(workspace), *config],
+        ["client-config", *common],
     ]
     for argv in commands:
         done = bifrost(*argv)
