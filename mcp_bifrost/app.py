@@ -38,7 +38,7 @@ from mcp_bifrost.models import (
     TargetsReport,
 )
 from mcp_bifrost.ops import copy_files as copy_op
-from mcp_bifrost.ops import evaluation, fanout, health, jobs, slurm_doctor, slurm_jobs, slurm_run
+from mcp_bifrost.ops import evaluation, fanout, gpu_lock, health, jobs, slurm_doctor, slurm_jobs, slurm_run
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
 from mcp_bifrost.ops.problems import find_problems
@@ -568,6 +568,7 @@ class Bifrost:
     async def close(self) -> None:
         for h in self._harnesses.values():
             await h.close()
+        await gpu_lock.finish_reaping()
         await self.pool.close()
 
 

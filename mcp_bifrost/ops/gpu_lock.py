@@ -84,6 +84,13 @@ async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
 _REAPING: set[asyncio.Future] = set()
 
 
+async def finish_reaping() -> None:
+    """Wait for the lock commands still being reaped aside: a child that ends after its event loop has
+    closed makes asyncio print a warning and a traceback (the CLI's stderr after a quick call)."""
+    while _REAPING:
+        await asyncio.gather(*list(_REAPING), return_exceptions=True)
+
+
 async def _reap(target: Target, proc, lines: Lines, errors: asyncio.Future) -> None:
     """Wait for the lock command to end; kill it if it lingers (a stuck channel must not hold the GPU)."""
     try:

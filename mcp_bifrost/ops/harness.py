@@ -227,6 +227,7 @@ class Worker:
             self.proc.detach()
             self.lines.cancel()
             self._stderr_task.cancel()
+            await _exit_status(self.proc)  # reap it: an unreaped child outlives the event loop and its warning
 
 
 class WorkerDied(Exception):
@@ -392,6 +393,7 @@ async def run_oneshot(target: Target, command: str, timeout_s: float,
             with contextlib.suppress(BifrostError, OSError):
                 await jobs.kill_group(target, proc.pgid, KILL_GRACE_S)
             proc.detach()
+            await _exit_status(proc)
         if isinstance(exc, asyncio.TimeoutError):
             raise HarnessProtocolError(f"the harness on {target.name} gave no answer within {timeout_s:g} s; "
                                        f"it was killed. stderr: {err.text().strip()[-500:]}") from None

@@ -118,6 +118,6 @@ async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float
     if health.error:
         slurm.problems.append(f"on the compute node: {health.error}")
         health.error = None
-    elif not health.ncu:
+    if health.python and not health.ncu:  # the probe ran: every problem it found is named, not only the first
         slurm.problems.append(f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute there "
                               "(load its module in ~/.bashrc, or add its bin directory to PATH)")

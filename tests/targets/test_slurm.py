@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+
 import asyncio
 import os
 import re
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -170,8 +172,13 @@ async def test_doctor_checks_partitions_gpus_shared_filesystem_and_ncu_on_a_comp
     assert slurm.partition == slurm_cluster.partition and slurm.gpu_gres == ["gpu:fake:2"]
     assert slurm.shared_filesystem is True and slurm.compute_node
     assert health.python  # the probe ran on the compute node
-    assert slurm.problems == [f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute "
-                              "there (load its module in ~/.bashrc, or add its bin directory to PATH)"]
+    ncu = (f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute "
+           "there (load its module in ~/.bashrc, or add its bin directory to PATH)")
+    # the compute node is this machine: its python3 has torch or not, and doctor must say which
+    has_torch = subprocess.run(["python3", "-c", "import torch"], capture_output=True).returncode == 0
+    torch_missing = [p for p in slurm.problems if p.startswith("on the compute node: torch missing: python3 ")]
+    assert len(torch_missing) == (0 if has_torch else 1), slurm.problems
+    assert sorted(slurm.problems) == sorted([ncu, *torch_missing]), slurm.problems
 
 
 async def test_doctor_says_when_the_workdir_is_not_shared_with_the_compute_nodes(app, monkeypatch):
