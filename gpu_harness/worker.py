@@ -90,6 +90,13 @@ def _register_torch_triton_ops() -> None:
         pass
 
 
+def gpu_present() -> bool:
+    """Whether this host's torch sees a GPU (NVML-based: the device stays untouched, forks stay safe).
+    The client takes a GPU lock only where there is one."""
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_available())
+
+
 def cuda_initialised() -> bool:
     torch = sys.modules.get("torch")
     return bool(torch is not None and torch.cuda.is_initialized())
@@ -417,7 +424,7 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
         stdout.flush()
 
     answer({"schema": SCHEMA_VERSION, "event": "ready", "pid": os.getpid(), "warm": warm,
-            "cuda_initialised": cuda_initialised()})
+            "cuda_initialised": cuda_initialised(), "gpu": gpu_present()})
     for line in stdin:
         if not line.strip():
             continue

@@ -70,6 +70,11 @@ async def run_locked(h: TargetHarness, gpu: int | None, purpose: str, limits: Ev
     if gpu is None:
         state.phase = "evaluating"
         return await work(state)
+    if h.gpu_less:  # one worker, one request at a time; no GPU to lock
+        state.phase = "waiting for the worker"
+        async with h.lock:
+            state.phase = "evaluating"
+            return await work(state)
     state.phase = "waiting for the worker"
     async with h.lock:
         state.phase = f"waiting for GPU {gpu}"

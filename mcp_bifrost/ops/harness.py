@@ -172,6 +172,7 @@ class Worker:
         self.stderr = stderr
         self._stderr_task = stderr_task
         self.pid: int | None = None
+        self.gpu: bool | None = None  # from the ready line: does the target's torch see a GPU?
         self._next_id = 0
 
     @classmethod
@@ -200,6 +201,7 @@ class Worker:
                 f"{stderr_gist(worker.stderr.text(), target.python) or repr(line)}")
         check_schema(ready, "the worker's ready line")
         worker.pid = ready.get("pid")
+        worker.gpu = ready.get("gpu")
         return worker
 
     @property
@@ -293,6 +295,12 @@ class TargetHarness:
         """A one-shot harness command as it must be sent: through `wrap` (Slurm: srun) where there is one."""
         command = self.command(hdir, args)
         return command if self.wrap is None else await self.wrap(command, timeout_s)
+
+    @property
+    def gpu_less(self) -> bool:
+        """True once this target's worker has said its torch sees no GPU: no GPU lock to take there
+        (a CPU run waiting for 'GPU 0' held by another run would wait for nothing)."""
+        return self._worker is not None and self._worker.gpu is False
 
     @property
     def worker_pgid(self) -> int | None:

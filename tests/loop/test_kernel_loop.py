@@ -17,6 +17,7 @@ from mcp import Client, StdioServerParameters
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
+from mcp_bifrost.ops.gpu_lock import gpu_lock
 from mcp_bifrost.ops.harness import bundle
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG
@@ -109,6 +110,34 @@ async def test_two_smoke_tests_on_one_target_serialise_on_the_gpu_lock(loop_conf
     other = reports[1 - waited[0]]
     assert reports[waited[0]].gpu_wait_s >= 0.5 * (other.harness_wall_s or 0)
     assert any(m.startswith("waiting for GPU 0, held by ") and "smoke vectoradd" in m for m in messages[waited[0]])
+
+
+async def test_a_target_without_a_gpu_never_waits_for_a_gpu_lock(loop_config, workspace):
+    """CPU results are CPU results: once the worker has said its torch sees no GPU, a run there does not
+    wait for 'GPU 0' held by another run (it waited 8 s for another user's CPU run)."""
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the lock is taken there")
+    config = load_config(loop_config)
+    config.limits.progress_interval_s = 0.2
+    app = Bifrost(config, workspace)
+    messages: list[str] = []
+
+    async def report(elapsed: float, line: str) -> None:
+        messages.append(line)
+
+    try:
+        await app.push()
+        first = await app.run_smoke_test("vectoradd", HONEST, mode="test", push=False)
+        async with gpu_lock(app.target(), 0, "another run", timeout_s=10):
+            second = await asyncio.wait_for(
+                app.run_smoke_test("vectoradd", HONEST, mode="test", push=False, progress=report), 60)
+    finally:
+        await app.close()
+    assert first.passed and second.passed
+    assert second.gpu_wait_s == 0 and not any("waiting for GPU" in m for m in messages), messages
 
 
 async def test_profile_without_ncu_is_a_tool_error_that_says_how_to_fix_it(loop_config, workspace):

@@ -153,6 +153,11 @@ MUTATIONS = [
              ("tests/loop/test_cpu_wording.py",)),
     Mutation("reports: roofline fraction on a host clock", "mcp_bifrost/ops/reports.py",
              '    on_gpu = t.clock != "host"', "    on_gpu = True", ("tests/loop/test_cpu_wording.py",)),
+    Mutation("app: lock commands left to be reaped after the loop", "mcp_bifrost/app.py",
+             "        await gpu_lock.finish_reaping()\n", "", ("tests/loop/test_worker_reaped.py",)),
+    Mutation("evaluation: a GPU lock on a target without a GPU", "mcp_bifrost/ops/evaluation.py",
+             "    if h.gpu_less:", "    if False:",
+             ("tests/loop/test_kernel_loop.py::test_a_target_without_a_gpu_never_waits_for_a_gpu_lock",)),
 ]
 
 
