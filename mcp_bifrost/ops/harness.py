@@ -302,10 +302,6 @@ class TargetHarness:
         (a CPU run waiting for 'GPU 0' held by another run would wait for nothing)."""
         return self._worker is not None and self._worker.gpu is False
 
-    @property
-    def worker_pgid(self) -> int | None:
-        return self._worker.proc.pgid if self._worker is not None else None
-
     async def _take_worker(self) -> tuple[Worker | None, str]:
         """The live worker, or a new one; (None, why) when only the one-shot path is left."""
         if not self.use_worker:

@@ -209,11 +209,6 @@ def smoke_summary(r: SmokeReport) -> str:
 
 
 # -- profiles ---------------------------------------------------------------------------------------
-class WireKernel(_Wire):
-    name: str
-    bound: str = "unknown"
-
-
 class WireSide(_Wire):
     label: str
     report_path: str

@@ -21,10 +21,6 @@ from mcp_bifrost.targets.slurm import SlurmTarget
 LAUNCH_LINE = "bifrost-slurm:"  # the scripts' own failure lines start with this
 
 
-def is_slurm(target: Target) -> bool:
-    return isinstance(target, SlurmTarget)
-
-
 def job_name() -> str:
     """A Slurm job name unique to one call: scancel --name finds the job even while it waits."""
     return "bifrost-" + secrets.token_hex(6)

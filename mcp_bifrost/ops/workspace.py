@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError, PathOutsideWorkdir, UnsafePath
-from mcp_bifrost.ops.remote_command import home_path, run_capture
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.targets.base import Target
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -138,6 +138,3 @@ async def workdir(target: Target) -> str:
 async def workspace_dir(target: Target, name: str) -> str:
     return posixpath.join(await workdir(target), WORKSPACES, name)
 
-
-def cd_command(path: str) -> str:
-    return f"cd {home_path(path)}"
