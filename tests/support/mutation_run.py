@@ -153,6 +153,13 @@ MUTATIONS = [
              ("tests/loop/test_cpu_wording.py",)),
     Mutation("reports: roofline fraction on a host clock", "mcp_bifrost/ops/reports.py",
              '    on_gpu = t.clock != "host"', "    on_gpu = True", ("tests/loop/test_cpu_wording.py",)),
+    Mutation("dispatch: one bad frame ends the dispatcher", "mcp_bifrost/remote/dispatch.py",
+             "                    handle_safely(kind, cid, payload, children, by_fd, send)",
+             "                    handle(kind, cid, payload, children, by_fd, send)", ("tests/targets/test_dispatch.py",)),
+    Mutation("dispatch: a request whose dispatcher died is resent", "mcp_bifrost/targets/dispatch.py",
+             "            raise RequestLost(", "            raise ConnectionLost(", ("tests/targets/test_dispatch.py",)),
+    Mutation("local target: a NUL is a bare error", "mcp_bifrost/targets/local.py",
+             "        except ValueError as exc:", "        except KeyError as exc:", ("tests/targets/test_dispatch.py",)),
 ]
 
 
