@@ -176,12 +176,14 @@ class DispatchLink:
         except ConnectionLost:
             self._live.pop(cid, None)
             raise  # never sent: safe to send again on a new connection
+        await self.drain()
         try:
-            await self.drain()
             proc.pgid = await proc.started
         except ConnectionLost as exc:
-            # It reached the dispatcher, which then ended: the request may be what ended it, or may
-            # have run. Sending it again could end the next dispatcher (and every command on it) too.
+            if not isinstance(self._closed, EOFError):
+                raise  # the connection itself broke: a new one may run it
+            # The dispatcher ended on a live connection with our request in its input: the request may
+            # be what ended it, or may have run. Sent again, it could end the next dispatcher too.
             raise RequestLost(
                 f"the dispatcher on the target ended after it received this command ({exc}); the command "
                 "was not sent again, in case it is what ended it. Check whether it ran, then run it again"
