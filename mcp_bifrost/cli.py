@@ -140,7 +140,7 @@ def serve(
 
         try:
             host, port = parse_bind(http)
-            serve_http(server, host, port, allow_host)
+            serve_http(server, host, port, allow_host, cfg.http)
         except BifrostError as exc:
             _error(str(exc))
             raise typer.Exit(2) from None

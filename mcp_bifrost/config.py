@@ -120,12 +120,21 @@ class HarnessSettings(_Strict):
     gpu_wait_s: float = Field(default=1800.0, gt=0, description="longest a call waits for another's lock on the GPU")
 
 
+class HttpSettings(_Strict):
+    """`serve --http`: how many sessions may be open at once, and how long an idle one lives."""
+
+    max_sessions: int = Field(default=64, ge=1, le=10_000, description="open sessions at once; more get 503")
+    session_idle_s: float = Field(default=600.0, gt=0, le=7 * 24 * 3600,
+                                  description="a session with no request for this long is closed")
+
+
 class Config(_Strict):
     default_target: str = LOCAL_TARGET
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     limits: Limits = Field(default_factory=Limits)
     audit_log: str | None = Field(default=None, description="JSON-lines audit log (default in the state dir)")
     harness: HarnessSettings = Field(default_factory=HarnessSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     history_db: str | None = Field(default=None, description="SQLite history of smoke tests and profiles "
                                    "(default: $BIFROST_HISTORY_DB or the user data dir)")
 

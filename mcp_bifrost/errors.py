@@ -72,6 +72,10 @@ class ConnectionLost(TargetError):
     """A pooled connection died in the middle of an operation."""
 
 
+class RequestLost(ConnectionLost):
+    """The connection died after a request reached it: it may have run, so it is never resent."""
+
+
 class SlurmError(TargetError):
     """Slurm (srun, sbatch, squeue, scancel on the login node) could not run or control a job."""
 

@@ -1,30 +1,59 @@
-"""Streamable HTTP transport with the safety rules: loopback by default, a bearer token for any
-other address (401 and nothing runs without it), and DNS-rebinding protection (Host and Origin
-checks) on every bind, loopback included.
+"""Streamable HTTP transport with the safety rules: a bearer token on every bind, loopback included
+(loopback is shared by every user of the machine: without one, another login runs commands as us),
+401 and nothing runs without it; DNS-rebinding protection (Host and Origin checks) on every bind;
+sessions capped in number and closed when idle, so no client grows the server without bound.
 
-Token-free addresses are exactly 127.0.0.1, localhost and ::1. Another loopback address
-(127.0.0.2) needs a token too: the safe reading, since nothing else about it is promised.
+The token comes from $BIFROST_HTTP_TOKEN, else from the file named by $BIFROST_HTTP_TOKEN_FILE (ours,
+mode 0600), else it is generated and printed once on stderr.
 """
 
 from __future__ import annotations
 
 import hmac
 import os
+import secrets
+import stat
+import sys
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
+from mcp_bifrost.config import HttpSettings
 from mcp_bifrost.errors import ConfigError
 
 TOKEN_ENV = "BIFROST_HTTP_TOKEN"
+TOKEN_FILE_ENV = "BIFROST_HTTP_TOKEN_FILE"
+MIN_TOKEN_CHARS = 16
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
-TOKEN_FREE_HOSTS = ("127.0.0.1", "localhost", "::1")
+def bearer_token() -> tuple[str, bool]:
+    """The token to require, and whether it was generated here (then the caller prints it once)."""
+    token = os.environ.get(TOKEN_ENV)
+    if token is None and os.environ.get(TOKEN_FILE_ENV):
+        token = _read_token_file(os.environ[TOKEN_FILE_ENV])
+    if token is None:
+        return secrets.token_urlsafe(32), True
+    token = token.strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"the HTTP bearer token is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+                          "random ones (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+    return token, False
 
 
-def needs_token(host: str) -> bool:
-    """Every bind but 127.0.0.1, localhost and ::1 needs a bearer token."""
-    return host not in TOKEN_FREE_HOSTS
+def _read_token_file(path: str) -> str:
+    """The token file must be ours and private (0600): another user who reads it runs commands as us."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the token file {path} ({exc.strerror}); {TOKEN_FILE_ENV} must name "
+                          "a regular file, not a symlink") from None
+    with os.fdopen(fd, encoding="utf-8") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            raise ConfigError(f"the token file {path} must be a regular file of yours that only you can read: "
+                              f"run `chmod 600 {path}` (it is {stat.filemode(st.st_mode)})")
+        return f.read(4096)
 
 
 def parse_bind(spec: str) -> tuple[str, int]:
@@ -46,7 +75,7 @@ def host_header(host: str, port: int) -> str:
 def allowed_hosts(host: str, port: int, extra: list[str] | None = None) -> list[str]:
     """Host header values to accept: the bound address (all three loopback names for a loopback
     bind, since clients say 'localhost' as often as '127.0.0.1'), plus those given with --allow-host."""
-    names = TOKEN_FREE_HOSTS if host in TOKEN_FREE_HOSTS else (host,)
+    names = LOOPBACK_NAMES if host in LOOPBACK_NAMES else (host,)
     return [*(host_header(n, port) for n in names), *(extra or [])]
 
 
@@ -68,25 +97,35 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-def build_http_app(server: MCPServer, host: str, port: int, allowed_hosts_extra: list[str] | None = None):
-    token = os.environ.get(TOKEN_ENV)
-    if needs_token(host) and not token:
-        raise ConfigError(
-            f"refusing to serve HTTP on {host}: any address but 127.0.0.1, localhost or ::1 needs a bearer "
-            f"token. Set {TOKEN_ENV} to a long random string and send it as 'Authorization: Bearer ...'."
-        )
+def build_http_app(server: MCPServer, host: str, port: int, allowed_hosts_extra: list[str] | None = None,
+                   settings: HttpSettings | None = None, token: str | None = None):
+    """The ASGI app: token check outermost, then Host/Origin checks, then the SDK's session manager."""
+    settings = settings or HttpSettings()
+    if token is None:
+        token, generated = bearer_token()
+        if generated:
+            announce_token(token, host, port)
     hosts = allowed_hosts(host, port, allowed_hosts_extra)
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
         allowed_origins=[f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")],
     )
-    app = server.streamable_http_app(host=host, transport_security=security)
-    return BearerTokenMiddleware(app, token) if token else app
+    app = server.streamable_http_app(host=host, transport_security=security, max_sessions=settings.max_sessions,
+                                     session_idle_timeout=settings.session_idle_s)
+    return BearerTokenMiddleware(app, token)
 
 
-def serve_http(server: MCPServer, host: str, port: int, allowed_hosts: list[str] | None = None) -> None:
+def announce_token(token: str, host: str, port: int) -> None:
+    """Printed once, on stderr: the only place a generated token is ever shown."""
+    print(f"mcp-bifrost: HTTP bearer token (send it as 'Authorization: Bearer <token>' to "
+          f"http://{host_header(host, port)}/mcp; set {TOKEN_ENV} or {TOKEN_FILE_ENV} to choose one): {token}",
+          file=sys.stderr, flush=True)
+
+
+def serve_http(server: MCPServer, host: str, port: int, allowed_hosts: list[str] | None = None,
+               settings: HttpSettings | None = None) -> None:
     import uvicorn
 
-    app = build_http_app(server, host, port, allowed_hosts)
+    app = build_http_app(server, host, port, allowed_hosts, settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")

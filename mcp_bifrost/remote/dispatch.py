@@ -7,6 +7,8 @@ Frames both ways: type (1 byte), id (4 bytes), length (4 bytes), payload.
                   A ack (8-byte count of bytes the client consumed), D detach, P ping
   here -> client: H hello (id 0), R started (pid, which leads its process group), F failed to start,
                   O stdout data, X stderr data, Z exit (shell-style status; after both streams ended)
+A frame that cannot be handled (a NUL in a command, a short ack) fails its own command or is
+dropped: every other command on the connection depends on this process staying up.
 Output of a command pauses while more than WINDOW bytes of it are unacknowledged. When the client
 is gone (end of input, or SILENCE_S without a frame) every command not detached is killed (TERM,
 then KILL after GRACE_S) and the dispatcher exits.
@@ -80,7 +82,7 @@ def serve(children):
                     if len(buf) < HEADER.size + n:
                         break
                     payload, buf = buf[HEADER.size:HEADER.size + n], buf[HEADER.size + n:]
-                    handle(kind, cid, payload, children, by_fd, send)
+                    handle_safely(kind, cid, payload, children, by_fd, send)
             else:
                 child = by_fd[fd]
                 data = os.read(fd, CHUNK)
@@ -104,6 +106,21 @@ def serve(children):
             return give_up(children)
 
 
+def handle_safely(kind, cid, payload, children, by_fd, send):
+    """One frame; whatever its bytes, a bad one fails its own command (or is dropped), never us."""
+    try:
+        handle(kind, cid, payload, children, by_fd, send)
+    except Exception as exc:  # noqa: BLE001 - every other command on this connection depends on us
+        if kind == b"S" and cid not in children:
+            send(b"F", cid, describe(exc).encode("utf-8", "replace"))
+
+
+def describe(exc):
+    if isinstance(exc, ValueError) and "null" in str(exc):
+        return "it contains a NUL byte, which no command line can carry: remove it"
+    return "{}: {}".format(type(exc).__name__, exc)
+
+
 def handle(kind, cid, payload, children, by_fd, send):
     child = children.get(cid)
     if kind == b"S":
@@ -114,7 +131,7 @@ def handle(kind, cid, payload, children, by_fd, send):
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             )
         except OSError as exc:
-            send(b"F", cid, str(exc).encode())
+            send(b"F", cid, describe(exc).encode("utf-8", "replace"))
             return
         child = children[cid] = Child(cid, proc)
         for fd in child.open:

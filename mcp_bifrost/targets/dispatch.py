@@ -19,7 +19,7 @@ import struct
 from mcp_bifrost.targets.sshlib import asyncssh
 
 from mcp_bifrost import remote
-from mcp_bifrost.errors import ConnectionLost, TargetError
+from mcp_bifrost.errors import ConnectionLost, RequestLost, TargetError
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">cII")
@@ -171,9 +171,23 @@ class DispatchLink:
     async def start(self, command: str, *, stdin: bool) -> DispatchedProcess:
         cid = next(self._ids)
         proc = self._live[cid] = DispatchedProcess(self, cid)
-        self.send(b"S", cid, (b"1" if stdin else b"0") + command.encode("utf-8", "surrogateescape"))
+        try:
+            self.send(b"S", cid, (b"1" if stdin else b"0") + command.encode("utf-8", "surrogateescape"))
+        except ConnectionLost:
+            self._live.pop(cid, None)
+            raise  # never sent: safe to send again on a new connection
         await self.drain()
-        proc.pgid = await proc.started
+        try:
+            proc.pgid = await proc.started
+        except ConnectionLost as exc:
+            if not isinstance(self._closed, EOFError):
+                raise  # the connection itself broke: a new one may run it
+            # The dispatcher ended on a live connection with our request in its input: the request may
+            # be what ended it, or may have run. Sent again, it could end the next dispatcher too.
+            raise RequestLost(
+                f"the dispatcher on the target ended after it received this command ({exc}); the command "
+                "was not sent again, in case it is what ended it. Check whether it ran, then run it again"
+            ) from exc
         return proc
 
     async def _read_frames(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from mcp_bifrost.errors import TargetError
 from mcp_bifrost.targets.base import Process, Target
 
 
@@ -51,11 +52,17 @@ class LocalTarget(Target):
 
     async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
                     bulk: bool = False) -> Process:
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh", "-c", command,
-            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh", "-c", command,
+                stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except ValueError as exc:  # "embedded null byte": no command line can carry one
+            raise TargetError(f"{self.describe()}: the target could not start the command: it contains a NUL "
+                              "byte, which no command line can carry: remove it") from exc
+        except OSError as exc:
+            raise TargetError(f"{self.describe()}: the target could not start the command: {exc}") from exc
         return LocalProcess(proc)

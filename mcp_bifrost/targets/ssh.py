@@ -30,6 +30,7 @@ from mcp_bifrost.errors import (
     ConnectionLost,
     HostKeyMismatch,
     HostKeyUnknown,
+    RequestLost,
     TargetError,
 )
 from mcp_bifrost.targets.base import Process, Target
@@ -336,6 +337,8 @@ class SshTarget(Target):
                     break
                 try:
                     return await link.start(command, stdin=stdin)
+                except RequestLost:
+                    raise  # it may have run or ended the dispatcher: the next call starts a new one
                 except ConnectionLost:
                     if attempt == 2:
                         raise

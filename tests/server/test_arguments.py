@@ -106,3 +106,36 @@ async def test_push_describes_remote_dir_as_relative_to_the_twin(local_config, t
     assert "relative to this workspace's twin" in remote_dir
     exec_props = tools["exec"].input_schema["properties"]
     assert "600" in exec_props["timeout_s"]["description"] and "seconds" in exec_props["timeout_s"]["description"]
+
+
+def _nul_variants(schema: dict) -> list:
+    """For one property's JSON schema, values that carry a NUL where it takes text (none if it takes none)."""
+    options = schema.get("anyOf", [schema])
+    found = []
+    for option in options:
+        kind = option.get("type")
+        if kind == "string":
+            found.append("a\x00b")
+        elif kind == "array" and option.get("items", {}).get("type") == "string":
+            found.append(["ok", "a\x00b"])
+        elif kind == "object":
+            found += [{"X": "a\x00b"}, {"X\x00": "1"}]
+    return found
+
+
+async def test_every_text_argument_of_every_tool_refuses_a_nul_with_a_sentence(local_config, tmp_path):
+    # issue 20.1: derived from the tools' own schemas, so a new tool or argument is covered when it appears
+    required_defaults = {"command": "true", "problem": "p", "candidate": "c.py", "job_id": "20261125-093012-a1b2c3",
+                         "remote_paths": ["a"], "local_dir": "out"}
+    checked = 0
+    async with Client(build_server(load_config(local_config), tmp_path)) as client:
+        for tool in (await client.list_tools()).tools:
+            props = tool.input_schema.get("properties", {})
+            base = {k: required_defaults[k] for k in tool.input_schema.get("required", [])}
+            for name, schema in props.items():
+                for value in _nul_variants(schema):
+                    result = await client.call_tool(tool.name, {**base, name: value})
+                    assert result.is_error, (tool.name, name, value)
+                    assert "control characters cannot be passed" in _text(result), (tool.name, name, _text(result))
+                    checked += 1
+    assert checked >= 20

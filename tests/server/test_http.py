@@ -1,6 +1,6 @@
 """HTTP transport safety, against a real `mcp-bifrost serve --http` process: a bearer token on every
-address but 127.0.0.1/localhost/::1 (401 and nothing runs without it), Host/Origin checks on every
-bind (DNS rebinding), and IPv6 loopback."""
+bind, loopback included (401 and nothing runs without it; another login on the machine is refused),
+Host/Origin checks on every bind (DNS rebinding), IPv6 loopback, and sessions capped and expired."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import pytest
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import ConfigError
-from mcp_bifrost.http import build_http_app, parse_bind
+from mcp_bifrost.http import BearerTokenMiddleware, bearer_token, build_http_app, parse_bind
 from mcp_bifrost.server import build_server
 from tests.support.sshd import free_port
+from tests.support.unprivileged import call_as_user
 
 TOKEN = "s3cret-token-for-tests"
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -32,25 +33,34 @@ HEADERS = {"accept": "application/json, text/event-stream", "content-type": "app
 AUTH = {**HEADERS, "authorization": f"Bearer {TOKEN}"}
 
 
-def test_non_loopback_bind_without_token_is_refused(monkeypatch, tmp_path):
+def test_without_a_configured_token_one_is_generated_and_printed_once_on_stderr(monkeypatch, tmp_path, capsys):
+    # issue 19.2: loopback needed no token, so another user of the machine ran commands as us
     monkeypatch.delenv("BIFROST_HTTP_TOKEN", raising=False)
-    with pytest.raises(ConfigError, match="BIFROST_HTTP_TOKEN"):
-        build_http_app(build_server(Config(), tmp_path), "0.0.0.0", 8765)
+    monkeypatch.delenv("BIFROST_HTTP_TOKEN_FILE", raising=False)
+    app = build_http_app(build_server(Config(), tmp_path), "127.0.0.1", 8765)
+    printed = capsys.readouterr().err
+    assert isinstance(app, BearerTokenMiddleware) and app.expected.decode().split()[1] in printed
+    assert printed.count("Bearer") == 1
 
 
-@pytest.mark.parametrize("host", ["127.0.0.2", "127.1.2.3", "0.0.0.0", "::", "::ffff:127.0.0.1"])
-def test_a_loopback_address_other_than_the_three_usual_names_needs_a_token(monkeypatch, tmp_path, host):
-    # issue 13.5: 127.0.0.2 counted as loopback, needed no token and had no Host check
+def test_a_token_file_must_be_private_and_ours(monkeypatch, tmp_path):
     monkeypatch.delenv("BIFROST_HTTP_TOKEN", raising=False)
-    with pytest.raises(ConfigError, match="BIFROST_HTTP_TOKEN"):
-        build_http_app(build_server(Config(), tmp_path), host, 8765)
-
-
-def test_serve_refuses_to_start_on_a_public_address_without_token(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "BIFROST_HTTP_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "serve", "--http", f"0.0.0.0:{free_port()}"],
-                          capture_output=True, text=True, timeout=30, env=env)
-    assert done.returncode == 2 and "BIFROST_HTTP_TOKEN" in done.stderr
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    monkeypatch.setenv("BIFROST_HTTP_TOKEN_FILE", str(path))
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        bearer_token()
+    path.chmod(0o600)
+    assert bearer_token() == (TOKEN, False)
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    monkeypatch.setenv("BIFROST_HTTP_TOKEN_FILE", str(link))
+    with pytest.raises(ConfigError, match="symlink"):
+        bearer_token()
+    monkeypatch.setenv("BIFROST_HTTP_TOKEN", "short")
+    with pytest.raises(ConfigError, match="at least 16"):
+        bearer_token()
 
 
 def test_bind_specs_are_parsed_with_ipv6_in_brackets():
@@ -89,23 +99,25 @@ def exec_over_http(host: str, port: int, headers: dict, command: str) -> list[in
 
 
 @contextlib.contextmanager
-def http_server(tmp_path: Path, bind: str, *, token: str | None, allow: list[str] = ()) -> Iterator[tuple[str, int]]:
+def http_server(tmp_path: Path, bind: str, *, token: str | None = TOKEN, allow: list[str] = (),
+                extra_config: str = "") -> Iterator[tuple[str, int]]:
     host, _ = parse_bind(bind + ":0")
     port = free_port()
     config = tmp_path / "c.toml"
-    config.write_text(f'audit_log = "{tmp_path / "audit.jsonl"}"\n'
+    config.write_text(f'audit_log = "{tmp_path / "audit.jsonl"}"\n{extra_config}'
                       f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n')
-    env = {k: v for k, v in os.environ.items() if k != "BIFROST_HTTP_TOKEN"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_HTTP_TOKEN")}
     if token:
         env["BIFROST_HTTP_TOKEN"] = token
     allow_args = [a for h in allow for a in ("--allow-host", h.format(port=port))]
+    log = tmp_path / "serve.log"  # a file, not a pipe nobody reads: 1,000 refusals log more than a pipe holds
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcp_bifrost", "serve", "--http", f"{bind}:{port}", *allow_args,
-         "--config", str(config), "--workspace", str(tmp_path)], env=env, stderr=subprocess.PIPE)
+         "--config", str(config), "--workspace", str(tmp_path)], env=env, stderr=log.open("wb"))
     try:
         deadline = time.monotonic() + 20
         while not _reachable(host, port):
-            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert proc.poll() is None, log.read_text()[-2000:]
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
         yield host, port
@@ -145,20 +157,67 @@ def test_dns_rebinding_protection_stays_on_with_the_token(tmp_path):
 def test_a_foreign_host_header_runs_nothing_on_a_loopback_bind(tmp_path, bind):
     # issue 13.5: on 127.0.0.2 a request with `Host: evil.example` ran exec (DNS rebinding)
     marker = tmp_path / "ran"
-    token = None if bind == "127.0.0.1" else TOKEN
-    headers = HEADERS if token is None else AUTH
-    with http_server(tmp_path, bind, token=token) as (host, port):
-        statuses = exec_over_http(host, port, {**headers, "host": "evil.example"}, f"touch {marker}")
+    with http_server(tmp_path, bind) as (host, port):
+        statuses = exec_over_http(host, port, {**AUTH, "host": "evil.example"}, f"touch {marker}")
         assert statuses[0] == 421 and not marker.exists()
-        assert exec_over_http(host, port, headers, f"touch {marker}") == [200, 202, 200]
+        assert exec_over_http(host, port, AUTH, f"touch {marker}") == [200, 202, 200]
     assert marker.exists()
 
 
-def test_serve_binds_ipv6_loopback_without_a_token(tmp_path):
+def test_serve_binds_ipv6_loopback(tmp_path):
     # issue 13.5: `--http [::1]:PORT` did not start ("Name or service not known")
     marker = tmp_path / "ran"
-    with http_server(tmp_path, "[::1]", token=None) as (host, port):
+    with http_server(tmp_path, "[::1]") as (host, port):
         assert host == "::1"
-        assert exec_over_http(host, port, HEADERS, f"touch {marker}") == [200, 202, 200]
-        assert _post(host, port, INIT, {**HEADERS, "host": "evil.example"})[0] == 421
+        assert exec_over_http(host, port, HEADERS, f"touch {marker}")[0] == 401
+        assert exec_over_http(host, port, AUTH, f"touch {marker}") == [200, 202, 200]
+        assert _post(host, port, INIT, {**AUTH, "host": "evil.example"})[0] == 421
     assert marker.exists()
+
+
+@pytest.mark.parametrize("bind", ["127.0.0.1", "localhost", "[::1]"])
+def test_another_login_on_the_machine_gets_401_on_a_loopback_bind_and_runs_nothing(tmp_path, bind):
+    # issue 19.2: `serve --http 127.0.0.1:PORT` needed no token; another user ran `exec("id -un")` as us
+    marker = tmp_path / "ran"
+    with http_server(tmp_path, bind) as (host, port):
+        for headers in (HEADERS, {**HEADERS, "authorization": "Bearer wrong"}):
+            assert call_as_user(exec_over_http, host, port, headers, f"touch {marker}") == [401, 401, 401]
+        assert not marker.exists()
+        assert exec_over_http(host, port, AUTH, f"touch {marker}") == [200, 202, 200]
+    assert marker.exists()
+
+
+def test_serve_without_a_configured_token_prints_the_one_it_made_and_wants_it(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_HTTP_TOKEN")}
+    config = tmp_path / "c.toml"
+    config.write_text(f'audit_log = "{tmp_path / "audit.jsonl"}"\n[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "mcp_bifrost", "serve", "--http", f"127.0.0.1:{port}",
+                             "--config", str(config), "--workspace", str(tmp_path)],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "Bearer" not in line:
+            line = proc.stderr.readline()
+            assert line, "serve ended without printing a token"
+        token = line.rsplit(" ", 1)[1].strip()
+        deadline = time.monotonic() + 20
+        while not _reachable("127.0.0.1", port):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert _post("127.0.0.1", port, INIT, HEADERS)[0] == 401
+        assert _post("127.0.0.1", port, INIT, {**HEADERS, "authorization": f"Bearer {token}"})[0] == 200
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_a_thousand_initializes_leave_at_most_the_cap_open_and_idle_sessions_expire(tmp_path):
+    # issue 20.7: 1,000 initialize requests left 1,000 live sessions; any client could grow the server
+    settings = "[http]\nmax_sessions = 64\nsession_idle_s = 3\n"
+    with http_server(tmp_path, "127.0.0.1", extra_config=settings) as (host, port):
+        statuses = [_post(host, port, INIT, AUTH)[0] for _ in range(1000)]
+        assert statuses.count(200) <= 64 and statuses.count(200) + statuses.count(503) == 1000, set(statuses)
+        assert statuses[-1] == 503 or statuses.count(200) < 64  # the cap is reached, not dodged by slowness
+        time.sleep(4.5)  # idle sessions expire: room for new ones
+        assert _post(host, port, INIT, AUTH)[0] == 200
