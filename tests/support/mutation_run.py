@@ -153,6 +153,18 @@ MUTATIONS = [
              ("tests/loop/test_cpu_wording.py",)),
     Mutation("reports: roofline fraction on a host clock", "mcp_bifrost/ops/reports.py",
              '    on_gpu = t.clock != "host"', "    on_gpu = True", ("tests/loop/test_cpu_wording.py",)),
+    Mutation("push: git runs inside a nested (fetched) repository", "mcp_bifrost/ops/push/filelist.py",
+             "sub = select(Path(full), use_git=False)", "sub = select(Path(full))",
+             ("tests/ops/test_filelist.py",)),
+    Mutation("push: git reads core.fsmonitor from the workspace's config", "mcp_bifrost/ops/push/filelist.py",
+             '["git", *SAFE_GIT, "ls-files"', '["git", "ls-files"',
+             ("tests/ops/test_filelist.py::test_a_fetched_nested_repository_runs_nothing_it_names_in_its_git_config",)),
+    Mutation("copy_files: .git/ accepted as a destination", "mcp_bifrost/ops/copy_files.py",
+             "    refuse_executable_config(local)\n", "\n",
+             ("tests/ops/test_copy_files.py::test_copy_files_refuses_git_and_other_executable_config_folders_as_destination",)),
+    Mutation("copy_files: a fetched .git folder lands locally", "mcp_bifrost/ops/copy_files.py",
+             "        if place is not None:\n", "        if False:\n",
+             ("tests/ops/test_copy_files.py::test_a_fetched_git_config_never_runs_on_the_client",)),
 ]
 
 
