@@ -165,6 +165,12 @@ MUTATIONS = [
     Mutation("copy_files: a fetched .git folder lands locally", "mcp_bifrost/ops/copy_files.py",
              "        if place is not None:\n", "        if False:\n",
              ("tests/ops/test_copy_files.py::test_a_fetched_git_config_never_runs_on_the_client",)),
+    Mutation("twin: named by the folder's base name alone", "mcp_bifrost/ops/workspace.py",
+             'return f"{readable(posixpath.basename(path))}-{digest}"', "return readable(posixpath.basename(path))",
+             ("tests/ops/test_workspace.py",)),
+    Mutation("history: best crosses projects, targets and GPUs", "mcp_bifrost/history.py",
+             "WHERE problem = ? AND project IS ? AND target = ? AND gpu IS ?", "WHERE problem = ? OR ? OR ? OR ?",
+             ("tests/test_history.py",)),
 ]
 
 
