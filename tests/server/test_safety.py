@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from mcp_bifrost.ops.workspace import workspace_name
 from mcp_bifrost.config import Config
+from mcp_bifrost.ops.workspace import workspace_name
 from mcp_bifrost.server import build_server
 
 pytestmark = pytest.mark.anyio
