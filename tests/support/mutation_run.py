@@ -171,6 +171,14 @@ MUTATIONS = [
     Mutation("history: best crosses projects, targets and GPUs", "mcp_bifrost/history.py",
              "WHERE problem = ? AND project IS ? AND target = ? AND gpu IS ?", "WHERE problem = ? OR ? OR ? OR ?",
              ("tests/test_history.py",)),
+    Mutation("gpu_lock.sh: a lock folder another user made is trusted", "mcp_bifrost/remote/gpu_lock.sh",
+             'if [ -L "$mine" ] || [ ! -d "$mine" ] || [ ! -O "$mine" ] || [ "$(stat -c %a "$mine")" != 700 ]; then',
+             'if false; then',
+             ("tests/ops/test_gpu_lock.py",)),
+    Mutation("gpu_lock.sh: the host-wide lock opened for writing", "mcp_bifrost/remote/gpu_lock.sh",
+             'exec 8<"$sfile"', 'exec 8>"$sfile"', ("tests/ops/test_gpu_lock.py",)),
+    Mutation("gpu_lock.sh: no host-wide lock (users not kept apart)", "mcp_bifrost/remote/gpu_lock.sh",
+             'if [ -n "$shared" ]; then', 'if false; then', ("tests/ops/test_gpu_lock.py",)),
 ]
 
 
