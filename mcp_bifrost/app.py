@@ -46,7 +46,7 @@ from mcp_bifrost.ops.profile_check import against_smoke
 from mcp_bifrost.ops.reports import parse_profile, parse_smoke
 from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
 from mcp_bifrost.ops.jobs import JobRef
-from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace
+from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace, workspace_name
 from mcp_bifrost.ops.remote_command import quote
 from mcp_bifrost.ops.workspace import workdir as remote_workdir
 from mcp_bifrost.targets.base import Target
@@ -75,7 +75,8 @@ class Bifrost:
         self.pool = TargetPool(config)
         self._remote: dict[str, RemoteWorkspace] = {}
         self._harnesses: dict[str, TargetHarness] = {}
-        self.history = History(Path(config.history_db).expanduser() if config.history_db else None)
+        self.history = History(Path(config.history_db).expanduser() if config.history_db else None,
+                               project=self.twin_name)
         self.last_report: SmokeReport | ProfileReport | None = None
 
     def target(self, name: str | None = None) -> Target:
@@ -84,7 +85,7 @@ class Bifrost:
     async def remote_workspace(self, target: Target) -> RemoteWorkspace:
         """The target's workspace model, built on first use (one remote call) and kept."""
         if target.name not in self._remote:
-            self._remote[target.name] = await open_workspace(target, self.workspace)
+            self._remote[target.name] = await open_workspace(target, self.workspace, self.config.project)
         return self._remote[target.name]
 
     def _timeout(self, timeout_s: float | None, default: float) -> float:
@@ -263,7 +264,13 @@ class Bifrost:
     async def targets(self) -> TargetsReport:
         names = self.pool.names()
         checks = [self._probe(self.target(n), is_default=n == self.config.default_target) for n in names]
-        return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)))
+        return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)),
+                             workspace=str(self.workspace), twin=self.twin_name)
+
+    @property
+    def twin_name(self) -> str:
+        """The folder of this workspace's twin under <workdir>/workspaces on every target."""
+        return workspace_name(str(self.workspace), self.config.project)
 
     # -- the kernel loop: smoke tests, profiles, history, problems ------------------------------
     def harness(self, target: Target, gpu: int | None = None) -> TargetHarness:

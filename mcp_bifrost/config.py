@@ -137,6 +137,17 @@ class Config(_Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     history_db: str | None = Field(default=None, description="SQLite history of smoke tests and profiles "
                                    "(default: $BIFROST_HISTORY_DB or the user data dir)")
+    project: str | None = Field(default=None, description="the name of this project's twin on every target "
+                                "(default: the workspace folder's name and a hash of its path); two folders "
+                                "with one project name share one twin")
+
+    @field_validator("project")
+    @classmethod
+    def _plain_project_name(cls, name: str | None) -> str | None:
+        if name is not None and (not name.strip() or name.strip(".") == "" or "/" in name
+                                 or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+            raise ValueError("project must be a plain folder name: not empty, no '/', no control characters")
+        return name
 
     @model_validator(mode="after")
     def _local_always_exists(self) -> Config:

@@ -160,7 +160,7 @@ class GpuLockTimeout(HarnessError):
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
     """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
-    copy_files.sh (90-92), harness_install.sh and gpu_lock.sh (100-103), slurm_run.sh (110-111)."""
+    copy_files.sh (90-92), harness_install.sh and gpu_lock.sh (100-104), slurm_run.sh (110-111)."""
 
     USAGE = 64
     NO_JOB = 65
@@ -184,6 +184,7 @@ class RemoteExit(enum.IntEnum):
     HARNESS_BUNDLE = 101
     LOCK_FILE = 102
     NO_FLOCK = 103
+    LOCK_DIR_UNSAFE = 104
     # slurm_run.sh (a Slurm target's short calls)
     SLURM_LAUNCH_FAILED = 110  # srun ended before the command started
     SLURM_CANNOT_RUN = 111  # the job waits for a reason that waiting will not fix
@@ -214,6 +215,8 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.HARNESS_BUNDLE: (HarnessInstallFailed, "the harness bundle did not arrive whole or could not be unpacked"),
     RemoteExit.LOCK_FILE: (GpuLockTimeout, "could not open the GPU lock file (is /tmp writable?)"),
     RemoteExit.NO_FLOCK: (GpuLockTimeout, "`flock` is missing on the target (util-linux)"),
+    RemoteExit.LOCK_DIR_UNSAFE: (GpuLockTimeout, "the GPU lock's folder on the target is not private to this user, "
+                                 "so it is not used; remove it (its path follows) and try again"),
     RemoteExit.SLURM_LAUNCH_FAILED: (SlurmLaunchFailed, "srun could not start the command on a compute node (is "
                                      "slurmd up on the partition's nodes? `sinfo -N` on the login node shows them; "
                                      "`mcp-bifrost doctor` checks)"),

@@ -2,6 +2,9 @@
 its attempts at a problem, the best so far, and a plot of the progress.
 
 One table, written once per result; the full report is kept as JSON beside the columns a query needs.
+Each row names its project (the workspace's twin name), target and GPU, so that two projects with a
+problem of the same name, or two machines, never share a "best so far". Rows written before the
+project column existed are listed (marked by an empty project) but never count as anyone's best.
 """
 
 from __future__ import annotations
@@ -37,10 +40,13 @@ CREATE TABLE IF NOT EXISTS results (
     speedup REAL,
     flags TEXT NOT NULL,
     summary TEXT NOT NULL,
-    report TEXT NOT NULL
+    report TEXT NOT NULL,
+    project TEXT
 );
 CREATE INDEX IF NOT EXISTS results_problem ON results (problem, id);
 """
+_COLUMNS = ("id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
+            " candidate_us, speedup, flags, summary, project")
 
 
 def default_path() -> Path:
@@ -49,8 +55,11 @@ def default_path() -> Path:
 
 
 class History:
-    def __init__(self, path: Path | None = None) -> None:
+    """project: whose results these are (the twin's name); None reads every project's rows."""
+
+    def __init__(self, path: Path | None = None, project: str | None = None) -> None:
         self.path = path or default_path()
+        self.project = project
         self._ready = False
 
     @contextlib.contextmanager
@@ -71,6 +80,8 @@ class History:
         if not self._ready:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            if "project" not in {row[1] for row in conn.execute("PRAGMA table_info(results)")}:
+                conn.execute("ALTER TABLE results ADD COLUMN project TEXT")  # a history from before projects
             self._ready = True
         return conn
 
@@ -86,34 +97,42 @@ class History:
         with self._session() as conn:
             cur = conn.execute(
                 "INSERT INTO results (time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
-                " candidate_us, speedup, flags, summary, report) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " candidate_us, speedup, flags, summary, report, project) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (now, report.kind, _key(report.problem), report.candidate, report.candidate_sha256, report.target,
-                 gpu, *row, report.summary, report.model_dump_json()),
+                 gpu, *row, report.summary, report.model_dump_json(), self.project),
             )
             return int(cur.lastrowid or 0)
 
+    def _mine(self, problem: str) -> tuple[str, tuple]:
+        """WHERE clause for this problem's rows of this project (and the unkeyed rows of old)."""
+        if self.project is None:
+            return "problem = ?", (_key(problem),)
+        return "problem = ? AND (project = ? OR project IS NULL)", (_key(problem), self.project)
+
     def entries(self, problem: str, limit: int | None = None) -> tuple[list[HistoryEntry], int]:
         """Newest first, and the total count."""
+        where, args = self._mine(problem)
         with self._session() as conn:
-            total = conn.execute("SELECT COUNT(*) FROM results WHERE problem = ?", (_key(problem),)).fetchone()[0]
-            rows = conn.execute(
-                "SELECT id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
-                " candidate_us, speedup, flags, summary FROM results WHERE problem = ? ORDER BY id DESC"
-                + (" LIMIT ?" if limit else ""), (_key(problem), limit) if limit else (_key(problem),)).fetchall()
+            total = conn.execute(f"SELECT COUNT(*) FROM results WHERE {where}", args).fetchone()[0]
+            rows = conn.execute(f"SELECT {_COLUMNS} FROM results WHERE {where} ORDER BY id DESC"
+                                + (" LIMIT ?" if limit else ""), (*args, limit) if limit else args).fetchall()
         return [_entry(r) for r in rows], total
 
-    def best(self, problem: str) -> HistoryEntry | None:
+    def best(self, problem: str, target: str, gpu: str | None) -> HistoryEntry | None:
+        """The best passing smoke test of this project on this target and GPU: never another's."""
         with self._session() as conn:
             row = conn.execute(
-                "SELECT id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
-                " candidate_us, speedup, flags, summary FROM results WHERE problem = ? AND kind = 'smoke'"
-                " AND passed = 1 AND speedup IS NOT NULL ORDER BY speedup DESC, id ASC LIMIT 1",
-                (_key(problem),)).fetchone()
+                f"SELECT {_COLUMNS} FROM results WHERE problem = ? AND project IS ? AND target = ? AND gpu IS ?"
+                " AND kind = 'smoke' AND passed = 1 AND speedup IS NOT NULL ORDER BY speedup DESC, id ASC LIMIT 1",
+                (_key(problem), self.project, target, gpu)).fetchone()
         return _entry(row) if row else None
 
     def report(self, problem: str, limit: int = 20) -> HistoryReport:
+        """The newest entries; `best` on the machine of the newest smoke test of this project."""
         entries, total = self.entries(problem, limit)
-        return HistoryReport(problem=_key(problem), entries=entries, best=self.best(problem),
+        latest = next((e for e in entries if e.kind == "smoke" and e.project == self.project), None)
+        best = self.best(problem, latest.target, latest.gpu) if latest is not None else None
+        return HistoryReport(problem=_key(problem), project=self.project, entries=entries, best=best,
                              table=table(entries), total=total)
 
     def plot(self, problem: str) -> bytes:
@@ -168,10 +187,11 @@ def _key(problem: str) -> str:
 
 
 def _entry(row: tuple) -> HistoryEntry:
-    (id_, time, kind, problem, candidate, sha, target, gpu, passed, status, cand_us, speedup, flags, summary) = row
+    (id_, time, kind, problem, candidate, sha, target, gpu, passed, status, cand_us, speedup, flags, summary,
+     project) = row
     return HistoryEntry(id=id_, time=time, kind=kind, problem=problem, candidate=candidate, candidate_sha256=sha,
                         target=target, gpu=gpu, passed=bool(passed), status=status, candidate_us=cand_us,
-                        speedup=speedup, flags=json.loads(flags), summary=summary)
+                        speedup=speedup, flags=json.loads(flags), summary=summary, project=project)
 
 
 def table(entries: list[HistoryEntry]) -> str:

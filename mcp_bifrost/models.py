@@ -136,6 +136,9 @@ class TargetHealth(BaseModel):
 class TargetsReport(BaseModel):
     default_target: str
     targets: list[TargetHealth]
+    workspace: str = Field(default="", description="the local workspace folder")
+    twin: str = Field(default="", description="its twin's folder on every target: <workdir>/workspaces/<twin> "
+                      "(the base name and a hash of the local path, or the config's `project`)")
 
 
 class PushResult(Result):
@@ -325,12 +328,16 @@ class HistoryEntry(BaseModel):
     speedup: float | None
     flags: list[str]
     summary: str
+    project: str | None = Field(default=None, description="the workspace twin it was run for (empty: recorded "
+                                "before history was kept per project)")
 
 
 class HistoryReport(BaseModel):
     problem: str
+    project: str | None = Field(default=None, description="this workspace's twin name: the history is its own")
     entries: list[HistoryEntry] = Field(description="newest first")
-    best: HistoryEntry | None = Field(description="the passing smoke test with the highest speedup")
+    best: HistoryEntry | None = Field(description="the passing smoke test with the highest speedup of this project "
+                                      "on the target and GPU of its newest smoke test")
     table: str = Field(description="the entries as a text table")
     total: int = Field(description="how many results the history holds for this problem")
 

@@ -46,6 +46,11 @@ PROGRESS_INTERVAL_S = 0.1
 # 1 (a file changed while it was read) or 2.
 EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = RemoteExit.COPY_MISSING, RemoteExit.COPY_UNSAFE, RemoteExit.COPY_TOO_LARGE
 TAR_FILE_CHANGED = 1
+# Places whose content a tool on this machine runs or obeys when it meets them: version control
+# metadata (git runs core.fsmonitor, hooks, filters from .git/config), editor and shell set-ups.
+# Fetched content never lands in one, and no copy is made into one.
+EXECUTABLE_CONFIG = frozenset({".git", ".hg", ".svn", ".bzr", ".githooks", ".husky", ".vscode", ".idea",
+                               ".devcontainer", ".direnv", ".envrc"})
 
 
 async def copy_files(
@@ -66,6 +71,7 @@ async def copy_files(
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
     _refuse_duplicate_names(resolved)
     local = Path(local_dir).expanduser().resolve()
+    refuse_executable_config(local)
     created = next((p for p in [*reversed(local.parents), local] if not p.exists()), None)
     local.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=COPY_STAGING_PREFIX, dir=local))
@@ -95,6 +101,15 @@ async def copy_files(
 def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
     """Absolute remote path by the workspace model's rule (ops/workspace.py: one path policy)."""
     return RemoteWorkspace("", wd, workspace, Path()).transfer_path(path)
+
+
+def refuse_executable_config(local: Path) -> None:
+    """A copy never writes into .git/ (or another place whose content a tool here runs)."""
+    bad = [part for part in local.parts if part in EXECUTABLE_CONFIG]
+    if bad:
+        raise UnsafePath(f"copy_files will not write into {local}: {bad[0]} holds configuration that tools on "
+                         "this machine run (git runs programs named in .git/config and .git/hooks); copy into "
+                         "an ordinary folder such as 'results' instead.")
 
 
 def _refuse_duplicate_names(paths: list[str]) -> None:
@@ -143,6 +158,11 @@ class _Extractor:
             raise
 
     def _filter(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+        place = next((p for p in member.name.split("/") if p in EXECUTABLE_CONFIG), None)
+        if place is not None:
+            self.received.skipped.append(f"{member.name.removeprefix('./')}: not copied, {place} holds "
+                                         "configuration that tools on this machine would run")
+            return None
         try:
             member = tarsafe.data_filter(member, dest)
         except tarsafe.FilterError as exc:

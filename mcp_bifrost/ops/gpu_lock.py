@@ -1,9 +1,11 @@
 """One benchmark per GPU at a time: an exclusive flock on the target, held by a command we keep open.
 
-Two agents (two servers, two users) timing on one GPU would each measure the other. The lock lives
-on the host (`/tmp/mcp-bifrost-locks/gpu<N>.lock`, shared by every user and workdir) and is held by
-remote/gpu_lock.sh for as long as we keep its stdin open; the kernel frees it when that process dies,
-so a crashed client or a dropped connection never leaves a GPU locked.
+Two agents (two servers, two users) timing on one GPU would each measure the other. remote/gpu_lock.sh
+holds two flocks for as long as we keep its stdin open: this user's (`/tmp/mcp-bifrost-<uid>/gpu<N>.lock`,
+in a private folder it checks before trusting) and the host's (`/tmp/mcp-bifrost-locks/gpu<N>.lock`,
+shared with other users, only ever opened read-only so a planted symlink cannot make us write). The
+kernel frees both when that process dies, so a crashed client or a dropped connection never leaves a
+GPU locked.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from mcp_bifrost.ops.remote_command import drain
 from mcp_bifrost.remote import command as remote_command
 from mcp_bifrost.targets.base import Target
 
-LOCK_DIR = "/tmp/mcp-bifrost-locks"
+LOCK_BASE = "/tmp/mcp-bifrost"  # this user's locks: LOCK_BASE-<uid>/
+SHARED_LOCK_DIR = "/tmp/mcp-bifrost-locks"  # the host's, shared by every user
 WAIT_REPORT_S = 2.0
 
 OnWait = Callable[[str], Awaitable[None]]
@@ -37,10 +40,11 @@ def holder_text(purpose: str) -> str:
 
 @contextlib.asynccontextmanager
 async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
-                   on_wait: OnWait | None = None, lock_dir: str = LOCK_DIR) -> AsyncIterator[float]:
+                   on_wait: OnWait | None = None, lock_base: str = LOCK_BASE,
+                   shared_dir: str = SHARED_LOCK_DIR) -> AsyncIterator[float]:
     """Hold GPU `gpu` of `target` inside the block; yields the seconds spent waiting for it."""
     started = time.monotonic()
-    proc = await target.start(remote_command("gpu_lock", lock_dir, str(gpu), holder_text(purpose)), stdin=True)
+    proc = await target.start(remote_command("gpu_lock", lock_base, shared_dir, str(gpu), holder_text(purpose)), stdin=True)
     err: list[bytes] = []
     errors = asyncio.ensure_future(drain(proc.read_stderr, err))
     lines = Lines(proc)

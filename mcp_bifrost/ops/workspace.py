@@ -14,8 +14,10 @@ A local folder inside the local workspace has its twin at the same relative plac
 
 from __future__ import annotations
 
+import hashlib
+import os
 import posixpath
-import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,8 @@ from mcp_bifrost.errors import BifrostError, PathOutsideWorkdir, UnsafePath
 from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.targets.base import Target
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+NAME_CHARS = 40  # the readable part of a twin's name; the hash keeps it unique
+HASH_CHARS = 8
 WORKSPACES = "workspaces"
 JOBS = "jobs"
 PUSH_STATE = ".push"  # ours (push's staging, manifests and locks); never a destination
@@ -36,10 +39,25 @@ def inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def workspace_name(local_dir: str) -> str:
-    """A folder name for a local workspace: its basename, made shell- and path-safe."""
-    base = posixpath.basename(str(local_dir).rstrip("/\\")) or "workspace"
-    return _SAFE_NAME.sub("_", base)
+def workspace_name(local_dir: str, project: str | None = None) -> str:
+    """The twin's folder name: one local project, one twin.
+
+    `project` (config) when given; otherwise the folder's base name and a short hash of its absolute
+    path, so that a/proj and b/proj get twins of their own. Letters and digits of any script are
+    kept (NFC); anything else becomes '_' (the hash tells apart names that map alike).
+    """
+    if project:
+        return readable(project)
+    path = os.path.abspath(os.fsdecode(local_dir)).rstrip("/") or "/"
+    digest = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:HASH_CHARS]
+    return f"{readable(posixpath.basename(path))}-{digest}"
+
+
+def readable(name: str) -> str:
+    """A path- and shell-safe folder name that keeps what a person reads: letters, digits, . _ -."""
+    name = unicodedata.normalize("NFC", name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    kept = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:NAME_CHARS].strip(".")
+    return kept or "workspace"
 
 
 @dataclass(frozen=True)
@@ -116,9 +134,9 @@ def reserved_for_push(workdir: str, dest: str) -> bool:
             or inside(jobs, dest) or inside(posixpath.join(workdir, PUSH_STATE), dest))
 
 
-async def open_workspace(target: Target, local: Path) -> RemoteWorkspace:
+async def open_workspace(target: Target, local: Path, project: str | None = None) -> RemoteWorkspace:
     """Create (if needed) the workdir, its jobs folder and the twin of `local`; one remote call."""
-    name = workspace_name(str(local))
+    name = workspace_name(str(local), project)
     done = await run_capture(target, remote.command("workspace", target.workdir, name))
     done.check(f"preparing the workdir {target.workdir} on {target.name}")
     wd = done.stdout.decode().strip().splitlines()[-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,41 @@ async def test_a_connection_dropped_mid_transfer_leaves_no_partial_local_file(ss
     # The next call reconnects and succeeds.
     result = await copy_files(ssh_target, ["logs"], out, workspace_remote_dir=ws)
     assert (out / "logs/big.bin").stat().st_size == 20_000_000 and result.files_copied == 4
+
+
+async def test_a_fetched_git_config_never_runs_on_the_client(target, tmp_path):
+    """A hostile target serves a folder with a .git whose config names a program: copy_files leaves the
+    .git behind, and the next push of the workspace runs nothing."""
+    from mcp_bifrost.ops.push import push
+
+    ws = await remote_workspace(target)
+    marker = tmp_path / "ran"
+    (await run_capture(target, f"""
+        set -e; cd {quote(ws)} && mkdir -p results/.git/hooks && cd results
+        printf 'out\\n' > out.txt
+        printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tfsmonitor = touch {marker}; true\\n' > .git/config
+        printf 'ref: refs/heads/main\\n' > .git/HEAD; mkdir -p .git/objects .git/refs
+    """)).check("planting a hostile repository")
+    local = tmp_path / "local-ws"
+    local.mkdir()
+    subprocess.run(["git", "init", "-q", str(local)], check=True)
+    result = await copy_files(target, ["results"], local, workspace_remote_dir=ws)
+    assert (local / "results/out.txt").read_text() == "out\n"
+    assert not (local / "results/.git").exists()
+    assert any(".git" in s for s in result.skipped)
+    (local / "results/.git").mkdir()  # even one that arrived another way is never read by git
+    (local / "results/.git/config").write_text(f"[core]\n\tfsmonitor = touch {marker}; true\n")
+    (local / "results/.git/HEAD").write_text("ref: refs/heads/main\n")
+    (local / "results/.git/objects").mkdir()
+    (local / "results/.git/refs").mkdir()
+    await push(target, local, posixpath.join(ws, "pushed"))
+    assert not marker.exists(), "a program named in a fetched .git/config ran on the client"
+
+
+@pytest.mark.parametrize("into", [".git/hooks", ".git", "sub/.git/info", ".vscode"])
+async def test_copy_files_refuses_git_and_other_executable_config_folders_as_destination(target, tmp_path, into):
+    ws = await remote_workspace(target)
+    local = tmp_path / "local-ws"
+    with pytest.raises(UnsafePath, match="will not write into"):
+        await copy_files(target, ["run 1.ncu-rep"], local / into, workspace_remote_dir=ws)
+    assert not (local / into).exists()

@@ -95,3 +95,40 @@ def test_symlinks_inside_go_as_relative_links_and_those_leaving_are_refused(tmp_
     assert selection.entries["rel"].link == "src/a.py"
     assert selection.entries["abs_inside"].link == "src"
     assert sorted(r.split(":")[0] for r in selection.refused) == ["loop1", "loop2", "out"]
+
+
+def test_a_fetched_nested_repository_runs_nothing_it_names_in_its_git_config(tmp_path):
+    """A folder fetched from a target may hold a .git whose config names a program (core.fsmonitor):
+    selecting files for a push must not run it, in the nested repository or in the workspace's own."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    git(ws, "init", "-q")
+    write(ws, "k.py")
+    fetched = ws / "results"
+    fetched.mkdir()
+    git(fetched, "init", "-q")
+    write(fetched, "out.txt")
+    for repo, mark in ((fetched, "nested"), (ws, "own")):
+        marker = tmp_path / f"ran-{mark}"
+        git(repo, "config", "core.fsmonitor", f"touch {marker}; true")
+    assert files(ws) == {"k.py", "results/out.txt"}
+    assert not list(tmp_path.glob("ran-*")), "git ran a program named in a repository's config"
+
+
+def test_git_runs_only_in_the_workspaces_own_repository(tmp_path, monkeypatch):
+    """Every git the selection starts is logged by a wrapper in front of the real one: none runs in
+    a nested repository (its config is not ours to obey)."""
+    ws = tmp_path / "ws"
+    (ws / "vendor/lib").mkdir(parents=True)
+    git(ws, "init", "-q")
+    git(ws / "vendor/lib", "init", "-q")
+    write(ws, "vendor/lib/code.py")
+    log = tmp_path / "git.log"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True).stdout.strip()
+    (shim / "git").write_text(f'#!/bin/sh\npwd >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")
+    assert files(ws) == {"vendor/lib/code.py"}
+    assert set(log.read_text().split()) == {str(ws)}

@@ -9,7 +9,7 @@ import pytest
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.errors import ConfigError, PathNotFound, PathOutsideWorkdir, UnsafePath
-from mcp_bifrost.ops.workspace import RemoteWorkspace
+from mcp_bifrost.ops.workspace import RemoteWorkspace, workspace_name
 from tests.conftest import make_workdir
 from tests.support.configs import write_config
 
@@ -88,6 +88,34 @@ def test_push_never_targets_the_workdir_the_workspaces_root_jobs_or_our_state(re
 def test_push_destinations_follow_the_local_layout():
     assert WS.push_destination(None, Path("/home/me/proj")) == "/w/workspaces/proj"
     assert WS.push_destination(None, Path("/home/me/proj/src")) == "/w/workspaces/proj/src"
-    assert WS.push_destination(None, Path("/elsewhere/lib")) == "/w/workspaces/lib"
+    assert WS.push_destination(None, Path("/elsewhere/lib")) == f"/w/workspaces/{workspace_name('/elsewhere/lib')}"
     assert WS.push_destination("out", Path("/home/me/proj")) == "/w/workspaces/proj/out"
     assert WS.push_destination("/w/workspaces/other", Path("/home/me/proj")) == "/w/workspaces/other"
+
+
+def test_twin_names_carry_the_projects_path_and_keep_unicode():
+    a, b = workspace_name("/home/a/proj"), workspace_name("/home/b/proj")
+    assert a.startswith("proj-") and b.startswith("proj-") and a != b
+    assert workspace_name("/home/a/proj/") == a  # one folder, one name
+    assert workspace_name("/x/ядро ünï") .startswith("ядро_ünï-")
+    assert workspace_name("/x/a b") != workspace_name("/x/a_b")  # mapped alike, told apart by the hash
+    assert workspace_name("/home/a/proj", project="kernels") == "kernels"
+
+
+async def test_two_projects_with_one_folder_name_get_twins_of_their_own(app_config, tmp_path):
+    apps = []
+    for side in ("a", "b"):
+        ws = tmp_path / side / "proj"
+        ws.mkdir(parents=True)
+        (ws / f"only_in_{side}.py").write_text(side)
+        apps.append(Bifrost(app_config, ws))
+    try:
+        for app in apps:
+            await app.push(target="gpu")
+        listed = [(await app.exec("ls", target="gpu")).stdout.split() for app in apps]
+        report = await apps[0].targets()
+    finally:
+        for app in apps:
+            await app.close()
+    assert listed == [["only_in_a.py"], ["only_in_b.py"]]
+    assert report.twin == workspace_name(str(tmp_path / "a" / "proj")) and report.workspace == str(tmp_path / "a" / "proj")

@@ -10,6 +10,7 @@ import pytest
 from mcp import Client
 
 from mcp_bifrost.config import Config
+from mcp_bifrost.ops.workspace import workspace_name
 from mcp_bifrost.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -71,5 +72,5 @@ async def test_a_push_of_a_non_utf8_file_name_is_reported_as_what_it_did(tmp_pat
     assert dry.structured_content["sent"] == ["caf\\xe9.txt"]
     assert done.structured_content["files_sent"] == 1
     assert done.structured_content["refused"][0].startswith("link\\xff: symlink to /etc/passwd")
-    remote = tmp_path / "remote-wd" / "workspaces" / "ws"
+    remote = tmp_path / "remote-wd" / "workspaces" / workspace_name(str(workspace))
     assert os.listdir(os.fsencode(remote)) == [b"caf\xe9.txt"]

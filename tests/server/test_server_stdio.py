@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -54,7 +55,7 @@ async def test_stdio_exec_runs_in_the_remote_workspace_twin(config_file, tmp_pat
     data = result.structured_content
     assert data["exit_code"] == 0
     cwd, x = data["stdout"].splitlines()
-    assert cwd.endswith("/workspaces/my_project") and x == "42"
+    assert re.search(r"/workspaces/my_project-[0-9a-f]{8}$", cwd) and x == "42"
 
 
 async def test_exec_sends_progress_with_the_latest_output_line(config_file, tmp_path):
@@ -162,7 +163,7 @@ async def test_push_exec_copy_files_round_trip_over_stdio(config_file, tmp_path)
     (workspace / "kernel.py").write_text("print('v1')\n")
     async with Client(stdio_params(config_file, workspace)) as client:
         pushed = (await client.call_tool("push", {})).structured_content
-        assert pushed["files_sent"] == 1 and pushed["remote_dir"].endswith("/workspaces/kernels")
+        assert pushed["files_sent"] == 1 and re.search(r"/workspaces/kernels-[0-9a-f]{8}$", pushed["remote_dir"])
         (workspace / "kernel.py").write_text("print('v2 edited')\n")
         again = (await client.call_tool("push", {})).structured_content
         assert again["files_sent"] == 1

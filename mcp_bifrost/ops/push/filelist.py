@@ -59,11 +59,16 @@ def local_root(local_dir: str | os.PathLike[str]) -> Path:
     return root
 
 
-def select(local_dir: str | os.PathLike[str]) -> Selection:
-    """The files, symlinks and directories a push of `local_dir` makes the target hold."""
+def select(local_dir: str | os.PathLike[str], *, use_git: bool = True) -> Selection:
+    """The files, symlinks and directories a push of `local_dir` makes the target hold.
+
+    git runs only on the workspace's own repository (use_git), never inside a nested one: a nested
+    folder may have been fetched from a target, and git would run commands its config names
+    (core.fsmonitor). Nested repositories and submodules are walked, honouring their .gitignore files.
+    """
     root = local_root(local_dir)
     selection = Selection(root)
-    paths, dirs, closed = _git_paths(root)
+    paths, dirs, closed = _git_paths(root) if use_git else (None, [], [])
     if paths is None:
         paths, dirs, closed = _walk(root)
     else:
@@ -110,7 +115,7 @@ def _add(selection: Selection, rel: str) -> None:
             return
         entry = LocalEntry(rel, "l", 0, st.st_mtime_ns, link=link)
     elif stat.S_ISDIR(st.st_mode):  # a git submodule: its own working tree, selected the same way
-        sub = select(Path(full))
+        sub = select(Path(full), use_git=False)
         selection.refused.extend(f"{rel}/{r}" for r in sub.refused)
         selection.unreadable.update(f"{rel}/{u}" for u in sub.unreadable)
         for entry in sub.entries.values():
@@ -161,6 +166,19 @@ def _is_within(root: Path, path: Path) -> bool:
     return path == root or root in path.parents
 
 
+# Settings of the repository that would make `git ls-files` run a program: turned off, whoever wrote
+# the config (a folder fetched with copy_files could hold a .git of its own).
+SAFE_GIT = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_TERMINAL_PROMPT="0", GIT_OPTIONAL_LOCKS="0")
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_CONFIG_PARAMETERS", "GIT_EXTERNAL_DIFF"):
+        env.pop(name, None)
+    return env
+
+
 Unreadable = list[tuple[str, str]]  # (folder, reason) for folders that could not be opened
 _GIT_CLOSED = re.compile(r"could not open directory '(.+?)/?': (.+)$")
 
@@ -190,7 +208,8 @@ def _git_paths(root: Path) -> tuple[list[str] | None, list[str], Unreadable]:
 
 def _git_run(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
     try:
-        done = subprocess.run(["git", "ls-files", "-z", *args], cwd=root, capture_output=True, check=False)
+        done = subprocess.run(["git", *SAFE_GIT, "ls-files", "-z", *args], cwd=root, capture_output=True,
+                              check=False, env=_git_env())
     except FileNotFoundError:
         return None  # no git on this machine: walk
     return done if done.returncode == 0 else None
