@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent("""
             await run_oneshot(target, "sleep 30", 0.3)
         except HarnessProtocolError:
             pass
-        async with gpu_lock(target, 0, "test", timeout_s=10, lock_dir=tmp + "/locks"):
+        async with gpu_lock(target, 0, "test", timeout_s=10, lock_base=tmp + "/locks", shared_dir=tmp + "/shared"):
             # a slow host, made certain: the lock command ends 0.5 s after the call has returned
             pgid = started[-1].pgid
             os.killpg(pgid, signal.SIGSTOP)
