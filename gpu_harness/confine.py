@@ -367,7 +367,7 @@ def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[st
     temporary files into `scratch_dir`, compile caches into the harness's cache, writes anywhere else
     refused (Landlock), no IPv4/IPv6 sockets and no ptrace (seccomp). Never raises: what could not be
     done is in `Isolation.why`. `writable` adds folders (tests)."""
-    iso = Isolation(subreaper=is_subreaper())
+    iso = Isolation()               # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
     folders = apply_environment(candidate_environment(scratch_dir))
     folders += [path for path in (*ALWAYS_WRITABLE, *writable) if path not in folders]
     if os.environ.get(CONFINE_ENV, "1") == "0":
@@ -396,8 +396,6 @@ def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[st
     else:
         iso.network_blocked = True
         iso.network_how = "+".join(how for how in (iso.network_how, "seccomp") if how)
-    if not iso.subreaper:
-        iso.why.append("not a child subreaper: detached processes of the candidate may outlive it")
     return iso
 
 

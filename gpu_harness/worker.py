@@ -197,8 +197,7 @@ class ReadyChild:
                 os.setpgid(0, 0)
                 os.close(self.result_r)
                 os.close(self.job_w)
-                confine.die_with_parent()
-                confine.become_subreaper()               # strays of the candidate re-parent to this child
+                confine.die_with_parent()                # a worker killed outright takes the evaluation along
                 isolation = confine.confine_candidate(self.scratch)   # one thread yet: binds all to come
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
@@ -212,11 +211,7 @@ class ReadyChild:
                 else:
                     channel = _Channel(result_w, self.nonce)   # not inheritable: nvcc & co. never get it
                     channel.send(isolation=isolation.to_json())
-                    report = _evaluate(job, channel)
-                    sweep = confine.kill_descendants()   # what the candidate started dies with its evaluation
-                    isolation.strays_killed, isolation.survivors = sweep.killed, sweep.survivors
-                    report["isolation"] = isolation.to_json()
-                    channel.send(report=report)
+                    channel.send(report=_evaluate(job, channel))
                     code = CHILD_EXIT_OK
             except BaseException as exc:                 # the harness broke: say so on the channel
                 try:
@@ -261,7 +256,7 @@ class ReadyChild:
         os.close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
         report = _report_from(frames, shell, status, timed_out, timeout)
-        report.isolation = _isolation(frames, report, sweep)
+        report.isolation = _isolation(frames, sweep)
         report.stdout_tail = _read_tail(self.out_file)
         report.stderr_tail = _read_tail(self.err_file)
         if report.error is not None and not report.error.stderr_tail:
@@ -288,14 +283,19 @@ class ReadyChild:
         self.err_file.close()
 
 
-def _isolation(frames: list[dict[str, Any]], report: Report, sweep: confine.Sweep) -> dict[str, Any]:
-    """The child's account of its confinement (its report, else its first frame), plus what the
-    parent's own sweep found: strays of a child that was killed or died are counted here."""
-    told = report.isolation or next((f["isolation"] for f in frames if isinstance(f.get("isolation"), dict)), None)
-    isolation = dict(told) if told else confine.Isolation(
-        subreaper=confine.is_subreaper(), why=["the evaluation ended before its child said what was in force"]).to_json()
-    isolation["strays_killed"] = int(isolation.get("strays_killed") or 0) + sweep.killed
-    isolation["survivors"] = sweep.survivors
+def _isolation(frames: list[dict[str, Any]], sweep: confine.Sweep) -> dict[str, Any]:
+    """The child's account of its confinement (its first frame), and the parent's own: whether it is
+    the subreaper its strays re-parent to, and what its sweep after the evaluation found."""
+    told = next((f["isolation"] for f in frames if isinstance(f.get("isolation"), dict)), None)
+    isolation = confine.Isolation().to_json()
+    if told is None:
+        isolation["why"].append("the evaluation ended before its child said what confined it")
+    else:
+        isolation.update({k: v for k, v in told.items() if k in isolation})
+    isolation["subreaper"] = confine.is_subreaper()
+    if not isolation["subreaper"]:
+        isolation["why"].append("not a child subreaper: detached processes of the candidate may outlive it")
+    isolation["strays_killed"], isolation["survivors"] = sweep.killed, sweep.survivors
     return isolation
 
 

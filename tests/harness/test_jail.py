@@ -117,6 +117,39 @@ def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
         worker.wait()
 
 
+def session_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2:].split()[3])
+
+
+def test_a_worker_killed_outright_takes_its_evaluation_child_along():
+    """SIGKILL leaves the worker no time to sweep: the evaluation child dies with it (PDEATHSIG). Its
+    detached strays are beyond reach then (nothing re-parents them to a living subreaper): job_cancel
+    sends TERM first for that reason."""
+    token = uuid.uuid4().hex
+    worker = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=harness_env(token),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        json.loads(worker.stdout.readline())
+        session = session_of(worker.pid)
+        worker.stdin.write(json.dumps({"id": 1, "op": "smoke", "problem": str(VECTORADD), "mode": "test",
+                                       "candidate": str(JAIL / "stray_then_hang.py"), "timeout_s": 60}) + "\n")
+        worker.stdin.flush()
+        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+        worker.kill()
+        worker.wait(timeout=10)
+        wait_until(lambda: not [p for p in marked(token) if session_of(p) == session], 5,
+                   "the evaluation child died with its worker")
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+        worker.kill()
+        worker.wait()
+
+
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
     token = uuid.uuid4().hex
     started = time.monotonic()
