@@ -297,8 +297,8 @@ def _landlock(abi: int, writable: list[str]) -> str:
                 continue
             try:
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", fs, fd), 12)
-                if _libc.syscall(ctypes.c_long(numbers[1]), ctypes.c_int(ruleset), ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
-                                 rule, ctypes.c_uint32(0)) < 0:
+                if _libc.syscall(ctypes.c_long(numbers[1]), ctypes.c_int(ruleset),
+                                 ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), rule, ctypes.c_uint32(0)) < 0:
                     return f"landlock_add_rule({path}) failed: {os.strerror(ctypes.get_errno())}"
             finally:
                 os.close(fd)
@@ -446,7 +446,8 @@ def reset_persisting_l2(stream: int | None = None) -> bool:
             ok = lib.cudaDeviceSetLimit(ctypes.c_int(CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(0)) == 0 and ok
         ok = lib.cudaCtxResetPersistingL2Cache() == 0 and ok
         value = _StreamAttrValue()                     # zeros: no window
-        ok = lib.cudaStreamSetAttribute(ctypes.c_void_p(stream or 0), ctypes.c_int(CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW),
+        ok = lib.cudaStreamSetAttribute(ctypes.c_void_p(stream or 0),
+                                        ctypes.c_int(CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW),
                                         ctypes.byref(value)) == 0 and ok
         lib.cudaGetLastError()       # a refused call must not surface later as torch's launch error
         return bool(ok)

@@ -169,9 +169,9 @@ def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
 
 def test_a_cancelled_one_shot_smoke_leaves_no_process():
     token = uuid.uuid4().hex
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD), str(JAIL / "stray_then_hang.py"),
-                             "--mode", "test", "--json", "--timeout", "60"], cwd=REPO, env=harness_env(token),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
+                             str(JAIL / "stray_then_hang.py"), "--mode", "test", "--json", "--timeout", "60"],
+                            cwd=REPO, env=harness_env(token), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
         proc.send_signal(signal.SIGTERM)

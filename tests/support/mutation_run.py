@@ -184,6 +184,12 @@ MUTATIONS = [
     Mutation("jail: the report does not say what confined the candidate", "gpu_harness/worker.py",
              "        report.isolation = _isolation(frames, sweep)", "        pass",
              (JAIL + "::test_the_report_says_when_confinement_was_not_in_force",)),
+    Mutation("jail (client): a fan-out's workers die on cancel but their evaluations do not", "gpu_harness/worker.py",
+             "    confine.kill_descendants_on_signals()", "    pass  #",
+             ("tests/loop/test_jail_loop.py::test_cancelling_a_fan_out_kills_the_strays_of_its_candidates",)),
+    Mutation("jail (client): the verdict waits for a stray holding the result pipe", "gpu_harness/worker.py",
+             "        elif exited.done():", "        elif False:",
+             ("tests/loop/test_jail_loop.py::test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so",)),
     # GPU only (run on the device): the lead's command in tests/MUTATIONS.md
     Mutation("jail: persisting L2 not reset before each sample (GPU)", "gpu_harness/timing.py",
              "        reset_persisting_l2()           # lines a candidate pinned", "        pass  #",
