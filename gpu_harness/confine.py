@@ -152,26 +152,24 @@ def kill_descendants(root: int | None = None, exclude: Iterable[int] = (), wait_
     end = time.monotonic() + wait_s
     live: list[int] = []
     while True:
-        table = process_table()
+        table = process_table()                        # one scan of /proc per pass (~12 us a process)
+        _reap(me, exclude, table)
         live = descendants(root, exclude, table)
+        if not live or time.monotonic() > end:
+            break
         for pid in live:
             try:
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
             except (ProcessLookupError, PermissionError):
                 pass
-        _reap(me, exclude)
-        if not live or time.monotonic() > end:
-            break
         time.sleep(0.005)
-    survivors = descendants(root, exclude) if live else []
-    _reap(me, exclude)
-    return Sweep(killed=len(killed), survivors=len(survivors))
+    return Sweep(killed=len(killed), survivors=len(live))
 
 
-def _reap(me: int, exclude: tuple[int, ...]) -> None:
+def _reap(me: int, exclude: tuple[int, ...], table: dict[int, tuple[int, str]]) -> None:
     """Collect our own zombie children (never an excluded one: its owner waits for it)."""
-    for pid, (ppid, state) in process_table().items():
+    for pid, (ppid, state) in table.items():
         if ppid == me and state in ("Z", "X") and pid not in exclude:
             try:
                 os.waitpid(pid, os.WNOHANG)
