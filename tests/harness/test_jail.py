@@ -252,3 +252,22 @@ def test_a_persisting_l2_carve_out_does_not_make_a_candidate_faster():
     assert "window set" in pinned.stdout_tail, pinned.stdout_tail
     for a, b in zip(plain.timing, pinned.timing):
         assert b.candidate.median_ms >= 0.9 * a.candidate.median_ms, (a.case, a.candidate, b.candidate)
+
+
+@gpu
+def test_a_stray_does_not_hold_up_a_profile_and_dies_with_it(tmp_path):
+    """ncu and the profile wait for their output pipes' end: a stray holding them would hold the profile
+    until its timeout. The profiled process is a subreaper and sweeps its descendants before it exits."""
+    from gpu_harness.info import ncu_path
+    if ncu_path() is None:
+        pytest.skip("Nsight Compute (ncu) is not on this host")
+    token = uuid.uuid4().hex
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "gpu_harness", "profile", str(VECTORADD), str(JAIL / "stray_sleeper.py"),
+                           "--sections", "SpeedOfLight", "--out", str(tmp_path), "--timeout", "300", "--json"],
+                          cwd=REPO, env=harness_env(token), capture_output=True, text=True, timeout=400)
+    took = time.monotonic() - started
+    doc = json.loads(done.stdout)
+    assert not doc["error"], doc["error"]
+    assert took < 150, f"the profile took {took:.0f} s (a stray held its pipes?)"
+    assert not marked(token), "a stray of the profiled candidate outlived the profile"
