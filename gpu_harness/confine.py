@@ -221,16 +221,21 @@ def candidate_environment(scratch_dir: str | os.PathLike[str]) -> dict[str, str]
 
 
 def apply_environment(env: dict[str, str]) -> list[str]:
-    """Set the variables (os.environ and tempfile's cached choice) and create their folders;
-    returns the folders, the writable set."""
+    """Set the variables (os.environ and tempfile's cached choice) and create their folders; a cache
+    folder that cannot be created (a read-only home) moves into the scratch folder (TMPDIR). Returns
+    the folders, the writable set."""
     import tempfile
     folders = []
     for name, value in env.items():
-        os.environ[name] = value
         try:
             os.makedirs(value, mode=0o700, exist_ok=True)
         except OSError:
-            continue
+            value = os.path.join(env["TMPDIR"], name.lower())
+            try:
+                os.makedirs(value, mode=0o700, exist_ok=True)
+            except OSError:
+                continue
+        os.environ[name] = value
         if value not in folders:
             folders.append(value)
     tempfile.tempdir = None                            # re-read TMPDIR on next use

@@ -165,6 +165,17 @@ def test_caches_go_to_the_harness_cache_and_temporary_files_to_scratch(tmp_path)
         assert env[name] == os.environ.get(name) or env[name].startswith(str(confine.cache_root()))
 
 
+def test_a_cache_that_cannot_be_created_moves_into_scratch():
+    result = run_script("""
+import tempfile
+scratch = tempfile.mkdtemp()
+folders = confine.apply_environment(confine.candidate_environment(scratch))
+print(json.dumps({"triton": os.environ["TRITON_CACHE_DIR"], "scratch": scratch, "folders": folders}))
+""", GPU_HARNESS_CACHE="/proc/no-such-cache", TRITON_CACHE_DIR="")
+    assert result["triton"] == os.path.join(result["scratch"], "triton_cache_dir"), result
+    assert result["triton"] in result["folders"]
+
+
 def test_the_seccomp_program_is_whole_instructions():
     for numbers in confine._SYSCALLS.values():
         program = confine._seccomp_program(numbers)
