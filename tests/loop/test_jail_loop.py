@@ -88,3 +88,22 @@ async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_conf
         with anyio.fail_after(10):
             while [p for p in strays if alive(p)]:
                 await anyio.sleep(0.1)
+
+
+async def test_cancelling_a_smoke_test_job_kills_its_candidates_strays(loop_config, workspace, tmp_path):
+    log = calls_log(tmp_path)
+    (workspace / "vectoradd" / "held.py").write_text(LOGS_ITS_STRAY.format(log=str(log)))
+    async with Client(build_server(budgeted(loop_config, 0.5), workspace)) as client:
+        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": "vectoradd/held.py",
+                                                           "mode": "both", "target": "local"})
+        started = result.structured_content
+        assert started["status"] == "running", started["summary"]
+        with anyio.fail_after(60):
+            while not log.exists():
+                await anyio.sleep(0.1)
+        cancelled = (await client.call_tool("job_cancel", {"job_id": started["job_id"]})).structured_content
+        assert cancelled["state"] == "killed" and cancelled["survivors"] == 0, cancelled
+        strays = [int(p) for p in re.findall(r"stray (\d+)", log.read_text())]
+        with anyio.fail_after(10):
+            while [p for p in strays if alive(p)]:
+                await anyio.sleep(0.1)
