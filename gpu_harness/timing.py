@@ -354,6 +354,7 @@ def _sample(fn, rotation: InputRotation, sample: int, cold: ColdCache, cover_cyc
     pristine = clone_tree(data) if verify is not None else None
     if cold.device.type == "cuda":
         start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
+        reset_persisting_l2()           # lines a candidate pinned in L2 would survive the flush
         cuda_synchronize()
         t0 = perf_counter_ns()
         cold.flush()
@@ -400,6 +401,7 @@ def _host_rounds(fns: dict[str, Callable[[Any], Any]], rotation: InputRotation, 
 def _host_sample(fn, rotation: InputRotation, sample: int, cold: ColdCache, who: str) -> tuple[float, float]:
     """(host time inside the call, host time from a device-wide synchronize to the next one)."""
     data = rotation.refill(sample)
+    reset_persisting_l2()
     cold.flush()
     cuda_synchronize()
     t0 = perf_counter_ns()
