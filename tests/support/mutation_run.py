@@ -169,6 +169,18 @@ MUTATIONS = [
              "            raise RequestLost(", "            raise ConnectionLost(", ("tests/targets/test_dispatch.py",)),
     Mutation("local target: a NUL is a bare error", "mcp_bifrost/targets/local.py",
              "        except ValueError as exc:", "        except KeyError as exc:", ("tests/targets/test_dispatch.py",)),
+    Mutation("process.sh: job folders with the caller's umask", "mcp_bifrost/remote/process.sh",
+             "set -u\numask 077\n", "set -u\numask 022\n", ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: what a command left running outlives it", "mcp_bifrost/remote/process.sh",
+             'rc=$?; sweep "$tok"; exit "$rc"; }', 'rc=$?; exit "$rc"; }', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: kills skip processes that left the group", "mcp_bifrost/remote/process.sh",
+             '  pids=$(marked "$3")\n', '  pids=""\n', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: a job known by its pgid alone", "mcp_bifrost/remote/process.sh",
+             '  [ "$have" = "$want" ]\n', '  true\n', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: bash looked up in the caller's PATH", "mcp_bifrost/remote/process.sh",
+             'exec "$BASH" --norc --noprofile -c "$command"', 'exec bash --norc --noprofile -c "$command"', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: the exit status of the last tee", "mcp_bifrost/remote/process.sh",
+             "  rc=${PIPESTATUS[0]}\n", "  rc=$?\n", ("tests/ops/test_process_safety.py",)),
 ]
 
 
