@@ -41,6 +41,12 @@ def _cmdlines() -> str:
     return "\n".join(seen)
 
 
+def _escaping(marker: str) -> str:
+    """A shell command that starts `sleep` named `marker` in a session of its own (out of the group).
+    The name is split by quotes in the command text, so that only the sleep itself matches it."""
+    return f"setsid bash -c 'exec -a {marker[:8]}\"\"{marker[8:]} sleep 300'"
+
+
 def _running(marker: str) -> list[int]:
     done = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
     return [int(p) for p in done.stdout.split()]
@@ -113,7 +119,7 @@ async def test_a_setsid_child_left_behind_is_killed_when_the_command_ends_not_re
     marker = "bifrost_left_" + secrets.token_hex(4)
     limits = ExecLimits(timeout_s=8, budget_s=None, cap_bytes=4000, grace_s=1)
     with anyio.fail_after(20):
-        r = await execute(target, f"setsid bash -c 'exec -a {marker} sleep 300' & echo started",
+        r = await execute(target, f"{_escaping(marker)} & echo started",
                           await workdir(target), limits)
     assert (r.exit_code, r.stdout, r.timed_out) == (0, "started\n", False)
     assert r.duration_s < 6
@@ -123,7 +129,7 @@ async def test_a_setsid_child_left_behind_is_killed_when_the_command_ends_not_re
 async def test_a_timeout_kills_descendants_that_left_the_process_group(target):
     marker = "bifrost_escaped_" + secrets.token_hex(4)
     limits = ExecLimits(timeout_s=2, budget_s=None, cap_bytes=4000, grace_s=1)
-    r = await execute(target, f"setsid bash -c 'exec -a {marker} sleep 300' & sleep 300",
+    r = await execute(target, f"{_escaping(marker)} & sleep 300",
                       await workdir(target), limits)
     assert r.timed_out
     assert await _gone(marker)
@@ -132,7 +138,7 @@ async def test_a_timeout_kills_descendants_that_left_the_process_group(target):
 async def test_job_cancel_kills_setsid_descendants_and_counts_survivors_truly(target):
     # issue 19.9: job_cancel reported survivors: 0 while a setsid'd descendant ran on
     marker = "bifrost_cancel_" + secrets.token_hex(4)
-    job_id = await jobs.start_job(target, f"setsid bash -c 'exec -a {marker} sleep 300' & sleep 300",
+    job_id = await jobs.start_job(target, f"{_escaping(marker)} & sleep 300",
                                   await workdir(target), None, 60, 1)
     await _seen(marker)
     result = await jobs.job_cancel(target, job_id, 1)
@@ -142,7 +148,7 @@ async def test_job_cancel_kills_setsid_descendants_and_counts_survivors_truly(ta
 
 async def test_a_job_watchdog_kills_setsid_descendants_on_timeout(local_target):
     marker = "bifrost_watch_" + secrets.token_hex(4)
-    job_id = await jobs.start_job(local_target, f"setsid bash -c 'exec -a {marker} sleep 300' & sleep 300",
+    job_id = await jobs.start_job(local_target, f"{_escaping(marker)} & sleep 300",
                                   await workdir(local_target), None, 2, 1)
     await _seen(marker)
     await _job_state(local_target, job_id, {"killed"}, 20)
@@ -218,3 +224,35 @@ async def test_exit_codes_stay_true_on_a_full_disk_and_a_job_says_it_cannot_star
     with pytest.raises(BifrostError, match="disk full") as caught:
         await jobs.start_job(full_target, "echo job", cwd, None, 30, 1)
     assert full_target.name in str(caught.value)
+
+
+_CLIENT = """
+import asyncio, json, sys
+from mcp_bifrost.ops.execute import ExecLimits, execute
+from mcp_bifrost.targets.local import LocalTarget
+from mcp_bifrost.targets.ssh import SshTarget
+spec = json.loads(sys.argv[1])
+kind = spec.pop("kind")
+cwd = spec.pop("cwd")
+command = spec.pop("command")
+target = LocalTarget("local", spec["workdir"]) if kind == "local" else SshTarget("gpu", "127.0.0.1", **spec)
+asyncio.run(execute(target, command, cwd, ExecLimits(timeout_s=600, budget_s=None, cap_bytes=1000)))
+"""
+
+
+async def test_every_process_of_a_command_dies_when_its_client_dies(target):
+    # issue 19.9: descendants that called setsid outlived the server's death
+    marker = "bifrost_orphan_" + secrets.token_hex(4)
+    spec = {"kind": target.kind, "workdir": target.workdir, "cwd": await workdir(target),
+            "command": f"{_escaping(marker)} & sleep 300"}
+    if target.kind == "ssh":
+        spec |= {"port": target.port, "user": target.user, "identity_file": target.identity_file,
+                 "known_hosts": target.known_hosts}
+    client = subprocess.Popen([os.sys.executable, "-c", _CLIENT, __import__("json").dumps(spec)],
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    try:
+        await _seen(marker, 20)
+    finally:
+        client.kill()
+        client.wait()
+    assert await _gone(marker, 15)

@@ -181,6 +181,9 @@ MUTATIONS = [
              'exec "$BASH" --norc --noprofile -c "$command"', 'exec bash --norc --noprofile -c "$command"', ("tests/ops/test_process_safety.py",)),
     Mutation("process.sh: the exit status of the last tee", "mcp_bifrost/remote/process.sh",
              "  rc=${PIPESTATUS[0]}\n", "  rc=$?\n", ("tests/ops/test_process_safety.py",)),
+    Mutation("dispatch: a vanished client's commands killed by group only", "mcp_bifrost/remote/dispatch.py",
+             "    for child in live:\n", "    for child in []:\n",
+             ("tests/ops/test_process_safety.py::test_every_process_of_a_command_dies_when_its_client_dies",)),
 ]
 
 
