@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mcp_bifrost.errors import JobNotFound, RemoteExit
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
 from mcp_bifrost.ops import process
-from mcp_bifrost.ops.process import env_pairs, kill_group, new_job_id
+from mcp_bifrost.ops.process import kill_group, new_job_id
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.workspace import JOBS, workdir
 from mcp_bifrost.targets.base import Target
@@ -25,7 +25,7 @@ from mcp_bifrost.targets.base import Target
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 ID_EXAMPLE = "20261125-093012-a1b2c3"
 
-__all__ = ["JobRef", "env_exports", "job_cancel", "job_dir", "job_logs", "job_status", "kill_group", "list_jobs",
+__all__ = ["JobRef", "job_cancel", "job_dir", "job_logs", "job_status", "kill_group", "list_jobs",
            "new_job_id", "start_job"]
 
 
@@ -48,11 +48,6 @@ class JobRef:
             raise JobNotFound(f"{text!r} is not a job id; they look like {ID_EXAMPLE}, or "
                               f"gpu:{ID_EXAMPLE} with the target's name in front")
         return ref
-
-
-def env_exports(env: dict[str, str] | None) -> str:
-    """`export NAME='value'; ...` for a script that sets the environment itself (names checked)."""
-    return "".join(f"export {pair.split('=', 1)[0]}={quote(pair.split('=', 1)[1])}; " for pair in env_pairs(env))
 
 
 async def job_dir(target: Target, job_id: str) -> str:

@@ -10,6 +10,7 @@ use the target's reserved channel, never one that a call holds.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import secrets
@@ -36,11 +37,20 @@ def new_job_id() -> str:
 
 
 def env_pairs(env: dict[str, str] | None) -> list[str]:
-    """NAME=VALUE arguments for the wrapper; names are checked here, values pass untouched."""
+    """NAME=VALUE pairs; names are checked here, values pass untouched."""
     for key in env or {}:
         if not _ENV_NAME.match(key):
             raise CommandError(f"environment variable name {key!r} is not valid (letters, digits, _)")
     return [f"{k}={v}" for k, v in (env or {}).items()]
+
+
+def env_line(env: dict[str, str] | None) -> bytes:
+    """The environment as the wrapper reads it on stdin: one line, base64 of NUL-ended NAME=VALUE pairs.
+
+    Why not arguments: every user of the host reads every process's command line (/proc/PID/cmdline).
+    """
+    pairs = "".join(pair + "\0" for pair in env_pairs(env)).encode("utf-8", "surrogateescape")
+    return base64.b64encode(pairs) + b"\n"
 
 
 @dataclass
@@ -86,15 +96,17 @@ class Foreground:
 async def start_foreground(target: Target, jdir: str, command: str, cwd: str,
                            env: dict[str, str] | None) -> Foreground:
     """Start `command` in `cwd`, streaming its output to us."""
-    script = remote_command("run", jdir, cwd, "fg", command, *env_pairs(env))
-    return Foreground(target, await target.start(script, stdin=True), jdir, time.monotonic())
+    line = env_line(env)
+    proc = await target.start(remote_command("run", jdir, cwd, "fg", command), stdin=True)
+    await proc.write_stdin(line)
+    return Foreground(target, proc, jdir, time.monotonic())
 
 
 async def start_detached(target: Target, jdir: str, command: str, cwd: str, env: dict[str, str] | None,
                          timeout_s: float, grace_s: float) -> None:
     """Start a detached job (own session, survives the call and the connection) and its watchdog."""
-    script = remote_command("start", jdir, max(1, int(timeout_s)), grace_s, cwd, command, *env_pairs(env))
-    (await run_capture(target, script)).check(f"starting a job on {target.name}")
+    script = remote_command("start", jdir, max(1, int(timeout_s)), grace_s, cwd, command)
+    (await run_capture(target, script, input=env_line(env))).check(f"starting a job on {target.name}")
 
 
 async def kill_group(target: Target, pgid: int, grace_s: float, *, remove_dir: str | None = None) -> int:
@@ -117,7 +129,10 @@ async def cancel(target: Target, jdir: str, grace_s: float) -> int:
 
 
 def no_dir_error(exit_code: int | None, stderr: str, cwd: str) -> BifrostError | None:
-    """The wrapper's own 'no such folder' exit, told apart from a command that exits with the same code."""
+    """The wrapper's own failures ('no such folder', 'cannot create the job folder'), told apart from a
+    command that exits with the same code by the wrapper's line on stderr."""
     if exit_code == RemoteExit.NO_DIR and stderr.startswith("bifrost: the folder"):
         return error_for_exit(exit_code, f"{cwd} (push the workspace first, or give an existing cwd)")
+    if exit_code == RemoteExit.CANNOT_CREATE and stderr.startswith("bifrost: cannot create"):
+        return error_for_exit(exit_code, stderr.strip()[len("bifrost: "):])
     return None

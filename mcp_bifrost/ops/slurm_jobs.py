@@ -18,6 +18,7 @@ import time
 from mcp_bifrost.errors import JobNotFound, SlurmError
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
 from mcp_bifrost.ops import jobs, slurm_run
+from mcp_bifrost.ops.process import env_line
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.remote import script
 from mcp_bifrost.targets.slurm import SlurmTarget
@@ -39,17 +40,19 @@ async def submit(target: SlurmTarget, command: str, cwd: str, env: dict[str, str
     """sbatch the command as a detached job; returns our job id (the Slurm id is in the job dir)."""
     job_id = jobs.new_job_id()
     jdir = await jobs.job_dir(target, job_id)
-    run_line = jobs.env_exports(env) + command
     opts = [f"--job-name=bifrost-{job_id}", f"--chdir={cwd}", f"--output={jdir}/stdout",
             f"--error={jdir}/stderr", "--parsable", *target.slurm.sbatch(timeout_s)]
-    sbatch = " ".join(quote(a) for a in ["sbatch", *opts, f"{jdir}/batch.sh", jdir, run_line])
+    sbatch = " ".join(quote(a) for a in ["sbatch", *opts, f"{jdir}/batch.sh", jdir, command])
+    # stdin: the environment line (process.env_line: values never travel as arguments), then the
+    # batch script. umask 077: the job's folder, its env file and Slurm's logs are ours alone.
     done = await run_capture(
         target,
-        f"J={quote(jdir)}; mkdir -p \"$J\" && printf %s {quote(command)} > \"$J/command\" && "
-        f"printf %s {quote(cwd)} > \"$J/cwd\" && cat > \"$J/batch.sh\" && : > \"$J/stdout\" && : > \"$J/stderr\" && "
+        f"umask 077; J={quote(jdir)}; mkdir -p \"$J\" && printf %s {quote(command)} > \"$J/command\" && "
+        f"printf %s {quote(cwd)} > \"$J/cwd\" && IFS= read -r e && printf '%s\\n' \"$e\" > \"$J/env\" && "
+        f"cat > \"$J/batch.sh\" && : > \"$J/stdout\" && : > \"$J/stderr\" && "
         f"{sbatch} > \"$J/slurm_job_id.tmp\" && mv \"$J/slurm_job_id.tmp\" \"$J/slurm_job_id\" || "
         "{ rc=$?; rm -rf \"$J\"; exit $rc; }",
-        input=script("slurm_batch").encode(),
+        input=env_line(env) + script("slurm_batch").encode(),
     )
     if done.exit_status != 0:
         raise SlurmError(

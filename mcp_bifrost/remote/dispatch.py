@@ -10,8 +10,8 @@ Frames both ways: type (1 byte), id (4 bytes), length (4 bytes), payload.
 A frame that cannot be handled (a NUL in a command, a short ack) fails its own command or is
 dropped: every other command on the connection depends on this process staying up.
 Output of a command pauses while more than WINDOW bytes of it are unacknowledged. When the client
-is gone (end of input, or SILENCE_S without a frame) every command not detached is killed (TERM,
-then KILL after GRACE_S) and the dispatcher exits.
+is gone (end of input, or SILENCE_S without a frame) every command not detached sees its input
+end, then is killed (TERM, then KILL after GRACE_S), and the dispatcher exits.
 """
 
 import os
@@ -26,6 +26,7 @@ HEADER = struct.Struct(">cII")
 WINDOW = 4 << 20
 SILENCE_S = 30.0
 GRACE_S = 2.0
+HANDOVER_S = 0.3  # after closing their input, how long wrappers get to start their own kill
 CHUNK = 1 << 16
 
 
@@ -166,8 +167,19 @@ def handle(kind, cid, payload, children, by_fd, send):
 
 
 def give_up(children):
-    """The client is gone: nobody will read these commands, so stop them."""
-    groups = [c.proc.pid for c in children.values() if not c.detached and c.status is None]
+    """The client is gone: nobody will read these commands, so stop them. Their input ends first: a
+    command wrapper (remote/process.sh) then kills its command from a session of its own, sweeping the
+    processes that left the group too (setsid), which a signal to the group alone would miss."""
+    live = [c for c in children.values() if not c.detached and c.status is None]
+    for child in live:
+        if child.proc.stdin is not None:
+            try:
+                child.proc.stdin.close()
+            except OSError:
+                pass
+    if live:
+        time.sleep(HANDOVER_S)
+    groups = [c.proc.pid for c in live]
     for sig, pause in ((signal.SIGTERM, GRACE_S), (signal.SIGKILL, 0)):
         for pgid in groups:
             try:

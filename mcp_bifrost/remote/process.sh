@@ -5,31 +5,101 @@
 #
 #   process.sh OPERATION ARG...     (each operation below says its arguments)
 #
-# A job folder J holds command, cwd, pgid, started_at, stdout, stderr, then finished_at and
-# exit_code (written in that order), plus markers: claim (the run outlives its call), cancelled,
+# A job folder J holds command, cwd, pgid_start, pgid, started_at, stdout, stderr, then finished_at
+# and exit_code (written in that order), plus markers: claim (the run outlives its call), cancelled,
 # timed_out. Exit codes of our own failures are the EXIT_* below, mapped to error classes by
 # mcp_bifrost.errors.REMOTE_EXIT_CODES; `run` otherwise exits with the command's own status.
-# Needs: bash, GNU coreutils, procps (ps), awk, setsid.
+#
+# Shared hosts: job folders are private (umask 077). Environment values never travel as arguments
+# (other users read every process's command line): they come on stdin as one line, base64 of
+# NUL-separated NAME=VALUE pairs. A job is known by its process group AND its leader's start time
+# (pgid_start), so a reused pid is never taken for it; every process it starts carries
+# BIFROST_JOB=<job id> in its environment, and each kill sweeps those too (setsid leaves the group,
+# not the environment), as does the end of the command itself.
+# Needs: bash 4.4+, GNU coreutils, grep, procps (ps), awk, setsid, base64.
 set -u
+umask 077
 readonly EXIT_USAGE=64 EXIT_NO_JOB=65 EXIT_NO_DIR=66 EXIT_CANNOT_CREATE=67 EXIT_ALREADY_DONE=68
 readonly POLL_S=1
 # A foreground run whose client is gone (its channel closed, or silent this long) is killed.
 readonly SILENCE_S=30
 
+readonly MARK=BIFROST_JOB
+
 # alive PGID: true while the group has a member that is not a zombie (`kill -0` counts zombies,
 # and a container's init may never reap them).
 alive() { ps -e -o pgid=,stat= | awk -v p="$1" '$1 == p && $2 !~ /^Z/ {n++} END {exit n == 0}'; }
 
-# kill_group PGID GRACE_S: TERM the group, wait up to GRACE_S, KILL it; print how many survived.
+# start_ticks PID: when PID started (field 22 of /proc/PID/stat, clock ticks since boot); fails if gone.
+start_ticks() {
+  local line f
+  { IFS= read -r line </proc/"$1"/stat; } 2>/dev/null || return 1
+  read -ra f <<<"${line##*) }" # fields from the third on: the name in parentheses may hold spaces
+  echo "${f[19]}"
+}
+
+# ours PGID J: true if PGID is still the group J recorded. A pid is not reused while its group has
+# members, so a leader that is gone leaves the group ours; one alive with another start time is a stranger.
+ours() {
+  local want have
+  [ -n "$1" ] || return 1
+  want=$(cat "$2/pgid_start" 2>/dev/null) || return 0
+  have=$(start_ticks "$1") || return 0
+  [ "$have" = "$want" ]
+}
+
+# group J: the job's process group if it is still ours, else nothing.
+group() {
+  local p
+  p=$(cat "$1/pgid" 2>/dev/null)
+  if ours "$p" "$1"; then echo "$p"; fi
+}
+
+# marked TOKEN: pids of live processes whose environment holds BIFROST_JOB=TOKEN (only our own
+# user's environments are readable, and zombies have none).
+marked() {
+  [ -n "$1" ] || return 0
+  grep -lzxF -- "$MARK=$1" /proc/[0-9]*/environ 2>/dev/null | awk -F/ '{print $3}'
+}
+
+# members PGID TOKEN: pids of the group's live members and of the marked processes, once each.
+members() {
+  { [ -z "$1" ] || ps -e -o pid=,pgid=,stat= | awk -v p="$1" '$2 == p && $3 !~ /^Z/ {print $1}'; marked "$2"; } | sort -u
+}
+
+# job_alive J: the job's group, or any process carrying its token, still runs.
+job_alive() {
+  local p
+  p=$(group "$1")
+  { [ -n "$p" ] && alive "$p"; } || [ -n "$(marked "${1##*/}")" ]
+}
+
+# signal_all SIG PGID TOKEN: the group (if any) and every marked process.
+signal_all() {
+  local pids
+  [ -z "$2" ] || kill -"$1" -- "-$2" 2>/dev/null
+  pids=$(marked "$3")
+  # shellcheck disable=SC2086  # one pid a word
+  [ -z "$pids" ] || kill -"$1" $pids 2>/dev/null
+}
+
+# kill_group PGID GRACE_S [TOKEN]: TERM the group and the token's processes, wait up to GRACE_S, KILL
+# them; print how many survived.
 kill_group() {
-  local p=$1 steps i=0
+  local p=$1 tok=${3:-} steps i=0
   steps=$(awk -v g="$2" 'BEGIN {s = int(g / 0.05); print (s < 1 ? 1 : s)}')
-  kill -TERM -- "-$p" 2>/dev/null
-  while alive "$p" && [ "$i" -lt "$steps" ]; do sleep 0.05; i=$((i + 1)); done
-  kill -KILL -- "-$p" 2>/dev/null
+  signal_all TERM "$p" "$tok"
+  while [ -n "$(members "$p" "$tok")" ] && [ "$i" -lt "$steps" ]; do sleep 0.05; i=$((i + 1)); done
+  signal_all KILL "$p" "$tok"
   i=0
-  while alive "$p" && [ "$i" -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
-  ps -e -o pgid=,stat= | awk -v p="$p" '$1 == p && $2 !~ /^Z/ {n++} END {print n + 0}'
+  while [ -n "$(members "$p" "$tok")" ] && [ "$i" -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+  members "$p" "$tok" | wc -l
+}
+
+# sweep TOKEN: the command has ended; what it left running (in the background, or setsid'd) goes too.
+sweep() {
+  [ -n "$(marked "$1")" ] || return 0
+  kill_group "" 1 "$1" >/dev/null
 }
 
 # detached OPERATION ARG...: run one of our operations in a new session, cut off from this one.
@@ -37,50 +107,71 @@ detached() {
   (setsid bash -c "$BASH_EXECUTION_STRING" process.sh "$@" </dev/null >/dev/null 2>&1 &)
 }
 
-# run J CWD MODE COMMAND [NAME=VALUE...]: run COMMAND (bash, no rc files) in CWD with the extra
-# environment; this shell's process group is the command's. MODE fg: the client reads our output
-# and may write to our stdin: "kill GRACE_S" kills the group; end of input (or SILENCE_S without a
-# line) means the client is gone and the group is killed, unless the run was claimed as a job. At
-# the end the job folder is removed unless claimed. MODE bg: keep the folder, ignore stdin.
+# run J CWD MODE COMMAND: run COMMAND (bash, no rc files) in CWD with the extra environment; this
+# shell's process group is the command's. MODE fg: the first line of stdin is the environment (see
+# the top), then the client may write lines: "kill GRACE_S" kills the group; end of input (or
+# SILENCE_S without a line) means the client is gone and the group is killed, unless the run was
+# claimed as a job. At the end the job folder is removed unless claimed. MODE bg: the environment
+# is in J/env (removed once read); stdin is ignored. Recording (the folder's files) may fail on a
+# full disk: the command still runs and its exit status stays its own.
 op_run() {
-  [ $# -ge 4 ] || exit "$EXIT_USAGE"
-  local J=$1 cwd=$2 mode=$3 command=$4 rc=255 listener="" stat
-  shift 4
+  [ $# -eq 4 ] || exit "$EXIT_USAGE"
+  local J=$1 cwd=$2 mode=$3 command=$4 rc listener="" stat envline="" tok=${1##*/}
   # Builtins wherever they do: each fork costs milliseconds, and this runs for every exec.
-  mkdir -p "$J" || exit "$EXIT_CANNOT_CREATE"
-  read -ra stat </proc/$$/stat # field 5: our process group (we run as `exec bash`, so it is $$)
-  echo "${stat[4]}" >"$J/pgid"
-  now >"$J/started_at"
-  printf %s "$command" >"$J/command"
-  printf %s "$cwd" >"$J/cwd"
-  : >"$J/stdout"
-  : >"$J/stderr"
+  if [ "$mode" = fg ]; then
+    IFS= read -r envline || exit "$EXIT_USAGE"
+  elif [ -e "$J/env" ]; then
+    IFS= read -r envline <"$J/env"
+    rm -f -- "$J/env"
+  fi
+  if ! mkdir -p -- "$J" 2>/dev/null; then
+    echo "bifrost: cannot create the job folder $J on this target (disk full? permissions?)" >&2
+    exit "$EXIT_CANNOT_CREATE"
+  fi
+  {
+    read -ra stat </proc/$$/stat # field 5: our process group (we run as `exec bash`, so it is $$)
+    start_ticks $$ >"$J/pgid_start"
+    echo "${stat[4]}" >"$J/pgid"
+    now >"$J/started_at"
+    printf %s "$command" >"$J/command"
+    printf %s "$cwd" >"$J/cwd"
+    : >"$J/stdout"
+    : >"$J/stderr"
+  } 2>/dev/null
   if [ "$mode" = fg ]; then
     exec 4<&0 # a background job's stdin would be /dev/null; the listener needs the client's
-    listen "$J" <&4 >/dev/null 2>&1 &
+    listen "$J" $$ <&4 >/dev/null 2>&1 &
     listener=$!
     exec 4<&-
   fi
   # stdout -> fd 3 -> tee stdout; stderr -> tee stderr -> our stderr. tee -p survives a closed channel.
+  # The statuses climb out through PIPESTATUS, never a file: a full disk must not change them.
   { { (
     if ! cd -- "$cwd" 2>/dev/null; then
       echo "bifrost: the folder $cwd does not exist on this target" >&2
       exit "$EXIT_NO_DIR"
     fi
-    # shellcheck disable=SC2163  # NAME=VALUE pairs; the client checked the names
-    [ $# -eq 0 ] || export "$@"
-    exec bash --norc --noprofile -c "$command"
-  ) </dev/null; echo $? >"$J/rc.tmp"; } 2>&1 1>&3 3>&- | tee -p "$J/stderr" >&2 3>&-; } 3>&1 | tee -p "$J/stdout"
+    if [ -n "$envline" ]; then
+      local -a pairs
+      mapfile -d '' -t pairs < <(printf %s "$envline" | base64 -d)
+      # shellcheck disable=SC2163  # NAME=VALUE pairs; the client checked the names
+      [ ${#pairs[@]} -eq 0 ] || export "${pairs[@]}"
+    fi
+    export "$MARK=$tok"
+    exec "$BASH" --norc --noprofile -c "$command" # by absolute path: the caller's PATH may lack bash
+  ) </dev/null; rc=$?; sweep "$tok"; exit "$rc"; } 2>&1 1>&3 3>&- | tee -p "$J/stderr" >&2 3>&-
+    exit "${PIPESTATUS[0]}"; } 3>&1 | tee -p "$J/stdout"
+  rc=${PIPESTATUS[0]}
   [ -z "$listener" ] || kill "$listener" 2>/dev/null
-  read -r rc <"$J/rc.tmp"
   # Unclaimed foreground run: nobody will ask for its folder. (`set -C` makes the claim an atomic create.)
   if [ "$mode" = fg ] && create "$J/claim"; then
     rm -rf -- "$J"
     exit "$rc"
   fi
-  now >"$J/finished_at"
-  echo "$rc" >"$J/exit_code.tmp" && mv -f -- "$J/exit_code.tmp" "$J/exit_code"
-  rm -f -- "$J/rc.tmp"
+  {
+    now >"$J/finished_at"
+    echo "$rc" >"$J/exit_code.tmp" && mv -f -- "$J/exit_code.tmp" "$J/exit_code"
+  } 2>/dev/null
   exit "$rc"
 }
 
@@ -94,26 +185,32 @@ create() {
 # now: seconds since the epoch with a fraction (bash 5's clock, else date's).
 now() { if [ -n "${EPOCHREALTIME:-}" ]; then echo "${EPOCHREALTIME/,/.}"; else date +%s.%N; fi; }
 
-# listen J: the foreground watchdog, reading the client's lines on fd 0.
+# listen J PGID: the foreground watchdog, reading the client's lines on fd 0.
 listen() {
-  local J=$1 line
+  local J=$1 p=$2 line
   while IFS= read -r -t "$SILENCE_S" line; do
     case "$line" in
-      kill\ *) detached kill "$(cat "$J/pgid")" "${line#kill }" "$J"; return ;;
+      kill\ *) detached kill "$p" "${line#kill }" "$J"; return ;;
     esac
   done
   # the client is gone: unless it claimed the run as a job, nobody will ever read it
   if create "$J/claim"; then
     : >"$J/cancelled"
-    detached kill "$(cat "$J/pgid")" 2 "$J"
+    detached kill "$p" 2 "$J"
   fi
 }
 
-# kill PGID GRACE_S [J]: kill the group (see kill_group), print the survivors, then remove J if given.
+# kill PGID GRACE_S [J]: kill the group (unless J shows it is no longer ours) and every process
+# carrying J's token (see kill_group), print the survivors, then remove J if given.
 op_kill() {
   [ $# -ge 2 ] || exit "$EXIT_USAGE"
-  kill_group "$1" "$2"
-  [ -z "${3:-}" ] || rm -rf -- "$3"
+  local p=$1 J=${3:-} tok=""
+  if [ -n "$J" ]; then
+    tok=${J##*/}
+    ours "$p" "$J" || p=""
+  fi
+  kill_group "$p" "$2" "$tok"
+  [ -z "$J" ] || rm -rf -- "$J"
 }
 
 # claim J REMAINING_S GRACE_S: turn a running foreground command into a job whose timeout watchdog
@@ -124,39 +221,49 @@ op_claim() {
   detached watch "$1" "$2" "$3"
 }
 
-# watch J TIMEOUT_S GRACE_S: kill the job's group once it has run TIMEOUT_S; exit as soon as it ends.
+# watch J TIMEOUT_S GRACE_S: kill the job once it has run TIMEOUT_S; exit as soon as it ends.
 op_watch() {
-  local J=$1 p polls n=0
-  p=$(cat "$J/pgid")
+  local J=$1 polls n=0
   polls=$(awk -v t="$2" -v s="$POLL_S" 'BEGIN {n = int(t / s); print (n < 1 ? 1 : n)}')
   while [ "$n" -lt "$polls" ]; do
-    if [ -e "$J/exit_code" ] || [ -e "$J/cancelled" ] || ! alive "$p"; then exit 0; fi
+    if [ -e "$J/exit_code" ] || [ -e "$J/cancelled" ] || ! job_alive "$J"; then exit 0; fi
     sleep "$POLL_S"
     n=$((n + 1))
   done
   : >"$J/timed_out"
-  kill_group "$p" "$3" >/dev/null
+  kill_group "$(group "$J")" "$3" "${J##*/}" >/dev/null
 }
 
-# start J TIMEOUT_S GRACE_S CWD COMMAND [NAME=VALUE...]: start a detached job (own session: it
-# survives the call and the connection) and its timeout watchdog; returns once its pgid is known.
+# start J TIMEOUT_S GRACE_S CWD COMMAND: start a detached job (own session: it survives the call and
+# the connection) and its timeout watchdog; its environment line comes on stdin. Returns once its
+# pgid is known; a job that cannot record itself (disk full) is not started, and says so.
 op_start() {
-  [ $# -ge 5 ] || exit "$EXIT_USAGE"
-  local J=$1 timeout=$2 grace=$3 i=0
+  [ $# -eq 5 ] || exit "$EXIT_USAGE"
+  local J=$1 timeout=$2 grace=$3 i=0 envline=""
   shift 3
-  mkdir -p "$J" && : >"$J/claim" || exit "$EXIT_CANNOT_CREATE"
-  detached run "$J" "$1" bg "${@:2}"
+  IFS= read -r envline || true
+  if ! { mkdir -p -- "$J" && printf '%s\n' "$envline" >"$J/env" && echo claimed >"$J/claim"; } 2>/dev/null; then
+    rm -rf -- "$J"
+    echo "bifrost: cannot record a job in $J (disk full?); nothing was started" >&2
+    exit "$EXIT_CANNOT_CREATE"
+  fi
+  detached run "$J" "$1" bg "$2"
   while [ ! -s "$J/pgid" ] && [ "$i" -lt 200 ]; do sleep 0.01; i=$((i + 1)); done
+  if [ ! -s "$J/pgid" ]; then
+    kill_group "" 0 "${J##*/}" >/dev/null
+    rm -rf -- "$J"
+    echo "bifrost: the job could not record its process group in $J (disk full?); it was stopped" >&2
+    exit "$EXIT_CANNOT_CREATE"
+  fi
   detached watch "$J" "$timeout" "$grace"
 }
 
 # status J: NUL-separated name/value pairs: alive, then each file (a value ending in \1 means the
 # file is absent), then sizes. Liveness first: a job seen dead and then without exit_code was lost.
 op_status() {
-  local J=$1 p name
+  local J=$1 name
   [ -d "$J" ] || exit "$EXIT_NO_JOB"
-  p=$(cat "$J/pgid" 2>/dev/null)
-  if [ -n "$p" ] && alive "$p"; then printf 'alive\0001\0'; else printf 'alive\0000\0'; fi
+  if job_alive "$J"; then printf 'alive\0001\0'; else printf 'alive\0000\0'; fi
   for name in command cwd pgid started_at finished_at exit_code cancelled timed_out; do
     printf '%s\0' "$name"
     if [ -e "$J/$name" ]; then cat "$J/$name"; printf '\0'; else printf '\1\0'; fi
@@ -177,14 +284,14 @@ op_list() {
   find "$1" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -r | head -n "$2"
 }
 
-# cancel J GRACE_S: mark the job cancelled and kill its group; print the survivors (0 if not running).
+# cancel J GRACE_S: mark the job cancelled and kill it (its group, if still ours, and every process
+# carrying its token); print the survivors (0 if not running).
 op_cancel() {
-  local J=$1 p
+  local J=$1
   [ -d "$J" ] || exit "$EXIT_NO_JOB"
-  p=$(cat "$J/pgid" 2>/dev/null)
-  if [ -n "$p" ] && [ ! -e "$J/exit_code" ] && alive "$p"; then
+  if [ ! -e "$J/exit_code" ] && job_alive "$J"; then
     : >"$J/cancelled"
-    kill_group "$p" "$2"
+    kill_group "$(group "$J")" "$2" "${J##*/}"
   else
     echo 0
   fi

@@ -245,6 +245,21 @@ MUTATIONS = [
     Mutation("jail: the reset leaves the carve-out (GPU)", "gpu_harness/confine.py",
              "        if limit.value:\n", "        if False:\n",
              ("tests/harness/test_confine.py::test_reset_persisting_l2_undoes_a_carve_out_and_a_stream_window",)),
+    Mutation("process.sh: job folders with the caller's umask", "mcp_bifrost/remote/process.sh",
+             "set -u\numask 077\n", "set -u\numask 022\n", ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: what a command left running outlives it", "mcp_bifrost/remote/process.sh",
+             'rc=$?; sweep "$tok"; exit "$rc"; }', 'rc=$?; exit "$rc"; }', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: kills skip processes that left the group", "mcp_bifrost/remote/process.sh",
+             '  pids=$(marked "$3")\n', '  pids=""\n', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: a job known by its pgid alone", "mcp_bifrost/remote/process.sh",
+             '  [ "$have" = "$want" ]\n', '  true\n', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: bash looked up in the caller's PATH", "mcp_bifrost/remote/process.sh",
+             'exec "$BASH" --norc --noprofile -c "$command"', 'exec bash --norc --noprofile -c "$command"', ("tests/ops/test_process_safety.py",)),
+    Mutation("process.sh: the exit status of the last tee", "mcp_bifrost/remote/process.sh",
+             "  rc=${PIPESTATUS[0]}\n", "  rc=$?\n", ("tests/ops/test_process_safety.py",)),
+    Mutation("dispatch: a vanished client's commands killed by group only", "mcp_bifrost/remote/dispatch.py",
+             "    for child in live:\n", "    for child in []:\n",
+             ("tests/ops/test_process_safety.py::test_every_process_of_a_command_dies_when_its_client_dies",)),
 ]
 
 

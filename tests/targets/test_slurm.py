@@ -139,6 +139,31 @@ async def test_background_job_writes_its_own_exit_code_and_logs(app):
     assert [j.job_id for j in await app.list_jobs()] == [started.job_id]
 
 
+async def test_a_batch_jobs_env_values_stay_out_of_every_command_line_and_its_files_are_private(app):
+    # issue 19.3: the batch script got `export NAME='value'; ...` as an argument (sbatch's and its own argv)
+    import secrets as _secrets
+    import stat
+
+    from tests.ops.test_process_safety import _cmdlines
+
+    secret = "s3cret-" + _secrets.token_hex(8)
+    value = f"{secret} it's\nsecond"
+    started = await app.exec('sleep 3; printf %s "$TOKEN"', background=True, env={"TOKEN": value, "PATH": "/nowhere"})
+    seen = ""
+    with anyio.fail_after(60):
+        while (info := await app.job_status(started.job_id)).state in ("pending", "running"):
+            seen += _cmdlines()
+            await asyncio.sleep(0.1)
+    assert secret not in seen
+    assert info.state == "finished" and info.exit_code == 0, info
+    assert (await app.job_logs(started.job_id)).stdout == value
+    jdir = Path(info.log_dir)
+    assert stat.S_IMODE(jdir.stat().st_mode) == 0o700
+    for f in jdir.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) & 0o077 == 0, f
+        assert f.name == "stdout" or secret not in f.read_text(errors="replace"), f  # the job printed it
+
+
 async def test_bad_partition_is_a_clear_error_for_srun_and_sbatch(slurm_cluster, tmp_path_factory):
     bad = cluster_app(slurm_cluster, tmp_path_factory, partition="nope")
     try:
