@@ -15,6 +15,7 @@
 readonly EXIT_MISSING_TOOLS=69 EXIT_PUSH_STAGING=80 EXIT_PUSH_EXTRACT=81 EXIT_PUSH_CUT_SHORT=82 \
   EXIT_PUSH_DEST_MOVED=83 EXIT_PUSH_DELETE=84 EXIT_PUSH_PLACE=85 EXIT_PUSH_MANIFEST=86 EXIT_PUSH_BUSY=87
 root=$1 d=$2 m=$3 state=$4 marker=$5 hash_bytes=$6 lock_wait=$7
+umask 077 # folders we make are private; files keep the modes they have locally (tar -p below)
 
 r=$(realpath -m -- "$d") || exit "$EXIT_PUSH_DEST_MOVED"
 case "$r" in "$root"/?*) ok=1 ;; *) ok=0 ;; esac
@@ -51,7 +52,7 @@ find "$sp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null
 s=$(mktemp -d "$sp/XXXXXXXX") || exit "$EXIT_PUSH_STAGING"
 trap 'rm -rf "$s"' EXIT
 trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT trap
-tar -xzf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_EXTRACT"; }
+tar -xzpf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_EXTRACT"; }
 [ -f "$s/.bifrost/complete" ] || { echo "bifrost: the stream ended early" >&2; exit "$EXIT_PUSH_CUT_SHORT"; }
 { cd "$r" && [ "$(pwd -P)" = "$r" ]; } || { echo "bifrost: $r moved during the push" >&2; exit "$EXIT_PUSH_DEST_MOVED"; }
 # Only files and links that an earlier push made (the manifest) are named here: never rm -r.

@@ -21,7 +21,7 @@ from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import PushBusy, TransferError, TransferIncomplete, TransferTooLarge, TypeConflict, UnsafePath
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.push import push
-from mcp_bifrost.ops.workspace import workdir
+from mcp_bifrost.ops.workspace import workdir, workspace_name
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +110,7 @@ async def test_first_push_makes_the_remote_tree_equal_the_working_tree(target, t
     ws = make_workspace(tmp_path)
     result = await push(target, ws)
     await assert_same_tree(target, ws, result.remote_dir)
-    assert result.remote_dir == posixpath.join(await workdir(target), "workspaces", "kernels_ws")
+    assert result.remote_dir == posixpath.join(await workdir(target), "workspaces", workspace_name(str(ws)))
     assert result.files_sent == 8 and result.files_unchanged == 0 and result.files_deleted == 0
     assert result.bytes_sent > 0 and result.content_bytes > 0
 
@@ -494,3 +494,34 @@ async def test_a_file_that_became_a_folder_during_the_push_is_not_removed(target
     with pytest.raises(TransferError, match="deleting files gone locally failed"):
         await push(target, ws, progress=a_job_writes_there)
     assert "README.md/result.txt" in await remote_tree(target, first.remote_dir)
+
+
+async def _modes(target, *paths: str) -> list[str]:
+    done = await run_capture(target, "stat -c %a -- " + " ".join(quote(p) for p in paths))
+    done.check("reading modes on the target")
+    return done.stdout.decode().split()
+
+
+async def test_file_modes_travel_and_what_push_creates_is_private(target, tmp_path):
+    """Another user of the GPU host reads nothing: folders we make are 0700, a 0600 file stays 0600."""
+    ws = _flat_workspace(tmp_path, "ws", {"secret.env": "TOKEN=1\n", "run.sh": "#!/bin/sh\n", "notes.txt": "n\n"})
+    (ws / "secret.env").chmod(0o600)
+    (ws / "run.sh").chmod(0o750)
+    (ws / "notes.txt").chmod(0o644)
+    write(ws, "sub/deeper/k.py", "k\n")
+    result = await push(target, ws)
+    dest, wd = result.remote_dir, await workdir(target)
+    files = [posixpath.join(dest, n) for n in ("secret.env", "run.sh", "notes.txt")]
+    assert await _modes(target, *files) == ["600", "750", "644"]
+    assert await _modes(target, dest, wd + "/workspaces", wd + "/jobs") == ["700", "700", "700"]
+    (ws / "notes.txt").chmod(0o600)  # a chmod alone is a change
+    again = await push(target, ws)
+    assert again.files_sent == 1 and await _modes(target, files[2]) == ["600"]
+
+
+async def test_a_workdir_left_open_by_an_older_version_is_made_private(target, tmp_path):
+    made = await run_capture(target, f"mkdir -p {target.workdir}/jobs {target.workdir}/workspaces && "
+                                     f"chmod 755 {target.workdir}/jobs {target.workdir}/workspaces")
+    made.check("making an open workdir")
+    wd = await workdir(target)
+    assert await _modes(target, wd + "/workspaces", wd + "/jobs") == ["700", "700"]

@@ -179,6 +179,21 @@ MUTATIONS = [
              'exec 8<"$sfile"', 'exec 8>"$sfile"', ("tests/ops/test_gpu_lock.py",)),
     Mutation("gpu_lock.sh: no host-wide lock (users not kept apart)", "mcp_bifrost/remote/gpu_lock.sh",
              'if [ -n "$shared" ]; then', 'if false; then', ("tests/ops/test_gpu_lock.py",)),
+    Mutation("push.sh: folders made with the caller's umask", "mcp_bifrost/remote/push.sh",
+             "umask 077 #", "umask 022 #", ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",)),
+    Mutation("workspace.sh: jobs/ and workspaces/ left open", "mcp_bifrost/remote/workspace.sh",
+             'chmod 700 -- "$wd/jobs" "$wd/workspaces" ||', 'true ||',
+             ("tests/ops/test_push.py::test_a_workdir_left_open_by_an_older_version_is_made_private",)),
+    Mutation("push: files sent as 0644 whatever their mode", "mcp_bifrost/ops/push/stream.py",
+             "info.mode = entry.mode if entry.mode is not None else", "info.mode =",
+             ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",)),
+    Mutation("push: a chmod alone is no change", "mcp_bifrost/ops/push/plan.py",
+             "if entry.mode is not None and there.mode & 0o777 != entry.mode:", "if False:",
+             ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",)),
+    Mutation("push: any local folder read", "mcp_bifrost/app.py",
+             "        if confined and local_dir:\n", "        if False:\n", ("tests/server/test_safety.py",)),
+    Mutation("config: an empty or relative workdir accepted", "mcp_bifrost/config.py",
+             "        return check_workdir(workdir)\n", "        return workdir\n", ("tests/test_config.py",)),
 ]
 
 

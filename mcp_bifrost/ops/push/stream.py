@@ -222,7 +222,8 @@ def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> Non
                     info.type, info.linkname, info.mode = tarfile.SYMTYPE, entry.link or "", 0o777
                     tar.addfile(info)
                 else:
-                    info.size, info.mode = entry.size, 0o755 if entry.executable else 0o644
+                    info.size = entry.size
+                    info.mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
                     reading = entry.path
                     with open(root / entry.path, "rb") as f:
                         gz.use_level(level_for(f, entry.size))
