@@ -194,6 +194,13 @@ MUTATIONS = [
              "        if confined and local_dir:\n", "        if False:\n", ("tests/server/test_safety.py",)),
     Mutation("config: an empty or relative workdir accepted", "mcp_bifrost/config.py",
              "        return check_workdir(workdir)\n", "        return workdir\n", ("tests/test_config.py",)),
+    Mutation("problems: aliases expanded without a bound", "mcp_bifrost/ops/problems.py",
+             "        _expanded_size(node, {}, set())\n", "", ("tests/ops/test_problems.py",)),
+    Mutation("problems: task.yml read whatever its size", "mcp_bifrost/ops/problems.py",
+             "    if len(data) > MAX_TASK_BYTES:\n", "    if False:\n", ("tests/ops/test_problems.py",)),
+    Mutation("problems: a malformed case list fails the whole list", "mcp_bifrost/ops/problems.py",
+             "        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):\n",
+             "        if False:\n", ("tests/ops/test_problems.py",)),
 ]
 
 
