@@ -525,3 +525,26 @@ async def test_a_workdir_left_open_by_an_older_version_is_made_private(target, t
     made.check("making an open workdir")
     wd = await workdir(target)
     assert await _modes(target, wd + "/workspaces", wd + "/jobs") == ["700", "700"]
+
+
+@pytest.mark.parametrize("kind", ["local", "ssh"])
+async def test_a_checksum_push_of_50000_files_never_deadlocks(kind, local_target, ssh_target, tmp_path):
+    """The target lists 50,000 entries while we send 50,000 names to hash: both pipes are read while
+    they are written (the listing once blocked on a full pipe, and the push's lock stayed held)."""
+    target = local_target if kind == "local" else ssh_target
+    ws = tmp_path / "many"
+    for d in range(50):
+        folder = ws / f"d{d:02}"
+        folder.mkdir(parents=True)
+        for i in range(1000):
+            (folder / f"f{i:04}.txt").write_bytes(b"%d\n" % i)
+    with anyio.fail_after(240):
+        first = await push(target, ws)
+    assert first.files_sent == 50_000
+    with anyio.fail_after(60):
+        again = await push(target, ws, checksum=True)
+    assert again.files_unchanged == 50_000 and again.files_sent == 0
+    with anyio.move_on_after(0.5):  # a call that ends mid-listing lets go of the destination's lock
+        await push(target, ws, checksum=True)
+    with anyio.fail_after(60):
+        await push(target, ws, limits=Limits(push_lock_wait_s=10))

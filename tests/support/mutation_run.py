@@ -201,6 +201,10 @@ MUTATIONS = [
     Mutation("problems: a malformed case list fails the whole list", "mcp_bifrost/ops/problems.py",
              "        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):\n",
              "        if False:\n", ("tests/ops/test_problems.py",)),
+    Mutation("push: hash names written before the listing is read", "mcp_bifrost/ops/push/stream.py",
+             "        try:\n            listing = await self._read_until(",
+             "        try:\n            await writing\n            listing = await self._read_until(",
+             ("tests/ops/test_push.py::test_a_checksum_push_of_50000_files_never_deadlocks",)),
 ]
 
 
