@@ -36,7 +36,7 @@ from mcp_bifrost.models import CopyResult
 from mcp_bifrost.ops import tarsafe
 from mcp_bifrost.ops.push.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
-from mcp_bifrost.ops.workspace import RemoteWorkspace, workdir
+from mcp_bifrost.ops.workspace import JOBS, PUSH_STATE, WORKSPACES, RemoteWorkspace, inside, workdir
 from mcp_bifrost.targets.base import Target
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -45,6 +45,7 @@ PROGRESS_INTERVAL_S = 0.1
 # Exit codes of remote/copy_files.sh's checks (errors.REMOTE_EXIT_CODES); tar itself exits 0,
 # 1 (a file changed while it was read) or 2.
 EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = RemoteExit.COPY_MISSING, RemoteExit.COPY_UNSAFE, RemoteExit.COPY_TOO_LARGE
+EXIT_RESERVED, EXIT_HARDLINK = RemoteExit.COPY_RESERVED, RemoteExit.COPY_HARDLINK
 TAR_FILE_CHANGED = 1
 # Places whose content a tool on this machine runs or obeys when it meets them: version control
 # metadata (git runs core.fsmonitor, hooks, filters from .git/config), editor and shell set-ups.
@@ -69,6 +70,9 @@ async def copy_files(
         raise TransferError("copy_files needs at least one remote path")
     wd = await workdir(target)
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
+    for asked, path in zip(remote_paths, resolved):
+        if reserved_for_copy(wd, path):
+            raise UnsafePath(_reserved(asked, path, wd))
     _refuse_duplicate_names(resolved)
     local = Path(local_dir).expanduser().resolve()
     refuse_executable_config(local)
@@ -101,6 +105,19 @@ async def copy_files(
 def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
     """Absolute remote path by the workspace model's rule (ops/workspace.py: one path policy)."""
     return RemoteWorkspace("", wd, workspace, Path()).transfer_path(path)
+
+
+def reserved_for_copy(wd: str, path: str) -> bool:
+    """The workdir itself and the folders that hold every workspace and every job: never fetched whole
+    (they hold other projects' files); push's own state never."""
+    return path in {wd, posixpath.join(wd, WORKSPACES), posixpath.join(wd, JOBS)} or \
+        inside(posixpath.join(wd, PUSH_STATE), path)
+
+
+def _reserved(asked: str, real: str, wd: str) -> str:
+    return (f"copy_files will not fetch {asked!r} ({real}): it is the workdir {wd} itself, the folder of every "
+            "workspace or job, or mcp-bifrost's own state; name the files or a folder inside your workspace "
+            "(e.g. 'results') instead.")
 
 
 def refuse_executable_config(local: Path) -> None:
@@ -249,6 +266,13 @@ def _raise_for_refusal(target: Target, status: int, stderr: str, cap: int) -> No
         bad = [f"{f[1]} -> {f[2]}" for f in fields if f[0] == "bifrost-unsafe" and len(f) > 2]
         raise UnsafePath(f"refused: {', '.join(bad)} leads outside the target's workdir (a symlink?); "
                          "copy_files only fetches from inside the workdir")
+    if status == EXIT_RESERVED:
+        bad = next((f for f in fields if f[0] == "bifrost-reserved" and len(f) > 2), ["", "a path", "?"])
+        raise UnsafePath(_reserved(bad[1], bad[2], "of this target"))
+    if status == EXIT_HARDLINK:
+        linked = ", ".join(f[1] for f in fields if f[0] == "bifrost-hardlink" and len(f) > 1)
+        raise UnsafePath(f"copy_files refused {linked}: a file with other hard links may be a file from outside "
+                         "the workdir; copy it inside the workdir first (exec `cp FILE FILE.copy`) and fetch the copy.")
     if status == EXIT_TOO_LARGE:
         total = next((f[1] for f in fields if f[0] == "bifrost-total"), "?")
         largest = ", ".join(f"{f[2]} ({f[1]} B)" for f in fields if f[0] == "bifrost-large" and len(f) > 2)

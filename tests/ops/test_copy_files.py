@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from mcp_bifrost.errors import TransferError, TransferIncomplete, TransferTooLar
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.copy_files import copy_files
 from mcp_bifrost.ops.workspace import workdir
+from tests.support.unprivileged import give_away
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +188,30 @@ async def test_copy_files_refuses_git_and_other_executable_config_folders_as_des
     with pytest.raises(UnsafePath, match="will not write into"):
         await copy_files(target, ["run 1.ncu-rep"], local / into, workspace_remote_dir=ws)
     assert not (local / into).exists()
+
+
+@pytest.mark.parametrize("path", ["WD", "WD/jobs", "WD/workspaces", "WD/workspaces/", "WD/.push", "link_to_wd"])
+async def test_copy_files_refuses_the_workdir_and_the_folders_of_every_workspace_and_job(target, out, path):
+    ws = await remote_workspace(target)
+    wd = await workdir(target)
+    (await run_capture(target, f"ln -s {quote(wd)} {quote(ws)}/link_to_wd")).check("a link to the workdir")
+    with pytest.raises(UnsafePath, match="copy_files will not fetch"):
+        await copy_files(target, [path.replace("WD", wd)], out, workspace_remote_dir=ws)
+    assert list(out.iterdir()) == []
+
+
+async def test_copy_files_refuses_a_hard_link_to_a_file_outside_the_workdir(target, out, tmp_path):
+    ws = await remote_workspace(target)
+    outside = Path(tempfile.mkdtemp(prefix="bifrost-outside-"))
+    secret = outside / "secret"
+    secret.write_text("not yours\n")
+    outside.chmod(0o755)
+    give_away(outside)  # the ssh user may link it (protected_hardlinks), as anyone may link a file they own
+    try:
+        (await run_capture(target, f"mkdir -p {quote(ws)}/res && ln {quote(str(secret))} {quote(ws)}/res/innocent.txt"
+                           )).check("planting a hard link")
+        with pytest.raises(UnsafePath, match="other hard links"):
+            await copy_files(target, ["res"], out, workspace_remote_dir=ws)
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    assert list(out.iterdir()) == []

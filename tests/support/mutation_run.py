@@ -205,6 +205,13 @@ MUTATIONS = [
              "        try:\n            listing = await self._read_until(",
              "        try:\n            await writing\n            listing = await self._read_until(",
              ("tests/ops/test_push.py::test_a_checksum_push_of_50000_files_never_deadlocks",)),
+    Mutation("copy_files.sh: the workdir and jobs/ fetched through a link", "mcp_bifrost/remote/copy_files.sh",
+             '    "$wd" | "$wd/workspaces" | "$wd/jobs" | "$wd/.push" | "$wd/.push/"*)', '    "$wd/never")',
+             ("tests/ops/test_copy_files.py",)),
+    Mutation("copy_files: the workdir and jobs/ fetched", "mcp_bifrost/ops/copy_files.py",
+             "        if reserved_for_copy(wd, path):\n", "        if False:\n", ("tests/ops/test_copy_files.py",)),
+    Mutation("copy_files.sh: hard links followed out of the workdir", "mcp_bifrost/remote/copy_files.sh",
+             'if [ -n "$linked" ]; then', "if false; then", ("tests/ops/test_copy_files.py",)),
 ]
 
 
