@@ -548,3 +548,36 @@ async def test_a_checksum_push_of_50000_files_never_deadlocks(kind, local_target
         await push(target, ws, checksum=True)
     with anyio.fail_after(60):
         await push(target, ws, limits=Limits(push_lock_wait_s=10))
+
+
+@pytest.mark.parametrize("arrives", [False, True], ids=["delete", "delete-and-write"])
+async def test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_through(target, tmp_path, arrives):
+    """issue 19.7: the delete list was computed before the stream; a folder replaced by a link to
+    another place meanwhile made push delete a file there."""
+    ws = _flat_workspace(tmp_path, "ws", {"d/x.txt": "x\n", "keep.txt": "k\n", "big.bin": "0" * 100})
+    first = await push(target, ws)
+    dest = first.remote_dir
+    outside = posixpath.join(await workdir(target), "outside")
+    (ws / "d" / "x.txt").unlink()
+    if arrives:
+        write(ws, "d/new.txt", "new\n")
+    (ws / "big.bin").write_bytes(os.urandom(1 << 20))  # something to stream while the folder is swapped
+    swapped = False
+
+    async def swap(done: int, total: int) -> None:
+        nonlocal swapped
+        if not swapped:
+            swapped = True
+            made = await run_capture(target, f"mkdir -p {quote(outside)} && echo precious > {quote(outside)}/x.txt && "
+                                             f"mv {quote(dest)}/d {quote(dest)}/d.was && ln -s {quote(outside)} {quote(dest)}/d")
+            made.check("swapping a folder for a link")
+
+    try:
+        await push(target, ws, progress=swap)
+    except UnsafePath:
+        pass  # refusing the whole push is as good
+    assert swapped
+    still = await run_capture(target, f"cat {quote(outside)}/x.txt")
+    assert still.stdout == b"precious\n", "push deleted a file through a link that appeared during the push"
+    written = await run_capture(target, f"ls {quote(outside)}")
+    assert written.stdout.split() == [b"x.txt"], "push wrote through a link that appeared during the push"

@@ -39,7 +39,8 @@ MUTATIONS = [
              ("tests/ops/test_push.py::test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest_follows",
               "tests/ops/test_push.py::test_a_push_waits_for_the_lock_or_fails_clearly_after_the_wait")),
     Mutation("push.sh: deletes with rm -rf", "mcp_bifrost/remote/push.sh",
-             "xargs -0 rm -f -- <", "xargs -0 rm -rf -- <", ("tests/ops/test_push.py", "tests/ops/test_push_plan.py")),
+             "xargs -0 -r rm -f --", "xargs -0 -r rm -rf --",
+             ("tests/ops/test_push.py::test_a_file_that_became_a_folder_during_the_push_is_not_removed",)),
     Mutation("push: unreadable files not refused (os.access dropped)", "mcp_bifrost/ops/push/filelist.py",
              "if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):", "if False:",
              ("tests/ops/test_push.py::test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept",)),
@@ -212,6 +213,13 @@ MUTATIONS = [
              "        if reserved_for_copy(wd, path):\n", "        if False:\n", ("tests/ops/test_copy_files.py",)),
     Mutation("copy_files.sh: hard links followed out of the workdir", "mcp_bifrost/remote/copy_files.sh",
              'if [ -n "$linked" ]; then', "if false; then", ("tests/ops/test_copy_files.py",)),
+    Mutation("push.sh: deletes follow a folder swapped for a link", "mcp_bifrost/remote/push.sh",
+             "comm -12z <(sort -z \"$s/.bifrost/delete\") <(find . -mindepth 1 \\( -type f -o -type l \\) -printf '%P\\0' | sort -z) |",
+             "sort -z \"$s/.bifrost/delete\" |",
+             ("tests/ops/test_push.py::test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_through",)),
+    Mutation("push.sh: files placed through a folder swapped for a link", "mcp_bifrost/remote/push.sh",
+             'if [ -L "$dir" ] || { [ -e "$dir" ] && [ ! -d "$dir" ]; }; then', "if false; then",
+             ("tests/ops/test_push.py::test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_through",)),
 ]
 
 
