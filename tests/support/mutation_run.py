@@ -220,6 +220,12 @@ MUTATIONS = [
     Mutation("push.sh: files placed through a folder swapped for a link", "mcp_bifrost/remote/push.sh",
              'if [ -L "$dir" ] || { [ -e "$dir" ] && [ ! -d "$dir" ]; }; then', "if false; then",
              ("tests/ops/test_push.py::test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_through",)),
+    Mutation("copy_files: a failure midway leaves what was placed", "mcp_bifrost/ops/copy_files.py",
+             "        for step in reversed(undo):\n", "        for step in []:\n", ("tests/ops/test_copy_files.py",)),
+    Mutation("copy_files: staging of a killed server never swept", "mcp_bifrost/ops/copy_files.py",
+             "    await asyncio.to_thread(sweep_stale_staging, local)\n", "", ("tests/ops/test_copy_files.py",)),
+    Mutation("copy_files: a live copy's staging swept", "mcp_bifrost/ops/copy_files.py",
+             "            continue  # a copy in progress\n", "            pass\n", ("tests/ops/test_copy_files.py",)),
 ]
 
 
