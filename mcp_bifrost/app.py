@@ -218,10 +218,17 @@ class Bifrost:
         checksum: bool = False,
         dry_run: bool = False,
         progress: push_op.Progress | None = None,
+        confined: bool = True,
     ) -> PushResult:
-        """Make the remote twin equal the local folder (default: the workspace)."""
+        """Make the remote twin equal the local folder (default: the workspace).
+
+        confined: local_dir must lie in the workspace or a configured push root (the MCP tool: an agent
+        must not send /etc to a shared host); the CLI's user owns the disk and passes False."""
         t = self.target(target)
         local = self._local_path(local_dir) if local_dir else self.workspace
+        if confined and local_dir:
+            local = self._check_local(local_dir, local, self.config.limits.push_roots, "push may not read",
+                                      "push_roots")
         dest = (await self.remote_workspace(t)).push_destination(remote_dir, local)
         return await push_op.push(t, local, dest, delete=delete, checksum=checksum,
                                   dry_run=dry_run, limits=self.config.limits, progress=progress)
@@ -250,14 +257,19 @@ class Bifrost:
         return p if p.is_absolute() else self.workspace / p
 
     def _check_copy_destination(self, asked: str, path: Path) -> Path:
+        return self._check_local(asked, path, self.config.limits.copy_roots, "copy_files may not write to",
+                                 "copy_roots")
+
+    def _check_local(self, asked: str, path: Path, extra_roots: list[str], refused: str, key: str) -> Path:
+        """A local folder inside the workspace or a configured root, '..' and symlinks resolved."""
         real = path.resolve()  # '..' and symlinks on the way count where they lead
-        roots = [self.workspace, *(Path(r).expanduser().resolve() for r in self.config.limits.copy_roots)]
+        roots = [self.workspace, *(Path(r).expanduser().resolve() for r in extra_roots)]
         if not any(real == root or root in real.parents for root in roots):
             allowed = ", ".join(str(r) for r in roots)
             raise LocalPathRefused(
-                f"copy_files may not write to {asked!r} ({real}): local_dir must lie inside the workspace "
-                f"or a configured copy root ({allowed}). Give a folder relative to the workspace, e.g. "
-                "'results', or add the folder to [limits] copy_roots in the config."
+                f"{refused} {asked!r} ({real}): local_dir must lie inside the workspace or a configured "
+                f"root ({allowed}). Give a folder relative to the workspace, e.g. 'results', or add the "
+                f"folder to [limits] {key} in the config."
             )
         return real
 

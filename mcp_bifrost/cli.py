@@ -389,7 +389,7 @@ def push(
     try:
         result = _run(_config(config), workspace, lambda b: b.push(
             target=target, local_dir=str(local_dir.resolve()) if local_dir else None, remote_dir=remote_dir,
-            delete=delete, checksum=checksum, dry_run=dry_run, progress=update))
+            delete=delete, checksum=checksum, dry_run=dry_run, progress=update, confined=False))
     finally:
         stop_bar()
     if json_out:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mcp_bifrost.models import FanoutSmokeReport, ProfileReport, SmokeReport
@@ -200,6 +201,9 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
             return
         table = Table("problem", "format", "tests", "benchmarks", "examples")
         for p in report.problems:
+            if p.error:
+                table.add_row(p.path, p.format, "-", f"[red]{escape(p.error)}[/red]", "")
+                continue
             table.add_row(p.path, p.format, str(len(p.tests)), ", ".join(str(b) for b in p.benchmarks[:4]),
                           "\n".join(p.examples))
         out.print(table)

@@ -39,7 +39,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LocalTargetConfig(_Strict):
+def check_workdir(workdir: str) -> str:
+    """The root of everything we write on a target: absolute (or ~/...), never '/', one plain line.
+
+    An empty workdir made /jobs and /workspaces at the filesystem root; a newline made a relative path."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in workdir):
+        raise ValueError("workdir may not hold control characters (a newline, a tab): give one absolute path")
+    path = workdir.strip()
+    if not path:
+        raise ValueError("workdir is empty: give an absolute folder such as ~/.bifrost or /scratch/me/bifrost")
+    if not (path.startswith("/") or path == "~" or path.startswith("~/")):
+        raise ValueError(f"workdir {workdir!r} is relative: give an absolute folder (or one under ~/)")
+    if path.rstrip("/") == "":
+        raise ValueError("workdir may not be / itself: give a folder of its own such as ~/.bifrost")
+    return workdir
+
+
+class _Workdir(_Strict):
+    @field_validator("workdir", check_fields=False)
+    @classmethod
+    def _plain_workdir(cls, workdir: str) -> str:
+        return check_workdir(workdir)
+
+
+class LocalTargetConfig(_Workdir):
     kind: Literal["local"] = "local"
     workdir: str = Field(default_factory=lambda: str(Path(platformdirs.user_data_dir("mcp-bifrost"))))
     python: str = Field(default_factory=lambda: sys.executable or "python3",
@@ -47,7 +70,7 @@ class LocalTargetConfig(_Strict):
     gpus: list[int] = Field(default_factory=list)
 
 
-class SshTargetConfig(_Strict):
+class SshTargetConfig(_Workdir):
     kind: Literal["ssh"]
     host: str = Field(description="an ~/.ssh/config alias, host, user@host or user@host:port")
     port: int | None = None
@@ -102,13 +125,15 @@ class Limits(_Strict):
                                     "to the same remote folder to finish before it gives up")
     copy_roots: list[str] = Field(default_factory=list, description="local folders copy_files may write into "
                                   "besides the workspace (absolute; ~ allowed)")
+    push_roots: list[str] = Field(default_factory=list, description="local folders push may read besides the "
+                                  "workspace (absolute; ~ allowed)")
 
-    @field_validator("copy_roots")
+    @field_validator("copy_roots", "push_roots")
     @classmethod
     def _absolute_roots(cls, roots: list[str]) -> list[str]:
         relative = [r for r in roots if not (r.startswith("/") or r.startswith("~"))]
         if relative:
-            raise ValueError(f"copy_roots must be absolute paths (or start with ~): {', '.join(relative)}")
+            raise ValueError(f"these must be absolute paths (or start with ~): {', '.join(relative)}")
         return roots
 
 

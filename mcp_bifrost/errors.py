@@ -160,7 +160,7 @@ class GpuLockTimeout(HarnessError):
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
     """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
-    copy_files.sh (90-92), harness_install.sh and gpu_lock.sh (100-104), slurm_run.sh (110-111)."""
+    copy_files.sh (90-94), harness_install.sh and gpu_lock.sh (100-104), slurm_run.sh (110-111)."""
 
     USAGE = 64
     NO_JOB = 65
@@ -179,6 +179,8 @@ class RemoteExit(enum.IntEnum):
     COPY_MISSING = 90
     COPY_UNSAFE = 91
     COPY_TOO_LARGE = 92
+    COPY_RESERVED = 93
+    COPY_HARDLINK = 94
     # harness_install.sh, gpu_lock.sh (the kernel loop)
     HARNESS_DIR = 100
     HARNESS_BUNDLE = 101
@@ -211,6 +213,9 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.COPY_MISSING: (TransferError, "a remote path does not exist"),
     RemoteExit.COPY_UNSAFE: (UnsafePath, "a remote path leads outside the target's workdir"),
     RemoteExit.COPY_TOO_LARGE: (TransferTooLarge, "the remote paths hold more than the copy cap (limits.max_copy_bytes)"),
+    RemoteExit.COPY_RESERVED: (UnsafePath, "a remote path is the workdir itself, the folder of every workspace or "
+                               "of every job; name a folder inside one"),
+    RemoteExit.COPY_HARDLINK: (UnsafePath, "a remote file has other hard links (one may be outside the workdir)"),
     RemoteExit.HARNESS_DIR: (HarnessInstallFailed, "could not create the harness folder in the target's workdir"),
     RemoteExit.HARNESS_BUNDLE: (HarnessInstallFailed, "the harness bundle did not arrive whole or could not be unpacked"),
     RemoteExit.LOCK_FILE: (GpuLockTimeout, "could not open the GPU lock file (is /tmp writable?)"),

@@ -351,6 +351,8 @@ class ProblemInfo(BaseModel):
     tests: list[dict] = Field(default_factory=list)
     benchmarks: list[dict] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list, description="candidate files shipped with the problem")
+    error: str | None = Field(default=None, description="why this problem cannot be used as it is (its files are "
+                              "malformed); the other problems are unaffected")
 
 
 class ProblemsReport(BaseModel):

@@ -59,3 +59,23 @@ def test_copy_roots_must_be_absolute(tmp_path):
     path.write_text('[limits]\ncopy_roots = ["results", "/data/ok", "~/ok"]\n')
     with pytest.raises(ConfigError, match=r"limits.copy_roots.*absolute.*results"):
         load_config(path)
+
+
+@pytest.mark.parametrize("workdir, says", [
+    ("", "workdir is empty"), ("   ", "workdir is empty"), ("/", "may not be / itself"), ("//", "may not be / itself"),
+    ("bifrost", "is relative"), ("/scratch/me\\n/x", "control characters"), ("/scratch/\\tme", "control characters"),
+])
+@pytest.mark.parametrize("kind", ["local", "ssh"])
+def test_a_workdir_that_is_empty_relative_the_root_or_holds_control_characters_is_refused(tmp_path, workdir, says, kind):
+    path = tmp_path / "c.toml"
+    host = 'host = "gpu"\n' if kind == "ssh" else ""
+    path.write_text(f'[targets.t]\nkind = "{kind}"\n{host}workdir = "{workdir}"\n')
+    with pytest.raises(ConfigError, match=f"targets.t.{kind}.workdir.*{says}"):
+        load_config(path)
+
+
+def test_a_plain_workdir_is_accepted(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[targets.t]\nkind = "ssh"\nhost = "gpu"\nworkdir = "~/.bifrost"\n'
+                    '[targets.u]\nkind = "local"\nworkdir = "/scratch/me/bifrost"\n')
+    assert load_config(path).targets["t"].workdir == "~/.bifrost"

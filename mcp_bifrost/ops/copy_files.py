@@ -11,6 +11,8 @@ each file moved into place with os.replace. A stream that breaks off leaves loca
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import gzip
 import os
 import posixpath
@@ -36,7 +38,7 @@ from mcp_bifrost.models import CopyResult
 from mcp_bifrost.ops import tarsafe
 from mcp_bifrost.ops.push.filelist import COPY_STAGING_PREFIX
 from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueReader, settle
-from mcp_bifrost.ops.workspace import RemoteWorkspace, workdir
+from mcp_bifrost.ops.workspace import JOBS, PUSH_STATE, WORKSPACES, RemoteWorkspace, inside, workdir
 from mcp_bifrost.targets.base import Target
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -45,6 +47,7 @@ PROGRESS_INTERVAL_S = 0.1
 # Exit codes of remote/copy_files.sh's checks (errors.REMOTE_EXIT_CODES); tar itself exits 0,
 # 1 (a file changed while it was read) or 2.
 EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = RemoteExit.COPY_MISSING, RemoteExit.COPY_UNSAFE, RemoteExit.COPY_TOO_LARGE
+EXIT_RESERVED, EXIT_HARDLINK = RemoteExit.COPY_RESERVED, RemoteExit.COPY_HARDLINK
 TAR_FILE_CHANGED = 1
 # Places whose content a tool on this machine runs or obeys when it meets them: version control
 # metadata (git runs core.fsmonitor, hooks, filters from .git/config), editor and shell set-ups.
@@ -69,12 +72,17 @@ async def copy_files(
         raise TransferError("copy_files needs at least one remote path")
     wd = await workdir(target)
     resolved = [resolve_remote_path(p, workspace_remote_dir, wd) for p in remote_paths]
+    for asked, path in zip(remote_paths, resolved):
+        if reserved_for_copy(wd, path):
+            raise UnsafePath(_reserved(asked, path, wd))
     _refuse_duplicate_names(resolved)
     local = Path(local_dir).expanduser().resolve()
     refuse_executable_config(local)
     created = next((p for p in [*reversed(local.parents), local] if not p.exists()), None)
     local.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(sweep_stale_staging, local)
     staging = Path(tempfile.mkdtemp(prefix=COPY_STAGING_PREFIX, dir=local))
+    held = hold(staging)  # a live copy's staging is locked; a killed server's is swept by the next call
     try:
         received = await _receive(target, fetch_command(wd, resolved, limits.max_copy_bytes), staging,
                                   limits.max_copy_bytes, progress)
@@ -85,6 +93,7 @@ async def copy_files(
         raise
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
+        os.close(held)
     return CopyResult(
         target=target.name,
         remote_paths=resolved,
@@ -101,6 +110,19 @@ async def copy_files(
 def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
     """Absolute remote path by the workspace model's rule (ops/workspace.py: one path policy)."""
     return RemoteWorkspace("", wd, workspace, Path()).transfer_path(path)
+
+
+def reserved_for_copy(wd: str, path: str) -> bool:
+    """The workdir itself and the folders that hold every workspace and every job: never fetched whole
+    (they hold other projects' files); push's own state never."""
+    return path in {wd, posixpath.join(wd, WORKSPACES), posixpath.join(wd, JOBS)} or \
+        inside(posixpath.join(wd, PUSH_STATE), path)
+
+
+def _reserved(asked: str, real: str, wd: str) -> str:
+    return (f"copy_files will not fetch {asked!r} ({real}): it is the workdir {wd} itself, the folder of every "
+            "workspace or job, or mcp-bifrost's own state; name the files or a folder inside your workspace "
+            "(e.g. 'results') instead.")
 
 
 def refuse_executable_config(local: Path) -> None:
@@ -249,6 +271,13 @@ def _raise_for_refusal(target: Target, status: int, stderr: str, cap: int) -> No
         bad = [f"{f[1]} -> {f[2]}" for f in fields if f[0] == "bifrost-unsafe" and len(f) > 2]
         raise UnsafePath(f"refused: {', '.join(bad)} leads outside the target's workdir (a symlink?); "
                          "copy_files only fetches from inside the workdir")
+    if status == EXIT_RESERVED:
+        bad = next((f for f in fields if f[0] == "bifrost-reserved" and len(f) > 2), ["", "a path", "?"])
+        raise UnsafePath(_reserved(bad[1], bad[2], "of this target"))
+    if status == EXIT_HARDLINK:
+        linked = ", ".join(f[1] for f in fields if f[0] == "bifrost-hardlink" and len(f) > 1)
+        raise UnsafePath(f"copy_files refused {linked}: a file with other hard links may be a file from outside "
+                         "the workdir; copy it inside the workdir first (exec `cp FILE FILE.copy`) and fetch the copy.")
     if status == EXIT_TOO_LARGE:
         total = next((f[1] for f in fields if f[0] == "bifrost-total"), "?")
         largest = ", ".join(f"{f[2]} ({f[1]} B)" for f in fields if f[0] == "bifrost-large" and len(f) > 2)
@@ -257,19 +286,59 @@ def _raise_for_refusal(target: Target, status: int, stderr: str, cap: int) -> No
                                "or smaller paths, or raise the cap in the config.")
 
 
+def hold(staging: Path) -> int:
+    """An fd holding an exclusive flock on the staging folder for as long as this copy lives."""
+    fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def sweep_stale_staging(local: Path) -> None:
+    """Remove staging folders whose copy is gone (a killed server): nobody holds their lock."""
+    for entry in os.scandir(local):
+        if not entry.name.startswith(COPY_STAGING_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a copy in progress
+        finally:
+            os.close(fd)
+        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+OLD = ".bifrost-replaced"  # inside staging: the files a copy replaced, kept until it has succeeded
+
+
 def move_into_place(staging: Path, local: Path) -> list[str]:
     """Move everything from staging into local: whole new folders by one rename, files by os.replace.
 
     Conflicts (a folder where a file is, or a local symlink on the way) are checked before anything
-    moves, so that the local folder is changed either as a whole or not at all.
+    moves; a move that fails midway (permissions, a full disk) puts back every file already placed,
+    so that the local folder is changed either as a whole or not at all.
     """
     names = sorted(os.listdir(staging))
     conflicts = [c for name in names for c in _conflicts(staging / name, local / name)]
     if conflicts:
         raise TransferError(f"not copied, local paths are in the way: {', '.join(conflicts[:5])}; move them "
                             "or copy into another folder")
-    for name in names:
-        _move(staging / name, local / name)
+    old = Path(tempfile.mkdtemp(prefix=OLD, dir=staging))  # a name no fetched entry has
+    undo: list[Callable[[], None]] = []
+    try:
+        for name in names:
+            _move(staging / name, local / name, old, undo)
+    except OSError as exc:
+        for step in reversed(undo):
+            with contextlib.suppress(OSError):
+                step()
+        where = exc.filename or "a local file"
+        raise TransferError(f"copy_files could not write {where} ({exc.strerror or exc}); nothing was changed "
+                            "locally (what was already placed was put back). Make the folder writable (or free "
+                            "disk space) and copy again.") from exc
     return names
 
 
@@ -285,9 +354,14 @@ def _conflicts(src: Path, dst: Path) -> list[str]:
     return [c for child in os.listdir(src) for c in _conflicts(src / child, dst / child)]
 
 
-def _move(src: Path, dst: Path) -> None:
+def _move(src: Path, dst: Path, old: Path, undo: list[Callable[[], None]]) -> None:
     if src.is_dir() and not src.is_symlink() and os.path.lexists(dst):
-        for child in os.listdir(src):
-            _move(src / child, dst / child)
-    else:
-        os.replace(src, dst)
+        for child in sorted(os.listdir(src)):
+            _move(src / child, dst / child, old, undo)
+        return
+    if os.path.lexists(dst):  # a file or link (conflicts were refused): kept aside until the end
+        kept = old / str(len(undo))
+        os.rename(dst, kept)
+        undo.append(lambda kept=kept, dst=dst: os.replace(kept, dst))
+    os.replace(src, dst)
+    undo.append(lambda src=src, dst=dst: os.rename(dst, src))

@@ -15,6 +15,7 @@
 readonly EXIT_MISSING_TOOLS=69 EXIT_PUSH_STAGING=80 EXIT_PUSH_EXTRACT=81 EXIT_PUSH_CUT_SHORT=82 \
   EXIT_PUSH_DEST_MOVED=83 EXIT_PUSH_DELETE=84 EXIT_PUSH_PLACE=85 EXIT_PUSH_MANIFEST=86 EXIT_PUSH_BUSY=87
 root=$1 d=$2 m=$3 state=$4 marker=$5 hash_bytes=$6 lock_wait=$7
+umask 077 # folders we make are private; files keep the modes they have locally (tar -p below)
 
 r=$(realpath -m -- "$d") || exit "$EXIT_PUSH_DEST_MOVED"
 case "$r" in "$root"/?*) ok=1 ;; *) ok=0 ;; esac
@@ -51,14 +52,30 @@ find "$sp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null
 s=$(mktemp -d "$sp/XXXXXXXX") || exit "$EXIT_PUSH_STAGING"
 trap 'rm -rf "$s"' EXIT
 trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT trap
-tar -xzf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_EXTRACT"; }
+tar -xzpf - -C "$s" --no-same-owner || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_EXTRACT"; }
 [ -f "$s/.bifrost/complete" ] || { echo "bifrost: the stream ended early" >&2; exit "$EXIT_PUSH_CUT_SHORT"; }
 { cd "$r" && [ "$(pwd -P)" = "$r" ]; } || { echo "bifrost: $r moved during the push" >&2; exit "$EXIT_PUSH_DEST_MOVED"; }
-# Only files and links that an earlier push made (the manifest) are named here: never rm -r.
-if [ -s "$s/.bifrost/delete" ]; then xargs -0 rm -f -- <"$s/.bifrost/delete" || exit "$EXIT_PUSH_DELETE"; fi
+# Re-checked now, after the stream: a folder swapped for a link during the push (by a job, or by
+# another user who may write there) is never written or deleted through. Nothing was changed yet.
+export LC_ALL=C
+if [ -d "$s/files" ]; then
+  while IFS= read -r -d '' dir; do
+    if [ -L "$dir" ] || { [ -e "$dir" ] && [ ! -d "$dir" ]; }; then
+      echo "bifrost: $r/$dir became a link or a file during the push; nothing was changed" >&2
+      exit "$EXIT_PUSH_DEST_MOVED"
+    fi
+  done < <(cd "$s/files" && find . -mindepth 1 -type d -printf '%P\0')
+fi
+# Only files and links that an earlier push made (the manifest) are named here: never rm -r. Only
+# those find reaches from here without following a link are removed.
+if [ -s "$s/.bifrost/delete" ]; then
+  comm -12z <(sort -z "$s/.bifrost/delete") <(find . -mindepth 1 \( -type f -o -type l \) -printf '%P\0' | sort -z) |
+    xargs -0 -r rm -f -- || exit "$EXIT_PUSH_DELETE"
+fi
 # Folders gone locally, deepest first; one that holds anything else (outputs) stays.
 if [ -s "$s/.bifrost/rmdir" ]; then
-  xargs -0 rmdir --ignore-fail-on-non-empty -- <"$s/.bifrost/rmdir" || exit "$EXIT_PUSH_DELETE"
+  comm -12z <(sort -z "$s/.bifrost/rmdir") <(find . -mindepth 1 -type d -printf '%P\0' | sort -z) | sort -rz |
+    xargs -0 -r rmdir --ignore-fail-on-non-empty -- || exit "$EXIT_PUSH_DELETE"
 fi
 if [ -d "$s/files" ]; then
   cd / || exit "$EXIT_PUSH_DEST_MOVED"

@@ -8,7 +8,12 @@ case "$wd" in
   \~) wd=$HOME ;;
   \~/*) wd=$HOME/${wd#\~/} ;;
 esac
-mkdir -p -- "$wd/jobs" || exit "$EXIT_CANNOT_CREATE"
+# Private to this user: what we create is 0700, and the folders that hold every job and twin are
+# made 0700 even when an older version made them open (the workdir itself may be a shared project
+# folder the user chose, so it is left as it is when it already existed).
+umask 077
+mkdir -p -- "$wd/jobs" "$wd/workspaces" || exit "$EXIT_CANNOT_CREATE"
+chmod 700 -- "$wd/jobs" "$wd/workspaces" || exit "$EXIT_CANNOT_CREATE"
 if [ -n "${2:-}" ]; then
   mkdir -p -- "$wd/workspaces/$2" || exit "$EXIT_CANNOT_CREATE"
 fi

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
+import anyio
 import pytest
 
 from mcp_bifrost.config import Limits
@@ -15,6 +18,7 @@ from mcp_bifrost.errors import TransferError, TransferIncomplete, TransferTooLar
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.copy_files import copy_files
 from mcp_bifrost.ops.workspace import workdir
+from tests.support.unprivileged import call_as_user, give_away, unprivileged_dir
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +189,82 @@ async def test_copy_files_refuses_git_and_other_executable_config_folders_as_des
     with pytest.raises(UnsafePath, match="will not write into"):
         await copy_files(target, ["run 1.ncu-rep"], local / into, workspace_remote_dir=ws)
     assert not (local / into).exists()
+
+
+@pytest.mark.parametrize("path", ["WD", "WD/jobs", "WD/workspaces", "WD/workspaces/", "WD/.push", "link_to_wd"])
+async def test_copy_files_refuses_the_workdir_and_the_folders_of_every_workspace_and_job(target, out, path):
+    ws = await remote_workspace(target)
+    wd = await workdir(target)
+    (await run_capture(target, f"ln -s {quote(wd)} {quote(ws)}/link_to_wd")).check("a link to the workdir")
+    with pytest.raises(UnsafePath, match="copy_files will not fetch"):
+        await copy_files(target, [path.replace("WD", wd)], out, workspace_remote_dir=ws)
+    assert list(out.iterdir()) == []
+
+
+async def test_copy_files_refuses_a_hard_link_to_a_file_outside_the_workdir(target, out, tmp_path):
+    ws = await remote_workspace(target)
+    outside = Path(tempfile.mkdtemp(prefix="bifrost-outside-"))
+    secret = outside / "secret"
+    secret.write_text("not yours\n")
+    outside.chmod(0o755)
+    give_away(outside)  # the ssh user may link it (protected_hardlinks), as anyone may link a file they own
+    try:
+        (await run_capture(target, f"mkdir -p {quote(ws)}/res && ln {quote(str(secret))} {quote(ws)}/res/innocent.txt"
+                           )).check("planting a hard link")
+        with pytest.raises(UnsafePath, match="other hard links"):
+            await copy_files(target, ["res"], out, workspace_remote_dir=ws)
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+    assert list(out.iterdir()) == []
+
+
+def _place_into_a_partly_read_only_folder(root: str) -> dict:
+    from mcp_bifrost.ops.copy_files import move_into_place
+
+    try:
+        move_into_place(Path(root, "staging"), Path(root, "local"))
+    except TransferError as exc:
+        return {"error": str(exc)}
+    return {"error": None}
+
+
+def test_a_copy_that_fails_midway_changes_nothing_and_says_so():
+    """issue 20.6: one file replaced, another not, a third never created, and a bare error. As an
+    unprivileged user (root writes anywhere): a.txt is replaced and c.txt made before ro/b.txt fails."""
+    root = unprivileged_dir()
+    for rel, text in {"local/a.txt": "old a", "local/ro/b.txt": "old b", "staging/a.txt": "new a",
+                      "staging/c.txt": "new c", "staging/ro/b.txt": "new b"}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    give_away(root)
+    (root / "local/ro").chmod(0o555)
+    try:
+        result = call_as_user(_place_into_a_partly_read_only_folder, str(root))
+        assert result["error"] and "nothing was changed locally" in result["error"]
+        assert "ro/b.txt" in result["error"]
+        assert tree(root / "local") == {"a.txt": _digest("old a"), "ro": "d", "ro/b.txt": _digest("old b")}
+    finally:
+        (root / "local/ro").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+async def test_the_next_copy_sweeps_the_staging_a_killed_server_left_and_keeps_a_live_ones(target, out):
+    ws = await remote_workspace(target)
+    stale, live = out / ".bifrost-copy-killed", out / ".bifrost-copy-live"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "partial").write_text("half")
+    holder = subprocess.Popen(["flock", str(live), "sleep", "30"])  # a copy still running elsewhere
+    try:
+        with anyio.fail_after(10):
+            while not subprocess.run(["flock", "-n", str(live), "true"]).returncode:
+                await anyio.sleep(0.05)
+        await copy_files(target, ["run 1.ncu-rep"], out, workspace_remote_dir=ws)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in out.iterdir()) == [".bifrost-copy-live", "run 1.ncu-rep"]

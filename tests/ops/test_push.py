@@ -21,7 +21,7 @@ from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import PushBusy, TransferError, TransferIncomplete, TransferTooLarge, TypeConflict, UnsafePath
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.push import push
-from mcp_bifrost.ops.workspace import workdir
+from mcp_bifrost.ops.workspace import workdir, workspace_name
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +110,7 @@ async def test_first_push_makes_the_remote_tree_equal_the_working_tree(target, t
     ws = make_workspace(tmp_path)
     result = await push(target, ws)
     await assert_same_tree(target, ws, result.remote_dir)
-    assert result.remote_dir == posixpath.join(await workdir(target), "workspaces", "kernels_ws")
+    assert result.remote_dir == posixpath.join(await workdir(target), "workspaces", workspace_name(str(ws)))
     assert result.files_sent == 8 and result.files_unchanged == 0 and result.files_deleted == 0
     assert result.bytes_sent > 0 and result.content_bytes > 0
 
@@ -494,3 +494,90 @@ async def test_a_file_that_became_a_folder_during_the_push_is_not_removed(target
     with pytest.raises(TransferError, match="deleting files gone locally failed"):
         await push(target, ws, progress=a_job_writes_there)
     assert "README.md/result.txt" in await remote_tree(target, first.remote_dir)
+
+
+async def _modes(target, *paths: str) -> list[str]:
+    done = await run_capture(target, "stat -c %a -- " + " ".join(quote(p) for p in paths))
+    done.check("reading modes on the target")
+    return done.stdout.decode().split()
+
+
+async def test_file_modes_travel_and_what_push_creates_is_private(target, tmp_path):
+    """Another user of the GPU host reads nothing: folders we make are 0700, a 0600 file stays 0600."""
+    ws = _flat_workspace(tmp_path, "ws", {"secret.env": "TOKEN=1\n", "run.sh": "#!/bin/sh\n", "notes.txt": "n\n"})
+    (ws / "secret.env").chmod(0o600)
+    (ws / "run.sh").chmod(0o750)
+    (ws / "notes.txt").chmod(0o644)
+    write(ws, "sub/deeper/k.py", "k\n")
+    result = await push(target, ws)
+    dest, wd = result.remote_dir, await workdir(target)
+    files = [posixpath.join(dest, n) for n in ("secret.env", "run.sh", "notes.txt")]
+    assert await _modes(target, *files) == ["600", "750", "644"]
+    assert await _modes(target, dest, wd + "/workspaces", wd + "/jobs") == ["700", "700", "700"]
+    (ws / "notes.txt").chmod(0o600)  # a chmod alone is a change
+    again = await push(target, ws)
+    assert again.files_sent == 1 and await _modes(target, files[2]) == ["600"]
+
+
+async def test_a_workdir_left_open_by_an_older_version_is_made_private(target, tmp_path):
+    made = await run_capture(target, f"mkdir -p {target.workdir}/jobs {target.workdir}/workspaces && "
+                                     f"chmod 755 {target.workdir}/jobs {target.workdir}/workspaces")
+    made.check("making an open workdir")
+    wd = await workdir(target)
+    assert await _modes(target, wd + "/workspaces", wd + "/jobs") == ["700", "700"]
+
+
+@pytest.mark.parametrize("kind", ["local", "ssh"])
+async def test_a_checksum_push_of_50000_files_never_deadlocks(kind, local_target, ssh_target, tmp_path):
+    """The target lists 50,000 entries while we send 50,000 names to hash: both pipes are read while
+    they are written (the listing once blocked on a full pipe, and the push's lock stayed held)."""
+    target = local_target if kind == "local" else ssh_target
+    ws = tmp_path / "many"
+    for d in range(50):
+        folder = ws / f"d{d:02}"
+        folder.mkdir(parents=True)
+        for i in range(1000):
+            (folder / f"f{i:04}.txt").write_bytes(b"%d\n" % i)
+    with anyio.fail_after(240):
+        first = await push(target, ws)
+    assert first.files_sent == 50_000
+    with anyio.fail_after(60):
+        again = await push(target, ws, checksum=True)
+    assert again.files_unchanged == 50_000 and again.files_sent == 0
+    with anyio.move_on_after(0.5):  # a call that ends mid-listing lets go of the destination's lock
+        await push(target, ws, checksum=True)
+    with anyio.fail_after(60):
+        await push(target, ws, limits=Limits(push_lock_wait_s=10))
+
+
+@pytest.mark.parametrize("arrives", [False, True], ids=["delete", "delete-and-write"])
+async def test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_through(target, tmp_path, arrives):
+    """issue 19.7: the delete list was computed before the stream; a folder replaced by a link to
+    another place meanwhile made push delete a file there."""
+    ws = _flat_workspace(tmp_path, "ws", {"d/x.txt": "x\n", "keep.txt": "k\n", "big.bin": "0" * 100})
+    first = await push(target, ws)
+    dest = first.remote_dir
+    outside = posixpath.join(await workdir(target), "outside")
+    (ws / "d" / "x.txt").unlink()
+    if arrives:
+        write(ws, "d/new.txt", "new\n")
+    (ws / "big.bin").write_bytes(os.urandom(1 << 20))  # something to stream while the folder is swapped
+    swapped = False
+
+    async def swap(done: int, total: int) -> None:
+        nonlocal swapped
+        if not swapped:
+            swapped = True
+            made = await run_capture(target, f"mkdir -p {quote(outside)} && echo precious > {quote(outside)}/x.txt && "
+                                             f"mv {quote(dest)}/d {quote(dest)}/d.was && ln -s {quote(outside)} {quote(dest)}/d")
+            made.check("swapping a folder for a link")
+
+    try:
+        await push(target, ws, progress=swap)
+    except UnsafePath:
+        pass  # refusing the whole push is as good
+    assert swapped
+    still = await run_capture(target, f"cat {quote(outside)}/x.txt")
+    assert still.stdout == b"precious\n", "push deleted a file through a link that appeared during the push"
+    written = await run_capture(target, f"ls {quote(outside)}")
+    assert written.stdout.split() == [b"x.txt"], "push wrote through a link that appeared during the push"

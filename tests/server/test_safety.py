@@ -74,3 +74,19 @@ async def test_a_push_of_a_non_utf8_file_name_is_reported_as_what_it_did(tmp_pat
     assert done.structured_content["refused"][0].startswith("link\\xff: symlink to /etc/passwd")
     remote = tmp_path / "remote-wd" / "workspaces" / workspace_name(str(workspace))
     assert os.listdir(os.fsencode(remote)) == [b"caf\xe9.txt"]
+
+
+@pytest.mark.parametrize("where", ["/etc", "../outside", "link_out"])
+async def test_push_reads_only_the_workspace_and_configured_push_roots(tmp_path, workspace, where):
+    # issue 19.3: push(local_dir="/etc") sent /etc/shadow to the GPU host
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("s\n")
+    os.symlink(outside, workspace / "link_out")
+    async with Client(build_server(local_config(tmp_path), workspace)) as client:
+        refused = await client.call_tool("push", {"local_dir": where})
+        assert refused.is_error and "push may not read" in refused.content[0].text
+        assert "push_roots" in refused.content[0].text
+    async with Client(build_server(local_config(tmp_path, push_roots=[str(outside)]), workspace)) as client:
+        allowed = await client.call_tool("push", {"local_dir": str(outside)})
+    assert not allowed.is_error and allowed.structured_content["files_sent"] == 1

@@ -36,6 +36,7 @@ class LocalEntry(NamedTuple):  # a NamedTuple: thousands are made per push, and 
     mtime_ns: int = 0
     executable: bool = False
     link: str | None = None  # symlink target as it will be written on the target
+    mode: int | None = None  # a file's permission bits, kept on the target (a 0600 file stays 0600)
 
 
 @dataclass
@@ -107,7 +108,8 @@ def _add(selection: Selection, rel: str) -> None:
         _refuse_unreadable(selection, rel, "permission denied", folder=False)
         return
     if stat.S_ISREG(st.st_mode):
-        entry = LocalEntry(rel, "f", st.st_size, st.st_mtime_ns, bool(st.st_mode & stat.S_IXUSR))
+        entry = LocalEntry(rel, "f", st.st_size, st.st_mtime_ns, bool(st.st_mode & stat.S_IXUSR),
+                           mode=stat.S_IMODE(st.st_mode) & 0o777)
     elif stat.S_ISLNK(st.st_mode):
         link = _link_inside(selection.root, Path(full))
         if link is None:
@@ -120,7 +122,7 @@ def _add(selection: Selection, rel: str) -> None:
         selection.unreadable.update(f"{rel}/{u}" for u in sub.unreadable)
         for entry in sub.entries.values():
             _put(selection, LocalEntry(f"{rel}/{entry.path}", entry.kind, entry.size, entry.mtime_ns,
-                                       entry.executable, entry.link))
+                                       entry.executable, entry.link, entry.mode))
         _add_dir(selection, rel)
         return
     else:

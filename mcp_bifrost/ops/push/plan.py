@@ -158,6 +158,8 @@ def _same(entry: LocalEntry, there, remote_hashes: dict[str, str], local_hashes:
         return entry.link == there.link
     if entry.size != there.size or entry.executable != there.executable:
         return False
+    if entry.mode is not None and there.mode & 0o777 != entry.mode:
+        return False  # a chmod travels too (the file is sent again)
     if local_hashes is not None:
         return local_hashes.get(entry.path) is not None and local_hashes.get(entry.path) == remote_hashes.get(entry.path)
     return abs(entry.mtime_ns - there.mtime_ns) <= MTIME_TOLERANCE_NS

@@ -68,11 +68,15 @@ class PushSession:
                                  "" if names is None else len(names), max(0, int(lock_wait_s)))
         self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
+        # The names go in while the listing comes out: the target lists before it reads them, and
+        # each side would otherwise wait on a full pipe (50,000 files deadlocked).
+        writing = asyncio.ensure_future(proc.write_stdin(names) if names else asyncio.sleep(0))
         try:
-            if names:
-                await proc.write_stdin(names)
             listing = await self._read_until(b"\0" + marker.encode() + b"\0")
+            await writing
         except BaseException:
+            writing.cancel()
+            writing.add_done_callback(_retrieve)  # a broken pipe there is expected now: not an error
             await self.abort()
             raise
         self._stdout = asyncio.ensure_future(drain(proc.read_stdout, []))
@@ -162,6 +166,11 @@ class PushSession:
         return b"".join(self._err).decode(errors="replace").strip()[-800:]
 
 
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class LevelledGzip:
     """A gzip stream of several members, so that each file is packed at the level that pays.
 
@@ -222,7 +231,8 @@ def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int]) -> Non
                     info.type, info.linkname, info.mode = tarfile.SYMTYPE, entry.link or "", 0o777
                     tar.addfile(info)
                 else:
-                    info.size, info.mode = entry.size, 0o755 if entry.executable else 0o644
+                    info.size = entry.size
+                    info.mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
                     reading = entry.path
                     with open(root / entry.path, "rb") as f:
                         gz.use_level(level_for(f, entry.size))
