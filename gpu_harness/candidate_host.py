@@ -70,6 +70,7 @@ class Host:
         self.on_gpu = problem.device.type == "cuda"
         if not self.on_gpu:
             os.environ.setdefault("TRITON_INTERPRET", "1")
+            torch.set_num_threads(1)          # as the judge does on the CPU (evaluate.CPU_THREADS)
         self.reference_callables = []
         PATCH_WATCH.rebind()
         self.threads = guard.live_threads()

@@ -38,6 +38,10 @@ from gpu_harness.state import EvalState
 
 # Seed offset of the throwaway draw the output buffers are learned on (never a case).
 LEARN_SEED_OFFSET = 7919
+# On the CPU, judge and candidate each run torch on one thread: two processes with a thread per core
+# each make OpenMP's barriers wait whole scheduler slices for a preempted thread (100x slower calls,
+# seen on a 2-core host), and the reference and the candidate are then timed alike.
+CPU_THREADS = 1
 # Of what is left at the timing stage, this much is kept for the re-checks that follow each case.
 RECHECK_SHARE = 0.15
 
@@ -66,6 +70,7 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
         problem = load_problem(problem_path)
         if problem.device.type == "cpu":
             os.environ.setdefault("TRITON_INTERPRET", "1")      # Triton candidates run interpreted on CPU
+            torch.set_num_threads(CPU_THREADS)                   # the candidate's process does the same
         report.problem_format = problem.format
         report.device = device_info(problem.device)
         free, total = memory.free_bytes(problem.device, (overrides or {}).get("memory_bytes"))
