@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         code = serve_forever(timeout_s=args.timeout)
         sys.stdout.flush()
         os._exit(code)         # frozen imports: skip the teardown (and nanobind's leak report at exit)
+    from gpu_harness.confine import kill_descendants_on_signals
     from gpu_harness.worker import non_dumpable, run_isolated, warm_imports
     non_dumpable()
     warm_imports()
+    kill_descendants_on_signals()      # cancelled (TERM) or its channel gone (HUP): the evaluation dies too
     report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode,
                            "deadline_s": args.deadline, "compile_allowance_s": args.compile_allowance},
                           timeout_s=args.timeout)

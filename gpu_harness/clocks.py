@@ -5,9 +5,9 @@ Shared by timing (every sample) and the report (clock MHz); nothing here knows a
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
+
+from gpu_harness import confine
 
 # Cold cache: flush at least twice the last-level cache between samples.
 L2_FLUSH_FACTOR = 2
@@ -52,13 +52,9 @@ def cache_bytes(device: torch.device) -> int:
 
 
 def reset_persisting_l2() -> bool:
-    """cudaCtxResetPersistingL2Cache through the runtime torch already loaded; False if unreachable."""
-    for name in ("libcudart.so", "libcudart.so.13", "libcudart.so.12"):
-        try:
-            return ctypes.CDLL(name).cudaCtxResetPersistingL2Cache() == 0
-        except (OSError, AttributeError):
-            continue
-    return False
+    """A candidate's persisting-L2 carve-out and the access-policy window of the stream we time on,
+    undone before every sample (confine.reset_persisting_l2); False if the runtime is unreachable."""
+    return confine.reset_persisting_l2(torch.cuda.current_stream().cuda_stream)
 
 
 def clock_mhz(device: torch.device) -> int | None:

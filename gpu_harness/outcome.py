@@ -235,6 +235,7 @@ class Report:
     partial: bool = False          # the deadline (or a kill) stopped it: `not_run` lists what is missing
     not_run: list[NotRun] = field(default_factory=list)
     memory: dict[str, Any] = field(default_factory=dict)   # free memory seen, head-room, sets per case
+    isolation: dict[str, Any] = field(default_factory=dict)  # confine.Isolation: what confined the candidate
 
     def finish(self) -> "Report":
         """Set `passed`: every case correct, no flag, no error, at least one case run."""

@@ -469,6 +469,7 @@ def timed_call(fn: Callable[[Any], Any], data: Any, cold: ColdCache, cover_cycle
     device-wide synchronize to the next). On the CPU both are the host clock."""
     if cold.device.type == "cuda":
         start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
+        reset_persisting_l2()           # lines a candidate pinned in L2 would survive the flush
         cuda_synchronize()
         t0 = perf_counter_ns()
         cold.flush()
@@ -490,6 +491,8 @@ def timed_call(fn: Callable[[Any], Any], data: Any, cold: ColdCache, cover_cycle
 def host_call(fn: Callable[[Any], Any], data: Any, cold: ColdCache) -> tuple[float, float, Any]:
     """(host time inside the call, host time from a device-wide synchronize to the next, output)."""
     on_gpu = cold.device.type == "cuda"
+    if on_gpu:
+        reset_persisting_l2()
     cold.flush()
     if on_gpu:
         cuda_synchronize()

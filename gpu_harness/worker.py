@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import select
+import shutil
 import signal
 import sys
 import tempfile
@@ -28,7 +29,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from gpu_harness import SCHEMA_VERSION
+from gpu_harness import SCHEMA_VERSION, confine
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.outcome import (
     KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND,
@@ -196,6 +197,9 @@ class ReadyChild:
     def __init__(self):
         self.used = False
         self.nonce = os.urandom(16).hex()
+        confine.become_subreaper()      # the candidate's detached processes re-parent to us if the child dies
+        self.elders = confine.descendants()              # ours before this child: never swept with it
+        self.scratch = tempfile.mkdtemp(prefix="gpu_harness-scratch-")
         self.result_r, result_w = os.pipe()
         job_r, self.job_w = os.pipe()
         self.out_file = tempfile.TemporaryFile()
@@ -209,13 +213,15 @@ class ReadyChild:
                 os.setpgid(0, 0)
                 os.close(self.result_r)
                 os.close(self.job_w)
+                confine.die_with_parent()                # a worker killed outright takes the evaluation along
+                isolation = confine.confine_candidate(self.scratch)   # one thread yet: binds all to come
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.dup2(self.out_file.fileno(), 1)
                 os.dup2(self.err_file.fileno(), 2)
                 faulthandler.enable(file=sys.stderr, all_threads=True)   # a segfault leaves its traceback
                 from gpu_harness import remote
-                process = remote.spawn()                 # before CUDA, holding only its channel
+                process = remote.spawn(lambda: remote.confine_process(self.scratch))   # before CUDA
                 non_dumpable()
                 initialise_cuda()
                 job = _read_job(job_r)
@@ -223,6 +229,7 @@ class ReadyChild:
                     code = CHILD_EXIT_OK
                 else:
                     channel = _Channel(result_w, self.nonce)   # not inheritable: nvcc & co. never get it
+                    channel.send(isolation=isolation.to_json())
                     channel.send(report=_evaluate(job, channel, process))
                     code = CHILD_EXIT_OK
             except BaseException as exc:                 # the harness broke: say so on the channel
@@ -259,12 +266,16 @@ class ReadyChild:
         except OSError:
             pass                                         # it died while waiting: reported below
         os.close(self.job_w)
-        frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout, job["compile_allowance_s"])
+        frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout, job["compile_allowance_s"],
+                                         pid=self.pid)
         if timed_out:
             _kill_group(self.pid)
         _, status = os.waitpid(self.pid, 0)
+        sweep = confine.kill_descendants(exclude=self.elders)   # strays of a child that died or was killed
         os.close(self.result_r)
+        shutil.rmtree(self.scratch, ignore_errors=True)
         report = _report_from(frames, shell, status, timed_out, timeout)
+        report.isolation = _isolation(frames, sweep)
         report.stdout_tail = _read_tail(self.out_file)
         report.stderr_tail = _read_tail(self.err_file)
         if report.error is not None and not report.error.stderr_tail:
@@ -286,8 +297,25 @@ class ReadyChild:
         except ChildProcessError:
             pass
         os.close(self.result_r)
+        shutil.rmtree(self.scratch, ignore_errors=True)
         self.out_file.close()
         self.err_file.close()
+
+
+def _isolation(frames: list[dict[str, Any]], sweep: confine.Sweep) -> dict[str, Any]:
+    """The child's account of its confinement (its first frame), and the parent's own: whether it is
+    the subreaper its strays re-parent to, and what its sweep after the evaluation found."""
+    told = next((f["isolation"] for f in frames if isinstance(f.get("isolation"), dict)), None)
+    isolation = confine.Isolation().to_json()
+    if told is None:
+        isolation["why"].append("the evaluation ended before its child said what confined it")
+    else:
+        isolation.update({k: v for k, v in told.items() if k in isolation})
+    isolation["subreaper"] = confine.is_subreaper()
+    if not isolation["subreaper"]:
+        isolation["why"].append("not a child subreaper: detached processes of the candidate may outlive it")
+    isolation["strays_killed"], isolation["survivors"] = sweep.killed, sweep.survivors
+    return isolation
 
 
 def initialise_cuda(comparisons: bool = True) -> None:
@@ -335,23 +363,29 @@ def _read_job(fd: int) -> dict[str, Any] | None:
 
 
 def _read_frames(fd: int, nonce: str, deadline: float,
-                 allowance: float = COMPILE_ALLOWANCE_S) -> tuple[list[dict[str, Any]], bool]:
-    """Frames until the child closes the pipe, or False -> True at the kill deadline. While the child
-    says it is compiling (`{"compiling": true}` around the candidate's import and first call), the
-    kill clock stops, for at most `allowance` seconds in all."""
+                 allowance: float = COMPILE_ALLOWANCE_S, pid: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Frames until the child closes the pipe or exits (`pid`: a detached process the candidate forked
+    holds a copy of the pipe's end and would keep it open), or False -> True at the kill deadline.
+    While the child says it is compiling (`{"compiling": true}` around the candidate's import and
+    first call), the kill clock stops, for at most `allowance` seconds in all."""
     buffer = b""
     frames: list[dict[str, Any]] = []
     extended, paused_since = 0.0, None
+    exited = _ExitWatch(pid)
     while True:
         now = time.monotonic()
         # compiling: the clock stands still until the allowance is used up; otherwise it runs
         remaining = deadline + (allowance if paused_since is not None else extended) - now
         if remaining <= 0:
+            exited.close()
             return frames, True
-        ready, _, _ = select.select([fd], [], [], remaining)
-        if not ready:
-            return frames, True
-        chunk = os.read(fd, 1 << 16)
+        ready, _, _ = select.select([fd, *exited.fds], [], [], min(remaining, exited.poll_s))
+        if fd in ready:
+            chunk = os.read(fd, 1 << 16)
+        elif exited.done():                  # the child is gone: what it wrote is in the pipe already
+            chunk = _drain(fd)
+        else:
+            continue
         if not chunk:
             break
         buffer += chunk
@@ -370,7 +404,49 @@ def _read_frames(fd: int, nonce: str, deadline: float,
                 elif frame.get("compiling") is False and paused_since is not None:
                     extended = min(allowance, extended + time.monotonic() - paused_since)
                     paused_since = None
+        if fd not in ready:                  # drained after the child's exit: nothing more will come from it
+            break
+    exited.close()
     return frames, False
+
+
+class _ExitWatch:
+    """Whether a child has exited, without reaping it: a pidfd to select on (Linux 5.3+), else a
+    waitid(WNOWAIT) poll every `poll_s`."""
+
+    def __init__(self, pid: int | None):
+        self.pid, self.fds, self.poll_s = pid, [], float("inf")
+        if pid is None:
+            return
+        try:
+            self.fds = [os.pidfd_open(pid)]
+        except (AttributeError, OSError):
+            self.poll_s = 0.1
+
+    def done(self) -> bool:
+        if self.pid is None:
+            return False
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+
+def _drain(fd: int) -> bytes:
+    """Everything in the pipe now, without waiting for an end that a stray holder may never give."""
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while chunk := os.read(fd, 1 << 16):
+            data += chunk
+    except BlockingIOError:
+        pass
+    return data
 
 
 def _kill_group(pid: int) -> None:
@@ -436,6 +512,7 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
     The next evaluation's child is forked (and has initialised CUDA) before its request arrives."""
     non_dumpable()
     warm = warm_imports(freeze=True)
+    confine.kill_descendants_on_signals()    # job_cancel's TERM: evaluations and their strays go first
     ready = ReadyChild()
 
     def answer(doc: dict[str, Any]) -> None:
@@ -463,6 +540,7 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
                     "ready_child": ready.pid if ready.alive() else None})
         elif op == "shutdown":
             ready.discard()
+            confine.kill_descendants()
             answer({"schema": SCHEMA_VERSION, "id": rid, "bye": True})
             return 0
         elif op == "info":
@@ -477,6 +555,7 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
                     "error": {"stage": STAGE_SETUP, "kind": KIND_BAD_REQUEST,
                               "message": f"unknown op {op!r}: use smoke, info, ping or shutdown", "stderr_tail": ""}})
     ready.discard()
+    confine.kill_descendants()
     return 0
 
 

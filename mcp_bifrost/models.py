@@ -246,6 +246,8 @@ class SmokeReport(BaseModel):
     runner: str = Field(description="how the harness ran: warm worker, restarted worker, or one-shot (and why)")
     gpu_wait_s: float = 0.0
     harness_wall_s: float | None = None
+    isolation: dict = Field(default_factory=dict, description="what confined the candidate on the target: subreaper, "
+                            "landlock_abi (0: writes not confined), network_blocked, strays_killed, survivors, why")
     duration_s: float = Field(default=0.0, description="the whole call: push, install, lock, evaluation")
     pushed_files: int | None = None
     push_s: float | None = Field(default=None, description="seconds the push took (part of duration_s)")

