@@ -26,7 +26,7 @@ TIMING_RESOLUTION_MS = 0.010
 # a tiny kernel (allowed below) and noise (the factor). Beyond both, the claim is not believed.
 FLAG_TIMING_DISAGREES = "timing_disagrees"
 JUDGE_NOISE_FACTOR = {"cuda": 1.25, "cpu": 1.5}
-LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.05}
+LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.005}
 
 
 def hidden_work(cand_event_ms: list[float], rounds: dict[str, tuple[list[float], list[float]]],

@@ -9,11 +9,12 @@ import struct
 
 import pytest
 
-from conftest import CANDIDATES, KERNELS, flag_names, gpu, smoke
+from conftest import CANDIDATES, FIXTURES, KERNELS, flag_names, gpu, smoke
 
 JUDGE = CANDIDATES / "cheats" / "judge"
 VECTORADD = KERNELS / "vectoradd"
 PREFIX_SUM = KERNELS / "prefix_sum"
+VECTORADD_LARGE = FIXTURES / "vectoradd_large"
 HONEST = VECTORADD / "examples" / "submission_torch.py"
 
 ZEROS_FAIL = [
@@ -62,8 +63,9 @@ def test_the_candidates_process_holds_no_pipe_and_one_socket():
 
 @pytest.mark.parametrize("candidate", ["patch_perf_counter.py", "patch_timed_call.py"])
 def test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges(candidate):
-    honest = smoke(VECTORADD, HONEST, "both")
-    forged = smoke(VECTORADD, JUDGE / candidate, "both")
+    # milliseconds per call on the CPU: a tenfold claim is far outside the judge's noise
+    honest = smoke(VECTORADD_LARGE, HONEST, "both")
+    forged = smoke(VECTORADD_LARGE, JUDGE / candidate, "both")
     assert honest.passed and "timing_disagrees" not in flag_names(honest), honest.flags
     assert "timing_disagrees" in flag_names(forged), (forged.flags, forged.timing)
     assert not forged.passed
