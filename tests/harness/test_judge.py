@@ -3,13 +3,17 @@ candidate never runs in (issue 18). Each attack below worked against a harness t
 candidate's process; here it must fail, or be flagged, and never change an honest verdict.
 """
 
+import json
+import os
 import re
 import socket
 import struct
+import subprocess
+import sys
 
 import pytest
 
-from conftest import CANDIDATES, FIXTURES, KERNELS, flag_names, gpu, smoke
+from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, flag_names, gpu, smoke
 
 JUDGE = CANDIDATES / "cheats" / "judge"
 VECTORADD = KERNELS / "vectoradd"
@@ -49,6 +53,21 @@ def test_the_candidates_process_cannot_reach_the_judge_or_the_worker():
         assert f"{who} mem: denied" in out and f"{who} ptrace: denied" in out, out
         assert re.search(rf"{who} fd opens: 0 of \d+|{who} fd writes: denied", out), out   # listing is not opening
     assert not report.passed
+
+
+def test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out():
+    """GPU_HARNESS_CONFINE=0 (a host without Landlock): what is left - a non-dumpable parent and judge,
+    a candidate with no capabilities - must still keep it from their memory and descriptors."""
+    env = dict(os.environ, GPU_HARNESS_CONFINE="0", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
+                           str(JUDGE / "ptrace_judge.py"), "--mode", "test", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
+    assert doc["passed"] is False and doc["status"] == "failed", doc.get("error")
+    out = doc["stdout_tail"]
+    assert "judge mem: denied" in out and "judge ptrace: denied" in out, out
+    assert re.search(r"judge fd opens: 0 of \d+|judge fd writes: denied", out), out
+    assert re.search(r"worker fd opens: 0 of \d+|worker fd writes: denied", out), out
 
 
 def test_the_candidates_process_holds_no_pipe_and_one_socket():
