@@ -9,7 +9,6 @@ verdict must be: `fail` (not passed), `pass` (passed, no flag), `flag:NAME` (tha
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 

@@ -1,7 +1,6 @@
 # Exploit (issue 18, class 1): replace the harness's own comparison and verdict with always-true
 # functions at import, then return zeros. In a harness that judges in the candidate's process this
 # read "PASS 8/8".
-import torch
 
 import gpu_harness.check
 import gpu_harness.correctness

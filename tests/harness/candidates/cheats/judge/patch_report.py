@@ -1,6 +1,5 @@
 # Exploit (issue 18, class 2): rewrite the report where it is serialised and decided, then return
 # zeros. In a harness that writes its report from the candidate's process this read "PASS 7/7".
-import torch
 
 from gpu_harness import outcome
 
