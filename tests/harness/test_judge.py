@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, flag_names, gpu, smoke
+from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, REPO, flag_names, gpu, smoke
 
 JUDGE = CANDIDATES / "cheats" / "judge"
 VECTORADD = KERNELS / "vectoradd"
@@ -82,9 +82,11 @@ def test_the_candidates_process_holds_no_pipe_and_one_socket():
 
 @pytest.mark.parametrize("candidate", ["patch_perf_counter.py", "patch_timed_call.py"])
 def test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges(candidate):
-    # milliseconds per call on the CPU: a tenfold claim is far outside the judge's noise
-    honest = smoke(VECTORADD_LARGE, HONEST, "both")
-    forged = smoke(VECTORADD_LARGE, JUDGE / candidate, "both")
+    # calls far above the launch allowance (the CPU's 2048^2 add, the GPU's 8192^2 and up): a tenfold
+    # claim is far outside the judge's noise
+    problem = VECTORADD if HAS_GPU else VECTORADD_LARGE
+    honest = smoke(problem, HONEST, "both", timeout_s=600)
+    forged = smoke(problem, JUDGE / candidate, "both", timeout_s=600)
     assert honest.passed and "timing_disagrees" not in flag_names(honest), honest.flags
     assert "timing_disagrees" in flag_names(forged), (forged.flags, forged.timing)
     assert not forged.passed
