@@ -17,6 +17,7 @@ import re
 import signal
 import socket
 import statistics
+import traceback
 from typing import Any, Callable
 
 import torch
@@ -52,7 +53,7 @@ class Opaque:
         return f"<{self.type_name}>"
 
 
-def spawn(confine: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
+def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
     """Fork the candidate's process. It keeps stdin/stdout/stderr (the capture files) and its end of
     the channel, nothing else; it has not initialised CUDA and neither has its parent yet."""
     judge_sock, cand_sock = socket_pair()
@@ -61,11 +62,14 @@ def spawn(confine: Callable[[], None] | None = None) -> tuple[int, socket.socket
         code = 70
         try:
             judge_sock.close()
+            confine.die_with_parent()                # a judge killed outright takes its candidate along
             close_other_fds({cand_sock.fileno()})
-            if confine is not None:
-                confine()
+            if setup is not None:
+                setup()
             from gpu_harness.candidate_host import main
             code = main(cand_sock.detach())
+        except BaseException:                        # noqa: BLE001  its channel closes: the judge reports it
+            traceback.print_exc()
         finally:
             os._exit(code)
     cand_sock.close()
