@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os._exit(code)         # frozen imports: skip the teardown (and nanobind's leak report at exit)
     from gpu_harness.confine import kill_descendants_on_signals
-    from gpu_harness.worker import run_isolated, warm_imports
+    from gpu_harness.worker import non_dumpable, run_isolated, warm_imports
+    non_dumpable()
     warm_imports()
     kill_descendants_on_signals()      # cancelled (TERM) or its channel gone (HUP): the evaluation dies too
     report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode,

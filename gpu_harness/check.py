@@ -83,11 +83,16 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """The bytes the two tensors' elements span overlap. (Not their storages: tensors in the judge's
+    shared arenas are views of one storage each, and must not all count as aliases.)"""
     if a.device != b.device or a.numel() == 0 or b.numel() == 0:
         return False
-    sa, sb = a.untyped_storage(), b.untyped_storage()
-    a0, b0 = sa.data_ptr(), sb.data_ptr()
-    return a0 < b0 + sb.nbytes() and b0 < a0 + sa.nbytes()
+    a0, b0 = a.data_ptr(), b.data_ptr()
+    return a0 < b0 + _span(b) and b0 < a0 + _span(a)
+
+
+def _span(t: torch.Tensor) -> int:
+    return (1 + sum((size - 1) * abs(stride) for size, stride in zip(t.shape, t.stride()))) * t.element_size()
 
 
 def poison(t: torch.Tensor) -> None:
@@ -115,8 +120,8 @@ def _fail(reason: str, message: str) -> Comparison:
 
 def compare_tensor(got: Any, expected: torch.Tensor, rtol: float | None, atol: float | None) -> Comparison:
     if type(got) is not torch.Tensor:
-        return _fail(REASON_NOT_A_TENSOR, f"output is {type(got).__module__}.{type(got).__qualname__}, "
-                                          "not torch.Tensor")
+        name = getattr(got, "type_name", None) or f"{type(got).__module__}.{type(got).__qualname__}"
+        return _fail(REASON_NOT_A_TENSOR, f"output is {name}, not torch.Tensor")
     if got.layout != expected.layout or got.is_sparse:
         return _fail(REASON_WRONG_LAYOUT, f"layout {got.layout}, expected {expected.layout}")
     if got.shape != expected.shape:

@@ -3,7 +3,9 @@
     draw -> candidate twice on fresh copies (output buffers poisoned) -> guard the first output ->
     only now the reference -> the checker judges both runs -> (first case) replay probe, own kernel
 
-The reference output of a case does not exist while the candidate runs. The problem's own checker
+This runs in the judge: the candidate runs in its own process (remote.py) on copies in shared
+memory, and its outputs are cloned into the judge's own memory as soon as they come back. The
+reference output of a case does not exist while the candidate runs, and never in its process. The problem's own checker
 (GPU MODE `check_implementation`, or task.yml tolerances) is the authority for every comparison of
 two outputs, the two-run determinism check included; bit-level differences within it are a note.
 """
@@ -19,6 +21,7 @@ from gpu_harness.check import clone_tree, same_bits, scrub, tensor_leaves
 from gpu_harness.guard import perf_counter_ns
 from gpu_harness.outcome import STAGE_CHECK, STAGE_RUN, STAGE_SETUP, CaseResult, Comparison
 from gpu_harness.problem import Case
+from gpu_harness.remote import Opaque
 from gpu_harness.state import EvalState
 
 PROBE_SEED_OFFSET = 104729
@@ -27,19 +30,20 @@ PROBE_SEED_OFFSET = 104729
 def check_case(ev: EvalState, case: Case, probe: bool = False) -> CaseResult:
     started = perf_counter_ns()
     ev.stage(STAGE_SETUP)
+    ev.candidate.new_case()
     data = ev.problem.generate(case.params)          # pristine: only the reference sees it
 
     ev.stage(STAGE_RUN)
     cand_data = ev.candidate_copy(data)
     out = ev.call_candidate(cand_data)
+    first = clone_tree(out)                          # as it was when the answer came: the judge's own copy
     failure = guard_output(ev, case, out, cand_data, data)
     if failure is not None:
         return _finish(CaseResult.of(case.name, case.kind, case.public_params(), failure), started)
-    first = clone_tree(out)                          # as it was at return
     del out
     if not probe:
         del cand_data
-    second = ev.call_candidate(ev.candidate_copy(data))       # same inputs, fresh memory
+    second = clone_tree(ev.call_candidate(ev.candidate_copy(data)))       # same inputs, fresh memory
 
     # Only now, with the candidate's calls done, does the reference output exist.
     ev.stage(STAGE_CHECK)
@@ -67,6 +71,9 @@ def guard_output(ev: EvalState, case: Case, out: Any, cand_data: Any, pristine: 
         ev.report.add_flag(name, detail)
     if any(name == guard.FLAG_LAZY_OUTPUT for name, _ in problems):
         return Comparison(False, check.REASON_NOT_A_TENSOR, problems[0][1])
+    opaque = [leaf for leaf in check.leaves(out) if isinstance(leaf, Opaque)]
+    if opaque:                 # a subclass, or something else the candidate's process could not hand back
+        return Comparison(False, check.REASON_NOT_A_TENSOR, f"output is {opaque[0].type_name}, not torch.Tensor")
     held = tensor_leaves(pristine)
     for name, detail in guard.alias_problems(out, tensor_leaves(cand_data), ev.plan.writable, held):
         ev.report.add_flag(name, detail)
@@ -161,27 +168,22 @@ def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
 
 
 def kernel_ownership(ev: EvalState, data: Any) -> None:
-    """A note (never a flag) when the candidate's work is only the reference's own ops. Skipped for
-    torch.compile'd candidates: their ops are Inductor's kernels, and tracing them again under a
-    dispatch mode would recompile."""
-    if any(_compiled(value) for value in vars(ev.candidate.module).values()):
+    """A note (never a flag) when the candidate's work is only the reference's own ops (listed by its
+    own process: a note it could only suppress). Skipped for torch.compile'd candidates: their ops
+    are Inductor's kernels, and tracing them again under a dispatch mode would recompile."""
+    answer = ev.candidate.ownership(ev.candidate_copy(data))     # listed in the candidate's process
+    ops, borrowed = answer.get("ops"), [str(b) for b in answer.get("borrowed") or []][:10]
+    if ops is None:
         return
     try:
-        cand_ops = guard.op_names(lambda: (ev.candidate.call(ev.candidate_copy(data)), ev.synchronize()))
         ref_ops = guard.op_names(lambda: (ev.problem.reference(clone_tree(data)), ev.synchronize()))
     except Exception:            # the dispatch mode is a diagnostic; its failure is not the candidate's
         return
-    detail = guard.fallback_detail(cand_ops, ref_ops)
-    refs = [f for f in ev.problem.reference_callables() if f is not None]
-    borrowed = [name for name, value in vars(ev.candidate.module).items() if any(value is f for f in refs)]
+    detail = guard.fallback_detail({str(o) for o in ops}, ref_ops)
     if borrowed:
         detail = (detail + "; " if detail else "") + f"it imports the reference's {', '.join(borrowed)}"
     if detail:
         ev.report.add_note(guard.NOTE_NO_OWN_KERNEL, detail)
-
-
-def _compiled(value: Any) -> bool:
-    return hasattr(value, "_torchdynamo_orig_callable") or type(value).__name__ == "OptimizedModule"
 
 
 def _offset(params: dict[str, Any], offset: int) -> dict[str, Any]:

@@ -4,8 +4,9 @@
     and re-check it -> score
 
 Each step asks the deadline first; when it has passed, the evaluation stops and the report is
-partial (`not_run` lists what was skipped and why). This runs inside the isolated child
-(worker.py forks it); nothing here protects itself from a crash.
+partial (`not_run` lists what was skipped and why). This runs in the judge, the isolated child
+worker.py forks; the candidate runs in a process of its own (remote.py), so nothing it does can
+reach this code, its comparison, its clock or its report.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import signal
+import socket
 import statistics
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,16 +27,21 @@ from gpu_harness import buffers, guard, memory
 from gpu_harness.benchmark import recheck, time_benchmark
 from gpu_harness.correctness import check_case
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
-from gpu_harness.guard import PATCH_WATCH, perf_counter_ns
+from gpu_harness.guard import perf_counter_ns
 from gpu_harness.outcome import (
-    KIND_DEADLINE, MODES, STAGE_LOAD, STAGE_SETUP, BadRequest, CandidateFailure, HarnessError, Mode, NotRun, Report,
-    StageError,
+    KIND_DEADLINE, KIND_NOT_TIMED, KIND_TIMEOUT, MODES, STAGE_LOAD, STAGE_SETUP, STAGE_TIME, BadRequest,
+    CandidateFailure, HarnessError, Mode, NotRun, Report, StageError,
 )
 from gpu_harness.problem import Case, combine_seed, load_problem
+from gpu_harness.remote import RemoteCandidate
 from gpu_harness.state import EvalState
 
 # Seed offset of the throwaway draw the output buffers are learned on (never a case).
 LEARN_SEED_OFFSET = 7919
+# On the CPU, judge and candidate each run torch on one thread: two processes with a thread per core
+# each make OpenMP's barriers wait whole scheduler slices for a preempted thread (100x slower calls,
+# seen on a 2-core host), and the reference and the candidate are then timed alike.
+CPU_THREADS = 1
 # Of what is left at the timing stage, this much is kept for the re-checks that follow each case.
 RECHECK_SHARE = 0.15
 
@@ -41,22 +50,27 @@ class DeadlinePassed(Exception):
     """Raised between steps when the evaluation's deadline has passed."""
 
 
-def evaluate(problem_path: str, candidate_path: str, mode: Mode = "both",
+def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.socket], mode: Mode = "both",
              on_stage: Callable[[str], None] | None = None, overrides: dict[str, Any] | None = None,
              deadline_s: float = DEFAULT_DEADLINE_S,
              on_case: Callable[[dict[str, Any]], None] | None = None,
              on_compiling: Callable[[bool], None] | None = None,
-             compile_allowance_s: float = COMPILE_ALLOWANCE_S) -> Report:
+             compile_allowance_s: float = COMPILE_ALLOWANCE_S, timeout_s: float = math.inf) -> Report:
+    """The judge's procedure. `process` is the candidate's process (remote.spawn, forked before CUDA
+    was initialised here): the candidate is imported there, never here."""
     report = Report(problem=str(problem_path), candidate=str(candidate_path), mode=mode, deadline_s=deadline_s)
     started = perf_counter_ns()
+    kill_at = time.monotonic() + timeout_s
     deadline = Deadline(deadline_s)
     ev = None
+    remote = None
     try:
         if mode not in MODES:
             raise BadRequest(f"mode must be one of {MODES}, not {mode!r}")
         problem = load_problem(problem_path)
         if problem.device.type == "cpu":
             os.environ.setdefault("TRITON_INTERPRET", "1")      # Triton candidates run interpreted on CPU
+            torch.set_num_threads(CPU_THREADS)                   # the candidate's process does the same
         report.problem_format = problem.format
         report.device = device_info(problem.device)
         free, total = memory.free_bytes(problem.device, (overrides or {}).get("memory_bytes"))
@@ -64,7 +78,10 @@ def evaluate(problem_path: str, candidate_path: str, mode: Mode = "both",
                          "headroom_bytes": memory.headroom(total, problem.device.type)}
         ev = EvalState(problem, report, mode, deadline, dict(overrides or {}), on_stage or (lambda s: None),
                        on_case or (lambda c: None), on_compiling or (lambda c: None),
-                       compile_allowance_s=compile_allowance_s)
+                       compile_allowance_s=compile_allowance_s, kill_at=kill_at)
+        remote = RemoteCandidate(process[0], process[1], problem.device, ev.seconds_left, report.add_flag,
+                                 report.add_note)
+        ev.candidate = remote
         try:
             run(ev, Path(candidate_path))
         finally:
@@ -76,9 +93,47 @@ def evaluate(problem_path: str, candidate_path: str, mode: Mode = "both",
         report.error = StageError(exc.stage, exc.kind, str(exc))
     except CandidateFailure as exc:
         report.error = StageError(exc.stage, exc.kind, exc.message)
+        if exc.kind == KIND_TIMEOUT:
+            report.partial = True
+            report.not_run.append(NotRun("(the rest)", "", "a call never returned and the candidate's process "
+                                         f"was killed, after {len(report.cases)} checked case(s)"))
+            if exc.stage == STAGE_TIME:
+                not_timed(report, "a timed call did not return in time",
+                          f"timeout_s={suggest(timeout_s)} (--timeout {suggest(timeout_s)})", KIND_NOT_TIMED)
     finally:
+        if remote is not None:
+            remote.close()
+        else:
+            _end(process)
         report.wall_s = (perf_counter_ns() - started) / 1e9
     return report.finish()
+
+
+def _end(process: tuple[int, socket.socket]) -> None:
+    """The candidate's process was never used (the problem did not load): stop it."""
+    pid, sock = process
+    sock.close()
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def suggest(seconds: float) -> int:
+    """A limit that lets the work finish: twice what was given, in whole seconds."""
+    return int(math.ceil(2 * seconds)) if math.isfinite(seconds) else 600
+
+
+def not_timed(report: Report, why: str, argument: str, kind: str | None = None) -> None:
+    """Every correctness case passed and timing did not finish. That is never a failure of the
+    candidate (status `error`): the report keeps the verdict of the cases and says which argument
+    would let timing finish."""
+    if report.flags or not report.cases or not all(c.passed for c in report.cases) or report.error is None:
+        return
+    if kind is not None:
+        report.error.kind = kind
+    report.error.message = f"correct, not timed: {why}; pass {argument} to let timing finish ({report.error.message})"
 
 
 def run(ev: EvalState, candidate_path: Path) -> None:
@@ -86,14 +141,10 @@ def run(ev: EvalState, candidate_path: Path) -> None:
     report = ev.report
     ev.stage(STAGE_SETUP)
     ev.plan = output_buffers(ev)
-    ev.threads = guard.live_threads()
 
     ev.stage(STAGE_LOAD)
-    PATCH_WATCH.rebind()          # after the harness's own lazy imports, before the candidate's
     with ev.compiling():          # load_inline's nvcc runs here: not against the deadline
-        ev.candidate = ev.problem.load_candidate(candidate_path)
-    ev.guard_patches("import")
-    ev.threads = guard.live_threads()
+        ev.candidate.load(str(ev.problem.path), str(candidate_path))
 
     cases = correctness_cases(ev)
     benchmarks = ev.problem.benchmarks if ev.mode in ("benchmark", "both") else []
@@ -175,6 +226,10 @@ def stop(ev: EvalState, unchecked: list[Case], untimed: list[Case], why: str) ->
                               f"{len(report.cases)} case(s) checked, {len(report.timing)} timed, "
                               f"{len(report.not_run)} not run (see not_run); raise deadline_s (--deadline) to "
                               "run them all" + compiling)
+    if not unchecked:
+        wanted = suggest(ev.deadline.seconds)
+        not_timed(report, "the deadline passed while timing", f"deadline_s={wanted} (--deadline {wanted}) and a "
+                  f"timeout_s above it")
     raise DeadlinePassed()
 
 

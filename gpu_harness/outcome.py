@@ -56,7 +56,7 @@ STAGES = (STAGE_SETUP, STAGE_LOAD, STAGE_COMPILE, STAGE_RUN, STAGE_CHECK, STAGE_
 # Error kinds: what went wrong, independent of the stage.
 Kind = Literal["problem_not_found", "problem_invalid", "candidate_not_found", "bad_request", "needs_gpu",
                "syntax_error", "import_error", "exception", "compile_error", "out_of_memory",
-               "illegal_memory_access", "crashed", "timeout", "deadline", "internal_error"]
+               "illegal_memory_access", "crashed", "timeout", "deadline", "not_timed", "internal_error"]
 KIND_PROBLEM_NOT_FOUND = "problem_not_found"
 KIND_PROBLEM_INVALID = "problem_invalid"
 KIND_CANDIDATE_NOT_FOUND = "candidate_not_found"
@@ -71,6 +71,7 @@ KIND_ILLEGAL_MEMORY_ACCESS = "illegal_memory_access"
 KIND_CRASHED = "crashed"
 KIND_TIMEOUT = "timeout"
 KIND_DEADLINE = "deadline"         # the evaluation's deadline came first: a partial report
+KIND_NOT_TIMED = "not_timed"       # every case passed, and a kill or a hang stopped the timing: not a failure
 KIND_INTERNAL = "internal_error"
 HARNESS_KINDS = frozenset({KIND_PROBLEM_NOT_FOUND, KIND_PROBLEM_INVALID, KIND_CANDIDATE_NOT_FOUND,
                            KIND_BAD_REQUEST, KIND_INTERNAL})
@@ -186,6 +187,8 @@ class Summary:
     rse: float                     # relative standard error of the median
     host_median_ms: float | None = None   # host clock around a device-wide synchronize (GPU only)
     host_call_median_ms: float | None = None   # host time spent inside the call itself (launch cost)
+    judge_ms: float | None = None  # the judge's own clock: wall per call over batches it ordered and verified
+    claimed_median_ms: float | None = None     # the candidate's own event median, when the judge's clock overruled it
 
 
 @dataclass
@@ -206,6 +209,8 @@ class TimingResult:
     seconds: float = 0.0
     host_call_ms: dict[str, float] = field(default_factory=dict)   # host-side time of one call (launch cost)
     launch_cover_us: float = 0.0   # GPU spin queued before the start event so launch latency is not timed
+    judge_calls: int = 0           # calls per batch of the judge's check
+    judge_rounds: int = 0          # batches of each side
 
 
 @dataclass
@@ -249,7 +254,7 @@ class Report:
             # the candidate, and the harness did not finish its job in the time given.
             failed = self.flags or any(not c.passed for c in self.cases)
             return STATUS_FAILED if failed else STATUS_ERROR
-        if self.error is not None and self.error.is_harness_error:
+        if self.error is not None and (self.error.is_harness_error or self.error.kind == KIND_NOT_TIMED):
             return STATUS_ERROR
         return STATUS_FAILED
 

@@ -1,21 +1,21 @@
 """What one evaluation carries from step to step: the problem, the candidate, the report, the
-output-buffer plan, the deadline, and the guard's baselines. evaluate.py drives it; correctness.py
+output-buffer plan, the deadline, and the handle on the candidate's process. evaluate.py drives it; correctness.py
 and benchmark.py read and extend it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gpu_harness import guard
 from gpu_harness.buffers import BufferPlan
-from gpu_harness.check import clone_tree, poison, tensor_leaves
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, Deadline
-from gpu_harness.guard import PATCH_WATCH, cuda_synchronize, perf_counter_ns
-from gpu_harness.outcome import STAGE_RUN, Mode, Report, Stage
-from gpu_harness.problem import Candidate, Problem, classify_exception
+from gpu_harness.guard import cuda_synchronize, perf_counter_ns
+from gpu_harness.outcome import Mode, Report, Stage
+from gpu_harness.problem import Problem
+from gpu_harness.remote import RemoteCandidate
 
 
 @dataclass
@@ -33,9 +33,10 @@ class EvalState:
     compile_excluded_s: float = 0.0        # of which not counted against the deadline
     first_call_done: bool = False
     secret: int = field(default_factory=lambda: int.from_bytes(os.urandom(4), "little") >> 2)  # never shown
-    candidate: Candidate | None = None
+    candidate: RemoteCandidate | None = None      # the candidate's process, seen from the judge
     plan: BufferPlan = field(default_factory=BufferPlan)
-    threads: set = field(default_factory=guard.live_threads)
+    kill_at: float = float("inf")          # monotonic time of the worker's hard kill (compiling extends it)
+    compiling_now: bool = False
     _stage: str | None = None
     _stage_started: int = 0
 
@@ -59,6 +60,8 @@ class EvalState:
             spent = self.report.stage_s
             spent[self._stage] = spent.get(self._stage, 0.0) + (now - self._stage_started) / 1e9
         self._stage, self._stage_started = name, now
+        if self.candidate is not None:
+            self.candidate.stage = name
         self.on_stage(name)
 
     def close_stage(self) -> None:
@@ -71,36 +74,21 @@ class EvalState:
             cuda_synchronize()
 
     def candidate_copy(self, data: Any) -> Any:
-        """Fresh memory for the candidate, output buffers poisoned."""
-        copy = clone_tree(data)
-        for i, leaf in enumerate(tensor_leaves(copy)):
-            if i in self.plan.poisonable:
-                poison(leaf)
-        return copy
+        """Fresh shared memory for the candidate's process, output buffers poisoned: the judge's views."""
+        return self.candidate.stage_data(data, self.plan.poisonable)
 
     def call_candidate(self, data: Any) -> Any:
-        """One checked call: exceptions classified, patches undone, left-over threads judged by effect."""
-        try:
-            with self.compiling(not self.first_call_done):     # Triton JIT, torch.compile: first call
-                self.first_call_done = True
-                out = self.candidate.call(data)
-                self.synchronize()
-        except Exception as exc:
-            raise classify_exception(exc, STAGE_RUN) from exc
-        self.guard_patches("call")
-        new = guard.new_threads(self.threads)
-        if new:
-            names = ", ".join(t.name for t in new)
-            if guard.changed_after_return(out, new, self.on_gpu):
-                self.report.add_flag(guard.FLAG_SIDE_STREAM,
-                                     f"the output changed after the call returned, while threads it started "
-                                     f"were running ({names}): work deferred past the return")
-            else:
-                self.report.add_note(guard.NOTE_THREADS_LEFT_RUNNING,
-                                     f"threads left running after the call ({names}) did not touch its output "
-                                     "(compile workers, progress monitors)")
-                self.threads |= set(new)
-        return out
+        """One checked call in the candidate's process; its outputs as views of shared memory (the
+        caller clones what it keeps). Its exceptions come back classified; threads, patches and odd
+        outputs it reports against itself are flags."""
+        with self.compiling(not self.first_call_done):     # Triton JIT, torch.compile: first call
+            self.first_call_done = True
+            return self.candidate.call(data)
+
+    def seconds_left(self) -> float:
+        """Until the worker's hard kill, with the compile allowance it grants (worker._read_frames)."""
+        extension = self.compile_allowance_s if self.compiling_now else self.compile_excluded_s
+        return self.kill_at + extension - time.monotonic()
 
     @contextlib.contextmanager
     def compiling(self, active: bool = True):
@@ -112,6 +100,7 @@ class EvalState:
         allowed = self.compile_allowance_s > 0
         if allowed:
             self.on_compiling(True)
+            self.compiling_now = True
         started = perf_counter_ns()
         try:
             yield
@@ -121,13 +110,6 @@ class EvalState:
             self.compile_s += spent
             self.compile_excluded_s += excluded
             self.deadline.extend(excluded)
+            self.compiling_now = False
             if allowed:
                 self.on_compiling(False)
-
-    def guard_patches(self, when: str) -> None:
-        changed = PATCH_WATCH.changed()
-        for flag, name in changed:
-            self.report.add_flag(flag, f"{name} was replaced by the candidate (at {when}); the harness uses "
-                                       "its own references, bound before the candidate was imported")
-        if changed:
-            PATCH_WATCH.restore()

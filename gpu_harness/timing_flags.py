@@ -1,4 +1,5 @@
-"""Flags read from timing numbers: work the CUDA events missed, impossible speed-ups.
+"""Flags read from timing numbers: work the CUDA events missed, impossible speed-ups, and a
+candidate's claimed time that the judge's own clock does not support.
 
 Plain functions of numbers, so each can be tested without a GPU. (The roofline floor is roofline.py.)
 """
@@ -19,6 +20,13 @@ HIDDEN_MAJORITY = 0.8              # on at least this share of samples, in each 
 SPEEDUP_FLOOR_SHARE = 0.9
 # Below this median, launch latency dominates: say so instead of pretending precision.
 TIMING_RESOLUTION_MS = 0.010
+# The judge's check: the candidate claims a per-call time (its events, in its process); the judge
+# measures wall time per call over batches it ordered. Honest batches run warm and back to back, so
+# they are mostly faster than a cold timed call; they are slower only by the host's launch cost of
+# a tiny kernel (allowed below) and noise (the factor). Beyond both, the claim is not believed.
+FLAG_TIMING_DISAGREES = "timing_disagrees"
+JUDGE_NOISE_FACTOR = {"cuda": 1.25, "cpu": 1.5}
+LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.005}
 
 
 def hidden_work(cand_event_ms: list[float], rounds: dict[str, tuple[list[float], list[float]]],
@@ -53,3 +61,19 @@ def speedup_insane(speedup: float, limit: float) -> str | None:
     return None
 
 
+
+
+def supported_ms(judge_ms: float, device: str) -> float:
+    """The fastest per-call time the judge's clock supports: its batch time less the launch allowance,
+    over the noise factor."""
+    return max(judge_ms - LAUNCH_ALLOWANCE_MS[device], 0.0) / JUDGE_NOISE_FACTOR[device]
+
+
+def timing_disagrees(claimed_ms: float, judge_ms: float, calls: int, rounds: int, device: str) -> str | None:
+    if claimed_ms >= supported_ms(judge_ms, device):
+        return None
+    return (f"the candidate's own timing says {claimed_ms * 1e3:.2f} us per call, but the judge's clock saw "
+            f"{judge_ms * 1e3:.2f} us per call over {rounds} batch(es) of {calls} verified back-to-back calls; "
+            f"beyond noise ({JUDGE_NOISE_FACTOR[device]:g}x) and launch cost ({LAUNCH_ALLOWANCE_MS[device] * 1e3:g} us) "
+            f"that is not believed: its timer, events or synchronisation were tampered with, or work escapes them. "
+            f"The speed-up reported uses the judge's bound")

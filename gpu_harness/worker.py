@@ -1,17 +1,21 @@
 """Isolation and the long-lived worker.
 
-`run_isolated` forks one child per evaluation from a parent that has imported torch (and Triton)
-but never initialised CUDA. The child runs `smoke.evaluate` and sends its stage markers and its
-report as JSON frames through a dedicated pipe; the candidate's stdout and stderr go to separate
-capture files, so nothing a candidate prints can reach the protocol or forge a report line on
-stdout. A crash, a hang (killed at the timeout, with its whole process group), an illegal memory
-access or an OOM becomes a structured error result; the parent lives on.
+`run_isolated` forks one child per evaluation, the judge, from a parent that has imported torch
+(and Triton) but never initialised CUDA. Before initialising CUDA, the judge forks the candidate's
+process (remote.spawn): the candidate is imported there and nowhere else. The judge runs
+`evaluate` and sends its stage markers and its report as JSON frames through a dedicated pipe that
+the candidate's process never holds; stdout and stderr go to capture files, so nothing a candidate
+prints can reach the protocol or forge a report line on stdout. The parent and the judge are not
+dumpable: a candidate cannot ptrace them or open their memory or descriptors through /proc. A
+crash, a hang (killed at the timeout, with its whole process group), an illegal memory access or an
+OOM becomes a structured error result; the parent lives on.
 
 `serve` is the worker: JSON lines on stdin, one JSON line per request on stdout.
 """
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import gc
 import json
@@ -28,8 +32,8 @@ from typing import IO, Any
 from gpu_harness import SCHEMA_VERSION, confine
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.outcome import (
-    KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT,
-    STAGE_SETUP, CaseResult, NotRun, Report, StageError, tail,
+    KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND,
+    KIND_TIMEOUT, STAGE_SETUP, STAGE_TIME, CaseResult, NotRun, Report, StageError, tail,
 )
 
 DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
@@ -40,6 +44,16 @@ FRAME_LIMIT_BYTES = 64 << 20
 WARM_MODULES = ("torch", "numpy", "yaml", "triton", "triton.language", "triton.experimental.gluon", "torch._dynamo")
 CHILD_EXIT_OK = 0
 CHILD_EXIT_INTERNAL = 70          # EX_SOFTWARE: the harness itself broke inside the child
+PR_SET_DUMPABLE = 4
+
+
+def non_dumpable() -> bool:
+    """prctl(PR_SET_DUMPABLE, 0): another process of the same user (the candidate's) can no longer
+    ptrace this one, read /proc/<pid>/mem or open /proc/<pid>/fd/*. Inherited by forks."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def warm_imports(modules: tuple[str, ...] = WARM_MODULES, freeze: bool = False) -> list[str]:
@@ -132,7 +146,7 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
         explicit = timeout_s if timeout_s is not None else request.get("timeout_s")
         allowance = COMPILE_ALLOWANCE_S if explicit is None else 0.0
     job = {"problem": problem, "candidate": candidate, "mode": mode, "deadline_s": deadline_s,
-           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance}
+           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance, "timeout_s": timeout}
     if ready is not None and not ready.alive():
         ready.discard()                                  # it died waiting (reaped); fork a fresh one
         ready = None
@@ -149,13 +163,15 @@ def _number(value: Any, allow_zero: bool = False) -> float | None:
     return number
 
 
-def _evaluate(job: dict[str, Any], channel: "_Channel") -> dict[str, Any]:
+def _evaluate(job: dict[str, Any], channel: "_Channel", process) -> dict[str, Any]:
     from gpu_harness.evaluate import evaluate
-    return evaluate(job["problem"], job["candidate"], job["mode"], on_stage=lambda stage: channel.send(stage=stage),
+    return evaluate(job["problem"], job["candidate"], process, job["mode"],
+                    on_stage=lambda stage: channel.send(stage=stage),
                     overrides=job["overrides"], deadline_s=job["deadline_s"],
                     on_case=lambda case: channel.send(**case),
                     on_compiling=lambda compiling: channel.send(compiling=compiling),
-                    compile_allowance_s=job["compile_allowance_s"]).to_json()
+                    compile_allowance_s=job["compile_allowance_s"],
+                    timeout_s=float(job.get("timeout_s") or DEFAULT_TIMEOUT_S)).to_json()
 
 
 def _harness_error(report: Report, kind: str, message: str) -> Report:
@@ -211,14 +227,17 @@ class ReadyChild:
                 os.dup2(self.out_file.fileno(), 1)
                 os.dup2(self.err_file.fileno(), 2)
                 faulthandler.enable(file=sys.stderr, all_threads=True)   # a segfault leaves its traceback
-                _initialise_cuda()
+                from gpu_harness import remote
+                process = remote.spawn(lambda: remote.confine_process(self.scratch))   # before CUDA
+                non_dumpable()
+                initialise_cuda()
                 job = _read_job(job_r)
                 if job is None:                          # the parent went away or shut down: nothing to do
                     code = CHILD_EXIT_OK
                 else:
                     channel = _Channel(result_w, self.nonce)   # not inheritable: nvcc & co. never get it
                     channel.send(isolation=isolation.to_json())
-                    channel.send(report=_evaluate(job, channel))
+                    channel.send(report=_evaluate(job, channel, process))
                     code = CHILD_EXIT_OK
             except BaseException as exc:                 # the harness broke: say so on the channel
                 try:
@@ -306,9 +325,10 @@ def _isolation(frames: list[dict[str, Any]], sweep: confine.Sweep) -> dict[str, 
     return isolation
 
 
-def _initialise_cuda() -> None:
-    """In the child, after the fork, before the request: the CUDA context, a cuBLAS handle and
-    Triton's driver are the slow parts of a first call (about 1.3 s measured on an H100)."""
+def initialise_cuda(comparisons: bool = True) -> None:
+    """In the judge and in the candidate's process, after the fork, before the request: the CUDA
+    context, a cuBLAS handle and Triton's driver are the slow parts of a first call (about 1.3 s
+    measured on an H100); the judge also loads its comparison kernels."""
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available():
         return
@@ -317,7 +337,8 @@ def _initialise_cuda() -> None:
     torch.mm(x, x)
     event = torch.cuda.Event(enable_timing=True)
     event.record()
-    _load_comparison_kernels(torch)
+    if comparisons:
+        _load_comparison_kernels(torch)
     torch.cuda.synchronize()
     triton = sys.modules.get("triton")
     if triton is not None:
@@ -459,7 +480,11 @@ def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: f
         report.not_run.append(NotRun("(the rest)", "", f"the evaluation was killed after {len(done)} checked "
                                      "case(s)"))
     internal = [f["internal"] for f in frames if "internal" in f]
-    if timed_out:
+    if timed_out and stage == STAGE_TIME and done and all(c.get("passed") for c in done):
+        report.error = StageError(stage, KIND_NOT_TIMED, f"correct, not timed: every checked case passed and the "
+                                  f"evaluation was killed at {timeout:g} s while timing; pass timeout_s="
+                                  f"{int(2 * timeout + 1)} (--timeout {int(2 * timeout + 1)}) to let timing finish")
+    elif timed_out:
         report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
                                   "evaluation was killed, a call never returned (an infinite loop or a hang?)")
     elif os.WIFSIGNALED(status):
@@ -492,6 +517,7 @@ def _read_tail(file: IO[bytes]) -> str:
 def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: float | None = None) -> int:
     """JSON lines in, JSON lines out. Requests: {"id", "op": "smoke"|"info"|"ping"|"shutdown", ...}.
     The next evaluation's child is forked (and has initialised CUDA) before its request arrives."""
+    non_dumpable()
     warm = warm_imports(freeze=True)
     confine.kill_descendants_on_signals()    # job_cancel's TERM: evaluations and their strays go first
     ready = ReadyChild()

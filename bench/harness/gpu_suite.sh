@@ -5,7 +5,8 @@
 # Usage (on the GPU host, repo root):
 #   OUT=/some/dir GPU_MODE_REPO=/path/reference-kernels KERNELBENCH_REPO=/path/KernelBench \
 #     bash bench/harness/gpu_suite.sh [parts...]
-# Parts: info real latency aa fidelity tests conventions (default: all; `real` needs the two repos).
+# Parts: info real latency aa fidelity tests conventions judge (default: all but judge; `real` needs the
+# two repos; `judge`: every cheat and honest kernel through the judge, bench/harness/judge_suite.py).
 # `tests` runs the gpu-marked tests; `conventions` the CPU tests of issue 8 (output buffers, checker
 # authority, threads, budgets) again on the GPU.
 # Never changes clocks (ncu --clock-control none).
@@ -29,6 +30,7 @@ for part in "${parts[@]}"; do
                 echo "real: set GPU_MODE_REPO and KERNELBENCH_REPO" > "$OUT/real_problems.log"
               fi ;;
     aa)       timeout 45 python3 bench/harness/aa.py > "$OUT/aa.log" 2>&1 ;;
+    judge)    timeout "${JUDGE_TIMEOUT:-420}" python3 bench/harness/judge_suite.py > "$OUT/judge_suite.log" 2>&1 ;;
     fidelity) timeout 45 python3 bench/harness/fidelity.py > "$OUT/fidelity.log" 2>&1 ;;
     latency)  timeout 55 python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
     tests)    timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \

@@ -25,6 +25,7 @@ class Mutation:
     tests: tuple[str, ...]
 
 
+JUDGE = "tests/harness/test_judge.py"
 JAIL = "tests/harness/test_jail.py"
 MUTATIONS = [
     Mutation("push: type conflicts resolved by removal", "mcp_bifrost/ops/push/plan.py",
@@ -240,6 +241,33 @@ MUTATIONS = [
              "        elif exited.done():", "        elif False:",
              ("tests/loop/test_jail_loop.py::test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so",)),
     # GPU only (run on the device): the lead's command in tests/MUTATIONS.md
+    # the judge (issue 18): verdicts and times the candidate cannot forge
+    Mutation("judge: any bytes on the channel taken as an answer", "gpu_harness/channel.py",
+             '        if not isinstance(answer, dict) or answer.get("seq") != self.seq:', "        if False:",
+             (JUDGE + "::test_the_judge_refuses_anything_but_one_json_answer_in_sequence",
+              JUDGE + "::test_a_forged_report_on_every_descriptor_is_flagged_and_changes_nothing")),
+    Mutation("judge: the candidate's process inherits every descriptor", "gpu_harness/channel.py",
+             "        if fd > 2 and fd not in keep:", "        if False:",
+             (JUDGE + "::test_the_candidates_process_holds_no_pipe_and_one_socket",)),
+    Mutation("judge: the candidate's process is not confined and keeps its capabilities", "gpu_harness/remote.py",
+             "    confine.confine_candidate(scratch)\n    drop_capabilities()\n", "    pass\n",
+             (JUDGE + "::test_the_candidates_process_cannot_reach_the_judge_or_the_worker",)),
+    Mutation("judge: the candidate keeps its capabilities (no Landlock)", "gpu_harness/remote.py",
+             "    confine.confine_candidate(scratch)\n    drop_capabilities()\n",
+             "    confine.confine_candidate(scratch)\n",
+             (JUDGE + "::test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out",)),
+    Mutation("judge: the candidate's process outlives a judge killed outright", "gpu_harness/remote.py",
+             "            confine.die_with_parent()                # a judge killed", "            pass  #",
+             (JAIL + "::test_a_worker_killed_outright_takes_its_evaluation_child_along",)),
+    Mutation("judge: a claimed time below the judge's clock believed", "gpu_harness/timing_flags.py",
+             "    if claimed_ms >= supported_ms(judge_ms, device):", "    if True:",
+             (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",)),
+    Mutation("judge: the speed-up reported from the claim", "gpu_harness/benchmark.py",
+             "    if supported > cand.median_ms:", "    if False:",
+             (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",)),
+    Mutation("judge: a hang while timing a correct kernel reads failed", "gpu_harness/evaluate.py",
+             "        report.error.kind = kind\n", "        pass\n",
+             (JUDGE + "::test_a_correct_kernel_whose_timing_hangs_is_correct_but_not_timed_never_failed",)),
     Mutation("jail: persisting L2 not reset before each sample (GPU)", "gpu_harness/timing.py",
              "        reset_persisting_l2()           # lines a candidate pinned", "        pass  #",
              (JAIL + "::test_a_persisting_l2_carve_out_does_not_make_a_candidate_faster",)),

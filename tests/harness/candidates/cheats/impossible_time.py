@@ -11,7 +11,7 @@ def custom_kernel(data):
     A, B, C = data
     frame, timed = sys._getframe(1), False
     while frame is not None:
-        if frame.f_code.co_name in ("time_case", "_sample"):
+        if frame.f_code.co_name in ("time_case", "_sample", "timed_call"):
             timed = True
             break
         frame = frame.f_back

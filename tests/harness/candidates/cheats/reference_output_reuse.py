@@ -1,5 +1,5 @@
 # Exploit: scan the process for a tensor that looks like the answer (the reference's output, if the
-# harness computed it first) and return it.
+# harness computed it first, or held it in the candidate's process) and return it; zeros if none.
 import gc
 
 import torch
@@ -9,4 +9,4 @@ def custom_kernel(data):
     for obj in gc.get_objects():
         if type(obj) is torch.Tensor and obj is not data and obj.shape == data.shape and obj.dtype == data.dtype:
             return obj
-    return torch.softmax(data, dim=-1)
+    return torch.zeros_like(data)

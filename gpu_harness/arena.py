@@ -1,0 +1,248 @@
+"""Memory the judge and the candidate's process both see, and nothing else of the judge's.
+
+The judge copies a case's inputs into an arena, the candidate's process calls the kernel on views
+of it and writes (or copies) its outputs there, and the judge reads them back. An arena is its own
+allocation, never a block of torch's caching allocator: a CUDA IPC handle opens the whole
+allocation it names, and a pooled segment could also hold the judge's pristine inputs or a
+reference output. Arenas live as long as the judge (one evaluation) and are only reused for data
+the candidate may see, so a view the candidate keeps never reaches anything else.
+
+On the CPU an arena is a memfd, mmapped by both processes (its descriptor travels over the
+channel); on the GPU it is a cuMemAlloc'd block shared with cuIpcGetMemHandle (the driver API
+through ctypes: no torch IPC reference-count files, no events, nothing the candidate names that
+the judge would open).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+ALIGN = 512                        # like cudaMalloc's: every view starts aligned for vector loads
+MIN_ARENA_BYTES = 64 << 20
+DTYPES = {str(d): d for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64,
+                              torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64,
+                              torch.complex128)}
+for _name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "uint16", "uint32",
+              "uint64", "float4_e2m1fn_x2"):
+    if hasattr(torch, _name):
+        DTYPES[str(getattr(torch, _name))] = getattr(torch, _name)
+
+
+class ArenaError(Exception):
+    """A view that does not fit its arena, or shared memory that could not be made."""
+
+
+def align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def span_bytes(shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int) -> int:
+    if any(s == 0 for s in shape):
+        return 0
+    return (1 + sum((size - 1) * st for size, st in zip(shape, stride))) * itemsize
+
+
+@dataclass
+class Arena:
+    ident: int
+    nbytes: int
+    device: torch.device
+    tensor: torch.Tensor                  # uint8, nbytes long
+    keep: list[Any] = field(default_factory=list)   # what must outlive the tensor (mmap, CAI holder)
+
+    def view(self, offset: int, dtype: torch.dtype, shape: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        need = span_bytes(shape, stride, itemsize)
+        if offset < 0 or offset % itemsize or any(s < 0 for s in stride) or offset + need > self.nbytes:
+            raise ArenaError(f"a view of {need} bytes at {offset} does not fit arena {self.ident} ({self.nbytes} bytes)")
+        count = (self.nbytes - offset) // itemsize
+        flat = self.tensor[offset:offset + count * itemsize].view(dtype)
+        return flat.as_strided(tuple(shape), tuple(stride))
+
+    def contains(self, t: torch.Tensor) -> int | None:
+        """Byte offset of `t`'s first element inside this arena, or None."""
+        if t.device.type != self.device.type:
+            return None
+        base = self.tensor.data_ptr()
+        ptr = t.data_ptr()
+        return ptr - base if base <= ptr < base + self.nbytes else None
+
+
+# -- CPU: memfd ----------------------------------------------------------------------------------
+def _cpu_tensor(fd: int, nbytes: int) -> tuple[torch.Tensor, mmap.mmap]:
+    mapping = mmap.mmap(fd, nbytes)
+    return torch.frombuffer(mapping, dtype=torch.uint8, count=nbytes), mapping
+
+
+def create_cpu(ident: int, nbytes: int) -> tuple[Arena, dict[str, Any], int]:
+    fd = os.memfd_create(f"gpu_harness-arena-{ident}", os.MFD_CLOEXEC)
+    os.ftruncate(fd, nbytes)
+    tensor, mapping = _cpu_tensor(fd, nbytes)
+    return Arena(ident, nbytes, torch.device("cpu"), tensor, [mapping]), \
+        {"ident": ident, "nbytes": nbytes, "device": "cpu"}, fd
+
+
+def open_cpu(msg: dict[str, Any], fd: int) -> Arena:
+    tensor, mapping = _cpu_tensor(fd, int(msg["nbytes"]))
+    os.close(fd)
+    return Arena(int(msg["ident"]), int(msg["nbytes"]), torch.device("cpu"), tensor, [mapping])
+
+
+# -- GPU: cuMemAlloc + CUDA IPC (driver API) -----------------------------------------------------
+class _Handle(ctypes.Structure):
+    _fields_ = [("reserved", ctypes.c_char * 64)]
+
+
+class _Device:
+    """The device pointer as an object torch can wrap (__cuda_array_interface__, no copy)."""
+
+    def __init__(self, ptr: int, nbytes: int):
+        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (ptr, False), "version": 2}
+
+
+_DRIVER: list[Any] = []
+
+
+def _driver() -> Any:
+    if not _DRIVER:
+        lib = ctypes.CDLL("libcuda.so.1")
+        lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
+        lib.cuIpcGetMemHandle.argtypes = [ctypes.POINTER(_Handle), ctypes.c_uint64]
+        lib.cuIpcOpenMemHandle_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), _Handle, ctypes.c_uint]
+        lib.cuDevicePrimaryCtxRetain.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
+        lib.cuCtxSetCurrent.argtypes = [ctypes.c_void_p]
+        lib.cuDeviceGet.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+        _DRIVER.append(lib)
+    return _DRIVER[0]
+
+
+def _check(code: int, what: str) -> None:
+    if code != 0:
+        raise ArenaError(f"{what} failed with CUDA driver error {code}")
+
+
+def _current_context(lib: Any) -> None:
+    """torch's primary context, current on this thread (the driver API needs one)."""
+    torch.cuda.init()
+    device = ctypes.c_int()
+    _check(lib.cuDeviceGet(ctypes.byref(device), torch.cuda.current_device()), "cuDeviceGet")
+    ctx = ctypes.c_void_p()
+    _check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), device), "cuDevicePrimaryCtxRetain")
+    _check(lib.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+
+
+def create_cuda(ident: int, nbytes: int) -> tuple[Arena, dict[str, Any], None]:
+    lib = _driver()
+    _current_context(lib)
+    ptr = ctypes.c_uint64()
+    _check(lib.cuMemAlloc_v2(ctypes.byref(ptr), nbytes), f"cuMemAlloc of {nbytes} bytes")
+    handle = _Handle()
+    _check(lib.cuIpcGetMemHandle(ctypes.byref(handle), ptr.value), "cuIpcGetMemHandle")
+    holder = _Device(ptr.value, nbytes)
+    tensor = torch.as_tensor(holder, device="cuda")
+    return Arena(ident, nbytes, tensor.device, tensor, [holder]), \
+        {"ident": ident, "nbytes": nbytes, "device": "cuda", "handle": bytes(handle.reserved)}, None
+
+
+def open_cuda(msg: dict[str, Any]) -> Arena:
+    lib = _driver()
+    _current_context(lib)
+    handle = _Handle()
+    handle.reserved = msg["handle"]
+    ptr = ctypes.c_uint64()
+    _check(lib.cuIpcOpenMemHandle_v2(ctypes.byref(ptr), handle, 1), "cuIpcOpenMemHandle")
+    nbytes = int(msg["nbytes"])
+    holder = _Device(ptr.value, nbytes)
+    tensor = torch.as_tensor(holder, device="cuda")
+    return Arena(int(msg["ident"]), nbytes, tensor.device, tensor, [holder])
+
+
+def create(ident: int, nbytes: int, device: torch.device) -> tuple[Arena, dict[str, Any], int | None]:
+    """(the arena, the message that lets the other process open it, a descriptor to send with it)."""
+    return create_cuda(ident, nbytes) if device.type == "cuda" else create_cpu(ident, nbytes)
+
+
+def open_shared(msg: dict[str, Any], fd: int | None) -> Arena:
+    if msg["device"] == "cuda":
+        return open_cuda(msg)
+    if fd is None:
+        raise ArenaError("a CPU arena arrived without its descriptor")
+    return open_cpu(msg, fd)
+
+
+# -- the judge's side: a bump allocator over arenas kept for the whole evaluation -----------------
+@dataclass
+class Region:
+    arena: int
+    offset: int
+    nbytes: int
+
+
+class ArenaPool:
+    """Judge side. `alloc` carves aligned regions; `reset` makes every region free again (the
+    arenas stay allocated and shared: only data the candidate may see is ever written there)."""
+
+    def __init__(self, device: torch.device, share):
+        self.device, self.share = device, share      # share(msg, fd): tell the candidate's process
+        self.arenas: list[Arena] = []
+        self.used: list[int] = []
+
+    def alloc(self, nbytes: int) -> Region:
+        nbytes = align(max(nbytes, 1))
+        for i, arena in enumerate(self.arenas):
+            if self.used[i] + nbytes <= arena.nbytes:
+                region = Region(arena.ident, self.used[i], nbytes)
+                self.used[i] += nbytes
+                return region
+        size = align(max(nbytes, MIN_ARENA_BYTES if self.device.type == "cuda" else nbytes * 2, 1 << 20))
+        arena, msg, fd = create(len(self.arenas), size, self.device)
+        self.share(msg, fd)
+        if fd is not None:
+            os.close(fd)
+        self.arenas.append(arena)
+        self.used.append(nbytes)
+        return Region(arena.ident, 0, nbytes)
+
+    def reset(self) -> None:
+        self.used = [0] * len(self.arenas)
+
+    def mark(self) -> list[int]:
+        return list(self.used)
+
+    def rewind(self, mark: list[int]) -> None:
+        self.used = mark + self.used[len(mark):] if len(mark) < len(self.used) else list(mark)
+        for i in range(len(mark), len(self.used)):
+            self.used[i] = 0
+
+    def tensor(self, like: torch.Tensor) -> tuple[torch.Tensor, Region]:
+        """A contiguous arena tensor shaped like `like`."""
+        region = self.alloc(like.numel() * like.element_size())
+        view = self.arenas[region.arena].view(region.offset, like.dtype, tuple(like.shape),
+                                              tuple(torch.empty(like.shape, device="meta").stride()))
+        return view, region
+
+    def view(self, arena: int, offset: int, dtype: torch.dtype, shape, stride) -> torch.Tensor:
+        if not 0 <= arena < len(self.arenas):
+            raise ArenaError(f"no arena {arena}")
+        return self.arenas[arena].view(offset, dtype, tuple(shape), tuple(stride))
+
+    def held_bytes(self) -> int:
+        return sum(a.nbytes for a in self.arenas)
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """An input leaf as the judge sends it: where it lives in which arena (a CPU tensor that is not
+    on the arena's device travels by value instead)."""
+
+    arena: int
+    offset: int
+    dtype: str
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]

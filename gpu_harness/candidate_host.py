@@ -1,0 +1,303 @@
+"""The candidate's process: it imports the candidate, calls it on inputs the judge placed in shared
+memory, and hands back where its outputs are. Nothing here is trusted.
+
+Once the candidate is imported, every line of this module, of gpu_harness and of torch in this
+process is the candidate's to change. So this process never holds a reference output, a pristine
+input, the secret seed or the report; what it says about itself (flags, its own event times) can
+only count against it, or is checked by the judge (remote.py) on data and clocks it cannot reach.
+The judge forks it before either process initialises CUDA, so each has its own context.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpu_harness import guard
+from gpu_harness.arena import DTYPES, Arena, TensorRef, align, open_shared
+from gpu_harness.channel import CandidateEnd
+from gpu_harness.check import tensor_leaves
+from gpu_harness.clocks import ColdCache
+from gpu_harness.guard import PATCH_WATCH, cuda_synchronize
+from gpu_harness.outcome import STAGE_RUN, CandidateFailure
+from gpu_harness.problem import classify_exception, load_problem
+
+EXIT_OK = 0
+JSON_SCALARS = (bool, int, float, str, type(None))
+
+
+class Host:
+    def __init__(self, end: CandidateEnd):
+        self.end = end
+        self.arenas: dict[int, Arena] = {}
+        self.sets: dict[int, Any] = {}
+        self.candidate = None
+        self.module = None
+        self.pending: Any = None            # an output that did not fit its return region yet
+        self.threads = guard.live_threads()
+        self.cold: ColdCache | None = None
+        self.on_gpu = False
+
+    # -- the loop -----------------------------------------------------------------------------
+    def serve(self) -> None:
+        while True:
+            msg = self.end.receive()
+            if msg is None or msg.get("op") == "exit":
+                return
+            seq = msg.get("seq", 0)
+            try:
+                doc = getattr(self, "op_" + str(msg.get("op")))(msg)
+            except CandidateFailure as exc:
+                doc = {"error": {"stage": exc.stage, "kind": exc.kind, "message": exc.message}}
+            except Exception as exc:          # noqa: BLE001  any failure here is the candidate's
+                failure = classify_exception(exc, msg.get("stage", STAGE_RUN))
+                doc = {"error": {"stage": failure.stage, "kind": failure.kind, "message": failure.message}}
+            self.end.answer(seq, doc)
+
+    # -- set-up -------------------------------------------------------------------------------
+    def op_arena(self, msg: dict[str, Any]) -> dict[str, Any]:
+        arena = open_shared(msg, self.end.take_fd())
+        self.arenas[arena.ident] = arena
+        return {"ok": True}
+
+    def op_load(self, msg: dict[str, Any]) -> dict[str, Any]:
+        problem = load_problem(msg["problem"])
+        self.on_gpu = problem.device.type == "cuda"
+        if not self.on_gpu:
+            os.environ.setdefault("TRITON_INTERPRET", "1")
+            torch.set_num_threads(1)          # as the judge does on the CPU (evaluate.CPU_THREADS)
+        self.reference_callables = []
+        PATCH_WATCH.rebind()
+        self.threads = guard.live_threads()
+        candidate = problem.load_candidate(Path(msg["candidate"]))
+        self.candidate, self.module = candidate.call, candidate.module
+        self.reference_callables = [f for f in problem.reference_callables() if f is not None]
+        flags = self._patches("import")
+        self.threads = guard.live_threads()
+        return {"flags": flags}
+
+    def op_bind(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("reset"):
+            self.sets.clear()
+            self.pending = None
+        self.sets[int(msg["set"])] = _build(msg["tree"], self.arenas)
+        return {"ok": True}
+
+    # -- calls --------------------------------------------------------------------------------
+    def op_call(self, msg: dict[str, Any]) -> dict[str, Any]:
+        data = self.sets[int(msg["set"])]
+        try:
+            out = self.candidate(data)
+            self._sync()
+        except Exception as exc:
+            raise classify_exception(exc, STAGE_RUN) from exc
+        flags = self._patches("call")
+        notes: list[list[str]] = []
+        new = guard.new_threads(self.threads)
+        if new:
+            names = ", ".join(t.name for t in new)
+            if guard.changed_after_return(out, new, self.on_gpu):
+                flags.append([guard.FLAG_SIDE_STREAM, f"the output changed after the call returned, while threads it "
+                                                      f"started were running ({names}): work deferred past the return"])
+            else:
+                notes.append([guard.NOTE_THREADS_LEFT_RUNNING, f"threads left running after the call ({names}) did "
+                                                               "not touch its output (compile workers, progress monitors)"])
+                self.threads |= set(new)
+        flags += [list(p) for p in guard.output_type_problems(out)]
+        return {**self._hand_back(out, msg.get("ret")), "flags": flags, "notes": notes}
+
+    def op_copy_out(self, msg: dict[str, Any]) -> dict[str, Any]:
+        return self._hand_back(self.pending, msg.get("ret"))
+
+    def op_ownership(self, msg: dict[str, Any]) -> dict[str, Any]:
+        values = vars(self.module).values()
+        if any(hasattr(v, "_torchdynamo_orig_callable") or type(v).__name__ == "OptimizedModule" for v in values):
+            return {"ops": None, "borrowed": []}
+        data = self.sets[int(msg["set"])]
+        try:
+            ops = sorted(guard.op_names(lambda: (self.candidate(data), self._sync())))
+        except Exception:               # the dispatch mode is a diagnostic
+            ops = None
+        borrowed = [name for name, value in vars(self.module).items()
+                    if any(value is f for f in self.reference_callables)]
+        return {"ops": ops, "borrowed": borrowed}
+
+    def op_sample(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """One timed call (timing.timed_call, the judge's own procedure for the reference)."""
+        from gpu_harness.timing import timed_call
+        data = self.sets[int(msg["set"])]
+        cold = self._cold()
+        try:
+            event_ms, host_ms, out = timed_call(self.candidate, data, cold, int(msg.get("cover", 0)))
+        except Exception as exc:
+            raise classify_exception(exc, "time") from exc
+        doc: dict[str, Any] = {"event_ms": event_ms, "host_ms": host_ms}
+        if msg.get("ret") is not None:
+            doc.update(self._hand_back(out, msg["ret"]))
+            self._sync()
+            doc["changed"] = self._changed_since_copy(out, doc)
+        else:
+            self.pending = None
+        return doc
+
+    def op_host_sample(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from gpu_harness.timing import host_call
+        cold = self._cold()
+        fn = (lambda data: cold.sink.zero_()) if msg.get("null") else self.candidate
+        try:
+            call_ms, host_ms, _ = host_call(fn, self.sets[int(msg["set"])], cold)
+        except Exception as exc:
+            raise classify_exception(exc, "time") from exc
+        return {"call_ms": call_ms, "host_ms": host_ms}
+
+    def op_batch(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Calls back to back on the sets the judge ordered; the last output of each set comes back.
+        The judge times this request with its own clock."""
+        order = [int(s) for s in msg["order"]]
+        last: dict[int, Any] = {}
+        try:
+            self._sync()
+            for set_id in order:
+                last[set_id] = self.candidate(self.sets[set_id])
+            self._sync()
+        except Exception as exc:
+            raise classify_exception(exc, "time") from exc
+        outs = {}
+        for set_id, region in msg["ret"].items():
+            doc = self._hand_back(last.get(int(set_id)), region)
+            if "need" in doc:
+                return doc
+            outs[str(set_id)] = doc["out"]
+        self._sync()
+        self.pending = None
+        return {"outs": outs}
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.on_gpu:
+            cuda_synchronize()
+
+    def _cold(self) -> ColdCache:
+        if self.cold is None:
+            self.cold = ColdCache(torch.device("cuda") if self.on_gpu else torch.device("cpu"))
+        return self.cold
+
+    def _patches(self, when: str) -> list[list[str]]:
+        changed = PATCH_WATCH.changed()
+        if changed:
+            PATCH_WATCH.restore()
+        return [[flag, f"{name} was replaced by the candidate (at {when})"] for flag, name in changed]
+
+    def _hand_back(self, out: Any, ret: Any) -> dict[str, Any]:
+        """Where each output leaf is: in an arena already (written in place), or copied into the
+        return region; {"need": bytes} when the region is too small."""
+        self.pending = out
+        copies: list[tuple[torch.Tensor, int]] = []
+        cursor = [0]
+        capacity = ret[2] if ret is not None else 0
+
+        def describe(node: Any) -> dict[str, Any]:
+            if isinstance(node, tuple):
+                return {"k": "tuple", "items": [describe(x) for x in node]}
+            if isinstance(node, list):
+                return {"k": "list", "items": [describe(x) for x in node]}
+            if isinstance(node, dict):
+                return {"k": "dict", "items": [[k if isinstance(k, (str, int)) else str(k), describe(v)]
+                                               for k, v in node.items()]}
+            if isinstance(node, torch.Tensor) and type(node) is not torch.Tensor:
+                return {"k": "lazy", "type": f"{type(node).__module__}.{type(node).__qualname__}"}
+            if type(node) is torch.Tensor:
+                return self._describe_tensor(node, ret, copies, cursor)
+            if isinstance(node, JSON_SCALARS):
+                return {"k": "value", "v": node}
+            return {"k": "other", "type": f"{type(node).__module__}.{type(node).__qualname__}"}
+
+        doc = describe(out)
+        if ret is not None and cursor[0] > capacity:
+            return {"need": cursor[0]}
+        if ret is not None:
+            arena = self.arenas[int(ret[0])]
+            for tensor, offset in copies:
+                dst = arena.view(int(ret[1]) + offset, tensor.dtype, tuple(tensor.shape),
+                                 tuple(torch.empty(tensor.shape, device="meta").stride()))
+                dst.copy_(tensor.detach())
+            self._sync()
+        return {"out": doc}
+
+    def _describe_tensor(self, t: torch.Tensor, ret: Any, copies: list, cursor: list[int]) -> dict[str, Any]:
+        base = {"k": "tensor", "dtype": str(t.dtype), "shape": list(t.shape), "device": t.device.type}
+        if t.layout != torch.strided or t.is_meta:
+            return {"k": "other", "type": f"torch.Tensor with layout {t.layout}"}
+        for arena in self.arenas.values():
+            offset = arena.contains(t)
+            if offset is not None and t.numel() and min(t.stride()) >= 0:
+                span = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) * t.element_size()
+                if offset + span <= arena.nbytes:
+                    return {**base, "arena": arena.ident, "offset": offset, "stride": list(t.stride())}
+        if ret is None:
+            return {**base, "arena": None}
+        offset = cursor[0]
+        cursor[0] = align(offset + t.numel() * t.element_size())
+        copies.append((t, offset))
+        return {**base, "arena": int(ret[0]), "offset": int(ret[1]) + offset,
+                "stride": list(torch.empty(t.shape, device="meta").stride())}
+
+    def _changed_since_copy(self, out: Any, doc: dict[str, Any]) -> bool:
+        """The verified output compared again, a moment after its copy: work deferred past the return."""
+        if "out" not in doc:
+            return False
+        try:
+            from gpu_harness.check import same_bits
+            now = [t for t in tensor_leaves(out) if type(t) is torch.Tensor]
+            copied = [self._view(d) for d in _tensor_descs(doc["out"])]
+            return not all(same_bits(a, b) for a, b in zip(now, copied) if b is not None)
+        except Exception:
+            return False
+
+    def _view(self, d: dict[str, Any]) -> torch.Tensor | None:
+        if d.get("arena") is None:
+            return None
+        return self.arenas[d["arena"]].view(d["offset"], DTYPES[d["dtype"]], tuple(d["shape"]), tuple(d["stride"]))
+
+
+def _tensor_descs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if doc["k"] == "tensor":
+        return [doc]
+    if doc["k"] in ("tuple", "list"):
+        return [d for item in doc["items"] for d in _tensor_descs(item)]
+    if doc["k"] == "dict":
+        return [d for _, item in doc["items"] for d in _tensor_descs(item)]
+    return []
+
+
+def _build(tree: Any, arenas: dict[int, Arena]) -> Any:
+    if isinstance(tree, TensorRef):
+        return arenas[tree.arena].view(tree.offset, DTYPES[tree.dtype], tree.shape, tree.stride)
+    if isinstance(tree, tuple):
+        return tuple(_build(x, arenas) for x in tree)
+    if isinstance(tree, list):
+        return [_build(x, arenas) for x in tree]
+    if isinstance(tree, dict):
+        return {k: _build(v, arenas) for k, v in tree.items()}
+    return tree
+
+
+def main(fd: int) -> int:
+    """The candidate's process after the fork: its own CUDA context, then requests until `exit`."""
+    from gpu_harness.worker import initialise_cuda
+    end = CandidateEnd(fd)
+    try:
+        initialise_cuda(comparisons=False)
+        Host(end).serve()
+    except BaseException:                     # noqa: BLE001  its channel closes: the judge reports it
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return EXIT_OK
+

@@ -1,0 +1,376 @@
+"""The judge's handle on the candidate's process (candidate_host.py).
+
+`spawn` forks that process from the judge before either initialises CUDA. `RemoteCandidate` stages
+inputs in shared arenas, asks for calls, and rebuilds the outputs as views of the arenas, which
+the judge clones at once: what it judges is what was there when the answer arrived. Every answer
+is checked for shape (channel.py); what the candidate's process claims about itself is only ever
+allowed to count against it: its flags are added, its error kinds never become harness errors,
+and its own timings are checked against the judge's clock (timing.py, `batch`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import traceback
+from typing import Any, Callable
+
+import torch
+
+from gpu_harness import confine, guard
+from gpu_harness.arena import DTYPES, ArenaError, ArenaPool, TensorRef
+from gpu_harness.channel import ChannelClosed, ChannelTimeout, JudgeEnd, ProtocolViolation, close_other_fds, socket_pair
+from gpu_harness.check import clone_tree, map_tensors, poison, tensor_leaves
+from gpu_harness.guard import cuda_synchronize, perf_counter_ns
+from gpu_harness.outcome import (
+    HARNESS_KINDS, KIND_CRASHED, KIND_EXCEPTION, KIND_OUT_OF_MEMORY, KIND_TIMEOUT, STAGE_RUN, STAGES,
+    CandidateFailure,
+)
+
+FLAG_REPORT_FORGED = "report_forged"
+# Flags the candidate's process may raise against itself; notes it may add.
+FLAG_NAME = re.compile(r"^[a-z_]{1,40}$")
+CANDIDATE_NOTES = frozenset({guard.NOTE_THREADS_LEFT_RUNNING})
+DETAIL_LIMIT = 600
+RET_SLACK_BYTES = 1 << 20
+# The judge gives up on a call this long before the worker's hard kill, so that it still writes the report.
+KILL_MARGIN_S = 1.0
+COPY_ESTIMATES = 3
+
+
+class Opaque:
+    """An output leaf that was neither a tensor nor a plain value: only its type's name came back."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
+    """Fork the candidate's process. It keeps stdin/stdout/stderr (the capture files) and its end of
+    the channel, nothing else; it has not initialised CUDA and neither has its parent yet."""
+    judge_sock, cand_sock = socket_pair()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            judge_sock.close()
+            confine.die_with_parent()                # a judge killed outright takes its candidate along
+            close_other_fds({cand_sock.fileno()})
+            if setup is not None:
+                setup()
+            from gpu_harness.candidate_host import main
+            code = main(cand_sock.detach())
+        except BaseException:                        # noqa: BLE001  its channel closes: the judge reports it
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    cand_sock.close()
+    return pid, judge_sock
+
+
+_CAP_VERSION_3 = 0x20080522
+PR_CAPBSET_DROP = 24
+CAP_LAST = 63
+
+
+def drop_capabilities() -> bool:
+    """Every capability out of the bounding, permitted, effective and inheritable sets. Where the
+    harness runs as root, non-dumpable parents are reachable through CAP_SYS_PTRACE (/proc/<pid>/mem,
+    /proc/<pid>/fd, ptrace) and files through CAP_DAC_OVERRIDE; the candidate's process keeps none."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(CAP_LAST + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)              # EINVAL past the kernel's last: harmless
+    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()                               # two {effective, permitted, inheritable}
+    return libc.capset(header, data) == 0
+
+
+def confine_process(scratch: str) -> None:
+    """In the candidate's process, right after the fork, one thread: a Landlock domain nested in the
+    judge's (a process cannot ptrace or open /proc of one outside its own domain), its seccomp
+    filter, and no capabilities (confine.py; drop_capabilities)."""
+    confine.confine_candidate(scratch)
+    drop_capabilities()
+
+
+class RemoteCandidate:
+    def __init__(self, pid: int, sock: socket.socket, device: torch.device, seconds_left: Callable[[], float],
+                 on_flag: Callable[[str, str], None], on_note: Callable[[str, str], None]):
+        self.pid = pid
+        self.end = JudgeEnd(sock)
+        self.device = device
+        self.seconds_left = seconds_left
+        self.on_flag, self.on_note = on_flag, on_note
+        self.pool = ArenaPool(device, self._share)
+        self.sets: dict[int, tuple[Any, int]] = {}       # id(tree) -> (tree, set id)
+        self.next_set = 0
+        self.reset_pending = True
+        self.status: int | None = None
+        self.stage = STAGE_RUN
+
+    # -- the channel --------------------------------------------------------------------------
+    def _share(self, msg: dict[str, Any], fd: int | None) -> None:
+        self.request({"op": "arena", **msg}, fd=fd)
+
+    def request(self, msg: dict[str, Any], fd: int | None = None, timeout_s: float | None = None) -> dict[str, Any]:
+        stage = msg.get("stage", self.stage)
+        wait = self.seconds_left() - KILL_MARGIN_S if timeout_s is None else timeout_s
+        try:
+            answer = self.end.request(msg, max(wait, 0.01), fd)
+        except ChannelTimeout:
+            self.kill()
+            raise CandidateFailure(stage, KIND_TIMEOUT, f"no answer from the candidate's process within "
+                                   f"{max(wait, 0):.1f} s at stage {stage}: a call never returned (an infinite "
+                                   "loop or a hang?); it was killed") from None
+        except ChannelClosed:
+            raise self._died(stage) from None
+        except ProtocolViolation as exc:
+            self.kill()
+            self.on_flag(FLAG_REPORT_FORGED, f"the candidate's process wrote on the harness's channel ({exc}); "
+                                             "nothing it writes is a verdict, and it was stopped")
+            raise CandidateFailure(stage, KIND_EXCEPTION, f"the candidate's process broke the harness's protocol: "
+                                   f"{exc}") from None
+        error = answer.get("error")
+        if isinstance(error, dict):
+            kind = str(error.get("kind", KIND_EXCEPTION))
+            kind = KIND_EXCEPTION if kind in HARNESS_KINDS or kind == KIND_TIMEOUT else kind
+            where = str(error.get("stage", stage))
+            raise CandidateFailure(where if where in STAGES and where != "setup" else stage, kind,
+                                   str(error.get("message", ""))[:4000])
+        return answer
+
+    def _died(self, stage: str) -> CandidateFailure:
+        status = self.reap()
+        if status is not None and os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
+            return CandidateFailure(stage, kind, f"the candidate's process died at stage {stage} with {name}")
+        code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else status
+        return CandidateFailure(stage, KIND_CRASHED, f"the candidate's process exited with status {code} at stage "
+                                f"{stage} without an answer (the candidate called exit?)")
+
+    def reap(self, block: bool = True) -> int | None:
+        if self.status is None:
+            try:
+                pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+                if pid:
+                    self.status = status
+            except ChildProcessError:
+                pass
+        return self.status
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.reap()
+
+    def close(self) -> None:
+        if self.status is None:
+            try:
+                self.end.request({"op": "exit"}, 0.01)
+            except Exception:              # noqa: BLE001  it exits or is killed either way
+                pass
+            self.kill()
+        self.end.close()
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(self, problem: str, candidate: str) -> None:
+        answer = self.request({"op": "load", "problem": problem, "candidate": candidate, "stage": "load"})
+        self.flags_from(answer)
+
+    def flags_from(self, answer: dict[str, Any]) -> None:
+        for item in answer.get("flags") or []:
+            if isinstance(item, list) and len(item) == 2 and FLAG_NAME.match(str(item[0])):
+                self.on_flag(str(item[0]), str(item[1])[:DETAIL_LIMIT])
+        for item in answer.get("notes") or []:
+            if isinstance(item, list) and len(item) == 2 and item[0] in CANDIDATE_NOTES:
+                self.on_note(str(item[0]), str(item[1])[:DETAIL_LIMIT])
+
+    # -- inputs -------------------------------------------------------------------------------
+    def new_case(self) -> None:
+        """What the last case staged is free again (the arenas stay: they only ever held what the
+        candidate saw)."""
+        self.pool.reset()
+        self.sets.clear()
+        self.reset_pending = True
+
+    def stage_data(self, data: Any, poisonable: set[int]) -> Any:
+        """Copy `data` into shared memory (output buffers poisoned); the candidate's process binds the
+        same memory. Returns the judge's views of it."""
+        index = [0]
+
+        def place(t: torch.Tensor) -> _Placed:
+            i = index[0]
+            index[0] += 1
+            if t.device.type != self.device.type:
+                return _Placed(t.clone(), t.clone())       # travels by value
+            view, region = self.pool.tensor(t)
+            if i in poisonable:
+                poison(view)
+            else:
+                view.copy_(t)
+            return _Placed(view, TensorRef(region.arena, region.offset, str(t.dtype), tuple(view.shape),
+                                           tuple(view.stride())))
+
+        placed = map_tensors(data, place)
+        views, refs = _pick(placed, "view"), _pick(placed, "ref")
+        self.sync()
+        set_id = self.next_set
+        self.next_set += 1
+        self.request({"op": "bind", "set": set_id, "tree": refs, "reset": self.reset_pending})
+        self.reset_pending = False
+        self.sets[id(views)] = (views, set_id)
+        return views
+
+    def set_of(self, views: Any) -> int:
+        return self.sets[id(views)][1]
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            cuda_synchronize()
+
+    # -- calls --------------------------------------------------------------------------------
+    def call(self, views: Any) -> Any:
+        """One checked call on staged inputs; the outputs as views of shared memory."""
+        ret = self.ret_region(views)
+        answer = self.request({"op": "call", "set": self.set_of(views), "ret": ret})
+        self.flags_from(answer)
+        answer = self.complete(answer)
+        return self.rebuild(answer["out"])
+
+    def ret_region(self, views: Any) -> tuple[int, int, int]:
+        need = sum(t.numel() * t.element_size() for t in tensor_leaves(views)) + RET_SLACK_BYTES
+        region = self.pool.alloc(need)
+        return (region.arena, region.offset, region.nbytes)
+
+    def complete(self, answer: dict[str, Any], op: str = "copy_out", **extra: Any) -> dict[str, Any]:
+        """An output too big for its return region: a larger one, and the copy again."""
+        if "need" in answer:
+            answer = self.request({"op": op, "ret": self._region(int(answer["need"])), **extra})
+        if "out" not in answer and "outs" not in answer:
+            raise CandidateFailure(self.stage, KIND_EXCEPTION, "the candidate's process handed back no output")
+        return answer
+
+    def rebuild(self, doc: Any) -> Any:
+        """The output tree, every tensor a view of an arena (bounds checked here, by the judge)."""
+        if not isinstance(doc, dict):
+            return Opaque("malformed output")
+        kind = doc.get("k")
+        if kind == "tuple":
+            return tuple(self.rebuild(x) for x in doc.get("items", []))
+        if kind == "list":
+            return [self.rebuild(x) for x in doc.get("items", [])]
+        if kind == "dict":
+            return {k: self.rebuild(v) for k, v in doc.get("items", [])}
+        if kind == "value":
+            return doc.get("v")
+        if kind == "tensor":
+            try:
+                view = self.pool.view(int(doc["arena"]), int(doc["offset"]), DTYPES[str(doc["dtype"])],
+                                      tuple(int(s) for s in doc["shape"]), tuple(int(s) for s in doc["stride"]))
+            except (ArenaError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+                self.on_flag(guard.FLAG_ODD_OUTPUT_STORAGE, f"an output leaf that is not in memory the harness can "
+                                                            f"read ({exc})")
+                return Opaque("unreadable tensor")
+            if doc.get("device") != self.device.type:
+                return view.to(str(doc.get("device")) if doc.get("device") in ("cpu", "cuda") else "meta")
+            return view
+        if kind == "lazy":
+            return Opaque(str(doc.get("type")))
+        return Opaque(str(doc.get("type", "unknown")))
+
+    def ownership(self, views: Any) -> dict[str, Any]:
+        return self.request({"op": "ownership", "set": self.set_of(views)})
+
+    # -- timing (timing.py) ---------------------------------------------------------------------
+    def sample(self, views: Any, cover_cycles: int, keep: bool) -> tuple[float, float, Any, bool]:
+        """One timed call in the candidate's process: (its event ms, its host ms, the judge's clone of
+        the output or None, whether it says the output moved after the call). Its times are claims."""
+        mark = self.pool.mark()
+        ret = self.ret_region(views) if keep else None
+        answer = self.request({"op": "sample", "set": self.set_of(views), "cover": int(cover_cycles), "ret": ret})
+        out = None
+        if keep:
+            answer = {**answer, **self.complete(answer)}
+            out = clone_tree(self.rebuild(answer["out"]))
+            self.sync()
+        self.pool.rewind(mark)
+        return _ms(answer.get("event_ms")), _ms(answer.get("host_ms")), out, bool(answer.get("changed"))
+
+    def host_sample(self, views: Any, null: bool = False) -> tuple[float, float]:
+        answer = self.request({"op": "host_sample", "set": self.set_of(views), "null": null})
+        return _ms(answer.get("call_ms")), _ms(answer.get("host_ms"))
+
+    def batch(self, order: list[Any], keys: list[int], last: list[Any]) -> tuple[float, dict[int, Any]]:
+        """Back-to-back calls on `order` (staged sets), timed on the judge's clock from the request to
+        the answer; the last output of each set in `last` (keyed by `keys`) comes back, cloned here.
+        What the judge's own clone of those bytes took is taken off: the copy-back is not the call."""
+        mark = self.pool.mark()
+        ids = [self.set_of(v) for v in order]
+        rets = {str(self.set_of(v)): self.ret_region(v) for v in last}
+        t0 = perf_counter_ns()
+        answer = self.request({"op": "batch", "order": ids, "ret": rets})
+        wall_ms = (perf_counter_ns() - t0) / 1e6
+        if "need" in answer:         # outputs larger than their regions: once more with room for them
+            need = int(answer["need"])
+            rets = {key: self._region(need) for key in rets}
+            t0 = perf_counter_ns()
+            answer = self.request({"op": "batch", "order": ids, "ret": rets})
+            wall_ms = (perf_counter_ns() - t0) / 1e6
+        docs = answer.get("outs")
+        if not isinstance(docs, dict):
+            raise CandidateFailure(self.stage, KIND_EXCEPTION, "the candidate's process handed back no batch outputs")
+        shared = {key: self.rebuild(docs.get(str(self.set_of(views)))) for key, views in zip(keys, last)}
+        copies = []
+        for _ in range(COPY_ESTIMATES):            # the judge's own copy of the same bytes, median of a few
+            t0 = perf_counter_ns()
+            outs = {key: clone_tree(tree) for key, tree in shared.items()}
+            self.sync()
+            copies.append((perf_counter_ns() - t0) / 1e6)
+        self.pool.rewind(mark)
+        return max(wall_ms - statistics.median(copies), 0.0), outs
+
+    def _region(self, nbytes: int) -> tuple[int, int, int]:
+        if nbytes <= 0 or nbytes > (1 << 40):
+            raise CandidateFailure(self.stage, KIND_EXCEPTION, f"an output of {nbytes} bytes cannot be handed back")
+        region = self.pool.alloc(nbytes)
+        return (region.arena, region.offset, region.nbytes)
+
+
+class _Placed:
+    def __init__(self, view: torch.Tensor, ref: Any):
+        self.view, self.ref = view, ref
+
+
+def _ms(value: Any) -> float:
+    """A time the candidate's process claims: a number, or nothing (counted as zero: a claim of no
+    time at all is what the judge's clock then overrules)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) and number > 0 else 0.0
+
+
+def _pick(tree: Any, what: str) -> Any:
+    if isinstance(tree, _Placed):
+        return getattr(tree, what)
+    if isinstance(tree, tuple):
+        return tuple(_pick(x, what) for x in tree)
+    if isinstance(tree, list):
+        return [_pick(x, what) for x in tree]
+    if isinstance(tree, dict):
+        return {k: _pick(v, what) for k, v in tree.items()}
+    return tree
+
