@@ -1,4 +1,4 @@
-"""The cheat suite: one candidate per exploit class of DESIGN.md section 5's guard list.
+"""The cheat suite: one candidate per exploit class of the guard's list (gpu_harness/README.md, Flags).
 
 Each is flagged with a flag that names the exploit, or fails its cases with a reason that does.
 """

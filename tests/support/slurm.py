@@ -1,4 +1,4 @@
-"""A real single-node Slurm on loopback with fake GPUs, two by default (DESIGN.md section 6). Used by tests and bench/.
+"""A real single-node Slurm on loopback with fake GPUs, two by default. Used by tests and bench/.
 
 Debian's slurmctld, slurmd and munged, each in the foreground under this process, with a plain
 slurm.conf in a scratch dir (SLURM_CONF points at it). What it takes to run as root in a container:

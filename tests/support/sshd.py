@@ -1,4 +1,4 @@
-"""A real OpenSSH sshd on 127.0.0.1 with throwaway keys (DESIGN.md section 6). Used by tests and bench/."""
+"""A real OpenSSH sshd on 127.0.0.1 with throwaway keys. Used by tests and bench/."""
 
 from __future__ import annotations
 
