@@ -93,8 +93,13 @@ def test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges(candidate):
     timing = forged.timing[0]
     assert timing.candidate.claimed_median_ms is not None
     assert timing.candidate.median_ms > timing.candidate.claimed_median_ms
-    # what is reported is bounded by the judge's clock: nowhere near the tenfold the clock claimed
-    assert timing.speedup < 4 * honest.timing[0].speedup, (timing.speedup, honest.timing[0].speedup)
+    # what is reported is bounded by the judge's clock: nowhere near the tenfold the clock claimed. Both
+    # sides are read from this one report: two runs on a loaded 2-core machine differ by half (CI saw a
+    # reference median of 1.08 ms in one run and 1.62 ms in the next)
+    claimed_speedup = timing.reference.median_ms / timing.candidate.claimed_median_ms
+    assert timing.speedup < 0.5 * claimed_speedup, (timing.speedup, claimed_speedup)
+    judges_ratio = timing.reference.judge_ms / timing.candidate.judge_ms
+    assert timing.speedup < 4 * judges_ratio, (timing.speedup, judges_ratio)
 
 
 def test_an_honest_candidate_agrees_with_the_judges_clock_and_reports_it():
