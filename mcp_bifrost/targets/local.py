@@ -12,6 +12,13 @@ class LocalProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
         self.pgid = proc.pid
+        # A command that ends while our writes to its stdin are buffered closes that pipe with a
+        # BrokenPipeError; unless someone waits for the close, asyncio reports it as "never retrieved".
+        # Writers already get their own error (write_stdin raises), so this one is collected here.
+        self._stdin_closed = None
+        if proc.stdin is not None:
+            self._stdin_closed = asyncio.ensure_future(proc.stdin.wait_closed())
+            self._stdin_closed.add_done_callback(_retrieve)
 
     async def read_stdout(self, n: int = 65536) -> bytes:
         assert self._proc.stdout is not None
@@ -39,12 +46,23 @@ class LocalProcess:
         return 128 - code if code < 0 else code
 
     def detach(self) -> None:
-        """Close our ends of the pipes: writers get EPIPE instead of blocking on a full pipe."""
+        """Close our ends of the pipes: writers get EPIPE instead of blocking on a full pipe.
+        Stdin is aborted, not closed: a close flushes what is still buffered into a command that has
+        stopped reading, and that write's BrokenPipeError lands in the loop's exception handler."""
         transport = self._proc._transport  # asyncio keeps the pipe transports here
         for fd in (0, 1, 2):
             pipe = transport.get_pipe_transport(fd)
-            if pipe is not None:
+            if pipe is None:
+                continue
+            if fd == 0 and not pipe.is_closing():
+                pipe.abort()
+            else:
                 pipe.close()
+
+
+def _retrieve(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class LocalTarget(Target):

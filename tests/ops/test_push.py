@@ -530,10 +530,7 @@ async def test_a_workdir_left_open_by_an_older_version_is_made_private(target, t
     assert await _modes(target, wd + "/workspaces", wd + "/jobs") == ["700", "700"]
 
 
-# local: a BrokenPipeError from the asyncio pipe transport reached the loop's exception handler once
-# (full suite, 2026-12-06 20:19, test body passed); open in issue 20 until the transport is closed on abort
-@pytest.mark.parametrize("kind", [pytest.param("local", marks=pytest.mark.skip(reason="issue 20: a stray "
-                                                "BrokenPipeError after the pushes, under investigation")), "ssh"])
+@pytest.mark.parametrize("kind", ["local", "ssh"])
 async def test_a_checksum_push_of_50000_files_never_deadlocks(kind, local_target, ssh_target, tmp_path):
     """The target lists 50,000 entries while we send 50,000 names to hash: both pipes are read while
     they are written (the listing once blocked on a full pipe, and the push's lock stayed held)."""

@@ -335,6 +335,9 @@ MUTATIONS = [
              "    await asyncio.to_thread(sweep_stale_staging, local)\n", "", ("tests/ops/test_copy_files.py",)),
     Mutation("copy_files: a live copy's staging swept", "mcp_bifrost/ops/copy_files.py",
              "            continue  # a copy in progress\n", "            pass\n", ("tests/ops/test_copy_files.py",)),
+    Mutation("local: a stdin closed with a broken pipe left unretrieved", "mcp_bifrost/targets/local.py",
+             "            self._stdin_closed.add_done_callback(_retrieve)\n", "\n",
+             ("tests/targets/test_local.py",)),
 ]
 
 
