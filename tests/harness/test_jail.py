@@ -6,6 +6,7 @@ process group, so only a subreaper finds it. Processes are found by their pid (p
 candidate) or by a marker in their environment (a worker started by the test), read from /proc.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -94,22 +95,18 @@ def test_an_evaluation_killed_at_its_timeout_leaves_no_stray():
     assert report.isolation["survivors"] == 0 and report.isolation["strays_killed"] >= 1, report.isolation
 
 
-def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
-    """job_cancel sends TERM to the worker's group; the evaluation child has a group of its own and the
-    stray a session of its own, so only the worker can take them down."""
-    token = uuid.uuid4().hex
+@contextlib.contextmanager
+def worker_evaluating(candidate: Path, token: str):
+    """A `gpu_harness serve` worker evaluating `candidate` (which hangs): yields once the worker, its
+    evaluation child, the candidate's process and any stray are all running; kills what is left after."""
     worker = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=harness_env(token),
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         json.loads(worker.stdout.readline())
         worker.stdin.write(json.dumps({"id": 1, "op": "smoke", "problem": str(VECTORADD), "mode": "test",
-                                       "candidate": str(JAIL / "stray_then_hang.py"), "timeout_s": 60}) + "\n")
+                                       "candidate": str(candidate), "timeout_s": 60}) + "\n")
         worker.stdin.flush()
-        # the worker, its evaluation child and the stray (the middle process exits at once)
-        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=10)
-        wait_until(lambda: not marked(token), 5, f"no process of the cancelled worker left: {marked(token)}")
+        yield worker
     finally:
         for pid in marked(token):
             os.kill(pid, signal.SIGKILL)
@@ -117,12 +114,33 @@ def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
         worker.wait()
 
 
-def session_of(pid: int) -> int | None:
+def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
+    """job_cancel sends TERM to the worker's group; the evaluation child has a group of its own and the
+    stray a session of its own, so only the worker can take them down."""
+    token = uuid.uuid4().hex
+    with worker_evaluating(JAIL / "stray_then_hang.py", token) as worker:
+        # the worker, its evaluation child and the stray (the middle process exits at once)
+        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)
+        wait_until(lambda: not marked(token), 5, f"no process of the cancelled worker left: {marked(token)}")
+
+
+def stat_fields(pid: int) -> list[bytes] | None:
     try:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    return int(stat[stat.rfind(b")") + 2:].split()[3])
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def session_of(pid: int) -> int | None:
+    fields = stat_fields(pid)
+    return None if fields is None else int(fields[3])
+
+
+def children_of(pid: int, token: str) -> list[int]:
+    return [p for p in marked(token) if (fields := stat_fields(p)) is not None and int(fields[1]) == pid]
 
 
 def test_a_worker_killed_outright_takes_its_evaluation_child_along():
@@ -130,24 +148,56 @@ def test_a_worker_killed_outright_takes_its_evaluation_child_along():
     detached strays are beyond reach then (nothing re-parents them to a living subreaper): job_cancel
     sends TERM first for that reason."""
     token = uuid.uuid4().hex
-    worker = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=harness_env(token),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        json.loads(worker.stdout.readline())
+    with worker_evaluating(JAIL / "stray_then_hang.py", token) as worker:
         session = session_of(worker.pid)
-        worker.stdin.write(json.dumps({"id": 1, "op": "smoke", "problem": str(VECTORADD), "mode": "test",
-                                       "candidate": str(JAIL / "stray_then_hang.py"), "timeout_s": 60}) + "\n")
-        worker.stdin.flush()
         wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
         worker.kill()
         worker.wait(timeout=10)
         wait_until(lambda: not [p for p in marked(token) if session_of(p) == session], 5,
                    "the evaluation child died with its worker")
+
+
+def test_a_judge_killed_outright_takes_the_candidates_process_along():
+    """The candidate's process is the judge's child: a judge killed with no time to sweep (the OOM
+    killer, a SIGKILL) must not leave the candidate running on the GPU (PDEATHSIG in remote.spawn)."""
+    token = uuid.uuid4().hex
+    with worker_evaluating(CANDIDATES / "faults" / "infinite_loop.py", token) as worker:
+        judges: list[int] = []
+        candidates: list[int] = []
+
+        def found() -> bool:
+            judges[:] = children_of(worker.pid, token)
+            candidates[:] = [c for j in judges for c in children_of(j, token)]
+            return bool(candidates)
+
+        wait_until(found, 30, "the candidate's process started")
+        os.kill(judges[0], signal.SIGKILL)
+        wait_until(lambda: not any(alive(c) for c in candidates), 5,
+                   f"the candidate's process {candidates} died with its judge")
+
+
+def test_a_one_shot_smoke_killed_outright_leaves_no_process():
+    """No worker sweeps after a one-shot smoke: killed with no time to clean up, its judge and the
+    candidate's process (the judge's child, busy in a loop) must still die (PDEATHSIG on each)."""
+    token = uuid.uuid4().hex
+    proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
+                             str(CANDIDATES / "faults" / "infinite_loop.py"), "--mode", "test", "--json",
+                             "--timeout", "60"], cwd=REPO, env=harness_env(token),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def spinning() -> bool:   # 0.3 s of CPU in its loop (utime): one still starting ends on its own
+            return any(int(stat_fields(c)[11]) > 30 for j in children_of(proc.pid, token)
+                       for c in children_of(j, token) if stat_fields(c))
+
+        wait_until(spinning, 30, "the candidate's process spun in its loop")
+        proc.kill()
+        proc.wait(timeout=10)
+        wait_until(lambda: not marked(token), 5, f"no process of the killed smoke left: {marked(token)}")
     finally:
         for pid in marked(token):
             os.kill(pid, signal.SIGKILL)
-        worker.kill()
-        worker.wait()
+        proc.kill()
+        proc.wait()
 
 
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
