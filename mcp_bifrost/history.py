@@ -155,11 +155,7 @@ class History:
         xs = list(range(1, len(smoke) + 1))
         ok = [(x, e.speedup) for x, e in zip(xs, smoke) if e.passed and e.speedup is not None]
         bad, skipped = plot_marks(smoke)
-        best, line = 0.0, []
-        for e in smoke:
-            if e.passed and e.speedup is not None:
-                best = max(best, e.speedup)
-            line.append(best or None)
+        line = best_so_far(smoke, self.project)
         if ok:
             ax.scatter([x for x, _ in ok], [y for _, y in ok], label="passed", color="tab:blue", zorder=3)
         if bad:
@@ -167,8 +163,10 @@ class History:
         if skipped:
             ax.scatter(skipped, [0] * len(skipped), marker="o", facecolors="none", color="tab:orange",
                        label="not run (needs a GPU)", zorder=3)
+        machine = next((f"{e.target}" + (f", {e.gpu}" if e.gpu else "") for e in reversed(smoke)
+                        if e.project == self.project), None)
         ax.step(xs, [y if y is not None else float("nan") for y in line], where="post", color="tab:green",
-                label="best so far")
+                label=f"best so far ({machine})" if machine else "best so far")
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("attempt")
@@ -202,6 +200,19 @@ def table(entries: list[HistoryEntry]) -> str:
         flags = f"  flags: {','.join(e.flags)}" if e.flags else ""
         lines.append(f"{e.id:<4} {e.time[:19]:20} {e.kind:8} {e.status[:7]:7} {speed:>8} {us:>9}  {e.candidate}{flags}")
     return "\n".join(lines)
+
+
+def best_so_far(smoke: list[HistoryEntry], project: str | None) -> list[float | None]:
+    """The best-so-far line, oldest first, on the machine (target and GPU) of this project's newest
+    smoke test, as `best` reports it: a speedup from another machine or project is not comparable."""
+    newest = next((e for e in reversed(smoke) if e.project == project), None)
+    best, line = 0.0, []
+    for e in smoke:
+        if (newest is not None and e.passed and e.speedup is not None and e.project == project
+                and (e.target, e.gpu) == (newest.target, newest.gpu)):
+            best = max(best, e.speedup)
+        line.append(best or None)
+    return line
 
 
 def plot_marks(smoke: list[HistoryEntry]) -> tuple[list[int], list[int]]:
