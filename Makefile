@@ -42,12 +42,12 @@ $(VENV)/bin/python:
 setup-python: $(VENV)/bin/python
 	@# Every version comes from the lock, so an upstream release cannot change a fresh set-up overnight.
 	@# torch==2.13.0 is the CPU build; an unpinned torch would pull a multi-GB CUDA build
-	$(PIP) -c $(LOCK) "torch==2.13.0" -e ".[test,harness,plot]"
+	$(PIP) -c $(LOCK) "torch==2.13.0" -e ".[test,harness,plot,lint]"
 
 # Refresh the lock on purpose: resolve the newest releases in a throw-away venv, then review the diff.
 lock:
 	rm -rf .lock-venv && $(SYSTEM_PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[test,harness,plot]"
+	.lock-venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0" -e ".[test,harness,plot,lint]"
 	{ echo "# pip constraints for every install of this project: written by 'make lock', never by hand."; \
 	  echo "# $$(.lock-venv/bin/python -V), $$(uname -m), $$(date -u +%F)"; \
 	  .lock-venv/bin/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > $(LOCK)
