@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import gzip
 import os
 import posixpath
@@ -168,8 +169,9 @@ class _Extractor:
 
     def run(self) -> None:
         try:
-            with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz:
-                with tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:
+            # the readers are file-like by duck typing (read only), which typeshed's overloads do not model
+            with gzip.GzipFile(fileobj=QueueReader(self.chunks), mode="rb") as gz:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=CountingReader(gz, self.position), mode="r|") as tar:  # type: ignore[call-overload]
                     tarsafe.extract_all(tar, self.staging, self._filter)
                 # tar stops at its end marker; reading on to the end checks gzip's length and CRC,
                 # so a stream cut at a member boundary is not taken for a whole one.
@@ -362,6 +364,6 @@ def _move(src: Path, dst: Path, old: Path, undo: list[Callable[[], None]]) -> No
     if os.path.lexists(dst):  # a file or link (conflicts were refused): kept aside until the end
         kept = old / str(len(undo))
         os.rename(dst, kept)
-        undo.append(lambda kept=kept, dst=dst: os.replace(kept, dst))
+        undo.append(functools.partial(os.replace, kept, dst))
     os.replace(src, dst)
-    undo.append(lambda src=src, dst=dst: os.rename(dst, src))
+    undo.append(functools.partial(os.rename, dst, src))

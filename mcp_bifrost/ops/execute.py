@@ -98,8 +98,8 @@ async def execute(
                 return result(code)
             now = time.monotonic() - started
             if now >= limits.timeout_s:
-                code = await _kill(fg, finished, limits.grace_s)
-                return result(code, timed_out=True, note=say("timed_out", words, timeout=limits.timeout_s))
+                killed = await _kill(fg, finished, limits.grace_s)
+                return result(killed, timed_out=True, note=say("timed_out", words, timeout=limits.timeout_s))
             if limits.budget_s is not None and now >= limits.budget_s:
                 if await fg.claim(limits.timeout_s - now, limits.grace_s):
                     job_id = jdir.rsplit("/", 1)[1]
@@ -127,7 +127,7 @@ async def execute(
         raise
 
 
-async def _finish(proc, pumps: list[asyncio.Future]) -> int:
+async def _finish(proc, pumps: list[asyncio.Task[None]]) -> int:
     await asyncio.gather(*pumps)
     return await proc.wait()
 

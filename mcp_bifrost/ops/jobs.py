@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mcp_bifrost.errors import JobNotFound, RemoteExit
-from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
+from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs, JobState
 from mcp_bifrost.ops import process
 from mcp_bifrost.ops.process import kill_group, new_job_id
 from mcp_bifrost.ops.remote_command import quote, run_capture
@@ -83,6 +83,7 @@ async def job_status(target: Target, job_id: str) -> JobInfo:
     out_size, err_size = (int(x) for x in (fields.get("sizes") or "0 0").split())
     alive = fields.get("alive") == "1"
     exit_code = _int(fields.get("exit_code"))
+    state: JobState
     if exit_code is not None:
         state = "finished"
     elif alive:

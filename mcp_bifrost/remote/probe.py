@@ -2,7 +2,7 @@
 Prints one JSON object: python, torch, CUDA, GPU names, ncu. Never fails on a missing package."""
 
 import importlib, json, platform, shutil, subprocess
-info = {"python": platform.python_version()}
+info: dict = {"python": platform.python_version()}
 try:
     torch = importlib.import_module("torch")
     info["torch"] = torch.__version__

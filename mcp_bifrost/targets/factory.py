@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp_bifrost.config import Config, LocalTargetConfig, SlurmTargetConfig, SshTargetConfig
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.local import LocalTarget
@@ -12,7 +14,7 @@ from mcp_bifrost.targets.ssh import SshTarget
 def build_target(name: str, cfg: LocalTargetConfig | SshTargetConfig) -> Target:
     if isinstance(cfg, LocalTargetConfig):
         return LocalTarget(name, cfg.workdir, cfg.python)
-    ssh = dict(
+    ssh: dict[str, Any] = dict(
         workdir=cfg.workdir, python=cfg.python, port=cfg.port, user=cfg.user,
         identity_file=cfg.identity_file, known_hosts=cfg.known_hosts, ssh_config=cfg.ssh_config,
         connect_timeout_s=cfg.connect_timeout_s, keepalive_s=cfg.keepalive_s, max_channels=cfg.max_channels,

@@ -49,7 +49,7 @@ class LocalProcess:
         """Close our ends of the pipes: writers get EPIPE instead of blocking on a full pipe.
         Stdin is aborted, not closed: a close flushes what is still buffered into a command that has
         stopped reading, and that write's BrokenPipeError lands in the loop's exception handler."""
-        transport = self._proc._transport  # asyncio keeps the pipe transports here
+        transport = self._proc._transport  # type: ignore[attr-defined]  # asyncio keeps the pipe transports here
         for fd in (0, 1, 2):
             pipe = transport.get_pipe_transport(fd)
             if pipe is None:

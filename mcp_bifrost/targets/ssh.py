@@ -372,6 +372,7 @@ class SshTarget(Target):
                 log.info("%s: pooled connection died; reconnecting once", self.describe())
                 await self._reset()
         self._prewarm()
+        assert proc is not None  # the loop breaks only once a process was taken
         return SshProcess(proc, pgid, slots)
 
     async def _reset(self) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import warnings
 
 try:  # the warning class moved once and may move again; without it there is nothing to silence
-    from cryptography.utils import CryptographyDeprecationWarning as _CryptoWarning
+    from cryptography.utils import CryptographyDeprecationWarning
+
+    _CryptoWarning: type[Warning] | None = CryptographyDeprecationWarning
 except ImportError:  # pragma: no cover - depends on the installed cryptography
     _CryptoWarning = None
 
