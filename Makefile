@@ -61,7 +61,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
+# CI runs this before the tests: style and imports (ruff), formatting (ruff format), types (mypy, the
+# settings in pyproject.toml), the oldest Python each package promises (vermin), the target's shell.
+LINTED = mcp_bifrost gpu_harness tests bench kernels examples
 lint: setup
+	$(VENV)/bin/ruff check $(wildcard $(LINTED))
+	$(VENV)/bin/ruff format --check $(wildcard $(LINTED))
+	$(VENV)/bin/mypy
 	$(VENV)/bin/vermin --no-tips --violations -t=3.10- --backport dataclasses mcp_bifrost gpu_harness
 	shellcheck mcp_bifrost/remote/*.sh
 
