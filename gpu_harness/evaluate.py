@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import torch
 
-from gpu_harness import buffers, guard, memory
+from gpu_harness import buffers, guard, memory, plan as timeplan, sizing
 from gpu_harness.benchmark import recheck, time_benchmark
 from gpu_harness.correctness import check_case
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
@@ -55,9 +55,12 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
              deadline_s: float = DEFAULT_DEADLINE_S,
              on_case: Callable[[dict[str, Any]], None] | None = None,
              on_compiling: Callable[[bool], None] | None = None,
-             compile_allowance_s: float = COMPILE_ALLOWANCE_S, timeout_s: float = math.inf) -> Report:
+             compile_allowance_s: float = COMPILE_ALLOWANCE_S, timeout_s: float = math.inf,
+             plan_cap_s: float | None = None, on_plan: Callable[[dict[str, Any]], None] | None = None) -> Report:
     """The judge's procedure. `process` is the candidate's process (remote.spawn, forked before CUDA
-    was initialised here): the candidate is imported there, never here."""
+    was initialised here): the candidate is imported there, never here. `plan_cap_s`: the caller gave
+    no deadline; `deadline_s` is its budget and the time plan sizes the deadline, up to this cap
+    (`on_plan` tells the parent, whose kill clock follows)."""
     report = Report(problem=str(problem_path), candidate=str(candidate_path), mode=mode, deadline_s=deadline_s)
     started = perf_counter_ns()
     kill_at = time.monotonic() + timeout_s
@@ -78,7 +81,8 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
                          "headroom_bytes": memory.headroom(total, problem.device.type)}
         ev = EvalState(problem, report, mode, deadline, dict(overrides or {}), on_stage or (lambda s: None),
                        on_case or (lambda c: None), on_compiling or (lambda c: None),
-                       compile_allowance_s=compile_allowance_s, kill_at=kill_at)
+                       compile_allowance_s=compile_allowance_s, kill_at=kill_at, plan_cap_s=plan_cap_s,
+                       on_plan=on_plan or (lambda p: None))
         remote = RemoteCandidate(process[0], process[1], problem.device, ev.seconds_left, report.add_flag,
                                  report.add_note)
         ev.candidate = remote
@@ -87,6 +91,7 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
         finally:
             ev.close_stage()
             compile_note(ev)
+            plan_note(ev)
     except DeadlinePassed:
         pass
     except HarnessError as exc:
@@ -141,6 +146,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
     report = ev.report
     ev.stage(STAGE_SETUP)
     ev.plan = output_buffers(ev)
+    plan_time(ev)                 # before the candidate exists: from the judge's own measures only
 
     ev.stage(STAGE_LOAD)
     with ev.compiling():          # load_inline's nvcc runs here: not against the deadline
@@ -155,6 +161,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         report.cases.append(result)
         ev.on_case({"case": dataclasses.asdict(result)})     # a killed evaluation still reports it
         memory.release(ev.problem.device)
+        progress(ev, case_estimate(ev, case), f"after case {case.name}")
     if not benchmarks:
         return host_clock_note(ev)
     if not all(c.passed for c in report.cases) or report.flags:
@@ -171,6 +178,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         report.cases.append(recheck(ev, case))
         ev.on_case({"case": dataclasses.asdict(report.cases[-1])})
         memory.release(ev.problem.device)
+        progress(ev, timing_estimate(ev, case), f"after timing {case.name}")
     score(ev)
     host_clock_note(ev)
 
@@ -196,12 +204,14 @@ def output_buffers(ev: EvalState) -> buffers.BufferPlan:
 
 
 def correctness_cases(ev: EvalState) -> list[Case]:
-    """Tests, the same tests with a secret seed mixed in (task.yml `secret_repeats`), benchmarks."""
+    """Tests, the same tests with a secret seed mixed in (as many repeats as the time plan chose, at
+    least one, at most task.yml `secret_repeats`), benchmarks."""
     cases: list[Case] = []
     if ev.mode in ("test", "both"):
         tests = ev.problem.tests
         cases += tests
-        for repeat in range(ev.problem.settings.secret_repeats):
+        repeats = ev.time_plan.secret_repeats if ev.time_plan else ev.problem.settings.secret_repeats
+        for repeat in range(repeats):
             for case in tests:
                 if "seed" in case.params:
                     params = dict(case.params, seed=combine_seed(int(case.params["seed"]), ev.secret + repeat))
@@ -224,13 +234,88 @@ def stop(ev: EvalState, unchecked: list[Case], untimed: list[Case], why: str) ->
     report.error = StageError(ev._stage or STAGE_SETUP, KIND_DEADLINE,
                               f"stopped at the evaluation's deadline ({ev.deadline.seconds:g} s): "
                               f"{len(report.cases)} case(s) checked, {len(report.timing)} timed, "
-                              f"{len(report.not_run)} not run (see not_run); raise deadline_s (--deadline) to "
-                              "run them all" + compiling)
+                              f"{len(report.not_run)} not run (see not_run); raise deadline_s (--deadline "
+                              f"{wanted_deadline(ev)}) to run them all" + compiling)
     if not unchecked:
-        wanted = suggest(ev.deadline.seconds)
+        wanted = wanted_deadline(ev)
         not_timed(report, "the deadline passed while timing", f"deadline_s={wanted} (--deadline {wanted}) and a "
                   f"timeout_s above it")
     raise DeadlinePassed()
+
+
+def wanted_deadline(ev: EvalState) -> int:
+    """The deadline to suggest: what the time plan estimates the whole evaluation needs, and never
+    less than twice the one that passed."""
+    planned = ev.time_plan.suggest_deadline_s if ev.time_plan and ev.time_plan.suggest_deadline_s else 0
+    return max(suggest(ev.deadline.seconds - ev.compile_excluded_s), planned)
+
+
+# -- the time plan ----------------------------------------------------------------------------
+def plan_time(ev: EvalState) -> None:
+    """Measure the problem (sizing.py), choose the secret repeats and, when the caller gave no deadline,
+    the deadline. While the judge measures, an auto plan lets the clocks run to its cap: a reference
+    call may be slower than the default deadline, and no candidate code runs yet."""
+    auto = ev.plan_cap_s is not None
+    budget = ev.deadline.seconds - ev.compile_excluded_s
+    if auto:
+        ev.time_plan = timeplan.Plan(ev.plan_cap_s, "measuring the problem", 0, 0.0, 0.0, 0, 0, True, True,
+                                     budget, ev.plan_cap_s)
+        ev.set_deadline(ev.plan_cap_s)
+    ev.work = sizing.measure(ev)
+    spent = ev.counted_s()
+    plan = timeplan.make(ev.work, ev.problem.settings.secret_repeats, budget, spent_s=spent, explicit=not auto,
+                         cap_s=ev.plan_cap_s)
+    ev.time_plan = plan
+    ev.est_done_s = spent
+    ev.est_left_s = plan.est_total_s
+    if auto:
+        ev.set_deadline(plan.deadline_s)
+    ev.report.plan = {**plan.to_json(), "measured": sizing.describe(ev.work), "sizing_s": round(spent, 3)}
+
+
+def case_estimate(ev: EvalState, case: Case) -> float:
+    if ev.work is None:
+        return 0.0
+    if case.kind == "benchmark":
+        shapes = [s for c, s in zip(ev.problem.benchmarks, ev.work.benchmarks) if c.name == case.name]
+    else:
+        shapes = ev.work.tests[:1]
+    return timeplan.case_s(shapes[0], ev.work.device) if shapes else 0.0
+
+
+def timing_estimate(ev: EvalState, case: Case) -> float:
+    if ev.work is None:
+        return 0.0
+    shapes = [s for c, s in zip(ev.problem.benchmarks, ev.work.benchmarks) if c.name == case.name]
+    return timeplan.timing_s(shapes[0], ev.work.device) if shapes else 0.0
+
+
+def progress(ev: EvalState, done_est_s: float, where: str) -> None:
+    """A piece of work is done: an auto plan whose measured pace will not fit its deadline lengthens
+    it (up to the cap)."""
+    plan = ev.time_plan
+    if plan is None:
+        return
+    ev.est_done_s += done_est_s
+    ev.est_left_s = max(0.0, ev.est_left_s - done_est_s)
+    new = timeplan.replan(plan, ev.counted_s(), ev.est_done_s, ev.est_left_s, where)
+    if new is not None:
+        ev.set_deadline(new)
+
+
+def plan_note(ev: EvalState) -> None:
+    """The report's plan says what ran, and a plan that does not fit says what to pass."""
+    plan, report = ev.time_plan, ev.report
+    if plan is None or report.plan is None:
+        return
+    report.plan.update(deadline_s=plan.deadline_s, fits=plan.fits, suggest_deadline_s=plan.suggest_deadline_s,
+                       replanned=list(plan.replanned),
+                       secret_cases_run=sum(1 for c in report.cases if c.kind == "secret"))
+    if not plan.fits and plan.suggest_deadline_s:
+        report.add_note(guard.NOTE_PLAN_DOES_NOT_FIT,
+                        f"the time plan estimates more than the deadline of {plan.deadline_s:g} s: pass "
+                        f"deadline_s={plan.suggest_deadline_s} (--deadline {plan.suggest_deadline_s}) and a "
+                        "timeout_s above it to run everything")
 
 
 def score(ev: EvalState) -> None:
