@@ -26,7 +26,7 @@ import torch
 from gpu_harness import buffers, guard, memory, plan as timeplan, sizing
 from gpu_harness.benchmark import recheck, time_benchmark
 from gpu_harness.correctness import check_case
-from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, Deadline
 from gpu_harness.guard import perf_counter_ns
 from gpu_harness.outcome import (
     KIND_DEADLINE, KIND_NOT_TIMED, KIND_TIMEOUT, MODES, STAGE_LOAD, STAGE_SETUP, STAGE_TIME, BadRequest,
@@ -44,6 +44,8 @@ LEARN_SEED_OFFSET = 7919
 CPU_THREADS = 1
 # Of what is left at the timing stage, this much is kept for the re-checks that follow each case.
 RECHECK_SHARE = 0.15
+# Work may run past the deadline into this share of the kill's grace before it is stopped up front.
+KILL_SHARE = 0.5
 
 
 class DeadlinePassed(Exception):
@@ -157,6 +159,9 @@ def run(ev: EvalState, candidate_path: Path) -> None:
     for index, case in enumerate(cases):
         if ev.deadline.expired():
             stop(ev, cases[index:], benchmarks, f"the deadline ({ev.deadline.seconds:g} s) passed before this case")
+        if not fits_before_kill(ev, case_estimate(ev, case)):
+            stop(ev, cases[index:], benchmarks, "the deadline would pass during this case and the call be killed "
+                 f"(the judge's own draw and reference call at its size take {shape_s(ev, case):.1f} s)")
         result = check_case(ev, case, probe=index == 0)
         report.cases.append(result)
         ev.on_case({"case": dataclasses.asdict(result)})     # a killed evaluation still reports it
@@ -173,6 +178,10 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         if ev.deadline.expired():
             stop(ev, [], benchmarks[index:], f"the deadline ({ev.deadline.seconds:g} s) passed before this case "
                  "was timed")
+        if not fits_before_kill(ev, timing_floor(ev, case)):
+            stop(ev, [], benchmarks[index:], "the deadline would pass while timing this case (the judge's own "
+                 f"draw and reference call at its size take {shape_s(ev, case):.1f} s, and timing needs "
+                 f"{timeplan.TIMING_MIN_CALLS} calls)")
         cap = ev.deadline.share(left) * (1 - RECHECK_SHARE)
         report.timing.append(time_benchmark(ev, case, cap))
         report.cases.append(recheck(ev, case))
@@ -274,20 +283,40 @@ def plan_time(ev: EvalState) -> None:
 
 
 def case_estimate(ev: EvalState, case: Case) -> float:
+    shape = _shape(ev, case)
+    return timeplan.case_s(shape, ev.work.device) if shape else 0.0
+
+
+def timing_estimate(ev: EvalState, case: Case) -> float:
+    shape = _shape(ev, case)
+    return timeplan.timing_s(shape, ev.work.device) if shape else 0.0
+
+
+def _shape(ev: EvalState, case: Case) -> timeplan.Shape | None:
     if ev.work is None:
-        return 0.0
+        return None
     if case.kind == "benchmark":
         shapes = [s for c, s in zip(ev.problem.benchmarks, ev.work.benchmarks) if c.name == case.name]
     else:
         shapes = ev.work.tests[:1]
-    return timeplan.case_s(shapes[0], ev.work.device) if shapes else 0.0
+    return shapes[0] if shapes else None
 
 
-def timing_estimate(ev: EvalState, case: Case) -> float:
-    if ev.work is None:
-        return 0.0
-    shapes = [s for c, s in zip(ev.problem.benchmarks, ev.work.benchmarks) if c.name == case.name]
-    return timeplan.timing_s(shapes[0], ev.work.device) if shapes else 0.0
+def shape_s(ev: EvalState, case: Case) -> float:
+    shape = _shape(ev, case)
+    return shape.draw_s + shape.call_s if shape else 0.0
+
+
+def timing_floor(ev: EvalState, case: Case) -> float:
+    shape = _shape(ev, case)
+    return timeplan.timing_floor_s(shape) if shape else 0.0
+
+
+def fits_before_kill(ev: EvalState, seconds: float) -> bool:
+    """Whether work estimated at `seconds` (the judge's own measures, the candidate at the reference's
+    pace) ends before the hard kill. Work that cannot stops at the deadline instead, with a partial
+    report that says what to pass: a kill mid-call would read as a hang of the candidate's."""
+    return seconds <= ev.deadline.remaining() + KILL_GRACE_S * KILL_SHARE
 
 
 def progress(ev: EvalState, done_est_s: float, where: str) -> None:

@@ -30,8 +30,9 @@ CASE_OVERHEAD_S = {"cuda": 0.01, "cpu": 0.02}   # channel round trips, staging, 
 # bound (warm-up, the slow-kernel minimum, host samples, the judge's batches), plus the input sets'
 # draws; then a re-check, which is one more correctness case.
 TIMING_BUDGET_S = {"cuda": 1.0, "cpu": 0.5}
-TIMING_CALLS = 24
+TIMING_CALLS = {"cuda": 48, "cpu": 18}   # GPU: host-clock samples as well (timing.py, step 4)
 TIMING_DRAWS = 6
+TIMING_MIN_CALLS = 6          # the least a benchmark's timing makes: a warm-up, a sample and a judge's batch, each side
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,13 @@ def case_s(shape: Shape, device: str) -> float:
 
 
 def timing_s(shape: Shape, device: str) -> float:
-    return (TIMING_BUDGET_S.get(device, 0.5) + TIMING_CALLS * shape.call_s + TIMING_DRAWS * shape.draw_s
+    return (TIMING_BUDGET_S.get(device, 0.5) + TIMING_CALLS.get(device, 18) * shape.call_s + TIMING_DRAWS * shape.draw_s
             + case_s(shape, device))
+
+
+def timing_floor_s(shape: Shape) -> float:
+    """The least one benchmark's timing takes, whatever its cap."""
+    return TIMING_MIN_CALLS * shape.call_s + 2 * shape.draw_s
 
 
 def estimate(work: Work, repeats: int) -> tuple[float, int]:
