@@ -7,7 +7,7 @@ default budget."""
 import pytest
 from conftest import FIXTURES, gpu, session_worker
 from gpu_harness.outcome import Report
-from gpu_harness.plan import MIN_SECRET_REPEATS, Plan, Shape, Work, make, replan, secret_repeats
+from gpu_harness.plan import MIN_SECRET_REPEATS, Shape, Work, make, replan, secret_repeats
 
 MANY = FIXTURES / "gpumode" / "many_cases_py"
 SLOW_BENCH = FIXTURES / "gpumode" / "slow_bench_py"
