@@ -34,8 +34,9 @@ from gpu_harness import SCHEMA_VERSION, confine
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.plan import MAX_DEADLINE_S
 from gpu_harness.outcome import (
-    KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND,
-    KIND_TIMEOUT, STAGE_SETUP, STAGE_TIME, CaseResult, NotRun, Report, StageError, tail,
+    KIND_BAD_REQUEST, KIND_CRASHED, KIND_DEADLINE, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY,
+    KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT, STAGE_LOAD, STAGE_SETUP, STAGE_TIME, CaseResult, NotRun, Report,
+    StageError, tail,
 )
 
 DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
@@ -529,6 +530,14 @@ def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: f
         report.error = StageError(stage, KIND_NOT_TIMED, f"correct, not timed: every checked case passed and the "
                                   f"evaluation was killed at {timeout:g} s while timing; pass timeout_s="
                                   f"{int(2 * timeout + 1)} (--timeout {int(2 * timeout + 1)}) to let timing finish")
+    elif timed_out and not any(f.get("stage") == STAGE_LOAD for f in frames):
+        # Killed before the candidate was loaded: only the harness's own set-up (the problem's import,
+        # its buffers, the time plan's reference calls) had run. Never the candidate's failure.
+        report.partial = True
+        report.error = StageError(stage, KIND_DEADLINE, f"the evaluation was killed at {timeout:g} s while the "
+                                  "harness was still setting up (no candidate code had run: the problem's reference "
+                                  f"is slow at these sizes); pass timeout_s={int(2 * timeout + 1)} (--timeout "
+                                  f"{int(2 * timeout + 1)}) or leave the timeout out to let the time plan size it")
     elif timed_out:
         report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
                                   "evaluation was killed, a call never returned (an infinite loop or a hang?)")

@@ -5,7 +5,7 @@ plans for, 40 s by default) is scaled down with them; the @gpu tests run them at
 default budget."""
 
 import pytest
-from conftest import FIXTURES, gpu, session_worker
+from conftest import FIXTURES, cpu_only, gpu, session_worker
 from gpu_harness.outcome import Report
 from gpu_harness.plan import MIN_SECRET_REPEATS, Shape, Work, make, replan, secret_repeats
 
@@ -64,6 +64,7 @@ def test_the_measured_pace_only_lengthens_an_auto_deadline_and_never_past_the_ca
 
 
 # -- end to end, on the CPU ------------------------------------------------------------------------
+@cpu_only
 def test_forty_cases_of_a_slow_reference_get_a_verdict_where_a_fixed_deadline_gave_an_error():
     fixed = smoke_planned(MANY, HONEST, deadline_s=1.5, timeout_s=8)
     assert fixed.status == "error" and fixed.error.kind == "deadline", (fixed.status, fixed.error)
@@ -96,6 +97,7 @@ def test_a_candidate_that_looks_slow_cannot_cut_the_secret_repeats_that_catch_it
     assert cheat.plan["measured"]["test_call_s"] < 1.0          # its 3 s sleep is nowhere in the judge's measures
 
 
+@cpu_only
 def test_a_benchmark_slower_than_the_timeout_is_timed_or_correct_but_not_timed_never_failed():
     planned = smoke_planned(SLOW_BENCH, HONEST, budget_s=0.5)
     assert planned.status == "passed" and planned.timing, (planned.error, planned.not_run, planned.plan)
@@ -109,6 +111,26 @@ def test_a_benchmark_slower_than_the_timeout_is_timed_or_correct_but_not_timed_n
         assert "--deadline" in fixed.error.message or "--timeout" in fixed.error.message
     assert fixed.plan["fits"] is False and fixed.plan["suggest_deadline_s"]
     assert "plan_does_not_fit" in {n.name for n in fixed.notes}
+
+
+def test_a_kill_before_the_candidate_was_loaded_is_the_harness_running_out_of_time_never_failed(tmp_path):
+    """The judge's own set-up (its reference call at the benchmark's size, for the plan) outlasts a
+    caller's timeout: no candidate code has run, so the report is an error that says what to pass."""
+    (tmp_path / "task.py").write_text("import torch\ninput_t = torch.Tensor\noutput_t = torch.Tensor\n")
+    (tmp_path / "reference.py").write_text(
+        "import time\nimport torch\n\n\ndef generate_input(size, seed):\n"
+        "    return torch.ones(size) * seed\n\n\ndef ref_kernel(data):\n"
+        "    if data.numel() >= 1000:\n        time.sleep(30)     # the reference at the benchmark's size\n"
+        "    return data * 2\n")
+    (tmp_path / "task.yml").write_text(
+        'files:\n  - {"name": "submission.py", "source": "@SUBMISSION@"}\n'
+        '  - {"name": "task.py", "source": "task.py"}\n  - {"name": "reference.py", "source": "reference.py"}\n'
+        'tests:\n  - {"size": 8, "seed": 1}\nbenchmarks:\n  - {"size": 1000, "seed": 2}\nroofline: false\n')
+    (tmp_path / "double.py").write_text("def custom_kernel(data):\n    return data * 2\n")
+    report = smoke_planned(tmp_path, tmp_path / "double.py", deadline_s=3, timeout_s=3.5)
+    assert report.status == "error" and report.error.kind == "deadline", (report.status, report.error)
+    assert not report.cases and "no candidate code had run" in report.error.message
+    assert "--timeout" in report.error.message
 
 
 # -- full size, on the GPU (the default budget: 40 s; the default kill: 45 s) ------------------------
