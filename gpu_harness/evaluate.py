@@ -26,7 +26,7 @@ import torch
 from gpu_harness import buffers, guard, memory, plan as timeplan, sizing
 from gpu_harness.benchmark import recheck, time_benchmark
 from gpu_harness.correctness import check_case
-from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, Deadline
+from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
 from gpu_harness.guard import perf_counter_ns
 from gpu_harness.outcome import (
     KIND_DEADLINE, KIND_NOT_TIMED, KIND_TIMEOUT, MODES, STAGE_LOAD, STAGE_SETUP, STAGE_TIME, BadRequest,
@@ -44,7 +44,8 @@ LEARN_SEED_OFFSET = 7919
 CPU_THREADS = 1
 # Of what is left at the timing stage, this much is kept for the re-checks that follow each case.
 RECHECK_SHARE = 0.15
-# Work may run past the deadline into this share of the kill's grace before it is stopped up front.
+# Work may run past the deadline into this share of the time between it and the hard kill before it is
+# stopped up front.
 KILL_SHARE = 0.5
 
 
@@ -184,6 +185,10 @@ def run(ev: EvalState, candidate_path: Path) -> None:
                  f"{timeplan.TIMING_MIN_CALLS} calls)")
         cap = ev.deadline.share(left) * (1 - RECHECK_SHARE)
         report.timing.append(time_benchmark(ev, case, cap))
+        if not fits_before_kill(ev, case_estimate(ev, case)):
+            stop(ev, [Case(f"recheck.{case.name}", "recheck", {})], benchmarks[index + 1:], "the re-check after "
+                 f"timing would run into the hard kill (the judge's own draw and reference call at this size take "
+                 f"{shape_s(ev, case):.1f} s)")
         report.cases.append(recheck(ev, case))
         ev.on_case({"case": dataclasses.asdict(report.cases[-1])})
         memory.release(ev.problem.device)
@@ -316,7 +321,8 @@ def fits_before_kill(ev: EvalState, seconds: float) -> bool:
     """Whether work estimated at `seconds` (the judge's own measures, the candidate at the reference's
     pace) ends before the hard kill. Work that cannot stops at the deadline instead, with a partial
     report that says what to pass: a kill mid-call would read as a hang of the candidate's."""
-    return seconds <= ev.deadline.remaining() + KILL_GRACE_S * KILL_SHARE
+    left = ev.deadline.remaining()
+    return seconds <= left + KILL_SHARE * max(0.0, ev.seconds_left() - left)
 
 
 def progress(ev: EvalState, done_est_s: float, where: str) -> None:
