@@ -135,6 +135,35 @@ def test_a_kill_before_the_candidate_was_loaded_is_the_harness_running_out_of_ti
     assert "--timeout" in report.error.message
 
 
+def slow_at_size_problem(folder, seconds):
+    """A problem whose reference, and an honest candidate as slow as it, take `seconds` a call at the
+    benchmark's size and nothing at the test's."""
+    (folder / "task.py").write_text("import torch\ninput_t = torch.Tensor\noutput_t = torch.Tensor\n")
+    body = (f"    if data.numel() >= 1000:\n        time.sleep({seconds})\n    return data * 2\n")
+    (folder / "reference.py").write_text(
+        "import time\nimport torch\n\n\ndef generate_input(size, seed):\n"
+        "    return torch.ones(size, device='cuda' if torch.cuda.is_available() else 'cpu') * seed\n\n\n"
+        "def ref_kernel(data):\n" + body)
+    (folder / "task.yml").write_text(
+        'files:\n  - {"name": "submission.py", "source": "@SUBMISSION@"}\n'
+        '  - {"name": "task.py", "source": "task.py"}\n  - {"name": "reference.py", "source": "reference.py"}\n'
+        'tests:\n  - {"size": 8, "seed": 1}\nbenchmarks:\n  - {"size": 1000, "seed": 2}\nroofline: false\n')
+    (folder / "as_slow.py").write_text("import time\n\n\ndef custom_kernel(data):\n" + body)
+    return folder, folder / "as_slow.py"
+
+
+def test_a_case_that_cannot_end_before_the_kill_stops_at_the_deadline_instead_of_reading_as_a_hang(tmp_path):
+    """The benchmark's check needs the candidate twice and the reference once, 1.5 s each (the judge
+    measured its reference before the candidate loaded), and the caller's kill is 0.5 s after its
+    deadline: the case is not started, and the report says what to pass. Started, it was killed in
+    the judge's reference call and read as a candidate that never returned: `failed`."""
+    problem, candidate = slow_at_size_problem(tmp_path, 1.5)
+    report = smoke_planned(problem, candidate, deadline_s=5, timeout_s=5.5)
+    assert report.status == "error" and report.error.kind == "deadline", (report.status, report.error)
+    assert report.cases and all(c.passed for c in report.cases)
+    assert "bench0" in {n.case for n in report.not_run} and "--deadline" in report.error.message
+
+
 # -- full size, on the GPU (the default budget: 40 s; the default kill: 45 s) ------------------------
 @gpu
 def test_on_the_gpu_forty_cases_of_a_100_ms_reference_get_a_verdict():
