@@ -125,7 +125,7 @@ def make(work: Work, wanted_repeats: int, budget_s: float, spent_s: float = 0.0,
     total, cases = estimate(work, repeats)
     needed = spent_s + total
     mean_case = total / cases if cases else 0.0
-    suggest = int(math.ceil(needed * SAFETY))
+    suggest = math.ceil(needed * SAFETY)
     why_repeats = (f"{repeats} secret repeat(s) of {len(work.tests)} test(s)"
                    + (f" (of {wanted_repeats} wanted: more do not fit {budget_s:g} s)" if repeats < wanted_repeats
                       else ""))
@@ -172,5 +172,5 @@ def replan(plan: Plan, elapsed_s: float, done_est_s: float, left_est_s: float, w
     plan.deadline_s = new
     if wanted > cap:
         plan.fits = False
-        plan.suggest_deadline_s = int(math.ceil(wanted * SAFETY / REPLAN_MARGIN))
+        plan.suggest_deadline_s = math.ceil(wanted * SAFETY / REPLAN_MARGIN)
     return new

@@ -4,8 +4,8 @@ judge measured, so that many-case and slow problems get a verdict, and an honest
 plans for, 40 s by default) is scaled down with them; the @gpu tests run them at full size with the
 default budget."""
 
-import pytest
 from conftest import FIXTURES, cpu_only, gpu, session_worker
+
 from gpu_harness.outcome import Report
 from gpu_harness.plan import MIN_SECRET_REPEATS, Shape, Work, make, replan, secret_repeats
 
