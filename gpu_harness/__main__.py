@@ -27,6 +27,10 @@ def render(report: Report) -> str:
         if e.stderr_tail:
             lines.append("stderr (tail):")
             lines.extend("  " + line for line in e.stderr_tail.rstrip().splitlines()[-15:])
+    if report.plan:
+        p = report.plan
+        lines.append(f"plan: deadline {p.get('deadline_s', 0):g} s, {p.get('secret_repeats')} secret repeat(s) "
+                     f"({p.get('secret_cases_run', 0)} secret case(s) ran): {p.get('reason', '')}")
     for flag in report.flags:
         lines.append(f"FLAG {flag.name}: {flag.detail}")
     for note in report.notes:
@@ -69,7 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     smoke.add_argument("--json", action="store_true", help="print the versioned JSON report")
     smoke.add_argument("--deadline", type=float, default=None,
                        help="seconds the evaluation may take; at the deadline it stops with a partial report "
-                            "(default 40, or --timeout less 5)")
+                            "(default: sized to the problem by the time plan, from --budget up to --max-deadline; "
+                            "with --timeout, the timeout less 5)")
+    smoke.add_argument("--budget", type=float, default=None,
+                       help="without --deadline: the seconds to plan for (default 40); secret repeats are scaled "
+                            "to fit it, and the planned deadline is never shorter")
+    smoke.add_argument("--max-deadline", type=float, default=None,
+                       help="without --deadline: the longest deadline the plan may choose (default 900)")
     smoke.add_argument("--compile-allowance", type=float, default=None,
                        help="seconds of compiling (the candidate's import and first call) that count against "
                             "neither the deadline nor the timeout (default 120; 0: they count)")
@@ -101,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     warm_imports()
     kill_descendants_on_signals()      # cancelled (TERM) or its channel gone (HUP): the evaluation dies too
     report = run_isolated({"problem": args.problem, "candidate": args.candidate, "mode": args.mode,
-                           "deadline_s": args.deadline, "compile_allowance_s": args.compile_allowance},
+                           "deadline_s": args.deadline, "compile_allowance_s": args.compile_allowance,
+                           "budget_s": args.budget, "max_deadline_s": args.max_deadline},
                           timeout_s=args.timeout)
     if args.json:
         print(json.dumps(report.to_json()))

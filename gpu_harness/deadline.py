@@ -25,13 +25,17 @@ class Deadline:
     def __init__(self, seconds: float, clock=time.monotonic):
         self.seconds = float(seconds)
         self._clock = clock
-        self.end = clock() + self.seconds
+        self.start = clock()
+        self.end = self.start + self.seconds
 
     def remaining(self) -> float:
         return max(0.0, self.end - self._clock() - REPORT_RESERVE_S)
 
     def expired(self) -> bool:
         return self.remaining() <= 0.0
+
+    def elapsed(self) -> float:
+        return self._clock() - self.start
 
     def share(self, pieces: int) -> float:
         return self.remaining() / max(pieces, 1)

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 
 from gpu_harness import buffers, guard, memory
+from gpu_harness import plan as timeplan
 from gpu_harness.benchmark import recheck, time_benchmark
 from gpu_harness.correctness import check_case
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
@@ -35,6 +36,9 @@ from gpu_harness.outcome import (
 from gpu_harness.problem import Case, combine_seed, load_problem
 from gpu_harness.remote import RemoteCandidate
 from gpu_harness.state import EvalState
+from gpu_harness.timekeeping import (
+    case_estimate, fits_before_kill, plan_note, plan_time, progress, shape_s, timing_estimate, timing_floor,
+)
 
 # Seed offset of the throwaway draw the output buffers are learned on (never a case).
 LEARN_SEED_OFFSET = 7919
@@ -55,9 +59,12 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
              deadline_s: float = DEFAULT_DEADLINE_S,
              on_case: Callable[[dict[str, Any]], None] | None = None,
              on_compiling: Callable[[bool], None] | None = None,
-             compile_allowance_s: float = COMPILE_ALLOWANCE_S, timeout_s: float = math.inf) -> Report:
+             compile_allowance_s: float = COMPILE_ALLOWANCE_S, timeout_s: float = math.inf,
+             plan_cap_s: float | None = None, on_plan: Callable[[dict[str, Any]], None] | None = None) -> Report:
     """The judge's procedure. `process` is the candidate's process (remote.spawn, forked before CUDA
-    was initialised here): the candidate is imported there, never here."""
+    was initialised here): the candidate is imported there, never here. `plan_cap_s`: the caller gave
+    no deadline; `deadline_s` is its budget and the time plan sizes the deadline, up to this cap
+    (`on_plan` tells the parent, whose kill clock follows)."""
     report = Report(problem=str(problem_path), candidate=str(candidate_path), mode=mode, deadline_s=deadline_s)
     started = perf_counter_ns()
     kill_at = time.monotonic() + timeout_s
@@ -78,7 +85,8 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
                          "headroom_bytes": memory.headroom(total, problem.device.type)}
         ev = EvalState(problem, report, mode, deadline, dict(overrides or {}), on_stage or (lambda s: None),
                        on_case or (lambda c: None), on_compiling or (lambda c: None),
-                       compile_allowance_s=compile_allowance_s, kill_at=kill_at)
+                       compile_allowance_s=compile_allowance_s, kill_at=kill_at, plan_cap_s=plan_cap_s,
+                       on_plan=on_plan or (lambda p: None))
         remote = RemoteCandidate(process[0], process[1], problem.device, ev.seconds_left, report.add_flag,
                                  report.add_note)
         ev.candidate = remote
@@ -87,6 +95,7 @@ def evaluate(problem_path: str, candidate_path: str, process: tuple[int, socket.
         finally:
             ev.close_stage()
             compile_note(ev)
+            plan_note(ev)
     except DeadlinePassed:
         pass
     except HarnessError as exc:
@@ -141,6 +150,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
     report = ev.report
     ev.stage(STAGE_SETUP)
     ev.plan = output_buffers(ev)
+    plan_time(ev)                 # before the candidate exists: from the judge's own measures only
 
     ev.stage(STAGE_LOAD)
     with ev.compiling():          # load_inline's nvcc runs here: not against the deadline
@@ -151,10 +161,14 @@ def run(ev: EvalState, candidate_path: Path) -> None:
     for index, case in enumerate(cases):
         if ev.deadline.expired():
             stop(ev, cases[index:], benchmarks, f"the deadline ({ev.deadline.seconds:g} s) passed before this case")
+        if not fits_before_kill(ev, case_estimate(ev, case)):
+            stop(ev, cases[index:], benchmarks, "the deadline would pass during this case and the call be killed "
+                 f"(the judge's own draw and reference call at its size take {shape_s(ev, case):.1f} s)")
         result = check_case(ev, case, probe=index == 0)
         report.cases.append(result)
         ev.on_case({"case": dataclasses.asdict(result)})     # a killed evaluation still reports it
         memory.release(ev.problem.device)
+        progress(ev, case_estimate(ev, case), f"after case {case.name}")
     if not benchmarks:
         return host_clock_note(ev)
     if not all(c.passed for c in report.cases) or report.flags:
@@ -166,11 +180,20 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         if ev.deadline.expired():
             stop(ev, [], benchmarks[index:], f"the deadline ({ev.deadline.seconds:g} s) passed before this case "
                  "was timed")
+        if not fits_before_kill(ev, timing_floor(ev, case)):
+            stop(ev, [], benchmarks[index:], "the deadline would pass while timing this case (the judge's own "
+                 f"draw and reference call at its size take {shape_s(ev, case):.1f} s, and timing needs "
+                 f"{timeplan.TIMING_MIN_CALLS} calls)")
         cap = ev.deadline.share(left) * (1 - RECHECK_SHARE)
         report.timing.append(time_benchmark(ev, case, cap))
+        if not fits_before_kill(ev, case_estimate(ev, case)):
+            stop(ev, [Case(f"recheck.{case.name}", "recheck", {})], benchmarks[index + 1:], "the re-check after "
+                 f"timing would run into the hard kill (the judge's own draw and reference call at this size take "
+                 f"{shape_s(ev, case):.1f} s)")
         report.cases.append(recheck(ev, case))
         ev.on_case({"case": dataclasses.asdict(report.cases[-1])})
         memory.release(ev.problem.device)
+        progress(ev, timing_estimate(ev, case), f"after timing {case.name}")
     score(ev)
     host_clock_note(ev)
 
@@ -196,12 +219,14 @@ def output_buffers(ev: EvalState) -> buffers.BufferPlan:
 
 
 def correctness_cases(ev: EvalState) -> list[Case]:
-    """Tests, the same tests with a secret seed mixed in (task.yml `secret_repeats`), benchmarks."""
+    """Tests, the same tests with a secret seed mixed in (as many repeats as the time plan chose, at
+    least one, at most task.yml `secret_repeats`), benchmarks."""
     cases: list[Case] = []
     if ev.mode in ("test", "both"):
         tests = ev.problem.tests
         cases += tests
-        for repeat in range(ev.problem.settings.secret_repeats):
+        repeats = ev.time_plan.secret_repeats if ev.time_plan else ev.problem.settings.secret_repeats
+        for repeat in range(repeats):
             for case in tests:
                 if "seed" in case.params:
                     params = dict(case.params, seed=combine_seed(int(case.params["seed"]), ev.secret + repeat))
@@ -224,13 +249,20 @@ def stop(ev: EvalState, unchecked: list[Case], untimed: list[Case], why: str) ->
     report.error = StageError(ev._stage or STAGE_SETUP, KIND_DEADLINE,
                               f"stopped at the evaluation's deadline ({ev.deadline.seconds:g} s): "
                               f"{len(report.cases)} case(s) checked, {len(report.timing)} timed, "
-                              f"{len(report.not_run)} not run (see not_run); raise deadline_s (--deadline) to "
-                              "run them all" + compiling)
+                              f"{len(report.not_run)} not run (see not_run); raise deadline_s (--deadline "
+                              f"{wanted_deadline(ev)}) to run them all" + compiling)
     if not unchecked:
-        wanted = suggest(ev.deadline.seconds)
+        wanted = wanted_deadline(ev)
         not_timed(report, "the deadline passed while timing", f"deadline_s={wanted} (--deadline {wanted}) and a "
                   f"timeout_s above it")
     raise DeadlinePassed()
+
+
+def wanted_deadline(ev: EvalState) -> int:
+    """The deadline to suggest: what the time plan estimates the whole evaluation needs, and never
+    less than twice the one that passed."""
+    planned = ev.time_plan.suggest_deadline_s if ev.time_plan and ev.time_plan.suggest_deadline_s else 0
+    return max(suggest(ev.deadline.seconds - ev.compile_excluded_s), planned)
 
 
 def score(ev: EvalState) -> None:

@@ -45,6 +45,7 @@ NOTE_HOST_CLOCK = "timing_on_host_clock"
 NOTE_TIMING_SKIPPED = "timing_skipped"
 NOTE_THREADS_LEFT_RUNNING = "threads_left_running"
 NOTE_COMPILE_TIME_EXCLUDED = "compile_time_excluded"
+NOTE_PLAN_DOES_NOT_FIT = "plan_does_not_fit"
 
 # Ops that move no data of their own: a candidate made only of these and the reference's ops
 # launched no kernel of its own.

@@ -236,6 +236,7 @@ class Report:
     not_run: list[NotRun] = field(default_factory=list)
     memory: dict[str, Any] = field(default_factory=dict)   # free memory seen, head-room, sets per case
     isolation: dict[str, Any] = field(default_factory=dict)  # confine.Isolation: what confined the candidate
+    plan: dict[str, Any] | None = None     # plan.Plan: the deadline chosen and why, secret repeats, estimates
 
     def finish(self) -> "Report":
         """Set `passed`: every case correct, no flag, no error, at least one case run."""

@@ -14,6 +14,7 @@ from gpu_harness.buffers import BufferPlan
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, Deadline
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
 from gpu_harness.outcome import Mode, Report, Stage
+from gpu_harness.plan import Plan, Work
 from gpu_harness.problem import Problem
 from gpu_harness.remote import RemoteCandidate
 
@@ -37,6 +38,12 @@ class EvalState:
     plan: BufferPlan = field(default_factory=BufferPlan)
     kill_at: float = float("inf")          # monotonic time of the worker's hard kill (compiling extends it)
     compiling_now: bool = False
+    plan_cap_s: float | None = None        # None: the caller's deadline, honoured; else auto-sized up to this
+    on_plan: Callable[[dict[str, Any]], None] = lambda plan: None
+    time_plan: Plan | None = None          # the time plan (plan.py), from the judge's own sizing
+    work: Work | None = None
+    est_done_s: float = 0.0                # estimated seconds of the work done so far, and of what is left
+    est_left_s: float = 0.0
     _stage: str | None = None
     _stage_started: int = 0
 
@@ -67,6 +74,19 @@ class EvalState:
     def close_stage(self) -> None:
         if self._stage is not None:
             self.stage(self._stage)
+
+    def counted_s(self) -> float:
+        """Seconds gone that count against the deadline (compiling excluded)."""
+        return self.deadline.elapsed() - self.compile_excluded_s
+
+    def set_deadline(self, seconds: float) -> None:
+        """Move the counted deadline (an auto plan): here, in the judge's kill clock, and in the parent's."""
+        delta = seconds - (self.deadline.seconds - self.compile_excluded_s)
+        self.deadline.extend(delta)
+        self.kill_at += delta
+        self.report.deadline_s = seconds
+        if self.time_plan is not None:
+            self.on_plan({"deadline_s": seconds})
 
     # -- calling the candidate ----------------------------------------------------------------
     def synchronize(self) -> None:

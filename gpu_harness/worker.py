@@ -19,6 +19,7 @@ import ctypes
 import faulthandler
 import gc
 import json
+import math
 import os
 import select
 import shutil
@@ -31,9 +32,11 @@ from typing import IO, Any
 
 from gpu_harness import SCHEMA_VERSION, confine
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
+from gpu_harness.plan import MAX_DEADLINE_S
 from gpu_harness.outcome import (
-    KIND_BAD_REQUEST, KIND_CRASHED, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY, KIND_PROBLEM_NOT_FOUND,
-    KIND_TIMEOUT, STAGE_SETUP, STAGE_TIME, CaseResult, NotRun, Report, StageError, tail,
+    KIND_BAD_REQUEST, KIND_CRASHED, KIND_DEADLINE, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY,
+    KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT, STAGE_LOAD, STAGE_SETUP, STAGE_TIME, CaseResult, NotRun, Report,
+    StageError, tail,
 )
 
 DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
@@ -126,8 +129,7 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
     mode = str(request.get("mode", "both"))
     shell = Report(problem=problem, candidate=candidate, mode=mode)
     try:
-        deadline_s, timeout = resolve(_number(request.get("deadline_s")),
-                                      _number(timeout_s if timeout_s is not None else request.get("timeout_s")))
+        deadline_s, timeout, cap = limits(request, timeout_s)
     except ValueError as exc:
         return _harness_error(shell, KIND_BAD_REQUEST, f"bad request: {exc}")
     shell.deadline_s = deadline_s
@@ -146,12 +148,28 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
         explicit = timeout_s if timeout_s is not None else request.get("timeout_s")
         allowance = COMPILE_ALLOWANCE_S if explicit is None else 0.0
     job = {"problem": problem, "candidate": candidate, "mode": mode, "deadline_s": deadline_s,
-           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance, "timeout_s": timeout}
+           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance, "timeout_s": timeout,
+           "plan_cap_s": cap}
     if ready is not None and not ready.alive():
         ready.discard()                                  # it died waiting (reaped); fork a fresh one
         ready = None
     child = ready if ready is not None else ReadyChild()
     return child.run(job, shell, timeout)
+
+
+def limits(request: dict[str, Any], timeout_s: float | None = None) -> tuple[float, float, float | None]:
+    """(deadline, hard-kill timeout, cap of an auto-sized deadline). A caller who gives a deadline or a
+    timeout gets it (cap None). One who gives neither gets a deadline sized to the problem by the
+    judge's time plan: `budget_s` (default 40 s) to start with and as the least, `max_deadline_s`
+    (default plan.MAX_DEADLINE_S) as the most; the kill clock follows the plan."""
+    explicit_deadline = _number(request.get("deadline_s"))
+    explicit_timeout = _number(timeout_s if timeout_s is not None else request.get("timeout_s"))
+    if explicit_deadline is not None or explicit_timeout is not None:
+        return (*resolve(explicit_deadline, explicit_timeout), None)
+    budget = _number(request.get("budget_s")) or DEFAULT_DEADLINE_S
+    cap = _number(request.get("max_deadline_s")) or MAX_DEADLINE_S
+    budget = min(budget, cap)
+    return (*resolve(budget, None), cap)
 
 
 def _number(value: Any, allow_zero: bool = False) -> float | None:
@@ -171,7 +189,8 @@ def _evaluate(job: dict[str, Any], channel: "_Channel", process) -> dict[str, An
                     on_case=lambda case: channel.send(**case),
                     on_compiling=lambda compiling: channel.send(compiling=compiling),
                     compile_allowance_s=job["compile_allowance_s"],
-                    timeout_s=float(job.get("timeout_s") or DEFAULT_TIMEOUT_S)).to_json()
+                    timeout_s=float(job.get("timeout_s") or DEFAULT_TIMEOUT_S),
+                    plan_cap_s=job.get("plan_cap_s"), on_plan=lambda plan: channel.send(plan=plan)).to_json()
 
 
 def _harness_error(report: Report, kind: str, message: str) -> Report:
@@ -273,8 +292,10 @@ class ReadyChild:
         except OSError:
             pass                                         # it died while waiting: reported below
         os.close(self.job_w)
+        cap = job.get("plan_cap_s")
         frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout, job["compile_allowance_s"],
-                                         pid=self.pid)
+                                         pid=self.pid, plan_cap=None if cap is None else (started, float(cap)))
+        timeout = _planned_timeout(frames, timeout, cap)
         if timed_out:
             _kill_group(self.pid)
         _, status = os.waitpid(self.pid, 0)
@@ -369,12 +390,25 @@ def _read_job(fd: int) -> dict[str, Any] | None:
     return json.loads(data) if data.strip() else None
 
 
+def _planned_timeout(frames: list[dict[str, Any]], timeout: float, cap: float | None) -> float:
+    """The hard kill an auto plan moved to: its last deadline (at most the cap) plus the grace."""
+    planned = [f["plan"]["deadline_s"] for f in frames if isinstance(f.get("plan"), dict)
+               and isinstance(f["plan"].get("deadline_s"), (int, float))]
+    if cap is None or not planned:
+        return timeout
+    return max(timeout, min(float(planned[-1]), float(cap)) + KILL_GRACE_S)
+
+
 def _read_frames(fd: int, nonce: str, deadline: float,
-                 allowance: float = COMPILE_ALLOWANCE_S, pid: int | None = None) -> tuple[list[dict[str, Any]], bool]:
+                 allowance: float = COMPILE_ALLOWANCE_S, pid: int | None = None,
+                 plan_cap: tuple[float, float] | None = None) -> tuple[list[dict[str, Any]], bool]:
     """Frames until the child closes the pipe or exits (`pid`: a detached process the candidate forked
     holds a copy of the pipe's end and would keep it open), or False -> True at the kill deadline.
     While the child says it is compiling (`{"compiling": true}` around the candidate's import and
-    first call), the kill clock stops, for at most `allowance` seconds in all."""
+    first call), the kill clock stops, for at most `allowance` seconds in all. `plan_cap` (started,
+    cap seconds): an auto plan; the judge's `{"plan": {"deadline_s"}}` frames move the kill to that
+    deadline plus the grace, never past the cap, never before the first kill deadline."""
+    first_deadline = deadline
     buffer = b""
     frames: list[dict[str, Any]] = []
     extended, paused_since = 0.0, None
@@ -411,10 +445,22 @@ def _read_frames(fd: int, nonce: str, deadline: float,
                 elif frame.get("compiling") is False and paused_since is not None:
                     extended = min(allowance, extended + time.monotonic() - paused_since)
                     paused_since = None
+                elif plan_cap is not None and isinstance(frame.get("plan"), dict):
+                    deadline = _plan_kill(frame["plan"], plan_cap, first_deadline, deadline)
         if fd not in ready:                  # drained after the child's exit: nothing more will come from it
             break
     exited.close()
     return frames, False
+
+
+def _plan_kill(plan: dict[str, Any], plan_cap: tuple[float, float], first: float, current: float) -> float:
+    """Where the judge's auto plan puts the kill clock (the judge is trusted: no candidate code runs in
+    it, and the channel is never the candidate's; the cap bounds it all the same)."""
+    seconds = plan.get("deadline_s")
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return current
+    started, cap = plan_cap
+    return max(first, started + min(float(seconds), cap) + KILL_GRACE_S)
 
 
 class _ExitWatch:
@@ -484,6 +530,14 @@ def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: f
         report.error = StageError(stage, KIND_NOT_TIMED, f"correct, not timed: every checked case passed and the "
                                   f"evaluation was killed at {timeout:g} s while timing; pass timeout_s="
                                   f"{int(2 * timeout + 1)} (--timeout {int(2 * timeout + 1)}) to let timing finish")
+    elif timed_out and not any(f.get("stage") == STAGE_LOAD for f in frames):
+        # Killed before the candidate was loaded: only the harness's own set-up (the problem's import,
+        # its buffers, the time plan's reference calls) had run. Never the candidate's failure.
+        report.partial = True
+        report.error = StageError(stage, KIND_DEADLINE, f"the evaluation was killed at {timeout:g} s while the "
+                                  "harness was still setting up (no candidate code had run: the problem's reference "
+                                  f"is slow at these sizes); pass timeout_s={int(2 * timeout + 1)} (--timeout "
+                                  f"{int(2 * timeout + 1)}) or leave the timeout out to let the time plan size it")
     elif timed_out:
         report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
                                   "evaluation was killed, a call never returned (an infinite loop or a hang?)")

@@ -40,7 +40,7 @@ from mcp_bifrost.models import (
 from mcp_bifrost.ops import copy_files as copy_op
 from mcp_bifrost.ops import evaluation, fanout, gpu_lock, health, jobs, slurm_doctor, slurm_jobs, slurm_run
 from mcp_bifrost.ops import push as push_op
-from mcp_bifrost.ops.harness import TargetHarness, read_job_report, run_oneshot
+from mcp_bifrost.ops.harness import SmokeTime, TargetHarness, planned_words, read_job_report, run_oneshot, smoke_time
 from mcp_bifrost.ops.problems import find_problems
 from mcp_bifrost.ops.profile_check import against_smoke
 from mcp_bifrost.ops.reports import parse_profile, parse_smoke
@@ -356,7 +356,8 @@ class Bifrost:
     ) -> SmokeReport:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
-        timeout = self._timeout(timeout_s, self.config.harness.smoke_timeout_s)  # before anything starts
+        self._timeout(timeout_s, self.config.harness.smoke_timeout_s)  # refused before anything starts
+        limit = smoke_time(timeout_s, self.config.harness.smoke_timeout_s)
         t = self.target(target)
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
         cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
@@ -366,27 +367,28 @@ class Bifrost:
             pushed, push_s = (await self.push(target=target)).files_sent, round(time.monotonic() - started, 4)
         ws = (await self.remote_workspace(t)).twin
         h = self.harness(t)
-        work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=sha, started=started,
+        work = self._smoke_work(t, h, prob, cand, mode, limit, ws=ws, sha=sha, started=started,
                                 pushed=pushed, push_s=push_s)
 
         def failed(exc: BaseException) -> str:
             return _smoke_error(t, prob, cand, mode, exc).model_dump_json()
 
         result = await evaluation.evaluate(
-            h, self._lock_gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
+            h, self._lock_gpu(t), f"smoke {prob} {cand}", self._limits(limit.wait_s, use_budget), work,
             job_command=f"run_smoke_test {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
             on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
         if isinstance(result, evaluation.Started):
             qid = str(JobRef(t.name, result.job_id))
             return SmokeReport(
                 summary=f"RUNNING as job {qid}: still evaluating after the {self.config.limits.call_budget_s:g} s call "
-                        "budget; poll job_status (its `report` field carries this report when it is done)",
+                        "budget; poll job_status (its `report` field carries this report when it is done)"
+                        + planned_words(limit),
                 status="running", passed=False, job_id=qid, problem=prob, candidate=cand, candidate_sha256=sha,
                 target=t.name, mode=mode, cases_passed=0, cases_total=0, runner="job", pushed_files=pushed,
                 duration_s=round(time.monotonic() - started, 3))
         return result
 
-    def _smoke_work(self, t: Target, h: TargetHarness, prob: str, cand: str, mode: str, timeout: float, *,
+    def _smoke_work(self, t: Target, h: TargetHarness, prob: str, cand: str, mode: str, limit: SmokeTime, *,
                     ws: str, sha: str | None, started: float, pushed: int | None = None,
                     push_s: float | None = None, gpu: int | None = None) -> evaluation.Run[SmokeReport]:
         """The body of one smoke evaluation (run under the GPU lock by evaluation.evaluate)."""
@@ -394,8 +396,8 @@ class Bifrost:
 
         async def work(state: evaluation.EvalState) -> SmokeReport:
             outcome = await h.evaluate(
-                {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode},
-                f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json --timeout {timeout:g}", timeout,
+                {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode, **limit.fields},
+                f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json {limit.args}", limit.wait_s,
                 on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
             report = parse_smoke(outcome.doc, target=t.name, problem=prob, candidate=cand, runner=outcome.runner)
             reword_report(report, self.words)
@@ -469,7 +471,8 @@ class Bifrost:
         if push:
             await self.push(target=t.name)
         ws = (await self.remote_workspace(t)).twin
-        timeout = self._timeout(timeout_s, self.config.harness.smoke_timeout_s)
+        self._timeout(timeout_s, self.config.harness.smoke_timeout_s)
+        limit = smoke_time(timeout_s, self.config.harness.smoke_timeout_s)
         slurm = isinstance(t, SlurmTarget)
         if slurm:  # one srun step per candidate; Slurm picks each GPU
             slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
@@ -483,7 +486,7 @@ class Bifrost:
             cand, local = cands[int(index)]
             h = self.harness(t, slot.gpu)
             gpu = None if slurm else self._gpu(t) if slot.gpu is None else slot.gpu
-            work = self._smoke_work(t, h, prob, cand, mode, timeout, ws=ws, sha=_sha256(local),
+            work = self._smoke_work(t, h, prob, cand, mode, limit, ws=ws, sha=_sha256(local),
                                     started=time.monotonic(), gpu=gpu)
 
             async def tick(elapsed: float, line: str) -> None:
@@ -492,7 +495,7 @@ class Bifrost:
 
             try:  # on Slurm (gpu None) the scheduler keeps one job per GPU: no lock of ours
                 return await evaluation.evaluate(
-                    h, gpu, f"smoke {prob} {cand}", self._limits(timeout, False), work, job_command="",
+                    h, gpu, f"smoke {prob} {cand}", self._limits(limit.wait_s, False), work, job_command="",
                     job_cwd=ws, progress=tick, on_done=self._remember, on_job_report=str, on_job_error=str)
             except BifrostError as exc:
                 report = _smoke_error(t, prob, cand, mode, exc)

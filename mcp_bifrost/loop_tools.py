@@ -80,7 +80,9 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
                         "(default both)")] = "both",
         push: Annotated[bool, Field(description="push the workspace first (default true; leave it unless you just pushed)")] = True,
         timeout_s: Annotated[float | None, Field(description="seconds before each evaluation is killed; positive, at "
-                                                 "most 86400; default 300 (harness.smoke_timeout_s)", gt=0,
+                                                 "most 86400; leave it out and the harness sizes the deadline to the problem, at "
+                                                 "most 300 s (harness.smoke_timeout_s): the report's `plan` says "
+                                                 "what it chose", gt=0,
                                                  le=24 * 3600)] = None,
     ) -> Annotated[CallToolResult, SmokeOutcome]:
         """Check a kernel candidate against a problem's reference on the GPU target and time both.

@@ -251,6 +251,9 @@ class SmokeReport(BaseModel):
     harness_wall_s: float | None = None
     isolation: dict = Field(default_factory=dict, description="what confined the candidate on the target: subreaper, "
                             "landlock_abi (0: writes not confined), network_blocked, strays_killed, survivors, why")
+    plan: dict | None = Field(default=None, description="the evaluation's time plan: deadline_s chosen and the reason "
+                              "(sized to the problem unless timeout_s was given), fits, suggest_deadline_s, "
+                              "secret_repeats and secret_cases_run")
     duration_s: float = Field(default=0.0, description="the whole call: push, install, lock, evaluation")
     pushed_files: int | None = None
     push_s: float | None = Field(default=None, description="seconds the push took (part of duration_s)")

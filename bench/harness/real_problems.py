@@ -1,6 +1,6 @@
 """The harness on the field's real problems, on the GPU host: verdicts and wall time per evaluation.
 
-    python3 bench/harness/real_problems.py GPU_MODE_REPO KERNELBENCH_REPO [--deadline S] [--budget S]
+    python3 bench/harness/real_problems.py GPU_MODE_REPO KERNELBENCH_REPO [--deadline S] [--budget S] [--planned]
 
 GPU_MODE_REPO is a checkout of gpu-mode/reference-kernels (its problems/pmpp_v2 is used as it is:
 every problem's solutions/correct/* must pass, solutions/wrong/* must fail; their vectorsum
@@ -8,7 +8,8 @@ correct/pytorch.py is stale and fails their own eval too). KERNELBENCH_REPO is a
 ScalingIntelligence/KernelBench (level 1 19_ReLU and 23_Softmax at full size, 6.4 GB inputs), with
 our honest torch and Triton candidates from bench/harness/kernelbench_candidates/, plus one
 torch.compile(mode="reduce-overhead") candidates on pmpp_v2 vectoradd and prefixsum. Each evaluation runs through
-one warm worker with a deadline; prints a markdown table and writes $OUT/real_problems.json.
+one warm worker with a deadline (--planned: none given, the harness sizes it to the problem); prints a
+markdown table and writes $OUT/real_problems.json.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def main() -> int:
                         help="deadline for candidates that compile first (load_inline's nvcc, torch.compile)")
     parser.add_argument("--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped")
     parser.add_argument("--mode", default="both", choices=("test", "benchmark", "both"))
+    parser.add_argument("--planned", action="store_true",
+                        help="give no deadline or timeout: the harness's time plan sizes each one to its problem")
     args = parser.parse_args()
     started = time.monotonic()
     worker = WorkerClient()
@@ -78,8 +81,13 @@ def main() -> int:
         deadline = args.compile_deadline if COMPILES.search(source) else args.deadline
         row["deadline_s"] = deadline
         t0 = time.monotonic()
-        answer = worker.smoke(run["problem"], run["candidate"], args.mode, deadline_s=deadline,
-                              timeout_s=deadline + 15, compile_allowance_s=args.compile_allowance)
+        limits = {} if args.planned else {"deadline_s": deadline, "timeout_s": deadline + 15}
+        answer = worker.smoke(run["problem"], run["candidate"], args.mode, compile_allowance_s=args.compile_allowance,
+                              **limits)
+        plan = answer.get("plan") or {}
+        if plan:
+            row["deadline_s"] = plan.get("deadline_s", deadline)
+            row["plan"] = {k: plan.get(k) for k in ("auto", "fits", "secret_repeats", "est_total_s", "reason")}
         wall = time.monotonic() - t0
         error = answer.get("error") or {}
         failed = [c for c in answer.get("cases", []) if not c["passed"]]

@@ -257,6 +257,42 @@ def check_schema(doc: dict[str, Any], what: str) -> None:
 
 
 # -- one target's harness ---------------------------------------------------------------------------
+# gpu_harness's own numbers for a request without a timeout (gpu_harness/deadline.py): its hard kill
+# comes this long after the deadline, and this much compiling does not count.
+PLAN_KILL_GRACE_S = 5.0
+PLAN_COMPILE_ALLOWANCE_S = 120.0
+
+
+@dataclass(frozen=True)
+class SmokeTime:
+    """The time fields of one smoke request, the same for the one-shot command line, and how long to
+    wait for the answer."""
+
+    fields: dict[str, Any]
+    args: str
+    wait_s: float
+    planned: bool  # the harness sizes the deadline to the problem (its report's `plan` says how)
+
+
+def smoke_time(timeout_s: float | None, default_s: float) -> SmokeTime:
+    """A caller's timeout goes as it is: the harness honours it. Without one, the harness's time plan
+    sizes the deadline to the problem (the judge's own measures of its reference and its case count),
+    up to the default timeout less the kill's grace: a 40-case problem with a slow reference gets the
+    minutes it needs, a vector add keeps a short one. The answer is awaited that long plus compiling."""
+    if timeout_s is not None:
+        return SmokeTime({"timeout_s": timeout_s}, f"--timeout {timeout_s:g}", timeout_s, False)
+    cap = max(default_s - PLAN_KILL_GRACE_S, 1.0)
+    return SmokeTime({"max_deadline_s": cap}, f"--max-deadline {cap:g}", default_s + PLAN_COMPILE_ALLOWANCE_S, True)
+
+
+def planned_words(limit: SmokeTime) -> str:
+    """What a call that became a job says about the deadline its evaluation runs to."""
+    if not limit.planned:
+        return ""
+    return (f"; its deadline is sized to the problem by the harness's time plan (at most "
+            f"{limit.fields['max_deadline_s']:g} s), and the report's `plan` says what it chose and why")
+
+
 @dataclass
 class Outcome:
     doc: dict[str, Any]
@@ -338,7 +374,8 @@ class TargetHarness:
             if on_start:
                 on_start(worker.proc.pgid)
             try:
-                doc = await worker.request({**request, "timeout_s": timeout_s}, timeout_s + ANSWER_GRACE_S)
+                fields = request if "max_deadline_s" in request else {**request, "timeout_s": timeout_s}
+                doc = await worker.request(fields, timeout_s + ANSWER_GRACE_S)
                 return Outcome(doc, runner, worker.proc.pgid)
             except WorkerDied as exc:
                 if attempt == 2 or not may_retry():

@@ -91,6 +91,7 @@ class WireReport(_Wire):
     stdout_tail: str = ""
     wall_s: float | None = None
     isolation: dict = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
+    plan: dict | None = None  # added within schema 1: the time plan (deadline chosen and why, secret repeats)
 
 
 def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
@@ -118,10 +119,19 @@ def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: st
         error=HarnessFailure(stage=wire.error.stage, kind=wire.error.kind, message=wire.error.message[:1500],
                              stderr_tail=wire.error.stderr_tail[-STDERR_TAIL_CHARS:]) if wire.error else None,
         stdout_tail=wire.stdout_tail[-STDOUT_TAIL_CHARS:], harness_version=wire.harness_version, runner=runner,
-        harness_wall_s=wire.wall_s, isolation=wire.isolation,
+        harness_wall_s=wire.wall_s, isolation=wire.isolation, plan=_plan(wire.plan),
     )
     report.summary = smoke_summary(report)
     return report
+
+
+PLAN_KEYS = ("deadline_s", "reason", "auto", "fits", "suggest_deadline_s", "cases", "est_case_s", "est_total_s",
+             "secret_repeats", "secret_cases_run", "replanned")
+
+
+def _plan(plan: dict | None) -> dict | None:
+    """The harness's time plan, the keys an agent acts on."""
+    return {k: plan[k] for k in PLAN_KEYS if k in plan} if isinstance(plan, dict) else None
 
 
 def _status(wire: WireReport) -> str:

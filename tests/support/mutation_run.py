@@ -27,6 +27,7 @@ class Mutation:
 
 JUDGE = "tests/harness/test_judge.py"
 JAIL = "tests/harness/test_jail.py"
+PLAN = "tests/harness/test_time_plan.py"
 MUTATIONS = [
     Mutation("push: type conflicts resolved by removal", "mcp_bifrost/ops/push/plan.py",
              "            if why:\n", "            if False:\n", ("tests/ops/test_push_plan.py",)),
@@ -265,6 +266,22 @@ MUTATIONS = [
     Mutation("judge: the speed-up reported from the claim", "gpu_harness/benchmark.py",
              "    if supported > cand.median_ms:", "    if False:",
              (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",)),
+    Mutation("time plan: secret repeats may fall to none", "gpu_harness/plan.py",
+             "    floor = MIN_SECRET_REPEATS\n", "    floor = 0\n",
+             (PLAN + "::test_a_candidate_that_looks_slow_cannot_cut_the_secret_repeats_that_catch_it",)),
+    Mutation("time plan: no deadline sized to the problem (the budget kept)", "gpu_harness/plan.py",
+             "    deadline = min(max(budget_s, float(math.ceil(needed * SAFETY))), cap)", "    deadline = budget_s",
+             (PLAN + "::test_forty_cases_of_a_slow_reference_get_a_verdict_where_a_fixed_deadline_gave_an_error",)),
+    Mutation("time plan: the worker's kill clock ignores the judge's plan", "gpu_harness/worker.py",
+             '                    deadline = _plan_kill(frame["plan"], plan_cap, first_deadline, deadline)',
+             "                    pass",
+             (PLAN + "::test_a_benchmark_slower_than_the_timeout_is_timed_or_correct_but_not_timed_never_failed",)),
+    Mutation("time plan: a kill while the harness sets up (no candidate code yet) reads failed", "gpu_harness/worker.py",
+             '    elif timed_out and not any(f.get("stage") == STAGE_LOAD for f in frames):', "    elif False:",
+             (PLAN + "::test_a_kill_before_the_candidate_was_loaded_is_the_harness_running_out_of_time_never_failed",)),
+    Mutation("time plan: a case that cannot end before the kill is started anyway", "gpu_harness/timekeeping.py",
+             "    return seconds <= left + KILL_SHARE * max(0.0, ev.seconds_left() - left)", "    return True",
+             (PLAN + "::test_a_case_that_cannot_end_before_the_kill_stops_at_the_deadline_instead_of_reading_as_a_hang",)),
     Mutation("judge: a hang while timing a correct kernel reads failed", "gpu_harness/evaluate.py",
              "        report.error.kind = kind\n", "        pass\n",
              (JUDGE + "::test_a_correct_kernel_whose_timing_hangs_is_correct_but_not_timed_never_failed",)),
