@@ -97,8 +97,6 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         `report` is the whole fan-out report once every candidate is done; job_cancel stops them all."""
         if (candidate is None) == (candidates is None):
             raise ToolError("give exactly one of `candidate` (one path) or `candidates` (a list of paths)")
-        args = {"problem": problem, "candidate": candidate, "candidates": candidates, "mode": mode, "push": push,
-                "timeout_s": timeout_s}
         if candidates is not None:
             last = [0.0]
 
@@ -106,11 +104,11 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
                 last[0] = max(last[0] + 0.001, float(done))  # progress must grow at every notification
                 await ctx.report_progress(last[0], total, line)
 
-            report: BaseModel = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_tests(
+            report: BaseModel = await call(ctx, lambda app: app.run_smoke_tests(
                 problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s,
                 progress=fan_progress, use_budget=True))
         else:
-            report = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_test(
+            report = await call(ctx, lambda app: app.run_smoke_test(
                 problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s,
                 progress=_progress(ctx)))
         return CallToolResult(content=[TextContent(type="text", text=report.model_dump_json())],
@@ -143,9 +141,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
         .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI.
         Use it when run_smoke_test's speedup stalls."""
-        args = {"problem": problem, "candidate": candidate, "sections": sections, "kernel_regex": kernel_regex,
-                "launch_count": launch_count, "baseline": baseline}
-        return await call(ctx, "profile_ncu", target, args, lambda app: app.profile_ncu(
+        return await call(ctx, lambda app: app.profile_ncu(
             problem, candidate, target=target, sections=sections, kernel_regex=kernel_regex,
             launch_count=launch_count, baseline=baseline, progress=_progress(ctx)))
 
@@ -159,8 +155,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
     ) -> Annotated[CallToolResult, HistoryReport]:
         """Every smoke test and profile of a problem (newest first), with the best passing candidate so far
         (highest speedup). Use it to decide whether you are still improving, and which file to keep."""
-        report: HistoryReport = await call(ctx, "history", None, {"problem": problem, "limit": limit, "plot": plot},
-                                           lambda app: app.history_report(problem, limit))
+        report: HistoryReport = await call(ctx, lambda app: app.history_report(problem, limit))
         content: list[TextContent | ImageContent] = [TextContent(type="text", text=report.model_dump_json())]
         if plot:
             app: Bifrost = ctx.request_context.lifespan_context
@@ -175,7 +170,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
     async def problems(ctx: Context) -> ProblemsReport:
         """Kernel problems in the local workspace (what push sends): GPU MODE folders with their test and
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
-        return await call(ctx, "problems", None, {}, lambda app: app.problems())
+        return await call(ctx, lambda app: app.problems())
 
     @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown",
                      description="How problems and candidates are written (GPU MODE and KernelBench formats)")
