@@ -505,7 +505,7 @@ def demo(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
     raise typer.Exit(asyncio.run(run_demo(out, workspace, config)))
 
 
-from mcp_bifrost import cli_loop  # noqa: E402  (the kernel-loop commands: smoke, profile, history, problems)
+from mcp_bifrost.loop import cli as cli_loop  # noqa: E402  (the kernel-loop commands: smoke, profile, history, problems)
 
 cli_loop.register(app, out, err, _run, _config, ConfigOpt, TargetOpt, WorkspaceOpt)
 

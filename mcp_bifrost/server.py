@@ -34,7 +34,7 @@ from mcp_bifrost.models import (
     TargetsReport,
 )
 from mcp_bifrost.app import Bifrost
-from mcp_bifrost import loop_tools
+from mcp_bifrost.loop import tools as loop_tools
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)

@@ -90,7 +90,7 @@ def _unit(device: dict) -> str:
 
 
 def _us(us: float | None) -> str:
-    from mcp_bifrost.ops.reports import fmt_time
+    from mcp_bifrost.loop.reports import fmt_time
 
     return fmt_time(us)
 

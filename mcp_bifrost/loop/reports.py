@@ -23,7 +23,7 @@ from mcp_bifrost.models import (
     SmokeReport,
     SmokeTiming,
 )
-from mcp_bifrost.ops.harness import check_schema
+from mcp_bifrost.loop.harness import check_schema
 
 MESSAGE_CHARS = 400
 STDOUT_TAIL_CHARS = 1500

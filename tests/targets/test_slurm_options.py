@@ -50,7 +50,7 @@ def test_slurm_states_map_into_the_job_model(slurm, ours):
 
 
 def test_idle_gpus_count_free_gpus_of_serving_nodes_once_each():
-    from mcp_bifrost.ops.fanout import gpu_count, parse_idle_gpus
+    from mcp_bifrost.loop.fanout import gpu_count, parse_idle_gpus
 
     assert [gpu_count(g) for g in ("gpu:fake:2", "gpu:4", "gpu:h100:4(S:0-1),nic:1", "gpu:fake:1(IDX:0)", "(null)")] \
         == [2, 4, 4, 1, 0]
@@ -63,7 +63,7 @@ def test_idle_gpus_count_free_gpus_of_serving_nodes_once_each():
 
 
 def test_slurm_fan_out_keeps_as_many_jobs_in_flight_as_gpus_are_idle():
-    from mcp_bifrost.ops.fanout import slots_for
+    from mcp_bifrost.loop.fanout import slots_for
 
     target = SlurmTarget("c", "login", slurm=SlurmOptions(max_parallel=6))
     assert len(slots_for(target, [], 6, idle_gpus=2)) == 2
