@@ -8,6 +8,7 @@ Messages use the vocabulary of the surface that made the app (`Words`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 
 from mcp_bifrost.arguments import check_timeout
@@ -26,17 +27,17 @@ from mcp_bifrost.models import (
     ProfileReport,
     PushResult,
     SmokeReport,
+    TargetHealth,
     TargetsReport,
 )
 from mcp_bifrost.ops import copy_files as copy_op
-from mcp_bifrost.ops import health, jobs, slurm_doctor, slurm_jobs, slurm_run
 from mcp_bifrost.ops import push as push_op
-from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
+from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee
 from mcp_bifrost.ops.jobs import JobRef
+from mcp_bifrost.ops.kinds import kind_of
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace, workspace_name
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool
-from mcp_bifrost.targets.slurm import SlurmTarget
 
 
 class Bifrost:
@@ -110,20 +111,15 @@ class Bifrost:
         job_timeout = self.timeout(timeout_s, self.config.limits.job_timeout_s)
         where = (await self.remote_workspace(t)).cwd(cwd)
         if background:
-            if isinstance(t, SlurmTarget):
-                job_id = await slurm_jobs.submit(t, command, where, env, job_timeout)
-            else:
-                job_id = await jobs.start_job(t, command, where, env, job_timeout, limits.grace_s)
+            job_id = await kind_of(t).submit(t, command, where, env, job_timeout, limits.grace_s)
             ref = JobRef(t.name, job_id)
             return ExecResult(
                 target=t.name, command=command, cwd=where, exit_code=None, stdout="", stderr="",
                 stdout_bytes=0, stderr_bytes=0, truncated=False, duration_s=0.0, job_id=str(ref),
                 note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
-        on_gpu = await slurm_run.compute_command(t, command, timeout_s=limits.timeout_s)
-        result = await execute(t, on_gpu, where, limits, env=env, progress=progress, words=self.words, tee=tee)
-        result = slurm_run.check(result)
-        result.command = command
+        result = await kind_of(t).run(t, command, where, limits, env=env, progress=progress, words=self.words,
+                                      tee=tee)
         if result.job_id:
             ref = JobRef(t.name, result.job_id)
             result.job_id = str(ref)
@@ -144,15 +140,9 @@ class Bifrost:
         t = self.target(target)
         where = (await self.remote_workspace(t)).cwd(cwd)
         gpus = getattr(self.config.target(target)[1], "gpus", [])
-        idle = await fanout.idle_gpus(t) if isinstance(t, SlurmTarget) else None
-        slots = fanout.slots_for(t, gpus, len(commands), idle_gpus=idle)
+        slots = fanout.slots_for(t, gpus, len(commands), idle_gpus=await kind_of(t).idle_gpus(t))
         return await fanout.exec_candidates(t, commands, where, self.exec_limits(timeout_s, use_budget=False),
                                             slots, env=env, progress=progress)
-
-    @staticmethod
-    def _jobs(t: Target):
-        """The module that reads and controls detached runs on this kind of target."""
-        return slurm_jobs if isinstance(t, SlurmTarget) else jobs
 
     def _job(self, job_id: str, target: str | None = None) -> tuple[Target, JobRef]:
         ref = JobRef.parse(job_id, target or self.config.default_target)
@@ -165,7 +155,7 @@ class Bifrost:
 
     async def job_status(self, job_id: str, target: str | None = None) -> JobInfo:
         t, ref = self._job(job_id, target)
-        info = await self._jobs(t).job_status(t, ref.id)
+        info = await kind_of(t).job_status(t, ref.id)
         info.job_id = str(ref)
         report = await self.loop.job_report(t, info)
         if report is not None:
@@ -174,19 +164,19 @@ class Bifrost:
 
     async def job_logs(self, job_id: str, tail_lines: int = 200, target: str | None = None) -> JobLogs:
         t, ref = self._job(job_id, target)
-        logs = await self._jobs(t).job_logs(t, ref.id, tail_lines, self.config.limits.output_cap_bytes)
+        logs = await kind_of(t).job_logs(t, ref.id, tail_lines, self.config.limits.output_cap_bytes)
         logs.job_id = str(ref)
         return logs
 
     async def job_cancel(self, job_id: str, target: str | None = None) -> JobCancelResult:
         t, ref = self._job(job_id, target)
-        result = await self._jobs(t).job_cancel(t, ref.id, self.config.limits.kill_grace_s)
+        result = await kind_of(t).job_cancel(t, ref.id, self.config.limits.kill_grace_s)
         result.job_id = str(ref)
         return result
 
     async def list_jobs(self, target: str | None = None, limit: int = 20) -> list[JobInfo]:
         t = self.target(target)
-        found = await self._jobs(t).list_jobs(t, limit)
+        found = await kind_of(t).list_jobs(t, limit)
         for info in found:
             info.job_id = str(JobRef(t.name, info.job_id))
         return found
@@ -257,8 +247,11 @@ class Bifrost:
         return real
 
     async def targets(self) -> TargetsReport:
-        names = self.pool.names()
-        checks = [self._probe(self.target(n), is_default=n == self.config.default_target) for n in names]
+        def probe(name: str) -> Awaitable[TargetHealth]:
+            t = self.target(name)
+            return kind_of(t).probe(t, is_default=name == self.config.default_target)
+
+        checks = [probe(n) for n in self.pool.names()]
         return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)),
                              workspace=str(self.workspace), twin=self.twin_name)
 
@@ -266,12 +259,6 @@ class Bifrost:
     def twin_name(self) -> str:
         """The folder of this workspace's twin under <workdir>/workspaces on every target."""
         return workspace_name(str(self.workspace), self.config.project)
-
-    @staticmethod
-    def _probe(t: Target, *, is_default: bool):
-        if isinstance(t, SlurmTarget):  # the login node, the partitions, and a check job on a compute node
-            return slurm_doctor.probe(t, is_default=is_default)
-        return health.probe(t, is_default=is_default)
 
     async def close(self) -> None:
         await self.loop.close()

@@ -34,13 +34,13 @@ from mcp_bifrost.models import (
     PushResult,
     SmokeReport,
 )
-from mcp_bifrost.ops import jobs, slurm_run
+from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.jobs import JobRef
+from mcp_bifrost.ops.kinds import kind_of
 from mcp_bifrost.ops.remote_command import quote
 from mcp_bifrost.ops.workspace import RemoteWorkspace
 from mcp_bifrost.ops.workspace import workdir as remote_workdir
 from mcp_bifrost.targets.base import Target
-from mcp_bifrost.targets.slurm import SlurmTarget
 
 JOB_COMMANDS = ("run_smoke_test ", "profile_ncu ")  # jobs whose dir holds a report.json
 Mode = Literal["test", "benchmark", "both"]
@@ -75,9 +75,18 @@ class KernelLoop:
     def harness(self, target: Target, gpu: int | None = None) -> TargetHarness:
         """The target's harness (installed once, one warm worker), created on first use. With `gpu`, the
         harness of that one GPU (its own worker, CUDA_VISIBLE_DEVICES=gpu): fan-out runs one per GPU.
-        A Slurm target's runs one-shot inside srun instead."""
-        if isinstance(target, SlurmTarget):  # its worker would run on the login node, which has no GPU
-            return self._slurm_harness(target)
+        Where a scheduler gives the GPU (Slurm), one-shot inside its job instead: a warm worker would
+        live on the login node, which has no GPU."""
+        kind = kind_of(target)
+        if kind.scheduler_gives_gpu:
+            key = f"{target.name}#oneshot"
+            if key not in self._harnesses:
+                async def wrap(command: str, timeout_s: float) -> str:
+                    return await kind.compute_command(target, command, timeout_s=timeout_s)
+
+                self._harnesses[key] = TargetHarness(target, use_worker=False, wrap=wrap,
+                                                     oneshot_reason=kind.oneshot_reason)
+            return self._harnesses[key]
         key = target.name if gpu is None else f"{target.name}#gpu{gpu}"
         if key not in self._harnesses:
             gpus = self.config.target(target.name)[1].gpus if gpu is None else [gpu]
@@ -87,25 +96,13 @@ class KernelLoop:
                                                  ready_timeout_s=hs.ready_timeout_s)
         return self._harnesses[key]
 
-    def _slurm_harness(self, target: SlurmTarget) -> TargetHarness:
-        """A Slurm target's harness: installed in the shared workdir by the login node, run one-shot
-        inside srun on a compute node (a warm worker would live on the login node, which has no GPU)."""
-        key = f"{target.name}#srun"
-        if key not in self._harnesses:
-            async def into_srun(command: str, timeout_s: float) -> str:
-                return await slurm_run.compute_command(target, command, timeout_s=timeout_s)
-
-            self._harnesses[key] = TargetHarness(target, use_worker=False, wrap=into_srun,
-                                                 oneshot_reason="one-shot in srun (Slurm compute node)")
-        return self._harnesses[key]
-
     def _gpu(self, target: Target) -> int:
         gpus = self.config.target(target.name)[1].gpus
         return gpus[0] if gpus else 0
 
     def _lock_gpu(self, target: Target) -> int | None:
-        """The GPU whose lock an evaluation takes; None on Slurm, where the scheduler gives the GPU."""
-        return None if isinstance(target, SlurmTarget) else self._gpu(target)
+        """The GPU whose lock an evaluation takes; None where the scheduler gives the GPU (Slurm)."""
+        return None if kind_of(target).scheduler_gives_gpu else self._gpu(target)
 
     def workspace_path(self, path: str, what: str, *, must_exist: bool) -> tuple[str, Path]:
         """(path relative to the workspace, local path). Absolute paths must lie inside the workspace."""
@@ -225,12 +222,10 @@ class KernelLoop:
             await self.shell.push(target=t.name)
         ws = (await self.shell.remote_workspace(t)).twin
         timeout = self.shell.timeout(timeout_s, self.config.harness.smoke_timeout_s)
-        slurm = isinstance(t, SlurmTarget)
-        if slurm:  # one srun step per candidate; Slurm picks each GPU
-            slots = fanout.slots_for(t, [], len(cands), idle_gpus=await fanout.idle_gpus(t))
-        else:  # one per GPU; a single configured GPU keeps the target's own worker
-            gpus = self.config.target(t.name)[1].gpus
-            slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands))
+        kind = kind_of(t)
+        slurm = kind.scheduler_gives_gpu  # one job per candidate; the scheduler picks each GPU
+        gpus = self.config.target(t.name)[1].gpus  # one slot per GPU; a single one keeps the target's own worker
+        slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands), idle_gpus=await kind.idle_gpus(t))
         await self.harness(t).folder()  # install once, before the workers look
         done = 0
 

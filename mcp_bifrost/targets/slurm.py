@@ -1,7 +1,7 @@
 """The `slurm` target: a cluster whose login node is an ssh target; GPU work runs as Slurm jobs.
 
 Every command `start()`s on the login node (push, listings, job files: the workdir is on a filesystem
-the compute nodes share). What must run on a GPU is wrapped by ops/slurm_run.py in `srun` (short calls)
+the compute nodes share). What must run on a GPU is wrapped by ops/slurm/run.py in `srun` (short calls)
 or handed to `sbatch` (detached work) with the options below. Slurm picks the GPU and sets
 CUDA_VISIBLE_DEVICES, so there is no per-GPU lock here.
 """

@@ -6,7 +6,8 @@ import pytest
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import RemoteExit, SlurmCannotRun, SlurmLaunchFailed
-from mcp_bifrost.ops import slurm_jobs, slurm_run
+from mcp_bifrost.ops.slurm import jobs as slurm_jobs
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.targets.factory import build_target
 from mcp_bifrost.targets.slurm import SlurmOptions, SlurmTarget, time_limit_minutes
 
@@ -50,7 +51,7 @@ def test_slurm_states_map_into_the_job_model(slurm, ours):
 
 
 def test_idle_gpus_count_free_gpus_of_serving_nodes_once_each():
-    from mcp_bifrost.loop.fanout import gpu_count, parse_idle_gpus
+    from mcp_bifrost.ops.slurm.kind import gpu_count, parse_idle_gpus
 
     assert [gpu_count(g) for g in ("gpu:fake:2", "gpu:4", "gpu:h100:4(S:0-1),nic:1", "gpu:fake:1(IDX:0)", "(null)")] \
         == [2, 4, 4, 1, 0]

@@ -14,8 +14,8 @@ import time
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import SlurmHealth, SlurmPartition, TargetHealth
 from mcp_bifrost.ops import health as health_op
-from mcp_bifrost.ops import slurm_run
-from mcp_bifrost.ops.execute import ExecLimits, execute
+from mcp_bifrost.ops.execute import ExecLimits
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.slurm import SlurmTarget
@@ -98,9 +98,8 @@ async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float
     (await run_capture(target, f"printf %s {token} > {quote(token_file)}")).check("writing the doctor's check file")
     command = f"{read_back(token_file)} 2>/dev/null; echo; hostname; {health_op.probe_command(target)}"
     try:
-        on_gpu = await slurm_run.compute_command(target, command, timeout_s=timeout_s)
         limits = ExecLimits(timeout_s=timeout_s, budget_s=None, cap_bytes=64_000, grace_s=2.0)
-        result = slurm_run.check(await execute(target, on_gpu, health.workdir, limits))
+        result = await slurm_run.run(target, command, health.workdir, limits)
     finally:
         await asyncio.shield(run_capture(target, f"rm -f {quote(token_file)}"))
     if result.timed_out:

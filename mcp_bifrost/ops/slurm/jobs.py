@@ -17,7 +17,8 @@ import time
 
 from mcp_bifrost.errors import JobNotFound, SlurmError
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
-from mcp_bifrost.ops import jobs, slurm_run
+from mcp_bifrost.ops import jobs
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.process import env_line
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.remote import script
