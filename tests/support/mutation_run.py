@@ -129,7 +129,7 @@ MUTATIONS = [
     Mutation("profile vs smoke: a changed file compared with its old smoke test", "mcp_bifrost/loop/profile_check.py",
              "            return None  # the file changed", "            pass  # the file changed",
              ("tests/loop/test_profile_whole_call.py",)),
-    Mutation("profile_ncu: no check against the last smoke test", "mcp_bifrost/app.py",
+    Mutation("profile_ncu: no check against the last smoke test", "mcp_bifrost/loop/kernel_loop.py",
              "            await asyncio.to_thread(against_smoke, report, self.history)\n", "",
              ("tests/loop/test_profile_whole_call.py",)),
     # first hour (issue 17) and arguments at entry (issue 20)
@@ -160,12 +160,12 @@ MUTATIONS = [
     Mutation("trust: any recorded key taken for the presented one", "mcp_bifrost/trust.py",
              "        if any(k.export_public_key() == presented for k in keys):", "        if True:",
              ("tests/cli/test_trust.py",)),
-    Mutation("fan-out: not_run counted as failed", "mcp_bifrost/app.py",
+    Mutation("fan-out: not_run counted as failed", "mcp_bifrost/loop/smoke.py",
              'if not r.passed and r.status != "not_run"]', "if not r.passed]",
              ("tests/loop/test_cpu_wording.py",)),
     Mutation("reports: roofline fraction on a host clock", "mcp_bifrost/loop/reports.py",
              '    on_gpu = t.clock != "host"', "    on_gpu = True", ("tests/loop/test_cpu_wording.py",)),
-    Mutation("app: lock commands left to be reaped after the loop", "mcp_bifrost/app.py",
+    Mutation("app: lock commands left to be reaped after the loop", "mcp_bifrost/loop/kernel_loop.py",
              "        await gpu_lock.finish_reaping()\n", "", ("tests/loop/test_worker_reaped.py",)),
     Mutation("evaluation: a GPU lock on a target without a GPU", "mcp_bifrost/loop/evaluation.py",
              "    if h.gpu_less:", "    if False:",
@@ -338,6 +338,9 @@ MUTATIONS = [
     Mutation("local: a stdin closed with a broken pipe left unretrieved", "mcp_bifrost/targets/local.py",
              "            self._stdin_closed.add_done_callback(_retrieve)\n", "\n",
              ("tests/targets/test_local.py",)),
+    Mutation("slurm_job.sh: a job folder without a Slurm id read as a batch job", "mcp_bifrost/remote/slurm_job.sh",
+             '[ -n "$id" ] || exit "$EXIT_SLURM_NOT_BATCH"\n', '[ -n "$id" ] || true\n',
+             ("tests/targets/test_slurm_options.py",)),
 ]
 
 

@@ -72,3 +72,24 @@ def test_slurm_fan_out_keeps_as_many_jobs_in_flight_as_gpus_are_idle():
     assert len(slots_for(target, [], 6, idle_gpus=None)) == 6
     assert len(slots_for(target, [], 3, idle_gpus=8)) == 3
     assert all(slot.gpu is None for slot in slots_for(target, [], 6, idle_gpus=2))
+
+
+def test_the_job_scripts_name_their_refusals_with_codes_from_the_table(tmp_path):
+    """slurm_job.sh and slurm_doctor.sh say 'no such job', 'not a batch job' and 'wrong usage' with the
+    table's codes (no Slurm needed: these answers come before any Slurm command)."""
+    import subprocess
+
+    from mcp_bifrost import remote
+
+    def run(name: str, *args: str) -> int:
+        return subprocess.run(remote.command(name, *args), shell=True, executable="/bin/bash").returncode
+
+    claimed = tmp_path / "claimed"
+    claimed.mkdir()
+    assert run("slurm_job", "state", str(tmp_path / "gone")) == RemoteExit.NO_JOB
+    assert run("slurm_job", "state", str(claimed)) == RemoteExit.SLURM_NOT_BATCH
+    assert run("slurm_job", "submit", str(claimed)) == RemoteExit.USAGE
+    assert run("slurm_job", "nonsense") == RemoteExit.USAGE
+    assert run("slurm_doctor", "mark", str(claimed / "token"), "abc") == 0 and (claimed / "token").read_text() == "abc"
+    assert run("slurm_doctor", "unmark", str(claimed / "token")) == 0 and not (claimed / "token").exists()
+    assert run("slurm_doctor", "mark") == RemoteExit.USAGE
