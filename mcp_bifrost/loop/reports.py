@@ -35,19 +35,6 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class WireCase(_Wire):
-    name: str
-    kind: str
-    params: dict
-    passed: bool
-    reason: str = ""
-    message: str = ""
-    max_abs_err: float | None = None
-    max_rel_err: float | None = None
-    mismatches: int = 0
-    first_mismatches: list[dict] = []
-
-
 class WireSummary(_Wire):
     median_ms: float | None
     p10_ms: float | None = None
@@ -84,13 +71,21 @@ class WireReport(_Wire):
     device: dict = {}
     flags: list[HarnessFinding]
     notes: list[HarnessFinding] = []
-    cases: list[WireCase]
+    cases: list[SmokeCase]  # the harness's case is the report's: one model, validated once
     timing: list[WireTiming] = []
     score: dict | None = None
     error: WireError | None = None
     stdout_tail: str = ""
     wall_s: float | None = None
     isolation: dict = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
+
+
+def _shown(case: SmokeCase) -> SmokeCase:
+    """A case as the agent reads it: a failure's message and first mismatches, cut short; a pass, neither."""
+    if case.passed:
+        return case.model_copy(update={"message": "", "first_mismatches": []})
+    return case.model_copy(update={"message": case.message[:MESSAGE_CHARS],
+                                   "first_mismatches": case.first_mismatches[:3]})
 
 
 def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
@@ -101,10 +96,7 @@ def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: st
     except ValidationError as exc:
         raise HarnessProtocolError(f"the harness on {target} sent a schema-1 report that does not validate: "
                                    f"{exc.errors()[:3]}") from exc
-    cases = [SmokeCase(name=c.name, kind=c.kind, params=c.params, passed=c.passed, reason=c.reason,
-                       message="" if c.passed else c.message[:MESSAGE_CHARS], max_abs_err=c.max_abs_err,
-                       max_rel_err=c.max_rel_err, mismatches=c.mismatches,
-                       first_mismatches=[] if c.passed else c.first_mismatches[:3]) for c in wire.cases]
+    cases = [_shown(c) for c in wire.cases]
     timing = [_timing(t) for t in wire.timing]
     fractions = [t.roofline_fraction for t in timing if t.roofline_fraction]
     score = wire.score or {}
