@@ -18,8 +18,9 @@ from typing import Literal, Protocol
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError, CommandError, PathOutsideWorkdir
-from mcp_bifrost.loop import evaluation, fanout, gpu_lock, smoke
-from mcp_bifrost.loop.harness import TargetHarness, read_job_report, run_oneshot
+from mcp_bifrost.loop import evaluation, fanout, smoke
+from mcp_bifrost.loop.harness import read_job_report, run_oneshot
+from mcp_bifrost.loop.harnesses import Harnesses
 from mcp_bifrost.loop.history import History
 from mcp_bifrost.loop.problems import find_problems
 from mcp_bifrost.loop.profile_check import against_smoke
@@ -66,43 +67,11 @@ class KernelLoop:
     def __init__(self, shell: Shell, *, project: str) -> None:
         self.shell = shell
         self.config = shell.config
-        self._harnesses: dict[str, TargetHarness] = {}
+        self.harnesses = Harnesses(self.config)
+        self.harness = self.harnesses.get
         db = self.config.history_db
         self.history = History(Path(db).expanduser() if db else None, project=project)
         self.last_report: SmokeReport | ProfileReport | None = None
-
-    # -- where it runs ---------------------------------------------------------------------------
-    def harness(self, target: Target, gpu: int | None = None) -> TargetHarness:
-        """The target's harness (installed once, one warm worker), created on first use. With `gpu`, the
-        harness of that one GPU (its own worker, CUDA_VISIBLE_DEVICES=gpu): fan-out runs one per GPU.
-        Where a scheduler gives the GPU (Slurm), one-shot inside its job instead: a warm worker would
-        live on the login node, which has no GPU."""
-        kind = kind_of(target)
-        if kind.scheduler_gives_gpu:
-            key = f"{target.name}#oneshot"
-            if key not in self._harnesses:
-                async def wrap(command: str, timeout_s: float) -> str:
-                    return await kind.compute_command(target, command, timeout_s=timeout_s)
-
-                self._harnesses[key] = TargetHarness(target, use_worker=False, wrap=wrap,
-                                                     oneshot_reason=kind.oneshot_reason)
-            return self._harnesses[key]
-        key = target.name if gpu is None else f"{target.name}#gpu{gpu}"
-        if key not in self._harnesses:
-            gpus = self.config.target(target.name)[1].gpus if gpu is None else [gpu]
-            env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus else {}
-            hs = self.config.harness
-            self._harnesses[key] = TargetHarness(target, env=env, use_worker=hs.worker,
-                                                 ready_timeout_s=hs.ready_timeout_s)
-        return self._harnesses[key]
-
-    def _gpu(self, target: Target) -> int:
-        gpus = self.config.target(target.name)[1].gpus
-        return gpus[0] if gpus else 0
-
-    def _lock_gpu(self, target: Target) -> int | None:
-        """The GPU whose lock an evaluation takes; None where the scheduler gives the GPU (Slurm)."""
-        return None if kind_of(target).scheduler_gives_gpu else self._gpu(target)
 
     def workspace_path(self, path: str, what: str, *, must_exist: bool) -> tuple[str, Path]:
         """(path relative to the workspace, local path). Absolute paths must lie inside the workspace."""
@@ -158,7 +127,7 @@ class KernelLoop:
             return smoke.smoke_error(t.name, prob, cand, mode, exc).model_dump_json()
 
         result = await evaluation.evaluate(
-            h, self._lock_gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
+            h, self.harnesses.lock_gpu(t), f"smoke {prob} {cand}", self._limits(timeout, use_budget), work,
             job_command=f"run_smoke_test {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
             on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
         if isinstance(result, evaluation.Started):
@@ -232,7 +201,7 @@ class KernelLoop:
         async def evaluate(index: str, slot: fanout.Slot) -> SmokeReport:
             cand, local = cands[int(index)]
             h = self.harness(t, slot.gpu)
-            gpu = None if slurm else self._gpu(t) if slot.gpu is None else slot.gpu
+            gpu = None if slurm else self.harnesses.gpu(t) if slot.gpu is None else slot.gpu
             work = smoke.smoke_work(t.name, h, prob, cand, mode, timeout, words=self.shell.words, ws=ws,
                                     sha=smoke.sha256(local), started=time.monotonic(), gpu=gpu)
 
@@ -307,7 +276,7 @@ class KernelLoop:
                                "target": t.name, "candidate_profile": None})
 
         result = await evaluation.evaluate(
-            h, self._lock_gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
+            h, self.harnesses.lock_gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
             job_command=f"profile_ncu {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
             on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
         if isinstance(result, evaluation.Started):
@@ -342,6 +311,4 @@ class KernelLoop:
         return await asyncio.to_thread(find_problems, self.shell.workspace)
 
     async def close(self) -> None:
-        for h in self._harnesses.values():
-            await h.close()
-        await gpu_lock.finish_reaping()
+        await self.harnesses.close()

@@ -165,7 +165,7 @@ MUTATIONS = [
              ("tests/loop/test_cpu_wording.py",)),
     Mutation("reports: roofline fraction on a host clock", "mcp_bifrost/loop/reports.py",
              '    on_gpu = t.clock != "host"', "    on_gpu = True", ("tests/loop/test_cpu_wording.py",)),
-    Mutation("app: lock commands left to be reaped after the loop", "mcp_bifrost/loop/kernel_loop.py",
+    Mutation("app: lock commands left to be reaped after the loop", "mcp_bifrost/loop/harnesses.py",
              "        await gpu_lock.finish_reaping()\n", "", ("tests/loop/test_worker_reaped.py",)),
     Mutation("evaluation: a GPU lock on a target without a GPU", "mcp_bifrost/loop/evaluation.py",
              "    if h.gpu_less:", "    if False:",
