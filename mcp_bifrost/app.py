@@ -1,5 +1,8 @@
 """The operations both surfaces (MCP server, CLI) call: config + live targets + the local workspace.
 
+`Bifrost` holds the shell's operations (exec, jobs, push, copy_files, targets) and `loop`, the kernel
+loop's entry (loop/kernel_loop.py); each target's kind (ops/kinds.py) runs its commands and jobs.
+
 Job ids carry their target (`gpu:20261125-093012-a1b2c3`, a `JobRef`), so `job_status(job_id)` needs
 no target argument and still works after a server restart; a bare id means the default target.
 Messages use the vocabulary of the surface that made the app (`Words`).
