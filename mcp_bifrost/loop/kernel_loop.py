@@ -93,6 +93,15 @@ class KernelLoop:
                                "to the workspace; the `problems` tool lists the problems and their examples)")
         return rel, local
 
+    def _call(self, problem: str, candidate: str, target: str | None, push: bool, timeout_s: float | None,
+              default_s: float) -> tuple[float, Target, str, tuple[str, Path]]:
+        """What one evaluation is about, checked before anything starts: its timeout, target, problem and
+        candidate (workspace paths; they must exist locally when the workspace is pushed first)."""
+        timeout = self.shell.timeout(timeout_s, default_s)
+        t = self.shell.target(target)
+        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
+        return timeout, t, prob, self.workspace_path(candidate, "candidate", must_exist=push)
+
     def _limits(self, timeout_s: float, use_budget: bool) -> evaluation.EvalLimits:
         lim = self.config.limits
         return evaluation.EvalLimits(timeout_s=timeout_s, budget_s=lim.call_budget_s if use_budget else None,
@@ -110,10 +119,8 @@ class KernelLoop:
     ) -> SmokeReport:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
-        timeout = self.shell.timeout(timeout_s, self.config.harness.smoke_timeout_s)  # before anything starts
-        t = self.shell.target(target)
-        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
-        cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
+        timeout, t, prob, (cand, cand_local) = self._call(problem, candidate, target, push, timeout_s,
+                                                           self.config.harness.smoke_timeout_s)
         sha = smoke.sha256(cand_local)
         pushed = push_s = None
         if push:
@@ -238,10 +245,8 @@ class KernelLoop:
     ) -> ProfileReport:
         """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
         started = time.monotonic()
-        timeout = self.shell.timeout(timeout_s, self.config.harness.profile_timeout_s)  # before anything starts
-        t = self.shell.target(target)
-        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
-        cand, cand_local = self.workspace_path(candidate, "candidate", must_exist=push)
+        timeout, t, prob, (cand, cand_local) = self._call(problem, candidate, target, push, timeout_s,
+                                                           self.config.harness.profile_timeout_s)
         base = None
         if baseline and baseline != "reference":
             base = self.workspace_path(baseline, "baseline", must_exist=push)[0]
@@ -272,19 +277,15 @@ class KernelLoop:
             return report
 
         def failed(exc: BaseException) -> str:
-            return json.dumps({"kind": "profile", "summary": f"ERROR: {exc}", "problem": prob, "candidate": cand,
-                               "target": t.name, "candidate_profile": None})
+            return smoke.profile_error_json(exc, prob=prob, cand=cand, target=t.name)
 
         result = await evaluation.evaluate(
             h, self.harnesses.lock_gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
             job_command=f"profile_ncu {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
             on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
         if isinstance(result, evaluation.Started):
-            qid = str(JobRef(t.name, result.job_id))
-            return ProfileReport(summary=f"RUNNING as job {qid}: still profiling after the call budget; poll "
-                                         "job_status (its `report` field carries the profile when it is done)",
-                                 problem=prob, candidate=cand, target=t.name, job_id=qid, candidate_profile=None,
-                                 duration_s=round(time.monotonic() - started, 3))
+            return smoke.profile_running(str(JobRef(t.name, result.job_id)), prob=prob, cand=cand, target=t.name,
+                                         started=started)
         return result
 
     # -- what the loop remembers -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -80,6 +80,18 @@ class WireReport(_Wire):
     isolation: dict = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
 
 
+W = TypeVar("W", bound=BaseModel)
+
+
+def _validated(model: type[W], doc: dict[str, Any], what: str, sender: str) -> W:
+    """The harness's document checked once: its schema version, then its shape."""
+    check_schema(doc, what)
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise HarnessProtocolError(f"{sender} that does not validate: {exc.errors()[:3]}") from exc
+
+
 def _shown(case: SmokeCase) -> SmokeCase:
     """A case as the agent reads it: a failure's message and first mismatches, cut short; a pass, neither."""
     if case.passed:
@@ -90,12 +102,7 @@ def _shown(case: SmokeCase) -> SmokeCase:
 
 def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
     """Validate a smoke report and shape it for the agent; `problem`/`candidate` are workspace paths."""
-    check_schema(doc, "the smoke report")
-    try:
-        wire = WireReport.model_validate(doc)
-    except ValidationError as exc:
-        raise HarnessProtocolError(f"the harness on {target} sent a schema-1 report that does not validate: "
-                                   f"{exc.errors()[:3]}") from exc
+    wire = _validated(WireReport, doc, "the smoke report", f"the harness on {target} sent a schema-1 report")
     cases = [_shown(c) for c in wire.cases]
     timing = [_timing(t) for t in wire.timing]
     fractions = [t.roofline_fraction for t in timing if t.roofline_fraction]
@@ -236,12 +243,7 @@ class WireProfile(_Wire):
 
 
 def parse_profile(doc: dict[str, Any], *, target: str, problem: str, candidate: str) -> ProfileReport:
-    check_schema(doc, "the profile report")
-    try:
-        wire = WireProfile.model_validate(doc)
-    except ValidationError as exc:
-        raise HarnessProtocolError(f"the harness on {target} sent a profile that does not validate: "
-                                   f"{exc.errors()[:3]}") from exc
+    wire = _validated(WireProfile, doc, "the profile report", f"the harness on {target} sent a profile")
     if wire.error is not None or wire.candidate is None:
         from mcp_bifrost.errors import ProfilerUnavailable
 

@@ -1,11 +1,12 @@
-"""The smoke test's reports built on this side of the wire: the body of one evaluation (harness JSON ->
-SmokeReport, with what only the client knows), an error before the harness answered, a run that
-continues as a job, and the ranked report of a fan-out.
+"""The reports built on this side of the wire: the body of one smoke evaluation (harness JSON ->
+SmokeReport, with what only the client knows), an error before the harness answered, a smoke test or
+profile that continues as a job, and the ranked report of a fan-out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from mcp_bifrost.loop import evaluation, fanout
 from mcp_bifrost.loop.harness import TargetHarness
 from mcp_bifrost.loop.reports import parse_smoke
 from mcp_bifrost.messages import Words, reword_report
-from mcp_bifrost.models import FanoutSmokeReport, HarnessFailure, SmokeReport
+from mcp_bifrost.models import FanoutSmokeReport, HarnessFailure, ProfileReport, SmokeReport
 from mcp_bifrost.ops.remote_command import quote
 
 
@@ -81,6 +82,20 @@ def fanout_error(exc: BaseException, *, prob: str, target: str, started: float) 
     return FanoutSmokeReport(summary=f"ERROR: {exc}", problem=prob, target=target, slots=0,
                              duration_s=round(time.monotonic() - started, 3), ranking=[],
                              failed=[f"(the fan-out): {exc}"], gpus=[], reports=[])
+
+
+def profile_running(qid: str, *, prob: str, cand: str, target: str, started: float) -> ProfileReport:
+    """The report of a profile that outlived the call budget and continues as job `qid`."""
+    return ProfileReport(summary=f"RUNNING as job {qid}: still profiling after the call budget; poll "
+                                 "job_status (its `report` field carries the profile when it is done)",
+                         problem=prob, candidate=cand, target=target, job_id=qid, candidate_profile=None,
+                         duration_s=round(time.monotonic() - started, 3))
+
+
+def profile_error_json(exc: BaseException, *, prob: str, cand: str, target: str) -> str:
+    """The job report of a detached profile that ended in an error."""
+    return json.dumps({"kind": "profile", "summary": f"ERROR: {exc}", "problem": prob, "candidate": cand,
+                       "target": target, "candidate_profile": None})
 
 
 def smoke_score(report: SmokeReport) -> float | None:
