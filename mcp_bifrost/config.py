@@ -24,6 +24,19 @@ else:  # Python 3.10 (Ubuntu 22.04, many CUDA images): the same parser, from PyP
 CONFIG_ENV = "BIFROST_CONFIG"
 LOCAL_TARGET = "local"
 
+# Defaults that code outside this module needs too (a target or helper built without a config file):
+# named once here, used by the models below and by targets/ and ops/.
+SSH_WORKDIR = "~/.bifrost"
+REMOTE_PYTHON = "python3"
+CONNECT_TIMEOUT_S = 15.0
+KEEPALIVE_S = 15.0
+MAX_CHANNELS = 8  # kept below sshd's MaxSessions (10)
+SLURM_GRES = "gpu:1"
+SLURM_MAX_PARALLEL = 6
+PROGRESS_INTERVAL_S = 2.0
+KILL_GRACE_S = 2.0
+READY_TIMEOUT_S = 180.0  # torch + triton import on a cold host: 4-6 s measured, much more on a busy NFS
+
 
 def default_config_path() -> Path:
     """Where the config file lives when $BIFROST_CONFIG does not say."""
@@ -78,12 +91,12 @@ class SshTargetConfig(_Workdir):
     identity_file: str | None = Field(default=None, description="private key; the ssh agent is used too")
     known_hosts: str | None = Field(default=None, description="known_hosts file (default ~/.ssh/known_hosts)")
     ssh_config: str | None = Field(default=None, description="OpenSSH client config (default ~/.ssh/config)")
-    workdir: str = "~/.bifrost"
-    python: str = "python3"
+    workdir: str = SSH_WORKDIR
+    python: str = REMOTE_PYTHON
     gpus: list[int] = Field(default_factory=list)
-    connect_timeout_s: float = Field(default=15.0, gt=0)
-    keepalive_s: float = Field(default=15.0, gt=0)
-    max_channels: int = Field(default=8, ge=1, le=64, description="kept below sshd's MaxSessions (10)")
+    connect_timeout_s: float = Field(default=CONNECT_TIMEOUT_S, gt=0)
+    keepalive_s: float = Field(default=KEEPALIVE_S, gt=0)
+    max_channels: int = Field(default=MAX_CHANNELS, ge=1, le=64, description="kept below sshd's MaxSessions (10)")
 
 
 class SlurmTargetConfig(SshTargetConfig):
@@ -94,12 +107,12 @@ class SlurmTargetConfig(SshTargetConfig):
 
     kind: Literal["slurm"]  # type: ignore[assignment]
     partition: str | None = Field(default=None, description="srun/sbatch --partition (default: the cluster's)")
-    gres: str | None = Field(default="gpu:1", description="--gres, e.g. gpu:h100:1; empty for none")
+    gres: str | None = Field(default=SLURM_GRES, description="--gres, e.g. gpu:h100:1; empty for none")
     time_limit: str | None = Field(default=None, description="--time in Slurm's format (default: from the call's timeout)")
     account: str | None = Field(default=None, description="--account")
     srun_options: list[str] = Field(default_factory=list, description="extra srun options, e.g. ['--qos=short']")
     sbatch_options: list[str] = Field(default_factory=list, description="extra sbatch options")
-    max_parallel: int = Field(default=6, ge=1, le=64, description="fan-out: Slurm jobs in flight at once")
+    max_parallel: int = Field(default=SLURM_MAX_PARALLEL, ge=1, le=64, description="fan-out: Slurm jobs in flight at once")
 
     @model_validator(mode="after")
     def _slurm_picks_gpus(self) -> SlurmTargetConfig:
@@ -116,8 +129,8 @@ class Limits(_Strict):
     job_timeout_s: float = Field(default=24 * 3600.0, gt=0, description="background job timeout when none given")
     call_budget_s: float = Field(default=45.0, gt=0, description="longest a tool call may block the client")
     output_cap_bytes: int = Field(default=16_000, ge=256, description="stdout/stderr kept per stream")
-    progress_interval_s: float = Field(default=2.0, gt=0, le=5.0)
-    kill_grace_s: float = Field(default=2.0, ge=0, description="TERM -> KILL delay")
+    progress_interval_s: float = Field(default=PROGRESS_INTERVAL_S, gt=0, le=5.0)
+    kill_grace_s: float = Field(default=KILL_GRACE_S, ge=0, description="TERM -> KILL delay")
     max_file_bytes: int = Field(default=100 * 2**20, ge=1, description="largest single file push sends")
     max_push_bytes: int = Field(default=1 * 2**30, ge=1, description="most content bytes one push sends")
     max_copy_bytes: int = Field(default=2 * 2**30, ge=1, description="most content bytes one copy_files fetches")
@@ -139,7 +152,7 @@ class Limits(_Strict):
 
 class HarnessSettings(_Strict):
     worker: bool = Field(default=True, description="keep a warm `gpu_harness serve` per target (false: one process per call)")
-    ready_timeout_s: float = Field(default=180.0, gt=0, description="how long a new worker may take to import torch")
+    ready_timeout_s: float = Field(default=READY_TIMEOUT_S, gt=0, description="how long a new worker may take to import torch")
     smoke_timeout_s: float = Field(default=300.0, gt=0, description="run_smoke_test's timeout when the call gives none")
     profile_timeout_s: float = Field(default=600.0, gt=0, description="profile_ncu's timeout when the call gives none")
     gpu_wait_s: float = Field(default=1800.0, gt=0, description="longest a call waits for another's lock on the GPU")

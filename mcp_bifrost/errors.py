@@ -160,7 +160,8 @@ class GpuLockTimeout(HarnessError):
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
     """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
-    copy_files.sh (90-94), harness_install.sh and gpu_lock.sh (100-104), slurm_run.sh (110-111)."""
+    copy_files.sh (90-94), harness_install.sh and gpu_lock.sh (100-104), slurm_run.sh and slurm_job.sh
+    (110-112)."""
 
     USAGE = 64
     NO_JOB = 65
@@ -187,9 +188,10 @@ class RemoteExit(enum.IntEnum):
     LOCK_FILE = 102
     NO_FLOCK = 103
     LOCK_DIR_UNSAFE = 104
-    # slurm_run.sh (a Slurm target's short calls)
+    # slurm_run.sh (a Slurm target's short calls), slurm_job.sh (its detached jobs)
     SLURM_LAUNCH_FAILED = 110  # srun ended before the command started
     SLURM_CANNOT_RUN = 111  # the job waits for a reason that waiting will not fix
+    SLURM_NOT_BATCH = 112  # the job folder holds no Slurm job id: a claimed srun, not an sbatch job
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
@@ -228,6 +230,8 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.SLURM_CANNOT_RUN: (SlurmCannotRun, "the Slurm job cannot start: no node of the partition can run it "
                                   "now (down, drained, or the request exceeds the partition's limits); check the "
                                   "target's partition/gres/time_limit and `sinfo`"),
+    RemoteExit.SLURM_NOT_BATCH: (JobError, "the job holds no Slurm job id: it is a claimed srun, a process group "
+                                 "of the login node (ops/slurm/jobs.py reads it like any job)"),
 }
 
 

@@ -23,7 +23,6 @@ _VOCABULARY: dict[str, dict[Words, str]] = {
     "job_logs": {Words.TOOL: "job_logs", Words.CLI: "`mcp-bifrost jobs logs {job}`"},
     "job_cancel": {Words.TOOL: "job_cancel", Words.CLI: "`mcp-bifrost jobs cancel {job}`"},
     "timeout_name": {Words.TOOL: "timeout_s", Words.CLI: "--timeout"},
-    "targets": {Words.TOOL: "the `targets` tool", Words.CLI: "`mcp-bifrost targets`"},
 }
 
 _MESSAGES: dict[str, str] = {
@@ -41,8 +40,6 @@ _MESSAGES: dict[str, str] = {
     "omitted_job": "the whole output is in the job's log: {job_logs}",
     "timeout_positive": "{timeout_opt} must be a positive number of seconds (got {value:g}); leave it out "
                         "for the default of {default:g} s",
-    "unknown_target": "no target named {name!r}; configured targets: {names}. See {targets}, or add one "
-                      "to the config file.",
 }
 
 

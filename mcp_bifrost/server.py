@@ -34,7 +34,7 @@ from mcp_bifrost.models import (
     TargetsReport,
 )
 from mcp_bifrost.app import Bifrost
-from mcp_bifrost import loop_tools
+from mcp_bifrost.loop import tools as loop_tools
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", bound=BaseModel)
@@ -145,8 +145,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     server = AuditedServer(name="mcp-bifrost", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
                            audit=audit, default_target=config.default_target)
 
-    async def call(ctx: Context, tool: str, target: str | None, arguments: dict[str, Any],
-                   op: Callable[[Bifrost], Awaitable[T]]) -> T:
+    async def call(ctx: Context, op: Callable[[Bifrost], Awaitable[T]]) -> T:
         """Run one operation; our errors become ToolError (AuditedServer records the call)."""
         app: Bifrost = ctx.request_context.lifespan_context
         try:
@@ -175,16 +174,14 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         async def progress(elapsed: float, line: str) -> None:
             await ctx.report_progress(elapsed, None, f"{elapsed:.0f} s: {line}" if line else f"{elapsed:.0f} s")
 
-        args = {"command": command, "cwd": cwd, "timeout_s": timeout_s, "env": sorted(env or {}), "background": background}
-        return await call(ctx, "exec", target, args, lambda app: app.exec(
+        return await call(ctx, lambda app: app.exec(
             command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background, progress=progress))
 
     @server.tool(annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True))
     async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
         """State of a detached job: pending (in a Slurm queue, with its reason) / running / finished / killed /
         lost, exit code, duration, output sizes; on a Slurm target also its Slurm state, reason and node."""
-        return await call(ctx, "job_status", target, {"job_id": job_id},
-                          lambda app: app.job_status(job_id, target=target))
+        return await call(ctx, lambda app: app.job_status(job_id, target=target))
 
     @server.tool(annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True))
     async def job_logs(
@@ -194,15 +191,13 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         target: JobTarget = None,
     ) -> JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
-        return await call(ctx, "job_logs", target, {"job_id": job_id, "tail_lines": tail_lines},
-                          lambda app: app.job_logs(job_id, tail_lines, target=target))
+        return await call(ctx, lambda app: app.job_logs(job_id, tail_lines, target=target))
 
     @server.tool(annotations=ToolAnnotations(title="Stop a job", destructive_hint=True, idempotent_hint=True,
                                              open_world_hint=True))
     async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
-        return await call(ctx, "job_cancel", target, {"job_id": job_id},
-                          lambda app: app.job_cancel(job_id, target=target))
+        return await call(ctx, lambda app: app.job_cancel(job_id, target=target))
 
     def byte_progress(ctx: Context, verb: str) -> Callable[[int, int], Awaitable[None]]:
         async def report(done: int, total: int) -> None:
@@ -224,8 +219,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
         files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
         compressed tar stream; uncommitted edits are included. Run it before exec/run_smoke_test."""
-        args = {"local_dir": local_dir, "remote_dir": remote_dir, "delete": delete, "checksum": checksum, "dry_run": dry_run}
-        return await call(ctx, "push", target, args, lambda app: app.push(
+        return await call(ctx, lambda app: app.push(
             target=target, local_dir=local_dir, remote_dir=remote_dir, delete=delete, checksum=checksum,
             dry_run=dry_run, progress=byte_progress(ctx, "sent")))
 
@@ -239,15 +233,14 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     ) -> CopyResult:
         """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
         folder. Paths must stay inside the target's workdir; files are written atomically."""
-        args = {"remote_paths": remote_paths, "local_dir": local_dir}
-        return await call(ctx, "copy_files", target, args, lambda app: app.copy_files(
+        return await call(ctx, lambda app: app.copy_files(
             remote_paths, local_dir, target=target, progress=byte_progress(ctx, "received")))
 
     @server.tool(annotations=ToolAnnotations(title="List targets and their health", read_only_hint=True,
                                              open_world_hint=True))
     async def targets(ctx: Context) -> TargetsReport:
         """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
-        return await call(ctx, "targets", None, {}, lambda app: app.targets())
+        return await call(ctx, lambda app: app.targets())
 
     loop_tools.register(server, call, lambda: live["app"])
     return server

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from mcp_bifrost.history import History, best_so_far
+from mcp_bifrost.loop.history import History, best_so_far
 from mcp_bifrost.models import SmokeReport
 
 H100, A100 = "NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"

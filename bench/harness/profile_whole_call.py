@@ -56,7 +56,7 @@ def side_text(side):
 def client_summary(doc):
     """The line an agent reads, from the client's own parser (skipped when its packages are not here)."""
     try:
-        from mcp_bifrost.ops.reports import parse_profile
+        from mcp_bifrost.loop.reports import parse_profile
     except ImportError as exc:
         return f"(mcp_bifrost not importable here: {exc})"
     return parse_profile(doc, target="local", problem=PROBLEM.name, candidate=FUSED.name).summary

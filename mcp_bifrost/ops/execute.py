@@ -10,17 +10,20 @@ call returns within its timeout plus the kill grace, even when it never got a ch
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
 
+from mcp_bifrost.config import KILL_GRACE_S, PROGRESS_INTERVAL_S
 from mcp_bifrost.errors import ConnectionLost, TargetError
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import ExecResult
 from mcp_bifrost.ops import process
 from mcp_bifrost.ops.output_cap import HeadTail
+from mcp_bifrost.ops.remote_command import drain
 from mcp_bifrost.ops.jobs import job_dir
 from mcp_bifrost.targets.base import Target
 
@@ -34,18 +37,11 @@ class ExecLimits:
     timeout_s: float
     budget_s: float | None  # None: wait as long as the timeout allows (CLI)
     cap_bytes: int
-    progress_interval_s: float = 2.0
-    grace_s: float = 2.0
+    progress_interval_s: float = PROGRESS_INTERVAL_S
+    grace_s: float = KILL_GRACE_S
 
 
 Tee = Callable[[str, bytes], None]  # ("stdout" | "stderr", chunk): the CLI writes output as it comes
-
-
-async def _pump(read: Callable[[], Awaitable[bytes]], sink: HeadTail, tee: Tee | None = None, name: str = "") -> None:
-    while chunk := await read():
-        sink.add(chunk)
-        if tee is not None:
-            tee(name, chunk)
 
 
 async def execute(
@@ -78,8 +74,8 @@ async def execute(
         return result(None, timed_out=True, note=say("never_started", words, timeout=limits.timeout_s,
                                                      target=target.name))
     proc = fg.proc
-    pumps = [asyncio.ensure_future(_pump(proc.read_stdout, out, tee, "stdout")),
-             asyncio.ensure_future(_pump(proc.read_stderr, err, tee, "stderr"))]
+    pumps = [asyncio.ensure_future(drain(proc.read_stdout, out, tee and functools.partial(tee, "stdout"))),
+             asyncio.ensure_future(drain(proc.read_stderr, err, tee and functools.partial(tee, "stderr")))]
     finished = asyncio.ensure_future(_finish(proc, pumps))
 
     try:

@@ -18,7 +18,7 @@ from mcp_bifrost.errors import JobNotFound, RemoteExit
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs, JobState
 from mcp_bifrost.ops import process
 from mcp_bifrost.ops.process import kill_group, new_job_id
-from mcp_bifrost.ops.remote_command import quote, run_capture
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.ops.workspace import JOBS, workdir
 from mcp_bifrost.targets.base import Target
 

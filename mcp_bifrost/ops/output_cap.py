@@ -14,7 +14,8 @@ class HeadTail:
         self.total = 0
         self._last_line = b""
 
-    def add(self, chunk: bytes) -> None:
+    def append(self, chunk: bytes) -> None:
+        """Take the next chunk (named like list.append, so remote_command.drain fills either)."""
         self.total += len(chunk)
         room = self.head_cap - len(self.head)
         if room > 0:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from mcp_bifrost.targets.base import Process, Target
 
@@ -43,9 +45,17 @@ class Completed:
         return self
 
 
-async def drain(read, sink: list[bytes]) -> None:
+class Sink(Protocol):
+    def append(self, chunk: bytes, /) -> None: ...
+
+
+async def drain(read: Callable[[], Awaitable[bytes]], sink: Sink, tee: Callable[[bytes], None] | None = None) -> None:
+    """The one pump of a remote stream: every chunk into `sink` (a list, or output_cap.HeadTail), and to
+    `tee` as it comes (the CLI prints output live), until the stream ends."""
     while chunk := await read():
         sink.append(chunk)
+        if tee is not None:
+            tee(chunk)
 
 
 async def run_capture(target: Target, command: str, *, input: bytes | None = None,

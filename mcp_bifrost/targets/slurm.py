@@ -1,7 +1,7 @@
 """The `slurm` target: a cluster whose login node is an ssh target; GPU work runs as Slurm jobs.
 
 Every command `start()`s on the login node (push, listings, job files: the workdir is on a filesystem
-the compute nodes share). What must run on a GPU is wrapped by ops/slurm_run.py in `srun` (short calls)
+the compute nodes share). What must run on a GPU is wrapped by ops/slurm/run.py in `srun` (short calls)
 or handed to `sbatch` (detached work) with the options below. Slurm picks the GPU and sets
 CUDA_VISIBLE_DEVICES, so there is no per-GPU lock here.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from mcp_bifrost.config import SLURM_GRES, SLURM_MAX_PARALLEL
 from mcp_bifrost.targets.ssh import SshTarget
 
 
@@ -19,12 +20,12 @@ class SlurmOptions:
     """What every job of this target asks Slurm for."""
 
     partition: str | None = None
-    gres: str | None = "gpu:1"
+    gres: str | None = SLURM_GRES
     time_limit: str | None = None  # Slurm's format; None: derived from the call's timeout
     account: str | None = None
     srun_options: tuple[str, ...] = field(default_factory=tuple)
     sbatch_options: tuple[str, ...] = field(default_factory=tuple)
-    max_parallel: int = 6
+    max_parallel: int = SLURM_MAX_PARALLEL
 
     def common(self, timeout_s: float | None) -> list[str]:
         """Options srun and sbatch share: partition, gres, account, time limit."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from mcp_bifrost.targets.sshlib import asyncssh
 
 from mcp_bifrost import remote
+from mcp_bifrost.config import CONNECT_TIMEOUT_S, KEEPALIVE_S, MAX_CHANNELS, REMOTE_PYTHON, SSH_WORKDIR
 from mcp_bifrost.errors import (
     AuthFailed,
     ConnectFailed,
@@ -149,16 +150,16 @@ class SshTarget(Target):
         name: str,
         host: str,
         *,
-        workdir: str = "~/.bifrost",
-        python: str = "python3",
+        workdir: str = SSH_WORKDIR,
+        python: str = REMOTE_PYTHON,
         port: int | None = None,
         user: str | None = None,
         identity_file: str | None = None,
         known_hosts: str | None = None,
         ssh_config: str | None = None,
-        connect_timeout_s: float = 15.0,
-        keepalive_s: float = 15.0,
-        max_channels: int = 8,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        keepalive_s: float = KEEPALIVE_S,
+        max_channels: int = MAX_CHANNELS,
     ) -> None:
         super().__init__(name, workdir, python)
         spec_user, self.host, spec_port = parse_host(host)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mcp_bifrost.app import _fanout_smoke_report
-import mcp_bifrost.history as history
+from mcp_bifrost.loop.smoke import fanout_report as _fanout_smoke_report
+import mcp_bifrost.loop.history as history
 from mcp_bifrost.models import HistoryEntry
-from mcp_bifrost.ops.fanout import Outcome
-from mcp_bifrost.ops.reports import parse_smoke
+from mcp_bifrost.loop.fanout import Outcome
+from mcp_bifrost.loop.reports import parse_smoke
 
 NOT_RUN = json.loads(Path(__file__).with_name("not_run_report.json").read_text())
 

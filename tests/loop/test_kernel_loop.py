@@ -17,8 +17,8 @@ from mcp import Client, StdioServerParameters
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
-from mcp_bifrost.ops.gpu_lock import gpu_lock
-from mcp_bifrost.ops.harness import bundle
+from mcp_bifrost.loop.gpu_lock import gpu_lock
+from mcp_bifrost.loop.harness import bundle
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG
 
@@ -202,7 +202,7 @@ async def test_problems_lists_the_workspace_problems_with_sizes(loop_config, wor
 
 def test_a_report_of_another_schema_is_a_clear_error():
     from mcp_bifrost.errors import HarnessProtocolError
-    from mcp_bifrost.ops.reports import parse_smoke
+    from mcp_bifrost.loop.reports import parse_smoke
 
     with pytest.raises(HarnessProtocolError, match="schema 2, but this client reads schema 1"):
         parse_smoke({"schema": 2, "passed": True}, target="gpu", problem="p", candidate="c", runner="x")
@@ -211,7 +211,7 @@ def test_a_report_of_another_schema_is_a_clear_error():
 
 
 def test_reports_with_the_new_status_key_are_read_as_given():
-    from mcp_bifrost.ops.reports import parse_smoke
+    from mcp_bifrost.loop.reports import parse_smoke
 
     doc = json.loads(Path(__file__).with_name("not_run_report.json").read_text())
     report = parse_smoke(doc, target="gpu", problem="p", candidate="c", runner="x")

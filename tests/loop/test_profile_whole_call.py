@@ -12,10 +12,10 @@ import pytest
 
 from gpu_harness import ncu_summary
 from gpu_harness.profile import whole_call
-from mcp_bifrost.history import History
+from mcp_bifrost.loop.history import History
 from mcp_bifrost.models import SmokeReport
-from mcp_bifrost.ops.profile_check import against_smoke, verdict
-from mcp_bifrost.ops.reports import parse_profile
+from mcp_bifrost.loop.profile_check import against_smoke, verdict
+from mcp_bifrost.loop.reports import parse_profile
 
 NCU = Path(__file__).resolve().parent / "ncu"
 SUMMARY = re.compile(r"reference: 2 kernels, (\d+\.\d) us; candidate: 1 kernel, (\d+\.\d) us: (\d\.\d\d)x")

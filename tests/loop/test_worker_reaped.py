@@ -20,8 +20,8 @@ SCRIPT = textwrap.dedent("""
     from mcp_bifrost.app import Bifrost
     from mcp_bifrost.config import load_config
     from mcp_bifrost.errors import HarnessProtocolError
-    from mcp_bifrost.ops.gpu_lock import gpu_lock
-    from mcp_bifrost.ops.harness import Worker, run_oneshot
+    from mcp_bifrost.loop.gpu_lock import gpu_lock
+    from mcp_bifrost.loop.harness import Worker, run_oneshot
     from mcp_bifrost.targets.local import LocalTarget
 
     started = []

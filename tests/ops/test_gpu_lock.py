@@ -13,8 +13,8 @@ import anyio
 import pytest
 
 from mcp_bifrost.errors import GpuLockTimeout
-from mcp_bifrost.ops import gpu_lock as gpu_lock_module
-from mcp_bifrost.ops.gpu_lock import gpu_lock
+from mcp_bifrost.loop import gpu_lock as gpu_lock_module
+from mcp_bifrost.loop.gpu_lock import gpu_lock
 from tests.support.unprivileged import USER, call_as_user
 
 pytestmark = pytest.mark.anyio
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture(autouse=True)
 async def _lock_commands_reaped():
-    """The lock command's exit is awaited aside (ops/gpu_lock.py): let it end before the loop does."""
+    """The lock command's exit is awaited aside (loop/gpu_lock.py): let it end before the loop does."""
     yield
     with anyio.fail_after(10):
         while gpu_lock_module._REAPING:

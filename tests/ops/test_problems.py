@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from mcp_bifrost.config import Config
-from mcp_bifrost.ops.problems import MAX_TASK_BYTES, find_problems
+from mcp_bifrost.loop.problems import MAX_TASK_BYTES, find_problems
 from mcp_bifrost.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +43,7 @@ def workspace(tmp_path: Path) -> Path:
 def test_an_alias_bomb_is_refused_within_a_memory_limit(workspace):
     """In a child limited to 1 GiB of address space: the bomb once allocated gigabytes."""
     code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({1 << 30}, {1 << 30}))\n"
-            "from pathlib import Path\nfrom mcp_bifrost.ops.problems import find_problems\n"
+            "from pathlib import Path\nfrom mcp_bifrost.loop.problems import find_problems\n"
             f"print(find_problems(Path({str(workspace)!r})).model_dump_json())")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]

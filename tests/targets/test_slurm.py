@@ -175,20 +175,6 @@ async def test_bad_partition_is_a_clear_error_for_srun_and_sbatch(slurm_cluster,
         await bad.close()
 
 
-async def test_bad_partition_is_a_clear_error_for_srun_and_sbatch(slurm_cluster, tmp_path_factory):
-    bad = cluster_app(slurm_cluster, tmp_path_factory, partition="nope")
-    try:
-        with pytest.raises(SlurmLaunchFailed, match="partition"):
-            await bad.exec("true")
-        with pytest.raises(SlurmError, match="sbatch refused.*partition"):
-            await bad.exec("true", background=True)
-    finally:
-        await bad.close()
-
-
-
-
-
 async def test_doctor_checks_partitions_gpus_shared_filesystem_and_ncu_on_a_compute_node(app, slurm_cluster):
     health = next(t for t in (await app.targets()).targets if t.name == "cluster")
     assert health.reachable and health.slurm is not None, health
@@ -208,7 +194,7 @@ async def test_doctor_checks_partitions_gpus_shared_filesystem_and_ncu_on_a_comp
 
 async def test_doctor_says_when_the_workdir_is_not_shared_with_the_compute_nodes(app, monkeypatch):
     # As if the compute node saw another filesystem: its job looks for the check file elsewhere.
-    from mcp_bifrost.ops import slurm_doctor
+    from mcp_bifrost.ops.slurm import doctor as slurm_doctor
 
     monkeypatch.setattr(slurm_doctor, "read_back", lambda path: f"cat {path}.on-another-filesystem")
     health = next(t for t in (await app.targets()).targets if t.name == "cluster")

@@ -6,7 +6,8 @@ import pytest
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import RemoteExit, SlurmCannotRun, SlurmLaunchFailed
-from mcp_bifrost.ops import slurm_jobs, slurm_run
+from mcp_bifrost.ops.slurm import jobs as slurm_jobs
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.targets.factory import build_target
 from mcp_bifrost.targets.slurm import SlurmOptions, SlurmTarget, time_limit_minutes
 
@@ -50,7 +51,7 @@ def test_slurm_states_map_into_the_job_model(slurm, ours):
 
 
 def test_idle_gpus_count_free_gpus_of_serving_nodes_once_each():
-    from mcp_bifrost.ops.fanout import gpu_count, parse_idle_gpus
+    from mcp_bifrost.ops.slurm.kind import gpu_count, parse_idle_gpus
 
     assert [gpu_count(g) for g in ("gpu:fake:2", "gpu:4", "gpu:h100:4(S:0-1),nic:1", "gpu:fake:1(IDX:0)", "(null)")] \
         == [2, 4, 4, 1, 0]
@@ -63,7 +64,7 @@ def test_idle_gpus_count_free_gpus_of_serving_nodes_once_each():
 
 
 def test_slurm_fan_out_keeps_as_many_jobs_in_flight_as_gpus_are_idle():
-    from mcp_bifrost.ops.fanout import slots_for
+    from mcp_bifrost.loop.fanout import slots_for
 
     target = SlurmTarget("c", "login", slurm=SlurmOptions(max_parallel=6))
     assert len(slots_for(target, [], 6, idle_gpus=2)) == 2
@@ -71,3 +72,24 @@ def test_slurm_fan_out_keeps_as_many_jobs_in_flight_as_gpus_are_idle():
     assert len(slots_for(target, [], 6, idle_gpus=None)) == 6
     assert len(slots_for(target, [], 3, idle_gpus=8)) == 3
     assert all(slot.gpu is None for slot in slots_for(target, [], 6, idle_gpus=2))
+
+
+def test_the_job_scripts_name_their_refusals_with_codes_from_the_table(tmp_path):
+    """slurm_job.sh and slurm_doctor.sh say 'no such job', 'not a batch job' and 'wrong usage' with the
+    table's codes (no Slurm needed: these answers come before any Slurm command)."""
+    import subprocess
+
+    from mcp_bifrost import remote
+
+    def run(name: str, *args: str) -> int:
+        return subprocess.run(remote.command(name, *args), shell=True, executable="/bin/bash").returncode
+
+    claimed = tmp_path / "claimed"
+    claimed.mkdir()
+    assert run("slurm_job", "state", str(tmp_path / "gone")) == RemoteExit.NO_JOB
+    assert run("slurm_job", "state", str(claimed)) == RemoteExit.SLURM_NOT_BATCH
+    assert run("slurm_job", "submit", str(claimed)) == RemoteExit.USAGE
+    assert run("slurm_job", "nonsense") == RemoteExit.USAGE
+    assert run("slurm_doctor", "mark", str(claimed / "token"), "abc") == 0 and (claimed / "token").read_text() == "abc"
+    assert run("slurm_doctor", "unmark", str(claimed / "token")) == 0 and not (claimed / "token").exists()
+    assert run("slurm_doctor", "mark") == RemoteExit.USAGE

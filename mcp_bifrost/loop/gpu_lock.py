@@ -21,7 +21,7 @@ import anyio
 
 from mcp_bifrost.errors import BifrostError, GpuLockTimeout, error_for_exit
 from mcp_bifrost.ops import jobs
-from mcp_bifrost.ops.harness import Lines
+from mcp_bifrost.loop.harness import Lines
 from mcp_bifrost.ops.remote_command import drain
 from mcp_bifrost.remote import command as remote_command
 from mcp_bifrost.targets.base import Target

@@ -13,9 +13,10 @@ import shlex
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError, RemoteExit, error_for_exit
+from mcp_bifrost.messages import Words
 from mcp_bifrost.models import ExecResult
+from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
 from mcp_bifrost.ops.workspace import workdir
-from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.slurm import SlurmTarget
 
 LAUNCH_LINE = "bifrost-slurm:"  # the scripts' own failure lines start with this
@@ -26,10 +27,9 @@ def job_name() -> str:
     return "bifrost-" + secrets.token_hex(6)
 
 
-async def compute_command(target: Target, command: str, *, timeout_s: float | None, name: str | None = None) -> str:
-    """`command` as it must be sent to reach a GPU: unchanged on ssh/local, through srun on Slurm."""
-    if not isinstance(target, SlurmTarget):
-        return command
+async def compute_command(target: SlurmTarget, command: str, *, timeout_s: float | None,
+                          name: str | None = None) -> str:
+    """`command` as it must be sent to reach a GPU: through srun, on a compute node."""
     name = name or job_name()
     marker = posixpath.join(await workdir(target), f".{name}.started")
     return remote.command("slurm_run", name, marker, *target.slurm.srun(timeout_s), "--", command)
@@ -60,3 +60,13 @@ def check(result: ExecResult) -> ExecResult:
     if error is not None:
         raise error
     return result
+
+
+async def run(target: SlurmTarget, command: str, cwd: str, limits: ExecLimits, *,
+              env: dict[str, str] | None = None, progress: Progress | None = None, words: Words = Words.TOOL,
+              tee: Tee | None = None) -> ExecResult:
+    """Run `command` inside srun: down wrapped once, back once as the user's command's result, checked."""
+    wrapped = await compute_command(target, command, timeout_s=limits.timeout_s)
+    result = await execute(target, wrapped, cwd, limits, env=env, progress=progress, words=words, tee=tee)
+    result.command = command
+    return check(result)

@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 
+from mcp_bifrost.config import READY_TIMEOUT_S
 from mcp_bifrost.errors import (
     BifrostError,
     HarnessInstallFailed,
@@ -45,12 +46,9 @@ from mcp_bifrost.targets.base import Process, Target
 SCHEMA_VERSION = 1  # the report schema this client reads (gpu_harness/README.md)
 BUNDLED_PACKAGES = ("gpu_harness", "yaml")  # yaml: PyYAML's pure-Python package, without its C extension
 DIGEST_CHARS = 16
-READY_TIMEOUT_S = 180.0  # torch + triton import on a cold host: 4-6 s measured, much more on a busy NFS
 ANSWER_GRACE_S = 30.0  # beyond the evaluation's own timeout (the harness kills it and still answers)
 STDERR_KEEP = 8000
 KILL_GRACE_S = 1.0
-
-Wait = Callable[[str], Awaitable[None]]
 
 
 # -- the bundle ---------------------------------------------------------------------------------
@@ -182,8 +180,7 @@ class Worker:
 
         async def pump() -> None:
             with contextlib.suppress(BifrostError):
-                while chunk := await proc.read_stderr():
-                    stderr.add(chunk)
+                await drain(proc.read_stderr, stderr)
 
         worker = cls(proc, Lines(proc), stderr, asyncio.ensure_future(pump()))
         try:
@@ -419,12 +416,8 @@ async def run_oneshot(target: Target, command: str, timeout_s: float,
         on_start(proc.pgid)
     out, err = HeadTail(8 << 20), HeadTail(STDERR_KEEP)
 
-    async def pump(read, sink: HeadTail) -> None:
-        while chunk := await read():
-            sink.add(chunk)
-
     async def finish() -> int:
-        await asyncio.gather(pump(proc.read_stdout, out), pump(proc.read_stderr, err))
+        await asyncio.gather(drain(proc.read_stdout, out), drain(proc.read_stderr, err))
         return await proc.wait()
 
     try:

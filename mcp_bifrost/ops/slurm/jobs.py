@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from mcp_bifrost.errors import JobNotFound, SlurmError
+from mcp_bifrost import remote
+from mcp_bifrost.errors import JobNotFound, RemoteExit, SlurmError
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
-from mcp_bifrost.ops import jobs, slurm_run
+from mcp_bifrost.ops import jobs
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.process import env_line
-from mcp_bifrost.ops.remote_command import quote, run_capture
-from mcp_bifrost.remote import script
+from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.targets.slurm import SlurmTarget
 
 # Slurm job states (squeue %T / sacct State) -> our job model.
@@ -32,7 +33,6 @@ STATES: dict[str, str] = {
     **dict.fromkeys(["TIMEOUT", "DEADLINE", "CANCELLED", "PREEMPTED", "OUT_OF_MEMORY"], "killed"),
     **dict.fromkeys(["NODE_FAIL", "BOOT_FAIL", "REVOKED", "SPECIAL_EXIT"], "lost"),
 }
-NOT_SLURM = 45  # exit code of the state query when the job dir has no slurm_job_id (a claimed srun)
 CANCEL_WAIT_S = 5.0
 
 
@@ -42,18 +42,9 @@ async def submit(target: SlurmTarget, command: str, cwd: str, env: dict[str, str
     jdir = await jobs.job_dir(target, job_id)
     opts = [f"--job-name=bifrost-{job_id}", f"--chdir={cwd}", f"--output={jdir}/stdout",
             f"--error={jdir}/stderr", "--parsable", *target.slurm.sbatch(timeout_s)]
-    sbatch = " ".join(quote(a) for a in ["sbatch", *opts, f"{jdir}/batch.sh", jdir, command])
-    # stdin: the environment line (process.env_line: values never travel as arguments), then the
-    # batch script. umask 077: the job's folder, its env file and Slurm's logs are ours alone.
-    done = await run_capture(
-        target,
-        f"umask 077; J={quote(jdir)}; mkdir -p \"$J\" && printf %s {quote(command)} > \"$J/command\" && "
-        f"printf %s {quote(cwd)} > \"$J/cwd\" && IFS= read -r e && printf '%s\\n' \"$e\" > \"$J/env\" && "
-        f"cat > \"$J/batch.sh\" && : > \"$J/stdout\" && : > \"$J/stderr\" && "
-        f"{sbatch} > \"$J/slurm_job_id.tmp\" && mv \"$J/slurm_job_id.tmp\" \"$J/slurm_job_id\" || "
-        "{ rc=$?; rm -rf \"$J\"; exit $rc; }",
-        input=env_line(env) + script("slurm_batch").encode(),
-    )
+    # stdin: the environment line (process.env_line: values never travel as arguments), then the batch script
+    done = await run_capture(target, remote.command("slurm_job", "submit", jdir, cwd, command, *opts),
+                             input=env_line(env) + remote.script("slurm_batch").encode())
     if done.exit_status != 0:
         raise SlurmError(
             f"{target.describe()}: sbatch refused the job (exit {done.exit_status}): "
@@ -65,17 +56,10 @@ async def submit(target: SlurmTarget, command: str, cwd: str, env: dict[str, str
 
 async def _slurm_view(target: SlurmTarget, jdir: str) -> tuple[str, str, str, str] | None:
     """(slurm id, state, reason, node) from squeue, else sacct; None when the dir is not a Slurm job."""
-    done = await run_capture(
-        target,
-        f"J={quote(jdir)}; [ -d \"$J\" ] || exit 44; id=$(cat \"$J/slurm_job_id\" 2>/dev/null); "
-        f"[ -n \"$id\" ] || exit {NOT_SLURM}; id=${{id%%;*}}; "
-        "st=$(squeue -h -j \"$id\" -t all -o '%T|%r|%N' 2>/dev/null); "
-        "[ -n \"$st\" ] || st=$(sacct -n -X -P -j \"$id\" -o State,Reason,NodeList 2>/dev/null | head -n 1); "
-        "printf '%s|%s\\n' \"$id\" \"$st\"",
-    )
-    if done.exit_status == 44:
+    done = await run_capture(target, remote.command("slurm_job", "state", jdir))
+    if done.exit_status == RemoteExit.NO_JOB:
         raise JobNotFound(f"no job {jdir.rsplit('/', 1)[-1]} on target {target.name}")
-    if done.exit_status == NOT_SLURM:
+    if done.exit_status == RemoteExit.SLURM_NOT_BATCH:
         return None
     done.check(f"reading Slurm's state of {jdir}")
     fields = done.stdout.decode(errors="replace").strip().split("|") + ["", "", ""]
@@ -118,7 +102,7 @@ async def job_cancel(target: SlurmTarget, job_id: str, grace_s: float) -> JobCan
     if info.slurm_job_id is None:
         return await jobs.job_cancel(target, job_id, grace_s)
     if info.state in ("pending", "running"):
-        done = await run_capture(target, f"scancel {quote(info.slurm_job_id)}")
+        done = await run_capture(target, remote.command("slurm_job", "cancel", info.slurm_job_id))
         if done.exit_status != 0:
             raise SlurmError(f"scancel {info.slurm_job_id} failed: {done.stderr.decode(errors='replace').strip()}")
     after = info

@@ -19,7 +19,7 @@ SMOKE_LOOKBACK = 200
 
 
 class History(Protocol):
-    """What this check reads of the client's history (mcp_bifrost.history.History)."""
+    """What this check reads of the client's history (mcp_bifrost.loop.history.History)."""
 
     def entries(self, problem: str, limit: int | None = None) -> tuple[list[HistoryEntry], int]: ...
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -23,7 +23,7 @@ from mcp_bifrost.models import (
     SmokeReport,
     SmokeTiming,
 )
-from mcp_bifrost.ops.harness import check_schema
+from mcp_bifrost.loop.harness import check_schema
 
 MESSAGE_CHARS = 400
 STDOUT_TAIL_CHARS = 1500
@@ -33,19 +33,6 @@ STATUSES = ("passed", "failed", "not_run", "error")
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow")
-
-
-class WireCase(_Wire):
-    name: str
-    kind: str
-    params: dict
-    passed: bool
-    reason: str = ""
-    message: str = ""
-    max_abs_err: float | None = None
-    max_rel_err: float | None = None
-    mismatches: int = 0
-    first_mismatches: list[dict] = []
 
 
 class WireSummary(_Wire):
@@ -84,7 +71,7 @@ class WireReport(_Wire):
     device: dict = {}
     flags: list[HarnessFinding]
     notes: list[HarnessFinding] = []
-    cases: list[WireCase]
+    cases: list[SmokeCase]  # the harness's case is the report's: one model, validated once
     timing: list[WireTiming] = []
     score: dict | None = None
     error: WireError | None = None
@@ -94,18 +81,30 @@ class WireReport(_Wire):
     plan: dict | None = None  # added within schema 1: the time plan (deadline chosen and why, secret repeats)
 
 
+W = TypeVar("W", bound=BaseModel)
+
+
+def _validated(model: type[W], doc: dict[str, Any], what: str, sender: str) -> W:
+    """The harness's document checked once: its schema version, then its shape."""
+    check_schema(doc, what)
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        raise HarnessProtocolError(f"{sender} that does not validate: {exc.errors()[:3]}") from exc
+
+
+def _shown(case: SmokeCase) -> SmokeCase:
+    """A case as the agent reads it: a failure's message and first mismatches, cut short; a pass, neither."""
+    if case.passed:
+        return case.model_copy(update={"message": "", "first_mismatches": []})
+    return case.model_copy(update={"message": case.message[:MESSAGE_CHARS],
+                                   "first_mismatches": case.first_mismatches[:3]})
+
+
 def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
     """Validate a smoke report and shape it for the agent; `problem`/`candidate` are workspace paths."""
-    check_schema(doc, "the smoke report")
-    try:
-        wire = WireReport.model_validate(doc)
-    except ValidationError as exc:
-        raise HarnessProtocolError(f"the harness on {target} sent a schema-1 report that does not validate: "
-                                   f"{exc.errors()[:3]}") from exc
-    cases = [SmokeCase(name=c.name, kind=c.kind, params=c.params, passed=c.passed, reason=c.reason,
-                       message="" if c.passed else c.message[:MESSAGE_CHARS], max_abs_err=c.max_abs_err,
-                       max_rel_err=c.max_rel_err, mismatches=c.mismatches,
-                       first_mismatches=[] if c.passed else c.first_mismatches[:3]) for c in wire.cases]
+    wire = _validated(WireReport, doc, "the smoke report", f"the harness on {target} sent a schema-1 report")
+    cases = [_shown(c) for c in wire.cases]
     timing = [_timing(t) for t in wire.timing]
     fractions = [t.roofline_fraction for t in timing if t.roofline_fraction]
     score = wire.score or {}
@@ -254,12 +253,7 @@ class WireProfile(_Wire):
 
 
 def parse_profile(doc: dict[str, Any], *, target: str, problem: str, candidate: str) -> ProfileReport:
-    check_schema(doc, "the profile report")
-    try:
-        wire = WireProfile.model_validate(doc)
-    except ValidationError as exc:
-        raise HarnessProtocolError(f"the harness on {target} sent a profile that does not validate: "
-                                   f"{exc.errors()[:3]}") from exc
+    wire = _validated(WireProfile, doc, "the profile report", f"the harness on {target} sent a profile")
     if wire.error is not None or wire.candidate is None:
         from mcp_bifrost.errors import ProfilerUnavailable
 

@@ -11,11 +11,12 @@ import posixpath
 import secrets
 import time
 
+from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import SlurmHealth, SlurmPartition, TargetHealth
 from mcp_bifrost.ops import health as health_op
-from mcp_bifrost.ops import slurm_run
-from mcp_bifrost.ops.execute import ExecLimits, execute
+from mcp_bifrost.ops.execute import ExecLimits
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.slurm import SlurmTarget
@@ -67,7 +68,7 @@ async def probe(target: SlurmTarget, *, is_default: bool, timeout_s: float = CHE
 
 
 async def _partitions(target: SlurmTarget, slurm: SlurmHealth) -> None:
-    done = await run_capture(target, "sinfo -h -o '%P|%a|%D|%T|%G'")
+    done = await run_capture(target, remote.command("slurm_doctor", "partitions"))
     if done.exit_status != 0:
         slurm.problems.append(f"sinfo failed on the login node: {done.stderr.decode(errors='replace').strip()[-300:]} "
                               "(are the Slurm client commands on PATH for non-interactive ssh sessions?)")
@@ -95,14 +96,14 @@ async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float
     slurm = health.slurm
     token = secrets.token_hex(8)
     token_file = posixpath.join(health.workdir, f".doctor-{token}")
-    (await run_capture(target, f"printf %s {token} > {quote(token_file)}")).check("writing the doctor's check file")
+    (await run_capture(target, remote.command("slurm_doctor", "mark", token_file, token))).check(
+        "writing the doctor's check file")
     command = f"{read_back(token_file)} 2>/dev/null; echo; hostname; {health_op.probe_command(target)}"
     try:
-        on_gpu = await slurm_run.compute_command(target, command, timeout_s=timeout_s)
         limits = ExecLimits(timeout_s=timeout_s, budget_s=None, cap_bytes=64_000, grace_s=2.0)
-        result = slurm_run.check(await execute(target, on_gpu, health.workdir, limits))
+        result = await slurm_run.run(target, command, health.workdir, limits)
     finally:
-        await asyncio.shield(run_capture(target, f"rm -f {quote(token_file)}"))
+        await asyncio.shield(run_capture(target, remote.command("slurm_doctor", "unmark", token_file)))
     if result.timed_out:
         slurm.problems.append(f"the check job did not finish within {timeout_s:g} s (queued behind other jobs? "
                               "`squeue -p PARTITION` shows the queue)")

@@ -17,7 +17,6 @@ evaluation is recorded and the others go on; cancelling the call cancels every e
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -25,60 +24,18 @@ from typing import Generic, TypeVar
 
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import CandidateResult, ExecResult, FanoutResult
-from mcp_bifrost.ops import slurm_run
-from mcp_bifrost.ops.execute import ExecLimits, execute
-from mcp_bifrost.ops.remote_command import quote, run_capture
+from mcp_bifrost.ops.execute import ExecLimits
+from mcp_bifrost.ops.host import Slot
+from mcp_bifrost.ops.kinds import kind_of
 from mcp_bifrost.targets.base import Target
-from mcp_bifrost.targets.slurm import SlurmTarget
 
 R = TypeVar("R")
 FanoutProgress = Callable[[int, int, str], Awaitable[None]]
 
 
-@dataclass(frozen=True)
-class Slot:
-    index: int
-    gpu: int | None  # None: the scheduler picks the GPU
-
-    def env(self) -> dict[str, str]:
-        return {} if self.gpu is None else {"CUDA_VISIBLE_DEVICES": str(self.gpu)}
-
-
 def slots_for(target: Target, gpus: Sequence[int], n: int, *, idle_gpus: int | None = None) -> list[Slot]:
-    """The slots for n candidates on this target (see the module docstring)."""
-    if isinstance(target, SlurmTarget):
-        room = idle_gpus if idle_gpus else target.slurm.max_parallel
-        return [Slot(i, None) for i in range(max(1, min(n, room, target.slurm.max_parallel)))]
-    if gpus:
-        return [Slot(i, gpu) for i, gpu in enumerate(gpus)]
-    return [Slot(0, None)]
-
-
-_GPUS = re.compile(r"(?:^|,)gpu(?::[^:,()]+)*:(\d+)")  # gpu:4, gpu:h100:4(S:0-1), ... -> 4
-_SERVING = ("idle", "mixed")  # node states (sinfo %T) that can start a job now; "*" = not responding
-
-
-def gpu_count(gres: str) -> int:
-    """GPUs in a gres string such as `gpu:h100:4(S:0-1),nic:1` or `gpu:fake:1(IDX:0)`."""
-    return sum(int(n) for n in _GPUS.findall(gres))
-
-
-def parse_idle_gpus(sinfo: str) -> int:
-    """Idle GPUs from `sinfo -N -O NodeList,StateLong,Gres,GresUsed` lines (each node counted once)."""
-    seen: dict[str, int] = {}
-    for line in sinfo.splitlines():
-        fields = line.split()
-        if len(fields) == 4 and fields[1] in _SERVING:
-            seen[fields[0]] = max(0, gpu_count(fields[2]) - gpu_count(fields[3]))
-    return sum(seen.values())
-
-
-async def idle_gpus(target: SlurmTarget) -> int | None:
-    """GPUs idle now on the nodes of the target's partition; None when sinfo cannot say."""
-    part = ["-p", target.slurm.partition] if target.slurm.partition else []
-    argv = ["sinfo", "-h", "-N", *part, "-O", "NodeList:200,StateLong:40,Gres:400,GresUsed:400"]
-    done = await run_capture(target, " ".join(quote(a) for a in argv))
-    return parse_idle_gpus(done.stdout.decode(errors="replace")) if done.exit_status == 0 else None
+    """The slots for n candidates on this target (see the module docstring); its kind decides."""
+    return kind_of(target).slots(target, gpus, n, idle_gpus)
 
 
 @dataclass
@@ -159,10 +116,7 @@ async def exec_candidates(
     started = time.monotonic()
 
     async def evaluate(command: str, slot: Slot) -> ExecResult:
-        on_gpu = await slurm_run.compute_command(target, command, timeout_s=limits.timeout_s)
-        result = await execute(target, on_gpu, cwd, limits, env={**(env or {}), **slot.env()})
-        result.command = command
-        return slurm_run.check(result)
+        return await kind_of(target).run(target, command, cwd, limits, env={**(env or {}), **slot.env()})
 
     outcomes = await fan_out(commands, evaluate, slots, score=exec_score, progress=progress)
     return FanoutResult(

@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Annotated, Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from mcp_bifrost.app import Bifrost
+from mcp_bifrost.loop.kernel_loop import KernelLoop
 from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome
 
 INSTRUCTIONS = """
@@ -43,6 +44,13 @@ TargetArg = Annotated[str | None, Field(description="target name; default: the c
 Call = Callable[..., Awaitable[Any]]
 
 
+class App(Protocol):
+    """What these tools use of the application object (app.Bifrost): its workspace and its loop."""
+
+    workspace: Path
+    loop: KernelLoop
+
+
 def _progress(ctx: Context):
     async def report(elapsed: float, line: str) -> None:
         await ctx.report_progress(elapsed, None, line)
@@ -50,7 +58,7 @@ def _progress(ctx: Context):
     return report
 
 
-def guide_text(app: Bifrost | None = None) -> str:
+def guide_text(app: App | None = None) -> str:
     text = resources.files("mcp_bifrost").joinpath("guide.md").read_text(encoding="utf-8")
     if app is not None:
         local = app.workspace / "kernels" / "README.md"
@@ -59,7 +67,7 @@ def guide_text(app: Bifrost | None = None) -> str:
     return text
 
 
-def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -> None:
+def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> None:
     """Add the kernel-loop tools, resources and prompt to `server`. `server_app` gives the live app
     (static resources get no request context)."""
 
@@ -99,8 +107,6 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         `report` is the whole fan-out report once every candidate is done; job_cancel stops them all."""
         if (candidate is None) == (candidates is None):
             raise ToolError("give exactly one of `candidate` (one path) or `candidates` (a list of paths)")
-        args = {"problem": problem, "candidate": candidate, "candidates": candidates, "mode": mode, "push": push,
-                "timeout_s": timeout_s}
         if candidates is not None:
             last = [0.0]
 
@@ -108,11 +114,11 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
                 last[0] = max(last[0] + 0.001, float(done))  # progress must grow at every notification
                 await ctx.report_progress(last[0], total, line)
 
-            report: BaseModel = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_tests(
+            report: BaseModel = await call(ctx, lambda app: app.loop.run_smoke_tests(
                 problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s,
                 progress=fan_progress, use_budget=True))
         else:
-            report = await call(ctx, "run_smoke_test", target, args, lambda app: app.run_smoke_test(
+            report = await call(ctx, lambda app: app.loop.run_smoke_test(
                 problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s,
                 progress=_progress(ctx)))
         return CallToolResult(content=[TextContent(type="text", text=report.model_dump_json())],
@@ -145,9 +151,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
         with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
         .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI.
         Use it when run_smoke_test's speedup stalls."""
-        args = {"problem": problem, "candidate": candidate, "sections": sections, "kernel_regex": kernel_regex,
-                "launch_count": launch_count, "baseline": baseline}
-        return await call(ctx, "profile_ncu", target, args, lambda app: app.profile_ncu(
+        return await call(ctx, lambda app: app.loop.profile_ncu(
             problem, candidate, target=target, sections=sections, kernel_regex=kernel_regex,
             launch_count=launch_count, baseline=baseline, progress=_progress(ctx)))
 
@@ -161,12 +165,11 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
     ) -> Annotated[CallToolResult, HistoryReport]:
         """Every smoke test and profile of a problem (newest first), with the best passing candidate so far
         (highest speedup). Use it to decide whether you are still improving, and which file to keep."""
-        report: HistoryReport = await call(ctx, "history", None, {"problem": problem, "limit": limit, "plot": plot},
-                                           lambda app: app.history_report(problem, limit))
+        report: HistoryReport = await call(ctx, lambda app: app.loop.history_report(problem, limit))
         content: list[TextContent | ImageContent] = [TextContent(type="text", text=report.model_dump_json())]
         if plot:
-            app: Bifrost = ctx.request_context.lifespan_context
-            png = await app.history_plot(problem)
+            app: App = ctx.request_context.lifespan_context
+            png = await app.loop.history_plot(problem)
             import base64
 
             content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
@@ -177,7 +180,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
     async def problems(ctx: Context) -> ProblemsReport:
         """Kernel problems in the local workspace (what push sends): GPU MODE folders with their test and
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
-        return await call(ctx, "problems", None, {}, lambda app: app.problems())
+        return await call(ctx, lambda app: app.loop.problems())
 
     @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown",
                      description="How problems and candidates are written (GPU MODE and KernelBench formats)")
@@ -187,12 +190,12 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], Bifrost]) -
     @server.resource("bifrost://problems", name="problems", mime_type="application/json",
                      description="The problems in the workspace, as the `problems` tool lists them")
     async def problem_list() -> str:
-        return (await server_app().problems()).model_dump_json(indent=1)
+        return (await server_app().loop.problems()).model_dump_json(indent=1)
 
     @server.resource("bifrost://reports/last", name="last report", mime_type="application/json",
                      description="The last smoke test or profile this server produced")
     def last_report() -> str:
-        report = server_app().last_report
+        report = server_app().loop.last_report
         return report.model_dump_json(indent=1) if report else json.dumps({"note": "no report yet in this session"})
 
     @server.prompt(title="Optimize a GPU kernel")
