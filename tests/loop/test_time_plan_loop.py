@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 
 from mcp_bifrost.config import load_config
-from mcp_bifrost.ops.harness import smoke_time
+from mcp_bifrost.loop.harness import smoke_time
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import HONEST
 
