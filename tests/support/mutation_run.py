@@ -40,7 +40,7 @@ MUTATIONS = [
              'flock -w "$lock_wait" 9 ||', 'true ||',
              ("tests/ops/test_push.py::test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest_follows",
               "tests/ops/test_push.py::test_a_push_waits_for_the_lock_or_fails_clearly_after_the_wait")),
-    Mutation("push delta: the rebuilt file's sha256 not checked", "mcp_bifrost/remote/push_blocks.py",
+    Mutation("push delta: the rebuilt file's sha256 not checked", "mcp_bifrost/remote/push_helper.py",
              '            if got != head["sha256"]:\n', "            if False:\n",
              ("tests/ops/test_push.py::test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_and_kept",)),
     Mutation("push.sh: a failed delta rebuild ignored", "mcp_bifrost/remote/push.sh",

@@ -71,7 +71,7 @@ class PushSession:
         self._marker = b"\0" + marker.encode() + b"\0"
         command = remote.command("push", root, dest, manifest_path, state_dir, marker,
                                  "" if names is None else len(names), max(0, int(lock_wait_s)),
-                                 self.target.python, remote.resource("push_blocks.py"))
+                                 self.target.python, remote.resource("push_helper.py"))
         self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
         # The names go in while the listing comes out: the target lists before it reads them, and
