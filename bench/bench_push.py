@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcp_bifrost.ops.push import push
 from mcp_bifrost.config import Limits
+from mcp_bifrost.ops.push import push
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.targets.ssh import SshTarget
 from tests.support.sshd import SshServer, start_sshd

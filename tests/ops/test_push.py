@@ -369,7 +369,9 @@ async def test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest
     # issue 13.4: both reported success, the target held the union of the two trees, and one side's
     # files dropped out of the manifest. Here B starts while A's stream is on the wire.
     a = _flat_workspace(tmp_path, "a", {f"a{i}.txt": f"a{i}\n" for i in range(30)} | {"same.txt": "from a\n"})
-    b = _flat_workspace(tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b\n"})
+    # same.txt differs in size too: written within 1 ms of a's (an unloaded machine writes 30 files in
+    # less), an equal size would read as unchanged (plan.MTIME_TOLERANCE_NS), whatever the lock does
+    b = _flat_workspace(tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b!\n"})
     shared = posixpath.join(await workdir(target), "workspaces", "shared")  # absolute: one meaning
     results = {}
     started_b = False

@@ -50,7 +50,7 @@ MUTATIONS = [
              "xargs -0 -r rm -f --", "xargs -0 -r rm -rf --",
              ("tests/ops/test_push.py::test_a_file_that_became_a_folder_during_the_push_is_not_removed",)),
     Mutation("push: unreadable files not refused (os.access dropped)", "mcp_bifrost/ops/push/filelist.py",
-             "if stat.S_ISREG(st.st_mode) and not os.access(full, os.R_OK):", "if False:",
+             "if stat.S_ISREG(st.st_mode) and not _readable(full, st):", "if False:",
              ("tests/ops/test_push.py::test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept",)),
     Mutation("models: non-UTF-8 names left as surrogates", "mcp_bifrost/models.py",
              "        return printable(value)\n", "        return value\n", ("tests/server/test_safety.py",)),
