@@ -649,3 +649,19 @@ async def test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_a
     assert (await run_capture(target, f"ls -A {quote(await workdir(target))}/.push/staging")).stdout == b""
     await push(target, ws)  # hashed afresh, the target's copy now gives a consistent delta
     await assert_same_tree(target, ws, first.remote_dir, set())
+
+
+async def test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal(target, tmp_path, monkeypatch):
+    """Big streams are inflated by remote/push_helper.py, not gzip: every gzip member (text packed,
+    binaries stored, text again) must come through."""
+    from mcp_bifrost.ops.push import stream
+
+    monkeypatch.setattr(stream, "INFLATE_MIN_BYTES", 0)
+    ws = make_workspace(tmp_path)
+    write(ws, "data/weights.bin", os.urandom(300_000))  # stored: a member of its own between packed ones
+    write(ws, "zz/after.py", "x = 1\n" * 1000)
+    first = await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)
+    edit_one_file(ws)
+    await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)

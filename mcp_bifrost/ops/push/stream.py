@@ -50,6 +50,9 @@ SAMPLE_BYTES = 16384
 SAMPLE_MIN_FILE = 65536  # smaller files are packed at COMPRESS_LEVEL without a test
 INCOMPRESSIBLE_RATIO = 0.9
 PROGRESS_INTERVAL_S = 0.1
+# From this much content on, the target inflates with python's zlib instead of GNU gzip: 0.22 s against
+# 2.0 s for 512 MiB of stored data, but python takes 15-60 ms to start where gzip takes 3 (measured).
+INFLATE_MIN_BYTES = 32 << 20
 
 
 class PushSession:
@@ -152,7 +155,8 @@ class PushSession:
         sent = 0
         last = 0.0
         try:
-            await proc.write_stdin(b"go\n")
+            streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
+            await proc.write_stdin(b"go inflate\n" if streamed >= INFLATE_MIN_BYTES else b"go\n")
             try:
                 while (chunk := await chunks.aget()) is not None:
                     await proc.write_stdin(chunk)
