@@ -8,7 +8,6 @@ of paths the last push made the target hold: only those may be deleted as "gone 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
