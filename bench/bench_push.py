@@ -246,6 +246,7 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
         await target.close()
         server.stop()
     report(runner.times, reps, root, load)
+    shutil.rmtree(root, ignore_errors=True)  # the big part leaves gigabytes behind otherwise
 
 
 def report(times: dict[tuple[str, str], list[float]], reps: int, root: Path, load: list[tuple[float, ...]]) -> None:
