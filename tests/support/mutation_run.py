@@ -51,7 +51,7 @@ MUTATIONS = [
              'chunk, inflate, fed = b"", zlib.decompressobj(31), False',
              ("tests/ops/test_push.py::test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal",)),
     Mutation("push: the readable shortcut trusts every file", "mcp_bifrost/ops/push/filelist.py",
-             "return (st.st_uid == _EUID and st.st_mode & stat.S_IRUSR) or os.access(full, os.R_OK)", "return True",
+             "return (st.st_uid == _EUID and bool(st.st_mode & stat.S_IRUSR)) or os.access(full, os.R_OK)", "return True",
              ("tests/ops/test_push.py::test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept",)),
     Mutation("push.sh: deletes with rm -rf", "mcp_bifrost/remote/push.sh",
              "xargs -0 -r rm -f --", "xargs -0 -r rm -rf --",

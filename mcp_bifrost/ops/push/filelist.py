@@ -138,7 +138,7 @@ _EUID = os.geteuid()
 
 def _readable(full: str, st: os.stat_result) -> bool:
     """os.access(R_OK), without its system call for the usual file: ours, and readable by us."""
-    return (st.st_uid == _EUID and st.st_mode & stat.S_IRUSR) or os.access(full, os.R_OK)
+    return (st.st_uid == _EUID and bool(st.st_mode & stat.S_IRUSR)) or os.access(full, os.R_OK)
 
 
 def _refuse_unreadable(selection: Selection, rel: str, reason: str, *, folder: bool) -> None:
