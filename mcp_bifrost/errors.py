@@ -159,7 +159,7 @@ class GpuLockTimeout(HarnessError):
 # user's command". The scripts name them EXIT_<NAME>; one table here, and a test checks that every
 # code a script uses is in it under the same name (sysexits.h numbers, clear of a shell's 1, 2, 126-255).
 class RemoteExit(enum.IntEnum):
-    """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-87) and
+    """Codes of process.sh, workspace.sh, requirements.sh and waiter.sh (64-69), push.sh (80-88) and
     copy_files.sh (90-94), harness_install.sh and gpu_lock.sh (100-104), slurm_run.sh and slurm_job.sh
     (110-112)."""
 
@@ -177,6 +177,7 @@ class RemoteExit(enum.IntEnum):
     PUSH_PLACE = 85
     PUSH_MANIFEST = 86
     PUSH_BUSY = 87
+    PUSH_DELTA_MISMATCH = 88
     COPY_MISSING = 90
     COPY_UNSAFE = 91
     COPY_TOO_LARGE = 92
@@ -211,6 +212,9 @@ REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
     RemoteExit.PUSH_MANIFEST: (TransferError, "saving the push manifest failed on the target"),
     RemoteExit.PUSH_BUSY: (PushBusy, "another push to this remote folder is still running; nothing was changed. "
                                      "Push again when it has finished, or push to another remote_dir"),
+    RemoteExit.PUSH_DELTA_MISMATCH: (TransferIncomplete, "a big file sent as its changed blocks did not rebuild into "
+                                     "the local file on the target (its copy there changed during the push); nothing "
+                                     "was changed. Push again"),
     # remote/copy_files.sh (ops/copy_files.py words these with the paths it reads from stderr)
     RemoteExit.COPY_MISSING: (TransferError, "a remote path does not exist"),
     RemoteExit.COPY_UNSAFE: (UnsafePath, "a remote path leads outside the target's workdir"),

@@ -18,9 +18,16 @@ import anyio
 import pytest
 
 from mcp_bifrost.config import Limits
-from mcp_bifrost.errors import PushBusy, TransferError, TransferIncomplete, TransferTooLarge, TypeConflict, UnsafePath
-from mcp_bifrost.ops.remote_command import quote, run_capture
+from mcp_bifrost.errors import (
+    PushBusy,
+    TransferError,
+    TransferIncomplete,
+    TransferTooLarge,
+    TypeConflict,
+    UnsafePath,
+)
 from mcp_bifrost.ops.push import push
+from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.workspace import workdir, workspace_name
 
 pytestmark = pytest.mark.anyio
@@ -362,7 +369,9 @@ async def test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest
     # issue 13.4: both reported success, the target held the union of the two trees, and one side's
     # files dropped out of the manifest. Here B starts while A's stream is on the wire.
     a = _flat_workspace(tmp_path, "a", {f"a{i}.txt": f"a{i}\n" for i in range(30)} | {"same.txt": "from a\n"})
-    b = _flat_workspace(tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b\n"})
+    # same.txt differs in size too: written within 1 ms of a's (an unloaded machine writes 30 files in
+    # less), an equal size would read as unchanged (plan.MTIME_TOLERANCE_NS), whatever the lock does
+    b = _flat_workspace(tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b!\n"})
     shared = posixpath.join(await workdir(target), "workspaces", "shared")  # absolute: one meaning
     results = {}
     started_b = False
@@ -584,3 +593,75 @@ async def test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_throug
     assert still.stdout == b"precious\n", "push deleted a file through a link that appeared during the push"
     written = await run_capture(target, f"ls {quote(outside)}")
     assert written.stdout.split() == [b"x.txt"], "push wrote through a link that appeared during the push"
+
+
+BIG = 16 << 20  # over delta.DELTA_MIN_BYTES: sent as its changed blocks once the target holds a copy
+
+
+def _overwrite(path: Path, offset: int, data: bytes) -> None:
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(data)
+
+
+@pytest.mark.parametrize("edit", ["append", "in-place"])
+async def test_a_big_file_appended_to_or_edited_in_place_sends_only_its_changed_blocks(target, tmp_path, edit):
+    """issue 21.1: 1 MiB appended to a 512 MiB file resent the whole file."""
+    ws = _flat_workspace(tmp_path, "ws", {"notes.txt": "n\n"})
+    write(ws, "ckpt/model.bin", os.urandom(BIG)).chmod(0o640)
+    first = await push(target, ws)
+    assert first.bytes_sent > BIG  # the first push has nothing to compare with: whole
+    # in place: not on a block boundary, so two blocks change
+    _overwrite(ws / "ckpt/model.bin", BIG if edit == "append" else BIG // 2 + 12345, os.urandom(100_000))
+    again = await push(target, ws)
+    assert again.files_sent == 1 and "1 big file(s) sent as their changed blocks" in (again.note or "")
+    assert again.bytes_sent < 1 << 20, f"{again.bytes_sent} bytes on the wire for a 100 kB edit"
+    await assert_same_tree(target, ws, first.remote_dir, set())
+    assert await _modes(target, posixpath.join(first.remote_dir, "ckpt/model.bin")) == ["640"]
+    assert (await push(target, ws)).note == "already up to date"  # size, mtime and mode arrived
+
+
+async def test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_and_kept(target, tmp_path):
+    """The target's copy was hashed, then written by something else before the blocks arrived: the
+    rebuilt file's sha256 differs from ours, so nothing is placed (not even the small files)."""
+    ws = _flat_workspace(tmp_path, "ws", {"notes.txt": "n\n"})
+    write(ws, "model.bin", os.urandom(BIG))
+    first = await push(target, ws)
+    remote_file = posixpath.join(first.remote_dir, "model.bin")
+    _overwrite(ws / "model.bin", BIG // 2, os.urandom(3 << 20))  # several stream chunks: the change below lands before the end
+    write(ws, "notes.txt", "changed too\n")
+    changed = False
+
+    async def write_on_target(done: int, total: int) -> None:
+        nonlocal changed
+        if not changed:
+            changed = True  # a block the target copies from its own copy (the first) changes
+            (await run_capture(target, f"printf JOB | dd of={quote(remote_file)} bs=1 seek=10 conv=notrunc status=none"
+                               )).check("a job writing the file")
+
+    with pytest.raises(TransferIncomplete, match=r"did not rebuild into the local file .* nothing was changed"):
+        await push(target, ws, progress=write_on_target)
+    assert changed
+    tree = await remote_tree(target, first.remote_dir)
+    assert tree["notes.txt"] == local_tree(_flat_workspace(tmp_path, "before", {"notes.txt": "n\n"}), set())["notes.txt"]
+    on_target = await run_capture(target, f"dd if={quote(remote_file)} bs=1 skip=10 count=3 status=none")
+    assert on_target.stdout == b"JOB", "the job's write was replaced"
+    assert (await run_capture(target, f"ls -A {quote(await workdir(target))}/.push/staging")).stdout == b""
+    await push(target, ws)  # hashed afresh, the target's copy now gives a consistent delta
+    await assert_same_tree(target, ws, first.remote_dir, set())
+
+
+async def test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal(target, tmp_path, monkeypatch):
+    """Big streams are inflated by remote/push_helper.py, not gzip: every gzip member (text packed,
+    binaries stored, text again) must come through."""
+    from mcp_bifrost.ops.push import stream
+
+    monkeypatch.setattr(stream, "INFLATE_MIN_BYTES", 0)
+    ws = make_workspace(tmp_path)
+    write(ws, "data/weights.bin", os.urandom(300_000))  # stored: a member of its own between packed ones
+    write(ws, "zz/after.py", "x = 1\n" * 1000)
+    first = await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)
+    edit_one_file(ws)
+    await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)

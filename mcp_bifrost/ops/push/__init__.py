@@ -2,9 +2,11 @@
 
 Procedure: select the local files (filelist) -> one command on the target (remote/push.sh) takes
 the destination's lock, lists its tree and stays open (stream) -> plan the difference here (plan)
--> refuse type conflicts -> check the size caps -> tell the command "stop", or "go" plus one
-gzip'd tar of the changed files, the delete list and the new manifest. The target applies the stream only once it has arrived whole. No change costs one
-command; a change costs the same command plus the stream.
+-> refuse type conflicts -> check the size caps -> for big changed files, ask the same command for
+its block hashes (delta) -> tell the command "stop", or "go" plus one gzip'd tar of the changed
+files (big ones as their changed blocks), the delete list and the new manifest. The target applies
+the stream only once it has arrived whole. No change costs one command; a change costs the same
+command plus the stream.
 
 copy_files (the other direction) lives in ops/copy_files.py.
 """
@@ -20,12 +22,19 @@ from pathlib import Path
 from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import TransferTooLarge, TypeConflict, UnsafePath
 from mcp_bifrost.models import PushResult
-from mcp_bifrost.ops.push import filelist
+from mcp_bifrost.ops.push import delta, filelist
 from mcp_bifrost.ops.push.plan import Plan, make_plan
 from mcp_bifrost.ops.push.remote_tree import RemoteState
 from mcp_bifrost.ops.push.stream import Progress, PushSession
 from mcp_bifrost.ops.tarstream import settle
-from mcp_bifrost.ops.workspace import PUSH_STATE, WORKSPACES, reserved_for_push, workdir, workspace_dir, workspace_name
+from mcp_bifrost.ops.workspace import (
+    PUSH_STATE,
+    WORKSPACES,
+    reserved_for_push,
+    workdir,
+    workspace_dir,
+    workspace_name,
+)
 from mcp_bifrost.targets.base import Target
 
 LIST_CAP = 1000  # dry_run lists are cut here (counts stay exact)
@@ -76,11 +85,17 @@ async def push(
     except BaseException:
         await session.abort()  # the command reads end-of-input instead of "go" and leaves everything
         raise
+    patches: dict[str, delta.Patch] = {}
     if dry_run or plan.nothing_to_do:
         await session.stop()
         bytes_sent = 0
     else:
-        bytes_sent = await session.send(selection.root, plan, progress)
+        try:
+            patches = await _patches(session, selection.root, delta.candidates(plan, remote))
+        except BaseException:
+            await session.abort()
+            raise
+        bytes_sent = await session.send(selection.root, plan, progress, patches)
 
     files = plan.files_to_send
     removed = plan.delete + [p + "/" for p in plan.rmdir]
@@ -102,8 +117,21 @@ async def push(
         sent=[e.path for e in files][:LIST_CAP] if dry_run else [],
         deleted=removed[:LIST_CAP] if dry_run else [],
         refused=refused,
-        note=_note(plan, dry_run, refused),
+        note=_note(plan, dry_run, refused, len(patches)),
     )
+
+
+async def _patches(session: PushSession, root: Path, candidates: list[filelist.LocalEntry]) -> dict[str, delta.Patch]:
+    """The changed blocks of big files: the target hashes its copies while we hash ours."""
+    if not candidates:
+        return {}
+    hashing = asyncio.ensure_future(asyncio.to_thread(delta.local_blocks, root, candidates))
+    try:
+        theirs = await session.blocks(delta.request(candidates))
+    except BaseException:
+        await settle(hashing)
+        raise
+    return delta.make_patches(candidates, await hashing, theirs)
 
 
 async def _destination(target: Target, wd: str, root: Path, remote_dir: str | None) -> str:
@@ -186,8 +214,10 @@ def _size(n: float) -> str:
     raise AssertionError
 
 
-def _note(plan: Plan, dry_run: bool, refused: list[str]) -> str | None:
+def _note(plan: Plan, dry_run: bool, refused: list[str], by_delta: int = 0) -> str | None:
     parts = []
+    if by_delta:
+        parts.append(f"{by_delta} big file(s) sent as their changed blocks")
     if dry_run:
         parts.append("dry run: nothing was changed on the target")
     if refused:

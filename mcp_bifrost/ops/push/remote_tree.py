@@ -8,7 +8,6 @@ of paths the last push made the target hold: only those may be deleted as "gone 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,39 +33,40 @@ class RemoteState:
 
 
 def parse_listing(data: bytes) -> RemoteState:
-    tokens = data.split(b"\0")
-    if tokens and tokens[-1] == b"":
+    """The records push.sh prints, as a RemoteState. Written for 100,000 entries: one decode, one
+    split, and the E records (seven fields each) taken seven at a time."""
+    tokens = data.decode("utf-8", "surrogateescape").split("\0")  # os.fsdecode, once for all
+    if tokens and tokens[-1] == "":
         tokens.pop()
     state = RemoteState(real_dir="")
-    i = 0
-    section = b""
-    while i < len(tokens):
+    entries = state.entries
+    i, n = 0, len(tokens)
+    while i < n:
         tok = tokens[i]
-        if section == b"M":
-            state.manifest.add(os.fsdecode(tok))
-            i += 1
-        elif tok == b"R":
-            state.real_dir = os.fsdecode(tokens[i + 1])
+        if tok == "R":
+            state.real_dir = tokens[i + 1]
             i += 2
-        elif tok == b"E":
-            kind, size, mtime, mode, path, link = tokens[i + 1:i + 7]
-            state.entries[os.fsdecode(path)] = RemoteEntry(
-                kind.decode(), int(size), _mtime_ns(mtime), int(mode, 8), os.fsdecode(link)
-            )
-            i += 7
-        elif tok in (b"H", b"M"):
-            section = tok
-            i += 1
-        elif section == b"H":
-            digest, _, path = tok.partition(b"  ")
-            state.hashes[os.fsdecode(path)] = digest.decode()
-            i += 1
+        elif tok == "E":
+            end = i
+            while end < n and tokens[end] == "E":
+                end += 7
+            if end > n:
+                raise ValueError("a listing record was cut short")
+            fields = iter(tokens[i:end])
+            for _, kind, size, mtime, mode, path, link in zip(*[fields] * 7):
+                seconds, _, fraction = mtime.partition(".")
+                entries[path] = RemoteEntry(kind, int(size), int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0")),
+                                            int(mode, 8), link)
+            i = end
+        elif tok == "H":
+            end = tokens.index("M", i + 1) if "M" in tokens[i + 1:] else n
+            for record in tokens[i + 1:end]:
+                digest, _, path = record.partition("  ")
+                state.hashes[path] = digest
+            i = end
+        elif tok == "M":
+            state.manifest.update(tokens[i + 1:])
+            i = n
         else:
             raise ValueError(f"unexpected listing record {tok[:80]!r}")
     return state
-
-
-def _mtime_ns(text: bytes) -> int:
-    """find's %T@ ('1700000000.1234567890') as integer nanoseconds, without float rounding."""
-    seconds, _, fraction = text.partition(b".")
-    return int(seconds) * 1_000_000_000 + int((fraction + b"000000000")[:9])
