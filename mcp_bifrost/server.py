@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mcp_bifrost import __version__
 from mcp_bifrost.arguments import check_arguments, describe_validation_error, unknown_arguments
-from mcp_bifrost.audit import AuditLog
+from mcp_bifrost.audit import AuditLog, summary
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import (
@@ -47,10 +47,6 @@ Commands that outlast the call budget continue as jobs: poll `job_status`/`job_l
 Use background=true for long runs (training, sweeps).
 
 """ + loop_tools.INSTRUCTIONS
-
-_SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors",
-                 "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received", "summary")
-
 
 JobId = Annotated[str, Field(description="id returned by exec, as job lists show it (gpu:20261125-093012-a1b2c3); "
                                          "a bare id means the default target")]
@@ -126,12 +122,12 @@ def _outcome(result: Any) -> dict[str, Any]:
             text = " ".join(getattr(c, "text", "") for c in result.content)
             return {"error": text[:2000]}
         data = result.structured_content or {}
-        return {"result": {k: data[k] for k in _SUMMARY_KEYS if k in data}}
+        return {"result": summary(data)}
     return {"result": {}}
 
 
 def build_server(config: Config, workspace: Path) -> MCPServer:
-    audit = AuditLog(config.audit_log_path())
+    audit = AuditLog(config.audit_log_path(), surface="mcp")
     live: dict[str, Bifrost] = {}
 
     @asynccontextmanager
