@@ -353,7 +353,7 @@ MUTATIONS = [
              "        call = self._audit.start(tool, target, entry) if self._audit else \"\"\n",
              "        call = \"\"\n        self._audit = None\n", (API,)),
     Mutation("api: arguments not checked where they enter", "mcp_bifrost/api.py",
-             "            check_arguments(entry)\n", "", (API,)),
+             "            check_arguments({k:", "            dict({k:", (API,)),
     Mutation("api: Ctrl-C in GPUSync leaves the remote command running", "mcp_bifrost/api.py",
              "                future.cancel()\n                ended.wait(self.KILL_WAIT_S)\n", "                pass\n",
              (API + "::test_ctrl_c_in_a_sync_script_kills_the_remote_process_group",)),
