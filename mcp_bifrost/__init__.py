@@ -7,10 +7,10 @@ meaning within a major version.
 
 __version__ = "0.2.0"
 
-from mcp_bifrost.api import GPU, ExecStream, GPUSync, OutputLine, SyncExecStream  # noqa: E402
-from mcp_bifrost.config import Config, load_config  # noqa: E402
-from mcp_bifrost.errors import BifrostError  # noqa: E402
-from mcp_bifrost.models import (  # noqa: E402
+from mcp_bifrost.api import GPU, ExecStream, GPUSync, OutputLine, SyncExecStream
+from mcp_bifrost.config import Config, load_config
+from mcp_bifrost.errors import BifrostError
+from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
     FanoutSmokeReport,
@@ -27,24 +27,24 @@ from mcp_bifrost.models import (  # noqa: E402
 
 __all__ = [
     "GPU",
-    "GPUSync",
-    "ExecStream",
-    "SyncExecStream",
-    "OutputLine",
-    "Config",
-    "load_config",
     "BifrostError",
+    "Config",
+    "CopyResult",
     "ExecResult",
+    "ExecStream",
+    "FanoutSmokeReport",
+    "GPUSync",
+    "HistoryReport",
+    "JobCancelResult",
     "JobInfo",
     "JobLogs",
-    "JobCancelResult",
-    "PushResult",
-    "CopyResult",
-    "TargetsReport",
-    "SmokeReport",
-    "FanoutSmokeReport",
-    "ProfileReport",
-    "HistoryReport",
+    "OutputLine",
     "ProblemsReport",
+    "ProfileReport",
+    "PushResult",
+    "SmokeReport",
+    "SyncExecStream",
+    "TargetsReport",
     "__version__",
+    "load_config",
 ]

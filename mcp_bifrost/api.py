@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
@@ -47,6 +47,9 @@ from mcp_bifrost.models import (
 )
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.execute import Progress, Tee
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # (typing.Self is 3.11+; annotations here are never evaluated)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -88,7 +91,7 @@ class GPU:
         self.workspace: Path = self._app.workspace
         self._audit = AuditLog(self.config.audit_log_path(), surface="api") if audit else None
 
-    async def __aenter__(self) -> GPU:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -403,7 +406,7 @@ class ExecStream:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def __aenter__(self) -> ExecStream:
+    async def __aenter__(self) -> Self:
         self._start()
         return self
 
@@ -523,7 +526,7 @@ class GPUSync:
         self._thread.join()
         self._loop.close()
 
-    def __enter__(self) -> GPUSync:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -563,7 +566,7 @@ class SyncExecStream:
         if task is not None and not task.done() and not task.get_loop().is_closed():
             task.get_loop().call_soon_threadsafe(task.cancel)  # abandoned mid-run: do not leave it running
 
-    def __enter__(self) -> SyncExecStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
