@@ -234,6 +234,10 @@ async def test_the_sync_facade_works_inside_a_running_event_loop(loop_config, wo
     with GPUSync(loop_config, workspace) as gpu:
         assert gpu.exec("echo in a notebook", target="gpu").stdout == "in a notebook\n"
         assert [line.text for line in gpu.exec_stream("echo x", target="local")] == ["x"]
+        assert sorted(gpu._gpu._app.pool._live) == ["gpu", "local"]
+    assert gpu._gpu._app.pool._live == {} and not gpu._thread.is_alive()  # closing it closed the client
+    with pytest.raises(RuntimeError, match="closed"):
+        gpu.exec("true")
 
 
 def test_the_sync_facade_refuses_to_be_called_from_its_own_loop(loop_config, workspace):
