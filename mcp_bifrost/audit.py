@@ -3,6 +3,8 @@
 Each call leaves two lines that share a `call` id: `"event": "start"` before anything runs (so a
 call in flight when the server dies is still on record) and `"event": "end"` with the result
 summary or the error, including calls refused by argument validation and calls to unknown tools.
+Each entry names its `surface`: "mcp" (the server's tools) or "api" (mcp_bifrost.GPU called from a
+script); the server drives the API without auditing it again, so one call is one pair of lines.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4000  # a longer argument (a pasted script) is cut: the log is for reading
+# What an end entry keeps of a result: enough to read what happened, never the output itself.
+SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors",
+                "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received", "summary")
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, surface: str | None = None) -> None:
         self.path = path
+        self.surface = surface
 
     def start(self, tool: str, target: str | None, arguments: dict[str, Any]) -> str:
         """Record that a call begins; returns the id its end entry carries."""
@@ -41,7 +47,7 @@ class AuditLog:
     def _write(self, entry: dict[str, Any]) -> None:
         now = time.time()
         entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
-                 **entry}
+                 **({"surface": self.surface} if self.surface else {}), **entry}
         line = json.dumps(entry, default=str, ensure_ascii=False) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +59,11 @@ class AuditLog:
                 os.close(fd)
         except OSError as exc:  # a full disk must not turn a call that worked into an error
             log.error("could not write the audit log %s: %s", self.path, exc)
+
+
+def summary(data: dict[str, Any]) -> dict[str, Any]:
+    """The few fields of a result (a model's dump) an end entry keeps."""
+    return {k: data[k] for k in SUMMARY_KEYS if k in data}
 
 
 def redact(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""The human surface: the same operations as the MCP tools, printed with rich."""
+"""The human surface: the same operations as the MCP tools, printed with rich. Each command calls the
+Python API (api.GPU, with the CLI's vocabulary and no audit entries: the person at the terminal is the
+one who would read them), so the CLI, the tools and scripts share one code path."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mcp_bifrost import __version__
-from mcp_bifrost.app import Bifrost
+from mcp_bifrost.api import GPU
 from mcp_bifrost.config import Config, load_config
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.messages import Words
@@ -101,14 +103,11 @@ def _config(path: Path | None) -> Config:
 
 
 def _run(config: Config, workspace: Path, work) -> Any:
-    """Run one async operation against a fresh Bifrost; our errors print as one line, exit 1."""
+    """Run one async operation against a fresh API client; our errors print as one line, exit 1."""
 
     async def main() -> Any:
-        bifrost = Bifrost(config, workspace, words=Words.CLI)
-        try:
-            return await work(bifrost)
-        finally:
-            await bifrost.close()
+        async with GPU(config, workspace, audit=False, words=Words.CLI) as gpu:
+            return await work(gpu)
 
     try:
         return asyncio.run(main())
@@ -405,7 +404,7 @@ JobTargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="the jo
 @jobs_app.command("list")
 def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Recent jobs on a target, newest first."""
-    found = _run(_config(config), Path("."), lambda b: b.list_jobs(target, limit))
+    found = _run(_config(config), Path("."), lambda b: b.list_jobs(target=target, limit=limit))
     if json_out:
         _print_json(found)
         return
@@ -435,7 +434,7 @@ def jobs_status(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = No
 def jobs_logs(job_id: str, tail: Annotated[int, typer.Option(help="last N lines")] = 200,
               target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """Last lines of a job's stdout and stderr."""
-    logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail, target=target))
+    logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail_lines=tail, target=target))
     if json_out:
         _print_json(logs)
         return

@@ -1,8 +1,10 @@
-"""The MCP surface: thin tools over ops/. Each tool validates, calls one operation, returns its model.
+"""The MCP surface: thin tools over the Python API (api.GPU). Each tool validates, calls one method, returns
+its model: the tools, the CLI and scripts share one code path, so they never drift.
 
 Every call is appended to the audit log as it starts and as it ends (AuditedServer wraps the SDK's
 call_tool, so argument-validation rejections and unknown tools are recorded too); our own errors
-reach the model as ToolError with a sentence that says what to do next.
+reach the model as ToolError with a sentence that says what to do next. The server holds its GPU client
+with audit=False: it audits at its own level, so one tool call is one pair of entries.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mcp_bifrost import __version__
 from mcp_bifrost.arguments import check_arguments, describe_validation_error, unknown_arguments
-from mcp_bifrost.audit import AuditLog
+from mcp_bifrost.audit import AuditLog, summary
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import (
@@ -33,7 +35,7 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
-from mcp_bifrost.app import Bifrost
+from mcp_bifrost.api import GPU
 from mcp_bifrost.loop import tools as loop_tools
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,6 @@ Commands that outlast the call budget continue as jobs: poll `job_status`/`job_l
 Use background=true for long runs (training, sweeps).
 
 """ + loop_tools.INSTRUCTIONS
-
-_SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors",
-                 "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received", "summary")
-
 
 JobId = Annotated[str, Field(description="id returned by exec, as job lists show it (gpu:20261125-093012-a1b2c3); "
                                          "a bare id means the default target")]
@@ -126,30 +124,30 @@ def _outcome(result: Any) -> dict[str, Any]:
             text = " ".join(getattr(c, "text", "") for c in result.content)
             return {"error": text[:2000]}
         data = result.structured_content or {}
-        return {"result": {k: data[k] for k in _SUMMARY_KEYS if k in data}}
+        return {"result": summary(data)}
     return {"result": {}}
 
 
 def build_server(config: Config, workspace: Path) -> MCPServer:
-    audit = AuditLog(config.audit_log_path())
-    live: dict[str, Bifrost] = {}
+    audit = AuditLog(config.audit_log_path(), surface="mcp")
+    live: dict[str, GPU] = {}
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[Bifrost]:
-        app = live["app"] = Bifrost(config, workspace)
+    async def lifespan(_: MCPServer) -> AsyncIterator[GPU]:
+        gpu = live["gpu"] = GPU(config, workspace, audit=False)  # AuditedServer records each call
         try:
-            yield app
+            yield gpu
         finally:
-            await app.close()
+            await gpu.close()
 
     server = AuditedServer(name="mcp-bifrost", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
                            audit=audit, default_target=config.default_target)
 
-    async def call(ctx: Context, op: Callable[[Bifrost], Awaitable[T]]) -> T:
-        """Run one operation; our errors become ToolError (AuditedServer records the call)."""
-        app: Bifrost = ctx.request_context.lifespan_context
+    async def call(ctx: Context, op: Callable[[GPU], Awaitable[T]]) -> T:
+        """Run one API call; our errors become ToolError (AuditedServer records the call)."""
+        gpu: GPU = ctx.request_context.lifespan_context
         try:
-            return await op(app)
+            return await op(gpu)
         except BifrostError as exc:
             raise ToolError(str(exc)) from exc
 
@@ -174,14 +172,15 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         async def progress(elapsed: float, line: str) -> None:
             await ctx.report_progress(elapsed, None, f"{elapsed:.0f} s: {line}" if line else f"{elapsed:.0f} s")
 
-        return await call(ctx, lambda app: app.exec(
-            command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background, progress=progress))
+        return await call(ctx, lambda gpu: gpu.exec(
+            command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background, use_budget=True,
+            progress=progress))
 
     @server.tool(annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True))
     async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
         """State of a detached job: pending (in a Slurm queue, with its reason) / running / finished / killed /
         lost, exit code, duration, output sizes; on a Slurm target also its Slurm state, reason and node."""
-        return await call(ctx, lambda app: app.job_status(job_id, target=target))
+        return await call(ctx, lambda gpu: gpu.job_status(job_id, target=target))
 
     @server.tool(annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True))
     async def job_logs(
@@ -191,13 +190,13 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         target: JobTarget = None,
     ) -> JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
-        return await call(ctx, lambda app: app.job_logs(job_id, tail_lines, target=target))
+        return await call(ctx, lambda gpu: gpu.job_logs(job_id, tail_lines=tail_lines, target=target))
 
     @server.tool(annotations=ToolAnnotations(title="Stop a job", destructive_hint=True, idempotent_hint=True,
                                              open_world_hint=True))
     async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
-        return await call(ctx, lambda app: app.job_cancel(job_id, target=target))
+        return await call(ctx, lambda gpu: gpu.job_cancel(job_id, target=target))
 
     def byte_progress(ctx: Context, verb: str) -> Callable[[int, int], Awaitable[None]]:
         async def report(done: int, total: int) -> None:
@@ -219,7 +218,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
         files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
         compressed tar stream; uncommitted edits are included. Run it before exec/run_smoke_test."""
-        return await call(ctx, lambda app: app.push(
+        return await call(ctx, lambda gpu: gpu.push(
             target=target, local_dir=local_dir, remote_dir=remote_dir, delete=delete, checksum=checksum,
             dry_run=dry_run, progress=byte_progress(ctx, "sent")))
 
@@ -233,14 +232,14 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     ) -> CopyResult:
         """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
         folder. Paths must stay inside the target's workdir; files are written atomically."""
-        return await call(ctx, lambda app: app.copy_files(
+        return await call(ctx, lambda gpu: gpu.copy_files(
             remote_paths, local_dir, target=target, progress=byte_progress(ctx, "received")))
 
     @server.tool(annotations=ToolAnnotations(title="List targets and their health", read_only_hint=True,
                                              open_world_hint=True))
     async def targets(ctx: Context) -> TargetsReport:
         """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
-        return await call(ctx, lambda app: app.targets())
+        return await call(ctx, lambda gpu: gpu.targets())
 
-    loop_tools.register(server, call, lambda: live["app"])
+    loop_tools.register(server, call, lambda: live["gpu"])
     return server

@@ -124,14 +124,14 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
             async def done(k: int, total: int, line: str) -> None:
                 err.print(f"[dim]{line}[/dim]")
 
-            fan = run(config_of(config), workspace, lambda b: b.loop.run_smoke_tests(
+            fan = run(config_of(config), workspace, lambda b: b.run_smoke_tests(
                 problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done))
             if as_json:
                 sys.stdout.write(fan.model_dump_json(indent=2) + "\n")
             else:
                 print_fanout(out, fan)
             raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
-        report = run(config_of(config), workspace, lambda b: b.loop.run_smoke_test(
+        report = run(config_of(config), workspace, lambda b: b.run_smoke_test(
             problem, candidates[0], target=target, mode=mode, push=push, timeout_s=timeout,
             progress=_progress(err), use_budget=False))
         if as_json:
@@ -155,7 +155,7 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
         config: ConfigOpt = None,
     ) -> None:
         """Profile one call of CANDIDATE with Nsight Compute on a target, summarised per kernel."""
-        report = run(config_of(config), workspace, lambda b: b.loop.profile_ncu(
+        report = run(config_of(config), workspace, lambda b: b.profile_ncu(
             problem, candidate, target=target, sections=section, kernel_regex=kernel_regex,
             launch_count=launch_count, baseline=baseline, progress=_progress(err), use_budget=False))
         if as_json:
@@ -174,8 +174,8 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
     ) -> None:
         """Past smoke tests and profiles of a problem, and the best so far."""
         async def work(b):
-            report = await b.loop.history_report(problem, limit)
-            return report, (await b.loop.history_plot(problem) if plot else None)
+            report = await b.history(problem, limit=limit)
+            return report, (await b.history_plot(problem) if plot else None)
 
         report, png = run(config_of(config), workspace, work)
         if png is not None and plot is not None:
@@ -195,7 +195,7 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
         workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
     ) -> None:
         """Kernel problems in the workspace, with their sizes and example candidates."""
-        report = run(config_of(config), workspace, lambda b: b.loop.problems())
+        report = run(config_of(config), workspace, lambda b: b.problems())
         if as_json:
             sys.stdout.write(report.model_dump_json(indent=2) + "\n")
             return

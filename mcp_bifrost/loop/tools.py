@@ -1,5 +1,6 @@
 """The kernel loop on the MCP surface: run_smoke_test, profile_ncu, history, problems, their
-resources and the optimize_kernel prompt. Thin, like server.py: validate, call app, return its model.
+resources and the optimize_kernel prompt. Thin, like server.py: validate, call the Python API (api.GPU,
+seen through the `App` protocol: nothing here imports upward), return its model.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from mcp_bifrost.loop.kernel_loop import KernelLoop
-from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome
+from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome, SmokeReport
 
 INSTRUCTIONS = """
 The kernel loop (GPU kernels on a remote GPU you cannot see):
@@ -45,10 +45,14 @@ Call = Callable[..., Awaitable[Any]]
 
 
 class App(Protocol):
-    """What these tools use of the application object (app.Bifrost): its workspace and its loop."""
+    """What the resources read of the server's API client (api.GPU) outside a tool call."""
 
     workspace: Path
-    loop: KernelLoop
+
+    @property
+    def last_report(self) -> SmokeReport | ProfileReport | None: ...
+
+    async def problems(self) -> ProblemsReport: ...
 
 
 def _progress(ctx: Context):
@@ -114,13 +118,13 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
                 last[0] = max(last[0] + 0.001, float(done))  # progress must grow at every notification
                 await ctx.report_progress(last[0], total, line)
 
-            report: BaseModel = await call(ctx, lambda app: app.loop.run_smoke_tests(
+            report: BaseModel = await call(ctx, lambda gpu: gpu.run_smoke_tests(
                 problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s,
                 progress=fan_progress, use_budget=True))
         else:
-            report = await call(ctx, lambda app: app.loop.run_smoke_test(
+            report = await call(ctx, lambda gpu: gpu.run_smoke_test(
                 problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s,
-                progress=_progress(ctx)))
+                progress=_progress(ctx), use_budget=True))
         return CallToolResult(content=[TextContent(type="text", text=report.model_dump_json())],
                               structured_content=report.model_dump(mode="json"))
 
@@ -151,9 +155,9 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
         with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
         .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI.
         Use it when run_smoke_test's speedup stalls."""
-        return await call(ctx, lambda app: app.loop.profile_ncu(
+        return await call(ctx, lambda gpu: gpu.profile_ncu(
             problem, candidate, target=target, sections=sections, kernel_regex=kernel_regex,
-            launch_count=launch_count, baseline=baseline, progress=_progress(ctx)))
+            launch_count=launch_count, baseline=baseline, progress=_progress(ctx), use_budget=True))
 
     @server.tool(annotations=ToolAnnotations(title="Past results for a problem", read_only_hint=True,
                                              open_world_hint=False))
@@ -165,11 +169,10 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
     ) -> Annotated[CallToolResult, HistoryReport]:
         """Every smoke test and profile of a problem (newest first), with the best passing candidate so far
         (highest speedup). Use it to decide whether you are still improving, and which file to keep."""
-        report: HistoryReport = await call(ctx, lambda app: app.loop.history_report(problem, limit))
+        report: HistoryReport = await call(ctx, lambda gpu: gpu.history(problem, limit=limit))
         content: list[TextContent | ImageContent] = [TextContent(type="text", text=report.model_dump_json())]
         if plot:
-            app: App = ctx.request_context.lifespan_context
-            png = await app.loop.history_plot(problem)
+            png = await call(ctx, lambda gpu: gpu.history_plot(problem))
             import base64
 
             content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
@@ -180,7 +183,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
     async def problems(ctx: Context) -> ProblemsReport:
         """Kernel problems in the local workspace (what push sends): GPU MODE folders with their test and
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
-        return await call(ctx, lambda app: app.loop.problems())
+        return await call(ctx, lambda gpu: gpu.problems())
 
     @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown",
                      description="How problems and candidates are written (GPU MODE and KernelBench formats)")
@@ -190,12 +193,12 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
     @server.resource("bifrost://problems", name="problems", mime_type="application/json",
                      description="The problems in the workspace, as the `problems` tool lists them")
     async def problem_list() -> str:
-        return (await server_app().loop.problems()).model_dump_json(indent=1)
+        return (await server_app().problems()).model_dump_json(indent=1)
 
     @server.resource("bifrost://reports/last", name="last report", mime_type="application/json",
                      description="The last smoke test or profile this server produced")
     def last_report() -> str:
-        report = server_app().loop.last_report
+        report = server_app().last_report
         return report.model_dump_json(indent=1) if report else json.dumps({"note": "no report yet in this session"})
 
     @server.prompt(title="Optimize a GPU kernel")

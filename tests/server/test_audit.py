@@ -63,6 +63,9 @@ async def test_every_tool_call_leaves_a_start_and_an_end_entry(tmp_path):
         assert pair["start"]["tool"] == pair["end"]["tool"]
         by_tool.setdefault(pair["start"]["tool"], []).append(pair)
     assert sorted(by_tool) == ["copy_files", "exec", "job_cancel", "job_logs", "job_status", "push", "targets"]
+    # one pair per tool call: the server's API client does not audit the same call again (surface "api")
+    assert {e["surface"] for e in entries(tmp_path)} == {"mcp"}
+    assert [len(by_tool[t]) for t in sorted(by_tool)] == [1, 2, 1, 1, 1, 1, 1]
     first_exec = by_tool["exec"][0]
     assert first_exec["start"]["arguments"]["command"] == "echo hi > out.txt; exit 3"
     assert first_exec["start"]["arguments"]["env"] == ["TOKEN"]  # names only: values are secrets

@@ -28,6 +28,7 @@ class Mutation:
 JUDGE = "tests/harness/test_judge.py"
 JAIL = "tests/harness/test_jail.py"
 PLAN = "tests/harness/test_time_plan.py"
+API = "tests/api/test_api.py"
 MUTATIONS = [
     Mutation("push: type conflicts resolved by removal", "mcp_bifrost/ops/push/plan.py",
              "            if why:\n", "            if False:\n", ("tests/ops/test_push_plan.py",)),
@@ -371,6 +372,24 @@ MUTATIONS = [
     Mutation("slurm_job.sh: a job folder without a Slurm id read as a batch job", "mcp_bifrost/remote/slurm_job.sh",
              '[ -n "$id" ] || exit "$EXIT_SLURM_NOT_BATCH"\n', '[ -n "$id" ] || true\n',
              ("tests/targets/test_slurm_options.py",)),
+    Mutation("api: an exec stream left early leaves its command running", "mcp_bifrost/api.py",
+             "        if self._task is not None and not self._task.done():\n            self._task.cancel()\n",
+             "        if False:\n            self._task.cancel()\n",
+             (API + "::test_leaving_an_exec_stream_early_kills_the_remote_process_group",)),
+    Mutation("api: lines held until the command ends", "mcp_bifrost/api.py",
+             "        *lines, rest = pending.split(b\"\\n\")\n", "        lines, rest = [], pending\n",
+             (API + "::test_exec_stream_yields_lines_in_order_while_the_command_still_runs",)),
+    Mutation("api: calls not audited", "mcp_bifrost/api.py",
+             "        call = self._audit.start(tool, target, entry) if self._audit else \"\"\n",
+             "        call = \"\"\n        self._audit = None\n", (API,)),
+    Mutation("api: arguments not checked where they enter", "mcp_bifrost/api.py",
+             "            check_arguments({k:", "            dict({k:", (API,)),
+    Mutation("server: its API client audits each tool call again", "mcp_bifrost/server.py",
+             "GPU(config, workspace, audit=False)", "GPU(config, workspace, audit=True)",
+             ("tests/server/test_audit.py::test_every_tool_call_leaves_a_start_and_an_end_entry",)),
+    Mutation("api: Ctrl-C in GPUSync leaves the remote command running", "mcp_bifrost/api.py",
+             "                future.cancel()\n                ended.wait(self.KILL_WAIT_S)\n", "                pass\n",
+             (API + "::test_ctrl_c_in_a_sync_script_kills_the_remote_process_group",)),
 ]
 
 
