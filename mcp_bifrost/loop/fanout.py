@@ -120,11 +120,23 @@ async def exec_candidates(
 
     outcomes = await fan_out(commands, evaluate, slots, score=exec_score, progress=progress)
     return FanoutResult(
-        target=target.name, slots=len(slots), duration_s=round(time.monotonic() - started, 3),
+        target=target.name,
+        slots=len(slots),
+        duration_s=round(time.monotonic() - started, 3),
         score="the number on a successful command's last stdout line; lower is better",
         ranking=rank(outcomes),
-        results=[CandidateResult(index=o.index, candidate=o.candidate, gpu=o.slot.gpu, score=o.score,
-                                 error=o.error, seconds=round(o.seconds, 3), exec=o.result) for o in outcomes],
+        results=[
+            CandidateResult(
+                index=o.index,
+                candidate=o.candidate,
+                gpu=o.slot.gpu,
+                score=o.score,
+                error=o.error,
+                seconds=round(o.seconds, 3),
+                exec=o.result,
+            )
+            for o in outcomes
+        ],
     )
 
 
