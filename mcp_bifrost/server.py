@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar, cast
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from mcp_bifrost import __version__
 from mcp_bifrost.api import GPU
@@ -39,7 +39,7 @@ from mcp_bifrost.models import (
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")  # what one API call returns: a model, or a plot's bytes
 
 INSTRUCTIONS = (
     """\

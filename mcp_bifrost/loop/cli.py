@@ -1,18 +1,19 @@
 """The kernel loop for people: `mcp-bifrost smoke`, `profile`, `history`, `problems`, printed with rich."""
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mcp_bifrost.models import FanoutSmokeReport, ProfileReport, SmokeReport
+from mcp_bifrost.models import FanoutSmokeReport, HistoryReport, ProfileReport, SmokeReport
 
 
-def _progress(err: Console):
+def _progress(err: Console) -> Callable[[float, str], Awaitable[None]]:
     async def show(elapsed: float, line: str) -> None:
         err.print(f"[dim]{elapsed:5.1f} s  {line}[/dim]")
 
@@ -116,7 +117,7 @@ def print_profile(out: Console, r: ProfileReport) -> None:
         out.print(f"  [yellow]vs smoke test:[/yellow] {r.consistency}")
 
 
-def _unit(device: dict) -> str:
+def _unit(device: dict[str, Any]) -> str:
     return "the CPU" if device.get("type") == "cpu" else "the GPU"
 
 
@@ -131,8 +132,16 @@ def _pct(x: float | None) -> str:
 
 
 def register(
-    app: typer.Typer, out: Console, err: Console, run, config_of, ConfigOpt, TargetOpt, WorkspaceOpt
+    app: typer.Typer,
+    out: Console,
+    err: Console,
+    run: Callable[..., Any],
+    config_of: Callable[..., Any],
+    ConfigOpt: Any,
+    TargetOpt: Any,
+    WorkspaceOpt: Any,
 ) -> None:
+    """Add the loop's commands to the CLI; the CLI passes its runner and option types (no import up)."""
     """Add the commands to the CLI (cli.py passes its helpers, so both share one way of running)."""
 
     @app.command()
@@ -246,7 +255,7 @@ def register(
     ) -> None:
         """Past smoke tests and profiles of a problem, and the best so far."""
 
-        async def work(b):
+        async def work(b: Any) -> tuple[HistoryReport, bytes | None]:
             report = await b.history(problem, limit=limit)
             return report, (await b.history_plot(problem) if plot else None)
 

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -19,10 +19,10 @@ from mcp_bifrost.loop.gpu_lock import gpu_lock
 from mcp_bifrost.loop.harness import TargetHarness, record_job_finish, record_job_start
 from mcp_bifrost.ops.process import kill_group
 from mcp_bifrost.remote import command as remote_command
-from mcp_bifrost.targets.base import Target
+from mcp_bifrost.targets.base import Process, Target
 
 M = TypeVar("M", bound=BaseModel)
-_DETACHED: set[asyncio.Future] = set()  # keeps the tasks that finish jobs alive
+_DETACHED: set[asyncio.Future[Any]] = set()  # keeps the tasks that finish jobs alive
 Progress = Callable[[float, str], Awaitable[None]]
 
 
@@ -52,7 +52,7 @@ class Started(Generic[M]):
     job_id: str
     elapsed_s: float
     phase: str
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Run = Callable[[EvalState], Awaitable[M]]
@@ -158,7 +158,13 @@ async def detach(
 
 
 async def _finish_held(
-    target: Target, job_id: str, holder, task: asyncio.Task, on_report, on_error, grace_s: float
+    target: Target,
+    job_id: str,
+    holder: Process,
+    task: asyncio.Task[M],
+    on_report: Callable[[M], tuple[int, str]],
+    on_error: Callable[[BaseException], str],
+    grace_s: float,
 ) -> None:
     released = asyncio.ensure_future(holder.wait())
     try:
@@ -189,7 +195,12 @@ async def _finish_held(
 
 
 async def _finish_job(
-    h: TargetHarness, job_id: str, task: asyncio.Task, on_done, on_job_report, on_job_error
+    h: TargetHarness,
+    job_id: str,
+    task: asyncio.Task[M],
+    on_done: Callable[[M], Awaitable[None]],
+    on_job_report: Callable[[M], str],
+    on_job_error: Callable[[BaseException], str],
 ) -> None:
     """When a detached evaluation ends: write its report into the job dir, and remember it."""
     try:

@@ -16,6 +16,7 @@ import getpass
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 
@@ -24,7 +25,7 @@ from mcp_bifrost.loop.harness import Lines
 from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.remote_command import drain
 from mcp_bifrost.remote import command as remote_command
-from mcp_bifrost.targets.base import Target
+from mcp_bifrost.targets.base import Process, Target
 
 LOCK_BASE = "/tmp/mcp-bifrost"  # this user's locks: LOCK_BASE-<uid>/
 SHARED_LOCK_DIR = "/tmp/mcp-bifrost-locks"  # the host's, shared by every user
@@ -98,7 +99,7 @@ async def gpu_lock(
         reaper.add_done_callback(_REAPING.discard)
 
 
-_REAPING: set[asyncio.Future] = set()
+_REAPING: set[asyncio.Future[Any]] = set()
 
 
 async def finish_reaping() -> None:
@@ -108,7 +109,7 @@ async def finish_reaping() -> None:
         await asyncio.gather(*list(_REAPING), return_exceptions=True)
 
 
-async def _reap(target: Target, proc, lines: Lines, errors: asyncio.Future) -> None:
+async def _reap(target: Target, proc: Process, lines: Lines, errors: asyncio.Future[Any]) -> None:
     """Wait for the lock command to end; kill it if it lingers (a stuck channel must not hold the GPU)."""
     try:
         await asyncio.wait_for(proc.wait(), 5)

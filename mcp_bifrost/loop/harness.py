@@ -169,7 +169,9 @@ def harness_command(hdir: str, python: str, args: str, env: dict[str, str]) -> s
 class Worker:
     """One `python -m gpu_harness serve` on a long-lived channel."""
 
-    def __init__(self, proc: Process, lines: Lines, stderr: HeadTail, stderr_task: asyncio.Future) -> None:
+    def __init__(
+        self, proc: Process, lines: Lines, stderr: HeadTail, stderr_task: asyncio.Future[Any]
+    ) -> None:
         self.proc = proc
         self.lines = lines
         self.stderr = stderr

@@ -126,7 +126,7 @@ class History:
             )
             return int(cur.lastrowid or 0)
 
-    def _mine(self, problem: str) -> tuple[str, tuple]:
+    def _mine(self, problem: str) -> tuple[str, tuple[Any, ...]]:
         """WHERE clause for this problem's rows of this project (and the unkeyed rows of old)."""
         if self.project is None:
             return "problem = ?", (_key(problem),)
@@ -237,7 +237,7 @@ def _key(problem: str) -> str:
     return problem.strip().rstrip("/") or problem
 
 
-def _entry(row: tuple) -> HistoryEntry:
+def _entry(row: tuple[Any, ...]) -> HistoryEntry:
     (
         id_,
         time,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -35,12 +37,12 @@ MAX_ALIASES = 100
 MAX_NODES = 100_000
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """PyYAML's safe loader, counting aliases as it composes."""
 
     aliases = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
@@ -109,7 +111,9 @@ def find_problems(root: Path) -> ProblemsReport:
     return ProblemsReport(root=str(root), problems=found)
 
 
-def _listed(root: Path, path: Path, fmt: str, read) -> ProblemInfo | None:
+def _listed(
+    root: Path, path: Path, fmt: str, read: Callable[[Path, Path], ProblemInfo | None]
+) -> ProblemInfo | None:
     """One problem's entry; a problem that cannot be read is an entry with its error, never the end of the list."""
     try:
         return read(root, path)

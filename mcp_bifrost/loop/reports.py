@@ -44,7 +44,7 @@ class WireSummary(_Wire):
 
 class WireTiming(_Wire):
     case: str
-    params: dict
+    params: dict[str, Any]
     clock: str
     reference: WireSummary | None
     candidate: WireSummary | None
@@ -68,17 +68,21 @@ class WireReport(_Wire):
     problem: str
     candidate: str
     mode: str
-    device: dict = {}
+    device: dict[str, Any] = {}
     flags: list[HarnessFinding]
     notes: list[HarnessFinding] = []
     cases: list[SmokeCase]  # the harness's case is the report's: one model, validated once
     timing: list[WireTiming] = []
-    score: dict | None = None
+    score: dict[str, Any] | None = None
     error: WireError | None = None
     stdout_tail: str = ""
     wall_s: float | None = None
-    isolation: dict = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
-    plan: dict | None = None  # added within schema 1: the time plan (deadline chosen and why, secret repeats)
+    isolation: dict[
+        str, Any
+    ] = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
+    plan: dict[str, Any] | None = (
+        None  # added within schema 1: the time plan (deadline chosen and why, secret repeats)
+    )
 
 
 W = TypeVar("W", bound=BaseModel)
@@ -166,7 +170,7 @@ PLAN_KEYS = (
 )
 
 
-def _plan(plan: dict | None) -> dict | None:
+def _plan(plan: dict[str, Any] | None) -> dict[str, Any] | None:
     """The harness's time plan, the keys an agent acts on."""
     return {k: plan[k] for k in PLAN_KEYS if k in plan} if isinstance(plan, dict) else None
 
@@ -212,7 +216,7 @@ def _timing(t: WireTiming) -> SmokeTiming:
     )
 
 
-def short_device(device: dict) -> str:
+def short_device(device: dict[str, Any]) -> str:
     if device.get("type") == "cpu" or device.get("name") == "cpu":
         return "CPU, host clock"
     words = str(device.get("name") or "?").replace("NVIDIA ", "").replace("GeForce ", "").split()
@@ -270,7 +274,7 @@ def smoke_summary(r: SmokeReport) -> str:
     return " · ".join(parts)
 
 
-def strays_said(isolation: dict) -> str:
+def strays_said(isolation: dict[str, Any]) -> str:
     """Processes the candidate left running when its evaluation ended: killed, or (never expected) not."""
     killed, survived = int(isolation.get("strays_killed") or 0), int(isolation.get("survivors") or 0)
     if survived:
@@ -282,7 +286,7 @@ def strays_said(isolation: dict) -> str:
 class WireSide(_Wire):
     label: str
     report_path: str
-    kernels: list[dict]
+    kernels: list[dict[str, Any]]
     total_us: float | None = None  # the whole call's summed kernel time (harnesses before it: summed here)
     launch_limit: int | None = None
     cut_by_launch_limit: bool = False
@@ -293,8 +297,8 @@ class WireProfile(_Wire):
     kind: str
     candidate: WireSide | None = None
     baseline: WireSide | None = None
-    device: dict = {}
-    case: dict = {}
+    device: dict[str, Any] = {}
+    case: dict[str, Any] = {}
     sections: list[str] = []
     ncu_command: str = ""
     kernel_regex: str | None = None

@@ -186,9 +186,12 @@ def smoke_score(report: SmokeReport) -> float | None:
     return -(report.speedup or 0.0)  # fanout.rank sorts lowest first
 
 
-def fanout_report(target: str, prob: str, slots: int, outcomes: list, wall: float) -> FanoutSmokeReport:
+def fanout_report(
+    target: str, prob: str, slots: int, outcomes: list[fanout.Outcome[SmokeReport]], wall: float
+) -> FanoutSmokeReport:
     """The ranked report of a fan-out: every candidate's report, the passing ones by speedup."""
-    reports: list[SmokeReport] = [o.result for o in outcomes]
+    reports = [o.result for o in outcomes if o.result is not None]
+    assert len(reports) == len(outcomes)  # every slot answers with a report, an error one included
     order = fanout.rank(outcomes)
     ranking = [reports[i].candidate for i in order]
     failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed and r.status != "not_run"]

@@ -9,7 +9,7 @@ import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -48,7 +48,13 @@ CandidateArg = Annotated[
 ]
 TargetArg = Annotated[str | None, Field(description="target name; default: the configured default")]
 
-Call = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
+
+
+class Call(Protocol):
+    """The server's helper that runs one API call and turns our errors into a ToolError."""
+
+    async def __call__(self, ctx: Context, op: Callable[[Any], Awaitable[T]], /) -> T: ...
 
 
 class App(Protocol):
@@ -62,7 +68,7 @@ class App(Protocol):
     async def problems(self) -> ProblemsReport: ...
 
 
-def _progress(ctx: Context):
+def _progress(ctx: Context) -> Callable[[float, str], Awaitable[None]]:
     async def report(elapsed: float, line: str) -> None:
         await ctx.report_progress(elapsed, None, line)
 
