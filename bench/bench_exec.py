@@ -43,8 +43,10 @@ async def _exec_true(client: Client) -> float:
 
 async def measure(label: str, sshd: SshServer, root: Path, n: int) -> dict[str, float]:
     config = write_config(root / f"config-{label}.toml", sshd, str(root / f"wd-{label}"))
-    params = StdioServerParameters(command=sys.executable, args=[
-        "-m", "mcp_bifrost", "serve", "--config", str(config), "--workspace", str(root)])
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_bifrost", "serve", "--config", str(config), "--workspace", str(root)],
+    )
     spaced, back_to_back, ssh_times = [], [], []
     async with Client(params) as client:
         for _ in range(3):  # warm: connection, dispatcher, workspace

@@ -24,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mcp import Client
-
 import local_server
 from local_server import server
+from mcp import Client
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = ("submission_torch.py", "submission_triton.py", "submission_reference.py")
@@ -61,8 +60,9 @@ def write_config(root: Path, gpus: list[int]) -> Path:
 
 async def fan(client: Client, problem: str, cands: list[str], mode: str) -> tuple[dict, float]:
     started = time.perf_counter()
-    result = await client.call_tool("run_smoke_test", {"problem": problem, "candidates": cands, "mode": mode,
-                                                       "target": "local"})
+    result = await client.call_tool(
+        "run_smoke_test", {"problem": problem, "candidates": cands, "mode": mode, "target": "local"}
+    )
     wall = time.perf_counter() - started
     if result.is_error:
         raise RuntimeError(f"run_smoke_test failed: {result.content[0].text}")
@@ -78,8 +78,12 @@ async def measure(config: Path, ws: Path, problem: str, cands: list[str]) -> dic
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gpus", type=int, default=visible_gpus(), help="N: GPUs to fan out over (default: all)")
-    parser.add_argument("--problem", default="softmax", help="a kernels/ problem folder (default: softmax: no autotune)")
+    parser.add_argument(
+        "--gpus", type=int, default=visible_gpus(), help="N: GPUs to fan out over (default: all)"
+    )
+    parser.add_argument(
+        "--problem", default="softmax", help="a kernels/ problem folder (default: softmax: no autotune)"
+    )
     args = parser.parse_args()
     out = Path(os.environ.get("OUT") or tempfile.mkdtemp(prefix="bench-fanout-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -91,23 +95,44 @@ async def main() -> None:
     rows = []
     for single, fanned in zip(one["report"]["reports"], many["report"]["reports"]):
         a, b = single.get("candidate_us"), fanned.get("candidate_us")
-        rows.append({"candidate": single["candidate"], "gpu": fanned["device"].get("gpu_index"),
-                     "device": fanned["device"].get("name"), "one_gpu_us": a, "fanned_us": b,
-                     "diff_pct": round(100 * (b - a) / a, 2) if a and b else None,
-                     "passed": [single["passed"], fanned["passed"]]})
+        rows.append(
+            {
+                "candidate": single["candidate"],
+                "gpu": fanned["device"].get("gpu_index"),
+                "device": fanned["device"].get("name"),
+                "one_gpu_us": a,
+                "fanned_us": b,
+                "diff_pct": round(100 * (b - a) / a, 2) if a and b else None,
+                "passed": [single["passed"], fanned["passed"]],
+            }
+        )
     ratio = many["wall_s"] / one["wall_s"]
     worst = max((abs(r["diff_pct"]) for r in rows if r["diff_pct"] is not None), default=None)
     goal = 0.6 if n == 2 else 0.35 if n >= 4 else None
-    doc = {"gpus": n, "problem": args.problem, "candidates": cands, "one_gpu": one, "fanned": many,
-           "wall_ratio": round(ratio, 3), "wall_goal": goal, "worst_median_diff_pct": worst, "rows": rows}
+    doc = {
+        "gpus": n,
+        "problem": args.problem,
+        "candidates": cands,
+        "one_gpu": one,
+        "fanned": many,
+        "wall_ratio": round(ratio, 3),
+        "wall_goal": goal,
+        "worst_median_diff_pct": worst,
+        "rows": rows,
+    }
     (out / "bench_fanout.json").write_text(json.dumps(doc, indent=1))
-    print(f"{len(cands)} candidates of {args.problem}: one GPU {one['wall_s']:.2f} s, {n} GPU(s) {many['wall_s']:.2f} s "
-          f"-> {ratio:.2f}x" + (f" (goal <= {goal}x: {'met' if ratio <= goal else 'MISSED'})" if goal else ""))
+    print(
+        f"{len(cands)} candidates of {args.problem}: one GPU {one['wall_s']:.2f} s, {n} GPU(s) {many['wall_s']:.2f} s "
+        f"-> {ratio:.2f}x" + (f" (goal <= {goal}x: {'met' if ratio <= goal else 'MISSED'})" if goal else "")
+    )
     print(f"  fan-out summary: {many['report']['summary']}")
     print(f"{'candidate':44} {'GPU':>3} {'1-GPU us':>10} {'fanned us':>10} {'diff %':>7}  passed")
     for r in rows:
-        print(f"{r['candidate']:44} {str(r['gpu']):>3} {r['one_gpu_us'] or float('nan'):10.2f} "
-              f"{r['fanned_us'] or float('nan'):10.2f} {r['diff_pct'] if r['diff_pct'] is not None else '?':>7}  {r['passed']}")
+        print(
+            f"{r['candidate']:44} {str(r['gpu']):>3} {r['one_gpu_us'] or float('nan'):10.2f} "
+            f"{r['fanned_us'] or float('nan'):10.2f} "
+            f"{r['diff_pct'] if r['diff_pct'] is not None else '?':>7}  {r['passed']}"
+        )
     print(f"worst median difference: {worst}% (goal: within 5 %)")
     print(f"written: {out / 'bench_fanout.json'}")
     shutil.rmtree(root, ignore_errors=True)

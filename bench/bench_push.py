@@ -40,10 +40,49 @@ from mcp_bifrost.targets.ssh import SshTarget
 from tests.support.sshd import SshServer, start_sshd
 
 WORDS = [  # a kernel author's vocabulary, so that text packs like source code does
-    "tile", "block", "warp", "thread", "load", "store", "sum", "acc", "float", "half", "bf16", "mask",
-    "offset", "stride", "ptr", "grid", "program_id", "tl.arange", "tl.load", "tl.store", "num_warps",
-    "BLOCK_M", "BLOCK_N", "BLOCK_K", "dot", "for", "if", "return", "def", "import", "torch", "triton",
-    "kernel", "x", "y", "z", "out", "in0", "in1", "shape", "dtype", "device", "cuda",
+    "tile",
+    "block",
+    "warp",
+    "thread",
+    "load",
+    "store",
+    "sum",
+    "acc",
+    "float",
+    "half",
+    "bf16",
+    "mask",
+    "offset",
+    "stride",
+    "ptr",
+    "grid",
+    "program_id",
+    "tl.arange",
+    "tl.load",
+    "tl.store",
+    "num_warps",
+    "BLOCK_M",
+    "BLOCK_N",
+    "BLOCK_K",
+    "dot",
+    "for",
+    "if",
+    "return",
+    "def",
+    "import",
+    "torch",
+    "triton",
+    "kernel",
+    "x",
+    "y",
+    "z",
+    "out",
+    "in0",
+    "in1",
+    "shape",
+    "dtype",
+    "device",
+    "cuda",
 ]
 TEXT_FILES, BINARY_FILES = 1900, 100
 TEXT_BYTES, BINARY_BYTES = 11_000, 200_000  # averages: ~21 MB of text, ~20 MB of binaries
@@ -97,8 +136,10 @@ def local_digest(root: Path) -> str:
 
 async def remote_digest(target: SshTarget, remote_dir: str) -> str:
     """The same digest, computed on the target from its own files."""
-    script = (f"cd {quote(remote_dir)} && find . -type f -printf '%P\\0' | LC_ALL=C sort -z | "
-              "xargs -0 -r sha256sum -- | sha256sum | cut -c1-64")
+    script = (
+        f"cd {quote(remote_dir)} && find . -type f -printf '%P\\0' | LC_ALL=C sort -z | "
+        "xargs -0 -r sha256sum -- | sha256sum | cut -c1-64"
+    )
     done = await run_capture(target, script)
     done.check("remote digest")
     return done.stdout.decode().strip()
@@ -116,15 +157,21 @@ def open_master(server: SshServer, master: Path) -> None:
 
 
 def close_master(server: SshServer, master: Path) -> None:
-    subprocess.run(ssh_command(server, master).split() + ["-O", "exit", server.alias],
-                   capture_output=True, check=False)
+    subprocess.run(
+        ssh_command(server, master).split() + ["-O", "exit", server.alias], capture_output=True, check=False
+    )
 
 
 async def rsync(server: SshServer, local: Path, remote_dir: str, master: Path | None = None) -> float:
     started = time.perf_counter()
     proc = await asyncio.create_subprocess_exec(
-        "rsync", "-az", "--delete", "-e", ssh_command(server, master),
-        f"{local}/", f"{server.alias}:{remote_dir}/",
+        "rsync",
+        "-az",
+        "--delete",
+        "-e",
+        ssh_command(server, master),
+        f"{local}/",
+        f"{server.alias}:{remote_dir}/",
     )
     if await proc.wait() != 0:
         raise RuntimeError("rsync failed")
@@ -160,7 +207,9 @@ def change_big(path: Path, step: str, rep: int) -> None:
 def generate_many(root: Path, count: int, seed: int = 7) -> None:
     """`count` source-like files, 100 to a folder; lines drawn from one pool (fast at 100,000 files)."""
     rng = random.Random(seed)
-    pool = ["    " * rng.randint(0, 3) + " ".join(rng.choices(WORDS, k=rng.randint(3, 12))) for _ in range(5000)]
+    pool = [
+        "    " * rng.randint(0, 3) + " ".join(rng.choices(WORDS, k=rng.randint(3, 12))) for _ in range(5000)
+    ]
     for i in range(count):
         folder = root / f"pkg{i // 1000}" / f"mod{i // 100 % 10}"
         if i % 100 == 0:
@@ -182,15 +231,19 @@ class Runner:
         self.times: dict[tuple[str, str], list[float]] = {}
 
     async def step(self, step: str, rep: int, local: Path, dirs: dict[str, str]) -> None:
-        runs = {"push": lambda: ours(self.target, local, dirs["push"]),
-                "rsync": lambda: rsync(self.server, local, dirs["rsync"]),
-                "rsync-cm": lambda: rsync(self.server, local, dirs["rsync-cm"], self.master)}
+        runs = {
+            "push": lambda: ours(self.target, local, dirs["push"]),
+            "rsync": lambda: rsync(self.server, local, dirs["rsync"]),
+            "rsync-cm": lambda: rsync(self.server, local, dirs["rsync-cm"], self.master),
+        }
         order = [t for t in runs if t in dirs]
-        for tool in (order if rep % 2 == 0 else order[::-1]):
+        for tool in order if rep % 2 == 0 else order[::-1]:
             self.times.setdefault((tool, step), []).append(await runs[tool]())
         want = local_digest(local)
         for tool, remote_dir in dirs.items():
-            assert await remote_digest(self.target, remote_dir) == want, f"{tool} left a different tree ({step})"
+            assert await remote_digest(self.target, remote_dir) == want, (
+                f"{tool} left a different tree ({step})"
+            )
 
 
 async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) -> None:
@@ -199,16 +252,26 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
     server = start_sshd(root / "sshd")
     (root / "rsync").mkdir()
     workdir = root / "remote"
-    target = SshTarget("bench", "127.0.0.1", port=server.port, user=server.user,
-                       identity_file=str(server.client_key), known_hosts=str(server.known_hosts),
-                       workdir=str(workdir))
+    target = SshTarget(
+        "bench",
+        "127.0.0.1",
+        port=server.port,
+        user=server.user,
+        identity_file=str(server.client_key),
+        known_hosts=str(server.known_hosts),
+        workdir=str(workdir),
+    )
     master = root / "cm.sock"
     runner = Runner(target, server, master)
     load = [os.getloadavg()]
 
     def dirs(name: str, tools: tuple[str, ...]) -> dict[str, str]:
-        return {t: str(workdir / "workspaces" / f"{name}-{t}") if t == "push" else str(root / "rsync" / f"{name}-{t}")
-                for t in tools}
+        return {
+            t: str(workdir / "workspaces" / f"{name}-{t}")
+            if t == "push"
+            else str(root / "rsync" / f"{name}-{t}")
+            for t in tools
+        }
 
     try:
         await run_capture(target, "true")  # warm: the pooled connection and its spare channel
@@ -239,7 +302,9 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
             for step in COUNT_STEPS:
                 if step == "one changed":
                     touch_edit(files[len(files) // 2], "one")
-                await runner.step(f"{count} files: {step}", 0, local, dirs(f"many{count}", ("push", "rsync-cm")))
+                await runner.step(
+                    f"{count} files: {step}", 0, local, dirs(f"many{count}", ("push", "rsync-cm"))
+                )
             load.append(os.getloadavg())
     finally:
         close_master(server, master)
@@ -249,21 +314,32 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
     shutil.rmtree(root, ignore_errors=True)  # the big part leaves gigabytes behind otherwise
 
 
-def report(times: dict[tuple[str, str], list[float]], reps: int, root: Path, load: list[tuple[float, ...]]) -> None:
+def report(
+    times: dict[tuple[str, str], list[float]], reps: int, root: Path, load: list[tuple[float, ...]]
+) -> None:
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=True).stderr.strip()
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; loopback sshd ({ssh_version}); "
-          f"Python {platform.python_version()}; {os.cpu_count()} cores; load average (1 min) at start and after "
-          f"each part: {' '.join(f'{la[0]:.2f}' for la in load)}")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; loopback sshd ({ssh_version}); "
+        f"Python {platform.python_version()}; {os.cpu_count()} cores; load average (1 min) at start and after "
+        f"each part: {' '.join(f'{la[0]:.2f}' for la in load)}"
+    )
     if (root / "ws0").exists():
         size = sum(p.stat().st_size for p in (root / "ws0").rglob("*") if p.is_file())
         count = sum(1 for p in (root / "ws0").rglob("*") if p.is_file())
         print(f"small workspace: {count} files, {size / 1e6:.1f} MB; {reps} repetitions")
-    print(f"{'step':40} {'push':>9} {'rsync':>9} {'rsync-cm':>9} {'push/rsync':>10} {'push/cm':>8}   push runs (s)")
+    print(
+        f"{'step':40} {'push':>9} {'rsync':>9} {'rsync-cm':>9} {'push/rsync':>10} {'push/cm':>8}   push runs (s)"
+    )
     steps = list(dict.fromkeys(step for _, step in times))
     for step in steps:
-        med = {tool: statistics.median(times[tool, step]) for tool in ("push", "rsync", "rsync-cm")
-               if (tool, step) in times}
-        cells = [f"{med[t] * 1000:7.0f}ms" if t in med else f"{'-':>9}" for t in ("push", "rsync", "rsync-cm")]
+        med = {
+            tool: statistics.median(times[tool, step])
+            for tool in ("push", "rsync", "rsync-cm")
+            if (tool, step) in times
+        }
+        cells = [
+            f"{med[t] * 1000:7.0f}ms" if t in med else f"{'-':>9}" for t in ("push", "rsync", "rsync-cm")
+        ]
         ratios = [f"{med['push'] / med[t]:.2f}" if t in med else "-" for t in ("rsync", "rsync-cm")]
         runs = " ".join(f"{t:.3f}" for t in times["push", step])
         print(f"{step:40} {' '.join(cells)} {ratios[0]:>10} {ratios[1]:>8}   {runs}")
@@ -276,4 +352,6 @@ if __name__ == "__main__":
     parser.add_argument("--parts", default="small,big,count")
     parser.add_argument("--counts", default="2000,20000")
     args = parser.parse_args()
-    asyncio.run(main(args.reps, args.parts.split(","), [int(c) for c in args.counts.split(",")], args.big_reps))
+    asyncio.run(
+        main(args.reps, args.parts.split(","), [int(c) for c in args.counts.split(",")], args.big_reps)
+    )

@@ -38,12 +38,30 @@ CANDIDATE = "python3 -c 'import time; time.sleep(1.0); print({score})'"
 def config(cluster, workdir: str, kind: str = "slurm", **slurm) -> Config:
     login = cluster.login
     if kind == "ssh":
-        return Config.model_validate({"default_target": "login", "targets": {"login": {
-            "kind": "ssh", "host": f"{login.user}@127.0.0.1:{login.port}", "identity_file": str(login.client_key),
-            "known_hosts": str(login.known_hosts), "workdir": workdir}}})
-    target = {"kind": "slurm", "host": f"{login.user}@127.0.0.1:{login.port}", "identity_file": str(login.client_key),
-              "known_hosts": str(login.known_hosts), "workdir": workdir, "partition": cluster.partition,
-              "gres": "gpu:1", **slurm}
+        return Config.model_validate(
+            {
+                "default_target": "login",
+                "targets": {
+                    "login": {
+                        "kind": "ssh",
+                        "host": f"{login.user}@127.0.0.1:{login.port}",
+                        "identity_file": str(login.client_key),
+                        "known_hosts": str(login.known_hosts),
+                        "workdir": workdir,
+                    }
+                },
+            }
+        )
+    target = {
+        "kind": "slurm",
+        "host": f"{login.user}@127.0.0.1:{login.port}",
+        "identity_file": str(login.client_key),
+        "known_hosts": str(login.known_hosts),
+        "workdir": workdir,
+        "partition": cluster.partition,
+        "gres": "gpu:1",
+        **slurm,
+    }
     return Config.model_validate({"default_target": "cluster", "targets": {"cluster": target}})
 
 
@@ -97,21 +115,29 @@ async def main(n: int, rounds: int) -> None:
         cluster.stop()
         single.stop()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"{when}, {platform.node()}, {os.cpu_count()} CPUs, "
-          f"{subprocess.run(['/usr/sbin/slurmctld', '-V'], capture_output=True, text=True).stdout.strip()}")
+    print(
+        f"{when}, {platform.node()}, {os.cpu_count()} CPUs, "
+        f"{subprocess.run(['/usr/sbin/slurmctld', '-V'], capture_output=True, text=True).stdout.strip()}"
+    )
     f, s = statistics.median(fan_walls), statistics.median(seq_walls)
     a = statistics.median(alt_walls)
     walls = lambda xs: ", ".join(f"{x:.2f}" for x in xs)  # noqa: E731
-    print(f"six ~1 s candidates, {rounds} rounds: fan-out over 2 GPUs median {f:.2f} s ({walls(fan_walls)}); "
-          f"one at a time on 1 GPU median {s:.2f} s ({walls(seq_walls)}); one at a time on 2 GPUs "
-          f"median {a:.2f} s ({walls(alt_walls)})")
+    print(
+        f"six ~1 s candidates, {rounds} rounds: fan-out over 2 GPUs median {f:.2f} s ({walls(fan_walls)}); "
+        f"one at a time on 1 GPU median {s:.2f} s ({walls(seq_walls)}); one at a time on 2 GPUs "
+        f"median {a:.2f} s ({walls(alt_walls)})"
+    )
     print(f"ratio fan-out/sequential : {f / s:.3f}  (goal <= 0.6; ideal with 2 GPUs 0.5)")
     print(f"context: fan-out / one at a time on the 2-GPU cluster: {f / a:.3f}")
     print(f"exec('true') via ssh+srun: {q(exec_times)}   (n={n}, interleaved)")
     print(f"bare srun true, login    : {q(srun_times)}")
-    print(f"ratio exec/srun          : {statistics.median(exec_times) / statistics.median(srun_times):.3f}  (goal <= 1.5)")
+    print(
+        f"ratio exec/srun          : {statistics.median(exec_times) / statistics.median(srun_times):.3f}  (goal <= 1.5)"
+    )
     print(f"context: exec('true') on the login node as an ssh target: {q(ssh_times)}")
-    print(f"context: exec('{' '.join(bare)}') on the ssh target (srun without our wrapper): {q(ssh_srun_times)}")
+    print(
+        f"context: exec('{' '.join(bare)}') on the ssh target (srun without our wrapper): {q(ssh_srun_times)}"
+    )
 
 
 if __name__ == "__main__":

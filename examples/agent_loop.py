@@ -26,8 +26,10 @@ CANDIDATES = [  # what a model might write, attempt by attempt
     "def custom_kernel(data):\n    A, B, C = data\n    C.copy_(A - B)\n    return C\n",  # wrong: subtracts
     "def custom_kernel(data):\n    A, B, C = data\n    C.copy_(A + B)\n    return C\n",  # right, one temporary
     "import torch\n\n\ndef custom_kernel(data):\n    A, B, C = data\n    torch.add(A, B, out=C)\n    return C\n",
-    ("def custom_kernel(data):\n    A, B, C = data\n    for a, b, c in zip(A.split(8), B.split(8), C.split(8)):\n"
-     "        c.copy_(a + b)\n    return C\n"),  # right but slow: the loop is stuck, time to profile
+    (
+        "def custom_kernel(data):\n    A, B, C = data\n    for a, b, c in zip(A.split(8), B.split(8), C.split(8)):\n"
+        "        c.copy_(a + b)\n    return C\n"
+    ),  # right but slow: the loop is stuck, time to profile
 ]
 
 
@@ -56,7 +58,9 @@ async def agent_loop(target: str | None, max_attempts: int = 10) -> mcp_bifrost.
                 best = report
             elif best is not None:  # no better than the best: ask the profiler what bounds the best one
                 try:
-                    profile = await gpu.profile_ncu(PROBLEM, best.candidate, target=target, baseline="reference")
+                    profile = await gpu.profile_ncu(
+                        PROBLEM, best.candidate, target=target, baseline="reference"
+                    )
                     feedback += "\nprofile of the best: " + profile.summary
                 except mcp_bifrost.BifrostError as exc:  # no Nsight Compute here (a CPU-only target)
                     feedback += f"\nno profile: {exc}"

@@ -23,13 +23,35 @@ from typing import Any
 
 import torch
 
-ALIGN = 512                        # like cudaMalloc's: every view starts aligned for vector loads
+ALIGN = 512  # like cudaMalloc's: every view starts aligned for vector loads
 MIN_ARENA_BYTES = 64 << 20
-DTYPES = {str(d): d for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64,
-                              torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool, torch.complex64,
-                              torch.complex128)}
-for _name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "uint16", "uint32",
-              "uint64", "float4_e2m1fn_x2"):
+DTYPES = {
+    str(d): d
+    for d in (
+        torch.float64,
+        torch.float32,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+        torch.complex64,
+        torch.complex128,
+    )
+}
+for _name in (
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "float8_e4m3fnuz",
+    "float8_e5m2fnuz",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float4_e2m1fn_x2",
+):
     if hasattr(torch, _name):
         DTYPES[str(getattr(torch, _name))] = getattr(torch, _name)
 
@@ -53,16 +75,20 @@ class Arena:
     ident: int
     nbytes: int
     device: torch.device
-    tensor: torch.Tensor                  # uint8, nbytes long
-    keep: list[Any] = field(default_factory=list)   # what must outlive the tensor (mmap, CAI holder)
+    tensor: torch.Tensor  # uint8, nbytes long
+    keep: list[Any] = field(default_factory=list)  # what must outlive the tensor (mmap, CAI holder)
 
-    def view(self, offset: int, dtype: torch.dtype, shape: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
+    def view(
+        self, offset: int, dtype: torch.dtype, shape: tuple[int, ...], stride: tuple[int, ...]
+    ) -> torch.Tensor:
         itemsize = torch.empty((), dtype=dtype).element_size()
         need = span_bytes(shape, stride, itemsize)
         if offset < 0 or offset % itemsize or any(s < 0 for s in stride) or offset + need > self.nbytes:
-            raise ArenaError(f"a view of {need} bytes at {offset} does not fit arena {self.ident} ({self.nbytes} bytes)")
+            raise ArenaError(
+                f"a view of {need} bytes at {offset} does not fit arena {self.ident} ({self.nbytes} bytes)"
+            )
         count = (self.nbytes - offset) // itemsize
-        flat = self.tensor[offset:offset + count * itemsize].view(dtype)
+        flat = self.tensor[offset : offset + count * itemsize].view(dtype)
         return flat.as_strided(tuple(shape), tuple(stride))
 
     def contains(self, t: torch.Tensor) -> int | None:
@@ -84,8 +110,11 @@ def create_cpu(ident: int, nbytes: int) -> tuple[Arena, dict[str, Any], int]:
     fd = os.memfd_create(f"gpu_harness-arena-{ident}", os.MFD_CLOEXEC)
     os.ftruncate(fd, nbytes)
     tensor, mapping = _cpu_tensor(fd, nbytes)
-    return Arena(ident, nbytes, torch.device("cpu"), tensor, [mapping]), \
-        {"ident": ident, "nbytes": nbytes, "device": "cpu"}, fd
+    return (
+        Arena(ident, nbytes, torch.device("cpu"), tensor, [mapping]),
+        {"ident": ident, "nbytes": nbytes, "device": "cpu"},
+        fd,
+    )
 
 
 def open_cpu(msg: dict[str, Any], fd: int) -> Arena:
@@ -103,7 +132,12 @@ class _Device:
     """The device pointer as an object torch can wrap (__cuda_array_interface__, no copy)."""
 
     def __init__(self, ptr: int, nbytes: int):
-        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1", "data": (ptr, False), "version": 2}
+        self.__cuda_array_interface__ = {
+            "shape": (nbytes,),
+            "typestr": "|u1",
+            "data": (ptr, False),
+            "version": 2,
+        }
 
 
 _DRIVER: list[Any] = []
@@ -146,8 +180,11 @@ def create_cuda(ident: int, nbytes: int) -> tuple[Arena, dict[str, Any], None]:
     _check(lib.cuIpcGetMemHandle(ctypes.byref(handle), ptr.value), "cuIpcGetMemHandle")
     holder = _Device(ptr.value, nbytes)
     tensor = torch.as_tensor(holder, device="cuda")
-    return Arena(ident, nbytes, tensor.device, tensor, [holder]), \
-        {"ident": ident, "nbytes": nbytes, "device": "cuda", "handle": bytes(handle.reserved)}, None
+    return (
+        Arena(ident, nbytes, tensor.device, tensor, [holder]),
+        {"ident": ident, "nbytes": nbytes, "device": "cuda", "handle": bytes(handle.reserved)},
+        None,
+    )
 
 
 def open_cuda(msg: dict[str, Any]) -> Arena:
@@ -189,7 +226,7 @@ class ArenaPool:
     arenas stay allocated and shared: only data the candidate may see is ever written there)."""
 
     def __init__(self, device: torch.device, share):
-        self.device, self.share = device, share      # share(msg, fd): tell the candidate's process
+        self.device, self.share = device, share  # share(msg, fd): tell the candidate's process
         self.arenas: list[Arena] = []
         self.used: list[int] = []
 
@@ -216,15 +253,19 @@ class ArenaPool:
         return list(self.used)
 
     def rewind(self, mark: list[int]) -> None:
-        self.used = mark + self.used[len(mark):] if len(mark) < len(self.used) else list(mark)
+        self.used = mark + self.used[len(mark) :] if len(mark) < len(self.used) else list(mark)
         for i in range(len(mark), len(self.used)):
             self.used[i] = 0
 
     def tensor(self, like: torch.Tensor) -> tuple[torch.Tensor, Region]:
         """A contiguous arena tensor shaped like `like`."""
         region = self.alloc(like.numel() * like.element_size())
-        view = self.arenas[region.arena].view(region.offset, like.dtype, tuple(like.shape),
-                                              tuple(torch.empty(like.shape, device="meta").stride()))
+        view = self.arenas[region.arena].view(
+            region.offset,
+            like.dtype,
+            tuple(like.shape),
+            tuple(torch.empty(like.shape, device="meta").stride()),
+        )
         return view, region
 
     def view(self, arena: int, offset: int, dtype: torch.dtype, shape, stride) -> torch.Tensor:

@@ -34,9 +34,16 @@ def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult
         with torch.no_grad():
             return ev.problem.reference(data)
 
-    job = TimingInputs(reference=reference, candidate=ev.candidate, generate=generate, verify=verify,
-                       seed=combine_seed(base_seed, ev.secret + TIMING_SECRET_OFFSET), time_cap_s=time_cap_s,
-                       poisonable=ev.plan.poisonable, overrides={**ev.problem.settings.timing, **ev.overrides})
+    job = TimingInputs(
+        reference=reference,
+        candidate=ev.candidate,
+        generate=generate,
+        verify=verify,
+        seed=combine_seed(base_seed, ev.secret + TIMING_SECRET_OFFSET),
+        time_cap_s=time_cap_s,
+        poisonable=ev.plan.poisonable,
+        overrides={**ev.problem.settings.timing, **ev.overrides},
+    )
     try:
         try:
             outcome = time_case(case.name, case.public_params(), job, ev.problem.device)
@@ -53,15 +60,19 @@ def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult
         raise classify_exception(exc, STAGE_TIME) from exc
     result = outcome.result
     if outcome.changed_after_return:
-        ev.report.add_flag(guard.FLAG_SIDE_STREAM,
-                           f"case {case.name}: {outcome.changed_after_return} verified timed outputs changed after "
-                           "the call returned: work deferred past the end of the timed region")
+        ev.report.add_flag(
+            guard.FLAG_SIDE_STREAM,
+            f"case {case.name}: {outcome.changed_after_return} verified timed outputs changed after "
+            "the call returned: work deferred past the end of the timed region",
+        )
     if outcome.failed_verifications:
-        ev.report.add_flag(guard.FLAG_RESULT_REPLAY,
-                           f"case {case.name}: {outcome.failed_verifications} of {result.verified_samples} verified "
-                           "timed calls returned wrong outputs after in-place refills: stale answers (a cache keyed "
-                           "on pointer, id or version, or work skipped or deferred when timed); first: "
-                           f"{outcome.first_failure}")
+        ev.report.add_flag(
+            guard.FLAG_RESULT_REPLAY,
+            f"case {case.name}: {outcome.failed_verifications} of {result.verified_samples} verified "
+            "timed calls returned wrong outputs after in-place refills: stale answers (a cache keyed "
+            "on pointer, id or version, or work skipped or deferred when timed); first: "
+            f"{outcome.first_failure}",
+        )
     timing_flags_for(ev, case, result, outcome)
     del outcome
     memory.release(ev.problem.device)
@@ -70,7 +81,7 @@ def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult
 
 def timing_flags_for(ev: EvalState, case: Case, result: TimingResult, outcome) -> None:
     ref, cand = result.reference, result.candidate
-    if outcome.hidden_work:                      # seen on most samples of two rounds (timing.py, step 4)
+    if outcome.hidden_work:  # seen on most samples of two rounds (timing.py, step 4)
         ev.report.add_flag(guard.FLAG_SIDE_STREAM, f"case {case.name}: {outcome.hidden_work}")
     if ev.problem.settings.roofline:
         result.floor_ms = floor_ms(ev, outcome)
@@ -82,17 +93,20 @@ def timing_flags_for(ev: EvalState, case: Case, result: TimingResult, outcome) -
     # (p90), so that a noisy host clock cannot raise this flag on an honest candidate.
     # An honest kernel at or above the roofline floor is not a cheat however slow the reference is:
     # the speed-up alone is flagged only where there is no floor, or the candidate is below it.
-    detail = timing_flags.speedup_insane(ref.p10_ms / cand.p90_ms if cand.p90_ms > 0 else math.inf,
-                                         ev.problem.settings.speedup_sanity_limit)
+    detail = timing_flags.speedup_insane(
+        ref.p10_ms / cand.p90_ms if cand.p90_ms > 0 else math.inf, ev.problem.settings.speedup_sanity_limit
+    )
     if detail and result.floor_ms and cand.p90_ms >= timing_flags.SPEEDUP_FLOOR_SHARE * result.floor_ms:
         detail = None
     if detail:
         ev.report.add_flag(guard.FLAG_SPEEDUP_SANITY, f"case {case.name}: {detail}")
     if cand.median_ms < timing_flags.TIMING_RESOLUTION_MS and ev.on_gpu:
-        ev.report.add_note(guard.NOTE_BELOW_TIMING_RESOLUTION,
-                           f"case {case.name}: median {cand.median_ms * 1e3:.1f} us is near launch latency; "
-                           "the ratio is below timing resolution")
-    judge_clock(ev, case, result, outcome)          # last: the flags above read the candidate's own claim
+        ev.report.add_note(
+            guard.NOTE_BELOW_TIMING_RESOLUTION,
+            f"case {case.name}: median {cand.median_ms * 1e3:.1f} us is near launch latency; "
+            "the ratio is below timing resolution",
+        )
+    judge_clock(ev, case, result, outcome)  # last: the flags above read the candidate's own claim
 
 
 def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> None:
@@ -105,7 +119,9 @@ def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> Non
         return
     device = ev.problem.device.type
     supported = timing_flags.supported_ms(judge.candidate_ms, device)
-    detail = timing_flags.timing_disagrees(cand.median_ms, judge.candidate_ms, judge.calls, judge.rounds, device)
+    detail = timing_flags.timing_disagrees(
+        cand.median_ms, judge.candidate_ms, judge.calls, judge.rounds, device
+    )
     if detail:
         ev.report.add_flag(timing_flags.FLAG_TIMING_DISAGREES, f"case {case.name}: {detail}")
     if supported > cand.median_ms:
@@ -130,11 +146,15 @@ def floor_ms(ev: EvalState, outcome) -> float:
 def recheck(ev: EvalState, case: Case):
     """Correctness re-checked after the timing loop, on fresh inputs."""
     base_seed = int(case.params.get("seed", 0))
-    params = (dict(case.params, seed=combine_seed(base_seed, ev.secret + RECHECK_SECRET_OFFSET))
-              if "seed" in case.params else dict(case.params))
+    params = (
+        dict(case.params, seed=combine_seed(base_seed, ev.secret + RECHECK_SECRET_OFFSET))
+        if "seed" in case.params
+        else dict(case.params)
+    )
     return check_case(ev, Case(f"recheck.{case.name}", "recheck", params))
 
 
 def _tensors(tree: Any) -> list[torch.Tensor]:
     from gpu_harness.check import tensor_leaves
+
     return tensor_leaves(tree)

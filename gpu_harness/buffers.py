@@ -12,8 +12,9 @@ A format that declares its outputs (task.yml `output_buffers`, KernelBench: none
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -32,7 +33,7 @@ class BufferPlan:
 
     writable: set[int] = field(default_factory=set)
     poisonable: set[int] = field(default_factory=set)
-    how: str = "inferred"          # "inferred" from the reference, or "declared" by the format
+    how: str = "inferred"  # "inferred" from the reference, or "declared" by the format
 
 
 def declared(indices: list[int] | set[int]) -> BufferPlan:
@@ -40,8 +41,9 @@ def declared(indices: list[int] | set[int]) -> BufferPlan:
     return BufferPlan(writable=set(outputs), poisonable=set(outputs), how="declared")
 
 
-def learn_buffers(data: Any, reference: Callable[[Any], Any], rtol: float | None = None,
-                  atol: float | None = None) -> BufferPlan:
+def learn_buffers(
+    data: Any, reference: Callable[[Any], Any], rtol: float | None = None, atol: float | None = None
+) -> BufferPlan:
     """Run the reference on copies of `data` (a throwaway draw) to learn which inputs it does not read.
 
     A floating-point leaf is an output buffer when the reference's output is unchanged (within
@@ -61,7 +63,9 @@ def learn_buffers(data: Any, reference: Callable[[Any], Any], rtol: float | None
     for i, leaf in enumerate(pristine):
         if leaf.numel() == 0 or not baseline_leaves:
             continue
-        fills = (poison, _garbage) if leaf.dtype.is_floating_point or leaf.dtype.is_complex else (_zeros, _rolled)
+        fills = (
+            (poison, _garbage) if leaf.dtype.is_floating_point or leaf.dtype.is_complex else (_zeros, _rolled)
+        )
         if all(_unchanged_without(data, i, fill, reference, baseline, rtol, atol) for fill in fills):
             plan.poisonable.add(i)
             plan.writable.add(i)
@@ -74,13 +78,20 @@ def learn_buffers(data: Any, reference: Callable[[Any], Any], rtol: float | None
     return plan
 
 
-def _unchanged_without(data: Any, index: int, fill: Callable[[torch.Tensor], None], reference,
-                       baseline: Any, rtol: float | None, atol: float | None) -> bool:
+def _unchanged_without(
+    data: Any,
+    index: int,
+    fill: Callable[[torch.Tensor], None],
+    reference,
+    baseline: Any,
+    rtol: float | None,
+    atol: float | None,
+) -> bool:
     copy = clone_tree(data)
     fill(tensor_leaves(copy)[index])
     try:
         out = reference(copy)
-    except Exception:              # the reference choked on the garbage: it reads that input
+    except Exception:  # the reference choked on the garbage: it reads that input
         return False
     same = compare(out, baseline, rtol, atol).passed
     scrub(out)
@@ -101,12 +112,15 @@ def _rolled(t: torch.Tensor) -> None:
 def _garbage(t: torch.Tensor) -> None:
     """Values unlike any draw: large and of both signs for floats, arbitrary for integers."""
     gen = torch.Generator(device=t.device)
-    gen.manual_seed(GARBAGE_SEED)              # its own generator: the problem's RNG state is left alone
+    gen.manual_seed(GARBAGE_SEED)  # its own generator: the problem's RNG state is left alone
     if t.dtype.is_floating_point or t.dtype.is_complex:
         t.copy_((torch.rand(t.shape, device=t.device, generator=gen) * 2 - 1).mul_(1e4).to(t.dtype))
     elif t.dtype == torch.bool:
         t.fill_(False)
     else:
         info = torch.iinfo(t.dtype)
-        t.copy_(torch.randint(max(info.min, -1000), min(info.max, 1000) + 1, t.shape, device=t.device,
-                              generator=gen).to(t.dtype))
+        t.copy_(
+            torch.randint(
+                max(info.min, -1000), min(info.max, 1000) + 1, t.shape, device=t.device, generator=gen
+            ).to(t.dtype)
+        )

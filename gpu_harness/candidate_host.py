@@ -38,7 +38,7 @@ class Host:
         self.sets: dict[int, Any] = {}
         self.candidate = None
         self.module = None
-        self.pending: Any = None            # an output that did not fit its return region yet
+        self.pending: Any = None  # an output that did not fit its return region yet
         self.threads = guard.live_threads()
         self.cold: ColdCache | None = None
         self.on_gpu = False
@@ -54,7 +54,7 @@ class Host:
                 doc = getattr(self, "op_" + str(msg.get("op")))(msg)
             except CandidateFailure as exc:
                 doc = {"error": {"stage": exc.stage, "kind": exc.kind, "message": exc.message}}
-            except Exception as exc:          # noqa: BLE001  any failure here is the candidate's
+            except Exception as exc:  # noqa: BLE001  any failure here is the candidate's
                 failure = classify_exception(exc, msg.get("stage", STAGE_RUN))
                 doc = {"error": {"stage": failure.stage, "kind": failure.kind, "message": failure.message}}
             self.end.answer(seq, doc)
@@ -70,7 +70,7 @@ class Host:
         self.on_gpu = problem.device.type == "cuda"
         if not self.on_gpu:
             os.environ.setdefault("TRITON_INTERPRET", "1")
-            torch.set_num_threads(1)          # as the judge does on the CPU (evaluate.CPU_THREADS)
+            torch.set_num_threads(1)  # as the judge does on the CPU (evaluate.CPU_THREADS)
         self.reference_callables = []
         PATCH_WATCH.rebind()
         self.threads = guard.live_threads()
@@ -102,11 +102,21 @@ class Host:
         if new:
             names = ", ".join(t.name for t in new)
             if guard.changed_after_return(out, new, self.on_gpu):
-                flags.append([guard.FLAG_SIDE_STREAM, f"the output changed after the call returned, while threads it "
-                                                      f"started were running ({names}): work deferred past the return"])
+                flags.append(
+                    [
+                        guard.FLAG_SIDE_STREAM,
+                        f"the output changed after the call returned, while threads it "
+                        f"started were running ({names}): work deferred past the return",
+                    ]
+                )
             else:
-                notes.append([guard.NOTE_THREADS_LEFT_RUNNING, f"threads left running after the call ({names}) did "
-                                                               "not touch its output (compile workers, progress monitors)"])
+                notes.append(
+                    [
+                        guard.NOTE_THREADS_LEFT_RUNNING,
+                        f"threads left running after the call ({names}) did "
+                        "not touch its output (compile workers, progress monitors)",
+                    ]
+                )
                 self.threads |= set(new)
         flags += [list(p) for p in guard.output_type_problems(out)]
         return {**self._hand_back(out, msg.get("ret")), "flags": flags, "notes": notes}
@@ -116,20 +126,26 @@ class Host:
 
     def op_ownership(self, msg: dict[str, Any]) -> dict[str, Any]:
         values = vars(self.module).values()
-        if any(hasattr(v, "_torchdynamo_orig_callable") or type(v).__name__ == "OptimizedModule" for v in values):
+        if any(
+            hasattr(v, "_torchdynamo_orig_callable") or type(v).__name__ == "OptimizedModule" for v in values
+        ):
             return {"ops": None, "borrowed": []}
         data = self.sets[int(msg["set"])]
         try:
             ops = sorted(guard.op_names(lambda: (self.candidate(data), self._sync())))
-        except Exception:               # the dispatch mode is a diagnostic
+        except Exception:  # the dispatch mode is a diagnostic
             ops = None
-        borrowed = [name for name, value in vars(self.module).items()
-                    if any(value is f for f in self.reference_callables)]
+        borrowed = [
+            name
+            for name, value in vars(self.module).items()
+            if any(value is f for f in self.reference_callables)
+        ]
         return {"ops": ops, "borrowed": borrowed}
 
     def op_sample(self, msg: dict[str, Any]) -> dict[str, Any]:
         """One timed call (timing.timed_call, the judge's own procedure for the reference)."""
         from gpu_harness.timing import timed_call
+
         data = self.sets[int(msg["set"])]
         cold = self._cold()
         try:
@@ -147,6 +163,7 @@ class Host:
 
     def op_host_sample(self, msg: dict[str, Any]) -> dict[str, Any]:
         from gpu_harness.timing import host_call
+
         cold = self._cold()
         fn = (lambda data: cold.sink.zero_()) if msg.get("null") else self.candidate
         try:
@@ -207,8 +224,12 @@ class Host:
             if isinstance(node, list):
                 return {"k": "list", "items": [describe(x) for x in node]}
             if isinstance(node, dict):
-                return {"k": "dict", "items": [[k if isinstance(k, (str, int)) else str(k), describe(v)]
-                                               for k, v in node.items()]}
+                return {
+                    "k": "dict",
+                    "items": [
+                        [k if isinstance(k, (str, int)) else str(k), describe(v)] for k, v in node.items()
+                    ],
+                }
             if isinstance(node, torch.Tensor) and type(node) is not torch.Tensor:
                 return {"k": "lazy", "type": f"{type(node).__module__}.{type(node).__qualname__}"}
             if type(node) is torch.Tensor:
@@ -223,8 +244,12 @@ class Host:
         if ret is not None:
             arena = self.arenas[int(ret[0])]
             for tensor, offset in copies:
-                dst = arena.view(int(ret[1]) + offset, tensor.dtype, tuple(tensor.shape),
-                                 tuple(torch.empty(tensor.shape, device="meta").stride()))
+                dst = arena.view(
+                    int(ret[1]) + offset,
+                    tensor.dtype,
+                    tuple(tensor.shape),
+                    tuple(torch.empty(tensor.shape, device="meta").stride()),
+                )
                 dst.copy_(tensor.detach())
             self._sync()
         return {"out": doc}
@@ -244,8 +269,12 @@ class Host:
         offset = cursor[0]
         cursor[0] = align(offset + t.numel() * t.element_size())
         copies.append((t, offset))
-        return {**base, "arena": int(ret[0]), "offset": int(ret[1]) + offset,
-                "stride": list(torch.empty(t.shape, device="meta").stride())}
+        return {
+            **base,
+            "arena": int(ret[0]),
+            "offset": int(ret[1]) + offset,
+            "stride": list(torch.empty(t.shape, device="meta").stride()),
+        }
 
     def _changed_since_copy(self, out: Any, doc: dict[str, Any]) -> bool:
         """The verified output compared again, a moment after its copy: work deferred past the return."""
@@ -253,6 +282,7 @@ class Host:
             return False
         try:
             from gpu_harness.check import same_bits
+
             now = [t for t in tensor_leaves(out) if type(t) is torch.Tensor]
             copied = [self._view(d) for d in _tensor_descs(doc["out"])]
             return not all(same_bits(a, b) for a, b in zip(now, copied) if b is not None)
@@ -262,7 +292,9 @@ class Host:
     def _view(self, d: dict[str, Any]) -> torch.Tensor | None:
         if d.get("arena") is None:
             return None
-        return self.arenas[d["arena"]].view(d["offset"], DTYPES[d["dtype"]], tuple(d["shape"]), tuple(d["stride"]))
+        return self.arenas[d["arena"]].view(
+            d["offset"], DTYPES[d["dtype"]], tuple(d["shape"]), tuple(d["stride"])
+        )
 
 
 def _tensor_descs(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -290,14 +322,14 @@ def _build(tree: Any, arenas: dict[int, Arena]) -> Any:
 def main(fd: int) -> int:
     """The candidate's process after the fork: its own CUDA context, then requests until `exit`."""
     from gpu_harness.worker import initialise_cuda
+
     end = CandidateEnd(fd)
     try:
         initialise_cuda(comparisons=False)
         Host(end).serve()
-    except BaseException:                     # noqa: BLE001  its channel closes: the judge reports it
+    except BaseException:  # noqa: BLE001  its channel closes: the judge reports it
         traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
     return EXIT_OK
-

@@ -64,8 +64,8 @@ class JudgeEnd:
                 if length > ANSWER_LIMIT_BYTES:
                     raise ProtocolViolation(f"a frame of {length} bytes on the channel")
                 if len(self.buffer) >= HEADER.size + length:
-                    body = self.buffer[HEADER.size:HEADER.size + length]
-                    self.buffer = self.buffer[HEADER.size + length:]
+                    body = self.buffer[HEADER.size : HEADER.size + length]
+                    self.buffer = self.buffer[HEADER.size + length :]
                     return self._parse(body)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -87,8 +87,10 @@ class JudgeEnd:
         except ValueError as exc:
             raise ProtocolViolation("a frame that is not the harness's JSON answer") from exc
         if not isinstance(answer, dict) or answer.get("seq") != self.seq:
-            raise ProtocolViolation(f"an answer out of sequence (expected {self.seq}, got "
-                                    f"{answer.get('seq') if isinstance(answer, dict) else type(answer).__name__})")
+            raise ProtocolViolation(
+                f"an answer out of sequence (expected {self.seq}, got "
+                f"{answer.get('seq') if isinstance(answer, dict) else type(answer).__name__})"
+            )
         if self.buffer:
             raise ProtocolViolation("more bytes on the channel than one answer")
         return answer
@@ -110,8 +112,8 @@ class CandidateEnd:
             if len(self.buffer) >= HEADER.size:
                 (length,) = HEADER.unpack_from(self.buffer)
                 if len(self.buffer) >= HEADER.size + length:
-                    body = self.buffer[HEADER.size:HEADER.size + length]
-                    self.buffer = self.buffer[HEADER.size + length:]
+                    body = self.buffer[HEADER.size : HEADER.size + length]
+                    self.buffer = self.buffer[HEADER.size + length :]
                     return pickle.loads(body)
             data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 20, MAX_FDS)
             self.fds.extend(fds)

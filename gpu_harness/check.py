@@ -20,7 +20,7 @@ DEFAULT_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.float16: (1e-2, 1e-2),
     torch.bfloat16: (2e-2, 2e-2),
 }
-LOW_PRECISION_TOLERANCE = (1e-1, 1e-1)      # fp8 and other narrow floats
+LOW_PRECISION_TOLERANCE = (1e-1, 1e-1)  # fp8 and other narrow floats
 MAX_REPORTED_MISMATCHES = 5
 # A failed comparison whose every bad element is off by less than this (relative) and that has
 # no NaN, Inf or zero-filled hole looks like arithmetic done in a narrower type.
@@ -79,7 +79,9 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     if a.numel() == 0:
         return True
-    return torch.equal(a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8))
+    return torch.equal(
+        a.contiguous().reshape(-1).view(torch.uint8), b.contiguous().reshape(-1).view(torch.uint8)
+    )
 
 
 def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -142,24 +144,46 @@ def compare_tensor(got: Any, expected: torch.Tensor, rtol: float | None, atol: f
     work = torch.float32 if expected.dtype in (torch.float16, torch.bfloat16) else torch.float64
     tally = _Tally()
     for start in range(0, flat_e.numel(), COMPARE_CHUNK):
-        tally.add(flat_g[start:start + COMPARE_CHUNK].to(work), flat_e[start:start + COMPARE_CHUNK].to(work),
-                  start, rtol_, atol_)
-    result = Comparison(tally.mismatches == 0, numel=numel, mismatches=tally.mismatches, max_abs_err=tally.max_abs,
-                        max_rel_err=tally.max_rel, rtol=rtol_, atol=atol_)
+        tally.add(
+            flat_g[start : start + COMPARE_CHUNK].to(work),
+            flat_e[start : start + COMPARE_CHUNK].to(work),
+            start,
+            rtol_,
+            atol_,
+        )
+    result = Comparison(
+        tally.mismatches == 0,
+        numel=numel,
+        mismatches=tally.mismatches,
+        max_abs_err=tally.max_abs,
+        max_rel_err=tally.max_rel,
+        rtol=rtol_,
+        atol=atol_,
+    )
     if tally.mismatches:
         for flat, g, e in tally.first:
             result.first_mismatches.append({"index": _unravel(flat, shape), "got": g, "expected": e})
         if tally.holes >= PARTIAL_OUTPUT_SHARE * tally.mismatches:
             result.reason = REASON_PARTIAL_OUTPUT
-            result.message = (f"{tally.holes} of {tally.mismatches} wrong elements are NaN (never written over the "
-                              f"harness's poison) or zero: part of the output was not computed")
-        elif tally.holes == 0 and tally.bad_finite == tally.mismatches and tally.bad_rel_max < PRECISION_LOSS_MAX_REL:
+            result.message = (
+                f"{tally.holes} of {tally.mismatches} wrong elements are NaN (never written over the "
+                f"harness's poison) or zero: part of the output was not computed"
+            )
+        elif (
+            tally.holes == 0
+            and tally.bad_finite == tally.mismatches
+            and tally.bad_rel_max < PRECISION_LOSS_MAX_REL
+        ):
             result.reason = REASON_PRECISION_LOSS
-            result.message = (f"{tally.mismatches} of {numel} elements off by at most {tally.max_rel:.2e} relative, "
-                              f"above rtol={rtol_:g}/atol={atol_:g}: arithmetic in a narrower type?")
+            result.message = (
+                f"{tally.mismatches} of {numel} elements off by at most {tally.max_rel:.2e} relative, "
+                f"above rtol={rtol_:g}/atol={atol_:g}: arithmetic in a narrower type?"
+            )
         else:
             result.reason = REASON_MISMATCH
-            result.message = f"{tally.mismatches} of {numel} elements differ (max abs err {tally.max_abs:.3e})"
+            result.message = (
+                f"{tally.mismatches} of {numel} elements differ (max abs err {tally.max_abs:.3e})"
+            )
     return result
 
 
@@ -176,16 +200,28 @@ class _Tally:
         g_inf, e_inf = torch.isinf(g), torch.isinf(e)
         both_finite = ~(g_nan | e_nan | g_inf | e_inf)
         diff = torch.where(both_finite, (g - e).abs(), torch.zeros_like(g))
-        bad = (g_nan ^ e_nan) | (g_inf & e_inf & (torch.sign(g) != torch.sign(e))) | (g_inf ^ e_inf) \
+        bad = (
+            (g_nan ^ e_nan)
+            | (g_inf & e_inf & (torch.sign(g) != torch.sign(e)))
+            | (g_inf ^ e_inf)
             | (both_finite & (diff > atol + rtol * e.abs()))
-        rel = torch.where(both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff))
+        )
+        rel = torch.where(
+            both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff)
+        )
         bad_finite = bad & both_finite
         holes = bad & (g_nan | (g == 0))
         # One synchronisation per chunk: every statistic comes back in one transfer.
-        max_abs, max_rel, count, hole_count, finite_count, bad_rel_max = torch.stack([
-            diff.max().double(), rel.max().double(), bad.sum().double(), holes.sum().double(),
-            bad_finite.sum().double(), torch.where(bad_finite, rel, torch.zeros_like(rel)).max().double(),
-        ]).tolist()
+        max_abs, max_rel, count, hole_count, finite_count, bad_rel_max = torch.stack(
+            [
+                diff.max().double(),
+                rel.max().double(),
+                bad.sum().double(),
+                holes.sum().double(),
+                bad_finite.sum().double(),
+                torch.where(bad_finite, rel, torch.zeros_like(rel)).max().double(),
+            ]
+        ).tolist()
         self.max_abs = max(self.max_abs, max_abs)
         self.max_rel = max(self.max_rel, max_rel)
         if not count:
@@ -217,8 +253,11 @@ def compare(got: Any, expected: Any, rtol: float | None = None, atol: float | No
     exp_leaves = leaves(expected)
     got_leaves = leaves(got) if isinstance(got, (tuple, list, dict)) else None
     if got_leaves is None or len(got_leaves) != len(exp_leaves):
-        return _fail(REASON_WRONG_STRUCTURE, f"output is {type(got).__name__} with "
-                     f"{len(leaves(got))} leaves, expected {type(expected).__name__} with {len(exp_leaves)}")
+        return _fail(
+            REASON_WRONG_STRUCTURE,
+            f"output is {type(got).__name__} with "
+            f"{len(leaves(got))} leaves, expected {type(expected).__name__} with {len(exp_leaves)}",
+        )
     total = Comparison(True, rtol=rtol, atol=atol)
     for g, e in zip(got_leaves, exp_leaves):
         if isinstance(e, torch.Tensor):
@@ -244,8 +283,9 @@ def outputs_within_tolerance(a: Any, b: Any, rtol: float | None, atol: float | N
 
 def outputs_same_bits(a: Any, b: Any) -> bool:
     la, lb = tensor_leaves(a), tensor_leaves(b)
-    return len(la) == len(lb) and all(type(x) is torch.Tensor and type(y) is torch.Tensor and same_bits(x, y)
-                                      for x, y in zip(la, lb))
+    return len(la) == len(lb) and all(
+        type(x) is torch.Tensor and type(y) is torch.Tensor and same_bits(x, y) for x, y in zip(la, lb)
+    )
 
 
 def scrub(tree: Any) -> None:

@@ -62,12 +62,10 @@ def clock_mhz(device: torch.device) -> int | None:
         return None
     try:
         return int(torch.cuda.clock_rate(device))
-    except Exception:       # pynvml absent or no permission: the clock is simply not reported
+    except Exception:  # pynvml absent or no permission: the clock is simply not reported
         return None
 
 
 def launch_cover_cycles(call_ms: float, device: torch.device) -> int:
     cover_us = min(max(LAUNCH_COVER_FACTOR * call_ms * 1e3, LAUNCH_COVER_MIN_US), LAUNCH_COVER_MAX_US)
     return int(cover_us * (clock_mhz(device) or ASSUMED_CLOCK_MHZ))
-
-

@@ -25,9 +25,10 @@ import signal
 import struct
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 # -- prctl ------------------------------------------------------------------------------------------
 PR_SET_PDEATHSIG = 1
@@ -41,15 +42,20 @@ SECCOMP_MODE_FILTER = 2
 # Landlock and seccomp off, e.g. to tell a confinement problem from a candidate's own.
 CONFINE_ENV = "GPU_HARNESS_CONFINE"
 CACHE_ENV = "GPU_HARNESS_CACHE"
-KILL_WAIT_S = 2.0                  # how long kill_descendants waits for SIGKILLed processes to go
+KILL_WAIT_S = 2.0  # how long kill_descendants waits for SIGKILLed processes to go
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _prctl(option: int, arg2: int | ctypes.c_void_p = 0, arg3: int = 0) -> int:
     _libc.prctl.restype = ctypes.c_int
-    result = _libc.prctl(ctypes.c_int(option), arg2 if isinstance(arg2, ctypes.c_void_p) else ctypes.c_ulong(arg2),
-                         ctypes.c_ulong(arg3), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    result = _libc.prctl(
+        ctypes.c_int(option),
+        arg2 if isinstance(arg2, ctypes.c_void_p) else ctypes.c_ulong(arg2),
+        ctypes.c_ulong(arg3),
+        ctypes.c_ulong(0),
+        ctypes.c_ulong(0),
+    )
     return result if result >= 0 else -ctypes.get_errno()
 
 
@@ -57,14 +63,14 @@ def _prctl(option: int, arg2: int | ctypes.c_void_p = 0, arg3: int = 0) -> int:
 class Isolation:
     """What was in force around one evaluation's candidate (`report.isolation`)."""
 
-    subreaper: bool = False        # orphans re-parented to the harness and killed with the evaluation
-    landlock_abi: int = 0          # 0: no Landlock (the candidate could write wherever the user can)
-    writable: list[str] = field(default_factory=list)      # where the candidate could write (with Landlock)
+    subreaper: bool = False  # orphans re-parented to the harness and killed with the evaluation
+    landlock_abi: int = 0  # 0: no Landlock (the candidate could write wherever the user can)
+    writable: list[str] = field(default_factory=list)  # where the candidate could write (with Landlock)
     network_blocked: bool = False  # socket(AF_INET/AF_INET6) refused
-    network_how: str = ""          # "seccomp", "landlock_tcp", or both
-    strays_killed: int = 0         # processes the candidate left behind, killed when the evaluation ended
-    survivors: int = 0             # of those, still alive after SIGKILL and KILL_WAIT_S (should be 0)
-    why: list[str] = field(default_factory=list)            # each defence not in force, and why
+    network_how: str = ""  # "seccomp", "landlock_tcp", or both
+    strays_killed: int = 0  # processes the candidate left behind, killed when the evaluation ended
+    survivors: int = 0  # of those, still alive after SIGKILL and KILL_WAIT_S (should be 0)
+    why: list[str] = field(default_factory=list)  # each defence not in force, and why
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,7 +90,9 @@ def become_subreaper() -> bool:
 def is_subreaper() -> bool:
     value = ctypes.c_int(0)
     try:
-        return _prctl(PR_GET_CHILD_SUBREAPER, ctypes.c_void_p(ctypes.addressof(value))) == 0 and value.value == 1
+        return (
+            _prctl(PR_GET_CHILD_SUBREAPER, ctypes.c_void_p(ctypes.addressof(value))) == 0 and value.value == 1
+        )
     except (AttributeError, OSError):
         return False
 
@@ -107,15 +115,16 @@ def process_table() -> dict[int, tuple[int, str]]:
             with open(f"/proc/{entry.name}/stat", "rb") as f:
                 stat = f.read()
         except OSError:
-            continue                                   # gone meanwhile
-        rest = stat[stat.rfind(b")") + 2:].split()     # the name may hold spaces and parentheses
+            continue  # gone meanwhile
+        rest = stat[stat.rfind(b")") + 2 :].split()  # the name may hold spaces and parentheses
         if len(rest) >= 2:
             table[int(entry.name)] = (int(rest[1]), rest[0].decode())
     return table
 
 
-def descendants(root: int | None = None, exclude: Iterable[int] = (),
-                table: dict[int, tuple[int, str]] | None = None) -> list[int]:
+def descendants(
+    root: int | None = None, exclude: Iterable[int] = (), table: dict[int, tuple[int, str]] | None = None
+) -> list[int]:
     """Every live (not zombie) descendant of `root` (default: this process), less `exclude` and
     their own descendants."""
     root = os.getpid() if root is None else root
@@ -136,11 +145,13 @@ def descendants(root: int | None = None, exclude: Iterable[int] = (),
 
 @dataclass
 class Sweep:
-    killed: int = 0                # processes SIGKILLed
-    survivors: int = 0             # still alive (not zombie) when the sweep gave up
+    killed: int = 0  # processes SIGKILLed
+    survivors: int = 0  # still alive (not zombie) when the sweep gave up
 
 
-def kill_descendants(root: int | None = None, exclude: Iterable[int] = (), wait_s: float = KILL_WAIT_S) -> Sweep:
+def kill_descendants(
+    root: int | None = None, exclude: Iterable[int] = (), wait_s: float = KILL_WAIT_S
+) -> Sweep:
     """SIGKILL every descendant of `root` (default: this process), again and again until none is
     left (a process forking while we kill re-parents to us and is found on the next pass), and reap
     those that are our children. Call it from a subreaper: otherwise a detached grandchild's parent
@@ -152,7 +163,7 @@ def kill_descendants(root: int | None = None, exclude: Iterable[int] = (), wait_
     end = time.monotonic() + wait_s
     live: list[int] = []
     while True:
-        table = process_table()                        # one scan of /proc per pass (~12 us a process)
+        table = process_table()  # one scan of /proc per pass (~12 us a process)
         _reap(me, exclude, table)
         live = descendants(root, exclude, table)
         if not live or time.monotonic() > end:
@@ -181,9 +192,11 @@ def kill_descendants_on_signals(signals: Iterable[int] = (signal.SIGTERM, signal
     """On these signals (job_cancel sends TERM, a closed SSH channel HUP), kill every descendant
     first and then exit with 128 + the signal: evaluation children live in process groups of their
     own and their strays in sessions of their own, so nobody else would."""
+
     def handler(signum: int, _frame: Any) -> None:
         kill_descendants()
         os._exit(128 + signum)
+
     for sig in signals:
         signal.signal(sig, handler)
 
@@ -194,8 +207,13 @@ def kill_descendants_on_signals(signals: Iterable[int] = (signal.SIGTERM, signal
 # named one. They persist across evaluations (a warm Triton cache is the difference between 0.3 s
 # and 2 s), so a candidate can write there: they are keyed by content hashes and hold nothing of
 # the harness's, the workspace's or the verdict's.
-CACHE_VARS = {"TRITON_CACHE_DIR": "triton", "TORCH_EXTENSIONS_DIR": "torch_extensions",
-              "TORCHINDUCTOR_CACHE_DIR": "inductor", "CUPY_CACHE_DIR": "cupy", "CUDA_CACHE_PATH": "nv"}
+CACHE_VARS = {
+    "TRITON_CACHE_DIR": "triton",
+    "TORCH_EXTENSIONS_DIR": "torch_extensions",
+    "TORCHINDUCTOR_CACHE_DIR": "inductor",
+    "CUPY_CACHE_DIR": "cupy",
+    "CUDA_CACHE_PATH": "nv",
+}
 # Per evaluation, private: temporary files of nvcc, Triton, Python's tempfile.
 TEMP_VARS = ("TMPDIR", "TEMP", "TMP")
 # Device files (/dev/nvidia*, /dev/null, /dev/shm for POSIX shared memory and semaphores).
@@ -225,6 +243,7 @@ def apply_environment(env: dict[str, str]) -> list[str]:
     folder that cannot be created (a read-only home) moves into the scratch folder (TMPDIR). Returns
     the folders, the writable set."""
     import tempfile
+
     folders = []
     for name, value in env.items():
         try:
@@ -238,14 +257,14 @@ def apply_environment(env: dict[str, str]) -> list[str]:
         os.environ[name] = value
         if value not in folders:
             folders.append(value)
-    tempfile.tempdir = None                            # re-read TMPDIR on next use
-    sys.dont_write_bytecode = True                     # no __pycache__ beside the candidate
+    tempfile.tempdir = None  # re-read TMPDIR on next use
+    sys.dont_write_bytecode = True  # no __pycache__ beside the candidate
     return folders
 
 
 # -- Landlock ---------------------------------------------------------------------------------------
 _SYSCALLS = {  # machine -> (landlock_create_ruleset, add_rule, restrict_self, socket, ptrace,
-               #             process_vm_readv, process_vm_writev, io_uring_setup, audit arch)
+    #             process_vm_readv, process_vm_writev, io_uring_setup, audit arch)
     "x86_64": (444, 445, 446, 41, 101, 310, 311, 425, 0xC000003E),
     "aarch64": (444, 445, 446, 198, 117, 270, 271, 425, 0xC00000B7),
 }
@@ -253,11 +272,11 @@ LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
 FS_WRITE_FILE = 1 << 1
 FS_REMOVE_DIR, FS_REMOVE_FILE = 1 << 4, 1 << 5
-FS_MAKE = sum(1 << bit for bit in range(6, 13))        # char, dir, reg, sock, fifo, block, sym
-FS_REFER = 1 << 13                                     # ABI 2: link/rename across folders
-FS_TRUNCATE = 1 << 14                                  # ABI 3
-NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1         # ABI 4
-SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1     # ABI 6: no signals to processes outside
+FS_MAKE = sum(1 << bit for bit in range(6, 13))  # char, dir, reg, sock, fifo, block, sym
+FS_REFER = 1 << 13  # ABI 2: link/rename across folders
+FS_TRUNCATE = 1 << 14  # ABI 3
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
+SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6: no signals to processes outside
 O_PATH = 0o10000000
 
 
@@ -271,8 +290,9 @@ def landlock_abi() -> int:
     if numbers is None:
         return 0
     _libc.syscall.restype = ctypes.c_long
-    version = _libc.syscall(ctypes.c_long(numbers[0]), None, ctypes.c_size_t(0),
-                            ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    version = _libc.syscall(
+        ctypes.c_long(numbers[0]), None, ctypes.c_size_t(0), ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION)
+    )
     return int(version) if version > 0 else 0
 
 
@@ -300,8 +320,16 @@ def _landlock(abi: int, writable: list[str]) -> str:
                 continue
             try:
                 rule = ctypes.create_string_buffer(struct.pack("=Qi", fs, fd), 12)
-                if _libc.syscall(ctypes.c_long(numbers[1]), ctypes.c_int(ruleset),
-                                 ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), rule, ctypes.c_uint32(0)) < 0:
+                if (
+                    _libc.syscall(
+                        ctypes.c_long(numbers[1]),
+                        ctypes.c_int(ruleset),
+                        ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
+                        rule,
+                        ctypes.c_uint32(0),
+                    )
+                    < 0
+                ):
                     return f"landlock_add_rule({path}) failed: {os.strerror(ctypes.get_errno())}"
             finally:
                 os.close(fd)
@@ -331,20 +359,24 @@ def _seccomp_program(numbers: tuple[int, ...]) -> bytes:
     _, _, _, sock, ptrace, vm_read, vm_write, uring, arch = numbers
     deny = _RET_ERRNO | errno.EPERM
     denied = (ptrace, vm_read, vm_write, uring)
-    prog = [_bpf(ld_w, 0, 0, 4),                       # arch
-            _bpf(jeq, 1, 0, arch),
-            _bpf(ret, 0, 0, deny),                     # another ABI: refused
-            _bpf(ld_w, 0, 0, 0),                       # syscall number
-            _bpf(jge, 0, 1, X32_SYSCALL_BIT),
-            _bpf(ret, 0, 0, deny)]
+    prog = [
+        _bpf(ld_w, 0, 0, 4),  # arch
+        _bpf(jeq, 1, 0, arch),
+        _bpf(ret, 0, 0, deny),  # another ABI: refused
+        _bpf(ld_w, 0, 0, 0),  # syscall number
+        _bpf(jge, 0, 1, X32_SYSCALL_BIT),
+        _bpf(ret, 0, 0, deny),
+    ]
     for number in denied:
         prog += [_bpf(jeq, 0, 1, number), _bpf(ret, 0, 0, deny)]
-    prog += [_bpf(jeq, 0, 4, sock),
-             _bpf(ld_w, 0, 0, 16),                     # args[0], low 32 bits: the address family
-             _bpf(jeq, 1, 0, AF_INET),
-             _bpf(jeq, 0, 1, AF_INET6),
-             _bpf(ret, 0, 0, deny),
-             _bpf(ret, 0, 0, _RET_ALLOW)]
+    prog += [
+        _bpf(jeq, 0, 4, sock),
+        _bpf(ld_w, 0, 0, 16),  # args[0], low 32 bits: the address family
+        _bpf(jeq, 1, 0, AF_INET),
+        _bpf(jeq, 0, 1, AF_INET6),
+        _bpf(ret, 0, 0, deny),
+        _bpf(ret, 0, 0, _RET_ALLOW),
+    ]
     return b"".join(prog)
 
 
@@ -370,7 +402,7 @@ def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[st
     temporary files into `scratch_dir`, compile caches into the harness's cache, writes anywhere else
     refused (Landlock), no IPv4/IPv6 sockets and no ptrace (seccomp). Never raises: what could not be
     done is in `Isolation.why`. `writable` adds folders (tests)."""
-    iso = Isolation()               # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
+    iso = Isolation()  # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
     folders = apply_environment(candidate_environment(scratch_dir))
     folders += [path for path in (*ALWAYS_WRITABLE, *writable) if path not in folders]
     if os.environ.get(CONFINE_ENV, "1") == "0":
@@ -381,8 +413,9 @@ def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[st
         return iso
     abi = landlock_abi()
     if abi == 0:
-        iso.why.append("no Landlock in this kernel (or it is disabled): the candidate can write wherever this "
-                       "user can")
+        iso.why.append(
+            "no Landlock in this kernel (or it is disabled): the candidate can write wherever this user can"
+        )
     else:
         failed = _landlock(abi, folders)
         if failed:
@@ -403,8 +436,8 @@ def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[st
 
 
 # -- persisting L2 ----------------------------------------------------------------------------------
-CUDA_LIMIT_PERSISTING_L2 = 0x06                        # cudaLimitPersistingL2CacheSize
-CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW = 1              # cudaStreamAttributeAccessPolicyWindow
+CUDA_LIMIT_PERSISTING_L2 = 0x06  # cudaLimitPersistingL2CacheSize
+CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW = 1  # cudaStreamAttributeAccessPolicyWindow
 _CUDART_NAMES = ("libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so")
 
 
@@ -425,8 +458,13 @@ def _cudart() -> ctypes.CDLL | None:
 
 
 class _AccessPolicyWindow(ctypes.Structure):
-    _fields_ = [("base_ptr", ctypes.c_void_p), ("num_bytes", ctypes.c_size_t), ("hitRatio", ctypes.c_float),
-                ("hitProp", ctypes.c_int), ("missProp", ctypes.c_int)]
+    _fields_ = [
+        ("base_ptr", ctypes.c_void_p),
+        ("num_bytes", ctypes.c_size_t),
+        ("hitRatio", ctypes.c_float),
+        ("hitProp", ctypes.c_int),
+        ("missProp", ctypes.c_int),
+    ]
 
 
 class _StreamAttrValue(ctypes.Union):
@@ -446,13 +484,21 @@ def reset_persisting_l2(stream: int | None = None) -> bool:
         limit = ctypes.c_size_t(0)
         ok = lib.cudaDeviceGetLimit(ctypes.byref(limit), ctypes.c_int(CUDA_LIMIT_PERSISTING_L2)) == 0
         if limit.value:
-            ok = lib.cudaDeviceSetLimit(ctypes.c_int(CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(0)) == 0 and ok
+            ok = (
+                lib.cudaDeviceSetLimit(ctypes.c_int(CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(0)) == 0 and ok
+            )
         ok = lib.cudaCtxResetPersistingL2Cache() == 0 and ok
-        value = _StreamAttrValue()                     # zeros: no window
-        ok = lib.cudaStreamSetAttribute(ctypes.c_void_p(stream or 0),
-                                        ctypes.c_int(CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW),
-                                        ctypes.byref(value)) == 0 and ok
-        lib.cudaGetLastError()       # a refused call must not surface later as torch's launch error
+        value = _StreamAttrValue()  # zeros: no window
+        ok = (
+            lib.cudaStreamSetAttribute(
+                ctypes.c_void_p(stream or 0),
+                ctypes.c_int(CUDA_STREAM_ATTR_ACCESS_POLICY_WINDOW),
+                ctypes.byref(value),
+            )
+            == 0
+            and ok
+        )
+        lib.cudaGetLastError()  # a refused call must not surface later as torch's launch error
         return bool(ok)
     except AttributeError:
         return False

@@ -31,19 +31,19 @@ def check_case(ev: EvalState, case: Case, probe: bool = False) -> CaseResult:
     started = perf_counter_ns()
     ev.stage(STAGE_SETUP)
     ev.candidate.new_case()
-    data = ev.problem.generate(case.params)          # pristine: only the reference sees it
+    data = ev.problem.generate(case.params)  # pristine: only the reference sees it
 
     ev.stage(STAGE_RUN)
     cand_data = ev.candidate_copy(data)
     out = ev.call_candidate(cand_data)
-    first = clone_tree(out)                          # as it was when the answer came: the judge's own copy
+    first = clone_tree(out)  # as it was when the answer came: the judge's own copy
     failure = guard_output(ev, case, out, cand_data, data)
     if failure is not None:
         return _finish(CaseResult.of(case.name, case.kind, case.public_params(), failure), started)
     del out
     if not probe:
         del cand_data
-    second = clone_tree(ev.call_candidate(ev.candidate_copy(data)))       # same inputs, fresh memory
+    second = clone_tree(ev.call_candidate(ev.candidate_copy(data)))  # same inputs, fresh memory
 
     # Only now, with the candidate's calls done, does the reference output exist.
     ev.stage(STAGE_CHECK)
@@ -72,16 +72,20 @@ def guard_output(ev: EvalState, case: Case, out: Any, cand_data: Any, pristine: 
     if any(name == guard.FLAG_LAZY_OUTPUT for name, _ in problems):
         return Comparison(False, check.REASON_NOT_A_TENSOR, problems[0][1])
     opaque = [leaf for leaf in check.leaves(out) if isinstance(leaf, Opaque)]
-    if opaque:                 # a subclass, or something else the candidate's process could not hand back
-        return Comparison(False, check.REASON_NOT_A_TENSOR, f"output is {opaque[0].type_name}, not torch.Tensor")
+    if opaque:  # a subclass, or something else the candidate's process could not hand back
+        return Comparison(
+            False, check.REASON_NOT_A_TENSOR, f"output is {opaque[0].type_name}, not torch.Tensor"
+        )
     held = tensor_leaves(pristine)
     for name, detail in guard.alias_problems(out, tensor_leaves(cand_data), ev.plan.writable, held):
         ev.report.add_flag(name, detail)
     for i, (now, before) in enumerate(zip(tensor_leaves(cand_data), held)):
         if i not in ev.plan.writable and not same_bits(now, before):
-            ev.report.add_flag(guard.FLAG_INPUT_MUTATED,
-                               f"case {case.name}: input #{i} {tuple(now.shape)} was changed by the call; it is "
-                               f"read by the reference (output buffers: {sorted(ev.plan.writable) or 'none'})")
+            ev.report.add_flag(
+                guard.FLAG_INPUT_MUTATED,
+                f"case {case.name}: input #{i} {tuple(now.shape)} was changed by the call; it is "
+                f"read by the reference (output buffers: {sorted(ev.plan.writable) or 'none'})",
+            )
     return None
 
 
@@ -105,8 +109,13 @@ def judge(ev: EvalState, data: Any, output: Any) -> Comparison:
         return Comparison(True, message="passed the problem's own check", numel=_numel(output))
     expected = reference_output(ev, data)
     comparison = check.compare(output, expected, ev.rtol, ev.atol)
-    if own is not None and comparison.reason == check.REASON_WRONG_DTYPE and type(output) is torch.Tensor \
-            and isinstance(expected, torch.Tensor) and output.shape == expected.shape:
+    if (
+        own is not None
+        and comparison.reason == check.REASON_WRONG_DTYPE
+        and type(output) is torch.Tensor
+        and isinstance(expected, torch.Tensor)
+        and output.shape == expected.shape
+    ):
         # The problem accepts another dtype (its prefix sum returns float64 for a float32 buffer):
         # diagnose the values instead.
         comparison = check.compare(output.to(expected.dtype), expected, ev.rtol, ev.atol)
@@ -125,7 +134,9 @@ def _numel(output: Any) -> int:
     return sum(t.numel() for t in tensor_leaves(output))
 
 
-def two_runs(ev: EvalState, case: Case, data: Any, first: Any, second: Any, verdict: Comparison) -> bool | None:
+def two_runs(
+    ev: EvalState, case: Case, data: Any, first: Any, second: Any, verdict: Comparison
+) -> bool | None:
     """Same inputs, fresh memory, two runs: beyond the problem's tolerance means uninitialised reads
     or races (a flag); within it, low-bit differences are a note. None when not comparable."""
     if not (type(second) is torch.Tensor or isinstance(second, (tuple, list, dict))):
@@ -138,13 +149,17 @@ def two_runs(ev: EvalState, case: Case, data: Any, first: Any, second: Any, verd
     else:
         consistent = check.compare(second, first, ev.rtol, ev.atol).passed
     if not consistent:
-        ev.report.add_flag(guard.FLAG_NONDETERMINISTIC,
-                           f"case {case.name}: two runs on the same inputs differ beyond the problem's tolerance "
-                           "(uninitialised reads or races)")
+        ev.report.add_flag(
+            guard.FLAG_NONDETERMINISTIC,
+            f"case {case.name}: two runs on the same inputs differ beyond the problem's tolerance "
+            "(uninitialised reads or races)",
+        )
     else:
-        ev.report.add_note(guard.NOTE_BITWISE_DIFFERENCES,
-                           "two runs on the same inputs differ in low bits, within the problem's tolerance "
-                           "(atomics or reordered sums are legitimate)")
+        ev.report.add_note(
+            guard.NOTE_BITWISE_DIFFERENCES,
+            "two runs on the same inputs differ in low bits, within the problem's tolerance "
+            "(atomics or reordered sums are legitimate)",
+        )
     return False
 
 
@@ -152,6 +167,7 @@ def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
     """Refill the buffers of the first call in place (same pointers, ids, version counters) with a
     new draw; a candidate that replays a cached answer returns the old one."""
     from gpu_harness.timing import refill_in_place
+
     fresh = ev.problem.generate(_offset(case.params, PROBE_SEED_OFFSET))
     refill_in_place(cand_data, fresh, ev.plan.poisonable)
     ev.stage(STAGE_RUN)
@@ -159,10 +175,12 @@ def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
     ev.stage(STAGE_CHECK)
     verdict = judge(ev, fresh, out)
     if not verdict.passed:
-        ev.report.add_flag(guard.FLAG_RESULT_REPLAY,
-                           f"case {case.name}: after its input buffers were refilled in place with new "
-                           f"values (same pointers, ids and version counters) the output was wrong "
-                           f"({verdict.message[:200]}): a cache keyed on pointer, id or version")
+        ev.report.add_flag(
+            guard.FLAG_RESULT_REPLAY,
+            f"case {case.name}: after its input buffers were refilled in place with new "
+            f"values (same pointers, ids and version counters) the output was wrong "
+            f"({verdict.message[:200]}): a cache keyed on pointer, id or version",
+        )
     scrub(out)
     scrub(fresh)
 
@@ -171,13 +189,13 @@ def kernel_ownership(ev: EvalState, data: Any) -> None:
     """A note (never a flag) when the candidate's work is only the reference's own ops (listed by its
     own process: a note it could only suppress). Skipped for torch.compile'd candidates: their ops
     are Inductor's kernels, and tracing them again under a dispatch mode would recompile."""
-    answer = ev.candidate.ownership(ev.candidate_copy(data))     # listed in the candidate's process
+    answer = ev.candidate.ownership(ev.candidate_copy(data))  # listed in the candidate's process
     ops, borrowed = answer.get("ops"), [str(b) for b in answer.get("borrowed") or []][:10]
     if ops is None:
         return
     try:
         ref_ops = guard.op_names(lambda: (ev.problem.reference(clone_tree(data)), ev.synchronize()))
-    except Exception:            # the dispatch mode is a diagnostic; its failure is not the candidate's
+    except Exception:  # the dispatch mode is a diagnostic; its failure is not the candidate's
         return
     detail = guard.fallback_detail({str(o) for o in ops}, ref_ops)
     if borrowed:

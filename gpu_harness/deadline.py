@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 
-DEFAULT_DEADLINE_S = 40.0          # the client's 45 s call budget, less start-up and transfer
-KILL_GRACE_S = 5.0                 # hard kill this long after the deadline: one call that never returns
-REPORT_RESERVE_S = 0.5             # kept back for the report itself
+DEFAULT_DEADLINE_S = 40.0  # the client's 45 s call budget, less start-up and transfer
+KILL_GRACE_S = 5.0  # hard kill this long after the deadline: one call that never returns
+REPORT_RESERVE_S = 0.5  # kept back for the report itself
 # Compiling (the candidate's import: load_inline's nvcc; its first call: Triton JIT, torch.compile)
 # does not count against the deadline (nor the hard kill), up to this much in all: a first CUDA
 # compile takes 30-90 s. A request's `compile_allowance_s` changes it (0: compiling counts too).
 COMPILE_ALLOWANCE_S = 120.0
-COMPILE_FREE_S = 1.0               # an import or first call shorter than this is not called compiling
+COMPILE_FREE_S = 1.0  # an import or first call shorter than this is not called compiling
 
 
 class Deadline:
@@ -48,8 +48,11 @@ class Deadline:
 def resolve(deadline_s: float | None, timeout_s: float | None) -> tuple[float, float]:
     """(deadline, hard-kill timeout) from what a request gave: either, both or neither."""
     if deadline_s is None:
-        deadline_s = DEFAULT_DEADLINE_S if timeout_s is None else max(float(timeout_s) - KILL_GRACE_S,
-                                                                       0.75 * float(timeout_s))
+        deadline_s = (
+            DEFAULT_DEADLINE_S
+            if timeout_s is None
+            else max(float(timeout_s) - KILL_GRACE_S, 0.75 * float(timeout_s))
+        )
     if timeout_s is None:
         timeout_s = float(deadline_s) + KILL_GRACE_S
     return float(deadline_s), max(float(timeout_s), float(deadline_s))

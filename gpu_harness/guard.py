@@ -22,7 +22,7 @@ FLAG_OUTPUT_ALIASES_REFERENCE = "output_aliases_reference"
 FLAG_INPUT_MUTATED = "input_mutated"
 FLAG_RESULT_REPLAY = "result_replay"
 FLAG_SIDE_STREAM = "side_stream_or_deferred_work"
-FLAG_THREAD_SPAWNED = "thread_spawned"      # no longer raised: threads are judged by effect (FLAG_SIDE_STREAM)
+FLAG_THREAD_SPAWNED = "thread_spawned"  # no longer raised: threads are judged by effect (FLAG_SIDE_STREAM)
 FLAG_LAZY_OUTPUT = "lazy_output"
 FLAG_ODD_OUTPUT_STORAGE = "odd_output_storage"
 FLAG_PATCHED_TIMER = "patched_timer"
@@ -49,16 +49,53 @@ NOTE_PLAN_DOES_NOT_FIT = "plan_does_not_fit"
 
 # Ops that move no data of their own: a candidate made only of these and the reference's ops
 # launched no kernel of its own.
-TRIVIAL_OPS = frozenset({
-    "aten::empty", "aten::empty_like", "aten::empty_strided", "aten::view", "aten::reshape",
-    "aten::_reshape_alias", "aten::as_strided", "aten::expand", "aten::t", "aten::transpose",
-    "aten::permute", "aten::select", "aten::slice", "aten::unsqueeze", "aten::squeeze", "aten::detach",
-    "aten::alias", "aten::resize_", "aten::contiguous", "aten::lift_fresh", "aten::item",
-    "aten::_local_scalar_dense", "aten::to", "aten::result_type", "aten::size", "aten::stride",
-    "aten::numel", "aten::is_nonzero", "aten::clone", "aten::copy_", "aten::_to_copy", "aten::zeros",
-    "aten::zero_", "aten::fill_", "aten::empty_permuted", "aten::_unsafe_view", "aten::flatten",
-    "aten::split", "aten::chunk", "aten::narrow", "aten::dim", "aten::lift", "aten::set_",
-})
+TRIVIAL_OPS = frozenset(
+    {
+        "aten::empty",
+        "aten::empty_like",
+        "aten::empty_strided",
+        "aten::view",
+        "aten::reshape",
+        "aten::_reshape_alias",
+        "aten::as_strided",
+        "aten::expand",
+        "aten::t",
+        "aten::transpose",
+        "aten::permute",
+        "aten::select",
+        "aten::slice",
+        "aten::unsqueeze",
+        "aten::squeeze",
+        "aten::detach",
+        "aten::alias",
+        "aten::resize_",
+        "aten::contiguous",
+        "aten::lift_fresh",
+        "aten::item",
+        "aten::_local_scalar_dense",
+        "aten::to",
+        "aten::result_type",
+        "aten::size",
+        "aten::stride",
+        "aten::numel",
+        "aten::is_nonzero",
+        "aten::clone",
+        "aten::copy_",
+        "aten::_to_copy",
+        "aten::zeros",
+        "aten::zero_",
+        "aten::fill_",
+        "aten::empty_permuted",
+        "aten::_unsafe_view",
+        "aten::flatten",
+        "aten::split",
+        "aten::chunk",
+        "aten::narrow",
+        "aten::dim",
+        "aten::lift",
+        "aten::set_",
+    }
+)
 
 
 # -- patched functions ------------------------------------------------------------------------
@@ -66,18 +103,66 @@ def _watch_list() -> list[tuple[str, Any, str, str]]:
     """(flag, owner, owner name, attribute) for every function a cheat would want to replace."""
     cuda, event, stream = torch.cuda, torch.cuda.Event, torch.cuda.Stream
     watch = []
-    for name in ("perf_counter", "perf_counter_ns", "time", "time_ns", "monotonic", "monotonic_ns",
-                 "process_time", "process_time_ns", "sleep"):
+    for name in (
+        "perf_counter",
+        "perf_counter_ns",
+        "time",
+        "time_ns",
+        "monotonic",
+        "monotonic_ns",
+        "process_time",
+        "process_time_ns",
+        "sleep",
+    ):
         watch.append((FLAG_PATCHED_TIMER, time, "time", name))
-    for name in ("allclose", "isclose", "equal", "eq", "ne", "isnan", "isinf", "abs", "sub", "where",
-                 "all", "any", "nonzero"):
+    for name in (
+        "allclose",
+        "isclose",
+        "equal",
+        "eq",
+        "ne",
+        "isnan",
+        "isinf",
+        "abs",
+        "sub",
+        "where",
+        "all",
+        "any",
+        "nonzero",
+    ):
         watch.append((FLAG_PATCHED_ALLCLOSE, torch, "torch", name))
     watch.append((FLAG_PATCHED_ALLCLOSE, torch.testing, "torch.testing", "assert_close"))
-    for name in ("allclose", "isclose", "equal", "eq", "__eq__", "ne", "__ne__", "sub", "__sub__", "abs",
-                 "all", "any", "item", "sum", "max", "gt", "__gt__", "le", "__le__"):
+    for name in (
+        "allclose",
+        "isclose",
+        "equal",
+        "eq",
+        "__eq__",
+        "ne",
+        "__ne__",
+        "sub",
+        "__sub__",
+        "abs",
+        "all",
+        "any",
+        "item",
+        "sum",
+        "max",
+        "gt",
+        "__gt__",
+        "le",
+        "__le__",
+    ):
         watch.append((FLAG_PATCHED_ALLCLOSE, torch.Tensor, "torch.Tensor", name))
-    for name in ("synchronize", "current_stream", "default_stream", "Event", "Stream", "stream",
-                 "set_stream"):
+    for name in (
+        "synchronize",
+        "current_stream",
+        "default_stream",
+        "Event",
+        "Stream",
+        "stream",
+        "set_stream",
+    ):
         watch.append((FLAG_PATCHED_SYNCHRONIZE, cuda, "torch.cuda", name))
     watch.append((FLAG_PATCHED_SYNCHRONIZE, event, "torch.cuda.Event", "synchronize"))
     watch.append((FLAG_PATCHED_SYNCHRONIZE, event, "torch.cuda.Event", "wait"))
@@ -85,8 +170,20 @@ def _watch_list() -> list[tuple[str, Any, str, str]]:
     watch.append((FLAG_PATCHED_SYNCHRONIZE, stream, "torch.cuda.Stream", "wait_stream"))
     for name in ("elapsed_time", "record", "query", "__init__", "__new__"):
         watch.append((FLAG_PATCHED_ELAPSED_TIME, event, "torch.cuda.Event", name))
-    for name in ("clone", "copy_", "fill_", "zero_", "to", "contiguous", "view", "reshape",
-                 "data_ptr", "untyped_storage", "__torch_function__", "__torch_dispatch__"):
+    for name in (
+        "clone",
+        "copy_",
+        "fill_",
+        "zero_",
+        "to",
+        "contiguous",
+        "view",
+        "reshape",
+        "data_ptr",
+        "untyped_storage",
+        "__torch_function__",
+        "__torch_dispatch__",
+    ):
         watch.append((FLAG_PATCHED_TORCH, torch.Tensor, "torch.Tensor", name))
     for name in ("empty", "empty_like", "randn", "rand", "clone", "matmul", "mm"):
         watch.append((FLAG_PATCHED_TORCH, torch, "torch", name))
@@ -100,8 +197,10 @@ class PatchWatch:
         self.rebind()
 
     def rebind(self) -> None:
-        self.bound = [(flag, owner, owner_name, attr, owner.__dict__.get(attr, getattr(owner, attr, None)))
-                      for flag, owner, owner_name, attr in _watch_list()]
+        self.bound = [
+            (flag, owner, owner_name, attr, owner.__dict__.get(attr, getattr(owner, attr, None)))
+            for flag, owner, owner_name, attr in _watch_list()
+        ]
 
     def changed(self) -> list[tuple[str, str]]:
         """[(flag, 'owner.attr')] for each watched function that is no longer the original."""
@@ -122,7 +221,7 @@ class PatchWatch:
                     pass
 
 
-PATCH_WATCH = PatchWatch()           # bound at import: the harness imports this before any candidate
+PATCH_WATCH = PatchWatch()  # bound at import: the harness imports this before any candidate
 
 # Bound references the harness itself uses for measurement (taken before any candidate import).
 perf_counter_ns = time.perf_counter_ns
@@ -137,11 +236,14 @@ def live_threads() -> set[threading.Thread]:
 
 
 def new_threads(before: set[threading.Thread]) -> list[threading.Thread]:
-    return sorted((t for t in threading.enumerate() if t not in before and t.is_alive()), key=lambda t: t.name)
+    return sorted(
+        (t for t in threading.enumerate() if t not in before and t.is_alive()), key=lambda t: t.name
+    )
 
 
-def changed_after_return(output: Any, threads: list[threading.Thread], on_gpu: bool,
-                         wait_s: float = THREAD_WATCH_S) -> bool:
+def changed_after_return(
+    output: Any, threads: list[threading.Thread], on_gpu: bool, wait_s: float = THREAD_WATCH_S
+) -> bool:
     """Threads are judged by their effect, not their existence: snapshot the output as returned,
     give the new threads `wait_s` to finish (compile workers and progress monitors never do, and
     touch nothing), then see whether the output changed."""
@@ -162,19 +264,33 @@ def output_type_problems(output: Any) -> list[tuple[str, str]]:
     leaves = [output] if not isinstance(output, (tuple, list, dict)) else None
     if leaves is None:
         from gpu_harness.check import leaves as all_leaves
+
         leaves = all_leaves(output)
     for leaf in leaves:
         if isinstance(leaf, torch.Tensor) and type(leaf) is not torch.Tensor:
-            problems.append((FLAG_LAZY_OUTPUT, f"output is a {type(leaf).__module__}.{type(leaf).__qualname__}, "
-                                               "a torch.Tensor subclass: lazy or deferred results are refused"))
+            problems.append(
+                (
+                    FLAG_LAZY_OUTPUT,
+                    f"output is a {type(leaf).__module__}.{type(leaf).__qualname__}, "
+                    "a torch.Tensor subclass: lazy or deferred results are refused",
+                )
+            )
         elif type(leaf) is torch.Tensor:
             if leaf.layout != torch.strided or leaf.is_meta:
-                problems.append((FLAG_ODD_OUTPUT_STORAGE, f"output has layout {leaf.layout}, meta={leaf.is_meta}"))
+                problems.append(
+                    (FLAG_ODD_OUTPUT_STORAGE, f"output has layout {leaf.layout}, meta={leaf.is_meta}")
+                )
             elif leaf.numel() and leaf.untyped_storage().nbytes() < _span_bytes(leaf):
-                problems.append((FLAG_ODD_OUTPUT_STORAGE, "output's storage is smaller than its elements need"))
+                problems.append(
+                    (FLAG_ODD_OUTPUT_STORAGE, "output's storage is smaller than its elements need")
+                )
             elif leaf.numel() > 1 and 0 in leaf.stride() and any(s > 1 for s in leaf.shape):
-                problems.append((FLAG_ODD_OUTPUT_STORAGE, f"output is a broadcast view (strides {leaf.stride()}): "
-                                                          "elements share memory"))
+                problems.append(
+                    (
+                        FLAG_ODD_OUTPUT_STORAGE,
+                        f"output is a broadcast view (strides {leaf.stride()}): elements share memory",
+                    )
+                )
     return problems
 
 
@@ -183,19 +299,28 @@ def _span_bytes(t: torch.Tensor) -> int:
     return (t.storage_offset() + span) * t.element_size()
 
 
-def alias_problems(output: Any, inputs: list[torch.Tensor], writable: set[int],
-                   harness_held: list[torch.Tensor]) -> list[tuple[str, str]]:
+def alias_problems(
+    output: Any, inputs: list[torch.Tensor], writable: set[int], harness_held: list[torch.Tensor]
+) -> list[tuple[str, str]]:
     problems = []
     for out in tensor_leaves(output):
         for i, inp in enumerate(inputs):
             if i not in writable and shares_memory(out, inp):
-                problems.append((FLAG_OUTPUT_ALIASES_INPUT,
-                                 f"output shares memory with input #{i}, which the reference does not write"))
+                problems.append(
+                    (
+                        FLAG_OUTPUT_ALIASES_INPUT,
+                        f"output shares memory with input #{i}, which the reference does not write",
+                    )
+                )
         for held in harness_held:
             if shares_memory(out, held):
-                problems.append((FLAG_OUTPUT_ALIASES_REFERENCE,
-                                 "output shares memory with a tensor the harness holds (reference output or "
-                                 "pristine inputs)"))
+                problems.append(
+                    (
+                        FLAG_OUTPUT_ALIASES_REFERENCE,
+                        "output shares memory with a tensor the harness holds (reference output or "
+                        "pristine inputs)",
+                    )
+                )
                 break
     return problems
 
@@ -223,8 +348,8 @@ def fallback_detail(candidate_ops: set[str], reference_ops: set[str]) -> str | N
     own = candidate_ops - TRIVIAL_OPS
     ref = reference_ops - TRIVIAL_OPS
     if own and own <= ref:
-        return (f"every op the candidate dispatched ({', '.join(sorted(own))}) is one the reference uses: "
-                "no kernel of its own, a fallback to the reference op")
+        return (
+            f"every op the candidate dispatched ({', '.join(sorted(own))}) is one the reference uses: "
+            "no kernel of its own, a fallback to the reference op"
+        )
     return None
-
-

@@ -14,7 +14,7 @@ from typing import Any
 from gpu_harness import SCHEMA_VERSION, __version__
 
 NCU_GLOB = "/opt/nvidia/nsight-compute/*/ncu"
-NCU_ENV = "GPU_HARNESS_NCU"      # an ncu that is neither on PATH nor in NCU_GLOB (a cluster's module tree)
+NCU_ENV = "GPU_HARNESS_NCU"  # an ncu that is neither on PATH nor in NCU_GLOB (a cluster's module tree)
 SUBPROCESS_TIMEOUT_S = 20
 
 
@@ -47,21 +47,44 @@ def _run(args: list[str]) -> str | None:
 
 def collect() -> dict[str, Any]:
     import torch
-    cupy = next((v for v in (_version("cupy"), _version("cupy-cuda13x"), _version("cupy-cuda12x")) if v), None)
+
+    cupy = next(
+        (v for v in (_version("cupy"), _version("cupy-cuda13x"), _version("cupy-cuda12x")) if v), None
+    )
     doc: dict[str, Any] = {
-        "schema": SCHEMA_VERSION, "harness_version": __version__,
-        "python": platform.python_version(), "executable": sys.executable, "platform": platform.platform(),
-        "torch": torch.__version__, "triton": _version("triton"), "cupy": cupy, "numpy": _version("numpy"),
-        "cuda_available": torch.cuda.is_available(), "cuda_runtime": torch.version.cuda,
-        "gpu": None, "ncu": None,
+        "schema": SCHEMA_VERSION,
+        "harness_version": __version__,
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "triton": _version("triton"),
+        "cupy": cupy,
+        "numpy": _version("numpy"),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_runtime": torch.version.cuda,
+        "gpu": None,
+        "ncu": None,
     }
     if doc["cuda_available"]:
         props = torch.cuda.get_device_properties(0)
-        gpu = {"name": props.name, "count": torch.cuda.device_count(), "sm_count": props.multi_processor_count,
-               "l2_bytes": int(getattr(props, "L2_cache_size", 0)), "memory_bytes": props.total_memory,
-               "capability": f"{props.major}.{props.minor}"}
-        clocks = _run(["nvidia-smi", "--query-gpu=clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,driver_version",
-                       "--format=csv,noheader,nounits", "-i", "0"])
+        gpu = {
+            "name": props.name,
+            "count": torch.cuda.device_count(),
+            "sm_count": props.multi_processor_count,
+            "l2_bytes": int(getattr(props, "L2_cache_size", 0)),
+            "memory_bytes": props.total_memory,
+            "capability": f"{props.major}.{props.minor}",
+        }
+        clocks = _run(
+            [
+                "nvidia-smi",
+                "--query-gpu=clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,driver_version",
+                "--format=csv,noheader,nounits",
+                "-i",
+                "0",
+            ]
+        )
         if clocks:
             parts = [p.strip() for p in clocks.splitlines()[0].split(",")]
             keys = ("sm_clock_mhz", "max_sm_clock_mhz", "mem_clock_mhz", "max_mem_clock_mhz", "driver")

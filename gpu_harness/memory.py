@@ -16,20 +16,20 @@ from dataclasses import dataclass
 import torch
 
 MAX_WORKING_SETS = 8
-HEADROOM_SHARE = 0.10              # of total memory, kept free for the candidate's own workspace
+HEADROOM_SHARE = 0.10  # of total memory, kept free for the candidate's own workspace
 HEADROOM_MIN_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
-CPU_MEMORY_SHARE = 0.25            # on the CPU the harness plans with a quarter of available memory
-GENERATION_SHARE = 0.15            # at most this share of a case's time budget goes to drawing inputs
+CPU_MEMORY_SHARE = 0.25  # on the CPU the harness plans with a quarter of available memory
+GENERATION_SHARE = 0.15  # at most this share of a case's time budget goes to drawing inputs
 MIN_SETS_BY_TIME = 3
-RELEASE_RESERVED_BYTES = 1 << 30   # empty the CUDA cache between cases above this much reserved
+RELEASE_RESERVED_BYTES = 1 << 30  # empty the CUDA cache between cases above this much reserved
 
 
 @dataclass
 class SetPlan:
     """How many input sets a timed case holds, and why."""
 
-    working: int                   # sets with fixed pointers that the timed calls see
-    values: int                    # extra draws that refill the working sets in place (0: fresh draw each time)
+    working: int  # sets with fixed pointers that the timed calls see
+    values: int  # extra draws that refill the working sets in place (0: fresh draw each time)
     why: str
 
     @property
@@ -56,8 +56,9 @@ def headroom(total: int, device_type: str) -> int:
     return max(int(HEADROOM_SHARE * total), floor if total >= 8 * floor else 0)
 
 
-def plan_sets(set_bytes: int, out_bytes: int, free: int, total: int, device_type: str,
-              draw_s: float, budget_s: float) -> SetPlan:
+def plan_sets(
+    set_bytes: int, out_bytes: int, free: int, total: int, device_type: str, draw_s: float, budget_s: float
+) -> SetPlan:
     """Sets for one timed case. Per sample the harness also holds a pristine clone of the set (for a
     verified call), the candidate's and the reference's outputs, and a fresh draw while refilling."""
     transient = 2 * set_bytes + 2 * out_bytes
@@ -65,20 +66,35 @@ def plan_sets(set_bytes: int, out_bytes: int, free: int, total: int, device_type
     by_memory = room // max(set_bytes, 1)
     # Slow draws limit the count, but never below three sets (one working set, two value sets to
     # alternate): a fresh draw before every sample would cost far more.
-    by_time = max(MIN_SETS_BY_TIME, int(GENERATION_SHARE * budget_s / draw_s)) if draw_s > 0 \
+    by_time = (
+        max(MIN_SETS_BY_TIME, int(GENERATION_SHARE * budget_s / draw_s))
+        if draw_s > 0
         else 2 * MAX_WORKING_SETS + 1
+    )
     sets = min(by_memory, by_time, 2 * MAX_WORKING_SETS + 1)
     mb = 1 << 20
-    what = (f"set {set_bytes / mb:.1f} MB, outputs {out_bytes / mb:.1f} MB, free {free / mb:.0f} MB "
-            f"(head-room {headroom(total, device_type) / mb:.0f} MB), a draw takes {draw_s * 1e3:.1f} ms")
+    what = (
+        f"set {set_bytes / mb:.1f} MB, outputs {out_bytes / mb:.1f} MB, free {free / mb:.0f} MB "
+        f"(head-room {headroom(total, device_type) / mb:.0f} MB), a draw takes {draw_s * 1e3:.1f} ms"
+    )
     if sets >= 4:
         working = min(MAX_WORKING_SETS, (sets - 1) // 2)
-        return SetPlan(working, working + 1, f"{working} working sets refilled from {working + 1} other draws: {what}")
+        return SetPlan(
+            working, working + 1, f"{working} working sets refilled from {working + 1} other draws: {what}"
+        )
     if sets >= 3:
-        return SetPlan(1, sets - 1, f"1 working set refilled from {sets - 1} other draw(s), "
-                                    f"limited by {'memory' if by_memory <= by_time else 'draw time'}: {what}")
-    return SetPlan(1, 0, f"1 working set refilled in place from a fresh draw before every sample "
-                         f"(memory for three sets is lacking): {what}")
+        return SetPlan(
+            1,
+            sets - 1,
+            f"1 working set refilled from {sets - 1} other draw(s), "
+            f"limited by {'memory' if by_memory <= by_time else 'draw time'}: {what}",
+        )
+    return SetPlan(
+        1,
+        0,
+        f"1 working set refilled in place from a fresh draw before every sample "
+        f"(memory for three sets is lacking): {what}",
+    )
 
 
 def fewer(plan: SetPlan) -> SetPlan:

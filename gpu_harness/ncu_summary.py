@@ -22,14 +22,39 @@ LATENCY_BOUND_PCT = 40.0
 TOP_STALLS = 3
 TOP_ADVICE = 3
 STALL = re.compile(r"^smsp__average_warps_issue_stalled_(\w+)_per_issue_active\.ratio$")
-TIME_US = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3, "second": 1e6, "s": 1e6}
-BYTES = {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "KB": 1e3, "MB": 1e6, "GB": 1e9, "Kibyte": 1024,
-         "Mibyte": 1024 ** 2, "Gibyte": 1024 ** 3}
-OCCUPANCY_LIMITS = {"launch__occupancy_limit_registers": "registers", "launch__occupancy_limit_shared_mem": "shared memory",
-                    "launch__occupancy_limit_warps": "warps per SM", "launch__occupancy_limit_blocks": "blocks per SM"}
-TENSOR_PIPE = ("sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active",
-               "sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active",
-               "sm__inst_executed_pipe_tensor_op_hmma.avg.pct_of_peak_sustained_active")
+TIME_US = {
+    "nsecond": 1e-3,
+    "ns": 1e-3,
+    "usecond": 1.0,
+    "us": 1.0,
+    "msecond": 1e3,
+    "ms": 1e3,
+    "second": 1e6,
+    "s": 1e6,
+}
+BYTES = {
+    "byte": 1,
+    "Kbyte": 1e3,
+    "Mbyte": 1e6,
+    "Gbyte": 1e9,
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+    "Kibyte": 1024,
+    "Mibyte": 1024**2,
+    "Gibyte": 1024**3,
+}
+OCCUPANCY_LIMITS = {
+    "launch__occupancy_limit_registers": "registers",
+    "launch__occupancy_limit_shared_mem": "shared memory",
+    "launch__occupancy_limit_warps": "warps per SM",
+    "launch__occupancy_limit_blocks": "blocks per SM",
+}
+TENSOR_PIPE = (
+    "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active",
+    "sm__pipe_tensor_cycles_active.avg.pct_of_peak_sustained_active",
+    "sm__inst_executed_pipe_tensor_op_hmma.avg.pct_of_peak_sustained_active",
+)
 
 
 class NcuReportMissing(Exception):
@@ -48,6 +73,7 @@ def module_dirs(ncu: str) -> list[str]:
 def load_ncu_report(ncu: str):
     try:
         import ncu_report  # PyPI's ncu-report, or already on the path
+
         return ncu_report
     except ImportError:
         pass
@@ -55,11 +81,14 @@ def load_ncu_report(ncu: str):
         sys.path.insert(0, d)
         try:
             import ncu_report
+
             return ncu_report
         except ImportError:
             sys.path.remove(d)
-    raise NcuReportMissing(f"NVIDIA's ncu_report module was not found beside {ncu} (extras/python); "
-                           "reinstall Nsight Compute or `pip install ncu-report` on the host")
+    raise NcuReportMissing(
+        f"NVIDIA's ncu_report module was not found beside {ncu} (extras/python); "
+        "reinstall Nsight Compute or `pip install ncu-report` on the host"
+    )
 
 
 def summarise(report_path: str, ncu: str) -> list[dict[str, Any]]:
@@ -80,20 +109,39 @@ def summarise(report_path: str, ncu: str) -> list[dict[str, Any]]:
 # -- the CSV reader: `ncu --import REP --csv --page raw --print-units base` ---------------------------
 RAW_CSV_ARGS = ("--csv", "--page", "raw", "--print-units", "base")
 CSV_TIMEOUT_S = 120.0
-NOT_METRICS = {"ID", "Process ID", "Process Name", "Host Name", "Kernel Name", "Context", "Stream", "Block Size",
-               "Grid Size", "Device", "CC"}
+NOT_METRICS = {
+    "ID",
+    "Process ID",
+    "Process Name",
+    "Host Name",
+    "Kernel Name",
+    "Context",
+    "Stream",
+    "Block Size",
+    "Grid Size",
+    "Device",
+    "CC",
+}
 
 
 def import_raw_csv(report_path: str, ncu: str) -> str:
     """The report's raw page as CSV, printed by ncu itself (works wherever ncu does)."""
     try:
-        done = subprocess.run([ncu, "--import", report_path, *RAW_CSV_ARGS], capture_output=True, text=True,
-                              timeout=CSV_TIMEOUT_S)
+        done = subprocess.run(
+            [ncu, "--import", report_path, *RAW_CSV_ARGS],
+            capture_output=True,
+            text=True,
+            timeout=CSV_TIMEOUT_S,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NcuReportMissing(f"neither ncu_report nor `ncu --import {report_path} --csv` worked: {exc}") from exc
+        raise NcuReportMissing(
+            f"neither ncu_report nor `ncu --import {report_path} --csv` worked: {exc}"
+        ) from exc
     if done.returncode != 0:
-        raise NcuReportMissing(f"`ncu --import {report_path} --csv` exited {done.returncode}: "
-                               f"{(done.stderr or done.stdout)[-500:]}")
+        raise NcuReportMissing(
+            f"`ncu --import {report_path} --csv` exited {done.returncode}: "
+            f"{(done.stderr or done.stdout)[-500:]}"
+        )
     return done.stdout
 
 
@@ -111,7 +159,9 @@ def csv_actions(text: str) -> list[CsvAction]:
     rows = list(csv.reader(io.StringIO("\n".join(lines[start:]))))
     header, body = rows[0], rows[1:]
     units = body.pop(0) if body and not body[0][0].strip() else [""] * len(header)
-    return [CsvAction(dict(zip(header, row)), dict(zip(header, units))) for row in body if len(row) == len(header)]
+    return [
+        CsvAction(dict(zip(header, row)), dict(zip(header, units))) for row in body if len(row) == len(header)
+    ]
 
 
 def csv_number(text: str) -> float | str:
@@ -224,7 +274,9 @@ def kernel(action, ncu_report) -> dict[str, Any]:
         dram_pct = _num(action, "dram__throughput.avg.pct_of_peak_sustained_elapsed")
     read, write = (_scaled(action, f"dram__bytes_{d}.sum", BYTES) for d in ("read", "write"))
     duration_us = _scaled(action, "gpu__time_duration.sum", TIME_US)
-    dram_bytes = read + write if read is not None and write is not None else _scaled(action, "dram__bytes.sum", BYTES)
+    dram_bytes = (
+        read + write if read is not None and write is not None else _scaled(action, "dram__bytes.sum", BYTES)
+    )
     rate = _num(action, "dram__bytes.sum.per_second")  # the six default sections carry only the rate (byte/s)
     if dram_bytes is None and rate is not None and duration_us is not None:
         dram_bytes = rate * duration_us * 1e-6
@@ -240,15 +292,21 @@ def kernel(action, ncu_report) -> dict[str, Any]:
         "grid": _dims(action, "launch__grid_dim") or _str(action, "launch__grid_size"),
         "block": _dims(action, "launch__block_dim") or _str(action, "launch__block_size"),
         "registers_per_thread": int(regs) if regs is not None else None,
-        "shared_mem_bytes": int((static or 0) + (dynamic or 0)) if static is not None or dynamic is not None else None,
-        "sm_pct": _round(sm), "memory_pct": _round(mem), "dram_pct": _round(dram_pct),
+        "shared_mem_bytes": int((static or 0) + (dynamic or 0))
+        if static is not None or dynamic is not None
+        else None,
+        "sm_pct": _round(sm),
+        "memory_pct": _round(mem),
+        "dram_pct": _round(dram_pct),
         "dram_bytes": int(dram_bytes) if dram_bytes is not None else None,
         "l1_hit_pct": _round(_num(action, "l1tex__t_sector_hit_rate.pct")),
         "l2_hit_pct": _round(_num(action, "lts__t_sector_hit_rate.pct")),
         "achieved_occupancy_pct": _round(_num(action, "sm__warps_active.avg.pct_of_peak_sustained_active")),
         "theoretical_occupancy_pct": _round(_num(action, "sm__maximum_warps_per_active_cycle_pct")),
         "occupancy_limiter": min(limits, key=limits.get) if limits else None,
-        "tensor_pipe_pct": next((_round(v) for v in (_num(action, m) for m in TENSOR_PIPE) if v is not None), None),
+        "tensor_pipe_pct": next(
+            (_round(v) for v in (_num(action, m) for m in TENSOR_PIPE) if v is not None), None
+        ),
         "top_stalls": stalls(action),
         "advice": advice(action),
     }

@@ -28,7 +28,7 @@ from gpu_harness import SCHEMA_VERSION, __version__
 EXIT_PASSED = 0
 EXIT_CANDIDATE_FAILED = 1
 EXIT_HARNESS_ERROR = 2
-EXIT_NOT_RUN = 3                  # it cannot run here (needs a GPU this machine lacks): not a failure
+EXIT_NOT_RUN = 3  # it cannot run here (needs a GPU this machine lacks): not a failure
 
 # The report's one-word outcome (`status`), beside the boolean `passed`.
 Status = Literal["passed", "failed", "not_run", "error"]
@@ -36,8 +36,12 @@ STATUS_PASSED: Status = "passed"
 STATUS_FAILED: Status = "failed"
 STATUS_NOT_RUN: Status = "not_run"
 STATUS_ERROR: Status = "error"
-EXIT_FOR_STATUS = {STATUS_PASSED: EXIT_PASSED, STATUS_FAILED: EXIT_CANDIDATE_FAILED,
-                   STATUS_ERROR: EXIT_HARNESS_ERROR, STATUS_NOT_RUN: EXIT_NOT_RUN}
+EXIT_FOR_STATUS = {
+    STATUS_PASSED: EXIT_PASSED,
+    STATUS_FAILED: EXIT_CANDIDATE_FAILED,
+    STATUS_ERROR: EXIT_HARNESS_ERROR,
+    STATUS_NOT_RUN: EXIT_NOT_RUN,
+}
 
 Mode = Literal["test", "benchmark", "both"]
 MODES: tuple[Mode, ...] = ("test", "benchmark", "both")
@@ -54,9 +58,24 @@ STAGE_TIME = "time"
 STAGES = (STAGE_SETUP, STAGE_LOAD, STAGE_COMPILE, STAGE_RUN, STAGE_CHECK, STAGE_TIME)
 
 # Error kinds: what went wrong, independent of the stage.
-Kind = Literal["problem_not_found", "problem_invalid", "candidate_not_found", "bad_request", "needs_gpu",
-               "syntax_error", "import_error", "exception", "compile_error", "out_of_memory",
-               "illegal_memory_access", "crashed", "timeout", "deadline", "not_timed", "internal_error"]
+Kind = Literal[
+    "problem_not_found",
+    "problem_invalid",
+    "candidate_not_found",
+    "bad_request",
+    "needs_gpu",
+    "syntax_error",
+    "import_error",
+    "exception",
+    "compile_error",
+    "out_of_memory",
+    "illegal_memory_access",
+    "crashed",
+    "timeout",
+    "deadline",
+    "not_timed",
+    "internal_error",
+]
 KIND_PROBLEM_NOT_FOUND = "problem_not_found"
 KIND_PROBLEM_INVALID = "problem_invalid"
 KIND_CANDIDATE_NOT_FOUND = "candidate_not_found"
@@ -70,11 +89,12 @@ KIND_OUT_OF_MEMORY = "out_of_memory"
 KIND_ILLEGAL_MEMORY_ACCESS = "illegal_memory_access"
 KIND_CRASHED = "crashed"
 KIND_TIMEOUT = "timeout"
-KIND_DEADLINE = "deadline"         # the evaluation's deadline came first: a partial report
-KIND_NOT_TIMED = "not_timed"       # every case passed, and a kill or a hang stopped the timing: not a failure
+KIND_DEADLINE = "deadline"  # the evaluation's deadline came first: a partial report
+KIND_NOT_TIMED = "not_timed"  # every case passed, and a kill or a hang stopped the timing: not a failure
 KIND_INTERNAL = "internal_error"
-HARNESS_KINDS = frozenset({KIND_PROBLEM_NOT_FOUND, KIND_PROBLEM_INVALID, KIND_CANDIDATE_NOT_FOUND,
-                           KIND_BAD_REQUEST, KIND_INTERNAL})
+HARNESS_KINDS = frozenset(
+    {KIND_PROBLEM_NOT_FOUND, KIND_PROBLEM_INVALID, KIND_CANDIDATE_NOT_FOUND, KIND_BAD_REQUEST, KIND_INTERNAL}
+)
 
 STDERR_TAIL_CHARS = 4000
 
@@ -126,8 +146,8 @@ class Flag:
 
 @dataclass
 class StageError:
-    stage: str                     # Stage
-    kind: str                      # Kind
+    stage: str  # Stage
+    kind: str  # Kind
     message: str
     stderr_tail: str = ""
 
@@ -141,7 +161,7 @@ class Comparison:
     """The checker's verdict on one output against the reference (or the problem's own check)."""
 
     passed: bool
-    reason: str = ""               # empty when passed; else mismatch | precision_loss | partial_output | ...
+    reason: str = ""  # empty when passed; else mismatch | precision_loss | partial_output | ...
     message: str = ""
     max_abs_err: float | None = None
     max_rel_err: float | None = None
@@ -157,13 +177,13 @@ class CaseResult(Comparison):
     """Correctness of one case: the checker's Comparison of the candidate's output, named."""
 
     name: str = ""
-    kind: str = "test"             # CaseKind: test | secret | benchmark | recheck
+    kind: str = "test"  # CaseKind: test | secret | benchmark | recheck
     params: dict[str, Any] = field(default_factory=dict)
     bitwise_repeatable: bool | None = None
     seconds: float = 0.0
 
     @classmethod
-    def of(cls, name: str, kind: str, params: dict[str, Any], comparison: Comparison) -> "CaseResult":
+    def of(cls, name: str, kind: str, params: dict[str, Any], comparison: Comparison) -> CaseResult:
         return cls(name=name, kind=kind, params=params, **dataclasses.asdict(comparison))
 
 
@@ -184,18 +204,20 @@ class Summary:
     p10_ms: float
     p90_ms: float
     n: int
-    rse: float                     # relative standard error of the median
-    host_median_ms: float | None = None   # host clock around a device-wide synchronize (GPU only)
-    host_call_median_ms: float | None = None   # host time spent inside the call itself (launch cost)
+    rse: float  # relative standard error of the median
+    host_median_ms: float | None = None  # host clock around a device-wide synchronize (GPU only)
+    host_call_median_ms: float | None = None  # host time spent inside the call itself (launch cost)
     judge_ms: float | None = None  # the judge's own clock: wall per call over batches it ordered and verified
-    claimed_median_ms: float | None = None     # the candidate's own event median, when the judge's clock overruled it
+    claimed_median_ms: float | None = (
+        None  # the candidate's own event median, when the judge's clock overruled it
+    )
 
 
 @dataclass
 class TimingResult:
     case: str
     params: dict[str, Any]
-    clock: str                     # "cuda_events" or "host" (CPU mode: host clock, labelled as such)
+    clock: str  # "cuda_events" or "host" (CPU mode: host clock, labelled as such)
     reference: Summary | None
     candidate: Summary | None
     speedup: float | None
@@ -204,13 +226,13 @@ class TimingResult:
     input_sets: int = 0
     verified_samples: int = 0
     floor_ms: float | None = None  # roofline floor: bytes / peak bandwidth, flops / peak rate (measured)
-    stopped_by: str = ""           # "precision" | "min_time" | "budget" | "max_samples" | "deadline"
-    input_sets_why: str = ""       # how the number of input sets was chosen (free memory, generation time)
+    stopped_by: str = ""  # "precision" | "min_time" | "budget" | "max_samples" | "deadline"
+    input_sets_why: str = ""  # how the number of input sets was chosen (free memory, generation time)
     seconds: float = 0.0
-    host_call_ms: dict[str, float] = field(default_factory=dict)   # host-side time of one call (launch cost)
-    launch_cover_us: float = 0.0   # GPU spin queued before the start event so launch latency is not timed
-    judge_calls: int = 0           # calls per batch of the judge's check
-    judge_rounds: int = 0          # batches of each side
+    host_call_ms: dict[str, float] = field(default_factory=dict)  # host-side time of one call (launch cost)
+    launch_cover_us: float = 0.0  # GPU spin queued before the start event so launch latency is not timed
+    judge_calls: int = 0  # calls per batch of the judge's check
+    judge_rounds: int = 0  # batches of each side
 
 
 @dataclass
@@ -232,16 +254,17 @@ class Report:
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
     deadline_s: float | None = None
-    partial: bool = False          # the deadline (or a kill) stopped it: `not_run` lists what is missing
+    partial: bool = False  # the deadline (or a kill) stopped it: `not_run` lists what is missing
     not_run: list[NotRun] = field(default_factory=list)
-    memory: dict[str, Any] = field(default_factory=dict)   # free memory seen, head-room, sets per case
+    memory: dict[str, Any] = field(default_factory=dict)  # free memory seen, head-room, sets per case
     isolation: dict[str, Any] = field(default_factory=dict)  # confine.Isolation: what confined the candidate
-    plan: dict[str, Any] | None = None     # plan.Plan: the deadline chosen and why, secret repeats, estimates
+    plan: dict[str, Any] | None = None  # plan.Plan: the deadline chosen and why, secret repeats, estimates
 
-    def finish(self) -> "Report":
+    def finish(self) -> Report:
         """Set `passed`: every case correct, no flag, no error, at least one case run."""
-        self.passed = (self.error is None and not self.flags and bool(self.cases)
-                       and all(c.passed for c in self.cases))
+        self.passed = (
+            self.error is None and not self.flags and bool(self.cases) and all(c.passed for c in self.cases)
+        )
         return self
 
     @property
@@ -279,7 +302,7 @@ class Report:
         return finite(doc)
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> "Report":
+    def from_json(cls, doc: dict[str, Any]) -> Report:
         doc = {k: v for k, v in doc.items() if k in {f.name for f in dataclasses.fields(cls)}}
         doc["flags"] = [Flag(**f) for f in doc.get("flags", [])]
         doc["notes"] = [Flag(**f) for f in doc.get("notes", [])]

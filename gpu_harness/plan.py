@@ -17,22 +17,24 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-MAX_DEADLINE_S = 900.0        # an auto-sized deadline never exceeds this (request max_deadline_s, --max-deadline)
-MIN_SECRET_REPEATS = 1        # secret-seed repeats of the tests: never fewer, however slow the problem
-SAFETY = 2.0                  # an auto deadline is the estimate times this (an honest first try runs slower)
-REPLAN_MARGIN = 1.25          # a re-plan from the measured pace keeps this much slack
+MAX_DEADLINE_S = 900.0  # an auto-sized deadline never exceeds this (request max_deadline_s, --max-deadline)
+MIN_SECRET_REPEATS = 1  # secret-seed repeats of the tests: never fewer, however slow the problem
+SAFETY = 2.0  # an auto deadline is the estimate times this (an honest first try runs slower)
+REPLAN_MARGIN = 1.25  # a re-plan from the measured pace keeps this much slack
 # What one correctness case costs in units of the sizing's numbers: the candidate twice and the
 # reference up to twice (its own check, then the comparison); the draw, and its copy for the candidate.
 CASE_CALLS = 4
 CASE_DRAWS = 2
-CASE_OVERHEAD_S = {"cuda": 0.01, "cpu": 0.02}   # channel round trips, staging, releasing memory
+CASE_OVERHEAD_S = {"cuda": 0.01, "cpu": 0.02}  # channel round trips, staging, releasing memory
 # One benchmark case timed (timing.py): its budget, plus calls of both sides that the budget does not
 # bound (warm-up, the slow-kernel minimum, host samples, the judge's batches), plus the input sets'
 # draws; then a re-check, which is one more correctness case.
 TIMING_BUDGET_S = {"cuda": 1.0, "cpu": 0.5}
-TIMING_CALLS = {"cuda": 48, "cpu": 18}   # GPU: host-clock samples as well (timing.py, step 4)
+TIMING_CALLS = {"cuda": 48, "cpu": 18}  # GPU: host-clock samples as well (timing.py, step 4)
 TIMING_DRAWS = 6
-TIMING_MIN_CALLS = 6          # the least a benchmark's timing makes: a warm-up, a sample and a judge's batch, each side
+TIMING_MIN_CALLS = (
+    6  # the least a benchmark's timing makes: a warm-up, a sample and a judge's batch, each side
+)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,11 @@ class Shape:
 class Work:
     """What the evaluation will do, by shape."""
 
-    tests: list[Shape]                       # one per test case (a secret repeat costs the same)
-    benchmarks: list[Shape]                  # one per benchmark case
-    check_tests: bool = True                 # mode test or both
-    check_benchmarks: bool = True            # mode benchmark or both
-    time_benchmarks: bool = True             # mode benchmark or both
+    tests: list[Shape]  # one per test case (a secret repeat costs the same)
+    benchmarks: list[Shape]  # one per benchmark case
+    check_tests: bool = True  # mode test or both
+    check_benchmarks: bool = True  # mode benchmark or both
+    time_benchmarks: bool = True  # mode benchmark or both
     device: str = "cpu"
 
 
@@ -61,16 +63,16 @@ class Plan:
 
     deadline_s: float
     reason: str
-    cases: int                               # correctness cases planned (tests, secret repeats, benchmarks)
-    est_case_s: float                        # the mean correctness case, estimated
-    est_total_s: float                       # the whole evaluation, estimated (before SAFETY)
+    cases: int  # correctness cases planned (tests, secret repeats, benchmarks)
+    est_case_s: float  # the mean correctness case, estimated
+    est_total_s: float  # the whole evaluation, estimated (before SAFETY)
     secret_repeats: int
     secret_repeats_wanted: int
-    auto: bool                               # True: the deadline was sized here; False: the caller's
-    fits: bool                               # the estimate fits the deadline
+    auto: bool  # True: the deadline was sized here; False: the caller's
+    fits: bool  # the estimate fits the deadline
     budget_s: float
     cap_s: float | None = None
-    suggest_deadline_s: int | None = None    # what to pass (--deadline) when it does not fit
+    suggest_deadline_s: int | None = None  # what to pass (--deadline) when it does not fit
     replanned: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,8 +84,12 @@ def case_s(shape: Shape, device: str) -> float:
 
 
 def timing_s(shape: Shape, device: str) -> float:
-    return (TIMING_BUDGET_S.get(device, 0.5) + TIMING_CALLS.get(device, 18) * shape.call_s + TIMING_DRAWS * shape.draw_s
-            + case_s(shape, device))
+    return (
+        TIMING_BUDGET_S.get(device, 0.5)
+        + TIMING_CALLS.get(device, 18) * shape.call_s
+        + TIMING_DRAWS * shape.draw_s
+        + case_s(shape, device)
+    )
 
 
 def timing_floor_s(shape: Shape) -> float:
@@ -115,8 +121,14 @@ def secret_repeats(work: Work, wanted: int, budget_s: float, spent_s: float = 0.
     return floor
 
 
-def make(work: Work, wanted_repeats: int, budget_s: float, spent_s: float = 0.0, explicit: bool = False,
-         cap_s: float | None = None) -> Plan:
+def make(
+    work: Work,
+    wanted_repeats: int,
+    budget_s: float,
+    spent_s: float = 0.0,
+    explicit: bool = False,
+    cap_s: float | None = None,
+) -> Plan:
     """The plan. `explicit`: the caller gave the deadline (`budget_s`): it is honoured, and the plan
     says whether the estimate fits it. Otherwise the deadline is the estimate times SAFETY, at least
     the budget, at most `cap_s`. `spent_s`: counted seconds already gone (set-up, sizing)."""
@@ -126,30 +138,60 @@ def make(work: Work, wanted_repeats: int, budget_s: float, spent_s: float = 0.0,
     needed = spent_s + total
     mean_case = total / cases if cases else 0.0
     suggest = math.ceil(needed * SAFETY)
-    why_repeats = (f"{repeats} secret repeat(s) of {len(work.tests)} test(s)"
-                   + (f" (of {wanted_repeats} wanted: more do not fit {budget_s:g} s)" if repeats < wanted_repeats
-                      else ""))
-    estimate_words = (f"estimated {needed:.1f} s for {cases} correctness case(s) of ~{mean_case * 1e3:.0f} ms"
-                      f"{' and the timing of ' + str(len(work.benchmarks)) + ' benchmark(s)' if work.time_benchmarks else ''}"
-                      f" (from the judge's own draws and reference calls); {why_repeats}")
+    why_repeats = f"{repeats} secret repeat(s) of {len(work.tests)} test(s)" + (
+        f" (of {wanted_repeats} wanted: more do not fit {budget_s:g} s)" if repeats < wanted_repeats else ""
+    )
+    estimate_words = (
+        f"estimated {needed:.1f} s for {cases} correctness case(s) of ~{mean_case * 1e3:.0f} ms"
+        f"{' and the timing of ' + str(len(work.benchmarks)) + ' benchmark(s)' if work.time_benchmarks else ''}"
+        f" (from the judge's own draws and reference calls); {why_repeats}"
+    )
     if explicit:
         fits = needed <= budget_s
-        reason = (f"the caller's deadline of {budget_s:g} s; {estimate_words}"
-                  + ("" if fits else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest}) and a "
-                     "timeout_s above it"))
-        return Plan(budget_s, reason, cases, mean_case, total, repeats, wanted_repeats, False, fits, budget_s,
-                    None, None if fits else suggest)
+        reason = f"the caller's deadline of {budget_s:g} s; {estimate_words}" + (
+            ""
+            if fits
+            else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest}) and a "
+            "timeout_s above it"
+        )
+        return Plan(
+            budget_s,
+            reason,
+            cases,
+            mean_case,
+            total,
+            repeats,
+            wanted_repeats,
+            False,
+            fits,
+            budget_s,
+            None,
+            None if fits else suggest,
+        )
     deadline = min(max(budget_s, float(math.ceil(needed * SAFETY))), cap)
     fits = needed <= deadline
     if deadline == cap and needed * SAFETY > cap:
-        reason = (f"sized to the problem and held at the cap of {cap:g} s; {estimate_words}"
-                  + ("" if fits else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest})"))
+        reason = f"sized to the problem and held at the cap of {cap:g} s; {estimate_words}" + (
+            "" if fits else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest})"
+        )
     elif deadline > budget_s:
         reason = f"sized to the problem ({SAFETY:g}x the estimate, above the {budget_s:g} s default); {estimate_words}"
     else:
         reason = f"the default {budget_s:g} s: the estimate fits it {SAFETY:g} times over; {estimate_words}"
-    return Plan(deadline, reason, cases, mean_case, total, repeats, wanted_repeats, True, fits, budget_s, cap,
-                None if fits else suggest)
+    return Plan(
+        deadline,
+        reason,
+        cases,
+        mean_case,
+        total,
+        repeats,
+        wanted_repeats,
+        True,
+        fits,
+        budget_s,
+        cap,
+        None if fits else suggest,
+    )
 
 
 def replan(plan: Plan, elapsed_s: float, done_est_s: float, left_est_s: float, where: str) -> float | None:
@@ -167,8 +209,9 @@ def replan(plan: Plan, elapsed_s: float, done_est_s: float, left_est_s: float, w
     if plan.deadline_s >= cap:
         return None
     new = min(cap, float(math.ceil(wanted)))
-    plan.replanned.append(f"{where}: {plan.deadline_s:.0f} s -> {new:.0f} s (the measured pace is "
-                          f"{pace:.1f}x the estimate)")
+    plan.replanned.append(
+        f"{where}: {plan.deadline_s:.0f} s -> {new:.0f} s (the measured pace is {pace:.1f}x the estimate)"
+    )
     plan.deadline_s = new
     if wanted > cap:
         plan.fits = False

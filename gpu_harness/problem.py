@@ -22,16 +22,28 @@ import os
 import re
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from gpu_harness.outcome import (
-    STAGE_COMPILE, STAGE_LOAD, KIND_COMPILE_ERROR, KIND_EXCEPTION, KIND_IMPORT_ERROR, KIND_NEEDS_GPU,
-    KIND_SYNTAX_ERROR, KIND_OUT_OF_MEMORY, KIND_ILLEGAL_MEMORY_ACCESS,
-    CandidateFailure, CandidateNotFound, NeedsGpu, ProblemFormatError, ProblemNotFound,
+    KIND_COMPILE_ERROR,
+    KIND_EXCEPTION,
+    KIND_ILLEGAL_MEMORY_ACCESS,
+    KIND_IMPORT_ERROR,
+    KIND_NEEDS_GPU,
+    KIND_OUT_OF_MEMORY,
+    KIND_SYNTAX_ERROR,
+    STAGE_COMPILE,
+    STAGE_LOAD,
+    CandidateFailure,
+    CandidateNotFound,
+    NeedsGpu,
+    ProblemFormatError,
+    ProblemNotFound,
 )
 
 FORMAT_GPUMODE = "gpumode"
@@ -48,15 +60,22 @@ KERNELBENCH_BENCHMARK_SEED = 4004
 KERNELBENCH_INIT_SEED = 42
 
 # Defaults that a problem's task.yml can override.
-DEFAULT_SECRET_REPEATS = 2       # the most; the time plan (plan.py) may run fewer, never none
+DEFAULT_SECRET_REPEATS = 2  # the most; the time plan (plan.py) may run fewer, never none
 DEFAULT_SPEEDUP_SANITY_LIMIT = 10.0
 
 # Text of errors that only happen because this machine has no usable GPU.
 NO_GPU_MARKERS = (
-    "Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "no CUDA GPUs are available",
-    "CUDA driver initialization failed", "libcuda.so", "CUDA_HOME environment variable is not set",
-    "No CUDA runtime is found", "cudaErrorNoDevice", "cudaErrorInsufficientDriver",
-    "without ATen_cuda library", "CUDA is not available",
+    "Torch not compiled with CUDA enabled",
+    "Found no NVIDIA driver",
+    "no CUDA GPUs are available",
+    "CUDA driver initialization failed",
+    "libcuda.so",
+    "CUDA_HOME environment variable is not set",
+    "No CUDA runtime is found",
+    "cudaErrorNoDevice",
+    "cudaErrorInsufficientDriver",
+    "without ATen_cuda library",
+    "CUDA is not available",
 )
 # Candidate sources that cannot run without a GPU (CuPy, CUDA C++ through load_inline / nvcc).
 NEEDS_GPU_SOURCE = re.compile(r"^\s*(import|from)\s+cupy\b|\bcuda_sources\s*=|\bcupy\.|\.cu['\"]", re.M)
@@ -65,7 +84,7 @@ NEEDS_GPU_SOURCE = re.compile(r"^\s*(import|from)\s+cupy\b|\bcuda_sources\s*=|\b
 @dataclass
 class Case:
     name: str
-    kind: str                 # test | secret | benchmark
+    kind: str  # test | secret | benchmark
     params: dict[str, Any]
 
     def public_params(self) -> dict[str, Any]:
@@ -146,14 +165,22 @@ def classify_exception(exc: BaseException, stage: str) -> CandidateFailure:
         return CandidateFailure(stage, KIND_NEEDS_GPU, "needs a GPU: " + text)
     names = {cls.__name__ for cls in type(exc).__mro__}
     modules = {cls.__module__ for cls in type(exc).__mro__}
-    if names & {"TritonError", "CompilationError", "CompileTimeAssertionFailure", "CompileException",
-                "NVRTCError"} or any(
-            m.startswith("triton.compiler") for m in modules):
+    if names & {
+        "TritonError",
+        "CompilationError",
+        "CompileTimeAssertionFailure",
+        "CompileException",
+        "NVRTCError",
+    } or any(m.startswith("triton.compiler") for m in modules):
         return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, text)
     if "Error building extension" in text or "nvcc" in text and "error" in text.lower():
         return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, text)
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text \
-            or "can't allocate memory" in text or isinstance(exc, MemoryError):
+    if (
+        isinstance(exc, torch.cuda.OutOfMemoryError)
+        or "out of memory" in text
+        or "can't allocate memory" in text
+        or isinstance(exc, MemoryError)
+    ):
         return CandidateFailure(stage, KIND_OUT_OF_MEMORY, text)
     if "illegal memory access" in text or "misaligned address" in text or "an illegal instruction" in text:
         return CandidateFailure(stage, KIND_ILLEGAL_MEMORY_ACCESS, text)
@@ -172,12 +199,16 @@ def _check_candidate_file(path: Path, device: torch.device) -> str:
         ast.parse(source, str(path))
     except SyntaxError as exc:
         traceback.print_exception(type(exc), exc, None, file=sys.stderr)
-        raise CandidateFailure(STAGE_LOAD, KIND_SYNTAX_ERROR,
-                               f"SyntaxError: {exc.msg} ({path.name}, line {exc.lineno})") from exc
+        raise CandidateFailure(
+            STAGE_LOAD, KIND_SYNTAX_ERROR, f"SyntaxError: {exc.msg} ({path.name}, line {exc.lineno})"
+        ) from exc
     if device.type == "cpu" and NEEDS_GPU_SOURCE.search(source):
-        raise CandidateFailure(STAGE_LOAD, KIND_NEEDS_GPU,
-                               "needs a GPU: the candidate uses CuPy or CUDA C++, and this machine has no CUDA "
-                               "device; run it on the GPU target")
+        raise CandidateFailure(
+            STAGE_LOAD,
+            KIND_NEEDS_GPU,
+            "needs a GPU: the candidate uses CuPy or CUDA C++, and this machine has no CUDA "
+            "device; run it on the GPU target",
+        )
     return source
 
 
@@ -186,8 +217,9 @@ class Problem(abc.ABC):
 
     format = ""
 
-    def __init__(self, path: Path, settings: Settings, tests: list[Case], benchmarks: list[Case],
-                 ranking_by: str):
+    def __init__(
+        self, path: Path, settings: Settings, tests: list[Case], benchmarks: list[Case], ranking_by: str
+    ):
         self.path = path
         self.name = path.stem if path.is_file() else path.name
         self.settings = settings
@@ -242,10 +274,10 @@ class GpuModeProblem(Problem):
                 if not name.endswith(".py") or source == SUBMISSION_PLACEHOLDER:
                     continue
                 target = (self.path / source).resolve()
-                if target.is_file():             # their eval.py and the like may be absent: not needed
+                if target.is_file():  # their eval.py and the like may be absent: not needed
                     mapping[name[:-3]] = target
         else:
-            for folder in (self.path.parent, self.path):   # the problem's own files win
+            for folder in (self.path.parent, self.path):  # the problem's own files win
                 for file in sorted(folder.glob("*.py")):
                     mapping[file.stem] = file.resolve()
         if "reference" not in mapping:
@@ -258,7 +290,7 @@ class GpuModeProblem(Problem):
         if self._reference_module is None:
             _install_module_map(self.modules)
             try:
-                import reference  # noqa: resolved by the module map
+                import reference  # resolved by the module map
             except Exception as exc:
                 text = f"{type(exc).__name__}: {exc}"
                 if any(m in text for m in NO_GPU_MARKERS):
@@ -304,8 +336,10 @@ class GpuModeProblem(Problem):
         if declared is None:
             return None
         if not isinstance(declared, list) or not all(isinstance(i, int) for i in declared):
-            raise ProblemFormatError(f"{self.path}/task.yml: output_buffers must be a list of input positions "
-                                     "(indices of the tensors generate_input returns, depth first)")
+            raise ProblemFormatError(
+                f"{self.path}/task.yml: output_buffers must be a list of input positions "
+                "(indices of the tensors generate_input returns, depth first)"
+            )
         return declared
 
     def flop_count(self, data):
@@ -321,18 +355,19 @@ class GpuModeProblem(Problem):
         _check_candidate_file(path, self.device)
         if not self.task.get("allow_tf32", False):
             full_fp32_precision()
-        self.modules[SUBMISSION_MODULE] = path.resolve()     # the installed map holds this dict
+        self.modules[SUBMISSION_MODULE] = path.resolve()  # the installed map holds this dict
         sys.modules.pop(SUBMISSION_MODULE, None)
         if str(path.parent) not in sys.path:
             sys.path.append(str(path.parent))
         try:
-            import submission  # noqa: resolved by the module map
+            import submission  # resolved by the module map
         except Exception as exc:
             raise classify_exception(exc, STAGE_LOAD) from exc
         kernel = getattr(submission, "custom_kernel", None)
         if not callable(kernel):
-            raise CandidateFailure(STAGE_LOAD, KIND_EXCEPTION,
-                                   f"{path.name} defines no custom_kernel(data) function")
+            raise CandidateFailure(
+                STAGE_LOAD, KIND_EXCEPTION, f"{path.name} defines no custom_kernel(data) function"
+            )
         return Candidate(kernel, submission, path)
 
 
@@ -354,13 +389,15 @@ class KernelBenchProblem(Problem):
             try:
                 spec.loader.exec_module(module)
             except Exception as exc:
-                raise ProblemFormatError(f"{self.path} failed to import: {type(exc).__name__}: {exc}") from exc
+                raise ProblemFormatError(
+                    f"{self.path} failed to import: {type(exc).__name__}: {exc}"
+                ) from exc
             self._module = module
         return self._module
 
     def _construct(self, cls):
         module = self._problem_module()
-        torch.manual_seed(KERNELBENCH_INIT_SEED)          # same seed for Model and ModelNew: same weights
+        torch.manual_seed(KERNELBENCH_INIT_SEED)  # same seed for Model and ModelNew: same weights
         init = module.get_init_inputs()
         torch.manual_seed(KERNELBENCH_INIT_SEED)
         with torch.device(self.device):
@@ -373,7 +410,7 @@ class KernelBenchProblem(Problem):
     def generate(self, params):
         module = self._problem_module()
         torch.manual_seed(int(params.get("seed", 0)))
-        with torch.device(self.device):       # get_inputs' torch.rand draws on the device
+        with torch.device(self.device):  # get_inputs' torch.rand draws on the device
             inputs = module.get_inputs()
         return [x.to(self.device) if isinstance(x, torch.Tensor) else x for x in inputs]
 
@@ -384,7 +421,7 @@ class KernelBenchProblem(Problem):
             return self._model(*data)
 
     def declared_output_buffers(self):
-        return []                 # forward(*inputs) returns new tensors: no input is an output
+        return []  # forward(*inputs) returns new tensors: no input is an output
 
     def reference_callables(self):
         module = self._problem_module()
@@ -420,7 +457,8 @@ class KernelBenchProblem(Problem):
 def _settings(task: dict[str, Any]) -> Settings:
     tolerance = task.get("tolerance") or {}
     settings = Settings(
-        rtol=tolerance.get("rtol", task.get("rtol")), atol=tolerance.get("atol", task.get("atol")),
+        rtol=tolerance.get("rtol", task.get("rtol")),
+        atol=tolerance.get("atol", task.get("atol")),
         secret_repeats=int(task.get("secret_repeats", DEFAULT_SECRET_REPEATS)),
         speedup_sanity_limit=float(task.get("speedup_sanity_limit", DEFAULT_SPEEDUP_SANITY_LIMIT)),
         roofline=bool(task.get("roofline", True)),
@@ -444,7 +482,9 @@ def load_problem(path: str | os.PathLike) -> Problem:
         raise ProblemNotFound(f"problem not found: {path}")
     if path.is_dir():
         if not (path / "reference.py").is_file() and not (path / "task.yml").is_file():
-            raise ProblemFormatError(f"{path} has neither reference.py nor task.yml: not a GPU MODE problem folder")
+            raise ProblemFormatError(
+                f"{path} has neither reference.py nor task.yml: not a GPU MODE problem folder"
+            )
         task: dict[str, Any] = {}
         task_file = path / "task.yml"
         if task_file.is_file():
@@ -453,16 +493,25 @@ def load_problem(path: str | os.PathLike) -> Problem:
             except ImportError as exc:
                 raise ProblemFormatError(
                     f"{task_file} needs PyYAML, which this Python lacks: `pip install pyyaml` on this host, or "
-                    "ship the harness with its bundled pure-Python yaml package") from exc
+                    "ship the harness with its bundled pure-Python yaml package"
+                ) from exc
             try:
                 task = yaml.safe_load(task_file.read_text()) or {}
             except yaml.YAMLError as exc:
                 raise ProblemFormatError(f"{task_file}: invalid YAML: {exc}") from exc
         on_cpu = harness_device().type == "cpu"
-        tests = _cases(task.get("cpu_tests") if on_cpu and "cpu_tests" in task else task.get("tests"),
-                       "test", "test", task_file)
-        benchmarks = _cases(task.get("cpu_benchmarks") if on_cpu and "cpu_benchmarks" in task
-                            else task.get("benchmarks"), "benchmark", "bench", task_file)
+        tests = _cases(
+            task.get("cpu_tests") if on_cpu and "cpu_tests" in task else task.get("tests"),
+            "test",
+            "test",
+            task_file,
+        )
+        benchmarks = _cases(
+            task.get("cpu_benchmarks") if on_cpu and "cpu_benchmarks" in task else task.get("benchmarks"),
+            "benchmark",
+            "bench",
+            task_file,
+        )
         if not tests and not benchmarks:
             raise ProblemFormatError(f"{task_file} lists no tests and no benchmarks")
         ranking = str(task.get("ranking_by", DEFAULT_RANKING))

@@ -27,8 +27,14 @@ from typing import Any
 from gpu_harness import SCHEMA_VERSION, __version__, confine
 from gpu_harness.info import ncu_path
 
-DEFAULT_SECTIONS = ("SpeedOfLight", "MemoryWorkloadAnalysis", "Occupancy", "LaunchStats", "WarpStateStats",
-                    "SchedulerStats")
+DEFAULT_SECTIONS = (
+    "SpeedOfLight",
+    "MemoryWorkloadAnalysis",
+    "Occupancy",
+    "LaunchStats",
+    "WarpStateStats",
+    "SchedulerStats",
+)
 NVTX_RANGE = "bifrost"
 WARMUP_CALLS = 3
 DEFAULT_TIMEOUT_S = 600.0
@@ -40,22 +46,36 @@ KIND_NO_COUNTER_PERMISSION = "no_counter_permission"
 KIND_PROFILE_FAILED = "profile_failed"
 KIND_NEEDS_GPU = "needs_gpu"
 
-NCU_MISSING = ("Nsight Compute (ncu) is not on this host: not on PATH, not in /opt/nvidia/nsight-compute, "
-               "GPU_HARNESS_NCU not set. Install it (it ships with the CUDA toolkit; or apt-get install "
-               "nsight-compute-<version>) or put the ncu binary on PATH, then call profile_ncu again.")
-NO_PERMISSION = ("ncu may not read this GPU's performance counters (ERR_NVGPUCTRPERM). Fix on the host, as root: "
-                 "echo 'options nvidia NVreg_RestrictProfilingToAdminUsers=0' > /etc/modprobe.d/nvidia-profiling.conf "
-                 "and reboot (or reload the nvidia module); or run the target's commands as root. "
-                 "See https://developer.nvidia.com/ERR_NVGPUCTRPERM")
+NCU_MISSING = (
+    "Nsight Compute (ncu) is not on this host: not on PATH, not in /opt/nvidia/nsight-compute, "
+    "GPU_HARNESS_NCU not set. Install it (it ships with the CUDA toolkit; or apt-get install "
+    "nsight-compute-<version>) or put the ncu binary on PATH, then call profile_ncu again."
+)
+NO_PERMISSION = (
+    "ncu may not read this GPU's performance counters (ERR_NVGPUCTRPERM). Fix on the host, as root: "
+    "echo 'options nvidia NVreg_RestrictProfilingToAdminUsers=0' > /etc/modprobe.d/nvidia-profiling.conf "
+    "and reboot (or reload the nvidia module); or run the target's commands as root. "
+    "See https://developer.nvidia.com/ERR_NVGPUCTRPERM"
+)
 
 
 def error_doc(kind: str, message: str, stage: str = "profile", stderr_tail: str = "") -> dict[str, Any]:
-    return {"schema": SCHEMA_VERSION, "kind": "profile", "harness_version": __version__,
-            "error": {"stage": stage, "kind": kind, "message": message, "stderr_tail": stderr_tail[-TAIL_CHARS:]}}
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": "profile",
+        "harness_version": __version__,
+        "error": {"stage": stage, "kind": kind, "message": message, "stderr_tail": stderr_tail[-TAIL_CHARS:]},
+    }
 
 
-def ncu_command(ncu: str, report: str, sections: list[str], kernel_regex: str | None, launch_count: int | None,
-                target_argv: list[str]) -> list[str]:
+def ncu_command(
+    ncu: str,
+    report: str,
+    sections: list[str],
+    kernel_regex: str | None,
+    launch_count: int | None,
+    target_argv: list[str],
+) -> list[str]:
     """No launch cap unless asked; with a limit N, one kernel more than N so that a cut shows."""
     cmd = [ncu, "--clock-control", "none", "--nvtx", "--nvtx-include", f"{NVTX_RANGE}/"]
     if launch_count is not None:
@@ -74,13 +94,26 @@ def whole_call(kernels: list[dict[str, Any]], launch_count: int | None) -> dict[
     kept = kernels[:launch_count] if cut else kernels
     times = [k.get("duration_us") for k in kept]
     total = round(sum(times), 3) if kept and all(isinstance(t, (int, float)) for t in times) else None
-    return {"kernels": kept, "kernel_count": len(kept), "total_us": total, "launch_limit": launch_count,
-            "cut_by_launch_limit": cut}
+    return {
+        "kernels": kept,
+        "kernel_count": len(kept),
+        "total_us": total,
+        "launch_limit": launch_count,
+        "cut_by_launch_limit": cut,
+    }
 
 
-def profile(problem: str, candidate: str, *, baseline: str | None = None, sections: list[str] | None = None,
-            kernel_regex: str | None = None, launch_count: int | None = None, out_dir: str | None = None,
-            timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+def profile(
+    problem: str,
+    candidate: str,
+    *,
+    baseline: str | None = None,
+    sections: list[str] | None = None,
+    kernel_regex: str | None = None,
+    launch_count: int | None = None,
+    out_dir: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> dict[str, Any]:
     """Profile the candidate (and the baseline); always returns a JSON-able document."""
     ncu = ncu_path()
     if ncu is None:
@@ -89,8 +122,15 @@ def profile(problem: str, candidate: str, *, baseline: str | None = None, sectio
     out = Path(out_dir or f"bifrost-profile-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
-    doc: dict[str, Any] = {"schema": SCHEMA_VERSION, "kind": "profile", "harness_version": __version__,
-                           "problem": problem, "sections": sections, "kernel_regex": kernel_regex, "error": None}
+    doc: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "kind": "profile",
+        "harness_version": __version__,
+        "problem": problem,
+        "sections": sections,
+        "kernel_regex": kernel_regex,
+        "error": None,
+    }
     sides = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
     for side, what in sides:
         report = str(out / side)
@@ -99,11 +139,16 @@ def profile(problem: str, candidate: str, *, baseline: str | None = None, sectio
         cmd = ncu_command(ncu, report, sections, kernel_regex, launch_count, argv)
         doc.setdefault("ncu_command", " ".join(cmd))
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic()))
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic())
+            )
         except subprocess.TimeoutExpired as exc:
             confine.kill_descendants()
-            return error_doc(KIND_PROFILE_FAILED, f"ncu did not finish within {timeout_s:g} s ({side})",
-                             stderr_tail=str(exc.stderr or "")[-TAIL_CHARS:])
+            return error_doc(
+                KIND_PROFILE_FAILED,
+                f"ncu did not finish within {timeout_s:g} s ({side})",
+                stderr_tail=str(exc.stderr or "")[-TAIL_CHARS:],
+            )
         confine.kill_descendants()
         output = (done.stdout or "") + (done.stderr or "")
         if COUNTER_PERMISSION in output:
@@ -111,19 +156,31 @@ def profile(problem: str, candidate: str, *, baseline: str | None = None, sectio
         info = _read_json(info_file)
         if info.get("error"):
             e = info["error"]
-            return error_doc(e.get("kind", KIND_PROFILE_FAILED), e.get("message", "the profiled run failed"),
-                             stage=e.get("stage", "run"), stderr_tail=output)
+            return error_doc(
+                e.get("kind", KIND_PROFILE_FAILED),
+                e.get("message", "the profiled run failed"),
+                stage=e.get("stage", "run"),
+                stderr_tail=output,
+            )
         rep = report + ".ncu-rep"
         if done.returncode != 0 or not os.path.exists(rep):
-            return error_doc(KIND_PROFILE_FAILED, f"ncu exited with status {done.returncode} and "
-                             f"{'no report' if not os.path.exists(rep) else 'a report'} ({side})", stderr_tail=output)
+            return error_doc(
+                KIND_PROFILE_FAILED,
+                f"ncu exited with status {done.returncode} and "
+                f"{'no report' if not os.path.exists(rep) else 'a report'} ({side})",
+                stderr_tail=output,
+            )
         from gpu_harness.ncu_summary import NcuReportMissing, summarise
+
         try:
             kernels = summarise(rep, ncu)
         except NcuReportMissing as exc:
             return error_doc(KIND_PROFILE_FAILED, str(exc), stage="read")
-        doc[side] = {"label": "reference" if what == "reference" else (side if side == "candidate" else what),
-                     "report_path": rep, **whole_call(kernels, launch_count)}
+        doc[side] = {
+            "label": "reference" if what == "reference" else (side if side == "candidate" else what),
+            "report_path": rep,
+            **whole_call(kernels, launch_count),
+        }
         doc.setdefault("case", info.get("case", {}))
         doc.setdefault("device", info.get("device", {}))
     return doc
@@ -144,7 +201,7 @@ def run_marked(problem_path: str, what: str, info_path: str | None) -> int:
     from gpu_harness.problem import load_problem
 
     info: dict[str, Any] = {}
-    confine.become_subreaper()           # a stray holding ncu's output pipes would keep the profile waiting
+    confine.become_subreaper()  # a stray holding ncu's output pipes would keep the profile waiting
     try:
         problem = load_problem(problem_path)
         if problem.device.type != "cuda":
@@ -165,8 +222,11 @@ def run_marked(problem_path: str, what: str, info_path: str | None) -> int:
     except _Stop as exc:
         info["error"] = {"stage": exc.stage, "kind": exc.kind, "message": str(exc)}
     except (HarnessError, CandidateFailure) as exc:
-        info["error"] = {"stage": getattr(exc, "stage", "setup"), "kind": getattr(exc, "kind", "exception"),
-                         "message": str(exc)}
+        info["error"] = {
+            "stage": getattr(exc, "stage", "setup"),
+            "kind": getattr(exc, "kind", "exception"),
+            "message": str(exc),
+        }
     except Exception as exc:  # noqa: BLE001 - the candidate's failure is the answer
         info["error"] = {"stage": "run", "kind": "exception", "message": f"{type(exc).__name__}: {exc}"}
     confine.kill_descendants()
@@ -189,11 +249,21 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("profile", help="Nsight Compute on one NVTX-marked call of CANDIDATE (and a baseline)")
     p.add_argument("problem")
     p.add_argument("candidate")
-    p.add_argument("--baseline", default=None, help="'reference', or another candidate file, profiled side by side")
-    p.add_argument("--sections", default=None, help=f"comma-separated ncu sections (default {','.join(DEFAULT_SECTIONS)})")
+    p.add_argument(
+        "--baseline", default=None, help="'reference', or another candidate file, profiled side by side"
+    )
+    p.add_argument(
+        "--sections",
+        default=None,
+        help=f"comma-separated ncu sections (default {','.join(DEFAULT_SECTIONS)})",
+    )
     p.add_argument("--kernel-regex", default=None, help="profile only kernels whose name matches")
-    p.add_argument("--launch-count", type=int, default=None,
-                   help="at most this many kernels of the call (default: every kernel of the call)")
+    p.add_argument(
+        "--launch-count",
+        type=int,
+        default=None,
+        help="at most this many kernels of the call (default: every kernel of the call)",
+    )
     p.add_argument("--out", default=None, help="folder for the .ncu-rep files")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S)
     p.add_argument("--json", action="store_true")
@@ -206,10 +276,17 @@ def add_parsers(sub) -> None:
 def run(args) -> int:
     if args.command == "profile-run":
         return run_marked(args.problem, args.what, args.info)
-    confine.become_subreaper()           # what a candidate detaches under ncu re-parents here and is swept
+    confine.become_subreaper()  # what a candidate detaches under ncu re-parents here and is swept
     confine.kill_descendants_on_signals()
-    doc = profile(args.problem, args.candidate, baseline=args.baseline,
-                  sections=args.sections.split(",") if args.sections else None, kernel_regex=args.kernel_regex,
-                  launch_count=args.launch_count, out_dir=args.out, timeout_s=args.timeout)
+    doc = profile(
+        args.problem,
+        args.candidate,
+        baseline=args.baseline,
+        sections=args.sections.split(",") if args.sections else None,
+        kernel_regex=args.kernel_regex,
+        launch_count=args.launch_count,
+        out_dir=args.out,
+        timeout_s=args.timeout,
+    )
     print(json.dumps(doc, indent=None if args.json else 2, default=str))
     return 0 if not doc.get("error") else 2

@@ -18,17 +18,31 @@ import signal
 import socket
 import statistics
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from gpu_harness import confine, guard
 from gpu_harness.arena import DTYPES, ArenaError, ArenaPool, TensorRef
-from gpu_harness.channel import ChannelClosed, ChannelTimeout, JudgeEnd, ProtocolViolation, close_other_fds, socket_pair
+from gpu_harness.channel import (
+    ChannelClosed,
+    ChannelTimeout,
+    JudgeEnd,
+    ProtocolViolation,
+    close_other_fds,
+    socket_pair,
+)
 from gpu_harness.check import clone_tree, map_tensors, poison, tensor_leaves
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
 from gpu_harness.outcome import (
-    HARNESS_KINDS, KIND_CRASHED, KIND_EXCEPTION, KIND_OUT_OF_MEMORY, KIND_TIMEOUT, STAGE_RUN, STAGES,
+    HARNESS_KINDS,
+    KIND_CRASHED,
+    KIND_EXCEPTION,
+    KIND_OUT_OF_MEMORY,
+    KIND_TIMEOUT,
+    STAGE_RUN,
+    STAGES,
     CandidateFailure,
 )
 
@@ -62,13 +76,14 @@ def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
         code = 70
         try:
             judge_sock.close()
-            confine.die_with_parent()                # a judge killed outright takes its candidate along
+            confine.die_with_parent()  # a judge killed outright takes its candidate along
             close_other_fds({cand_sock.fileno()})
             if setup is not None:
                 setup()
             from gpu_harness.candidate_host import main
+
             code = main(cand_sock.detach())
-        except BaseException:                        # noqa: BLE001  its channel closes: the judge reports it
+        except BaseException:  # noqa: BLE001  its channel closes: the judge reports it
             traceback.print_exc()
         finally:
             os._exit(code)
@@ -87,9 +102,9 @@ def drop_capabilities() -> bool:
     /proc/<pid>/fd, ptrace) and files through CAP_DAC_OVERRIDE; the candidate's process keeps none."""
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in range(CAP_LAST + 1):
-        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)              # EINVAL past the kernel's last: harmless
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the kernel's last: harmless
     header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()                               # two {effective, permitted, inheritable}
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}
     return libc.capset(header, data) == 0
 
 
@@ -102,15 +117,22 @@ def confine_process(scratch: str) -> None:
 
 
 class RemoteCandidate:
-    def __init__(self, pid: int, sock: socket.socket, device: torch.device, seconds_left: Callable[[], float],
-                 on_flag: Callable[[str, str], None], on_note: Callable[[str, str], None]):
+    def __init__(
+        self,
+        pid: int,
+        sock: socket.socket,
+        device: torch.device,
+        seconds_left: Callable[[], float],
+        on_flag: Callable[[str, str], None],
+        on_note: Callable[[str, str], None],
+    ):
         self.pid = pid
         self.end = JudgeEnd(sock)
         self.device = device
         self.seconds_left = seconds_left
         self.on_flag, self.on_note = on_flag, on_note
         self.pool = ArenaPool(device, self._share)
-        self.sets: dict[int, tuple[Any, int]] = {}       # id(tree) -> (tree, set id)
+        self.sets: dict[int, tuple[Any, int]] = {}  # id(tree) -> (tree, set id)
         self.next_set = 0
         self.reset_pending = True
         self.status: int | None = None
@@ -120,31 +142,44 @@ class RemoteCandidate:
     def _share(self, msg: dict[str, Any], fd: int | None) -> None:
         self.request({"op": "arena", **msg}, fd=fd)
 
-    def request(self, msg: dict[str, Any], fd: int | None = None, timeout_s: float | None = None) -> dict[str, Any]:
+    def request(
+        self, msg: dict[str, Any], fd: int | None = None, timeout_s: float | None = None
+    ) -> dict[str, Any]:
         stage = msg.get("stage", self.stage)
         wait = self.seconds_left() - KILL_MARGIN_S if timeout_s is None else timeout_s
         try:
             answer = self.end.request(msg, max(wait, 0.01), fd)
         except ChannelTimeout:
             self.kill()
-            raise CandidateFailure(stage, KIND_TIMEOUT, f"no answer from the candidate's process within "
-                                   f"{max(wait, 0):.1f} s at stage {stage}: a call never returned (an infinite "
-                                   "loop or a hang?); it was killed") from None
+            raise CandidateFailure(
+                stage,
+                KIND_TIMEOUT,
+                f"no answer from the candidate's process within "
+                f"{max(wait, 0):.1f} s at stage {stage}: a call never returned (an infinite "
+                "loop or a hang?); it was killed",
+            ) from None
         except ChannelClosed:
             raise self._died(stage) from None
         except ProtocolViolation as exc:
             self.kill()
-            self.on_flag(FLAG_REPORT_FORGED, f"the candidate's process wrote on the harness's channel ({exc}); "
-                                             "nothing it writes is a verdict, and it was stopped")
-            raise CandidateFailure(stage, KIND_EXCEPTION, f"the candidate's process broke the harness's protocol: "
-                                   f"{exc}") from None
+            self.on_flag(
+                FLAG_REPORT_FORGED,
+                f"the candidate's process wrote on the harness's channel ({exc}); "
+                "nothing it writes is a verdict, and it was stopped",
+            )
+            raise CandidateFailure(
+                stage, KIND_EXCEPTION, f"the candidate's process broke the harness's protocol: {exc}"
+            ) from None
         error = answer.get("error")
         if isinstance(error, dict):
             kind = str(error.get("kind", KIND_EXCEPTION))
             kind = KIND_EXCEPTION if kind in HARNESS_KINDS or kind == KIND_TIMEOUT else kind
             where = str(error.get("stage", stage))
-            raise CandidateFailure(where if where in STAGES and where != "setup" else stage, kind,
-                                   str(error.get("message", ""))[:4000])
+            raise CandidateFailure(
+                where if where in STAGES and where != "setup" else stage,
+                kind,
+                str(error.get("message", ""))[:4000],
+            )
         return answer
 
     def _died(self, stage: str) -> CandidateFailure:
@@ -155,8 +190,12 @@ class RemoteCandidate:
             kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
             return CandidateFailure(stage, kind, f"the candidate's process died at stage {stage} with {name}")
         code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else status
-        return CandidateFailure(stage, KIND_CRASHED, f"the candidate's process exited with status {code} at stage "
-                                f"{stage} without an answer (the candidate called exit?)")
+        return CandidateFailure(
+            stage,
+            KIND_CRASHED,
+            f"the candidate's process exited with status {code} at stage "
+            f"{stage} without an answer (the candidate called exit?)",
+        )
 
     def reap(self, block: bool = True) -> int | None:
         if self.status is None:
@@ -179,7 +218,7 @@ class RemoteCandidate:
         if self.status is None:
             try:
                 self.end.request({"op": "exit"}, 0.01)
-            except Exception:              # noqa: BLE001  it exits or is killed either way
+            except Exception:  # noqa: BLE001  it exits or is killed either way
                 pass
             self.kill()
         self.end.close()
@@ -214,14 +253,16 @@ class RemoteCandidate:
             i = index[0]
             index[0] += 1
             if t.device.type != self.device.type:
-                return _Placed(t.clone(), t.clone())       # travels by value
+                return _Placed(t.clone(), t.clone())  # travels by value
             view, region = self.pool.tensor(t)
             if i in poisonable:
                 poison(view)
             else:
                 view.copy_(t)
-            return _Placed(view, TensorRef(region.arena, region.offset, str(t.dtype), tuple(view.shape),
-                                           tuple(view.stride())))
+            return _Placed(
+                view,
+                TensorRef(region.arena, region.offset, str(t.dtype), tuple(view.shape), tuple(view.stride())),
+            )
 
         placed = map_tensors(data, place)
         views, refs = _pick(placed, "view"), _pick(placed, "ref")
@@ -259,7 +300,9 @@ class RemoteCandidate:
         if "need" in answer:
             answer = self.request({"op": op, "ret": self._region(int(answer["need"])), **extra})
         if "out" not in answer and "outs" not in answer:
-            raise CandidateFailure(self.stage, KIND_EXCEPTION, "the candidate's process handed back no output")
+            raise CandidateFailure(
+                self.stage, KIND_EXCEPTION, "the candidate's process handed back no output"
+            )
         return answer
 
     def rebuild(self, doc: Any) -> Any:
@@ -277,11 +320,18 @@ class RemoteCandidate:
             return doc.get("v")
         if kind == "tensor":
             try:
-                view = self.pool.view(int(doc["arena"]), int(doc["offset"]), DTYPES[str(doc["dtype"])],
-                                      tuple(int(s) for s in doc["shape"]), tuple(int(s) for s in doc["stride"]))
+                view = self.pool.view(
+                    int(doc["arena"]),
+                    int(doc["offset"]),
+                    DTYPES[str(doc["dtype"])],
+                    tuple(int(s) for s in doc["shape"]),
+                    tuple(int(s) for s in doc["stride"]),
+                )
             except (ArenaError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-                self.on_flag(guard.FLAG_ODD_OUTPUT_STORAGE, f"an output leaf that is not in memory the harness can "
-                                                            f"read ({exc})")
+                self.on_flag(
+                    guard.FLAG_ODD_OUTPUT_STORAGE,
+                    f"an output leaf that is not in memory the harness can read ({exc})",
+                )
                 return Opaque("unreadable tensor")
             if doc.get("device") != self.device.type:
                 return view.to(str(doc.get("device")) if doc.get("device") in ("cpu", "cuda") else "meta")
@@ -299,7 +349,9 @@ class RemoteCandidate:
         the output or None, whether it says the output moved after the call). Its times are claims."""
         mark = self.pool.mark()
         ret = self.ret_region(views) if keep else None
-        answer = self.request({"op": "sample", "set": self.set_of(views), "cover": int(cover_cycles), "ret": ret})
+        answer = self.request(
+            {"op": "sample", "set": self.set_of(views), "cover": int(cover_cycles), "ret": ret}
+        )
         out = None
         if keep:
             answer = {**answer, **self.complete(answer)}
@@ -322,7 +374,7 @@ class RemoteCandidate:
         t0 = perf_counter_ns()
         answer = self.request({"op": "batch", "order": ids, "ret": rets})
         wall_ms = (perf_counter_ns() - t0) / 1e6
-        if "need" in answer:         # outputs larger than their regions: once more with room for them
+        if "need" in answer:  # outputs larger than their regions: once more with room for them
             need = int(answer["need"])
             rets = {key: self._region(need) for key in rets}
             t0 = perf_counter_ns()
@@ -330,10 +382,12 @@ class RemoteCandidate:
             wall_ms = (perf_counter_ns() - t0) / 1e6
         docs = answer.get("outs")
         if not isinstance(docs, dict):
-            raise CandidateFailure(self.stage, KIND_EXCEPTION, "the candidate's process handed back no batch outputs")
+            raise CandidateFailure(
+                self.stage, KIND_EXCEPTION, "the candidate's process handed back no batch outputs"
+            )
         shared = {key: self.rebuild(docs.get(str(self.set_of(views)))) for key, views in zip(keys, last)}
         copies = []
-        for _ in range(COPY_ESTIMATES):            # the judge's own copy of the same bytes, median of a few
+        for _ in range(COPY_ESTIMATES):  # the judge's own copy of the same bytes, median of a few
             t0 = perf_counter_ns()
             outs = {key: clone_tree(tree) for key, tree in shared.items()}
             self.sync()
@@ -343,7 +397,9 @@ class RemoteCandidate:
 
     def _region(self, nbytes: int) -> tuple[int, int, int]:
         if nbytes <= 0 or nbytes > (1 << 40):
-            raise CandidateFailure(self.stage, KIND_EXCEPTION, f"an output of {nbytes} bytes cannot be handed back")
+            raise CandidateFailure(
+                self.stage, KIND_EXCEPTION, f"an output of {nbytes} bytes cannot be handed back"
+            )
         region = self.pool.alloc(nbytes)
         return (region.arena, region.offset, region.nbytes)
 
@@ -373,4 +429,3 @@ def _pick(tree: Any, what: str) -> Any:
     if isinstance(tree, dict):
         return {k: _pick(v, what) for k, v in tree.items()}
     return tree
-

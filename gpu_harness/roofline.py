@@ -17,8 +17,9 @@ from gpu_harness.guard import cuda_synchronize, perf_counter_ns
 ROOFLINE_MARGIN = {"cuda": 0.7, "cpu": 0.25}
 
 
-def roofline_floor_ms(bytes_moved: float, flops: float | None, peak_bytes_per_s: float,
-                      peak_flops_per_s: float | None) -> float:
+def roofline_floor_ms(
+    bytes_moved: float, flops: float | None, peak_bytes_per_s: float, peak_flops_per_s: float | None
+) -> float:
     floor = bytes_moved / peak_bytes_per_s
     if flops and peak_flops_per_s:
         floor = max(floor, flops / peak_flops_per_s)
@@ -28,8 +29,10 @@ def roofline_floor_ms(bytes_moved: float, flops: float | None, peak_bytes_per_s:
 def below_roofline(candidate_ms: float, floor_ms: float, device_type: str = "cuda") -> str | None:
     margin = ROOFLINE_MARGIN[device_type]
     if floor_ms > 0 and candidate_ms < margin * floor_ms:
-        return (f"p90 {candidate_ms:.4f} ms is below {margin:.0%} of the roofline floor "
-                f"{floor_ms:.4f} ms (bytes / measured peak bandwidth, flops / measured peak rate): impossible")
+        return (
+            f"p90 {candidate_ms:.4f} ms is below {margin:.0%} of the roofline floor "
+            f"{floor_ms:.4f} ms (bytes / measured peak bandwidth, flops / measured peak rate): impossible"
+        )
     return None
 
 
@@ -56,10 +59,12 @@ def measured_peaks(device: torch.device, dtype: torch.dtype) -> tuple[float, flo
     dst = torch.empty_like(src)
     bandwidth = max(2 * src.numel() * 4 / t for t in _best_times(lambda: dst.copy_(src), device))
     n = PEAK_MATMUL_N[kind]
-    mdtype = dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) and kind == "cuda" else torch.float32
+    mdtype = (
+        dtype if dtype in (torch.float16, torch.bfloat16, torch.float32) and kind == "cuda" else torch.float32
+    )
     a = torch.randn(n, n, device=device, dtype=mdtype)
     b = torch.randn(n, n, device=device, dtype=mdtype)
-    flops = max(2 * n ** 3 / t for t in _best_times(lambda: torch.mm(a, b), device))
+    flops = max(2 * n**3 / t for t in _best_times(lambda: torch.mm(a, b), device))
     known[key] = (bandwidth, flops)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)

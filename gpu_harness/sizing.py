@@ -49,13 +49,22 @@ def measure(ev: EvalState) -> Work:
         mean = Shape(sum(s.draw_s for s in both) / len(both), sum(s.call_s for s in both) / len(both))
         tests = [mean] * len(ev.problem.tests)
     benchmarks = [shape(case) for case in ev.problem.benchmarks] if uses_benchmarks else []
-    return Work(tests, benchmarks, check_tests=checks_tests, check_benchmarks=uses_benchmarks,
-                time_benchmarks=uses_benchmarks, device=ev.problem.device.type)
+    return Work(
+        tests,
+        benchmarks,
+        check_tests=checks_tests,
+        check_benchmarks=uses_benchmarks,
+        time_benchmarks=uses_benchmarks,
+        device=ev.problem.device.type,
+    )
 
 
 def shape_of(ev: EvalState, case: Case) -> Shape:
-    params = dict(case.params, seed=int(case.params["seed"]) + SIZING_SEED_OFFSET) if "seed" in case.params \
+    params = (
+        dict(case.params, seed=int(case.params["seed"]) + SIZING_SEED_OFFSET)
+        if "seed" in case.params
         else dict(case.params)
+    )
     started = perf_counter_ns()
     data = ev.problem.generate(params)
     ev.synchronize()
@@ -64,7 +73,7 @@ def shape_of(ev: EvalState, case: Case) -> Shape:
         out = ev.problem.reference(clone_tree(data) if ev.plan.writable else data)
     ev.synchronize()
     done = perf_counter_ns()
-    scrub(out)                  # the reference's answer to a draw no case uses, overwritten all the same
+    scrub(out)  # the reference's answer to a draw no case uses, overwritten all the same
     del out, data
     memory.release(ev.problem.device)
     return Shape((drawn - started) / 1e9, (done - drawn) / 1e9)
@@ -73,6 +82,8 @@ def shape_of(ev: EvalState, case: Case) -> Shape:
 def describe(work: Work) -> dict[str, Any]:
     """The measured seconds, for the report."""
     first = work.tests[0] if work.tests else None
-    return {"test_draw_s": round(first.draw_s, 4) if first else None,
-            "test_call_s": round(first.call_s, 4) if first else None,
-            "benchmark_call_s": [round(s.call_s, 4) for s in work.benchmarks]}
+    return {
+        "test_draw_s": round(first.draw_s, 4) if first else None,
+        "test_call_s": round(first.call_s, 4) if first else None,
+        "benchmark_call_s": [round(s.call_s, 4) for s in work.benchmarks],
+    }

@@ -7,8 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from gpu_harness.buffers import BufferPlan
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, Deadline
@@ -30,19 +31,19 @@ class EvalState:
     on_case: Callable[[dict[str, Any]], None] = lambda case: None
     on_compiling: Callable[[bool], None] = lambda compiling: None
     compile_allowance_s: float = COMPILE_ALLOWANCE_S
-    compile_s: float = 0.0                 # import and first call (compilation, maybe)
-    compile_excluded_s: float = 0.0        # of which not counted against the deadline
+    compile_s: float = 0.0  # import and first call (compilation, maybe)
+    compile_excluded_s: float = 0.0  # of which not counted against the deadline
     first_call_done: bool = False
     secret: int = field(default_factory=lambda: int.from_bytes(os.urandom(4), "little") >> 2)  # never shown
-    candidate: RemoteCandidate | None = None      # the candidate's process, seen from the judge
+    candidate: RemoteCandidate | None = None  # the candidate's process, seen from the judge
     plan: BufferPlan = field(default_factory=BufferPlan)
-    kill_at: float = float("inf")          # monotonic time of the worker's hard kill (compiling extends it)
+    kill_at: float = float("inf")  # monotonic time of the worker's hard kill (compiling extends it)
     compiling_now: bool = False
-    plan_cap_s: float | None = None        # None: the caller's deadline, honoured; else auto-sized up to this
+    plan_cap_s: float | None = None  # None: the caller's deadline, honoured; else auto-sized up to this
     on_plan: Callable[[dict[str, Any]], None] = lambda plan: None
-    time_plan: Plan | None = None          # the time plan (plan.py), from the judge's own sizing
+    time_plan: Plan | None = None  # the time plan (plan.py), from the judge's own sizing
     work: Work | None = None
-    est_done_s: float = 0.0                # estimated seconds of the work done so far, and of what is left
+    est_done_s: float = 0.0  # estimated seconds of the work done so far, and of what is left
     est_left_s: float = 0.0
     _stage: str | None = None
     _stage_started: int = 0
@@ -101,7 +102,7 @@ class EvalState:
         """One checked call in the candidate's process; its outputs as views of shared memory (the
         caller clones what it keeps). Its exceptions come back classified; threads, patches and odd
         outputs it reports against itself are flags."""
-        with self.compiling(not self.first_call_done):     # Triton JIT, torch.compile: first call
+        with self.compiling(not self.first_call_done):  # Triton JIT, torch.compile: first call
             self.first_call_done = True
             return self.candidate.call(data)
 

@@ -26,14 +26,30 @@ def plan_time(ev: EvalState) -> None:
     auto = ev.plan_cap_s is not None
     budget = ev.deadline.seconds - ev.compile_excluded_s
     if auto:
-        ev.time_plan = timeplan.Plan(deadline_s=ev.plan_cap_s, reason="measuring the problem", cases=0,
-                                     est_case_s=0.0, est_total_s=0.0, secret_repeats=0, secret_repeats_wanted=0,
-                                     auto=True, fits=True, budget_s=budget, cap_s=ev.plan_cap_s)
+        ev.time_plan = timeplan.Plan(
+            deadline_s=ev.plan_cap_s,
+            reason="measuring the problem",
+            cases=0,
+            est_case_s=0.0,
+            est_total_s=0.0,
+            secret_repeats=0,
+            secret_repeats_wanted=0,
+            auto=True,
+            fits=True,
+            budget_s=budget,
+            cap_s=ev.plan_cap_s,
+        )
         ev.set_deadline(ev.plan_cap_s)
     ev.work = sizing.measure(ev)
     spent = ev.counted_s()
-    plan = timeplan.make(ev.work, ev.problem.settings.secret_repeats, budget, spent_s=spent, explicit=not auto,
-                         cap_s=ev.plan_cap_s)
+    plan = timeplan.make(
+        ev.work,
+        ev.problem.settings.secret_repeats,
+        budget,
+        spent_s=spent,
+        explicit=not auto,
+        cap_s=ev.plan_cap_s,
+    )
     ev.time_plan = plan
     ev.est_done_s = spent
     ev.est_left_s = plan.est_total_s
@@ -98,11 +114,17 @@ def plan_note(ev: EvalState) -> None:
     plan, report = ev.time_plan, ev.report
     if plan is None or report.plan is None:
         return
-    report.plan.update(deadline_s=plan.deadline_s, fits=plan.fits, suggest_deadline_s=plan.suggest_deadline_s,
-                       replanned=list(plan.replanned),
-                       secret_cases_run=sum(1 for c in report.cases if c.kind == "secret"))
+    report.plan.update(
+        deadline_s=plan.deadline_s,
+        fits=plan.fits,
+        suggest_deadline_s=plan.suggest_deadline_s,
+        replanned=list(plan.replanned),
+        secret_cases_run=sum(1 for c in report.cases if c.kind == "secret"),
+    )
     if not plan.fits and plan.suggest_deadline_s:
-        report.add_note(guard.NOTE_PLAN_DOES_NOT_FIT,
-                        f"the time plan estimates more than the deadline of {plan.deadline_s:g} s: pass "
-                        f"deadline_s={plan.suggest_deadline_s} (--deadline {plan.suggest_deadline_s}) and a "
-                        "timeout_s above it to run everything")
+        report.add_note(
+            guard.NOTE_PLAN_DOES_NOT_FIT,
+            f"the time plan estimates more than the deadline of {plan.deadline_s:g} s: pass "
+            f"deadline_s={plan.suggest_deadline_s} (--deadline {plan.suggest_deadline_s}) and a "
+            "timeout_s above it to run everything",
+        )

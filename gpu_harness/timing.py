@@ -23,14 +23,21 @@ import math
 import os
 import random
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from gpu_harness import memory, timing_flags
 from gpu_harness.check import clone_tree, poison, scrub, shares_memory, tensor_leaves
-from gpu_harness.clocks import ASSUMED_CLOCK_MHZ, ColdCache, clock_mhz, launch_cover_cycles, reset_persisting_l2
+from gpu_harness.clocks import (
+    ASSUMED_CLOCK_MHZ,
+    ColdCache,
+    clock_mhz,
+    launch_cover_cycles,
+    reset_persisting_l2,
+)
 from gpu_harness.guard import CudaEvent, cuda_sleep, cuda_synchronize, perf_counter_ns
 from gpu_harness.outcome import Summary, TimingResult
 from gpu_harness.remote import RemoteCandidate
@@ -38,7 +45,7 @@ from gpu_harness.remote import RemoteCandidate
 # Stopping rule defaults (a problem overrides them under task.yml `timing:`).
 MIN_SAMPLES = 10
 MAX_SAMPLES = 2000
-TARGET_RSE = 0.005                   # relative standard error of the median
+TARGET_RSE = 0.005  # relative standard error of the median
 BUDGET_S = {"cuda": 1.0, "cpu": 0.5}  # per benchmark case, reference and candidate together
 WARMUP_CALLS = 3
 # Standard error of the median of n normal samples is sqrt(pi/2) * sigma / sqrt(n); sigma is
@@ -63,7 +70,7 @@ BATCH_TARGET_MS = {"cuda": 20.0, "cpu": 30.0}
 MAX_BATCH_CALLS = 500
 MIN_CALL_MS = 0.001
 BATCH_ROUNDS = 3
-BATCH_RETRIES = 2                    # up to this many times BATCH_ROUNDS more while the claim disagrees
+BATCH_RETRIES = 2  # up to this many times BATCH_ROUNDS more while the claim disagrees
 JUDGE_SHARE = 0.15
 
 
@@ -72,9 +79,14 @@ class StoppingRule:
     median is under `target_rse`, or at `max_samples`, or (slow kernels) once `min_samples_slow`
     samples add up to `min_time_ms`. The caller also stops when its budget is spent."""
 
-    def __init__(self, min_samples: int = MIN_SAMPLES, max_samples: int = MAX_SAMPLES,
-                 target_rse: float = TARGET_RSE, min_time_ms: float = math.inf,
-                 min_samples_slow: int = MIN_SAMPLES_SLOW):
+    def __init__(
+        self,
+        min_samples: int = MIN_SAMPLES,
+        max_samples: int = MAX_SAMPLES,
+        target_rse: float = TARGET_RSE,
+        min_time_ms: float = math.inf,
+        min_samples_slow: int = MIN_SAMPLES_SLOW,
+    ):
         self.min_samples = min_samples
         self.max_samples = max_samples
         self.target_rse = target_rse
@@ -117,13 +129,19 @@ def relative_se_of_median(samples: list[float]) -> float:
     return MEDIAN_SE_FACTOR * MAD_TO_SIGMA * mad / math.sqrt(n) / median
 
 
-def summarise(samples_ms: list[float], host_ms: list[float] | None = None,
-              call_ms: list[float] | None = None) -> Summary:
+def summarise(
+    samples_ms: list[float], host_ms: list[float] | None = None, call_ms: list[float] | None = None
+) -> Summary:
     ordered = sorted(samples_ms)
-    return Summary(median_ms=statistics.median(ordered), p10_ms=_quantile(ordered, 0.10),
-                   p90_ms=_quantile(ordered, 0.90), n=len(ordered), rse=relative_se_of_median(ordered),
-                   host_median_ms=statistics.median(host_ms) if host_ms else None,
-                   host_call_median_ms=statistics.median(call_ms) if call_ms else None)
+    return Summary(
+        median_ms=statistics.median(ordered),
+        p10_ms=_quantile(ordered, 0.10),
+        p90_ms=_quantile(ordered, 0.90),
+        n=len(ordered),
+        rse=relative_se_of_median(ordered),
+        host_median_ms=statistics.median(host_ms) if host_ms else None,
+        host_call_median_ms=statistics.median(call_ms) if call_ms else None,
+    )
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -162,19 +180,30 @@ class InputRotation:
     candidate's process is timed on. The values a set holds now (`current`) are the judge's and
     are what a verified output is checked against."""
 
-    def __init__(self, first: Any, generate: Callable[[int], Any], seed: int, plan: memory.SetPlan,
-                 poisonable: set[int], candidate: RemoteCandidate):
+    def __init__(
+        self,
+        first: Any,
+        generate: Callable[[int], Any],
+        seed: int,
+        plan: memory.SetPlan,
+        poisonable: set[int],
+        candidate: RemoteCandidate,
+    ):
         self.generate, self.seed, self.plan, self.poisonable = generate, seed, plan, poisonable
         self.count = plan.working
         self.private = [first] + [generate(seed + 1 + k) for k in range(plan.working - 1)]
-        self.values = [generate(seed + 1000 + k) for k in range(plan.values)]   # values = working + 1: coprime
+        self.values = [generate(seed + 1000 + k) for k in range(plan.values)]  # values = working + 1: coprime
         self.current: list[Any] = [clone_tree(w) for w in self.private]
         self.shared = [candidate.stage_data(w, poisonable) for w in self.private]
 
     def refill(self, sample: int) -> int:
         """Working set for `sample`, both copies refilled in place with new values; output buffers poisoned."""
         k = sample % self.count
-        source = self.values[sample % len(self.values)] if self.values else self.generate(self.seed + 2000 + sample)
+        source = (
+            self.values[sample % len(self.values)]
+            if self.values
+            else self.generate(self.seed + 2000 + sample)
+        )
         refill_in_place(self.private[k], source, self.poisonable)
         refill_in_place(self.shared[k], source, self.poisonable)
         self.current[k] = source
@@ -196,10 +225,10 @@ class TimingInputs:
 
     reference: Callable[[Any], Any]
     candidate: RemoteCandidate
-    generate: Callable[[int], Any]               # seed -> fresh input set of the case's shape
-    verify: Callable[[Any, Any], tuple[bool, str]]   # (pristine copy, output) -> (correct?, why not)
+    generate: Callable[[int], Any]  # seed -> fresh input set of the case's shape
+    verify: Callable[[Any, Any], tuple[bool, str]]  # (pristine copy, output) -> (correct?, why not)
     seed: int
-    time_cap_s: float = math.inf                 # this case's share of the evaluation's deadline
+    time_cap_s: float = math.inf  # this case's share of the evaluation's deadline
     poisonable: set[int] = field(default_factory=set)
     overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -209,9 +238,9 @@ class JudgeCheck:
     """The judge's own clock over batches of candidate calls it ordered (and whose outputs it
     verified), against the candidate's claimed event time."""
 
-    candidate_ms: float                          # judge's clock: wall per call, batched, copy-back excluded
-    reference_ms: float                          # the same for the reference, in the judge
-    calls: int                                   # per batch
+    candidate_ms: float  # judge's clock: wall per call, batched, copy-back excluded
+    reference_ms: float  # the same for the reference, in the judge
+    calls: int  # per batch
     rounds: int
     verified: int
     failed: int
@@ -221,26 +250,31 @@ class JudgeCheck:
 class TimingOutcome:
     result: TimingResult
     failed_verifications: int
-    changed_after_return: int                    # verified outputs that changed after the call returned
-    first_set: Any                               # one input set, for the roofline floor's flop count
-    read_bytes: int = 0                          # bytes of the inputs a call must read (output buffers excluded)
-    out_bytes: int = 0                           # bytes a call must write (output buffer or reference output)
-    hidden_work: str | None = None               # host time the events missed, confirmed twice (GPU)
-    first_failure: str = ""                      # which verified timed call was wrong, and how
+    changed_after_return: int  # verified outputs that changed after the call returned
+    first_set: Any  # one input set, for the roofline floor's flop count
+    read_bytes: int = 0  # bytes of the inputs a call must read (output buffers excluded)
+    out_bytes: int = 0  # bytes a call must write (output buffer or reference output)
+    hidden_work: str | None = None  # host time the events missed, confirmed twice (GPU)
+    first_failure: str = ""  # which verified timed call was wrong, and how
     judge: JudgeCheck | None = None
 
 
 def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torch.device) -> TimingOutcome:
     started = perf_counter_ns()
     on_gpu = device.type == "cuda"
-    elapsed = lambda: (perf_counter_ns() - started) / 1e9      # noqa: E731
+    elapsed = lambda: (perf_counter_ns() - started) / 1e9  # noqa: E731
     cap = job.time_cap_s
     budget_s = min(float(job.overrides.get("budget_s", BUDGET_S[device.type])), TRIAL_SHARE * cap)
     min_time = float(job.overrides.get("min_time_ms", MIN_TIME_MS[device.type]))
-    rules = {who: StoppingRule(int(job.overrides.get("min_samples", MIN_SAMPLES)),
-                               int(job.overrides.get("max_samples", MAX_SAMPLES)),
-                               float(job.overrides.get("target_rse", TARGET_RSE)), min_time)
-             for who in ("reference", "candidate")}
+    rules = {
+        who: StoppingRule(
+            int(job.overrides.get("min_samples", MIN_SAMPLES)),
+            int(job.overrides.get("max_samples", MAX_SAMPLES)),
+            float(job.overrides.get("target_rse", TARGET_RSE)),
+            min_time,
+        )
+        for who in ("reference", "candidate")
+    }
     remote = job.candidate
 
     # 1. one draw, timed; one reference call on a copy gives the output size and the call time; the
@@ -254,17 +288,24 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     set_bytes = _nbytes(first)
     probe = clone_tree(first)
     out = job.reference(probe)
-    out_bytes = sum(o.numel() * o.element_size() for o in tensor_leaves(out)
-                    if not any(shares_memory(o, i) for i in tensor_leaves(probe)))
+    out_bytes = sum(
+        o.numel() * o.element_size()
+        for o in tensor_leaves(out)
+        if not any(shares_memory(o, i) for i in tensor_leaves(probe))
+    )
     scrub(out)
     scrub(probe)
     del out, probe
     leaves = tensor_leaves(first)
     read_bytes = sum(t.numel() * t.element_size() for i, t in enumerate(leaves) if i not in job.poisonable)
     buffer_bytes = set_bytes - read_bytes
-    floor_out_bytes = min(out_bytes, buffer_bytes) if buffer_bytes and out_bytes else out_bytes or buffer_bytes
-    free, total = memory.free_bytes(device, job.overrides.get("memory_bytes"))     # read right before use
-    plan = memory.plan_sets(2 * set_bytes, out_bytes, free, total, device.type, draw_s, min(cap, max(budget_s, 1.0)))
+    floor_out_bytes = (
+        min(out_bytes, buffer_bytes) if buffer_bytes and out_bytes else out_bytes or buffer_bytes
+    )
+    free, total = memory.free_bytes(device, job.overrides.get("memory_bytes"))  # read right before use
+    plan = memory.plan_sets(
+        2 * set_bytes, out_bytes, free, total, device.type, draw_s, min(cap, max(budget_s, 1.0))
+    )
     while True:
         try:
             remote.new_case()
@@ -296,10 +337,10 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
         remote.sync()
         call_ms, _host = remote.host_sample(rotation.shared[k])
         calls["candidate"].append(call_ms)
-        sample_s["candidate"] = (perf_counter_ns() - t0) / 1e9          # the judge's clock
+        sample_s["candidate"] = (perf_counter_ns() - t0) / 1e9  # the judge's clock
         if elapsed() + 2 * sum(sample_s.values()) * (MIN_SAMPLES_SLOW + MIN_HOST_SAMPLES) > cap:
-            break                  # a slow kernel: keep what is left of the cap for the samples
-    call_ms = {who: max(seen[1:] or seen) for who, seen in calls.items()}    # the first call compiles
+            break  # a slow kernel: keep what is left of the cap for the samples
+    call_ms = {who: max(seen[1:] or seen) for who, seen in calls.items()}  # the first call compiles
     cover_cycles = launch_cover_cycles(max(call_ms.values()), device) if on_gpu else 0
 
     # 3. trials: interleaved, alternating order, until both rules are done, the budget is spent with
@@ -342,7 +383,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             stopped_by = "budget"
             break
         if elapsed() + pair_s * (1 + (MIN_HOST_SAMPLES if on_gpu else 0)) > trial_cap:
-            stopped_by = "deadline"          # keep what the host samples and the judge's check need
+            stopped_by = "deadline"  # keep what the host samples and the judge's check need
             break
 
     # 4. host-clock samples without the launch cover (work on a side stream would run under the
@@ -368,8 +409,17 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
 
     # 5. the judge's own clock: batches of calls on sets it filled and ordered, their outputs verified
     claimed = statistics.median(rules["candidate"].samples)
-    judge = judge_batches(job, remote, rotation, claimed, statistics.median(judge_walls or [claimed]),
-                          max(cap - elapsed(), 0.0), rng, sample + 4 * HOST_SAMPLES, device)
+    judge = judge_batches(
+        job,
+        remote,
+        rotation,
+        claimed,
+        statistics.median(judge_walls or [claimed]),
+        max(cap - elapsed(), 0.0),
+        rng,
+        sample + 4 * HOST_SAMPLES,
+        device,
+    )
     failed += judge.failed
     verified += judge.verified
 
@@ -379,22 +429,43 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     ref.judge_ms, cand.judge_ms = judge.reference_ms, judge.candidate_ms
     mhz = clock_mhz(device)
     result = TimingResult(
-        case=name, params=params, clock="cuda_events" if on_gpu else "host", reference=ref, candidate=cand,
+        case=name,
+        params=params,
+        clock="cuda_events" if on_gpu else "host",
+        reference=ref,
+        candidate=cand,
         speedup=ref.median_ms / cand.median_ms if cand.median_ms > 0 else math.inf,
-        clock_mhz=mhz, l2_flush_bytes=cold.nbytes, input_sets=plan.total, input_sets_why=plan.why,
-        verified_samples=verified, stopped_by=stopped_by, seconds=elapsed(),
-        host_call_ms=dict(call_ms), launch_cover_us=cover_cycles / (mhz or ASSUMED_CLOCK_MHZ) if on_gpu else 0.0,
-        judge_calls=judge.calls, judge_rounds=judge.rounds)
+        clock_mhz=mhz,
+        l2_flush_bytes=cold.nbytes,
+        input_sets=plan.total,
+        input_sets_why=plan.why,
+        verified_samples=verified,
+        stopped_by=stopped_by,
+        seconds=elapsed(),
+        host_call_ms=dict(call_ms),
+        launch_cover_us=cover_cycles / (mhz or ASSUMED_CLOCK_MHZ) if on_gpu else 0.0,
+        judge_calls=judge.calls,
+        judge_rounds=judge.rounds,
+    )
     first_set = rotation.private[0]
     rotation.close()
     del cold, rotation
-    return TimingOutcome(result, failed, changed, first_set, read_bytes, floor_out_bytes, hidden, first_failure,
-                         judge)
+    return TimingOutcome(
+        result, failed, changed, first_set, read_bytes, floor_out_bytes, hidden, first_failure, judge
+    )
 
 
-def judge_batches(job: TimingInputs, remote: RemoteCandidate, rotation: InputRotation, claimed_ms: float,
-                  sample_wall_ms: float, left_s: float, rng: random.Random, first_sample: int,
-                  device: torch.device) -> JudgeCheck:
+def judge_batches(
+    job: TimingInputs,
+    remote: RemoteCandidate,
+    rotation: InputRotation,
+    claimed_ms: float,
+    sample_wall_ms: float,
+    left_s: float,
+    rng: random.Random,
+    first_sample: int,
+    device: torch.device,
+) -> JudgeCheck:
     """Wall time per call, on the judge's clock, over batches of back-to-back calls on every working
     set (refilled with fresh values first), in an order the judge draws; the last output of each set
     comes back and is verified. The copy-back is excluded by subtracting what the judge's own copy
@@ -418,21 +489,26 @@ def judge_batches(job: TimingInputs, remote: RemoteCandidate, rotation: InputRot
         if done < rounds:
             return True
         in_time = (perf_counter_ns() - started) / 1e9 * (done + 1) / done < left_s
-        return done < rounds * (1 + BATCH_RETRIES) and in_time and \
-            timing_flags.timing_disagrees(claimed_ms, best["candidate"], calls, done, device.type) is not None
+        return (
+            done < rounds * (1 + BATCH_RETRIES)
+            and in_time
+            and timing_flags.timing_disagrees(claimed_ms, best["candidate"], calls, done, device.type)
+            is not None
+        )
 
     while more():
         for k in range(rotation.count):
             rotation.refill(first_sample + done * rotation.count + k)
         order = [rng.randrange(rotation.count) for _ in range(calls)]
-        for who in (("candidate", "reference") if done % 2 == 0 else ("reference", "candidate")):
+        for who in ("candidate", "reference") if done % 2 == 0 else ("reference", "candidate"):
             if who == "reference":
                 best[who] = min(best[who], _reference_batch(job.reference, rotation, order, device))
                 continue
             remote.sync()
             used = sorted(set(order))
-            wall_ms, outs = remote.batch([rotation.shared[k] for k in order], used,
-                                         [rotation.shared[k] for k in used])
+            wall_ms, outs = remote.batch(
+                [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
+            )
             best[who] = min(best[who], wall_ms / calls)
             for k, out in outs.items():
                 ok, _why = job.verify(rotation.current[k], out)
@@ -443,8 +519,9 @@ def judge_batches(job: TimingInputs, remote: RemoteCandidate, rotation: InputRot
     return JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed)
 
 
-def _reference_batch(reference: Callable[[Any], Any], rotation: InputRotation, order: list[int],
-                     device: torch.device) -> float:
+def _reference_batch(
+    reference: Callable[[Any], Any], rotation: InputRotation, order: list[int], device: torch.device
+) -> float:
     """Per-call wall time of the reference over the same order, on the judge's own sets."""
     on_gpu = device.type == "cuda"
     if on_gpu:
@@ -463,17 +540,19 @@ def _nbytes(tree: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensor_leaves(tree))
 
 
-def timed_call(fn: Callable[[Any], Any], data: Any, cold: ColdCache, cover_cycles: int) -> tuple[float, float, Any]:
+def timed_call(
+    fn: Callable[[Any], Any], data: Any, cold: ColdCache, cover_cycles: int
+) -> tuple[float, float, Any]:
     """One timed call, the same procedure in the judge (the reference) and in the candidate's process:
     flush, synchronise, time (events around the call after a launch cover, and a host clock from a
     device-wide synchronize to the next). On the CPU both are the host clock."""
     if cold.device.type == "cuda":
         start, end = CudaEvent(enable_timing=True), CudaEvent(enable_timing=True)
-        reset_persisting_l2()           # lines a candidate pinned in L2 would survive the flush
+        reset_persisting_l2()  # lines a candidate pinned in L2 would survive the flush
         cuda_synchronize()
         t0 = perf_counter_ns()
         cold.flush()
-        cuda_sleep(cover_cycles)        # GPU busy while the CPU launches: events see GPU time only
+        cuda_sleep(cover_cycles)  # GPU busy while the CPU launches: events see GPU time only
         start.record()
         out = fn(data)
         end.record()
@@ -505,14 +584,22 @@ def host_call(fn: Callable[[Any], Any], data: Any, cold: ColdCache) -> tuple[flo
     return (t_call - t0) / 1e6, (t1 - t0) / 1e6, out
 
 
-def _host_rounds(reference: Callable[[Any], Any], remote: RemoteCandidate, rotation: InputRotation, first: int,
-                 cold: ColdCache, count: int) -> dict[str, tuple[list[float], list[float]]]:
+def _host_rounds(
+    reference: Callable[[Any], Any],
+    remote: RemoteCandidate,
+    rotation: InputRotation,
+    first: int,
+    cold: ColdCache,
+    count: int,
+) -> dict[str, tuple[list[float], list[float]]]:
     """`count` interleaved host samples of the reference (here), the candidate and a null call (in its
     process), rotating order: {who: (call ms, host ms)}."""
-    rounds: dict[str, tuple[list[float], list[float]]] = {who: ([], []) for who in ("reference", "candidate", "null")}
+    rounds: dict[str, tuple[list[float], list[float]]] = {
+        who: ([], []) for who in ("reference", "candidate", "null")
+    }
     names = list(rounds)
     for i in range(count):
-        order = names[i % len(names):] + names[:i % len(names)]
+        order = names[i % len(names) :] + names[: i % len(names)]
         for who in order:
             k = rotation.refill(first + i)
             if who == "reference":

@@ -13,8 +13,8 @@ import statistics
 # time) did work that CUDA events on its stream did not see.
 EVENT_HOST_EXCESS_RATIO = 3.0
 EVENT_HOST_EXCESS_MIN_MS = 0.05
-HIDDEN_SHARE = 0.5                 # unexplained time must be at least half the candidate's event time
-HIDDEN_MAJORITY = 0.8              # on at least this share of samples, in each of two rounds
+HIDDEN_SHARE = 0.5  # unexplained time must be at least half the candidate's event time
+HIDDEN_MAJORITY = 0.8  # on at least this share of samples, in each of two rounds
 # A speed-up above the sanity limit is flagged only when the candidate's p90 is below this share of
 # the roofline floor (or there is no floor): a kernel at the floor is honest, the reference just slow.
 SPEEDUP_FLOOR_SHARE = 0.9
@@ -29,8 +29,9 @@ JUDGE_NOISE_FACTOR = {"cuda": 1.25, "cpu": 1.5}
 LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.005}
 
 
-def hidden_work(cand_event_ms: list[float], rounds: dict[str, tuple[list[float], list[float]]],
-                ref_event_ms: list[float]) -> str | None:
+def hidden_work(
+    cand_event_ms: list[float], rounds: dict[str, tuple[list[float], list[float]]], ref_event_ms: list[float]
+) -> str | None:
     """Host time from synchronize to synchronize that neither the candidate's events, nor the host
     time inside its call, nor the cost of synchronising (the null call's, sample by sample) explain:
     work on a side stream, in a thread, or deferred past the end event. It must show on most samples
@@ -47,20 +48,22 @@ def hidden_work(cand_event_ms: list[float], rounds: dict[str, tuple[list[float],
     above = sum(1 for e in excess if e > threshold)
     if not excess or above < HIDDEN_MAJORITY * len(excess):
         return None
-    return (f"CUDA events saw {event:.4f} ms but the host clock around a device-wide synchronize saw "
-            f"{statistics.median(excess):.4f} ms more than the call's own host time "
-            f"({statistics.median(c_call):.4f} ms) and the cost of synchronising ({statistics.median(sync):.4f} ms) "
-            f"explain, on {above} of {len(excess)} samples (reference: {ref_event:.4f} ms events, "
-            f"{ref_excess:.4f} ms unexplained): work on a side stream, in a thread or deferred past the end event")
+    return (
+        f"CUDA events saw {event:.4f} ms but the host clock around a device-wide synchronize saw "
+        f"{statistics.median(excess):.4f} ms more than the call's own host time "
+        f"({statistics.median(c_call):.4f} ms) and the cost of synchronising ({statistics.median(sync):.4f} ms) "
+        f"explain, on {above} of {len(excess)} samples (reference: {ref_event:.4f} ms events, "
+        f"{ref_excess:.4f} ms unexplained): work on a side stream, in a thread or deferred past the end event"
+    )
 
 
 def speedup_insane(speedup: float, limit: float) -> str | None:
     if speedup > limit:
-        return (f"speedup {speedup:.1f}x over the reference (reference p10 / candidate p90) is above the sanity "
-                f"limit {limit:g}x: flagged for review")
+        return (
+            f"speedup {speedup:.1f}x over the reference (reference p10 / candidate p90) is above the sanity "
+            f"limit {limit:g}x: flagged for review"
+        )
     return None
-
-
 
 
 def supported_ms(judge_ms: float, device: str) -> float:
@@ -72,8 +75,10 @@ def supported_ms(judge_ms: float, device: str) -> float:
 def timing_disagrees(claimed_ms: float, judge_ms: float, calls: int, rounds: int, device: str) -> str | None:
     if claimed_ms >= supported_ms(judge_ms, device):
         return None
-    return (f"the candidate's own timing says {claimed_ms * 1e3:.2f} us per call, but the judge's clock saw "
-            f"{judge_ms * 1e3:.2f} us per call over {rounds} batch(es) of {calls} verified back-to-back calls; "
-            f"beyond noise ({JUDGE_NOISE_FACTOR[device]:g}x) and launch cost ({LAUNCH_ALLOWANCE_MS[device] * 1e3:g} us) "
-            f"that is not believed: its timer, events or synchronisation were tampered with, or work escapes them. "
-            f"The speed-up reported uses the judge's bound")
+    return (
+        f"the candidate's own timing says {claimed_ms * 1e3:.2f} us per call, but the judge's clock saw "
+        f"{judge_ms * 1e3:.2f} us per call over {rounds} batch(es) of {calls} verified back-to-back calls; "
+        f"beyond noise ({JUDGE_NOISE_FACTOR[device]:g}x) and launch cost ({LAUNCH_ALLOWANCE_MS[device] * 1e3:g} us) "
+        f"that is not believed: its timer, events or synchronisation were tampered with, or work escapes them. "
+        f"The speed-up reported uses the judge's bound"
+    )

@@ -32,21 +32,42 @@ from typing import IO, Any
 
 from gpu_harness import SCHEMA_VERSION, confine
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
-from gpu_harness.plan import MAX_DEADLINE_S
 from gpu_harness.outcome import (
-    KIND_BAD_REQUEST, KIND_CRASHED, KIND_DEADLINE, KIND_INTERNAL, KIND_NOT_TIMED, KIND_OUT_OF_MEMORY,
-    KIND_PROBLEM_NOT_FOUND, KIND_TIMEOUT, STAGE_LOAD, STAGE_SETUP, STAGE_TIME, CaseResult, NotRun, Report,
-    StageError, tail,
+    KIND_BAD_REQUEST,
+    KIND_CRASHED,
+    KIND_DEADLINE,
+    KIND_INTERNAL,
+    KIND_NOT_TIMED,
+    KIND_OUT_OF_MEMORY,
+    KIND_PROBLEM_NOT_FOUND,
+    KIND_TIMEOUT,
+    STAGE_LOAD,
+    STAGE_SETUP,
+    STAGE_TIME,
+    CaseResult,
+    NotRun,
+    Report,
+    StageError,
+    tail,
 )
+from gpu_harness.plan import MAX_DEADLINE_S
 
 DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
 CAPTURE_TAIL_CHARS = 4000
 FRAME_LIMIT_BYTES = 64 << 20
 # torch._dynamo: the dispatch mode that lists a candidate's ops imports it on first use (~2 s).
 # triton.experimental.gluon: Triton 3.5+ imports it on a kernel's first compile or cache load.
-WARM_MODULES = ("torch", "numpy", "yaml", "triton", "triton.language", "triton.experimental.gluon", "torch._dynamo")
+WARM_MODULES = (
+    "torch",
+    "numpy",
+    "yaml",
+    "triton",
+    "triton.language",
+    "triton.experimental.gluon",
+    "torch._dynamo",
+)
 CHILD_EXIT_OK = 0
-CHILD_EXIT_INTERNAL = 70          # EX_SOFTWARE: the harness itself broke inside the child
+CHILD_EXIT_INTERNAL = 70  # EX_SOFTWARE: the harness itself broke inside the child
 PR_SET_DUMPABLE = 4
 
 
@@ -65,17 +86,22 @@ def warm_imports(modules: tuple[str, ...] = WARM_MODULES, freeze: bool = False) 
     os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
     loaded = []
     for name in modules:
-        if name.startswith("triton") and "torch" in sys.modules and not sys.modules["torch"].cuda.is_available():
-            os.environ.setdefault("TRITON_INTERPRET", "1")    # Triton reads it once: set before import
+        if (
+            name.startswith("triton")
+            and "torch" in sys.modules
+            and not sys.modules["torch"].cuda.is_available()
+        ):
+            os.environ.setdefault("TRITON_INTERPRET", "1")  # Triton reads it once: set before import
         try:
             __import__(name)
             loaded.append(name)
-        except Exception:          # triton or numpy absent: candidates that need them will say so
+        except Exception:  # triton or numpy absent: candidates that need them will say so
             continue
     import gpu_harness.evaluate  # noqa: F401  (pulls check, guard, timing, problem)
+
     _precompute_triton_key()
     _register_torch_triton_ops()
-    if freeze:            # the worker: imported objects never move again, collections stay cheap in children
+    if freeze:  # the worker: imported objects never move again, collections stay cheap in children
         gc.collect()
         gc.freeze()
     return loaded
@@ -89,8 +115,9 @@ def _precompute_triton_key() -> None:
         return
     try:
         from triton.runtime.cache import triton_key
+
         triton_key()
-    except Exception:          # another Triton layout: its first kernel pays the hashing instead
+    except Exception:  # another Triton layout: its first kernel pays the hashing instead
         pass
 
 
@@ -104,7 +131,7 @@ def _register_torch_triton_ops() -> None:
         return
     try:
         register()
-    except Exception:          # a torch without it: the child's lazy init does what it does
+    except Exception:  # a torch without it: the child's lazy init does what it does
         pass
 
 
@@ -121,7 +148,9 @@ def cuda_initialised() -> bool:
 
 
 # -- the isolated evaluation ------------------------------------------------------------------
-def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready: "ReadyChild | None" = None) -> Report:
+def run_isolated(
+    request: dict[str, Any], timeout_s: float | None = None, ready: ReadyChild | None = None
+) -> Report:
     """Evaluate one request in a fresh forked child (`ready`, forked earlier, or a new one); always
     returns a Report. The deadline (`deadline_s`) bounds the evaluation; the hard kill (`timeout_s`)
     comes a grace period after it, for a call that never returns."""
@@ -138,20 +167,28 @@ def run_isolated(request: dict[str, Any], timeout_s: float | None = None, ready:
     if not os.path.exists(problem):
         return _harness_error(shell, KIND_PROBLEM_NOT_FOUND, f"problem not found: {problem}")
     if cuda_initialised():
-        return _harness_error(shell, KIND_INTERNAL,
-                              "CUDA is initialised in the worker parent; a forked child could not use it")
+        return _harness_error(
+            shell, KIND_INTERNAL, "CUDA is initialised in the worker parent; a forked child could not use it"
+        )
     try:
         allowance = _number(request.get("compile_allowance_s"), allow_zero=True)
     except ValueError as exc:
         return _harness_error(shell, KIND_BAD_REQUEST, f"bad request: {exc}")
-    if allowance is None:      # a caller's explicit timeout is a promise: compiling counts unless it says so
+    if allowance is None:  # a caller's explicit timeout is a promise: compiling counts unless it says so
         explicit = timeout_s if timeout_s is not None else request.get("timeout_s")
         allowance = COMPILE_ALLOWANCE_S if explicit is None else 0.0
-    job = {"problem": problem, "candidate": candidate, "mode": mode, "deadline_s": deadline_s,
-           "overrides": request.get("timing") or {}, "compile_allowance_s": allowance, "timeout_s": timeout,
-           "plan_cap_s": cap}
+    job = {
+        "problem": problem,
+        "candidate": candidate,
+        "mode": mode,
+        "deadline_s": deadline_s,
+        "overrides": request.get("timing") or {},
+        "compile_allowance_s": allowance,
+        "timeout_s": timeout,
+        "plan_cap_s": cap,
+    }
     if ready is not None and not ready.alive():
-        ready.discard()                                  # it died waiting (reaped); fork a fresh one
+        ready.discard()  # it died waiting (reaped); fork a fresh one
         ready = None
     child = ready if ready is not None else ReadyChild()
     return child.run(job, shell, timeout)
@@ -181,16 +218,24 @@ def _number(value: Any, allow_zero: bool = False) -> float | None:
     return number
 
 
-def _evaluate(job: dict[str, Any], channel: "_Channel", process) -> dict[str, Any]:
+def _evaluate(job: dict[str, Any], channel: _Channel, process) -> dict[str, Any]:
     from gpu_harness.evaluate import evaluate
-    return evaluate(job["problem"], job["candidate"], process, job["mode"],
-                    on_stage=lambda stage: channel.send(stage=stage),
-                    overrides=job["overrides"], deadline_s=job["deadline_s"],
-                    on_case=lambda case: channel.send(**case),
-                    on_compiling=lambda compiling: channel.send(compiling=compiling),
-                    compile_allowance_s=job["compile_allowance_s"],
-                    timeout_s=float(job.get("timeout_s") or DEFAULT_TIMEOUT_S),
-                    plan_cap_s=job.get("plan_cap_s"), on_plan=lambda plan: channel.send(plan=plan)).to_json()
+
+    return evaluate(
+        job["problem"],
+        job["candidate"],
+        process,
+        job["mode"],
+        on_stage=lambda stage: channel.send(stage=stage),
+        overrides=job["overrides"],
+        deadline_s=job["deadline_s"],
+        on_case=lambda case: channel.send(**case),
+        on_compiling=lambda compiling: channel.send(compiling=compiling),
+        compile_allowance_s=job["compile_allowance_s"],
+        timeout_s=float(job.get("timeout_s") or DEFAULT_TIMEOUT_S),
+        plan_cap_s=job.get("plan_cap_s"),
+        on_plan=lambda plan: channel.send(plan=plan),
+    ).to_json()
 
 
 def _harness_error(report: Report, kind: str, message: str) -> Report:
@@ -223,8 +268,8 @@ class ReadyChild:
     def __init__(self):
         self.used = False
         self.nonce = os.urandom(16).hex()
-        confine.become_subreaper()      # the candidate's detached processes re-parent to us if the child dies
-        self.elders = confine.descendants()              # ours before this child: never swept with it
+        confine.become_subreaper()  # the candidate's detached processes re-parent to us if the child dies
+        self.elders = confine.descendants()  # ours before this child: never swept with it
         self.scratch = tempfile.mkdtemp(prefix="gpu_harness-scratch-")
         self.result_r, result_w = os.pipe()
         job_r, self.job_w = os.pipe()
@@ -233,32 +278,33 @@ class ReadyChild:
         sys.stdout.flush()
         sys.stderr.flush()
         self.pid = os.fork()
-        if self.pid == 0:                                # ---- child
+        if self.pid == 0:  # ---- child
             code = CHILD_EXIT_INTERNAL
             try:
                 os.setpgid(0, 0)
                 os.close(self.result_r)
                 os.close(self.job_w)
-                confine.die_with_parent()                # a worker killed outright takes the evaluation along
-                isolation = confine.confine_candidate(self.scratch)   # one thread yet: binds all to come
+                confine.die_with_parent()  # a worker killed outright takes the evaluation along
+                isolation = confine.confine_candidate(self.scratch)  # one thread yet: binds all to come
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.dup2(self.out_file.fileno(), 1)
                 os.dup2(self.err_file.fileno(), 2)
-                faulthandler.enable(file=sys.stderr, all_threads=True)   # a segfault leaves its traceback
+                faulthandler.enable(file=sys.stderr, all_threads=True)  # a segfault leaves its traceback
                 from gpu_harness import remote
-                process = remote.spawn(lambda: remote.confine_process(self.scratch))   # before CUDA
+
+                process = remote.spawn(lambda: remote.confine_process(self.scratch))  # before CUDA
                 non_dumpable()
                 initialise_cuda()
                 job = _read_job(job_r)
-                if job is None:                          # the parent went away or shut down: nothing to do
+                if job is None:  # the parent went away or shut down: nothing to do
                     code = CHILD_EXIT_OK
                 else:
-                    channel = _Channel(result_w, self.nonce)   # not inheritable: nvcc & co. never get it
+                    channel = _Channel(result_w, self.nonce)  # not inheritable: nvcc & co. never get it
                     channel.send(isolation=isolation.to_json())
                     channel.send(report=_evaluate(job, channel, process))
                     code = CHILD_EXIT_OK
-            except BaseException as exc:                 # the harness broke: say so on the channel
+            except BaseException as exc:  # the harness broke: say so on the channel
                 try:
                     traceback.print_exc()
                     _Channel(result_w, self.nonce).send(internal=f"{type(exc).__name__}: {exc}")
@@ -290,16 +336,22 @@ class ReadyChild:
         try:
             os.write(self.job_w, (json.dumps(job) + "\n").encode())
         except OSError:
-            pass                                         # it died while waiting: reported below
+            pass  # it died while waiting: reported below
         os.close(self.job_w)
         cap = job.get("plan_cap_s")
-        frames, timed_out = _read_frames(self.result_r, self.nonce, started + timeout, job["compile_allowance_s"],
-                                         pid=self.pid, plan_cap=None if cap is None else (started, float(cap)))
+        frames, timed_out = _read_frames(
+            self.result_r,
+            self.nonce,
+            started + timeout,
+            job["compile_allowance_s"],
+            pid=self.pid,
+            plan_cap=None if cap is None else (started, float(cap)),
+        )
         timeout = _planned_timeout(frames, timeout, cap)
         if timed_out:
             _kill_group(self.pid)
         _, status = os.waitpid(self.pid, 0)
-        sweep = confine.kill_descendants(exclude=self.elders)   # strays of a child that died or was killed
+        sweep = confine.kill_descendants(exclude=self.elders)  # strays of a child that died or was killed
         os.close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
         report = _report_from(frames, shell, status, timed_out, timeout)
@@ -365,7 +417,7 @@ def initialise_cuda(comparisons: bool = True) -> None:
     if triton is not None:
         try:
             triton.runtime.driver.active.get_current_device()
-        except Exception:          # an older Triton: its driver starts on the first launch instead
+        except Exception:  # an older Triton: its driver starts on the first launch instead
             pass
 
 
@@ -373,6 +425,7 @@ def _load_comparison_kernels(torch: Any) -> None:
     """CUDA loads each kernel module on its first use; the comparisons every evaluation makes (one per
     dtype family) load theirs here, while the child waits for its job, not inside the evaluation."""
     from gpu_harness.check import compare, same_bits
+
     for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.int32):
         a = torch.ones(64, device="cuda", dtype=dtype)
         compare(a, a.clone())
@@ -392,16 +445,24 @@ def _read_job(fd: int) -> dict[str, Any] | None:
 
 def _planned_timeout(frames: list[dict[str, Any]], timeout: float, cap: float | None) -> float:
     """The hard kill an auto plan moved to: its last deadline (at most the cap) plus the grace."""
-    planned = [f["plan"]["deadline_s"] for f in frames if isinstance(f.get("plan"), dict)
-               and isinstance(f["plan"].get("deadline_s"), (int, float))]
+    planned = [
+        f["plan"]["deadline_s"]
+        for f in frames
+        if isinstance(f.get("plan"), dict) and isinstance(f["plan"].get("deadline_s"), (int, float))
+    ]
     if cap is None or not planned:
         return timeout
     return max(timeout, min(float(planned[-1]), float(cap)) + KILL_GRACE_S)
 
 
-def _read_frames(fd: int, nonce: str, deadline: float,
-                 allowance: float = COMPILE_ALLOWANCE_S, pid: int | None = None,
-                 plan_cap: tuple[float, float] | None = None) -> tuple[list[dict[str, Any]], bool]:
+def _read_frames(
+    fd: int,
+    nonce: str,
+    deadline: float,
+    allowance: float = COMPILE_ALLOWANCE_S,
+    pid: int | None = None,
+    plan_cap: tuple[float, float] | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
     """Frames until the child closes the pipe or exits (`pid`: a detached process the candidate forked
     holds a copy of the pipe's end and would keep it open), or False -> True at the kill deadline.
     While the child says it is compiling (`{"compiling": true}` around the candidate's import and
@@ -423,7 +484,7 @@ def _read_frames(fd: int, nonce: str, deadline: float,
         ready, _, _ = select.select([fd, *exited.fds], [], [], min(remaining, exited.poll_s))
         if fd in ready:
             chunk = os.read(fd, 1 << 16)
-        elif exited.done():                  # the child is gone: what it wrote is in the pipe already
+        elif exited.done():  # the child is gone: what it wrote is in the pipe already
             chunk = _drain(fd)
         else:
             continue
@@ -447,7 +508,7 @@ def _read_frames(fd: int, nonce: str, deadline: float,
                     paused_since = None
                 elif plan_cap is not None and isinstance(frame.get("plan"), dict):
                     deadline = _plan_kill(frame["plan"], plan_cap, first_deadline, deadline)
-        if fd not in ready:                  # drained after the child's exit: nothing more will come from it
+        if fd not in ready:  # drained after the child's exit: nothing more will come from it
             break
     exited.close()
     return frames, False
@@ -520,41 +581,67 @@ def _report_from(frames, shell: Report, status: int, timed_out: bool, timeout: f
         return Report.from_json(docs[-1])
     report = shell
     done = [f["case"] for f in frames if isinstance(f.get("case"), dict)]
-    if done:                                   # what was checked before the kill is still reported
+    if done:  # what was checked before the kill is still reported
         report.cases = [CaseResult(**case) for case in done]
         report.partial = True
-        report.not_run.append(NotRun("(the rest)", "", f"the evaluation was killed after {len(done)} checked "
-                                     "case(s)"))
+        report.not_run.append(
+            NotRun("(the rest)", "", f"the evaluation was killed after {len(done)} checked case(s)")
+        )
     internal = [f["internal"] for f in frames if "internal" in f]
     if timed_out and stage == STAGE_TIME and done and all(c.get("passed") for c in done):
-        report.error = StageError(stage, KIND_NOT_TIMED, f"correct, not timed: every checked case passed and the "
-                                  f"evaluation was killed at {timeout:g} s while timing; pass timeout_s="
-                                  f"{int(2 * timeout + 1)} (--timeout {int(2 * timeout + 1)}) to let timing finish")
+        report.error = StageError(
+            stage,
+            KIND_NOT_TIMED,
+            f"correct, not timed: every checked case passed and the "
+            f"evaluation was killed at {timeout:g} s while timing; pass timeout_s="
+            f"{int(2 * timeout + 1)} (--timeout {int(2 * timeout + 1)}) to let timing finish",
+        )
     elif timed_out and not any(f.get("stage") == STAGE_LOAD for f in frames):
         # Killed before the candidate was loaded: only the harness's own set-up (the problem's import,
         # its buffers, the time plan's reference calls) had run. Never the candidate's failure.
         report.partial = True
-        report.error = StageError(stage, KIND_DEADLINE, f"the evaluation was killed at {timeout:g} s while the "
-                                  "harness was still setting up (no candidate code had run: the problem's reference "
-                                  f"is slow at these sizes); pass timeout_s={int(2 * timeout + 1)} (--timeout "
-                                  f"{int(2 * timeout + 1)}) or leave the timeout out to let the time plan size it")
+        report.error = StageError(
+            stage,
+            KIND_DEADLINE,
+            f"the evaluation was killed at {timeout:g} s while the "
+            "harness was still setting up (no candidate code had run: the problem's reference "
+            f"is slow at these sizes); pass timeout_s={int(2 * timeout + 1)} (--timeout "
+            f"{int(2 * timeout + 1)}) or leave the timeout out to let the time plan size it",
+        )
     elif timed_out:
-        report.error = StageError(stage, KIND_TIMEOUT, f"no result within {timeout:g} s at stage {stage}: the "
-                                  "evaluation was killed, a call never returned (an infinite loop or a hang?)")
+        report.error = StageError(
+            stage,
+            KIND_TIMEOUT,
+            f"no result within {timeout:g} s at stage {stage}: the "
+            "evaluation was killed, a call never returned (an infinite loop or a hang?)",
+        )
     elif os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
-        why = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error", signal.SIGABRT: "abort",
-               signal.SIGKILL: "killed (out of memory?)", signal.SIGFPE: "arithmetic fault",
-               signal.SIGILL: "illegal instruction"}.get(sig, "signal")
-        report.error = StageError(stage, kind, f"the evaluation process died at stage {stage} with {name} ({why})")
+        why = {
+            signal.SIGSEGV: "segmentation fault",
+            signal.SIGBUS: "bus error",
+            signal.SIGABRT: "abort",
+            signal.SIGKILL: "killed (out of memory?)",
+            signal.SIGFPE: "arithmetic fault",
+            signal.SIGILL: "illegal instruction",
+        }.get(sig, "signal")
+        report.error = StageError(
+            stage, kind, f"the evaluation process died at stage {stage} with {name} ({why})"
+        )
     elif internal:
-        report.error = StageError(stage, KIND_INTERNAL, f"the harness failed inside the child: {internal[-1]}")
+        report.error = StageError(
+            stage, KIND_INTERNAL, f"the harness failed inside the child: {internal[-1]}"
+        )
     else:
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-        report.error = StageError(stage, KIND_CRASHED, f"the evaluation process exited with status {code} at "
-                                  f"stage {stage} without a result (the candidate called exit?)")
+        report.error = StageError(
+            stage,
+            KIND_CRASHED,
+            f"the evaluation process exited with status {code} at "
+            f"stage {stage} without a result (the candidate called exit?)",
+        )
     return report.finish()
 
 
@@ -573,15 +660,23 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
     The next evaluation's child is forked (and has initialised CUDA) before its request arrives."""
     non_dumpable()
     warm = warm_imports(freeze=True)
-    confine.kill_descendants_on_signals()    # job_cancel's TERM: evaluations and their strays go first
+    confine.kill_descendants_on_signals()  # job_cancel's TERM: evaluations and their strays go first
     ready = ReadyChild()
 
     def answer(doc: dict[str, Any]) -> None:
         stdout.write(json.dumps(doc, default=_jsonable) + "\n")
         stdout.flush()
 
-    answer({"schema": SCHEMA_VERSION, "event": "ready", "pid": os.getpid(), "warm": warm,
-            "cuda_initialised": cuda_initialised(), "gpu": gpu_present()})
+    answer(
+        {
+            "schema": SCHEMA_VERSION,
+            "event": "ready",
+            "pid": os.getpid(),
+            "warm": warm,
+            "cuda_initialised": cuda_initialised(),
+            "gpu": gpu_present(),
+        }
+    )
     for line in stdin:
         if not line.strip():
             continue
@@ -590,31 +685,62 @@ def serve(stdin: IO[str] = sys.stdin, stdout: IO[str] = sys.stdout, timeout_s: f
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
         except ValueError as exc:
-            answer({"schema": SCHEMA_VERSION, "id": None, "passed": False, "flags": [],
-                    "error": {"stage": STAGE_SETUP, "kind": KIND_BAD_REQUEST, "message": f"bad request: {exc}",
-                              "stderr_tail": ""}})
+            answer(
+                {
+                    "schema": SCHEMA_VERSION,
+                    "id": None,
+                    "passed": False,
+                    "flags": [],
+                    "error": {
+                        "stage": STAGE_SETUP,
+                        "kind": KIND_BAD_REQUEST,
+                        "message": f"bad request: {exc}",
+                        "stderr_tail": "",
+                    },
+                }
+            )
             continue
         op = request.get("op", "smoke")
         rid = request.get("id")
         if op == "ping":
-            answer({"schema": SCHEMA_VERSION, "id": rid, "pong": True, "cuda_initialised": cuda_initialised(),
-                    "ready_child": ready.pid if ready.alive() else None})
+            answer(
+                {
+                    "schema": SCHEMA_VERSION,
+                    "id": rid,
+                    "pong": True,
+                    "cuda_initialised": cuda_initialised(),
+                    "ready_child": ready.pid if ready.alive() else None,
+                }
+            )
         elif op == "shutdown":
             ready.discard()
             confine.kill_descendants()
             answer({"schema": SCHEMA_VERSION, "id": rid, "bye": True})
             return 0
         elif op == "info":
-            answer({"schema": SCHEMA_VERSION, "id": rid, "info": info_isolated(timeout_s or DEFAULT_TIMEOUT_S)})
+            answer(
+                {"schema": SCHEMA_VERSION, "id": rid, "info": info_isolated(timeout_s or DEFAULT_TIMEOUT_S)}
+            )
         elif op == "smoke":
             report = run_isolated(request, request.get("timeout_s", timeout_s), ready=ready)
             answer({"id": rid, **report.to_json()})
             if ready.used or not ready.alive():
-                ready = ReadyChild()      # the next one gets ready while the client reads this answer
+                ready = ReadyChild()  # the next one gets ready while the client reads this answer
         else:
-            answer({"schema": SCHEMA_VERSION, "id": rid, "passed": False, "flags": [],
-                    "error": {"stage": STAGE_SETUP, "kind": KIND_BAD_REQUEST,
-                              "message": f"unknown op {op!r}: use smoke, info, ping or shutdown", "stderr_tail": ""}})
+            answer(
+                {
+                    "schema": SCHEMA_VERSION,
+                    "id": rid,
+                    "passed": False,
+                    "flags": [],
+                    "error": {
+                        "stage": STAGE_SETUP,
+                        "kind": KIND_BAD_REQUEST,
+                        "message": f"unknown op {op!r}: use smoke, info, ping or shutdown",
+                        "stderr_tail": "",
+                    },
+                }
+            )
     ready.discard()
     confine.kill_descendants()
     return 0
@@ -627,6 +753,7 @@ def info_isolated(timeout_s: float) -> dict[str, Any]:
     if pid == 0:
         try:
             from gpu_harness.info import collect
+
             os.write(write_fd, json.dumps(collect(), default=_jsonable).encode())
         finally:
             os._exit(0)

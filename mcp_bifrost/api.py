@@ -86,16 +86,21 @@ class GPU:
     ) -> None:
         """audit=False: the caller audits at its own level (the MCP server does). words: the vocabulary
         of messages that name a next step (the CLI passes Words.CLI)."""
-        self.config = config if isinstance(config, Config) else load_config(None if config is None else Path(config))
-        self._app = Bifrost(self.config, Path(workspace if workspace is not None else os.getcwd()), words=words)
+        self.config = (
+            config if isinstance(config, Config) else load_config(None if config is None else Path(config))
+        )
+        self._app = Bifrost(
+            self.config, Path(workspace if workspace is not None else os.getcwd()), words=words
+        )
         self.workspace: Path = self._app.workspace
         self._audit = AuditLog(self.config.audit_log_path(), surface="api") if audit else None
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -115,12 +120,23 @@ class GPU:
             if isinstance(work, Coroutine):
                 work.close()  # refused before it started: no "never awaited" warning
             if self._audit:
-                self._audit.end(call, tool, target, {"error": f"{type(exc).__name__}: {exc}"[:2000],
-                                                     "seconds": round(time.monotonic() - started, 3)})
+                self._audit.end(
+                    call,
+                    tool,
+                    target,
+                    {
+                        "error": f"{type(exc).__name__}: {exc}"[:2000],
+                        "seconds": round(time.monotonic() - started, 3),
+                    },
+                )
             raise
         if self._audit:
-            self._audit.end(call, tool, target, {"result": _summary(result),
-                                                 "seconds": round(time.monotonic() - started, 3)})
+            self._audit.end(
+                call,
+                tool,
+                target,
+                {"result": _summary(result), "seconds": round(time.monotonic() - started, 3)},
+            )
         return result
 
     def _target(self, target: str | None) -> str:
@@ -150,11 +166,30 @@ class GPU:
         and returns its job_id at once; use_budget=True turns a run past the call budget into a job
         (the MCP tool's behaviour). progress(elapsed_s, last_line) is called every progress interval;
         tee(stream, chunk) with each chunk of output as it arrives (exec_stream is built on it)."""
-        args = {"command": command, "target": target, "cwd": cwd, "timeout_s": timeout_s, "env": env,
-                "background": background or None}
-        return await self._call("exec", self._target(target), args, self._app.exec(
-            command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background,
-            use_budget=use_budget, progress=progress, tee=tee))
+        args = {
+            "command": command,
+            "target": target,
+            "cwd": cwd,
+            "timeout_s": timeout_s,
+            "env": env,
+            "background": background or None,
+        }
+        return await self._call(
+            "exec",
+            self._target(target),
+            args,
+            self._app.exec(
+                command,
+                target=target,
+                cwd=cwd,
+                timeout_s=timeout_s,
+                env=env,
+                background=background,
+                use_budget=use_budget,
+                progress=progress,
+                tee=tee,
+            ),
+        )
 
     def exec_stream(
         self,
@@ -173,31 +208,52 @@ class GPU:
 
         async def run(tee: Tee) -> ExecResult:
             args = {"command": command, "target": target, "cwd": cwd, "timeout_s": timeout_s, "env": env}
-            return await self._call("exec_stream", self._target(target), args, self._app.exec(
-                command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, use_budget=False, tee=tee))
+            return await self._call(
+                "exec_stream",
+                self._target(target),
+                args,
+                self._app.exec(
+                    command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, use_budget=False, tee=tee
+                ),
+            )
 
         return ExecStream(run)
 
     async def job_status(self, job_id: str, *, target: str | None = None) -> JobInfo:
         """State of a detached job (its `report` carries a finished smoke test's or profile's report)."""
-        return await self._call("job_status", self._job_target(job_id, target), {"job_id": job_id, "target": target},
-                                self._app.job_status(job_id, target=target))
+        return await self._call(
+            "job_status",
+            self._job_target(job_id, target),
+            {"job_id": job_id, "target": target},
+            self._app.job_status(job_id, target=target),
+        )
 
     async def job_logs(self, job_id: str, *, tail_lines: int = 200, target: str | None = None) -> JobLogs:
         """The last lines of a job's stdout and stderr."""
-        return await self._call("job_logs", self._job_target(job_id, target),
-                                {"job_id": job_id, "tail_lines": tail_lines, "target": target},
-                                self._app.job_logs(job_id, tail_lines, target=target))
+        return await self._call(
+            "job_logs",
+            self._job_target(job_id, target),
+            {"job_id": job_id, "tail_lines": tail_lines, "target": target},
+            self._app.job_logs(job_id, tail_lines, target=target),
+        )
 
     async def job_cancel(self, job_id: str, *, target: str | None = None) -> JobCancelResult:
         """Stop a job: TERM its process group, then KILL what is left; `survivors` should be 0."""
-        return await self._call("job_cancel", self._job_target(job_id, target), {"job_id": job_id, "target": target},
-                                self._app.job_cancel(job_id, target=target))
+        return await self._call(
+            "job_cancel",
+            self._job_target(job_id, target),
+            {"job_id": job_id, "target": target},
+            self._app.job_cancel(job_id, target=target),
+        )
 
     async def list_jobs(self, *, target: str | None = None, limit: int = 20) -> list[JobInfo]:
         """Recent jobs on a target, newest first."""
-        return await self._call("list_jobs", self._target(target), {"target": target, "limit": limit},
-                                self._app.list_jobs(target, limit))
+        return await self._call(
+            "list_jobs",
+            self._target(target),
+            {"target": target, "limit": limit},
+            self._app.list_jobs(target, limit),
+        )
 
     # -- files ------------------------------------------------------------------------------------
     async def push(
@@ -216,11 +272,29 @@ class GPU:
 
         confined (default, as the MCP tool): local_dir must lie in the workspace or a configured
         push root, since a model-chosen path must not send /etc to a shared host; False lifts it."""
-        args = {"target": target, "local_dir": local_dir, "remote_dir": remote_dir, "delete": delete,
-                "checksum": checksum, "dry_run": dry_run}
-        return await self._call("push", self._target(target), args, self._app.push(
-            target=target, local_dir=local_dir, remote_dir=remote_dir, delete=delete, checksum=checksum,
-            dry_run=dry_run, progress=progress, confined=confined))
+        args = {
+            "target": target,
+            "local_dir": local_dir,
+            "remote_dir": remote_dir,
+            "delete": delete,
+            "checksum": checksum,
+            "dry_run": dry_run,
+        }
+        return await self._call(
+            "push",
+            self._target(target),
+            args,
+            self._app.push(
+                target=target,
+                local_dir=local_dir,
+                remote_dir=remote_dir,
+                delete=delete,
+                checksum=checksum,
+                dry_run=dry_run,
+                progress=progress,
+                confined=confined,
+            ),
+        )
 
     async def copy_files(
         self,
@@ -236,8 +310,14 @@ class GPU:
         confined (default, as the MCP tool): local_dir must lie in the workspace or a configured copy
         root; False lets your script write anywhere it may."""
         args = {"remote_paths": remote_paths, "local_dir": local_dir, "target": target}
-        return await self._call("copy_files", self._target(target), args, self._app.copy_files(
-            remote_paths, local_dir, target=target, progress=progress, confined=confined))
+        return await self._call(
+            "copy_files",
+            self._target(target),
+            args,
+            self._app.copy_files(
+                remote_paths, local_dir, target=target, progress=progress, confined=confined
+            ),
+        )
 
     async def targets(self) -> TargetsReport:
         """Every configured target with its health: reachable, python, torch, CUDA, GPUs, ncu."""
@@ -260,11 +340,29 @@ class GPU:
 
         Read `report.summary` first; `passed`, `speedup`, `cases`, `error` and `flags` say the rest.
         Every report is kept in the history database."""
-        args = {"problem": problem, "candidate": candidate, "target": target, "mode": mode, "push": push,
-                "timeout_s": timeout_s}
-        return await self._call("run_smoke_test", self._target(target), args, self._app.loop.run_smoke_test(
-            problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s, progress=progress,
-            use_budget=use_budget))
+        args = {
+            "problem": problem,
+            "candidate": candidate,
+            "target": target,
+            "mode": mode,
+            "push": push,
+            "timeout_s": timeout_s,
+        }
+        return await self._call(
+            "run_smoke_test",
+            self._target(target),
+            args,
+            self._app.loop.run_smoke_test(
+                problem,
+                candidate,
+                target=target,
+                mode=mode,
+                push=push,
+                timeout_s=timeout_s,
+                progress=progress,
+                use_budget=use_budget,
+            ),
+        )
 
     async def run_smoke_tests(
         self,
@@ -281,11 +379,29 @@ class GPU:
         """Smoke-test many candidates at once, one per free GPU of the target (Slurm: one job each), ranked.
 
         progress(done, total, line) as each one finishes."""
-        args = {"problem": problem, "candidates": candidates, "target": target, "mode": mode, "push": push,
-                "timeout_s": timeout_s}
-        return await self._call("run_smoke_test", self._target(target), args, self._app.loop.run_smoke_tests(
-            problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s, progress=progress,
-            use_budget=use_budget))
+        args = {
+            "problem": problem,
+            "candidates": candidates,
+            "target": target,
+            "mode": mode,
+            "push": push,
+            "timeout_s": timeout_s,
+        }
+        return await self._call(
+            "run_smoke_test",
+            self._target(target),
+            args,
+            self._app.loop.run_smoke_tests(
+                problem,
+                candidates,
+                target=target,
+                mode=mode,
+                push=push,
+                timeout_s=timeout_s,
+                progress=progress,
+                use_budget=use_budget,
+            ),
+        )
 
     async def profile_ncu(
         self,
@@ -304,23 +420,50 @@ class GPU:
     ) -> ProfileReport:
         """Nsight Compute on one call of the candidate (and of `baseline`, e.g. "reference"), per kernel:
         what bounds it, its stalls and ncu's advice. Use it when the speedup stops growing."""
-        args = {"problem": problem, "candidate": candidate, "target": target, "sections": sections,
-                "kernel_regex": kernel_regex, "launch_count": launch_count, "baseline": baseline, "push": push,
-                "timeout_s": timeout_s}
-        return await self._call("profile_ncu", self._target(target), args, self._app.loop.profile_ncu(
-            problem, candidate, target=target, sections=sections, kernel_regex=kernel_regex,
-            launch_count=launch_count, baseline=baseline, push=push, timeout_s=timeout_s, progress=progress,
-            use_budget=use_budget))
+        args = {
+            "problem": problem,
+            "candidate": candidate,
+            "target": target,
+            "sections": sections,
+            "kernel_regex": kernel_regex,
+            "launch_count": launch_count,
+            "baseline": baseline,
+            "push": push,
+            "timeout_s": timeout_s,
+        }
+        return await self._call(
+            "profile_ncu",
+            self._target(target),
+            args,
+            self._app.loop.profile_ncu(
+                problem,
+                candidate,
+                target=target,
+                sections=sections,
+                kernel_regex=kernel_regex,
+                launch_count=launch_count,
+                baseline=baseline,
+                push=push,
+                timeout_s=timeout_s,
+                progress=progress,
+                use_budget=use_budget,
+            ),
+        )
 
     async def history(self, problem: str, *, limit: int = 20) -> HistoryReport:
         """Past smoke tests and profiles of a problem, newest first, and the best passing candidate."""
-        return await self._call("history", None, {"problem": problem, "limit": limit},
-                                self._app.loop.history_report(problem, limit))
+        return await self._call(
+            "history",
+            None,
+            {"problem": problem, "limit": limit},
+            self._app.loop.history_report(problem, limit),
+        )
 
     async def history_plot(self, problem: str) -> bytes:
         """A PNG of the problem's progress: speedup per attempt and the best so far."""
-        return await self._call("history", None, {"problem": problem, "plot": True},
-                                self._app.loop.history_plot(problem))
+        return await self._call(
+            "history", None, {"problem": problem, "plot": True}, self._app.loop.history_plot(problem)
+        )
 
     async def problems(self) -> ProblemsReport:
         """The kernel problems in the workspace, with their sizes and example candidates."""
@@ -410,8 +553,9 @@ class ExecStream:
         self._start()
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
 
@@ -459,8 +603,10 @@ class GPUSync:
         if self._closed:
             raise RuntimeError("this GPUSync is closed; make a new one")
         if threading.current_thread() is self._thread:
-            raise RuntimeError("GPUSync was called from its own event loop thread; await the GPU client "
-                               "(gpu._gpu) there instead")
+            raise RuntimeError(
+                "GPUSync was called from its own event loop thread; await the GPU client "
+                "(gpu._gpu) there instead"
+            )
         ended = threading.Event()
 
         async def run() -> T:
@@ -493,11 +639,19 @@ class GPUSync:
     history_plot = _blocking(GPU.history_plot)
     problems = _blocking(GPU.problems)
 
-    def exec_stream(self, command: str, *, target: str | None = None, cwd: str | None = None,
-                    timeout_s: float | None = None, env: dict[str, str] | None = None) -> SyncExecStream:
+    def exec_stream(
+        self,
+        command: str,
+        *,
+        target: str | None = None,
+        cwd: str | None = None,
+        timeout_s: float | None = None,
+        env: dict[str, str] | None = None,
+    ) -> SyncExecStream:
         """GPU.exec_stream, as a plain iterator of OutputLine: `for line in gpu.exec_stream(c)`."""
-        return SyncExecStream(self, self._gpu.exec_stream(command, target=target, cwd=cwd, timeout_s=timeout_s,
-                                                          env=env))
+        return SyncExecStream(
+            self, self._gpu.exec_stream(command, target=target, cwd=cwd, timeout_s=timeout_s, env=env)
+        )
 
     @property
     def config(self) -> Config:
@@ -529,8 +683,9 @@ class GPUSync:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -569,6 +724,7 @@ class SyncExecStream:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -48,8 +48,10 @@ class Bifrost:
         self.config = config
         self.workspace = workspace.expanduser().resolve()
         if not self.workspace.is_dir():
-            raise ConfigError(f"the workspace {self.workspace} is not an existing folder; give the folder "
-                              "you work in (it is never created)")
+            raise ConfigError(
+                f"the workspace {self.workspace} is not an existing folder; give the folder "
+                "you work in (it is never created)"
+            )
         self.words = words
         self.pool = TargetPool(config)
         self._remote: dict[str, RemoteWorkspace] = {}
@@ -117,16 +119,28 @@ class Bifrost:
             job_id = await kind_of(t).submit(t, command, where, env, job_timeout, limits.grace_s)
             ref = JobRef(t.name, job_id)
             return ExecResult(
-                target=t.name, command=command, cwd=where, exit_code=None, stdout="", stderr="",
-                stdout_bytes=0, stderr_bytes=0, truncated=False, duration_s=0.0, job_id=str(ref),
+                target=t.name,
+                command=command,
+                cwd=where,
+                exit_code=None,
+                stdout="",
+                stderr="",
+                stdout_bytes=0,
+                stderr_bytes=0,
+                truncated=False,
+                duration_s=0.0,
+                job_id=str(ref),
                 note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
-        result = await kind_of(t).run(t, command, where, limits, env=env, progress=progress, words=self.words,
-                                      tee=tee)
+        result = await kind_of(t).run(
+            t, command, where, limits, env=env, progress=progress, words=self.words, tee=tee
+        )
         if result.job_id:
             ref = JobRef(t.name, result.job_id)
             result.job_id = str(ref)
-            result.note = say("became_job", self.words, budget=limits.budget_s, job=str(ref), timeout=limits.timeout_s)
+            result.note = say(
+                "became_job", self.words, budget=limits.budget_s, job=str(ref), timeout=limits.timeout_s
+            )
         return result
 
     async def exec_candidates(
@@ -144,16 +158,25 @@ class Bifrost:
         where = (await self.remote_workspace(t)).cwd(cwd)
         gpus = getattr(self.config.target(target)[1], "gpus", [])
         slots = fanout.slots_for(t, gpus, len(commands), idle_gpus=await kind_of(t).idle_gpus(t))
-        return await fanout.exec_candidates(t, commands, where, self.exec_limits(timeout_s, use_budget=False),
-                                            slots, env=env, progress=progress)
+        return await fanout.exec_candidates(
+            t,
+            commands,
+            where,
+            self.exec_limits(timeout_s, use_budget=False),
+            slots,
+            env=env,
+            progress=progress,
+        )
 
     def _job(self, job_id: str, target: str | None = None) -> tuple[Target, JobRef]:
         ref = JobRef.parse(job_id, target or self.config.default_target)
         if target and ref.target != target:
             raise JobNotFound(f"job {job_id} belongs to target {ref.target!r}, not {target!r}")
         if ref.target not in self.config.targets:
-            raise JobNotFound(f"job id {job_id!r} names target {ref.target!r}, which is not configured "
-                              f"(configured: {', '.join(sorted(self.config.targets))})")
+            raise JobNotFound(
+                f"job id {job_id!r} names target {ref.target!r}, which is not configured "
+                f"(configured: {', '.join(sorted(self.config.targets))})"
+            )
         return self.target(ref.target), ref
 
     async def job_status(self, job_id: str, target: str | None = None) -> JobInfo:
@@ -203,15 +226,29 @@ class Bifrost:
         t = self.target(target)
         local = self._local_path(local_dir) if local_dir else self.workspace
         if confined and local_dir:
-            local = self._check_local(local_dir, local, self.config.limits.push_roots, "push may not read",
-                                      "push_roots")
+            local = self._check_local(
+                local_dir, local, self.config.limits.push_roots, "push may not read", "push_roots"
+            )
         dest = (await self.remote_workspace(t)).push_destination(remote_dir, local)
-        return await push_op.push(t, local, dest, delete=delete, checksum=checksum,
-                                  dry_run=dry_run, limits=self.config.limits, progress=progress)
+        return await push_op.push(
+            t,
+            local,
+            dest,
+            delete=delete,
+            checksum=checksum,
+            dry_run=dry_run,
+            limits=self.config.limits,
+            progress=progress,
+        )
 
     async def copy_files(
-        self, remote_paths: list[str], local_dir: str, *, target: str | None = None,
-        progress: push_op.Progress | None = None, confined: bool = True,
+        self,
+        remote_paths: list[str],
+        local_dir: str,
+        *,
+        target: str | None = None,
+        progress: push_op.Progress | None = None,
+        confined: bool = True,
     ) -> CopyResult:
         """Fetch remote files/folders (relative to the remote workspace) into a local folder.
 
@@ -224,8 +261,9 @@ class Bifrost:
         t = self.target(target)
         ws = await self.remote_workspace(t)
         resolved = [ws.transfer_path(p) for p in remote_paths]
-        return await copy_op.copy_files(t, resolved, local, workspace_remote_dir=ws.twin,
-                                        limits=self.config.limits, progress=progress)
+        return await copy_op.copy_files(
+            t, resolved, local, workspace_remote_dir=ws.twin, limits=self.config.limits, progress=progress
+        )
 
     def _local_path(self, path: str) -> Path:
         """Relative local paths are relative to the workspace, as the agent sees it."""
@@ -233,8 +271,9 @@ class Bifrost:
         return p if p.is_absolute() else self.workspace / p
 
     def _check_copy_destination(self, asked: str, path: Path) -> Path:
-        return self._check_local(asked, path, self.config.limits.copy_roots, "copy_files may not write to",
-                                 "copy_roots")
+        return self._check_local(
+            asked, path, self.config.limits.copy_roots, "copy_files may not write to", "copy_roots"
+        )
 
     def _check_local(self, asked: str, path: Path, extra_roots: list[str], refused: str, key: str) -> Path:
         """A local folder inside the workspace or a configured root, '..' and symlinks resolved."""
@@ -255,8 +294,12 @@ class Bifrost:
             return kind_of(t).probe(t, is_default=name == self.config.default_target)
 
         checks = [probe(n) for n in self.pool.names()]
-        return TargetsReport(default_target=self.config.default_target, targets=list(await asyncio.gather(*checks)),
-                             workspace=str(self.workspace), twin=self.twin_name)
+        return TargetsReport(
+            default_target=self.config.default_target,
+            targets=list(await asyncio.gather(*checks)),
+            workspace=str(self.workspace),
+            twin=self.twin_name,
+        )
 
     @property
     def twin_name(self) -> str:
@@ -266,4 +309,3 @@ class Bifrost:
     async def close(self) -> None:
         await self.loop.close()
         await self.pool.close()
-

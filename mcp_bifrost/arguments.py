@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mcp_bifrost.errors import CommandError
@@ -29,7 +29,8 @@ _SHELL_TEXT = {"command", "env"}
 
 def _char_name(ch: str) -> str:
     return {"\x00": "a NUL byte", "\t": "a tab", "\n": "a newline", "\r": "a carriage return"}.get(
-        ch, f"the control character {ch!r}")
+        ch, f"the control character {ch!r}"
+    )
 
 
 def check_text(name: str, value: str, *, shell: bool = False, limit: int | None = None) -> None:
@@ -37,15 +38,20 @@ def check_text(name: str, value: str, *, shell: bool = False, limit: int | None 
     bad = (_CONTROL_IN_SHELL if shell else _CONTROL_ANYWHERE).search(value)
     if bad:
         allowed = " (tabs and newlines are allowed)" if shell else ""
-        raise CommandError(f"{name} contains {_char_name(bad.group())} at character {bad.start()}; control "
-                           f"characters cannot be passed{allowed}: remove it")
+        raise CommandError(
+            f"{name} contains {_char_name(bad.group())} at character {bad.start()}; control "
+            f"characters cannot be passed{allowed}: remove it"
+        )
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
         shown = value.encode("utf-8", "surrogateescape" if _escaped(value) else "backslashreplace")[:80]
-        what = "" if name.startswith("env[") else f" ({shown!r})"  # an env value may be a secret: never echoed
-        raise CommandError(f"{name} is not valid UTF-8 text{what}; rename the file or folder, "
-                           "or give another path") from None
+        what = (
+            "" if name.startswith("env[") else f" ({shown!r})"
+        )  # an env value may be a secret: never echoed
+        raise CommandError(
+            f"{name} is not valid UTF-8 text{what}; rename the file or folder, or give another path"
+        ) from None
     limit = limit or (MAX_COMMAND_BYTES if name == "command" else MAX_TEXT_BYTES)
     if size > limit:
         hint = " (put a long script in a file, push it, and run the file)" if name == "command" else ""
@@ -65,10 +71,14 @@ def check_timeout(name: str, value: float | None) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
-        raise CommandError(f"{name} must be a positive number of seconds (got {value!r}); leave it out for the default")
+        raise CommandError(
+            f"{name} must be a positive number of seconds (got {value!r}); leave it out for the default"
+        )
     if value > MAX_TIMEOUT_S:
-        raise CommandError(f"{name} is {value:g} s; at most {MAX_TIMEOUT_S:g} s (7 days) is accepted: for longer "
-                           "work, start a detached job and let it checkpoint")
+        raise CommandError(
+            f"{name} is {value:g} s; at most {MAX_TIMEOUT_S:g} s (7 days) is accepted: for longer "
+            "work, start a detached job and let it checkpoint"
+        )
 
 
 def check_value(name: str, value: Any) -> None:
@@ -111,11 +121,13 @@ def unknown_arguments(tool: str, given: Iterable[str], valid: Iterable[str]) -> 
     if not unknown:
         return None
     names = ", ".join(repr(u) for u in unknown)
-    return (f"{tool} has no argument{'s' if len(unknown) > 1 else ''} {names}; its arguments are: "
-            f"{', '.join(sorted(valid)) or '(none)'}. Nothing was run")
+    return (
+        f"{tool} has no argument{'s' if len(unknown) > 1 else ''} {names}; its arguments are: "
+        f"{', '.join(sorted(valid)) or '(none)'}. Nothing was run"
+    )
 
 
-def describe_validation_error(tool: str, errors: list[dict[str, Any]]) -> str:
+def describe_validation_error(tool: str, errors: Sequence[Mapping[str, Any]]) -> str:
     """pydantic's errors as sentences in the tool's words (no URLs, no input dumps)."""
     parts = []
     for err in errors:

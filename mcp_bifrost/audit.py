@@ -20,8 +20,21 @@ from typing import Any
 log = logging.getLogger(__name__)
 MAX_TEXT = 4000  # a longer argument (a pasted script) is cut: the log is for reading
 # What an end entry keeps of a result: enough to read what happened, never the output itself.
-SUMMARY_KEYS = ("exit_code", "timed_out", "job_id", "duration_s", "state", "truncated", "survivors",
-                "files_sent", "files_deleted", "bytes_sent", "files_copied", "bytes_received", "summary")
+SUMMARY_KEYS = (
+    "exit_code",
+    "timed_out",
+    "job_id",
+    "duration_s",
+    "state",
+    "truncated",
+    "survivors",
+    "files_sent",
+    "files_deleted",
+    "bytes_sent",
+    "files_copied",
+    "bytes_received",
+    "summary",
+)
 
 
 class AuditLog:
@@ -32,22 +45,28 @@ class AuditLog:
     def start(self, tool: str, target: str | None, arguments: dict[str, Any]) -> str:
         """Record that a call begins; returns the id its end entry carries."""
         call = secrets.token_hex(6)
-        self._write({"event": "start", "call": call, "tool": tool, "target": target,
-                     "arguments": redact(arguments)})
+        self._write(
+            {"event": "start", "call": call, "tool": tool, "target": target, "arguments": redact(arguments)}
+        )
         return call
 
     def end(self, call: str, tool: str, target: str | None, outcome: dict[str, Any]) -> None:
         """Record how a call ended: {"result": ...} or {"error": ...}, plus "seconds"."""
         self._write({"event": "end", "call": call, "tool": tool, "target": target, **outcome})
 
-    def record(self, tool: str, target: str | None, arguments: dict[str, Any], outcome: dict[str, Any]) -> None:
+    def record(
+        self, tool: str, target: str | None, arguments: dict[str, Any], outcome: dict[str, Any]
+    ) -> None:
         """A call that starts and ends at once (kept for callers outside the MCP server)."""
         self.end(self.start(tool, target, arguments), tool, target, outcome)
 
     def _write(self, entry: dict[str, Any]) -> None:
         now = time.time()
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
-                 **({"surface": self.surface} if self.surface else {}), **entry}
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+            **({"surface": self.surface} if self.surface else {}),
+            **entry,
+        }
         line = json.dumps(entry, default=str, ensure_ascii=False) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,11 @@ from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.messages import Words
 
 T = TypeVar("T")
-app = typer.Typer(help="mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 jobs_app = typer.Typer(help="Detached jobs on a target.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 out = Console(soft_wrap=True)  # sentences are never broken at 80 columns (a pipe's width)
@@ -34,8 +37,14 @@ def _error(message: str) -> None:
     """One line on stderr, our text taken literally (no rich markup inside paths or commands)."""
     err.print("error: " + message, style="red", markup=False, highlight=False)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config TOML (default: $BIFROST_CONFIG or the platform config dir)")]
-TargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="target name (default: the configured default)")]
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="config TOML (default: $BIFROST_CONFIG or the platform config dir)"),
+]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", "-t", help="target name (default: the configured default)")
+]
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="local workspace folder (must exist)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as JSON, for scripts")]
 
@@ -48,8 +57,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     """mcp-bifrost: run GPU work on remote hosts, as MCP tools or from the shell."""
     _check_argv(sys.argv[1:])
@@ -119,8 +129,12 @@ def _run(config: Config, workspace: Path, work) -> Any:
 @app.command()
 def serve(
     workspace: WorkspaceOpt = Path("."),
-    http: Annotated[str | None, typer.Option(help="serve streamable HTTP on HOST:PORT instead of stdio")] = None,
-    allow_host: Annotated[list[str] | None, typer.Option(help="extra Host header value allowed over HTTP (repeatable)")] = None,
+    http: Annotated[
+        str | None, typer.Option(help="serve streamable HTTP on HOST:PORT instead of stdio")
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None, typer.Option(help="extra Host header value allowed over HTTP (repeatable)")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run the MCP server (stdio by default)."""
@@ -128,8 +142,10 @@ def serve(
 
     cfg = _config(config)
     if not workspace.expanduser().is_dir():  # one line now, not a traceback from the server's first moments
-        _error(f"the workspace {workspace} is not an existing folder; give the folder you work in with "
-               "--workspace (it is never created)")
+        _error(
+            f"the workspace {workspace} is not an existing folder; give the folder you work in with "
+            "--workspace (it is never created)"
+        )
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
@@ -161,7 +177,9 @@ def client_config_cmd(
         _error(f"--client must be one of {', '.join(CLIENTS)} (got {client!r})")
         raise typer.Exit(2)
     if not workspace.expanduser().is_dir():
-        _error(f"the workspace {workspace} is not an existing folder; give the folder you work in with --workspace")
+        _error(
+            f"the workspace {workspace} is not an existing folder; give the folder you work in with --workspace"
+        )
         raise typer.Exit(2)
     _config(config)  # a broken config is said now, not by a server that exits under the client
     if config is None and config_path().exists() and config_path() != default_config_path():
@@ -180,11 +198,26 @@ def targets_cmd(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     if json_out:
         _print_json(report)
     else:
-        rows = [[f"{t.name} (default)" if t.default else t.name, t.kind, "yes" if t.reachable else "no",
-                 t.python or "", t.torch or ("missing" if "torch" in t.missing else ""), t.cuda or "", ", ".join(t.gpus), t.ncu or "",
-                 str(t.latency_ms or ""), t.error or ""] for t in report.targets]
-        _print_table(["target", "kind", "reachable", "python", "torch", "cuda", "gpus", "ncu", "latency ms", "error"],
-                     rows, keep={"target", "python", "torch", "cuda", "ncu"})
+        rows = [
+            [
+                f"{t.name} (default)" if t.default else t.name,
+                t.kind,
+                "yes" if t.reachable else "no",
+                t.python or "",
+                t.torch or ("missing" if "torch" in t.missing else ""),
+                t.cuda or "",
+                ", ".join(t.gpus),
+                t.ncu or "",
+                str(t.latency_ms or ""),
+                t.error or "",
+            ]
+            for t in report.targets
+        ]
+        _print_table(
+            ["target", "kind", "reachable", "python", "torch", "cuda", "gpus", "ncu", "latency ms", "error"],
+            rows,
+            keep={"target", "python", "torch", "cuda", "ncu"},
+        )
     if not all(t.reachable and not [m for m in t.missing if m != "torch"] for t in report.targets):
         # (torch is the kernel loop's alone: exec and push work without it, so it is named, not fatal)
         raise typer.Exit(1)
@@ -195,10 +228,18 @@ app.command("doctor", help="Same as `targets`: check every target's health.")(ta
 
 @app.command()
 def trust(
-    host: Annotated[str, typer.Argument(help="a configured target name, or user@host / host:port / a dotted host name")],
+    host: Annotated[
+        str, typer.Argument(help="a configured target name, or user@host / host:port / a dotted host name")
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="record a first-seen key without asking")] = False,
-    replace: Annotated[bool, typer.Option("--replace", help="with --yes: also replace a recorded key that "
-                                          "differs (only once you know why the host's key changed)")] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="with --yes: also replace a recorded key that "
+            "differs (only once you know why the host's key changed)",
+        ),
+    ] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Show a host's key fingerprint and record it in known_hosts after confirmation; a key that differs
@@ -217,12 +258,26 @@ STDIN_MAX_BYTES = 64 * 1024  # piped input travels inside the command line (its 
 def exec_cmd(
     command: Annotated[str, typer.Argument(help="shell command, run in the remote workspace")],
     target: TargetOpt = None,
-    cwd: Annotated[str | None, typer.Option(help="directory relative to the remote workspace, or absolute")] = None,
-    timeout: Annotated[float | None, typer.Option(help="seconds before the command is killed (positive; default 600, "
-                                                  "or 86400 with --background)")] = None,
-    background: Annotated[bool, typer.Option("--background", "-b", help="start a detached job; prints its id")] = False,
-    stdin: Annotated[bool, typer.Option("--stdin/--no-stdin", help="pass piped input to the command (default: when "
-                                        f"stdin is a pipe or a file, up to {STDIN_MAX_BYTES // 1024} KiB)")] = True,
+    cwd: Annotated[
+        str | None, typer.Option(help="directory relative to the remote workspace, or absolute")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds before the command is killed (positive; default 600, or 86400 with --background)"
+        ),
+    ] = None,
+    background: Annotated[
+        bool, typer.Option("--background", "-b", help="start a detached job; prints its id")
+    ] = False,
+    stdin: Annotated[
+        bool,
+        typer.Option(
+            "--stdin/--no-stdin",
+            help="pass piped input to the command (default: when "
+            f"stdin is a pipe or a file, up to {STDIN_MAX_BYTES // 1024} KiB)",
+        ),
+    ] = True,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
     json_out: JsonOpt = False,
@@ -235,8 +290,19 @@ def exec_cmd(
         command = with_stdin(command, piped)
     tee = None if json_out or background else _stream
     try:
-        result = _run(cfg, workspace, lambda b: b.exec(
-            command, target=target, cwd=cwd, timeout_s=timeout, background=background, use_budget=False, tee=tee))
+        result = _run(
+            cfg,
+            workspace,
+            lambda b: b.exec(
+                command,
+                target=target,
+                cwd=cwd,
+                timeout_s=timeout,
+                background=background,
+                use_budget=False,
+                tee=tee,
+            ),
+        )
     except BrokenPipeError:  # our reader left (`| head`): the command was killed; exit as a shell's SIGPIPE
         import os
 
@@ -272,8 +338,10 @@ def _piped_stdin() -> bytes | None:
         return None
     data = sys.stdin.buffer.read(STDIN_MAX_BYTES + 1)
     if len(data) > STDIN_MAX_BYTES:
-        _error(f"piped input is over {STDIN_MAX_BYTES // 1024} KiB; push the file and redirect it in the command "
-               "(`mcp-bifrost exec 'cmd < file'`), or pass --no-stdin")
+        _error(
+            f"piped input is over {STDIN_MAX_BYTES // 1024} KiB; push the file and redirect it in the command "
+            "(`mcp-bifrost exec 'cmd < file'`), or pass --no-stdin"
+        )
         raise typer.Exit(2)
     return data or None
 
@@ -303,8 +371,14 @@ def _progress_bar(verb: str):
     (rich's own stop writes a blank line to stderr even then)."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                   TransferSpeedColumn(), console=err, transient=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=err,
+        transient=True,
+    )
     task = None
 
     async def update(done: int, total: int) -> None:
@@ -325,10 +399,15 @@ def _progress_bar(verb: str):
 
 @app.command()
 def push(
-    local_dir: Annotated[Path | None, typer.Argument(help="local folder, relative to this shell's directory (default: the workspace)")] = None,
+    local_dir: Annotated[
+        Path | None,
+        typer.Argument(help="local folder, relative to this shell's directory (default: the workspace)"),
+    ] = None,
     target: TargetOpt = None,
     remote_dir: Annotated[str | None, typer.Option(help="folder inside the target's workdir")] = None,
-    delete: Annotated[bool, typer.Option("--delete/--no-delete", help="delete remote files gone locally")] = True,
+    delete: Annotated[
+        bool, typer.Option("--delete/--no-delete", help="delete remote files gone locally")
+    ] = True,
     checksum: Annotated[bool, typer.Option(help="compare sha256 instead of size+mtime")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would change")] = False,
     workspace: WorkspaceOpt = Path("."),
@@ -338,9 +417,20 @@ def push(
     """Make the remote twin of a folder equal the local working tree (only changed files travel)."""
     stop_bar, update = _progress_bar("push")
     try:
-        result = _run(_config(config), workspace, lambda b: b.push(
-            target=target, local_dir=str(local_dir.resolve()) if local_dir else None, remote_dir=remote_dir,
-            delete=delete, checksum=checksum, dry_run=dry_run, progress=update, confined=False))
+        result = _run(
+            _config(config),
+            workspace,
+            lambda b: b.push(
+                target=target,
+                local_dir=str(local_dir.resolve()) if local_dir else None,
+                remote_dir=remote_dir,
+                delete=delete,
+                checksum=checksum,
+                dry_run=dry_run,
+                progress=update,
+                confined=False,
+            ),
+        )
     finally:
         stop_bar()
     if json_out:
@@ -353,17 +443,23 @@ def push(
     for reason in result.refused:
         err.print(f"[yellow]refused[/yellow] {reason}")
     verb = "would send" if result.dry_run else "sent"
-    out.print(f"{result.target}:{result.remote_dir}: {verb} {result.files_sent} files "
-              f"({result.bytes_sent:,} bytes on the wire), deleted {result.files_deleted}, "
-              f"unchanged {result.files_unchanged}, {result.duration_s:.2f} s")
+    out.print(
+        f"{result.target}:{result.remote_dir}: {verb} {result.files_sent} files "
+        f"({result.bytes_sent:,} bytes on the wire), deleted {result.files_deleted}, "
+        f"unchanged {result.files_unchanged}, {result.duration_s:.2f} s"
+    )
     if result.note:
         err.print(f"[yellow]{result.note}[/yellow]")
 
 
 @app.command("copy-files")
 def copy_files_cmd(
-    remote_paths: Annotated[list[str], typer.Argument(help="remote files/folders, relative to the remote workspace")],
-    local_dir: Annotated[Path, typer.Option("--to", help="local folder to write into, relative to this shell's directory")] = Path("."),
+    remote_paths: Annotated[
+        list[str], typer.Argument(help="remote files/folders, relative to the remote workspace")
+    ],
+    local_dir: Annotated[
+        Path, typer.Option("--to", help="local folder to write into, relative to this shell's directory")
+    ] = Path("."),
     target: TargetOpt = None,
     workspace: WorkspaceOpt = Path("."),
     config: ConfigOpt = None,
@@ -381,8 +477,13 @@ def copy_files_cmd(
         raise typer.Exit(2) from None
     stop_bar, update = _progress_bar("copy")
     try:
-        result = _run(_config(config), workspace, lambda b: b.copy_files(
-            remote_paths, str(local_dir.resolve()), target=target, progress=update, confined=False))
+        result = _run(
+            _config(config),
+            workspace,
+            lambda b: b.copy_files(
+                remote_paths, str(local_dir.resolve()), target=target, progress=update, confined=False
+            ),
+        )
     finally:
         stop_bar()
     if json_out:
@@ -392,25 +493,42 @@ def copy_files_cmd(
         out.print(path, markup=False, highlight=False)
     for reason in result.skipped:
         err.print(f"skipped {reason}", style="yellow", markup=False, highlight=False)
-    out.print(f"copied {result.files_copied} files ({result.content_bytes:,} bytes) in {result.duration_s:.2f} s")
+    out.print(
+        f"copied {result.files_copied} files ({result.content_bytes:,} bytes) in {result.duration_s:.2f} s"
+    )
 
 
 app.command("pull", help="Same as `copy-files`.")(copy_files_cmd)
 
 
-JobTargetOpt = Annotated[str | None, typer.Option("--target", "-t", help="the job's target, if the id does not name it")]
+JobTargetOpt = Annotated[
+    str | None, typer.Option("--target", "-t", help="the job's target, if the id does not name it")
+]
 
 
 @jobs_app.command("list")
-def jobs_list(target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+def jobs_list(
+    target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None, json_out: JsonOpt = False
+) -> None:
     """Recent jobs on a target, newest first."""
     found = _run(_config(config), Path("."), lambda b: b.list_jobs(target=target, limit=limit))
     if json_out:
         _print_json(found)
         return
-    rows = [[j.job_id, j.state, "" if j.exit_code is None else str(j.exit_code), readable_time(j.started_at),
-             "" if j.duration_s is None else f"{j.duration_s:.1f}", j.command] for j in found]
-    _print_table(["job id", "state", "exit", "started", "seconds", "command"], rows, keep={"job id", "started"})
+    rows = [
+        [
+            j.job_id,
+            j.state,
+            "" if j.exit_code is None else str(j.exit_code),
+            readable_time(j.started_at),
+            "" if j.duration_s is None else f"{j.duration_s:.1f}",
+            j.command,
+        ]
+        for j in found
+    ]
+    _print_table(
+        ["job id", "state", "exit", "started", "seconds", "command"], rows, keep={"job id", "started"}
+    )
 
 
 def readable_time(epoch: float | None) -> str:
@@ -421,18 +539,28 @@ def readable_time(epoch: float | None) -> str:
 
 
 @jobs_app.command("status")
-def jobs_status(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+def jobs_status(
+    job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
+) -> None:
     """State of one job (JSON; with a terminal, the times are also shown as local dates)."""
     info = _run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target))
     _print_json(info)
     if not json_out and out.is_terminal:
-        err.print(f"started {readable_time(info.started_at) or '-'}, finished {readable_time(info.finished_at) or '-'}",
-                  markup=False, highlight=False)
+        err.print(
+            f"started {readable_time(info.started_at) or '-'}, finished {readable_time(info.finished_at) or '-'}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @jobs_app.command("logs")
-def jobs_logs(job_id: str, tail: Annotated[int, typer.Option(help="last N lines")] = 200,
-              target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+def jobs_logs(
+    job_id: str,
+    tail: Annotated[int, typer.Option(help="last N lines")] = 200,
+    target: JobTargetOpt = None,
+    config: ConfigOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Last lines of a job's stdout and stderr."""
     logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail_lines=tail, target=target))
     if json_out:
@@ -443,7 +571,9 @@ def jobs_logs(job_id: str, tail: Annotated[int, typer.Option(help="last N lines"
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
+def jobs_cancel(
+    job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
+) -> None:
     """Stop a job (TERM, then KILL its process group); prints the result as JSON."""
     _print_json(_run(_config(config), Path("."), lambda b: b.job_cancel(job_id, target=target)))
 

@@ -15,8 +15,16 @@ from mcp_bifrost.targets.factory import build_target
 from mcp_bifrost.targets.ssh import SshTarget, known_hosts_key
 
 
-def trust_host(cfg: Config, host: str, *, yes: bool, replace: bool, out: Console, err: Console,
-               error: Callable[[str], None]) -> int:
+def trust_host(
+    cfg: Config,
+    host: str,
+    *,
+    yes: bool,
+    replace: bool,
+    out: Console,
+    err: Console,
+    error: Callable[[str], None],
+) -> int:
     """Fetch `host`'s key, compare it with known_hosts and record it on consent; the exit code (0, 1, 2).
     A key that differs from the recorded one is shown as a mismatch and replaced only on explicit consent."""
     target_cfg = cfg.targets.get(host)
@@ -24,8 +32,10 @@ def trust_host(cfg: Config, host: str, *, yes: bool, replace: bool, out: Console
         error(f"target {host!r} is not an ssh target")
         return 2
     if target_cfg is None and not known.looks_like_host(host):
-        error(f"no target named {host!r}; configured targets: {', '.join(sorted(cfg.targets))}. To trust a host "
-              "that is no target, give it as user@host, host:port or its full name")
+        error(
+            f"no target named {host!r}; configured targets: {', '.join(sorted(cfg.targets))}. To trust a host "
+            "that is no target, give it as user@host, host:port or its full name"
+        )
         return 2
     target = build_target(host, target_cfg) if target_cfg else SshTarget(host, host)
     assert isinstance(target, SshTarget)
@@ -39,23 +49,38 @@ def trust_host(cfg: Config, host: str, *, yes: bool, replace: bool, out: Console
     fingerprint = key.get_fingerprint("sha256")
     found = known.recorded(path, target.host, target.port, key)
     if found.same and not found.other:
-        out.print(f"{name}'s {key.get_algorithm()} key {fingerprint} is already recorded in {path}; nothing to do",
-                  markup=False, highlight=False)
+        out.print(
+            f"{name}'s {key.get_algorithm()} key {fingerprint} is already recorded in {path}; nothing to do",
+            markup=False,
+            highlight=False,
+        )
         return 0
     if found.other:
         old = ", ".join(sorted({k.get_fingerprint("sha256") for k in found.other_keys}))
-        err.print(f"WARNING: the host key of {name} does NOT match the one recorded in {path}.", style="bold red",
-                  markup=False, highlight=False)
-        err.print(f"  recorded: {old}\n  now:      {fingerprint} ({key.get_algorithm()})\n"
-                  "The host may have been reinstalled, or someone may be intercepting the connection. Ask the "
-                  "host's admin for its fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) before you "
-                  "replace it.", markup=False, highlight=False)
-        consent = (yes and replace) or (not yes and typer.confirm(
-            f"Replace the recorded key of {name} with {fingerprint}?", default=False))
+        err.print(
+            f"WARNING: the host key of {name} does NOT match the one recorded in {path}.",
+            style="bold red",
+            markup=False,
+            highlight=False,
+        )
+        err.print(
+            f"  recorded: {old}\n  now:      {fingerprint} ({key.get_algorithm()})\n"
+            "The host may have been reinstalled, or someone may be intercepting the connection. Ask the "
+            "host's admin for its fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub) before you "
+            "replace it.",
+            markup=False,
+            highlight=False,
+        )
+        consent = (yes and replace) or (
+            not yes
+            and typer.confirm(f"Replace the recorded key of {name} with {fingerprint}?", default=False)
+        )
         if not consent:
             if yes:
-                error("a changed key is replaced only with --yes --replace (or answering the question); "
-                      "nothing was changed")
+                error(
+                    "a changed key is replaced only with --yes --replace (or answering the question); "
+                    "nothing was changed"
+                )
             return 1
         known.replace(path, target.host, target.port, key)
         out.print(f"replaced the key of {name} in {path}", markup=False, highlight=False)

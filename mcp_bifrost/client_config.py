@@ -67,7 +67,7 @@ def render(client: str, workspace: Path, config: Path | None) -> str:
 def explain(client: str) -> str:
     return {
         "desktop": "Claude Desktop: merge into claude_desktop_config.json (macOS: ~/Library/Application Support/"
-                   "Claude/, Windows: %APPDATA%\\Claude\\), then restart Claude Desktop",
+        "Claude/, Windows: %APPDATA%\\Claude\\), then restart Claude Desktop",
         "code": "Claude Code: run in your project",
         "mcp-json": "a project's .mcp.json (Claude Code and other clients read it)",
     }[client]

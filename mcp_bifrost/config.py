@@ -60,7 +60,9 @@ def check_workdir(workdir: str) -> str:
         raise ValueError("workdir may not hold control characters (a newline, a tab): give one absolute path")
     path = workdir.strip()
     if not path:
-        raise ValueError("workdir is empty: give an absolute folder such as ~/.bifrost or /scratch/me/bifrost")
+        raise ValueError(
+            "workdir is empty: give an absolute folder such as ~/.bifrost or /scratch/me/bifrost"
+        )
     if not (path.startswith("/") or path == "~" or path.startswith("~/")):
         raise ValueError(f"workdir {workdir!r} is relative: give an absolute folder (or one under ~/)")
     if path.rstrip("/") == "":
@@ -78,8 +80,10 @@ class _Workdir(_Strict):
 class LocalTargetConfig(_Workdir):
     kind: Literal["local"] = "local"
     workdir: str = Field(default_factory=lambda: str(Path(platformdirs.user_data_dir("mcp-bifrost"))))
-    python: str = Field(default_factory=lambda: sys.executable or "python3",
-                        description="default: the interpreter running mcp-bifrost (its venv has the project's torch)")
+    python: str = Field(
+        default_factory=lambda: sys.executable or "python3",
+        description="default: the interpreter running mcp-bifrost (its venv has the project's torch)",
+    )
     gpus: list[int] = Field(default_factory=list)
 
 
@@ -96,7 +100,9 @@ class SshTargetConfig(_Workdir):
     gpus: list[int] = Field(default_factory=list)
     connect_timeout_s: float = Field(default=CONNECT_TIMEOUT_S, gt=0)
     keepalive_s: float = Field(default=KEEPALIVE_S, gt=0)
-    max_channels: int = Field(default=MAX_CHANNELS, ge=1, le=64, description="kept below sshd's MaxSessions (10)")
+    max_channels: int = Field(
+        default=MAX_CHANNELS, ge=1, le=64, description="kept below sshd's MaxSessions (10)"
+    )
 
 
 class SlurmTargetConfig(SshTargetConfig):
@@ -106,13 +112,21 @@ class SlurmTargetConfig(SshTargetConfig):
     """
 
     kind: Literal["slurm"]  # type: ignore[assignment]
-    partition: str | None = Field(default=None, description="srun/sbatch --partition (default: the cluster's)")
+    partition: str | None = Field(
+        default=None, description="srun/sbatch --partition (default: the cluster's)"
+    )
     gres: str | None = Field(default=SLURM_GRES, description="--gres, e.g. gpu:h100:1; empty for none")
-    time_limit: str | None = Field(default=None, description="--time in Slurm's format (default: from the call's timeout)")
+    time_limit: str | None = Field(
+        default=None, description="--time in Slurm's format (default: from the call's timeout)"
+    )
     account: str | None = Field(default=None, description="--account")
-    srun_options: list[str] = Field(default_factory=list, description="extra srun options, e.g. ['--qos=short']")
+    srun_options: list[str] = Field(
+        default_factory=list, description="extra srun options, e.g. ['--qos=short']"
+    )
     sbatch_options: list[str] = Field(default_factory=list, description="extra sbatch options")
-    max_parallel: int = Field(default=SLURM_MAX_PARALLEL, ge=1, le=64, description="fan-out: Slurm jobs in flight at once")
+    max_parallel: int = Field(
+        default=SLURM_MAX_PARALLEL, ge=1, le=64, description="fan-out: Slurm jobs in flight at once"
+    )
 
     @model_validator(mode="after")
     def _slurm_picks_gpus(self) -> SlurmTargetConfig:
@@ -126,20 +140,32 @@ TargetConfig = Annotated[LocalTargetConfig | SshTargetConfig | SlurmTargetConfig
 
 class Limits(_Strict):
     default_timeout_s: float = Field(default=600.0, gt=0, description="exec timeout when the call gives none")
-    job_timeout_s: float = Field(default=24 * 3600.0, gt=0, description="background job timeout when none given")
+    job_timeout_s: float = Field(
+        default=24 * 3600.0, gt=0, description="background job timeout when none given"
+    )
     call_budget_s: float = Field(default=45.0, gt=0, description="longest a tool call may block the client")
     output_cap_bytes: int = Field(default=16_000, ge=256, description="stdout/stderr kept per stream")
     progress_interval_s: float = Field(default=PROGRESS_INTERVAL_S, gt=0, le=5.0)
     kill_grace_s: float = Field(default=KILL_GRACE_S, ge=0, description="TERM -> KILL delay")
     max_file_bytes: int = Field(default=100 * 2**20, ge=1, description="largest single file push sends")
     max_push_bytes: int = Field(default=1 * 2**30, ge=1, description="most content bytes one push sends")
-    max_copy_bytes: int = Field(default=2 * 2**30, ge=1, description="most content bytes one copy_files fetches")
-    push_lock_wait_s: float = Field(default=30.0, ge=0, description="how long a push waits for another push "
-                                    "to the same remote folder to finish before it gives up")
-    copy_roots: list[str] = Field(default_factory=list, description="local folders copy_files may write into "
-                                  "besides the workspace (absolute; ~ allowed)")
-    push_roots: list[str] = Field(default_factory=list, description="local folders push may read besides the "
-                                  "workspace (absolute; ~ allowed)")
+    max_copy_bytes: int = Field(
+        default=2 * 2**30, ge=1, description="most content bytes one copy_files fetches"
+    )
+    push_lock_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="how long a push waits for another push "
+        "to the same remote folder to finish before it gives up",
+    )
+    copy_roots: list[str] = Field(
+        default_factory=list,
+        description="local folders copy_files may write into besides the workspace (absolute; ~ allowed)",
+    )
+    push_roots: list[str] = Field(
+        default_factory=list,
+        description="local folders push may read besides the workspace (absolute; ~ allowed)",
+    )
 
     @field_validator("copy_roots", "push_roots")
     @classmethod
@@ -151,19 +177,30 @@ class Limits(_Strict):
 
 
 class HarnessSettings(_Strict):
-    worker: bool = Field(default=True, description="keep a warm `gpu_harness serve` per target (false: one process per call)")
-    ready_timeout_s: float = Field(default=READY_TIMEOUT_S, gt=0, description="how long a new worker may take to import torch")
-    smoke_timeout_s: float = Field(default=300.0, gt=0, description="run_smoke_test's timeout when the call gives none")
-    profile_timeout_s: float = Field(default=600.0, gt=0, description="profile_ncu's timeout when the call gives none")
-    gpu_wait_s: float = Field(default=1800.0, gt=0, description="longest a call waits for another's lock on the GPU")
+    worker: bool = Field(
+        default=True, description="keep a warm `gpu_harness serve` per target (false: one process per call)"
+    )
+    ready_timeout_s: float = Field(
+        default=READY_TIMEOUT_S, gt=0, description="how long a new worker may take to import torch"
+    )
+    smoke_timeout_s: float = Field(
+        default=300.0, gt=0, description="run_smoke_test's timeout when the call gives none"
+    )
+    profile_timeout_s: float = Field(
+        default=600.0, gt=0, description="profile_ncu's timeout when the call gives none"
+    )
+    gpu_wait_s: float = Field(
+        default=1800.0, gt=0, description="longest a call waits for another's lock on the GPU"
+    )
 
 
 class HttpSettings(_Strict):
     """`serve --http`: how many sessions may be open at once, and how long an idle one lives."""
 
     max_sessions: int = Field(default=64, ge=1, le=10_000, description="open sessions at once; more get 503")
-    session_idle_s: float = Field(default=600.0, gt=0, le=7 * 24 * 3600,
-                                  description="a session with no request for this long is closed")
+    session_idle_s: float = Field(
+        default=600.0, gt=0, le=7 * 24 * 3600, description="a session with no request for this long is closed"
+    )
 
 
 class Config(_Strict):
@@ -173,17 +210,27 @@ class Config(_Strict):
     audit_log: str | None = Field(default=None, description="JSON-lines audit log (default in the state dir)")
     harness: HarnessSettings = Field(default_factory=HarnessSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
-    history_db: str | None = Field(default=None, description="SQLite history of smoke tests and profiles "
-                                   "(default: $BIFROST_HISTORY_DB or the user data dir)")
-    project: str | None = Field(default=None, description="the name of this project's twin on every target "
-                                "(default: the workspace folder's name and a hash of its path); two folders "
-                                "with one project name share one twin")
+    history_db: str | None = Field(
+        default=None,
+        description="SQLite history of smoke tests and profiles "
+        "(default: $BIFROST_HISTORY_DB or the user data dir)",
+    )
+    project: str | None = Field(
+        default=None,
+        description="the name of this project's twin on every target "
+        "(default: the workspace folder's name and a hash of its path); two folders "
+        "with one project name share one twin",
+    )
 
     @field_validator("project")
     @classmethod
     def _plain_project_name(cls, name: str | None) -> str | None:
-        if name is not None and (not name.strip() or name.strip(".") == "" or "/" in name
-                                 or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+        if name is not None and (
+            not name.strip()
+            or name.strip(".") == ""
+            or "/" in name
+            or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        ):
             raise ValueError("project must be a plain folder name: not empty, no '/', no control characters")
         return name
 
@@ -250,6 +297,8 @@ def _describe_validation_error(path: Path, exc: ValidationError) -> str:
             what = f"unknown kind {given!r}" if err["type"] == "union_tag_invalid" else "no `kind`"
             lines.append(f"  {key}: {what}; a target's kind is one of: {', '.join(target_kinds())}")
             continue
-        lines.append(f"  {key}: {err['msg']}" + (f" (got {err['input']!r})" if "input" in err and
-                                                   not isinstance(err["input"], dict) else ""))
+        lines.append(
+            f"  {key}: {err['msg']}"
+            + (f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else "")
+        )
     return "\n".join(lines)

@@ -135,6 +135,7 @@ class PushBusy(TransferError):
 class LocalPathRefused(TransferError):
     """copy_files was asked to write outside the workspace and the configured copy_roots."""
 
+
 class HarnessError(BifrostError):
     """gpu_harness could not be installed, started or understood on a target."""
 
@@ -196,46 +197,97 @@ class RemoteExit(enum.IntEnum):
 
 
 REMOTE_EXIT_CODES: dict[int, tuple[type[BifrostError], str]] = {
-    RemoteExit.USAGE: (CommandError, "a remote script was called with wrong arguments (a bug: please report it)"),
+    RemoteExit.USAGE: (
+        CommandError,
+        "a remote script was called with wrong arguments (a bug: please report it)",
+    ),
     RemoteExit.NO_JOB: (JobNotFound, "no such job folder on the target"),
     RemoteExit.NO_DIR: (PathNotFound, "the folder does not exist on the target"),
     RemoteExit.MISSING_TOOLS: (TargetError, "the target lacks tools mcp-bifrost needs"),
-    RemoteExit.CANNOT_CREATE: (CommandError, "could not create a folder on the target (permissions? disk full?)"),
+    RemoteExit.CANNOT_CREATE: (
+        CommandError,
+        "could not create a folder on the target (permissions? disk full?)",
+    ),
     RemoteExit.ALREADY_DONE: (JobError, "the command had already finished"),
     # remote/push.sh
-    RemoteExit.PUSH_STAGING: (TransferError, "the target could not make the push's staging folder (disk full? permissions?)"),
-    RemoteExit.PUSH_EXTRACT: (TransferIncomplete, "tar on the target could not extract the push stream; nothing was changed"),
-    RemoteExit.PUSH_CUT_SHORT: (TransferIncomplete, "the push stream ended early; nothing was changed. Push again"),
-    RemoteExit.PUSH_DEST_MOVED: (UnsafePath, "the push destination is not a folder push may write, or it moved during the push"),
+    RemoteExit.PUSH_STAGING: (
+        TransferError,
+        "the target could not make the push's staging folder (disk full? permissions?)",
+    ),
+    RemoteExit.PUSH_EXTRACT: (
+        TransferIncomplete,
+        "tar on the target could not extract the push stream; nothing was changed",
+    ),
+    RemoteExit.PUSH_CUT_SHORT: (
+        TransferIncomplete,
+        "the push stream ended early; nothing was changed. Push again",
+    ),
+    RemoteExit.PUSH_DEST_MOVED: (
+        UnsafePath,
+        "the push destination is not a folder push may write, or it moved during the push",
+    ),
     RemoteExit.PUSH_DELETE: (TransferError, "deleting files gone locally failed on the target"),
     RemoteExit.PUSH_PLACE: (TransferError, "moving the pushed files into place failed on the target"),
     RemoteExit.PUSH_MANIFEST: (TransferError, "saving the push manifest failed on the target"),
-    RemoteExit.PUSH_BUSY: (PushBusy, "another push to this remote folder is still running; nothing was changed. "
-                                     "Push again when it has finished, or push to another remote_dir"),
-    RemoteExit.PUSH_DELTA_MISMATCH: (TransferIncomplete, "a big file sent as its changed blocks did not rebuild into "
-                                     "the local file on the target (its copy there changed during the push); nothing "
-                                     "was changed. Push again"),
+    RemoteExit.PUSH_BUSY: (
+        PushBusy,
+        "another push to this remote folder is still running; nothing was changed. "
+        "Push again when it has finished, or push to another remote_dir",
+    ),
+    RemoteExit.PUSH_DELTA_MISMATCH: (
+        TransferIncomplete,
+        "a big file sent as its changed blocks did not rebuild into "
+        "the local file on the target (its copy there changed during the push); nothing "
+        "was changed. Push again",
+    ),
     # remote/copy_files.sh (ops/copy_files.py words these with the paths it reads from stderr)
     RemoteExit.COPY_MISSING: (TransferError, "a remote path does not exist"),
     RemoteExit.COPY_UNSAFE: (UnsafePath, "a remote path leads outside the target's workdir"),
-    RemoteExit.COPY_TOO_LARGE: (TransferTooLarge, "the remote paths hold more than the copy cap (limits.max_copy_bytes)"),
-    RemoteExit.COPY_RESERVED: (UnsafePath, "a remote path is the workdir itself, the folder of every workspace or "
-                               "of every job; name a folder inside one"),
-    RemoteExit.COPY_HARDLINK: (UnsafePath, "a remote file has other hard links (one may be outside the workdir)"),
-    RemoteExit.HARNESS_DIR: (HarnessInstallFailed, "could not create the harness folder in the target's workdir"),
-    RemoteExit.HARNESS_BUNDLE: (HarnessInstallFailed, "the harness bundle did not arrive whole or could not be unpacked"),
+    RemoteExit.COPY_TOO_LARGE: (
+        TransferTooLarge,
+        "the remote paths hold more than the copy cap (limits.max_copy_bytes)",
+    ),
+    RemoteExit.COPY_RESERVED: (
+        UnsafePath,
+        "a remote path is the workdir itself, the folder of every workspace or "
+        "of every job; name a folder inside one",
+    ),
+    RemoteExit.COPY_HARDLINK: (
+        UnsafePath,
+        "a remote file has other hard links (one may be outside the workdir)",
+    ),
+    RemoteExit.HARNESS_DIR: (
+        HarnessInstallFailed,
+        "could not create the harness folder in the target's workdir",
+    ),
+    RemoteExit.HARNESS_BUNDLE: (
+        HarnessInstallFailed,
+        "the harness bundle did not arrive whole or could not be unpacked",
+    ),
     RemoteExit.LOCK_FILE: (GpuLockTimeout, "could not open the GPU lock file (is /tmp writable?)"),
     RemoteExit.NO_FLOCK: (GpuLockTimeout, "`flock` is missing on the target (util-linux)"),
-    RemoteExit.LOCK_DIR_UNSAFE: (GpuLockTimeout, "the GPU lock's folder on the target is not private to this user, "
-                                 "so it is not used; remove it (its path follows) and try again"),
-    RemoteExit.SLURM_LAUNCH_FAILED: (SlurmLaunchFailed, "srun could not start the command on a compute node (is "
-                                     "slurmd up on the partition's nodes? `sinfo -N` on the login node shows them; "
-                                     "`mcp-bifrost doctor` checks)"),
-    RemoteExit.SLURM_CANNOT_RUN: (SlurmCannotRun, "the Slurm job cannot start: no node of the partition can run it "
-                                  "now (down, drained, or the request exceeds the partition's limits); check the "
-                                  "target's partition/gres/time_limit and `sinfo`"),
-    RemoteExit.SLURM_NOT_BATCH: (JobError, "the job holds no Slurm job id: it is a claimed srun, a process group "
-                                 "of the login node (ops/slurm/jobs.py reads it like any job)"),
+    RemoteExit.LOCK_DIR_UNSAFE: (
+        GpuLockTimeout,
+        "the GPU lock's folder on the target is not private to this user, "
+        "so it is not used; remove it (its path follows) and try again",
+    ),
+    RemoteExit.SLURM_LAUNCH_FAILED: (
+        SlurmLaunchFailed,
+        "srun could not start the command on a compute node (is "
+        "slurmd up on the partition's nodes? `sinfo -N` on the login node shows them; "
+        "`mcp-bifrost doctor` checks)",
+    ),
+    RemoteExit.SLURM_CANNOT_RUN: (
+        SlurmCannotRun,
+        "the Slurm job cannot start: no node of the partition can run it "
+        "now (down, drained, or the request exceeds the partition's limits); check the "
+        "target's partition/gres/time_limit and `sinfo`",
+    ),
+    RemoteExit.SLURM_NOT_BATCH: (
+        JobError,
+        "the job holds no Slurm job id: it is a claimed srun, a process group "
+        "of the login node (ops/slurm/jobs.py reads it like any job)",
+    ),
 }
 
 

@@ -36,8 +36,10 @@ def bearer_token() -> tuple[str, bool]:
         return secrets.token_urlsafe(32), True
     token = token.strip()
     if len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the HTTP bearer token is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
-                          "random ones (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        raise ConfigError(
+            f"the HTTP bearer token is {len(token)} characters; use at least {MIN_TOKEN_CHARS} "
+            "random ones (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
     return token, False
 
 
@@ -46,13 +48,17 @@ def _read_token_file(path: str) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise ConfigError(f"cannot read the token file {path} ({exc.strerror}); {TOKEN_FILE_ENV} must name "
-                          "a regular file, not a symlink") from None
+        raise ConfigError(
+            f"cannot read the token file {path} ({exc.strerror}); {TOKEN_FILE_ENV} must name "
+            "a regular file, not a symlink"
+        ) from None
     with os.fdopen(fd, encoding="utf-8") as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise ConfigError(f"the token file {path} must be a regular file of yours that only you can read: "
-                              f"run `chmod 600 {path}` (it is {stat.filemode(st.st_mode)})")
+            raise ConfigError(
+                f"the token file {path} must be a regular file of yours that only you can read: "
+                f"run `chmod 600 {path}` (it is {stat.filemode(st.st_mode)})"
+            )
         return f.read(4096)
 
 
@@ -90,15 +96,26 @@ class BearerTokenMiddleware:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"text/plain"), (b"www-authenticate", b"Bearer")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": b"missing or wrong bearer token\n"})
                 return
         await self.app(scope, receive, send)
 
 
-def build_http_app(server: MCPServer, host: str, port: int, allowed_hosts_extra: list[str] | None = None,
-                   settings: HttpSettings | None = None, token: str | None = None):
+def build_http_app(
+    server: MCPServer,
+    host: str,
+    port: int,
+    allowed_hosts_extra: list[str] | None = None,
+    settings: HttpSettings | None = None,
+    token: str | None = None,
+):
     """The ASGI app: token check outermost, then Host/Origin checks, then the SDK's session manager."""
     settings = settings or HttpSettings()
     if token is None:
@@ -111,20 +128,32 @@ def build_http_app(server: MCPServer, host: str, port: int, allowed_hosts_extra:
         allowed_hosts=hosts,
         allowed_origins=[f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")],
     )
-    app = server.streamable_http_app(host=host, transport_security=security, max_sessions=settings.max_sessions,
-                                     session_idle_timeout=settings.session_idle_s)
+    app = server.streamable_http_app(
+        host=host,
+        transport_security=security,
+        max_sessions=settings.max_sessions,
+        session_idle_timeout=settings.session_idle_s,
+    )
     return BearerTokenMiddleware(app, token)
 
 
 def announce_token(token: str, host: str, port: int) -> None:
     """Printed once, on stderr: the only place a generated token is ever shown."""
-    print(f"mcp-bifrost: HTTP bearer token (send it as 'Authorization: Bearer <token>' to "
-          f"http://{host_header(host, port)}/mcp; set {TOKEN_ENV} or {TOKEN_FILE_ENV} to choose one): {token}",
-          file=sys.stderr, flush=True)
+    print(
+        f"mcp-bifrost: HTTP bearer token (send it as 'Authorization: Bearer <token>' to "
+        f"http://{host_header(host, port)}/mcp; set {TOKEN_ENV} or {TOKEN_FILE_ENV} to choose one): {token}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
-def serve_http(server: MCPServer, host: str, port: int, allowed_hosts: list[str] | None = None,
-               settings: HttpSettings | None = None) -> None:
+def serve_http(
+    server: MCPServer,
+    host: str,
+    port: int,
+    allowed_hosts: list[str] | None = None,
+    settings: HttpSettings | None = None,
+) -> None:
     import uvicorn
 
     app = build_http_app(server, host, port, allowed_hosts, settings)

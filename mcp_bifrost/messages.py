@@ -28,18 +28,18 @@ _VOCABULARY: dict[str, dict[Words, str]] = {
 _MESSAGES: dict[str, str] = {
     "timeout_name": "{timeout_opt}",
     "timed_out": "timed out after {timeout:g} s; the process group was killed (TERM, then KILL). "
-                 "Raise {timeout_opt} or use {background}.",
+    "Raise {timeout_opt} or use {background}.",
     "never_started": "never started: every channel to {target} stayed busy for the whole {timeout:g} s "
-                     "timeout. Wait for other commands to finish, or use {background}.",
+    "timeout. Wait for other commands to finish, or use {background}.",
     "became_job": "still running after the {budget:g} s call budget, so it continues as job {job} "
-                  "(timeout {timeout:g} s still applies). Poll {job_status} / {job_logs}, or {job_cancel} it.",
+    "(timeout {timeout:g} s still applies). Poll {job_status} / {job_logs}, or {job_cancel} it.",
     "started_job": "started as job {job} (timeout {timeout:g} s); poll {job_status} / {job_logs}, "
-                   "or {job_cancel} it",
+    "or {job_cancel} it",
     "omitted_no_log": "no log is kept of a foreground run: redirect the output to a file and fetch it, "
-                      "or raise limits.output_cap_bytes in the config",
+    "or raise limits.output_cap_bytes in the config",
     "omitted_job": "the whole output is in the job's log: {job_logs}",
     "timeout_positive": "{timeout_opt} must be a positive number of seconds (got {value:g}); leave it out "
-                        "for the default of {default:g} s",
+    "for the default of {default:g} s",
 }
 
 
@@ -53,7 +53,10 @@ def say(key: str, words: Words, **fields: Any) -> str:
 # The harness names its own options (its command line); the reader has only the surface's timeout.
 _HARNESS_OPTIONS = [
     (re.compile(r"raise deadline_s \(--deadline\)"), "raise {timeout_opt}"),
-    (re.compile(r"pass compile_allowance_s \(--compile-allowance\) to exclude it"), "raise {timeout_opt} to make room for it"),
+    (
+        re.compile(r"pass compile_allowance_s \(--compile-allowance\) to exclude it"),
+        "raise {timeout_opt} to make room for it",
+    ),
 ]
 
 

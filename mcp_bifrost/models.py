@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
@@ -42,7 +42,9 @@ class ExecResult(Result):
     target: str
     command: str
     cwd: str
-    exit_code: int | None = Field(description="exit status; 128+N if killed by signal N; null only while it runs as a job")
+    exit_code: int | None = Field(
+        description="exit status; 128+N if killed by signal N; null only while it runs as a job"
+    )
     stdout: str
     stderr: str
     stdout_bytes: int = Field(description="total bytes the command wrote to stdout")
@@ -72,10 +74,15 @@ class JobInfo(Result):
     stderr_bytes: int
     log_dir: str
     report: SmokeReport | FanoutSmokeReport | ProfileReport | None = Field(
-        default=None, description="for a run_smoke_test / profile_ncu job that finished: its report")
+        default=None, description="for a run_smoke_test / profile_ncu job that finished: its report"
+    )
     slurm_job_id: str | None = Field(default=None, description="Slurm targets: the job's id in the cluster")
-    slurm_state: str | None = Field(default=None, description="Slurm's own state (PENDING, RUNNING, TIMEOUT, ...)")
-    reason: str | None = Field(default=None, description="why a Slurm job waits or ended (Resources, TimeLimit, ...)")
+    slurm_state: str | None = Field(
+        default=None, description="Slurm's own state (PENDING, RUNNING, TIMEOUT, ...)"
+    )
+    reason: str | None = Field(
+        default=None, description="why a Slurm job waits or ended (Resources, TimeLimit, ...)"
+    )
     node: str | None = Field(default=None, description="the compute node a Slurm job ran on")
 
 
@@ -108,11 +115,15 @@ class SlurmPartition(BaseModel):
 class SlurmHealth(BaseModel):
     """What `doctor` learned about a Slurm target beyond the login node."""
 
-    partition: str | None = Field(description="the partition jobs go to (the target's, else the cluster default)")
+    partition: str | None = Field(
+        description="the partition jobs go to (the target's, else the cluster default)"
+    )
     partitions: list[SlurmPartition] = Field(default_factory=list)
     gpu_gres: list[str] = Field(default_factory=list, description="GPU gres the partition's nodes offer")
     compute_node: str | None = Field(default=None, description="where the check job ran")
-    shared_filesystem: bool | None = Field(default=None, description="a job read the file written in the workdir on the login node")
+    shared_filesystem: bool | None = Field(
+        default=None, description="a job read the file written in the workdir on the login node"
+    )
     problems: list[str] = Field(default_factory=list, description="what to fix, one sentence each")
 
 
@@ -129,16 +140,23 @@ class TargetHealth(BaseModel):
     gpus: list[str] = Field(default_factory=list)
     ncu: str | None = None
     latency_ms: float | None = None
-    missing: list[str] = Field(default_factory=list, description="tools the target lacks (README: what a target needs)")
-    slurm: SlurmHealth | None = Field(default=None, description="Slurm targets: partitions, GPUs, shared filesystem")
+    missing: list[str] = Field(
+        default_factory=list, description="tools the target lacks (README: what a target needs)"
+    )
+    slurm: SlurmHealth | None = Field(
+        default=None, description="Slurm targets: partitions, GPUs, shared filesystem"
+    )
 
 
 class TargetsReport(BaseModel):
     default_target: str
     targets: list[TargetHealth]
     workspace: str = Field(default="", description="the local workspace folder")
-    twin: str = Field(default="", description="its twin's folder on every target: <workdir>/workspaces/<twin> "
-                      "(the base name and a hash of the local path, or the config's `project`)")
+    twin: str = Field(
+        default="",
+        description="its twin's folder on every target: <workdir>/workspaces/<twin> "
+        "(the base name and a hash of the local path, or the config's `project`)",
+    )
 
 
 class PushResult(Result):
@@ -213,9 +231,13 @@ class SmokeTiming(BaseModel):
     candidate_p90_us: float | None = None
     n: int | None = Field(default=None, description="timed samples of the candidate")
     speedup: float | None
-    floor_us: float | None = Field(default=None, description="roofline floor: bytes / peak bandwidth, flops / peak rate")
-    roofline_fraction: float | None = Field(default=None, description="floor / candidate median (1.0 = at the "
-                                            "roofline); GPU only: null on a CPU's host clock")
+    floor_us: float | None = Field(
+        default=None, description="roofline floor: bytes / peak bandwidth, flops / peak rate"
+    )
+    roofline_fraction: float | None = Field(
+        default=None,
+        description="floor / candidate median (1.0 = at the roofline); GPU only: null on a CPU's host clock",
+    )
 
 
 class SmokeReport(BaseModel):
@@ -224,7 +246,8 @@ class SmokeReport(BaseModel):
     kind: Literal["smoke"] = "smoke"
     summary: str = Field(description="one line: PASS/FAIL, cases, speedup, times, roofline, flags")
     status: Literal["passed", "failed", "not_run", "error", "running"] = Field(
-        description="not_run: the target cannot run it (needs a GPU); running: continues as job `job_id`")
+        description="not_run: the target cannot run it (needs a GPU); running: continues as job `job_id`"
+    )
     passed: bool
     job_id: str | None = Field(default=None, description="set when the evaluation outlived the call budget")
     problem: str
@@ -235,9 +258,13 @@ class SmokeReport(BaseModel):
     device: dict = Field(default_factory=dict)
     cases_passed: int
     cases_total: int
-    cases: list[SmokeCase] = Field(default_factory=list, description="every checked call; messages on failures")
+    cases: list[SmokeCase] = Field(
+        default_factory=list, description="every checked call; messages on failures"
+    )
     timing: list[SmokeTiming] = Field(default_factory=list)
-    speedup: float | None = Field(default=None, description="reference / candidate, combined over benchmark cases")
+    speedup: float | None = Field(
+        default=None, description="reference / candidate, combined over benchmark cases"
+    )
     candidate_us: float | None = None
     reference_us: float | None = None
     roofline_fraction: float | None = None
@@ -246,14 +273,22 @@ class SmokeReport(BaseModel):
     error: HarnessFailure | None = None
     stdout_tail: str = ""
     harness_version: str = ""
-    runner: str = Field(description="how the harness ran: warm worker, restarted worker, or one-shot (and why)")
+    runner: str = Field(
+        description="how the harness ran: warm worker, restarted worker, or one-shot (and why)"
+    )
     gpu_wait_s: float = 0.0
     harness_wall_s: float | None = None
-    isolation: dict = Field(default_factory=dict, description="what confined the candidate on the target: subreaper, "
-                            "landlock_abi (0: writes not confined), network_blocked, strays_killed, survivors, why")
-    plan: dict | None = Field(default=None, description="the evaluation's time plan: deadline_s chosen and the reason "
-                              "(sized to the problem unless timeout_s was given), fits, suggest_deadline_s, "
-                              "secret_repeats and secret_cases_run")
+    isolation: dict = Field(
+        default_factory=dict,
+        description="what confined the candidate on the target: subreaper, "
+        "landlock_abi (0: writes not confined), network_blocked, strays_killed, survivors, why",
+    )
+    plan: dict | None = Field(
+        default=None,
+        description="the evaluation's time plan: deadline_s chosen and the reason "
+        "(sized to the problem unless timeout_s was given), fits, suggest_deadline_s, "
+        "secret_repeats and secret_cases_run",
+    )
     duration_s: float = Field(default=0.0, description="the whole call: push, install, lock, evaluation")
     pushed_files: int | None = None
     push_s: float | None = Field(default=None, description="seconds the push took (part of duration_s)")
@@ -263,7 +298,9 @@ class KernelProfile(BaseModel):
     """One profiled kernel, summarised from Nsight Compute's own report (ncu_report)."""
 
     name: str
-    bound: str = Field(description="memory, compute or latency (from Speed Of Light: >60 % one side, <40 % other)")
+    bound: str = Field(
+        description="memory, compute or latency (from Speed Of Light: >60 % one side, <40 % other)"
+    )
     duration_us: float | None = None
     grid: str | None = None
     block: str | None = None
@@ -279,8 +316,12 @@ class KernelProfile(BaseModel):
     theoretical_occupancy_pct: float | None = None
     occupancy_limiter: str | None = None
     tensor_pipe_pct: float | None = None
-    top_stalls: list[str] = Field(default_factory=list, description="top 3 warp stall reasons with cycles per instruction")
-    advice: list[str] = Field(default_factory=list, description="ncu's own rule advice, by estimated speedup (top 3)")
+    top_stalls: list[str] = Field(
+        default_factory=list, description="top 3 warp stall reasons with cycles per instruction"
+    )
+    advice: list[str] = Field(
+        default_factory=list, description="ncu's own rule advice, by estimated speedup (top 3)"
+    )
 
 
 class ProfileSide(BaseModel):
@@ -290,7 +331,9 @@ class ProfileSide(BaseModel):
     total_duration_us: float | None = Field(default=None, description="summed kernel time of the whole call")
     kernel_count: int = 0
     launch_limit: int | None = Field(default=None, description="launch_count, when one was given")
-    cut_by_launch_limit: bool = Field(default=False, description="the call launched more kernels than launch_count")
+    cut_by_launch_limit: bool = Field(
+        default=False, description="the call launched more kernels than launch_count"
+    )
 
 
 class ProfileReport(BaseModel):
@@ -308,10 +351,16 @@ class ProfileReport(BaseModel):
     job_id: str | None = Field(default=None, description="set when profiling outlived the call budget")
     candidate_profile: ProfileSide | None = Field(description="null only while it runs on as a job")
     baseline_profile: ProfileSide | None = None
-    changes: list[str] = Field(default_factory=list, description="with a baseline: what differs, kernel by kernel")
+    changes: list[str] = Field(
+        default_factory=list, description="with a baseline: what differs, kernel by kernel"
+    )
     speedup: float | None = Field(default=None, description="baseline total / candidate total (whole calls)")
-    smoke_speedup: float | None = Field(default=None, description="the last smoke test of this file, same target")
-    consistency: str = Field(default="", description="how the profile's ratio compares with that smoke test's")
+    smoke_speedup: float | None = Field(
+        default=None, description="the last smoke test of this file, same target"
+    )
+    consistency: str = Field(
+        default="", description="how the profile's ratio compares with that smoke test's"
+    )
     ncu_command: str = ""
     runner: str = "one-shot"
     gpu_wait_s: float = 0.0
@@ -333,16 +382,22 @@ class HistoryEntry(BaseModel):
     speedup: float | None
     flags: list[str]
     summary: str
-    project: str | None = Field(default=None, description="the workspace twin it was run for (empty: recorded "
-                                "before history was kept per project)")
+    project: str | None = Field(
+        default=None,
+        description="the workspace twin it was run for (empty: recorded before history was kept per project)",
+    )
 
 
 class HistoryReport(BaseModel):
     problem: str
-    project: str | None = Field(default=None, description="this workspace's twin name: the history is its own")
+    project: str | None = Field(
+        default=None, description="this workspace's twin name: the history is its own"
+    )
     entries: list[HistoryEntry] = Field(description="newest first")
-    best: HistoryEntry | None = Field(description="the passing smoke test with the highest speedup of this project "
-                                      "on the target and GPU of its newest smoke test")
+    best: HistoryEntry | None = Field(
+        description="the passing smoke test with the highest speedup of this project "
+        "on the target and GPU of its newest smoke test"
+    )
     table: str = Field(description="the entries as a text table")
     total: int = Field(description="how many results the history holds for this problem")
 
@@ -354,8 +409,11 @@ class ProblemInfo(BaseModel):
     tests: list[dict] = Field(default_factory=list)
     benchmarks: list[dict] = Field(default_factory=list)
     examples: list[str] = Field(default_factory=list, description="candidate files shipped with the problem")
-    error: str | None = Field(default=None, description="why this problem cannot be used as it is (its files are "
-                              "malformed); the other problems are unaffected")
+    error: str | None = Field(
+        default=None,
+        description="why this problem cannot be used as it is (its files are "
+        "malformed); the other problems are unaffected",
+    )
 
 
 class ProblemsReport(BaseModel):
@@ -390,25 +448,39 @@ class FanoutSmokeReport(BaseModel):
     """Several candidates smoke-tested at once, one per free GPU (Slurm: one job each). Read `summary` first."""
 
     kind: Literal["smoke_fanout"] = "smoke_fanout"
-    summary: str = Field(description="one line: candidates, GPUs (or the CPU), wall time, the best and its speedup, "
-                         "pass/fail/not-run counts")
+    summary: str = Field(
+        description="one line: candidates, GPUs (or the CPU), wall time, the best and its speedup, "
+        "pass/fail/not-run counts"
+    )
     problem: str
     target: str
     slots: int = Field(description="evaluations in flight at most (GPUs, or Slurm jobs)")
     duration_s: float = Field(description="wall time of the whole call, push included")
-    ranking: list[str] = Field(description="passing candidates, best first (highest speedup; untimed ones last)")
-    failed: list[str] = Field(default_factory=list, description="candidates that failed or errored, each with its summary")
-    not_run: list[str] = Field(default_factory=list, description="candidates the target could not run (needs a GPU), "
-                               "each with its summary: not failures")
-    gpus: list[int | None] = Field(description="the GPU each candidate ran on, in input order (null: Slurm picked)")
+    ranking: list[str] = Field(
+        description="passing candidates, best first (highest speedup; untimed ones last)"
+    )
+    failed: list[str] = Field(
+        default_factory=list, description="candidates that failed or errored, each with its summary"
+    )
+    not_run: list[str] = Field(
+        default_factory=list,
+        description="candidates the target could not run (needs a GPU), each with its summary: not failures",
+    )
+    gpus: list[int | None] = Field(
+        description="the GPU each candidate ran on, in input order (null: Slurm picked)"
+    )
     reports: list[SmokeReport] = Field(description="one report per candidate, in the order given")
     status: Literal["done", "running"] = Field(
-        default="done", description="running: still evaluating after the call budget, as job `job_id`")
-    job_id: str | None = Field(default=None, description="set when the fan-out continues as a job: poll job_status, "
-                               "whose `report` carries this report when every candidate is done")
+        default="done", description="running: still evaluating after the call budget, as job `job_id`"
+    )
+    job_id: str | None = Field(
+        default=None,
+        description="set when the fan-out continues as a job: poll job_status, "
+        "whose `report` carries this report when every candidate is done",
+    )
 
 
-class SmokeOutcome(RootModel[Union[SmokeReport, FanoutSmokeReport]]):
+class SmokeOutcome(RootModel[SmokeReport | FanoutSmokeReport]):
     """run_smoke_test's output: a SmokeReport (one candidate) or a FanoutSmokeReport (candidates=[...])."""
 
     model_config = ConfigDict(json_schema_extra={"type": "object"})

@@ -14,18 +14,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from mcp_bifrost import __version__
+from mcp_bifrost.api import GPU
 from mcp_bifrost.arguments import check_arguments, describe_validation_error, unknown_arguments
 from mcp_bifrost.audit import AuditLog, summary
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError
+from mcp_bifrost.loop import tools as loop_tools
 from mcp_bifrost.models import (
     CopyResult,
     ExecResult,
@@ -35,23 +37,29 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
-from mcp_bifrost.api import GPU
-from mcp_bifrost.loop import tools as loop_tools
 
 log = logging.getLogger(__name__)
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T")  # what one API call returns: a model, or a plot's bytes
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = (
+    """\
 mcp-bifrost runs commands on remote GPU machines ("targets") over SSH, in a twin of your local
 workspace (<workdir>/workspaces/<name>). Call `targets` first to see what is configured and healthy.
 `exec` runs a shell command there and always returns the exit code; output is head+tail within a cap.
 Commands that outlast the call budget continue as jobs: poll `job_status`/`job_logs`, or `job_cancel`.
 Use background=true for long runs (training, sweeps).
 
-""" + loop_tools.INSTRUCTIONS
+"""
+    + loop_tools.INSTRUCTIONS
+)
 
-JobId = Annotated[str, Field(description="id returned by exec, as job lists show it (gpu:20261125-093012-a1b2c3); "
-                                         "a bare id means the default target")]
+JobId = Annotated[
+    str,
+    Field(
+        description="id returned by exec, as job lists show it (gpu:20261125-093012-a1b2c3); "
+        "a bare id means the default target"
+    ),
+]
 JobTarget = Annotated[str | None, Field(description="the job's target, if the id does not name it")]
 
 
@@ -73,7 +81,9 @@ class AuditedServer(MCPServer):
                 result = await super().call_tool(name, arguments, context)
             except ToolError as exc:
                 if isinstance(exc.__cause__, ValidationError):  # pydantic's text names URLs, not tool words
-                    raise ToolError(describe_validation_error(name, exc.__cause__.errors())) from exc.__cause__
+                    raise ToolError(
+                        describe_validation_error(name, exc.__cause__.errors())
+                    ) from exc.__cause__
                 raise
         except BaseException as exc:
             self.audit.end(call, name, target, {"error": _error_text(exc), "seconds": _since(started)})
@@ -140,12 +150,18 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         finally:
             await gpu.close()
 
-    server = AuditedServer(name="mcp-bifrost", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
-                           audit=audit, default_target=config.default_target)
+    server = AuditedServer(
+        name="mcp-bifrost",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        audit=audit,
+        default_target=config.default_target,
+    )
 
     async def call(ctx: Context, op: Callable[[GPU], Awaitable[T]]) -> T:
         """Run one API call; our errors become ToolError (AuditedServer records the call)."""
-        gpu: GPU = ctx.request_context.lifespan_context
+        gpu = cast(GPU, ctx.request_context.lifespan_context)  # the lifespan above yields it
         try:
             return await op(gpu)
         except BifrostError as exc:
@@ -153,47 +169,103 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
 
     @server.tool(
         name="exec",
-        annotations=ToolAnnotations(title="Run a shell command on a target", destructive_hint=True,
-                                    open_world_hint=True, idempotent_hint=False),
+        annotations=ToolAnnotations(
+            title="Run a shell command on a target",
+            destructive_hint=True,
+            open_world_hint=True,
+            idempotent_hint=False,
+        ),
     )
     async def exec_(
-        command: Annotated[str, Field(description="shell command (bash) run in this workspace's twin on the target (<workdir>/workspaces/<name>); at most 100 KiB", min_length=1)],
+        command: Annotated[
+            str,
+            Field(
+                description="shell command (bash) run in this workspace's twin on the target "
+                "(<workdir>/workspaces/<name>); at most 100 KiB",
+                min_length=1,
+            ),
+        ],
         ctx: Context,
-        target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
-        cwd: Annotated[str | None, Field(description="working folder: relative to this workspace's twin on the target, or absolute; default: the twin")] = None,
-        timeout_s: Annotated[float | None, Field(description="seconds before the command's process group is killed (TERM, then KILL); positive, at most 604800 (7 days); default 600 (limits.default_timeout_s), or 86400 with background=true (limits.job_timeout_s)")] = None,
-        env: Annotated[dict[str, str] | None, Field(description="extra environment variables, added to the target's own")] = None,
-        background: Annotated[bool, Field(description="start as a detached job and return its job_id at once (default false)")] = False,
+        target: Annotated[
+            str | None, Field(description="target name; default: the configured default")
+        ] = None,
+        cwd: Annotated[
+            str | None,
+            Field(
+                description="working folder: relative to this workspace's twin on the target, or "
+                "absolute; default: the twin"
+            ),
+        ] = None,
+        timeout_s: Annotated[
+            float | None,
+            Field(
+                description="seconds before the command's process group is killed (TERM, then KILL); "
+                "positive, at most 604800 (7 days); default 600 (limits.default_timeout_s), "
+                "or 86400 with background=true (limits.job_timeout_s)"
+            ),
+        ] = None,
+        env: Annotated[
+            dict[str, str] | None, Field(description="extra environment variables, added to the target's own")
+        ] = None,
+        background: Annotated[
+            bool, Field(description="start as a detached job and return its job_id at once (default false)")
+        ] = False,
     ) -> ExecResult:
         """Run a shell command in the workspace on a target (a GPU host). Returns the exit code, stdout
         and stderr (head+tail within a cap, with full byte counts), duration and timed_out. A command
         still running after the call budget (~45 s) continues as a job: its job_id is returned."""
 
         async def progress(elapsed: float, line: str) -> None:
-            await ctx.report_progress(elapsed, None, f"{elapsed:.0f} s: {line}" if line else f"{elapsed:.0f} s")
+            await ctx.report_progress(
+                elapsed, None, f"{elapsed:.0f} s: {line}" if line else f"{elapsed:.0f} s"
+            )
 
-        return await call(ctx, lambda gpu: gpu.exec(
-            command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, background=background, use_budget=True,
-            progress=progress))
+        return await call(
+            ctx,
+            lambda gpu: gpu.exec(
+                command,
+                target=target,
+                cwd=cwd,
+                timeout_s=timeout_s,
+                env=env,
+                background=background,
+                use_budget=True,
+                progress=progress,
+            ),
+        )
 
-    @server.tool(annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True)
+    )
     async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
         """State of a detached job: pending (in a Slurm queue, with its reason) / running / finished / killed /
         lost, exit code, duration, output sizes; on a Slurm target also its Slurm state, reason and node."""
         return await call(ctx, lambda gpu: gpu.job_status(job_id, target=target))
 
-    @server.tool(annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True)
+    )
     async def job_logs(
         job_id: JobId,
         ctx: Context,
-        tail_lines: Annotated[int, Field(description="how many last lines of each stream (default 200, at most 100000)", ge=1, le=100_000)] = 200,
+        tail_lines: Annotated[
+            int,
+            Field(
+                description="how many last lines of each stream (default 200, at most 100000)",
+                ge=1,
+                le=100_000,
+            ),
+        ] = 200,
         target: JobTarget = None,
     ) -> JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
         return await call(ctx, lambda gpu: gpu.job_logs(job_id, tail_lines=tail_lines, target=target))
 
-    @server.tool(annotations=ToolAnnotations(title="Stop a job", destructive_hint=True, idempotent_hint=True,
-                                             open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Stop a job", destructive_hint=True, idempotent_hint=True, open_world_hint=True
+        )
+    )
     async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
         return await call(ctx, lambda gpu: gpu.job_cancel(job_id, target=target))
@@ -204,39 +276,99 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
 
         return report
 
-    @server.tool(annotations=ToolAnnotations(title="Sync the workspace to a target", destructive_hint=True,
-                                             idempotent_hint=True, open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Sync the workspace to a target",
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    )
     async def push(
         ctx: Context,
-        target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
-        local_dir: Annotated[str | None, Field(description="local folder, relative to the server's workspace or absolute; default: the workspace")] = None,
-        remote_dir: Annotated[str | None, Field(description="destination folder on the target: relative to this workspace's twin (<workdir>/workspaces/<name>), or absolute inside the workdir; default: the twin (or, for a local_dir inside the workspace, its place in the twin)")] = None,
-        delete: Annotated[bool, Field(description="delete remote files that are gone locally (default true)")] = True,
-        checksum: Annotated[bool, Field(description="compare sha256 instead of size+mtime (default false)")] = False,
-        dry_run: Annotated[bool, Field(description="report what would change, change nothing (default false)")] = False,
+        target: Annotated[
+            str | None, Field(description="target name; default: the configured default")
+        ] = None,
+        local_dir: Annotated[
+            str | None,
+            Field(
+                description="local folder, relative to the server's workspace or absolute; default: the workspace"
+            ),
+        ] = None,
+        remote_dir: Annotated[
+            str | None,
+            Field(
+                description="destination folder on the target: relative to this workspace's twin "
+                "(<workdir>/workspaces/<name>), or absolute inside the workdir; default: the twin "
+                "(or, for a local_dir inside the workspace, its place in the twin)"
+            ),
+        ] = None,
+        delete: Annotated[
+            bool, Field(description="delete remote files that are gone locally (default true)")
+        ] = True,
+        checksum: Annotated[
+            bool, Field(description="compare sha256 instead of size+mtime (default false)")
+        ] = False,
+        dry_run: Annotated[
+            bool, Field(description="report what would change, change nothing (default false)")
+        ] = False,
     ) -> PushResult:
         """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
         files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
         compressed tar stream; uncommitted edits are included. Run it before exec/run_smoke_test."""
-        return await call(ctx, lambda gpu: gpu.push(
-            target=target, local_dir=local_dir, remote_dir=remote_dir, delete=delete, checksum=checksum,
-            dry_run=dry_run, progress=byte_progress(ctx, "sent")))
+        return await call(
+            ctx,
+            lambda gpu: gpu.push(
+                target=target,
+                local_dir=local_dir,
+                remote_dir=remote_dir,
+                delete=delete,
+                checksum=checksum,
+                dry_run=dry_run,
+                progress=byte_progress(ctx, "sent"),
+            ),
+        )
 
-    @server.tool(annotations=ToolAnnotations(title="Fetch files from a target", destructive_hint=False,
-                                             open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Fetch files from a target", destructive_hint=False, open_world_hint=True
+        )
+    )
     async def copy_files(
-        remote_paths: Annotated[list[str], Field(description="files or folders on the target: relative to this workspace's twin, or absolute inside the workdir", min_length=1)],
-        local_dir: Annotated[str, Field(description="local folder to write into: relative to the server's workspace, or absolute inside it or a configured copy root (limits.copy_roots)")],
+        remote_paths: Annotated[
+            list[str],
+            Field(
+                description="files or folders on the target: relative to this workspace's twin, or "
+                "absolute inside the workdir",
+                min_length=1,
+            ),
+        ],
+        local_dir: Annotated[
+            str,
+            Field(
+                description="local folder to write into: relative to the server's workspace, or absolute "
+                "inside it or a configured copy root (limits.copy_roots)"
+            ),
+        ],
         ctx: Context,
-        target: Annotated[str | None, Field(description="target name; default: the configured default")] = None,
+        target: Annotated[
+            str | None, Field(description="target name; default: the configured default")
+        ] = None,
     ) -> CopyResult:
         """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
         folder. Paths must stay inside the target's workdir; files are written atomically."""
-        return await call(ctx, lambda gpu: gpu.copy_files(
-            remote_paths, local_dir, target=target, progress=byte_progress(ctx, "received")))
+        return await call(
+            ctx,
+            lambda gpu: gpu.copy_files(
+                remote_paths, local_dir, target=target, progress=byte_progress(ctx, "received")
+            ),
+        )
 
-    @server.tool(annotations=ToolAnnotations(title="List targets and their health", read_only_hint=True,
-                                             open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="List targets and their health", read_only_hint=True, open_world_hint=True
+        )
+    )
     async def targets(ctx: Context) -> TargetsReport:
         """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
         return await call(ctx, lambda gpu: gpu.targets())

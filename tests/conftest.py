@@ -95,8 +95,13 @@ def remote_workdir(sshd: SshServer, tmp_path_factory) -> str:
 
 def make_ssh_target(sshd: SshServer, workdir: str, name: str = "gpu") -> SshTarget:
     return SshTarget(
-        name, "127.0.0.1", port=sshd.port, user=sshd.user, identity_file=str(sshd.client_key),
-        known_hosts=str(sshd.known_hosts), workdir=workdir,
+        name,
+        "127.0.0.1",
+        port=sshd.port,
+        user=sshd.user,
+        identity_file=str(sshd.client_key),
+        known_hosts=str(sshd.known_hosts),
+        workdir=workdir,
     )
 
 
@@ -140,8 +145,16 @@ def make_slurm_target(cluster: SlurmCluster, workdir: str, name: str = "cluster"
     login = cluster.login
     assert login is not None
     slurm = SlurmOptions(**{"partition": cluster.partition, "gres": "gpu:1", **options})
-    return SlurmTarget(name, "127.0.0.1", slurm=slurm, port=login.port, user=login.user,
-                       identity_file=str(login.client_key), known_hosts=str(login.known_hosts), workdir=workdir)
+    return SlurmTarget(
+        name,
+        "127.0.0.1",
+        slurm=slurm,
+        port=login.port,
+        user=login.user,
+        identity_file=str(login.client_key),
+        known_hosts=str(login.known_hosts),
+        workdir=workdir,
+    )
 
 
 @pytest.fixture

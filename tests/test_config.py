@@ -24,15 +24,24 @@ def test_config_from_env_var(tmp_path, monkeypatch):
     assert "local" in config.targets
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('[targets.h100]\nkind = "ssh"\n', "targets.h100.ssh.host: Field required"),
-    ('[targets.h100]\nkind = "ssh"\nhost = "x"\nmax_channels = "lots"\n', "targets.h100.ssh.max_channels"),
-    ('[targets.h100]\nkind = "slurmy"\nhost = "x"\n', "targets.h100"),
-    ('default_target = "nope"\n', "default_target 'nope' is not a configured target"),
-    ('[limits]\ncall_budget_s = -1\n', "limits.call_budget_s"),
-    ('[targets.h100]\nkind = "ssh"\nhost = "x"\npassword = "hunter2"\n', "targets.h100.ssh.password: Extra inputs"),
-    ("this is = not toml [", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[targets.h100]\nkind = "ssh"\n', "targets.h100.ssh.host: Field required"),
+        (
+            '[targets.h100]\nkind = "ssh"\nhost = "x"\nmax_channels = "lots"\n',
+            "targets.h100.ssh.max_channels",
+        ),
+        ('[targets.h100]\nkind = "slurmy"\nhost = "x"\n', "targets.h100"),
+        ('default_target = "nope"\n', "default_target 'nope' is not a configured target"),
+        ("[limits]\ncall_budget_s = -1\n", "limits.call_budget_s"),
+        (
+            '[targets.h100]\nkind = "ssh"\nhost = "x"\npassword = "hunter2"\n',
+            "targets.h100.ssh.password: Extra inputs",
+        ),
+        ("this is = not toml [", "not valid TOML"),
+    ],
+)
 def test_bad_config_error_names_file_and_key(tmp_path, text, expected):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -61,12 +70,22 @@ def test_copy_roots_must_be_absolute(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("workdir, says", [
-    ("", "workdir is empty"), ("   ", "workdir is empty"), ("/", "may not be / itself"), ("//", "may not be / itself"),
-    ("bifrost", "is relative"), ("/scratch/me\\n/x", "control characters"), ("/scratch/\\tme", "control characters"),
-])
+@pytest.mark.parametrize(
+    "workdir, says",
+    [
+        ("", "workdir is empty"),
+        ("   ", "workdir is empty"),
+        ("/", "may not be / itself"),
+        ("//", "may not be / itself"),
+        ("bifrost", "is relative"),
+        ("/scratch/me\\n/x", "control characters"),
+        ("/scratch/\\tme", "control characters"),
+    ],
+)
 @pytest.mark.parametrize("kind", ["local", "ssh"])
-def test_a_workdir_that_is_empty_relative_the_root_or_holds_control_characters_is_refused(tmp_path, workdir, says, kind):
+def test_a_workdir_that_is_empty_relative_the_root_or_holds_control_characters_is_refused(
+    tmp_path, workdir, says, kind
+):
     path = tmp_path / "c.toml"
     host = 'host = "gpu"\n' if kind == "ssh" else ""
     path.write_text(f'[targets.t]\nkind = "{kind}"\n{host}workdir = "{workdir}"\n')
@@ -76,6 +95,8 @@ def test_a_workdir_that_is_empty_relative_the_root_or_holds_control_characters_i
 
 def test_a_plain_workdir_is_accepted(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[targets.t]\nkind = "ssh"\nhost = "gpu"\nworkdir = "~/.bifrost"\n'
-                    '[targets.u]\nkind = "local"\nworkdir = "/scratch/me/bifrost"\n')
+    path.write_text(
+        '[targets.t]\nkind = "ssh"\nhost = "gpu"\nworkdir = "~/.bifrost"\n'
+        '[targets.u]\nkind = "local"\nworkdir = "/scratch/me/bifrost"\n'
+    )
     assert load_config(path).targets["t"].workdir == "~/.bifrost"

@@ -11,10 +11,24 @@ from mcp_bifrost.models import SmokeReport
 H100, A100 = "NVIDIA H100 80GB HBM3", "NVIDIA A100-SXM4-80GB"
 
 
-def smoke(speedup: float, *, candidate: str = "fused.py", target: str = "gpu", gpu: str = H100) -> SmokeReport:
-    return SmokeReport(summary=f"PASS · {speedup:.2f}x", status="passed", passed=True, problem="matmul",
-                       candidate=candidate, candidate_sha256="abc", target=target, mode="both", cases_passed=1,
-                       cases_total=1, speedup=speedup, runner="warm", device={"name": gpu})
+def smoke(
+    speedup: float, *, candidate: str = "fused.py", target: str = "gpu", gpu: str = H100
+) -> SmokeReport:
+    return SmokeReport(
+        summary=f"PASS · {speedup:.2f}x",
+        status="passed",
+        passed=True,
+        problem="matmul",
+        candidate=candidate,
+        candidate_sha256="abc",
+        target=target,
+        mode="both",
+        cases_passed=1,
+        cases_total=1,
+        speedup=speedup,
+        runner="warm",
+        device={"name": gpu},
+    )
 
 
 def test_best_so_far_never_crosses_projects_targets_or_gpus(tmp_path):
@@ -51,13 +65,18 @@ def test_the_plotted_best_so_far_line_is_the_reported_best_never_another_machine
 def test_a_history_from_before_projects_opens_and_its_rows_are_listed_but_never_best(tmp_path):
     db = tmp_path / "h.sqlite3"
     with sqlite3.connect(db) as conn:  # the table as it was, with one old row
-        conn.execute("CREATE TABLE results (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, kind TEXT NOT "
-                     "NULL, problem TEXT NOT NULL, candidate TEXT NOT NULL, candidate_sha256 TEXT, target TEXT NOT "
-                     "NULL, gpu TEXT, passed INTEGER NOT NULL, status TEXT NOT NULL, candidate_us REAL, speedup REAL, "
-                     "flags TEXT NOT NULL, summary TEXT NOT NULL, report TEXT NOT NULL)")
-        conn.execute("INSERT INTO results (time, kind, problem, candidate, target, gpu, passed, status, speedup, flags,"
-                     " summary, report) VALUES ('t', 'smoke', 'matmul', 'old.py', 'gpu', ?, 1, 'passed', 50.0, '[]',"
-                     " 'PASS', '{}')", (H100,))
+        conn.execute(
+            "CREATE TABLE results (id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, kind TEXT NOT "
+            "NULL, problem TEXT NOT NULL, candidate TEXT NOT NULL, candidate_sha256 TEXT, target TEXT NOT "
+            "NULL, gpu TEXT, passed INTEGER NOT NULL, status TEXT NOT NULL, candidate_us REAL, speedup REAL, "
+            "flags TEXT NOT NULL, summary TEXT NOT NULL, report TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO results (time, kind, problem, candidate, target, gpu, passed, status, speedup, flags,"
+            " summary, report) VALUES ('t', 'smoke', 'matmul', 'old.py', 'gpu', ?, 1, 'passed', 50.0, '[]',"
+            " 'PASS', '{}')",
+            (H100,),
+        )
     h = History(db, project="proj-bbbb2222")
     h.record(smoke(1.5, candidate="mine.py"))
     report = h.report("matmul")

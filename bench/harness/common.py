@@ -16,8 +16,15 @@ class WorkerClient:
     def __init__(self):
         env = dict(os.environ, PYTHONPATH=str(REPO))
         started = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gpu_harness", "serve"],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=1,
+        )
         self.ready = json.loads(self.proc.stdout.readline())
         self.startup_s = time.perf_counter() - started
 

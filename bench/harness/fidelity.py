@@ -22,15 +22,41 @@ KERNELS_UNDER_TEST = [
     ("matmul", "submission_triton.py", "bench1", "matmul_kernel"),
 ]
 NCU_SKIP, NCU_COUNT = 3, 20
-UNIT_TO_MS = {"nsecond": 1e-6, "ns": 1e-6, "usecond": 1e-3, "us": 1e-3, "msecond": 1.0, "ms": 1.0, "second": 1e3}
+UNIT_TO_MS = {
+    "nsecond": 1e-6,
+    "ns": 1e-6,
+    "usecond": 1e-3,
+    "us": 1e-3,
+    "msecond": 1.0,
+    "ms": 1.0,
+    "second": 1e3,
+}
 
 
 def ncu_times_ms(problem, candidate, case, kernel):
     ncu = ncu_path()
-    cmd = [ncu, "--cache-control", "all", "--clock-control", "none", "--metrics", "gpu__time_duration.sum",
-           "--csv", "--kernel-name", f"regex:{kernel}", "--launch-skip", str(NCU_SKIP),
-           "--launch-count", str(NCU_COUNT), sys.executable, str(REPO / "bench" / "harness" / "ncu_target.py"),
-           str(problem), str(candidate), case, str(NCU_SKIP + NCU_COUNT + 2)]
+    cmd = [
+        ncu,
+        "--cache-control",
+        "all",
+        "--clock-control",
+        "none",
+        "--metrics",
+        "gpu__time_duration.sum",
+        "--csv",
+        "--kernel-name",
+        f"regex:{kernel}",
+        "--launch-skip",
+        str(NCU_SKIP),
+        "--launch-count",
+        str(NCU_COUNT),
+        sys.executable,
+        str(REPO / "bench" / "harness" / "ncu_target.py"),
+        str(problem),
+        str(candidate),
+        case,
+        str(NCU_SKIP + NCU_COUNT + 2),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     rows = [line for line in done.stdout.splitlines() if line.startswith('"')]
     times = []
@@ -53,12 +79,23 @@ def main():
         harness_ms = timing["candidate"]["median_ms"]
         ncu = ncu_times_ms(problem, candidate, case, kernel)
         ncu_ms = statistics.median(ncu)
-        results.append({"kernel": f"{name}/{cand}", "case": case, "params": timing["params"],
-                        "harness_median_ms": harness_ms, "harness_n": timing["candidate"]["n"],
-                        "harness_host_median_ms": timing["candidate"]["host_median_ms"],
-                        "ncu_median_ms": ncu_ms, "ncu_n": len(ncu), "ncu_min_ms": min(ncu), "ncu_max_ms": max(ncu),
-                        "deviation": harness_ms / ncu_ms - 1, "passed_report": answer["passed"],
-                        "clock_mhz": timing["clock_mhz"]})
+        results.append(
+            {
+                "kernel": f"{name}/{cand}",
+                "case": case,
+                "params": timing["params"],
+                "harness_median_ms": harness_ms,
+                "harness_n": timing["candidate"]["n"],
+                "harness_host_median_ms": timing["candidate"]["host_median_ms"],
+                "ncu_median_ms": ncu_ms,
+                "ncu_n": len(ncu),
+                "ncu_min_ms": min(ncu),
+                "ncu_max_ms": max(ncu),
+                "deviation": harness_ms / ncu_ms - 1,
+                "passed_report": answer["passed"],
+                "clock_mhz": timing["clock_mhz"],
+            }
+        )
     worker.close()
     save("fidelity", {"results": results, "goal_met": all(abs(r["deviation"]) <= 0.05 for r in results)})
 

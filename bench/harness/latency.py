@@ -25,8 +25,13 @@ PAUSE_S = 1.5
 def cold_once():
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(PROBLEM), str(CANDIDATE), "--json"],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_harness", "smoke", str(PROBLEM), str(CANDIDATE), "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     doc = json.loads(done.stdout)
     assert doc["passed"], doc
@@ -35,7 +40,7 @@ def cold_once():
 
 def main():
     worker = WorkerClient()
-    first = worker.smoke(PROBLEM, CANDIDATE, "both")            # compile caches: Triton's and the peaks
+    first = worker.smoke(PROBLEM, CANDIDATE, "both")  # compile caches: Triton's and the peaks
     assert first["passed"], first
     warm, warm_child, stages, back_to_back = [], [], [], []
     for _ in range(RUNS):
@@ -56,11 +61,17 @@ def main():
     cold_wall = [c[0] for c in cold]
     doc = {
         "problem": "latency_problem (vectoradd, 5 tests + 1 benchmark, Triton candidate, mode both)",
-        "worker_startup_s": worker.startup_s, "first_warm_request_s": first["wall_s"],
-        "warm_wall_s": warm, "warm_child_s": warm_child, "warm_stage_s": stages,
-        "cold_wall_s": cold_wall, "cold_child_s": [c[1] for c in cold],
-        "warm_median_s": statistics.median(warm), "cold_median_s": statistics.median(cold_wall),
-        "back_to_back_wall_s": back_to_back, "back_to_back_median_s": statistics.median(back_to_back),
+        "worker_startup_s": worker.startup_s,
+        "first_warm_request_s": first["wall_s"],
+        "warm_wall_s": warm,
+        "warm_child_s": warm_child,
+        "warm_stage_s": stages,
+        "cold_wall_s": cold_wall,
+        "cold_child_s": [c[1] for c in cold],
+        "warm_median_s": statistics.median(warm),
+        "cold_median_s": statistics.median(cold_wall),
+        "back_to_back_wall_s": back_to_back,
+        "back_to_back_median_s": statistics.median(back_to_back),
         "pause_before_warm_s": PAUSE_S,
         "ratio": statistics.median(cold_wall) / statistics.median(warm),
         "cases_checked": len(first["cases"]),

@@ -27,7 +27,7 @@ CHILDREN = 3
 def child(index: int) -> None:
     init = cProfile.Profile()
     init.enable()
-    worker._initialise_cuda()                     # a ready child does this before its job arrives
+    worker._initialise_cuda()  # a ready child does this before its job arrives
     init.disable()
     from gpu_harness.evaluate import evaluate
 
@@ -37,7 +37,9 @@ def child(index: int) -> None:
     profile.disable()
     text = io.StringIO()
     doc = report.to_json()
-    text.write(f"passed {doc['passed']} wall_s {doc['wall_s']:.3f} stage_s {json.dumps(doc.get('stage_s'))}\n\n")
+    text.write(
+        f"passed {doc['passed']} wall_s {doc['wall_s']:.3f} stage_s {json.dumps(doc.get('stage_s'))}\n\n"
+    )
     for key in ("cumulative", "tottime"):
         pstats.Stats(profile, stream=text).sort_stats(key).print_stats(45)
     text.write("\n--- the ready child's CUDA initialisation (before the job) ---\n")
@@ -60,8 +62,11 @@ def main() -> None:
             finally:
                 os._exit(code)
         os.waitpid(pid, 0)
-        head = (OUT / f"profile_eval_{index}.txt").read_text().splitlines()[:1] if (
-            OUT / f"profile_eval_{index}.txt").exists() else ["(no profile)"]
+        head = (
+            (OUT / f"profile_eval_{index}.txt").read_text().splitlines()[:1]
+            if (OUT / f"profile_eval_{index}.txt").exists()
+            else ["(no profile)"]
+        )
         print(f"child {index}: {head[0]}")
 
 

@@ -25,13 +25,21 @@ from common import OUT, REPO
 PROBLEM = REPO / "tests" / "harness" / "fixtures" / "kernelbench" / "axpb_2kernels.py"
 FUSED = REPO / "tests" / "harness" / "fixtures" / "kernelbench" / "axpb_2kernels_triton.py"
 AGREEMENT = 0.10
-ENV = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1")
+ENV = dict(
+    os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), PYTHONUNBUFFERED="1"
+)
 
 
 def harness(name, *args, timeout_s):
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", *args, "--json"], cwd=REPO, env=ENV,
-                          capture_output=True, text=True, timeout=timeout_s)
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_harness", *args, "--json"],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
     (OUT / f"{name}.json").write_text(done.stdout)
     (OUT / f"{name}.stderr").write_text(done.stderr)
     print(f"{name}: exit {done.returncode} in {time.perf_counter() - started:.1f} s", flush=True)
@@ -39,8 +47,12 @@ def harness(name, *args, timeout_s):
 
 
 def raw_csv(ncu, report, dest):
-    done = subprocess.run([ncu, "--import", str(report), "--csv", "--page", "raw", "--print-units", "base"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [ncu, "--import", str(report), "--csv", "--page", "raw", "--print-units", "base"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     dest.write_text(done.stdout)
     return done.stdout
 
@@ -48,9 +60,12 @@ def raw_csv(ncu, report, dest):
 def side_text(side):
     if not side:
         return None
-    return {"kernels": [(k["name"][:70], k["duration_us"]) for k in side["kernels"]],
-            "kernel_count": side.get("kernel_count"), "total_us": side.get("total_us"),
-            "cut_by_launch_limit": side.get("cut_by_launch_limit")}
+    return {
+        "kernels": [(k["name"][:70], k["duration_us"]) for k in side["kernels"]],
+        "kernel_count": side.get("kernel_count"),
+        "total_us": side.get("total_us"),
+        "cut_by_launch_limit": side.get("cut_by_launch_limit"),
+    }
 
 
 def client_summary(doc):
@@ -70,32 +85,66 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ncu").mkdir(exist_ok=True)
     ncu = ncu_path()
-    result = {"ncu": ncu, "problem": str(PROBLEM.relative_to(REPO)), "candidate": str(FUSED.relative_to(REPO))}
+    result = {
+        "ncu": ncu,
+        "problem": str(PROBLEM.relative_to(REPO)),
+        "candidate": str(FUSED.relative_to(REPO)),
+    }
     if ncu is None:
         result["error"] = "no ncu on this host (PATH, /opt/nvidia/nsight-compute, GPU_HARNESS_NCU)"
         print(json.dumps(result, indent=2))
         return 2
     smoke = harness("smoke", "smoke", str(PROBLEM), str(FUSED), timeout_s=240)
-    whole = harness("profile", "profile", str(PROBLEM), str(FUSED), "--baseline", "reference",
-                    "--out", str(OUT / "reports"), timeout_s=300)
-    cut = harness("profile_cut", "profile", str(PROBLEM), str(FUSED), "--baseline", "reference",
-                  "--launch-count", "1", "--sections", "SpeedOfLight", "--out", str(OUT / "reports_cut"),
-                  timeout_s=300)
+    whole = harness(
+        "profile",
+        "profile",
+        str(PROBLEM),
+        str(FUSED),
+        "--baseline",
+        "reference",
+        "--out",
+        str(OUT / "reports"),
+        timeout_s=300,
+    )
+    cut = harness(
+        "profile_cut",
+        "profile",
+        str(PROBLEM),
+        str(FUSED),
+        "--baseline",
+        "reference",
+        "--launch-count",
+        "1",
+        "--sections",
+        "SpeedOfLight",
+        "--out",
+        str(OUT / "reports_cut"),
+        timeout_s=300,
+    )
     timed = (smoke.get("score") or {}).get("speedup")
     ref, cand = whole.get("baseline") or {}, whole.get("candidate") or {}
     profiled = ref["total_us"] / cand["total_us"] if ref.get("total_us") and cand.get("total_us") else None
-    result.update({
-        "smoke_passed": smoke.get("passed"), "smoke_speedup": timed,
-        "smoke_us": {"reference": (smoke.get("score") or {}).get("reference_ms"),
-                     "candidate": (smoke.get("score") or {}).get("candidate_ms")},
-        "profile_error": whole.get("error"), "reference": side_text(ref), "candidate": side_text(cand),
-        "profile_speedup": profiled,
-        "within_10pct": bool(profiled and timed and abs(profiled / timed - 1) <= AGREEMENT),
-        "cut_reference": side_text(cut.get("baseline")), "cut_error": cut.get("error"),
-        "device": whole.get("device"), "ncu_command": whole.get("ncu_command"),
-        "client_summary": client_summary(whole) if not whole.get("error") else None,
-        "client_summary_cut": client_summary(cut) if not cut.get("error") else None,
-    })
+    result.update(
+        {
+            "smoke_passed": smoke.get("passed"),
+            "smoke_speedup": timed,
+            "smoke_us": {
+                "reference": (smoke.get("score") or {}).get("reference_ms"),
+                "candidate": (smoke.get("score") or {}).get("candidate_ms"),
+            },
+            "profile_error": whole.get("error"),
+            "reference": side_text(ref),
+            "candidate": side_text(cand),
+            "profile_speedup": profiled,
+            "within_10pct": bool(profiled and timed and abs(profiled / timed - 1) <= AGREEMENT),
+            "cut_reference": side_text(cut.get("baseline")),
+            "cut_error": cut.get("error"),
+            "device": whole.get("device"),
+            "ncu_command": whole.get("ncu_command"),
+            "client_summary": client_summary(whole) if not whole.get("error") else None,
+            "client_summary_cut": client_summary(cut) if not cut.get("error") else None,
+        }
+    )
     for side, name in (("baseline", "reference_2kernels.csv"), ("candidate", "candidate_1kernel.csv")):
         rep = (whole.get(side) or {}).get("report_path")
         if rep:
@@ -104,9 +153,24 @@ def main():
             from_module = [k["duration_us"] for k in whole[side]["kernels"]]
             result[f"csv_reader_matches_ncu_report_{side}"] = from_csv == from_module
             result[f"csv_durations_{side}"] = from_csv
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "--confcutdir=tests/harness",
-                            "tests/harness/test_profile_gpu.py"], cwd=REPO, env=ENV, capture_output=True, text=True,
-                           timeout=600)
+    tests = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            "--confcutdir=tests/harness",
+            "tests/harness/test_profile_gpu.py",
+        ],
+        cwd=REPO,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     (OUT / "pytest.txt").write_text(tests.stdout + tests.stderr)
     result["gpu_test"] = (tests.stdout.strip().splitlines() or ["?"])[-1]
     (OUT / "profile_whole_call.json").write_text(json.dumps(result, indent=2))

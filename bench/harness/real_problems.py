@@ -37,36 +37,77 @@ def evaluations(gpu_mode: Path, kernelbench: Path) -> list[dict]:
     level1 = kernelbench / "KernelBench" / "level1"
     for problem, stem in (("19_ReLU.py", "relu"), ("23_Softmax.py", "softmax")):
         for kind in ("torch", "triton"):
-            runs.append({"problem": level1 / problem, "candidate": CANDIDATES / f"{stem}_{kind}.py",
-                         "expected": "passed", "label": f"KernelBench/level1/{problem}",
-                         "name": f"ours/{stem}_{kind}.py"})
+            runs.append(
+                {
+                    "problem": level1 / problem,
+                    "candidate": CANDIDATES / f"{stem}_{kind}.py",
+                    "expected": "passed",
+                    "label": f"KernelBench/level1/{problem}",
+                    "name": f"ours/{stem}_{kind}.py",
+                }
+            )
     pmpp = gpu_mode / "problems" / "pmpp_v2"
     for problem in sorted(p for p in pmpp.iterdir() if (p / "task.yml").is_file()):
         for solution in sorted((problem / "solutions").glob("*/*.py")):
             verdict = solution.parent.name
-            expected = "failed" if verdict == "wrong" or (problem.name, f"correct/{solution.name}") in STALE \
+            expected = (
+                "failed"
+                if verdict == "wrong" or (problem.name, f"correct/{solution.name}") in STALE
                 else "passed"
-            runs.append({"problem": problem, "candidate": solution, "expected": expected,
-                         "label": f"pmpp_v2/{problem.name}", "name": f"{verdict}/{solution.name}"})
-    for problem, name in (("vectoradd_py", "vectoradd_compiled.py"), ("prefixsum_py", "prefixsum_compiled.py")):
-        runs.append({"problem": pmpp / problem, "candidate": CANDIDATES / name, "expected": "passed",
-                     "label": f"pmpp_v2/{problem}", "name": f"ours/{name}"})
+            )
+            runs.append(
+                {
+                    "problem": problem,
+                    "candidate": solution,
+                    "expected": expected,
+                    "label": f"pmpp_v2/{problem.name}",
+                    "name": f"{verdict}/{solution.name}",
+                }
+            )
+    for problem, name in (
+        ("vectoradd_py", "vectoradd_compiled.py"),
+        ("prefixsum_py", "prefixsum_compiled.py"),
+    ):
+        runs.append(
+            {
+                "problem": pmpp / problem,
+                "candidate": CANDIDATES / name,
+                "expected": "passed",
+                "label": f"pmpp_v2/{problem}",
+                "name": f"ours/{name}",
+            }
+        )
     return runs
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("gpu_mode_repo", type=Path)
     parser.add_argument("kernelbench_repo", type=Path)
     parser.add_argument("--deadline", type=float, default=40.0, help="per-evaluation deadline (s)")
-    parser.add_argument("--compile-allowance", type=float, default=120.0,
-                        help="seconds of compiling (import, first call) not charged to the deadline")
-    parser.add_argument("--compile-deadline", type=float, default=120.0,
-                        help="deadline for candidates that compile first (load_inline's nvcc, torch.compile)")
-    parser.add_argument("--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped")
+    parser.add_argument(
+        "--compile-allowance",
+        type=float,
+        default=120.0,
+        help="seconds of compiling (import, first call) not charged to the deadline",
+    )
+    parser.add_argument(
+        "--compile-deadline",
+        type=float,
+        default=120.0,
+        help="deadline for candidates that compile first (load_inline's nvcc, torch.compile)",
+    )
+    parser.add_argument(
+        "--budget", type=float, default=420.0, help="total seconds; later evaluations are skipped"
+    )
     parser.add_argument("--mode", default="both", choices=("test", "benchmark", "both"))
-    parser.add_argument("--planned", action="store_true",
-                        help="give no deadline or timeout: the harness's time plan sizes each one to its problem")
+    parser.add_argument(
+        "--planned",
+        action="store_true",
+        help="give no deadline or timeout: the harness's time plan sizes each one to its problem",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     worker = WorkerClient()
@@ -82,52 +123,89 @@ def main() -> int:
         row["deadline_s"] = deadline
         t0 = time.monotonic()
         limits = {} if args.planned else {"deadline_s": deadline, "timeout_s": deadline + 15}
-        answer = worker.smoke(run["problem"], run["candidate"], args.mode, compile_allowance_s=args.compile_allowance,
-                              **limits)
+        answer = worker.smoke(
+            run["problem"], run["candidate"], args.mode, compile_allowance_s=args.compile_allowance, **limits
+        )
         plan = answer.get("plan") or {}
         if plan:
             row["deadline_s"] = plan.get("deadline_s", deadline)
-            row["plan"] = {k: plan.get(k) for k in ("auto", "fits", "secret_repeats", "est_total_s", "reason")}
+            row["plan"] = {
+                k: plan.get(k) for k in ("auto", "fits", "secret_repeats", "est_total_s", "reason")
+            }
         wall = time.monotonic() - t0
         error = answer.get("error") or {}
         failed = [c for c in answer.get("cases", []) if not c["passed"]]
         failed_cases = [f"{c['name']}:{c['reason']}" for c in failed]
         if failed:
             first = failed[0]
-            row["first_failure"] = {"case": first["name"], "params": first["params"], "reason": first["reason"],
-                                    "message": first["message"][:600], "max_abs_err": first["max_abs_err"],
-                                    "max_rel_err": first["max_rel_err"], "mismatches": first["mismatches"],
-                                    "numel": first["numel"], "first_mismatches": first["first_mismatches"][:3]}
+            row["first_failure"] = {
+                "case": first["name"],
+                "params": first["params"],
+                "reason": first["reason"],
+                "message": first["message"][:600],
+                "max_abs_err": first["max_abs_err"],
+                "max_rel_err": first["max_rel_err"],
+                "mismatches": first["mismatches"],
+                "numel": first["numel"],
+                "first_mismatches": first["first_mismatches"][:3],
+            }
         row["flag_details"] = {f["name"]: f["detail"][:400] for f in answer.get("flags", [])}
         row["not_run"] = answer.get("not_run", [])[:5]
-        row.update(verdict=answer.get("status", "?"), wall_s=round(wall, 2), child_s=answer.get("wall_s"),
-                   harness_error=f"{error.get('kind')}: {error.get('message', '')[:160]}" if error else "",
-                   flags=[f["name"] for f in answer.get("flags", [])],
-                   notes=[n["name"] for n in answer.get("notes", [])],
-                   failed_cases=failed_cases[:5], partial=answer.get("partial"),
-                   timing=[{"case": t["case"], "ref_ms": t["reference"]["median_ms"],
-                            "cand_ms": t["candidate"]["median_ms"], "n": t["candidate"]["n"],
-                            "stopped_by": t["stopped_by"], "sets": t["input_sets"], "seconds": t["seconds"]}
-                           for t in answer.get("timing", [])],
-                   stage_s=answer.get("stage_s"), stderr_tail=(error.get("stderr_tail") or "")[-1500:])
+        row.update(
+            verdict=answer.get("status", "?"),
+            wall_s=round(wall, 2),
+            child_s=answer.get("wall_s"),
+            harness_error=f"{error.get('kind')}: {error.get('message', '')[:160]}" if error else "",
+            flags=[f["name"] for f in answer.get("flags", [])],
+            notes=[n["name"] for n in answer.get("notes", [])],
+            failed_cases=failed_cases[:5],
+            partial=answer.get("partial"),
+            timing=[
+                {
+                    "case": t["case"],
+                    "ref_ms": t["reference"]["median_ms"],
+                    "cand_ms": t["candidate"]["median_ms"],
+                    "n": t["candidate"]["n"],
+                    "stopped_by": t["stopped_by"],
+                    "sets": t["input_sets"],
+                    "seconds": t["seconds"],
+                }
+                for t in answer.get("timing", [])
+            ],
+            stage_s=answer.get("stage_s"),
+            stderr_tail=(error.get("stderr_tail") or "")[-1500:],
+        )
         row["ok"] = row["verdict"] == row["expected"]
         rows.append(row)
-        print(f"{row['problem']:36} {row['candidate']:32} expected {row['expected']:7} got {row['verdict']:8} "
-              f"{wall:6.1f} s {','.join(row['flags'])} {row['harness_error'][:80]}", file=sys.stderr, flush=True)
+        print(
+            f"{row['problem']:36} {row['candidate']:32} expected {row['expected']:7} got {row['verdict']:8} "
+            f"{wall:6.1f} s {','.join(row['flags'])} {row['harness_error'][:80]}",
+            file=sys.stderr,
+            flush=True,
+        )
     worker.close()
-    table = ["| problem | candidate | expected | verdict | ok | wall s | flags / harness error |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    table = [
+        "| problem | candidate | expected | verdict | ok | wall s | flags / harness error |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
         why = ", ".join(r.get("flags") or []) + (" " + r["harness_error"] if r.get("harness_error") else "")
-        table.append(f"| {r['problem']} | {r['candidate']} | {r['expected']} | {r['verdict']} | "
-                     f"{'yes' if r.get('ok') else 'NO'} | {r['wall_s']} | {why.strip()[:140]} |")
+        table.append(
+            f"| {r['problem']} | {r['candidate']} | {r['expected']} | {r['verdict']} | "
+            f"{'yes' if r.get('ok') else 'NO'} | {r['wall_s']} | {why.strip()[:140]} |"
+        )
     print("\n".join(table))
-    summary = {"total_s": round(time.monotonic() - started, 1), "evaluations": len(rows),
-               "matching_expected": sum(1 for r in rows if r.get("ok")),
-               "harness_errors": sum(1 for r in rows if r["verdict"] == "error")}
+    summary = {
+        "total_s": round(time.monotonic() - started, 1),
+        "evaluations": len(rows),
+        "matching_expected": sum(1 for r in rows if r.get("ok")),
+        "harness_errors": sum(1 for r in rows if r["verdict"] == "error"),
+    }
     print(json.dumps(summary))
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "real_problems.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2, default=str))
+    (OUT / "real_problems.json").write_text(
+        json.dumps({"summary": summary, "rows": rows}, indent=2, default=str)
+    )
     (OUT / "real_problems.md").write_text("\n".join(table) + "\n")
     return 0 if summary["matching_expected"] == len(rows) else 1
 

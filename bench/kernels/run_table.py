@@ -31,13 +31,12 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench" / "harness"))
 
 import torch  # noqa: E402
-
 from common import WorkerClient  # noqa: E402
 
 KERNELS = REPO / "kernels"
 OUT = Path(os.environ.get("OUT", REPO / ".bench"))
 BUILD_PARALLEL = 6
-TIMING = {"budget_s": 0.5}                 # per benchmark case and side; keeps the run under 8 minutes
+TIMING = {"budget_s": 0.5}  # per benchmark case and side; keeps the run under 8 minutes
 EVAL_TIMEOUT_S = 300
 COPY_BYTES = 1 << 30
 MATMUL_N = 8192
@@ -71,14 +70,18 @@ def measure_peaks() -> dict[str, float]:
     src = torch.empty(COPY_BYTES // 4, dtype=torch.float32, device="cuda").normal_()
     dst = torch.empty_like(src)
     copy_ms = _median_ms(lambda: dst.copy_(src), 30)
-    del src, dst
+    src = dst = None  # freed before the matmul's inputs
     a = torch.randn(MATMUL_N, MATMUL_N, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(MATMUL_N, MATMUL_N, device="cuda", dtype=torch.bfloat16)
     mm_ms = _median_ms(lambda: a @ b, 20)
-    del a, b
+    a = b = None
     torch.cuda.empty_cache()
-    return {"copy_bytes_per_s": 2 * COPY_BYTES / (copy_ms * 1e-3), "copy_ms": copy_ms,
-            "bf16_flops_per_s": 2 * MATMUL_N ** 3 / (mm_ms * 1e-3), "matmul_ms": mm_ms}
+    return {
+        "copy_bytes_per_s": 2 * COPY_BYTES / (copy_ms * 1e-3),
+        "copy_ms": copy_ms,
+        "bf16_flops_per_s": 2 * MATMUL_N**3 / (mm_ms * 1e-3),
+        "matmul_ms": mm_ms,
+    }
 
 
 # -- per-case work ------------------------------------------------------------------------------
@@ -89,6 +92,7 @@ def case_work(problem_dir: Path) -> dict[str, dict[str, float]]:
     input buffer counted once (the harness's rule)."""
     from gpu_harness.check import shares_memory, tensor_leaves
     from gpu_harness.problem import load_problem
+
     problem = load_problem(problem_dir)
     module = problem._reference()
     work = {}
@@ -98,8 +102,11 @@ def case_work(problem_dir: Path) -> dict[str, dict[str, float]]:
             moved = float(module.bytes_moved(data))
         else:
             inputs = tensor_leaves(data)
-            outs = [o for o in tensor_leaves(problem.reference(data))
-                    if not any(shares_memory(o, i) for i in inputs)]
+            outs = [
+                o
+                for o in tensor_leaves(problem.reference(data))
+                if not any(shares_memory(o, i) for i in inputs)
+            ]
             moved = float(sum(t.numel() * t.element_size() for t in inputs + outs))
         flops = problem.flop_count(data)
         work[case.name] = {"bytes": moved, "flops": flops or 0.0}
@@ -118,7 +125,7 @@ def floor_ms(work: dict[str, float], peaks: dict[str, float]) -> float:
 # -- evaluation ---------------------------------------------------------------------------------
 def candidates(problem_dir: Path) -> list[Path]:
     found = (problem_dir / "examples").glob("submission_*.py")
-    return sorted(p for p in found if p.name != "submission_reference.py")     # the reference is timed anyway
+    return sorted(p for p in found if p.name != "submission_reference.py")  # the reference is timed anyway
 
 
 def build(pairs: list[tuple[Path, Path]]) -> dict[str, Any]:
@@ -127,10 +134,22 @@ def build(pairs: list[tuple[Path, Path]]) -> dict[str, Any]:
 
     def one(pair):
         problem, cand = pair
-        command = [sys.executable, "-m", "gpu_harness", "smoke", str(problem), str(cand), "--mode", "test",
-                   "--json", "--timeout", str(EVAL_TIMEOUT_S)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO,
-                              timeout=EVAL_TIMEOUT_S + 60)
+        command = [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(problem),
+            str(cand),
+            "--mode",
+            "test",
+            "--json",
+            "--timeout",
+            str(EVAL_TIMEOUT_S),
+        ]
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=REPO, timeout=EVAL_TIMEOUT_S + 60
+        )
         try:
             report = json.loads(done.stdout)
         except json.JSONDecodeError:
@@ -143,15 +162,27 @@ def build(pairs: list[tuple[Path, Path]]) -> dict[str, Any]:
 
 def summarise_report(report: dict[str, Any]) -> dict[str, Any]:
     error = report.get("error")
-    return {"passed": report.get("passed"), "exit_code": report.get("exit_code"),
-            "flags": [f["name"] + ": " + f.get("detail", "") for f in report.get("flags") or []],
-            "error": error and f"{error.get('stage')}/{error.get('kind')}: {error.get('message', '')[:800]}",
-            "stderr_tail": error and (error.get("stderr_tail") or "")[-1500:],
-            "failed_cases": [f"{c['name']} {c['params']}: {c['reason']} {c['message'][:200]}"
-                             for c in report.get("cases") or [] if not c["passed"]],
-            "timing": {t["case"]: {"params": t["params"], "reference_ms": t["reference"]["median_ms"],
-                                   "candidate_ms": t["candidate"]["median_ms"], "n": t["candidate"]["n"]}
-                       for t in report.get("timing") or []}}
+    return {
+        "passed": report.get("passed"),
+        "exit_code": report.get("exit_code"),
+        "flags": [f["name"] + ": " + f.get("detail", "") for f in report.get("flags") or []],
+        "error": error and f"{error.get('stage')}/{error.get('kind')}: {error.get('message', '')[:800]}",
+        "stderr_tail": error and (error.get("stderr_tail") or "")[-1500:],
+        "failed_cases": [
+            f"{c['name']} {c['params']}: {c['reason']} {c['message'][:200]}"
+            for c in report.get("cases") or []
+            if not c["passed"]
+        ],
+        "timing": {
+            t["case"]: {
+                "params": t["params"],
+                "reference_ms": t["reference"]["median_ms"],
+                "candidate_ms": t["candidate"]["median_ms"],
+                "n": t["candidate"]["n"],
+            }
+            for t in report.get("timing") or []
+        },
+    }
 
 
 def pct(floor: float, ms: float | None) -> str:
@@ -160,10 +191,14 @@ def pct(floor: float, ms: float | None) -> str:
 
 def table(name: str, work: dict, peaks: dict, results: dict[str, dict]) -> str:
     cands = sorted(results)
-    lines = [f"### {name}", "",
-             "| case | params | floor ms | reference ms | "
-             + " | ".join(c[len("submission_"):-3] for c in cands) + " |",
-             "| --- | --- | --- | --- | " + " | ".join("---" for _ in cands) + " |"]
+    lines = [
+        f"### {name}",
+        "",
+        "| case | params | floor ms | reference ms | "
+        + " | ".join(c[len("submission_") : -3] for c in cands)
+        + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in cands) + " |",
+    ]
     for case, w in work.items():
         floor = floor_ms(w, peaks)
         refs = [r["timing"][case]["reference_ms"] for r in results.values() if case in r["timing"]]
@@ -179,8 +214,10 @@ def table(name: str, work: dict, peaks: dict, results: dict[str, dict]) -> str:
     for c in cands:
         r = results[c]
         if not r["passed"]:
-            lines.append(f"\n{c}: NOT PASSED. error: {r['error']}; flags: {r['flags']}; "
-                         f"failed: {r['failed_cases'][:3]}")
+            lines.append(
+                f"\n{c}: NOT PASSED. error: {r['error']}; flags: {r['flags']}; "
+                f"failed: {r['failed_cases'][:3]}"
+            )
     lines.append("")
     return "\n".join(lines)
 
@@ -193,22 +230,43 @@ def goals(all_work: dict, peaks: dict, all_results: dict) -> list[dict[str, Any]
             continue
         case = list(all_work[problem])[-1]
         floor = floor_ms(all_work[problem][case], peaks)
-        timed = {c: r["timing"][case] for c, r in all_results[problem].items()
-                 if r["passed"] and case in r["timing"]}
+        timed = {
+            c: r["timing"][case]
+            for c, r in all_results[problem].items()
+            if r["passed"] and case in r["timing"]
+        }
         if cand != "best":
             timed = {c: t for c, t in timed.items() if c == cand}
         if not timed:
-            out.append({"problem": problem, "candidate": cand, "goal": what, "threshold": threshold,
-                        "met": False, "value": None, "note": "no passing timed candidate"})
+            out.append(
+                {
+                    "problem": problem,
+                    "candidate": cand,
+                    "goal": what,
+                    "threshold": threshold,
+                    "met": False,
+                    "value": None,
+                    "note": "no passing timed candidate",
+                }
+            )
             continue
         best = min(timed, key=lambda c: timed[c]["candidate_ms"])
         t = timed[best]
-        if what == "vs_reference_rate":             # the reference is cuBLAS: the share of its rate reached
+        if what == "vs_reference_rate":  # the reference is cuBLAS: the share of its rate reached
             value = t["reference_ms"] / t["candidate_ms"]
-        else:                                       # the share of the measured copy bandwidth reached
+        else:  # the share of the measured copy bandwidth reached
             value = floor / t["candidate_ms"]
-        out.append({"problem": problem, "candidate": best, "case": case, "goal": what, "threshold": threshold,
-                    "value": round(value, 3), "met": value >= threshold})
+        out.append(
+            {
+                "problem": problem,
+                "candidate": best,
+                "case": case,
+                "goal": what,
+                "threshold": threshold,
+                "value": round(value, 3),
+                "met": value >= threshold,
+            }
+        )
     return out
 
 
@@ -227,15 +285,25 @@ def evaluate(pairs: list[tuple[Path, Path]], started: float) -> dict[str, dict[s
 
 def render(doc: dict[str, Any]) -> str:
     peaks = doc["peaks"]
-    md = [f"## kernels/ on {doc['device']}", "",
-          f"Measured in this run: copy {peaks['copy_bytes_per_s'] / 1e12:.2f} TB/s (1 GiB device-to-device, "
-          f"read + write), bf16 matmul {peaks['bf16_flops_per_s'] / 1e12:.0f} TFLOP/s ({MATMUL_N}^3). "
-          "Times are harness medians (CUDA events, cold L2); (x%) = roofline floor / time.", ""]
+    md = [
+        f"## kernels/ on {doc['device']}",
+        "",
+        f"Measured in this run: copy {peaks['copy_bytes_per_s'] / 1e12:.2f} TB/s (1 GiB device-to-device, "
+        f"read + write), bf16 matmul {peaks['bf16_flops_per_s'] / 1e12:.0f} TFLOP/s ({MATMUL_N}^3). "
+        "Times are harness medians (CUDA events, cold L2); (x%) = roofline floor / time.",
+        "",
+    ]
     md += [table(name, doc["work"][name], peaks, results) for name, results in doc["results"].items()]
-    md += ["### Goals (largest benchmark case)", "",
-           "| problem | candidate | goal | value | threshold | met |", "| --- | --- | --- | --- | --- | --- |"]
-    md += [f"| {g['problem']} | {g['candidate']} | {g['goal']} | {g['value']} | {g['threshold']} | {g['met']} |"
-           for g in doc["goals"]]
+    md += [
+        "### Goals (largest benchmark case)",
+        "",
+        "| problem | candidate | goal | value | threshold | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    md += [
+        f"| {g['problem']} | {g['candidate']} | {g['goal']} | {g['value']} | {g['threshold']} | {g['met']} |"
+        for g in doc["goals"]
+    ]
     return "\n".join(md) + "\n"
 
 
@@ -243,18 +311,30 @@ def main(names: list[str]) -> int:
     started = time.perf_counter()
     problems = [KERNELS / n for n in names] if names else sorted(p.parent for p in KERNELS.glob("*/task.yml"))
     peaks = measure_peaks()
-    print(f"copy {peaks['copy_bytes_per_s'] / 1e12:.2f} TB/s, "
-          f"bf16 matmul {peaks['bf16_flops_per_s'] / 1e12:.0f} TFLOP/s", flush=True)
+    print(
+        f"copy {peaks['copy_bytes_per_s'] / 1e12:.2f} TB/s, "
+        f"bf16 matmul {peaks['bf16_flops_per_s'] / 1e12:.0f} TFLOP/s",
+        flush=True,
+    )
     work = {p.name: case_work(p) for p in problems}
     pairs = [(p, c) for p in problems for c in candidates(p)]
     built = build(pairs)
     print(f"build/test pass: {time.perf_counter() - started:.0f} s", flush=True)
     for key, r in built.items():
-        print(f"  {key}: passed={r['passed']} {r['error'] or ''} {r['flags'] or ''} {r['failed_cases'][:2] or ''}")
+        print(
+            f"  {key}: passed={r['passed']} {r['error'] or ''} {r['flags'] or ''} {r['failed_cases'][:2] or ''}"
+        )
     results = evaluate(pairs, started)
-    doc = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "peaks": peaks, "work": work,
-           "build": built, "results": results, "goals": goals(work, peaks, results),
-           "wall_s": time.perf_counter() - started}
+    doc = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "peaks": peaks,
+        "work": work,
+        "build": built,
+        "results": results,
+        "goals": goals(work, peaks, results),
+        "wall_s": time.perf_counter() - started,
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     text = render(doc)
     (OUT / "kernels_table.md").write_text(text)

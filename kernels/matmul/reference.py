@@ -9,9 +9,9 @@ from utils import generator, pick_device
 
 def ref_kernel(data: input_t) -> output_t:
     a, b = data
-    if a.device.type == "cpu":            # CPU bfloat16 matmul is slow: accumulate in float32 explicitly
+    if a.device.type == "cpu":  # CPU bfloat16 matmul is slow: accumulate in float32 explicitly
         return (a.float() @ b.float()).to(torch.bfloat16)
-    return a @ b                          # cuBLAS: float32 accumulation
+    return a @ b  # cuBLAS: float32 accumulation
 
 
 def generate_input(m: int, n: int, k: int, seed: int) -> input_t:

@@ -9,9 +9,9 @@ import torch
 from task import input_t, output_t
 from utils import generator, pick_device
 
-GROUP = 16                                   # elements per scale
+GROUP = 16  # elements per scale
 E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
-DEQUANT_ELEMENTS = 1 << 25                   # matrix elements dequantised at once (bounds the temporaries)
+DEQUANT_ELEMENTS = 1 << 25  # matrix elements dequantised at once (bounds the temporaries)
 
 
 def byte_table(device: torch.device) -> torch.Tensor:
@@ -23,7 +23,7 @@ def byte_table(device: torch.device) -> torch.Tensor:
 def dequantize(packed: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     """(rows, k/2) uint8 + (rows, k/16) e4m3 -> (rows, k) float32 (exact: a value times a scale)."""
     rows, k = packed.shape[0], packed.shape[1] * 2
-    values = byte_table(packed.device)[packed.int()]                   # (rows, k/2, 2)
+    values = byte_table(packed.device)[packed.int()]  # (rows, k/2, 2)
     return (values.view(rows, k // GROUP, GROUP) * scales.float()[..., None]).view(rows, k)
 
 
@@ -34,7 +34,7 @@ def ref_kernel(data: input_t) -> output_t:
     out = torch.empty(m, dtype=torch.float32, device=a.device)
     step = max(1, DEQUANT_ELEMENTS // k)
     for r0 in range(0, m, step):
-        out[r0:r0 + step] = dequantize(a[r0:r0 + step], a_scale[r0:r0 + step]) @ vector
+        out[r0 : r0 + step] = dequantize(a[r0 : r0 + step], a_scale[r0 : r0 + step]) @ vector
     return out.to(torch.float16)
 
 

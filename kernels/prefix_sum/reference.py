@@ -6,7 +6,7 @@ import torch
 from task import input_t, output_t
 from utils import generator, pick_device
 
-TOLERANCE_PER_SQRT_N = 1e-5        # GPU MODE's prefixsum: rtol = atol = 1e-5 * sqrt(n)
+TOLERANCE_PER_SQRT_N = 1e-5  # GPU MODE's prefixsum: rtol = atol = 1e-5 * sqrt(n)
 
 
 def ref_kernel(data: input_t) -> output_t:
@@ -26,9 +26,11 @@ def check_implementation(data: input_t, output: output_t) -> tuple[bool, str]:
     tol = TOLERANCE_PER_SQRT_N * math.sqrt(data.numel())
     expected = torch.cumsum(data.double(), dim=0)
     got = output.double()
-    bad = ~torch.isclose(got, expected, rtol=tol, atol=tol)      # NaN is never close
+    bad = ~torch.isclose(got, expected, rtol=tol, atol=tol)  # NaN is never close
     if not bool(bad.any()):
         return True, ""
     first = int(bad.nonzero()[0, 0])
-    return False, (f"{int(bad.sum())} of {data.numel()} values off by more than rtol=atol={tol:.3g}; first at "
-                   f"[{first}]: got {float(got[first]):.6g}, expected {float(expected[first]):.6g}")
+    return False, (
+        f"{int(bad.sum())} of {data.numel()} values off by more than rtol=atol={tol:.3g}; first at "
+        f"[{first}]: got {float(got[first]):.6g}, expected {float(expected[first]):.6g}"
+    )

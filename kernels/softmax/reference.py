@@ -12,7 +12,7 @@ from utils import dtype_named, generator, pick_device
 
 def ref_kernel(data: input_t) -> output_t:
     x, _out = data
-    return torch.softmax(x, dim=-1)      # float32 inside for bfloat16 too (CPU and CUDA), one pass
+    return torch.softmax(x, dim=-1)  # float32 inside for bfloat16 too (CPU and CUDA), one pass
 
 
 def generate_input(rows: int, cols: int, dtype: str, seed: int) -> input_t:

@@ -2,7 +2,7 @@ from typing import TypedDict, TypeVar
 
 import torch
 
-input_t = TypeVar("input_t", bound=tuple[torch.Tensor, torch.Tensor])   # (x, out): out is written
+input_t = TypeVar("input_t", bound=tuple[torch.Tensor, torch.Tensor])  # (x, out): out is written
 output_t = TypeVar("output_t", bound=torch.Tensor)
 
 

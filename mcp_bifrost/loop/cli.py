@@ -1,19 +1,19 @@
 """The kernel loop for people: `mcp-bifrost smoke`, `profile`, `history`, `problems`, printed with rich."""
 
-
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mcp_bifrost.models import FanoutSmokeReport, ProfileReport, SmokeReport
+from mcp_bifrost.models import FanoutSmokeReport, HistoryReport, ProfileReport, SmokeReport
 
 
-def _progress(err: Console):
+def _progress(err: Console) -> Callable[[float, str], Awaitable[None]]:
     async def show(elapsed: float, line: str) -> None:
         err.print(f"[dim]{elapsed:5.1f} s  {line}[/dim]")
 
@@ -21,10 +21,14 @@ def _progress(err: Console):
 
 
 def print_smoke(out: Console, r: SmokeReport) -> None:
-    style = {"passed": "green", "failed": "red", "error": "red", "not_run": "yellow", "running": "cyan"}[r.status]
+    style = {"passed": "green", "failed": "red", "error": "red", "not_run": "yellow", "running": "cyan"}[
+        r.status
+    ]
     out.print(f"[bold {style}]{r.summary}[/bold {style}]")
-    out.print(f"[dim]{r.candidate} on {r.problem} · target {r.target} · {r.runner} · {r.duration_s:.2f} s"
-              f"{f' · waited {r.gpu_wait_s:.1f} s for {_unit(r.device)}' if r.gpu_wait_s > 0.05 else ''}[/dim]")
+    out.print(
+        f"[dim]{r.candidate} on {r.problem} · target {r.target} · {r.runner} · {r.duration_s:.2f} s"
+        f"{f' · waited {r.gpu_wait_s:.1f} s for {_unit(r.device)}' if r.gpu_wait_s > 0.05 else ''}[/dim]"
+    )
     if r.error:
         out.print(f"[red]error at {r.error.stage} ({r.error.kind}):[/red] {r.error.message}")
         if r.error.stderr_tail.strip():
@@ -39,9 +43,16 @@ def print_smoke(out: Console, r: SmokeReport) -> None:
     if r.timing:
         table = Table("case", "params", "reference", "candidate", "speedup", "roofline", "n", "clock")
         for t in r.timing:
-            table.add_row(t.case, str(t.params), _us(t.reference_us), _us(t.candidate_us),
-                          f"{t.speedup:.3f}x" if t.speedup is not None else "?",
-                          f"{t.roofline_fraction:.0%}" if t.roofline_fraction else "", str(t.n or ""), t.clock)
+            table.add_row(
+                t.case,
+                str(t.params),
+                _us(t.reference_us),
+                _us(t.candidate_us),
+                f"{t.speedup:.3f}x" if t.speedup is not None else "?",
+                f"{t.roofline_fraction:.0%}" if t.roofline_fraction else "",
+                str(t.n or ""),
+                t.clock,
+            )
         out.print(table)
 
 
@@ -52,9 +63,15 @@ def print_fanout(out: Console, r: FanoutSmokeReport) -> None:
     for rep, gpu in zip(r.reports, r.gpus):
         style = "green" if rep.passed else "yellow" if rep.status == "not_run" else "red"
         on_cpu = rep.device.get("type") == "cpu"
-        table.add_row(str(place.get(rep.candidate, "-")), rep.candidate, "cpu" if on_cpu else "?" if gpu is None else str(gpu),
-                      f"[{style}]{rep.status}[/{style}]", f"{rep.speedup:.3f}x" if rep.speedup else "",
-                      _us(rep.candidate_us), f"{rep.duration_s:.1f}")
+        table.add_row(
+            str(place.get(rep.candidate, "-")),
+            rep.candidate,
+            "cpu" if on_cpu else "?" if gpu is None else str(gpu),
+            f"[{style}]{rep.status}[/{style}]",
+            f"{rep.speedup:.3f}x" if rep.speedup else "",
+            _us(rep.candidate_us),
+            f"{rep.duration_s:.1f}",
+        )
     out.print(table)
     for line in r.failed:
         out.print(f"[red]{line}[/red]")
@@ -68,13 +85,28 @@ def print_profile(out: Console, r: ProfileReport) -> None:
     for side in sides:
         if side is None:
             continue
-        table = Table("kernel", "time", "bound", "SM %", "mem %", "DRAM bytes", "occupancy", "top stall",
-                      title=f"{side.label}: {side.report_path}")
+        table = Table(
+            "kernel",
+            "time",
+            "bound",
+            "SM %",
+            "mem %",
+            "DRAM bytes",
+            "occupancy",
+            "top stall",
+            title=f"{side.label}: {side.report_path}",
+        )
         for k in side.kernels:
-            table.add_row(k.name[:50], _us(k.duration_us), k.bound, _pct(k.sm_pct), _pct(k.memory_pct),
-                          f"{k.dram_bytes:,}" if k.dram_bytes is not None else "",
-                          f"{_pct(k.achieved_occupancy_pct)} of {_pct(k.theoretical_occupancy_pct)}",
-                          (k.top_stalls or [""])[0])
+            table.add_row(
+                k.name[:50],
+                _us(k.duration_us),
+                k.bound,
+                _pct(k.sm_pct),
+                _pct(k.memory_pct),
+                f"{k.dram_bytes:,}" if k.dram_bytes is not None else "",
+                f"{_pct(k.achieved_occupancy_pct)} of {_pct(k.theoretical_occupancy_pct)}",
+                (k.top_stalls or [""])[0],
+            )
         out.print(table)
         for k in side.kernels:
             for advice in k.advice:
@@ -85,7 +117,7 @@ def print_profile(out: Console, r: ProfileReport) -> None:
         out.print(f"  [yellow]vs smoke test:[/yellow] {r.consistency}")
 
 
-def _unit(device: dict) -> str:
+def _unit(device: dict[str, Any]) -> str:
     return "the CPU" if device.get("type") == "cpu" else "the GPU"
 
 
@@ -99,14 +131,30 @@ def _pct(x: float | None) -> str:
     return "?" if x is None else f"{x:.0f}%"
 
 
-def register(app: typer.Typer, out: Console, err: Console, run, config_of, ConfigOpt, TargetOpt, WorkspaceOpt) -> None:
+def register(
+    app: typer.Typer,
+    out: Console,
+    err: Console,
+    run: Callable[..., Any],
+    config_of: Callable[..., Any],
+    ConfigOpt: Any,
+    TargetOpt: Any,
+    WorkspaceOpt: Any,
+) -> None:
+    """Add the loop's commands to the CLI; the CLI passes its runner and option types (no import up)."""
     """Add the commands to the CLI (cli.py passes its helpers, so both share one way of running)."""
 
     @app.command()
     def smoke(
-        problem: Annotated[str, typer.Argument(help="problem, relative to the workspace (e.g. kernels/vectoradd)")],
-        candidates: Annotated[list[str], typer.Argument(
-            help="candidate .py files, relative to the workspace; several fan out over the target's GPUs")],
+        problem: Annotated[
+            str, typer.Argument(help="problem, relative to the workspace (e.g. kernels/vectoradd)")
+        ],
+        candidates: Annotated[
+            list[str],
+            typer.Argument(
+                help="candidate .py files, relative to the workspace; several fan out over the target's GPUs"
+            ),
+        ],
         target: TargetOpt = None,
         mode: Annotated[str, typer.Option(help="test | benchmark | both")] = "both",
         push: Annotated[bool, typer.Option("--push/--no-push", help="push the workspace first")] = True,
@@ -121,19 +169,36 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
             err.print("[red]error:[/red] --mode must be test, benchmark or both")
             raise typer.Exit(2)
         if len(candidates) > 1:
+
             async def done(k: int, total: int, line: str) -> None:
                 err.print(f"[dim]{line}[/dim]")
 
-            fan = run(config_of(config), workspace, lambda b: b.run_smoke_tests(
-                problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done))
+            fan = run(
+                config_of(config),
+                workspace,
+                lambda b: b.run_smoke_tests(
+                    problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done
+                ),
+            )
             if as_json:
                 sys.stdout.write(fan.model_dump_json(indent=2) + "\n")
             else:
                 print_fanout(out, fan)
             raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
-        report = run(config_of(config), workspace, lambda b: b.run_smoke_test(
-            problem, candidates[0], target=target, mode=mode, push=push, timeout_s=timeout,
-            progress=_progress(err), use_budget=False))
+        report = run(
+            config_of(config),
+            workspace,
+            lambda b: b.run_smoke_test(
+                problem,
+                candidates[0],
+                target=target,
+                mode=mode,
+                push=push,
+                timeout_s=timeout,
+                progress=_progress(err),
+                use_budget=False,
+            ),
+        )
         if as_json:
             sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         else:
@@ -145,19 +210,35 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
         problem: Annotated[str, typer.Argument(help="problem, relative to the workspace")],
         candidate: Annotated[str, typer.Argument(help="candidate .py, relative to the workspace")],
         target: TargetOpt = None,
-        baseline: Annotated[str | None, typer.Option(help="'reference' or another candidate, side by side")] = None,
+        baseline: Annotated[
+            str | None, typer.Option(help="'reference' or another candidate, side by side")
+        ] = None,
         section: Annotated[list[str] | None, typer.Option(help="ncu section (repeatable)")] = None,
         kernel_regex: Annotated[str | None, typer.Option(help="only kernels whose name matches")] = None,
-        launch_count: Annotated[int | None, typer.Option(
-            help="profile at most this many kernels of the call (default: all of them)", min=1)] = None,
+        launch_count: Annotated[
+            int | None,
+            typer.Option(help="profile at most this many kernels of the call (default: all of them)", min=1),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
         workspace: WorkspaceOpt = Path("."),
         config: ConfigOpt = None,
     ) -> None:
         """Profile one call of CANDIDATE with Nsight Compute on a target, summarised per kernel."""
-        report = run(config_of(config), workspace, lambda b: b.profile_ncu(
-            problem, candidate, target=target, sections=section, kernel_regex=kernel_regex,
-            launch_count=launch_count, baseline=baseline, progress=_progress(err), use_budget=False))
+        report = run(
+            config_of(config),
+            workspace,
+            lambda b: b.profile_ncu(
+                problem,
+                candidate,
+                target=target,
+                sections=section,
+                kernel_regex=kernel_regex,
+                launch_count=launch_count,
+                baseline=baseline,
+                progress=_progress(err),
+                use_budget=False,
+            ),
+        )
         if as_json:
             sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         else:
@@ -173,7 +254,8 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
         config: ConfigOpt = None,
     ) -> None:
         """Past smoke tests and profiles of a problem, and the best so far."""
-        async def work(b):
+
+        async def work(b: Any) -> tuple[HistoryReport, bytes | None]:
             report = await b.history(problem, limit=limit)
             return report, (await b.history_plot(problem) if plot else None)
 
@@ -186,13 +268,17 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
             return
         out.print(report.table)
         best = report.best
-        out.print(f"best so far: {best.candidate} {best.speedup:.3f}x ({best.time})" if best else
-                  "best so far: none (no passing timed smoke test yet)")
+        out.print(
+            f"best so far: {best.candidate} {best.speedup:.3f}x ({best.time})"
+            if best
+            else "best so far: none (no passing timed smoke test yet)"
+        )
 
     @app.command()
     def problems(
         as_json: Annotated[bool, typer.Option("--json", help="print the list as JSON")] = False,
-        workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None,
+        workspace: WorkspaceOpt = Path("."),
+        config: ConfigOpt = None,
     ) -> None:
         """Kernel problems in the workspace, with their sizes and example candidates."""
         report = run(config_of(config), workspace, lambda b: b.problems())
@@ -204,6 +290,11 @@ def register(app: typer.Typer, out: Console, err: Console, run, config_of, Confi
             if p.error:
                 table.add_row(p.path, p.format, "-", f"[red]{escape(p.error)}[/red]", "")
                 continue
-            table.add_row(p.path, p.format, str(len(p.tests)), ", ".join(str(b) for b in p.benchmarks[:4]),
-                          "\n".join(p.examples))
+            table.add_row(
+                p.path,
+                p.format,
+                str(len(p.tests)),
+                ", ".join(str(b) for b in p.benchmarks[:4]),
+                "\n".join(p.examples),
+            )
         out.print(table)

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -19,10 +19,10 @@ from mcp_bifrost.loop.gpu_lock import gpu_lock
 from mcp_bifrost.loop.harness import TargetHarness, record_job_finish, record_job_start
 from mcp_bifrost.ops.process import kill_group
 from mcp_bifrost.remote import command as remote_command
-from mcp_bifrost.targets.base import Target
+from mcp_bifrost.targets.base import Process, Target
 
 M = TypeVar("M", bound=BaseModel)
-_DETACHED: set[asyncio.Future] = set()  # keeps the tasks that finish jobs alive
+_DETACHED: set[asyncio.Future[Any]] = set()  # keeps the tasks that finish jobs alive
 Progress = Callable[[float, str], Awaitable[None]]
 
 
@@ -52,14 +52,15 @@ class Started(Generic[M]):
     job_id: str
     elapsed_s: float
     phase: str
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 Run = Callable[[EvalState], Awaitable[M]]
 
 
-async def run_locked(h: TargetHarness, gpu: int | None, purpose: str, limits: EvalLimits, state: EvalState,
-                     work: Run[M]) -> M:
+async def run_locked(
+    h: TargetHarness, gpu: int | None, purpose: str, limits: EvalLimits, state: EvalState, work: Run[M]
+) -> M:
     """The evaluation body: the target's worker and its GPU, held for the duration. `gpu=None` (Slurm:
     the scheduler gives the GPU, each run is its own srun step) takes neither lock."""
 
@@ -85,10 +86,20 @@ async def run_locked(h: TargetHarness, gpu: int | None, purpose: str, limits: Ev
             return await work(state)
 
 
-async def evaluate(h: TargetHarness, gpu: int | None, purpose: str, limits: EvalLimits, work: Run[M], *,
-                   job_command: str, job_cwd: str, progress: Progress | None,
-                   on_done: Callable[[M], Awaitable[None]], on_job_report: Callable[[M], str],
-                   on_job_error: Callable[[BaseException], str]) -> M | Started[M]:
+async def evaluate(
+    h: TargetHarness,
+    gpu: int | None,
+    purpose: str,
+    limits: EvalLimits,
+    work: Run[M],
+    *,
+    job_command: str,
+    job_cwd: str,
+    progress: Progress | None,
+    on_done: Callable[[M], Awaitable[None]],
+    on_job_report: Callable[[M], str],
+    on_job_error: Callable[[BaseException], str],
+) -> M | Started[M]:
     """Run `work` under the lock; return its model, or `Started` once past the call budget."""
     state = EvalState()
     started = time.monotonic()
@@ -105,7 +116,9 @@ async def evaluate(h: TargetHarness, gpu: int | None, purpose: str, limits: Eval
             if past_budget and state.phase == "evaluating" and state.pgid:
                 job_id = await record_job_start(h.target, state.pgid, job_command, job_cwd)
                 state.detached = True
-                finisher = asyncio.ensure_future(_finish_job(h, job_id, task, on_done, on_job_report, on_job_error))
+                finisher = asyncio.ensure_future(
+                    _finish_job(h, job_id, task, on_done, on_job_report, on_job_error)
+                )
                 _DETACHED.add(finisher)
                 finisher.add_done_callback(_DETACHED.discard)
                 return Started(job_id=job_id, elapsed_s=round(elapsed, 2), phase=state.phase)
@@ -118,9 +131,15 @@ async def evaluate(h: TargetHarness, gpu: int | None, purpose: str, limits: Eval
         raise
 
 
-async def detach(target: Target, task: asyncio.Task[M], command: str, cwd: str,
-                 on_report: Callable[[M], tuple[int, str]], on_error: Callable[[BaseException], str],
-                 grace_s: float) -> str:
+async def detach(
+    target: Target,
+    task: asyncio.Task[M],
+    command: str,
+    cwd: str,
+    on_report: Callable[[M], tuple[int, str]],
+    on_error: Callable[[BaseException], str],
+    grace_s: float,
+) -> str:
     """File `task` (work that runs in this server: a fan-out) as a job of `target`; return its id.
 
     A holder process on the target stands for the work: job_status sees it running while the holder
@@ -138,8 +157,15 @@ async def detach(target: Target, task: asyncio.Task[M], command: str, cwd: str,
     return job_id
 
 
-async def _finish_held(target: Target, job_id: str, holder, task: asyncio.Task, on_report, on_error,
-                       grace_s: float) -> None:
+async def _finish_held(
+    target: Target,
+    job_id: str,
+    holder: Process,
+    task: asyncio.Task[M],
+    on_report: Callable[[M], tuple[int, str]],
+    on_error: Callable[[BaseException], str],
+    grace_s: float,
+) -> None:
     released = asyncio.ensure_future(holder.wait())
     try:
         await asyncio.wait({task, released}, return_when=asyncio.FIRST_COMPLETED)
@@ -168,8 +194,14 @@ async def _finish_held(target: Target, job_id: str, holder, task: asyncio.Task, 
                     pass
 
 
-async def _finish_job(h: TargetHarness, job_id: str, task: asyncio.Task, on_done, on_job_report,
-                      on_job_error) -> None:
+async def _finish_job(
+    h: TargetHarness,
+    job_id: str,
+    task: asyncio.Task[M],
+    on_done: Callable[[M], Awaitable[None]],
+    on_job_report: Callable[[M], str],
+    on_job_error: Callable[[BaseException], str],
+) -> None:
     """When a detached evaluation ends: write its report into the job dir, and remember it."""
     try:
         model = await task
@@ -180,6 +212,8 @@ async def _finish_job(h: TargetHarness, job_id: str, task: asyncio.Task, on_done
             pass
         return
     try:
-        await record_job_finish(h.target, job_id, 0 if getattr(model, "passed", True) else 1, on_job_report(model))
+        await record_job_finish(
+            h.target, job_id, 0 if getattr(model, "passed", True) else 1, on_job_report(model)
+        )
     finally:
         await on_done(model)

@@ -20,12 +20,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import CandidateResult, ExecResult, FanoutResult
 from mcp_bifrost.ops.execute import ExecLimits
-from mcp_bifrost.ops.host import Slot
+from mcp_bifrost.ops.host import Slot as Slot  # re-exported: a fan-out's callers name its slots
 from mcp_bifrost.ops.kinds import kind_of
 from mcp_bifrost.targets.base import Target
 
@@ -82,7 +82,7 @@ async def fan_out(
     return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(candidates))))
 
 
-def rank(outcomes: Sequence[Outcome], *, lower_is_better: bool = True) -> list[int]:
+def rank(outcomes: Sequence[Outcome[Any]], *, lower_is_better: bool = True) -> list[int]:
     """Indices of the candidates that produced a score, best first; failed ones are not ranked."""
     scored = [o for o in outcomes if o.score is not None]
     scored.sort(key=lambda o: (o.score if lower_is_better else -o.score, o.index))  # type: ignore[operator]
@@ -120,15 +120,27 @@ async def exec_candidates(
 
     outcomes = await fan_out(commands, evaluate, slots, score=exec_score, progress=progress)
     return FanoutResult(
-        target=target.name, slots=len(slots), duration_s=round(time.monotonic() - started, 3),
+        target=target.name,
+        slots=len(slots),
+        duration_s=round(time.monotonic() - started, 3),
         score="the number on a successful command's last stdout line; lower is better",
         ranking=rank(outcomes),
-        results=[CandidateResult(index=o.index, candidate=o.candidate, gpu=o.slot.gpu, score=o.score,
-                                 error=o.error, seconds=round(o.seconds, 3), exec=o.result) for o in outcomes],
+        results=[
+            CandidateResult(
+                index=o.index,
+                candidate=o.candidate,
+                gpu=o.slot.gpu,
+                score=o.score,
+                error=o.error,
+                seconds=round(o.seconds, 3),
+                exec=o.result,
+            )
+            for o in outcomes
+        ],
     )
 
 
-def where_text(slots: int, devices: list[dict]) -> str:
+def where_text(slots: int, devices: list[dict[str, Any]]) -> str:
     """Where a fan-out ran, in the words of what ran it: GPUs, or the CPU when no GPU did."""
     if devices and all(d.get("type") == "cpu" or d.get("name") == "cpu" for d in devices):
         return f"the CPU ({slots} at a time)"

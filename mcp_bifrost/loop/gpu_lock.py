@@ -16,15 +16,16 @@ import getpass
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 
 from mcp_bifrost.errors import BifrostError, GpuLockTimeout, error_for_exit
-from mcp_bifrost.ops import jobs
 from mcp_bifrost.loop.harness import Lines
+from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.remote_command import drain
 from mcp_bifrost.remote import command as remote_command
-from mcp_bifrost.targets.base import Target
+from mcp_bifrost.targets.base import Process, Target
 
 LOCK_BASE = "/tmp/mcp-bifrost"  # this user's locks: LOCK_BASE-<uid>/
 SHARED_LOCK_DIR = "/tmp/mcp-bifrost-locks"  # the host's, shared by every user
@@ -39,12 +40,21 @@ def holder_text(purpose: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
-                   on_wait: OnWait | None = None, lock_base: str = LOCK_BASE,
-                   shared_dir: str = SHARED_LOCK_DIR) -> AsyncIterator[float]:
+async def gpu_lock(
+    target: Target,
+    gpu: int,
+    purpose: str,
+    *,
+    timeout_s: float,
+    on_wait: OnWait | None = None,
+    lock_base: str = LOCK_BASE,
+    shared_dir: str = SHARED_LOCK_DIR,
+) -> AsyncIterator[float]:
     """Hold GPU `gpu` of `target` inside the block; yields the seconds spent waiting for it."""
     started = time.monotonic()
-    proc = await target.start(remote_command("gpu_lock", lock_base, shared_dir, str(gpu), holder_text(purpose)), stdin=True)
+    proc = await target.start(
+        remote_command("gpu_lock", lock_base, shared_dir, str(gpu), holder_text(purpose)), stdin=True
+    )
     err: list[bytes] = []
     errors = asyncio.ensure_future(drain(proc.read_stderr, err))
     lines = Lines(proc)
@@ -55,18 +65,22 @@ async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
             if waited > timeout_s:
                 raise GpuLockTimeout(
                     f"GPU {gpu} on {target.name} stayed busy for {waited:.0f} s (held by {held_by or 'another run'}); "
-                    "try again later, or raise timeout_s")
+                    "try again later, or raise timeout_s"
+                )
             try:
                 line = await lines.next(min(WAIT_REPORT_S, max(0.1, timeout_s - waited)))
             except asyncio.TimeoutError:
                 if on_wait is not None:
-                    await on_wait(f"waiting for GPU {gpu}, held by {held_by or 'another run'} ({waited:.0f} s)")
+                    await on_wait(
+                        f"waiting for GPU {gpu}, held by {held_by or 'another run'} ({waited:.0f} s)"
+                    )
                 continue
             if line is None:
                 status = await proc.wait()
                 detail = b"".join(err).decode(errors="replace").strip()[-300:]
                 raise error_for_exit(status, detail) or GpuLockTimeout(
-                    f"the GPU lock on {target.name} failed (exit {status}): {detail}")
+                    f"the GPU lock on {target.name} failed (exit {status}): {detail}"
+                )
             text = line.decode(errors="replace")
             if text.startswith("busy"):
                 held_by = text[5:].strip()
@@ -85,7 +99,7 @@ async def gpu_lock(target: Target, gpu: int, purpose: str, *, timeout_s: float,
         reaper.add_done_callback(_REAPING.discard)
 
 
-_REAPING: set[asyncio.Future] = set()
+_REAPING: set[asyncio.Future[Any]] = set()
 
 
 async def finish_reaping() -> None:
@@ -95,7 +109,7 @@ async def finish_reaping() -> None:
         await asyncio.gather(*list(_REAPING), return_exceptions=True)
 
 
-async def _reap(target: Target, proc, lines: Lines, errors: asyncio.Future) -> None:
+async def _reap(target: Target, proc: Process, lines: Lines, errors: asyncio.Future[Any]) -> None:
     """Wait for the lock command to end; kill it if it lingers (a stuck channel must not hold the GPU)."""
     try:
         await asyncio.wait_for(proc.wait(), 5)

@@ -64,10 +64,14 @@ def _package_files(name: str) -> list[tuple[str, Path]]:
     if spec is None or spec.origin is None:
         raise HarnessInstallFailed(
             f"the client cannot find the {name!r} package to ship to the target; reinstall mcp-bifrost "
-            "(pip install mcp-bifrost pulls pyyaml)")
+            "(pip install mcp-bifrost pulls pyyaml)"
+        )
     root = Path(spec.origin).parent
-    return [(f"{name}/{p.relative_to(root).as_posix()}", p) for p in sorted(root.rglob("*.py"))
-            if "__pycache__" not in p.parts]
+    return [
+        (f"{name}/{p.relative_to(root).as_posix()}", p)
+        for p in sorted(root.rglob("*.py"))
+        if "__pycache__" not in p.parts
+    ]
 
 
 @functools.cache
@@ -151,7 +155,8 @@ async def install(target: Target) -> str:
     if status != 0 or answer not in (b"need", b"present"):
         detail = b"".join(err).decode(errors="replace").strip()[-500:]
         raise error_for_exit(status, detail) or HarnessInstallFailed(
-            f"installing gpu_harness on {target.name} failed (exit {status}): {detail or answer!r}")
+            f"installing gpu_harness on {target.name} failed (exit {status}): {detail or answer!r}"
+        )
     return posixpath.join(root, b.digest)
 
 
@@ -164,7 +169,9 @@ def harness_command(hdir: str, python: str, args: str, env: dict[str, str]) -> s
 class Worker:
     """One `python -m gpu_harness serve` on a long-lived channel."""
 
-    def __init__(self, proc: Process, lines: Lines, stderr: HeadTail, stderr_task: asyncio.Future) -> None:
+    def __init__(
+        self, proc: Process, lines: Lines, stderr: HeadTail, stderr_task: asyncio.Future[Any]
+    ) -> None:
         self.proc = proc
         self.lines = lines
         self.stderr = stderr
@@ -188,14 +195,16 @@ class Worker:
         except asyncio.TimeoutError:
             await worker.stop(target)
             raise HarnessProtocolError(
-                f"the harness worker on {target.name} did not report ready within {ready_timeout_s:g} s") from None
+                f"the harness worker on {target.name} did not report ready within {ready_timeout_s:g} s"
+            ) from None
         ready = _json_line(line)
         if ready is None or ready.get("event") != "ready":
             await asyncio.sleep(0.2)  # let stderr (a traceback) arrive
             await worker.stop(target)
             raise HarnessProtocolError(
                 f"the harness worker on {target.name} exited before it was ready: "
-                f"{stderr_gist(worker.stderr.text(), target.python) or repr(line)}")
+                f"{stderr_gist(worker.stderr.text(), target.python) or repr(line)}"
+            )
         check_schema(ready, "the worker's ready line")
         worker.pid = ready.get("pid")
         worker.gpu = ready.get("gpu")
@@ -226,7 +235,9 @@ class Worker:
             self.proc.detach()
             self.lines.cancel()
             self._stderr_task.cancel()
-            await _exit_status(self.proc)  # reap it: an unreaped child outlives the event loop and its warning
+            await _exit_status(
+                self.proc
+            )  # reap it: an unreaped child outlives the event loop and its warning
 
 
 class WorkerDied(Exception):
@@ -250,7 +261,8 @@ def check_schema(doc: dict[str, Any], what: str) -> None:
         raise HarnessProtocolError(
             f"{what} is gpu_harness schema {schema!r}, but this client reads schema {SCHEMA_VERSION}. The client "
             "ships its own harness, so another gpu_harness shadows it on the target (PYTHONPATH?) or the client "
-            "and its harness come from different versions: reinstall mcp-bifrost.")
+            "and its harness come from different versions: reinstall mcp-bifrost."
+        )
 
 
 # -- one target's harness ---------------------------------------------------------------------------
@@ -279,15 +291,19 @@ def smoke_time(timeout_s: float | None, default_s: float) -> SmokeTime:
     if timeout_s is not None:
         return SmokeTime({"timeout_s": timeout_s}, f"--timeout {timeout_s:g}", timeout_s, False)
     cap = max(default_s - PLAN_KILL_GRACE_S, 1.0)
-    return SmokeTime({"max_deadline_s": cap}, f"--max-deadline {cap:g}", default_s + PLAN_COMPILE_ALLOWANCE_S, True)
+    return SmokeTime(
+        {"max_deadline_s": cap}, f"--max-deadline {cap:g}", default_s + PLAN_COMPILE_ALLOWANCE_S, True
+    )
 
 
 def planned_words(limit: SmokeTime) -> str:
     """What a call that became a job says about the deadline its evaluation runs to."""
     if not limit.planned:
         return ""
-    return (f"; its deadline is sized to the problem by the harness's time plan (at most "
-            f"{limit.fields['max_deadline_s']:g} s), and the report's `plan` says what it chose and why")
+    return (
+        f"; its deadline is sized to the problem by the harness's time plan (at most "
+        f"{limit.fields['max_deadline_s']:g} s), and the report's `plan` says what it chose and why"
+    )
 
 
 @dataclass
@@ -300,11 +316,16 @@ class Outcome:
 class TargetHarness:
     """The harness of one target: installed once per digest, one worker, one request at a time."""
 
-    def __init__(self, target: Target, *, env: dict[str, str] | None = None, use_worker: bool = True,
-                 ready_timeout_s: float = READY_TIMEOUT_S,
-                 wrap: Callable[[str, float], Awaitable[str]] | None = None,
-                 oneshot_reason: str = "one-shot (the worker is disabled in the config: [harness] worker = false)",
-                 ) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        env: dict[str, str] | None = None,
+        use_worker: bool = True,
+        ready_timeout_s: float = READY_TIMEOUT_S,
+        wrap: Callable[[str, float], Awaitable[str]] | None = None,
+        oneshot_reason: str = "one-shot (the worker is disabled in the config: [harness] worker = false)",
+    ) -> None:
         self.target = target
         self.env = env or {}
         self.use_worker = use_worker
@@ -342,7 +363,10 @@ class TargetHarness:
         if self._worker is not None and self._worker.alive:
             return self._worker, "warm worker"
         if self._worker_failed is not None:  # do not wait for a broken start at every call
-            return None, f"one-shot (the worker could not start earlier in this session: {self._worker_failed[:300]})"
+            return (
+                None,
+                f"one-shot (the worker could not start earlier in this session: {self._worker_failed[:300]})",
+            )
         note = "worker started"
         if self._worker is not None:
             status = await _exit_status(self._worker.proc)
@@ -357,9 +381,14 @@ class TargetHarness:
             return None, f"one-shot (the worker could not start: {exc})"
         return self._worker, note
 
-    async def evaluate(self, request: dict[str, Any], oneshot_args: str, timeout_s: float,
-                       on_start: Callable[[int | None], None] | None = None,
-                       may_retry: Callable[[], bool] = lambda: True) -> Outcome:
+    async def evaluate(
+        self,
+        request: dict[str, Any],
+        oneshot_args: str,
+        timeout_s: float,
+        on_start: Callable[[int | None], None] | None = None,
+        may_retry: Callable[[], bool] = lambda: True,
+    ) -> Outcome:
         """One smoke request: through the worker (restarted once if it dies), else one-shot.
 
         `may_retry` says no once the run became a job: job_cancel kills the worker, and that must
@@ -379,15 +408,18 @@ class TargetHarness:
                     await worker.stop(self.target)
                     self._worker = None
                     raise HarnessProtocolError(
-                        f"the harness worker on {self.target.name} died during this evaluation: {exc}") from None
+                        f"the harness worker on {self.target.name} died during this evaluation: {exc}"
+                    ) from None
                 worker, runner = await self._take_worker()  # it sees the dead one: "worker restarted (...)"
             except BaseException as exc:  # timeout or cancellation: the worker may be mid-evaluation
                 await worker.stop(self.target)
                 self._worker = None
                 if isinstance(exc, asyncio.TimeoutError):
                     raise HarnessProtocolError(
-                        f"the harness worker on {self.target.name} gave no answer within {timeout_s + ANSWER_GRACE_S:g} s "
-                        "(the evaluation's timeout plus a grace); it was killed and restarts at the next call") from None
+                        f"the harness worker on {self.target.name} gave no answer within "
+                        f"{timeout_s + ANSWER_GRACE_S:g} s "
+                        "(the evaluation's timeout plus a grace); it was killed and restarts at the next call"
+                    ) from None
                 raise
         command = await self.oneshot_command(await self.folder(), oneshot_args, timeout_s + ANSWER_GRACE_S)
         doc, pgid = await run_oneshot(self.target, command, timeout_s + ANSWER_GRACE_S, on_start)
@@ -408,8 +440,9 @@ async def _exit_status(proc: Process) -> int | None:
         return None
 
 
-async def run_oneshot(target: Target, command: str, timeout_s: float,
-                      on_start: Callable[[int | None], None] | None = None) -> tuple[dict[str, Any], int]:
+async def run_oneshot(
+    target: Target, command: str, timeout_s: float, on_start: Callable[[int | None], None] | None = None
+) -> tuple[dict[str, Any], int]:
     """Run a one-shot harness command; its last stdout line is the JSON document."""
     proc = await target.start(command)
     if on_start:
@@ -429,15 +462,18 @@ async def run_oneshot(target: Target, command: str, timeout_s: float,
             proc.detach()
             await _exit_status(proc)
         if isinstance(exc, asyncio.TimeoutError):
-            raise HarnessProtocolError(f"the harness on {target.name} gave no answer within {timeout_s:g} s; "
-                                       f"it was killed. stderr: {err.text().strip()[-500:]}") from None
+            raise HarnessProtocolError(
+                f"the harness on {target.name} gave no answer within {timeout_s:g} s; "
+                f"it was killed. stderr: {err.text().strip()[-500:]}"
+            ) from None
         raise
     lines = [ln for ln in out.text().splitlines() if ln.strip()]
     doc = _json_line(lines[-1].encode()) if lines else None
     if doc is None:
         raise HarnessProtocolError(
             f"the harness on {target.name} printed no JSON report (exit {status}): "
-            f"{stderr_gist(err.text(), target.python)}")
+            f"{stderr_gist(err.text(), target.python)}"
+        )
     return doc, proc.pgid
 
 
@@ -445,9 +481,11 @@ def stderr_gist(stderr: str, python: str) -> str:
     """One clean line from a failed start's stderr: what to do when we know, else the traceback's
     last line (the exception), never a fragment cut from its middle."""
     if "No module named 'torch'" in stderr or 'No module named "torch"' in stderr:
-        return (f"torch missing: the target's python ({python}) cannot import torch. Install it there "
-                f"(`{python} -m pip install torch`) or set `python` in the target's config to an interpreter "
-                "that has torch")
+        return (
+            f"torch missing: the target's python ({python}) cannot import torch. Install it there "
+            f"(`{python} -m pip install torch`) or set `python` in the target's config to an interpreter "
+            "that has torch"
+        )
     if "not found" in stderr and "python" in stderr:
         return f"the target's configured python ({python}) was not found: set `python` in the target's config"
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
@@ -459,15 +497,18 @@ async def record_job_start(target: Target, pgid: int | None, command: str, cwd: 
     """A job dir (ops/jobs.py layout) for an evaluation still running; returns the bare job id."""
     job_id = jobs.new_job_id()
     jdir = await jobs.job_dir(target, job_id)
-    done = await run_capture(target, remote_command("harness_job", jdir, "start", str(pgid or 0), command, cwd))
+    done = await run_capture(
+        target, remote_command("harness_job", jdir, "start", str(pgid or 0), command, cwd)
+    )
     done.check(f"recording job {job_id} on {target.name}")
     return job_id
 
 
 async def record_job_finish(target: Target, job_id: str, exit_code: int, report_json: str) -> None:
     jdir = await jobs.job_dir(target, job_id)
-    done = await run_capture(target, remote_command("harness_job", jdir, "finish", str(exit_code)),
-                             input=report_json.encode())
+    done = await run_capture(
+        target, remote_command("harness_job", jdir, "finish", str(exit_code)), input=report_json.encode()
+    )
     done.check(f"recording the end of job {job_id} on {target.name}")
 
 

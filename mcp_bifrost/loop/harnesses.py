@@ -26,19 +26,22 @@ class Harnesses:
         if kind.scheduler_gives_gpu:
             key = f"{target.name}#oneshot"
             if key not in self._live:
+
                 async def wrap(command: str, timeout_s: float) -> str:
                     return await kind.compute_command(target, command, timeout_s=timeout_s)
 
-                self._live[key] = TargetHarness(target, use_worker=False, wrap=wrap,
-                                                oneshot_reason=kind.oneshot_reason)
+                self._live[key] = TargetHarness(
+                    target, use_worker=False, wrap=wrap, oneshot_reason=kind.oneshot_reason
+                )
             return self._live[key]
         key = target.name if gpu is None else f"{target.name}#gpu{gpu}"
         if key not in self._live:
             gpus = self.config.target(target.name)[1].gpus if gpu is None else [gpu]
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus))} if gpus else {}
             hs = self.config.harness
-            self._live[key] = TargetHarness(target, env=env, use_worker=hs.worker,
-                                            ready_timeout_s=hs.ready_timeout_s)
+            self._live[key] = TargetHarness(
+                target, env=env, use_worker=hs.worker, ready_timeout_s=hs.ready_timeout_s
+            )
         return self._live[key]
 
     def gpu(self, target: Target) -> int:

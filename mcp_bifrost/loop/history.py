@@ -14,9 +14,10 @@ import io
 import json
 import os
 import sqlite3
-from datetime import datetime, timezone
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -45,13 +46,17 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_problem ON results (problem, id);
 """
-_COLUMNS = ("id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
-            " candidate_us, speedup, flags, summary, project")
+_COLUMNS = (
+    "id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
+    " candidate_us, speedup, flags, summary, project"
+)
 
 
 def default_path() -> Path:
     env = os.environ.get(HISTORY_ENV)
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("mcp-bifrost")) / "history.sqlite3"
+    return (
+        Path(env).expanduser() if env else Path(platformdirs.user_data_dir("mcp-bifrost")) / "history.sqlite3"
+    )
 
 
 class History:
@@ -89,21 +94,39 @@ class History:
         """Store one result; returns its id."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         gpu = report.device.get("name")
+        row: tuple[Any, ...]
         if isinstance(report, SmokeReport):
-            row = (report.passed, report.status, report.candidate_us, report.speedup,
-                   json.dumps([f.name for f in report.flags]))
+            row = (
+                report.passed,
+                report.status,
+                report.candidate_us,
+                report.speedup,
+                json.dumps([f.name for f in report.flags]),
+            )
         else:
-            row = (True, "profiled", report.candidate_profile.total_duration_us, None, "[]")
+            profile = report.candidate_profile
+            row = (True, "profiled", profile.total_duration_us if profile else None, None, "[]")
         with self._session() as conn:
             cur = conn.execute(
                 "INSERT INTO results (time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
                 " candidate_us, speedup, flags, summary, report, project) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (now, report.kind, _key(report.problem), report.candidate, report.candidate_sha256, report.target,
-                 gpu, *row, report.summary, report.model_dump_json(), self.project),
+                (
+                    now,
+                    report.kind,
+                    _key(report.problem),
+                    report.candidate,
+                    report.candidate_sha256,
+                    report.target,
+                    gpu,
+                    *row,
+                    report.summary,
+                    report.model_dump_json(),
+                    self.project,
+                ),
             )
             return int(cur.lastrowid or 0)
 
-    def _mine(self, problem: str) -> tuple[str, tuple]:
+    def _mine(self, problem: str) -> tuple[str, tuple[Any, ...]]:
         """WHERE clause for this problem's rows of this project (and the unkeyed rows of old)."""
         if self.project is None:
             return "problem = ?", (_key(problem),)
@@ -114,8 +137,11 @@ class History:
         where, args = self._mine(problem)
         with self._session() as conn:
             total = conn.execute(f"SELECT COUNT(*) FROM results WHERE {where}", args).fetchone()[0]
-            rows = conn.execute(f"SELECT {_COLUMNS} FROM results WHERE {where} ORDER BY id DESC"
-                                + (" LIMIT ?" if limit else ""), (*args, limit) if limit else args).fetchall()
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM results WHERE {where} ORDER BY id DESC"
+                + (" LIMIT ?" if limit else ""),
+                (*args, limit) if limit else args,
+            ).fetchall()
         return [_entry(r) for r in rows], total
 
     def best(self, problem: str, target: str, gpu: str | None) -> HistoryEntry | None:
@@ -124,7 +150,8 @@ class History:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM results WHERE problem = ? AND project IS ? AND target = ? AND gpu IS ?"
                 " AND kind = 'smoke' AND passed = 1 AND speedup IS NOT NULL ORDER BY speedup DESC, id ASC LIMIT 1",
-                (_key(problem), self.project, target, gpu)).fetchone()
+                (_key(problem), self.project, target, gpu),
+            ).fetchone()
         return _entry(row) if row else None
 
     def report(self, problem: str, limit: int = 20) -> HistoryReport:
@@ -132,8 +159,14 @@ class History:
         entries, total = self.entries(problem, limit)
         latest = next((e for e in entries if e.kind == "smoke" and e.project == self.project), None)
         best = self.best(problem, latest.target, latest.gpu) if latest is not None else None
-        return HistoryReport(problem=_key(problem), project=self.project, entries=entries, best=best,
-                             table=table(entries), total=total)
+        return HistoryReport(
+            problem=_key(problem),
+            project=self.project,
+            entries=entries,
+            best=best,
+            table=table(entries),
+            total=total,
+        )
 
     def plot(self, problem: str) -> bytes:
         """PNG: speedup of each smoke test in order, failures marked, and the best-so-far line."""
@@ -142,8 +175,10 @@ class History:
         except ImportError:
             from mcp_bifrost.errors import ConfigError
 
-            raise ConfigError("history plots need matplotlib on the machine running mcp-bifrost: "
-                              "pip install 'mcp-bifrost[plot]' (or call history without plot)") from None
+            raise ConfigError(
+                "history plots need matplotlib on the machine running mcp-bifrost: "
+                "pip install 'mcp-bifrost[plot]' (or call history without plot)"
+            ) from None
         matplotlib.use("Agg")
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
@@ -161,12 +196,30 @@ class History:
         if bad:
             ax.scatter(bad, [0] * len(bad), marker="x", color="tab:red", label="failed", zorder=3)
         if skipped:
-            ax.scatter(skipped, [0] * len(skipped), marker="o", facecolors="none", color="tab:orange",
-                       label="not run (needs a GPU)", zorder=3)
-        machine = next((f"{e.target}" + (f", {e.gpu}" if e.gpu else "") for e in reversed(smoke)
-                        if e.project == self.project), None)
-        ax.step(xs, [y if y is not None else float("nan") for y in line], where="post", color="tab:green",
-                label=f"best so far ({machine})" if machine else "best so far")
+            ax.scatter(
+                skipped,
+                [0] * len(skipped),
+                marker="o",
+                facecolors="none",
+                color="tab:orange",
+                label="not run (needs a GPU)",
+                zorder=3,
+            )
+        machine = next(
+            (
+                f"{e.target}" + (f", {e.gpu}" if e.gpu else "")
+                for e in reversed(smoke)
+                if e.project == self.project
+            ),
+            None,
+        )
+        ax.step(
+            xs,
+            [y if y is not None else float("nan") for y in line],
+            where="post",
+            color="tab:green",
+            label=f"best so far ({machine})" if machine else "best so far",
+        )
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("attempt")
@@ -184,12 +237,41 @@ def _key(problem: str) -> str:
     return problem.strip().rstrip("/") or problem
 
 
-def _entry(row: tuple) -> HistoryEntry:
-    (id_, time, kind, problem, candidate, sha, target, gpu, passed, status, cand_us, speedup, flags, summary,
-     project) = row
-    return HistoryEntry(id=id_, time=time, kind=kind, problem=problem, candidate=candidate, candidate_sha256=sha,
-                        target=target, gpu=gpu, passed=bool(passed), status=status, candidate_us=cand_us,
-                        speedup=speedup, flags=json.loads(flags), summary=summary, project=project)
+def _entry(row: tuple[Any, ...]) -> HistoryEntry:
+    (
+        id_,
+        time,
+        kind,
+        problem,
+        candidate,
+        sha,
+        target,
+        gpu,
+        passed,
+        status,
+        cand_us,
+        speedup,
+        flags,
+        summary,
+        project,
+    ) = row
+    return HistoryEntry(
+        id=id_,
+        time=time,
+        kind=kind,
+        problem=problem,
+        candidate=candidate,
+        candidate_sha256=sha,
+        target=target,
+        gpu=gpu,
+        passed=bool(passed),
+        status=status,
+        candidate_us=cand_us,
+        speedup=speedup,
+        flags=json.loads(flags),
+        summary=summary,
+        project=project,
+    )
 
 
 def table(entries: list[HistoryEntry]) -> str:
@@ -198,7 +280,9 @@ def table(entries: list[HistoryEntry]) -> str:
         speed = f"{e.speedup:.2f}x" if e.speedup is not None else "-"
         us = f"{e.candidate_us:.1f}us" if e.candidate_us is not None else "-"
         flags = f"  flags: {','.join(e.flags)}" if e.flags else ""
-        lines.append(f"{e.id:<4} {e.time[:19]:20} {e.kind:8} {e.status[:7]:7} {speed:>8} {us:>9}  {e.candidate}{flags}")
+        lines.append(
+            f"{e.id:<4} {e.time[:19]:20} {e.kind:8} {e.status[:7]:7} {speed:>8} {us:>9}  {e.candidate}{flags}"
+        )
     return "\n".join(lines)
 
 
@@ -208,8 +292,13 @@ def best_so_far(smoke: list[HistoryEntry], project: str | None) -> list[float | 
     newest = next((e for e in reversed(smoke) if e.project == project), None)
     best, line = 0.0, []
     for e in smoke:
-        if (newest is not None and e.passed and e.speedup is not None and e.project == project
-                and (e.target, e.gpu) == (newest.target, newest.gpu)):
+        if (
+            newest is not None
+            and e.passed
+            and e.speedup is not None
+            and e.project == project
+            and (e.target, e.gpu) == (newest.target, newest.gpu)
+        ):
             best = max(best, e.speedup)
         line.append(best or None)
     return line

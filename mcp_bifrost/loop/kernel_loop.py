@@ -81,20 +81,31 @@ class KernelLoop:
             try:
                 rel = p.resolve().relative_to(workspace).as_posix()
             except ValueError:
-                raise PathOutsideWorkdir(f"{what} {path!r} is outside the workspace {workspace}; give a path "
-                                         "relative to the workspace") from None
+                raise PathOutsideWorkdir(
+                    f"{what} {path!r} is outside the workspace {workspace}; give a path "
+                    "relative to the workspace"
+                ) from None
         else:
             rel = posixpath.normpath(p.as_posix())
             if rel == ".." or rel.startswith("../"):
                 raise PathOutsideWorkdir(f"{what} {path!r} climbs out of the workspace {workspace}")
         local = workspace / rel
         if must_exist and not local.exists():
-            raise CommandError(f"{what} {path!r} does not exist in the workspace {workspace} (paths are relative "
-                               "to the workspace; the `problems` tool lists the problems and their examples)")
+            raise CommandError(
+                f"{what} {path!r} does not exist in the workspace {workspace} (paths are relative "
+                "to the workspace; the `problems` tool lists the problems and their examples)"
+            )
         return rel, local
 
-    def _call(self, problem: str, candidate: str, target: str | None, push: bool, timeout_s: float | None,
-              default_s: float) -> tuple[float, Target, str, tuple[str, Path]]:
+    def _call(
+        self,
+        problem: str,
+        candidate: str,
+        target: str | None,
+        push: bool,
+        timeout_s: float | None,
+        default_s: float,
+    ) -> tuple[float, Target, str, tuple[str, Path]]:
         """What one evaluation is about, checked before anything starts: its timeout, target, problem and
         candidate (workspace paths; they must exist locally when the workspace is pushed first)."""
         timeout = self.shell.timeout(timeout_s, default_s)
@@ -104,9 +115,12 @@ class KernelLoop:
 
     def _limits(self, timeout_s: float, use_budget: bool) -> evaluation.EvalLimits:
         lim = self.config.limits
-        return evaluation.EvalLimits(timeout_s=timeout_s, budget_s=lim.call_budget_s if use_budget else None,
-                                     gpu_wait_s=self.config.harness.gpu_wait_s,
-                                     progress_interval_s=lim.progress_interval_s)
+        return evaluation.EvalLimits(
+            timeout_s=timeout_s,
+            budget_s=lim.call_budget_s if use_budget else None,
+            gpu_wait_s=self.config.harness.gpu_wait_s,
+            progress_interval_s=lim.progress_interval_s,
+        )
 
     async def _remember(self, report: SmokeReport | ProfileReport) -> None:
         self.last_report = report
@@ -114,39 +128,88 @@ class KernelLoop:
 
     # -- smoke tests -----------------------------------------------------------------------------
     async def run_smoke_test(
-        self, problem: str, candidate: str, *, target: str | None = None, mode: Mode = "both", push: bool = True,
-        timeout_s: float | None = None, progress: evaluation.Progress | None = None, use_budget: bool = True,
+        self,
+        problem: str,
+        candidate: str,
+        *,
+        target: str | None = None,
+        mode: Mode = "both",
+        push: bool = True,
+        timeout_s: float | None = None,
+        progress: evaluation.Progress | None = None,
+        use_budget: bool = True,
     ) -> SmokeReport:
         """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
         started = time.monotonic()
-        _, t, prob, (cand, cand_local) = self._call(problem, candidate, target, push, timeout_s,
-                                                     self.config.harness.smoke_timeout_s)
+        _, t, prob, (cand, cand_local) = self._call(
+            problem, candidate, target, push, timeout_s, self.config.harness.smoke_timeout_s
+        )
         limit = smoke_time(timeout_s, self.config.harness.smoke_timeout_s)
         sha = smoke.sha256(cand_local)
         pushed = push_s = None
         if push:
-            pushed, push_s = (await self.shell.push(target=target)).files_sent, round(time.monotonic() - started, 4)
+            pushed, push_s = (
+                (await self.shell.push(target=target)).files_sent,
+                round(time.monotonic() - started, 4),
+            )
         ws = (await self.shell.remote_workspace(t)).twin
         h = self.harness(t)
-        work = smoke.smoke_work(t.name, h, prob, cand, mode, limit, words=self.shell.words, ws=ws, sha=sha,
-                                started=started, pushed=pushed, push_s=push_s)
+        work = smoke.smoke_work(
+            t.name,
+            h,
+            prob,
+            cand,
+            mode,
+            limit,
+            words=self.shell.words,
+            ws=ws,
+            sha=sha,
+            started=started,
+            pushed=pushed,
+            push_s=push_s,
+        )
 
         def failed(exc: BaseException) -> str:
             return smoke.smoke_error(t.name, prob, cand, mode, exc).model_dump_json()
 
         result = await evaluation.evaluate(
-            h, self.harnesses.lock_gpu(t), f"smoke {prob} {cand}", self._limits(limit.wait_s, use_budget), work,
-            job_command=f"run_smoke_test {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
-            on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
+            h,
+            self.harnesses.lock_gpu(t),
+            f"smoke {prob} {cand}",
+            self._limits(limit.wait_s, use_budget),
+            work,
+            job_command=f"run_smoke_test {prob} {cand}",
+            job_cwd=ws,
+            progress=progress,
+            on_done=self._remember,
+            on_job_report=lambda m: m.model_dump_json(),
+            on_job_error=failed,
+        )
         if isinstance(result, evaluation.Started):
-            return smoke.smoke_running(str(JobRef(t.name, result.job_id)), self.config.limits.call_budget_s,
-                                       prob=prob, cand=cand, sha=sha, target=t.name, mode=mode, pushed=pushed,
-                                       started=started, limit=limit)
+            return smoke.smoke_running(
+                str(JobRef(t.name, result.job_id)),
+                self.config.limits.call_budget_s,
+                prob=prob,
+                cand=cand,
+                sha=sha,
+                target=t.name,
+                mode=mode,
+                pushed=pushed,
+                started=started,
+                limit=limit,
+            )
         return result
 
     async def run_smoke_tests(
-        self, problem: str, candidates: list[str], *, target: str | None = None, mode: Mode = "both",
-        push: bool = True, timeout_s: float | None = None, progress: fanout.FanoutProgress | None = None,
+        self,
+        problem: str,
+        candidates: list[str],
+        *,
+        target: str | None = None,
+        mode: Mode = "both",
+        push: bool = True,
+        timeout_s: float | None = None,
+        progress: fanout.FanoutProgress | None = None,
         use_budget: bool = False,
     ) -> FanoutSmokeReport:
         """Smoke-test several candidates at once, one per free GPU of the target (loop/fanout.py), ranked.
@@ -163,7 +226,9 @@ class KernelLoop:
             if caller[0] is not None:
                 await caller[0](done, total, line)
 
-        work = asyncio.ensure_future(self._fan_out(problem, candidates, t, mode, push, timeout_s, tell, started))
+        work = asyncio.ensure_future(
+            self._fan_out(problem, candidates, t, mode, push, timeout_s, tell, started)
+        )
         if not use_budget:
             return await work
         await asyncio.wait({work}, timeout=self.config.limits.call_budget_s)
@@ -178,19 +243,38 @@ class KernelLoop:
 
         try:
             job_id = await evaluation.detach(
-                t, work, f"run_smoke_test {prob} candidates={len(candidates)}", ws,
-                on_report=lambda m: (0 if not (m.failed or m.not_run) else 1, m.model_dump_json()), on_error=failed,
-                grace_s=self.config.limits.kill_grace_s)
+                t,
+                work,
+                f"run_smoke_test {prob} candidates={len(candidates)}",
+                ws,
+                on_report=lambda m: (0 if not (m.failed or m.not_run) else 1, m.model_dump_json()),
+                on_error=failed,
+                grace_s=self.config.limits.kill_grace_s,
+            )
         except BaseException:
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
             raise
-        return smoke.fanout_running(str(JobRef(t.name, job_id)), self.config.limits.call_budget_s, len(candidates),
-                                    prob=prob, target=t.name, started=started)
+        return smoke.fanout_running(
+            str(JobRef(t.name, job_id)),
+            self.config.limits.call_budget_s,
+            len(candidates),
+            prob=prob,
+            target=t.name,
+            started=started,
+        )
 
-    async def _fan_out(self, problem: str, candidates: list[str], t: Target, mode: str, push: bool,
-                       timeout_s: float | None, progress: fanout.FanoutProgress | None,
-                       started: float) -> FanoutSmokeReport:
+    async def _fan_out(
+        self,
+        problem: str,
+        candidates: list[str],
+        t: Target,
+        mode: str,
+        push: bool,
+        timeout_s: float | None,
+        progress: fanout.FanoutProgress | None,
+        started: float,
+    ) -> FanoutSmokeReport:
         if not candidates:
             raise CommandError("candidates is empty: give one or more candidate paths")
         prob, _ = self.workspace_path(problem, "problem", must_exist=push)
@@ -202,8 +286,12 @@ class KernelLoop:
         limit = smoke_time(timeout_s, self.config.harness.smoke_timeout_s)
         kind = kind_of(t)
         slurm = kind.scheduler_gives_gpu  # one job per candidate; the scheduler picks each GPU
-        gpus = self.config.target(t.name)[1].gpus  # one slot per GPU; a single one keeps the target's own worker
-        slots = fanout.slots_for(t, gpus if len(gpus) > 1 else [], len(cands), idle_gpus=await kind.idle_gpus(t))
+        gpus = self.config.target(t.name)[
+            1
+        ].gpus  # one slot per GPU; a single one keeps the target's own worker
+        slots = fanout.slots_for(
+            t, gpus if len(gpus) > 1 else [], len(cands), idle_gpus=await kind.idle_gpus(t)
+        )
         await self.harness(t).folder()  # install once, before the workers look
         done = 0
 
@@ -211,22 +299,45 @@ class KernelLoop:
             cand, local = cands[int(index)]
             h = self.harness(t, slot.gpu)
             gpu = None if slurm else self.harnesses.gpu(t) if slot.gpu is None else slot.gpu
-            work = smoke.smoke_work(t.name, h, prob, cand, mode, limit, words=self.shell.words, ws=ws,
-                                    sha=smoke.sha256(local), started=time.monotonic(), gpu=gpu)
+            work = smoke.smoke_work(
+                t.name,
+                h,
+                prob,
+                cand,
+                mode,
+                limit,
+                words=self.shell.words,
+                ws=ws,
+                sha=smoke.sha256(local),
+                started=time.monotonic(),
+                gpu=gpu,
+            )
 
             async def tick(elapsed: float, line: str) -> None:
                 if progress is not None:
                     await progress(done, len(cands), f"{done}/{len(cands)} done; {cand}: {line}")
 
             try:  # on Slurm (gpu None) the scheduler keeps one job per GPU: no lock of ours
-                return await evaluation.evaluate(
-                    h, gpu, f"smoke {prob} {cand}", self._limits(limit.wait_s, False), work, job_command="",
-                    job_cwd=ws, progress=tick, on_done=self._remember, on_job_report=str, on_job_error=str)
+                result = await evaluation.evaluate(
+                    h,
+                    gpu,
+                    f"smoke {prob} {cand}",
+                    self._limits(limit.wait_s, False),
+                    work,
+                    job_command="",
+                    job_cwd=ws,
+                    progress=tick,
+                    on_done=self._remember,
+                    on_job_report=str,
+                    on_job_error=str,
+                )
             except BifrostError as exc:
                 report = smoke.smoke_error(t.name, prob, cand, mode, exc)
                 report.device["gpu_index"] = gpu
                 await self._remember(report)
                 return report
+            assert not isinstance(result, evaluation.Started)  # no job_command: a slot never becomes a job
+            return result
 
         async def finished(k: int, total: int, line: str) -> None:
             nonlocal done
@@ -234,30 +345,45 @@ class KernelLoop:
             if progress is not None:
                 await progress(k, total, line)
 
-        outcomes = await fanout.fan_out([str(i) for i in range(len(cands))], evaluate, slots,
-                                        score=smoke.smoke_score, progress=finished)
+        outcomes = await fanout.fan_out(
+            [str(i) for i in range(len(cands))], evaluate, slots, score=smoke.smoke_score, progress=finished
+        )
         return smoke.fanout_report(t.name, prob, len(slots), outcomes, round(time.monotonic() - started, 3))
 
     # -- profiles --------------------------------------------------------------------------------
     async def profile_ncu(
-        self, problem: str, candidate: str, *, target: str | None = None, sections: list[str] | None = None,
-        kernel_regex: str | None = None, launch_count: int | None = None, baseline: str | None = None,
-        push: bool = True, timeout_s: float | None = None, progress: evaluation.Progress | None = None,
+        self,
+        problem: str,
+        candidate: str,
+        *,
+        target: str | None = None,
+        sections: list[str] | None = None,
+        kernel_regex: str | None = None,
+        launch_count: int | None = None,
+        baseline: str | None = None,
+        push: bool = True,
+        timeout_s: float | None = None,
+        progress: evaluation.Progress | None = None,
         use_budget: bool = True,
     ) -> ProfileReport:
         """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
         started = time.monotonic()
-        timeout, t, prob, (cand, cand_local) = self._call(problem, candidate, target, push, timeout_s,
-                                                           self.config.harness.profile_timeout_s)
+        timeout, t, prob, (cand, cand_local) = self._call(
+            problem, candidate, target, push, timeout_s, self.config.harness.profile_timeout_s
+        )
         base = None
         if baseline and baseline != "reference":
             base = self.workspace_path(baseline, "baseline", must_exist=push)[0]
         if push:
             await self.shell.push(target=target)
         ws = (await self.shell.remote_workspace(t)).twin
-        out_dir = posixpath.join(await remote_workdir(t), "profiles", f"{jobs.new_job_id()}-{secrets.token_hex(2)}")
-        args = [f"profile {quote(posixpath.join(ws, prob))} {quote(posixpath.join(ws, cand))} --json",
-                f"--out {quote(out_dir)}"]
+        out_dir = posixpath.join(
+            await remote_workdir(t), "profiles", f"{jobs.new_job_id()}-{secrets.token_hex(2)}"
+        )
+        args = [
+            f"profile {quote(posixpath.join(ws, prob))} {quote(posixpath.join(ws, cand))} --json",
+            f"--out {quote(out_dir)}",
+        ]
         if launch_count is not None:
             args.append(f"--launch-count {int(launch_count)}")
         if baseline:
@@ -271,7 +397,9 @@ class KernelLoop:
 
         async def work(state: evaluation.EvalState) -> ProfileReport:
             command = await h.oneshot_command(await h.folder(), " ".join(args), timeout + 30)
-            doc, _ = await run_oneshot(t, command, timeout + 30, on_start=lambda pgid: setattr(state, "pgid", pgid))
+            doc, _ = await run_oneshot(
+                t, command, timeout + 30, on_start=lambda pgid: setattr(state, "pgid", pgid)
+            )
             report = parse_profile(doc, target=t.name, problem=prob, candidate=cand)
             report.candidate_sha256, report.gpu_wait_s = smoke.sha256(cand_local), state.gpu_wait_s
             await asyncio.to_thread(against_smoke, report, self.history)
@@ -282,16 +410,28 @@ class KernelLoop:
             return smoke.profile_error_json(exc, prob=prob, cand=cand, target=t.name)
 
         result = await evaluation.evaluate(
-            h, self.harnesses.lock_gpu(t), f"profile {prob} {cand}", self._limits(timeout, use_budget), work,
-            job_command=f"profile_ncu {prob} {cand}", job_cwd=ws, progress=progress, on_done=self._remember,
-            on_job_report=lambda m: m.model_dump_json(), on_job_error=failed)
+            h,
+            self.harnesses.lock_gpu(t),
+            f"profile {prob} {cand}",
+            self._limits(timeout, use_budget),
+            work,
+            job_command=f"profile_ncu {prob} {cand}",
+            job_cwd=ws,
+            progress=progress,
+            on_done=self._remember,
+            on_job_report=lambda m: m.model_dump_json(),
+            on_job_error=failed,
+        )
         if isinstance(result, evaluation.Started):
-            return smoke.profile_running(str(JobRef(t.name, result.job_id)), prob=prob, cand=cand, target=t.name,
-                                         started=started)
+            return smoke.profile_running(
+                str(JobRef(t.name, result.job_id)), prob=prob, cand=cand, target=t.name, started=started
+            )
         return result
 
     # -- what the loop remembers -----------------------------------------------------------------
-    async def job_report(self, target: Target, info: JobInfo) -> SmokeReport | FanoutSmokeReport | ProfileReport | None:
+    async def job_report(
+        self, target: Target, info: JobInfo
+    ) -> SmokeReport | FanoutSmokeReport | ProfileReport | None:
         """The report a finished smoke test or profile job left in its folder; None for other jobs."""
         if info.state != "finished" or not info.command.startswith(JOB_COMMANDS):
             return None
@@ -299,7 +439,11 @@ class KernelLoop:
         if not text:
             return None
         doc = json.loads(text)
-        model = {"smoke": SmokeReport, "smoke_fanout": FanoutSmokeReport}.get(doc.get("kind"), ProfileReport)
+        models: dict[str, type[SmokeReport | FanoutSmokeReport | ProfileReport]] = {
+            "smoke": SmokeReport,
+            "smoke_fanout": FanoutSmokeReport,
+        }
+        model = models.get(doc.get("kind", ""), ProfileReport)
         return model.model_validate(doc)
 
     async def history_report(self, problem: str, limit: int = 20) -> HistoryReport:

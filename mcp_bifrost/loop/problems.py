@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from mcp_bifrost.models import ProblemInfo, ProblemsReport
 
 MAX_DEPTH = 4
-SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache", ".pytest_cache", "build", "dist"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".mypy_cache",
+    ".pytest_cache",
+    "build",
+    "dist",
+}
 KERNELBENCH = re.compile(r"^class\s+Model\b", re.M)
 MAX_PY_BYTES = 200_000
 MAX_TASK_BYTES = 256 * 1024
@@ -25,12 +37,12 @@ MAX_ALIASES = 100
 MAX_NODES = 100_000
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """PyYAML's safe loader, counting aliases as it composes."""
 
     aliases = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             if self.aliases > MAX_ALIASES:
@@ -81,10 +93,14 @@ def find_problems(root: Path) -> ProblemsReport:
     root = root.resolve()
     for here, dirs, files in os.walk(root):
         rel_depth = len(Path(here).relative_to(root).parts)
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith(".") and rel_depth < MAX_DEPTH)
+        dirs[:] = sorted(
+            d for d in dirs if d not in SKIP_DIRS and not d.startswith(".") and rel_depth < MAX_DEPTH
+        )
         folder = Path(here)
         if "task.yml" in files and "reference.py" in files:
-            found.append(_listed(root, folder, "gpumode", _gpumode))
+            info = _listed(root, folder, "gpumode", _gpumode)
+            if info is not None:
+                found.append(info)
             dirs[:] = [d for d in dirs if d != "examples"]
             continue
         for name in sorted(files):
@@ -95,7 +111,9 @@ def find_problems(root: Path) -> ProblemsReport:
     return ProblemsReport(root=str(root), problems=found)
 
 
-def _listed(root: Path, path: Path, fmt: str, read) -> ProblemInfo | None:  # type: ignore[no-untyped-def]
+def _listed(
+    root: Path, path: Path, fmt: str, read: Callable[[Path, Path], ProblemInfo | None]
+) -> ProblemInfo | None:
     """One problem's entry; a problem that cannot be read is an entry with its error, never the end of the list."""
     try:
         return read(root, path)
@@ -107,22 +125,33 @@ def _gpumode(root: Path, folder: Path) -> ProblemInfo:
     try:
         task = load_task(folder / "task.yml") or {}
     except (yaml.YAMLError, OSError, UnicodeError) as exc:
-        return ProblemInfo(path=_rel(root, folder), format="gpumode",
-                           error=f"task.yml cannot be read: {' '.join(str(exc).split())[:300]}")
+        return ProblemInfo(
+            path=_rel(root, folder),
+            format="gpumode",
+            error=f"task.yml cannot be read: {' '.join(str(exc).split())[:300]}",
+        )
     if not isinstance(task, dict):
-        return ProblemInfo(path=_rel(root, folder), format="gpumode",
-                           error=f"task.yml holds a {type(task).__name__}, not a mapping of keys (tests, benchmarks, ...)")
+        return ProblemInfo(
+            path=_rel(root, folder),
+            format="gpumode",
+            error=f"task.yml holds a {type(task).__name__}, not a mapping of keys (tests, benchmarks, ...)",
+        )
     cases = {key: task.get(key) or [] for key in ("tests", "benchmarks")}
     for key, value in cases.items():
         if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
-            return ProblemInfo(path=_rel(root, folder), format="gpumode",
-                               error=f"task.yml's {key} must be a list of mappings (one per case, e.g. "
-                                     "{size: 1024, seed: 1})")
+            return ProblemInfo(
+                path=_rel(root, folder),
+                format="gpumode",
+                error=f"task.yml's {key} must be a list of mappings (one per case, e.g. "
+                "{size: 1024, seed: 1})",
+            )
     examples = folder / "examples"
     return ProblemInfo(
-        path=_rel(root, folder), format="gpumode",
+        path=_rel(root, folder),
+        format="gpumode",
         description=" ".join(str(task.get("description") or "").split())[:300],
-        tests=cases["tests"], benchmarks=cases["benchmarks"],
+        tests=cases["tests"],
+        benchmarks=cases["benchmarks"],
         examples=[_rel(root, p) for p in sorted(examples.glob("*.py"))] if examples.is_dir() else [],
     )
 
@@ -137,8 +166,11 @@ def _kernelbench(root: Path, path: Path) -> ProblemInfo | None:
     if not KERNELBENCH.search(source) or "def get_inputs" not in source:
         return None
     doc = re.search(r'^"""(.*?)"""', source, re.S)
-    return ProblemInfo(path=_rel(root, path), format="kernelbench",
-                       description=" ".join(doc.group(1).split())[:300] if doc else "")
+    return ProblemInfo(
+        path=_rel(root, path),
+        format="kernelbench",
+        description=" ".join(doc.group(1).split())[:300] if doc else "",
+    )
 
 
 def _rel(root: Path, path: Path) -> str:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from mcp_bifrost.models import HistoryEntry, ProfileReport
 
-NOISE = 0.25        # ratios further apart than this factor (1.25x either way) disagree
+NOISE = 0.25  # ratios further apart than this factor (1.25x either way) disagree
 EVEN_MARGIN = 0.05  # a ratio within 5 % of 1.0 sits on neither side of it
 SMOKE_LOOKBACK = 200
 
@@ -67,5 +67,6 @@ def against_smoke(report: ProfileReport, history: History) -> None:
         f"DISAGREES with smoke test #{smoke.id}: the profile says {p:.2f}x, the smoke test said {s:.2f}x vs "
         f"reference. The smoke test timed whole calls of its benchmark cases; the profile sums the kernels of "
         f"one call{case}, each replayed alone under ncu (launch gaps and host work are not in it). The smoke "
-        "test's number is the verdict; read the profile for where time goes inside the kernels, not for the ratio.")
+        "test's number is the verdict; read the profile for where time goes inside the kernels, not for the ratio."
+    )
     report.summary += " · " + report.consistency

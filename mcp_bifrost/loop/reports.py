@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mcp_bifrost.errors import HarnessProtocolError
+from mcp_bifrost.loop.harness import check_schema
 from mcp_bifrost.models import (
     HarnessFailure,
     HarnessFinding,
@@ -23,7 +24,6 @@ from mcp_bifrost.models import (
     SmokeReport,
     SmokeTiming,
 )
-from mcp_bifrost.loop.harness import check_schema
 
 MESSAGE_CHARS = 400
 STDOUT_TAIL_CHARS = 1500
@@ -44,7 +44,7 @@ class WireSummary(_Wire):
 
 class WireTiming(_Wire):
     case: str
-    params: dict
+    params: dict[str, Any]
     clock: str
     reference: WireSummary | None
     candidate: WireSummary | None
@@ -68,17 +68,21 @@ class WireReport(_Wire):
     problem: str
     candidate: str
     mode: str
-    device: dict = {}
+    device: dict[str, Any] = {}
     flags: list[HarnessFinding]
     notes: list[HarnessFinding] = []
     cases: list[SmokeCase]  # the harness's case is the report's: one model, validated once
     timing: list[WireTiming] = []
-    score: dict | None = None
+    score: dict[str, Any] | None = None
     error: WireError | None = None
     stdout_tail: str = ""
     wall_s: float | None = None
-    isolation: dict = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
-    plan: dict | None = None  # added within schema 1: the time plan (deadline chosen and why, secret repeats)
+    isolation: dict[
+        str, Any
+    ] = {}  # added within schema 1: what confined the candidate (absent from older harnesses)
+    plan: dict[str, Any] | None = (
+        None  # added within schema 1: the time plan (deadline chosen and why, secret repeats)
+    )
 
 
 W = TypeVar("W", bound=BaseModel)
@@ -97,11 +101,14 @@ def _shown(case: SmokeCase) -> SmokeCase:
     """A case as the agent reads it: a failure's message and first mismatches, cut short; a pass, neither."""
     if case.passed:
         return case.model_copy(update={"message": "", "first_mismatches": []})
-    return case.model_copy(update={"message": case.message[:MESSAGE_CHARS],
-                                   "first_mismatches": case.first_mismatches[:3]})
+    return case.model_copy(
+        update={"message": case.message[:MESSAGE_CHARS], "first_mismatches": case.first_mismatches[:3]}
+    )
 
 
-def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str) -> SmokeReport:
+def parse_smoke(
+    doc: dict[str, Any], *, target: str, problem: str, candidate: str, runner: str
+) -> SmokeReport:
     """Validate a smoke report and shape it for the agent; `problem`/`candidate` are workspace paths."""
     wire = _validated(WireReport, doc, "the smoke report", f"the harness on {target} sent a schema-1 report")
     cases = [_shown(c) for c in wire.cases]
@@ -109,33 +116,68 @@ def parse_smoke(doc: dict[str, Any], *, target: str, problem: str, candidate: st
     fractions = [t.roofline_fraction for t in timing if t.roofline_fraction]
     score = wire.score or {}
     report = SmokeReport(
-        summary="", status=_status(wire), passed=wire.passed, problem=problem, candidate=candidate, target=target,
-        mode=wire.mode, device=wire.device, cases_passed=sum(c.passed for c in cases), cases_total=len(cases),
-        cases=cases, timing=timing, speedup=_finite(score.get("speedup")),
-        candidate_us=_us(score.get("candidate_ms")), reference_us=_us(score.get("reference_ms")),
-        roofline_fraction=round(math.exp(sum(map(math.log, fractions)) / len(fractions)), 3) if fractions else None,
-        flags=wire.flags, notes=wire.notes,
-        error=HarnessFailure(stage=wire.error.stage, kind=wire.error.kind, message=wire.error.message[:1500],
-                             stderr_tail=wire.error.stderr_tail[-STDERR_TAIL_CHARS:]) if wire.error else None,
-        stdout_tail=wire.stdout_tail[-STDOUT_TAIL_CHARS:], harness_version=wire.harness_version, runner=runner,
-        harness_wall_s=wire.wall_s, isolation=wire.isolation, plan=_plan(wire.plan),
+        summary="",
+        status=_status(wire),
+        passed=wire.passed,
+        problem=problem,
+        candidate=candidate,
+        target=target,
+        mode=wire.mode,
+        device=wire.device,
+        cases_passed=sum(c.passed for c in cases),
+        cases_total=len(cases),
+        cases=cases,
+        timing=timing,
+        speedup=_finite(score.get("speedup")),
+        candidate_us=_us(score.get("candidate_ms")),
+        reference_us=_us(score.get("reference_ms")),
+        roofline_fraction=round(math.exp(sum(map(math.log, fractions)) / len(fractions)), 3)
+        if fractions
+        else None,
+        flags=wire.flags,
+        notes=wire.notes,
+        error=HarnessFailure(
+            stage=wire.error.stage,
+            kind=wire.error.kind,
+            message=wire.error.message[:1500],
+            stderr_tail=wire.error.stderr_tail[-STDERR_TAIL_CHARS:],
+        )
+        if wire.error
+        else None,
+        stdout_tail=wire.stdout_tail[-STDOUT_TAIL_CHARS:],
+        harness_version=wire.harness_version,
+        runner=runner,
+        harness_wall_s=wire.wall_s,
+        isolation=wire.isolation,
+        plan=_plan(wire.plan),
     )
     report.summary = smoke_summary(report)
     return report
 
 
-PLAN_KEYS = ("deadline_s", "reason", "auto", "fits", "suggest_deadline_s", "cases", "est_case_s", "est_total_s",
-             "secret_repeats", "secret_cases_run", "replanned")
+PLAN_KEYS = (
+    "deadline_s",
+    "reason",
+    "auto",
+    "fits",
+    "suggest_deadline_s",
+    "cases",
+    "est_case_s",
+    "est_total_s",
+    "secret_repeats",
+    "secret_cases_run",
+    "replanned",
+)
 
 
-def _plan(plan: dict | None) -> dict | None:
+def _plan(plan: dict[str, Any] | None) -> dict[str, Any] | None:
     """The harness's time plan, the keys an agent acts on."""
     return {k: plan[k] for k in PLAN_KEYS if k in plan} if isinstance(plan, dict) else None
 
 
-def _status(wire: WireReport) -> str:
+def _status(wire: WireReport) -> Literal["passed", "failed", "not_run", "error"]:
     if wire.status in STATUSES:
-        return wire.status
+        return wire.status  # type: ignore[return-value]  # one of STATUSES, checked just above
     if wire.passed:
         return "passed"
     if wire.error is not None and wire.error.kind == "needs_gpu":
@@ -160,14 +202,21 @@ def _timing(t: WireTiming) -> SmokeTiming:
     floor_us = _us(t.floor_ms)
     on_gpu = t.clock != "host"  # a CPU's host-clock times against a loose floor: no roofline share to report
     return SmokeTiming(
-        case=t.case, params=t.params, clock=t.clock, reference_us=_us(ref.median_ms) if ref else None,
-        candidate_us=cand_us, candidate_p10_us=_us(cand.p10_ms) if cand else None,
-        candidate_p90_us=_us(cand.p90_ms) if cand else None, n=cand.n if cand else None, speedup=_finite(t.speedup),
-        floor_us=floor_us, roofline_fraction=round(floor_us / cand_us, 3) if floor_us and cand_us and on_gpu else None,
+        case=t.case,
+        params=t.params,
+        clock=t.clock,
+        reference_us=_us(ref.median_ms) if ref else None,
+        candidate_us=cand_us,
+        candidate_p10_us=_us(cand.p10_ms) if cand else None,
+        candidate_p90_us=_us(cand.p90_ms) if cand else None,
+        n=cand.n if cand else None,
+        speedup=_finite(t.speedup),
+        floor_us=floor_us,
+        roofline_fraction=round(floor_us / cand_us, 3) if floor_us and cand_us and on_gpu else None,
     )
 
 
-def short_device(device: dict) -> str:
+def short_device(device: dict[str, Any]) -> str:
     if device.get("type") == "cpu" or device.get("name") == "cpu":
         return "CPU, host clock"
     words = str(device.get("name") or "?").replace("NVIDIA ", "").replace("GeForce ", "").split()
@@ -194,7 +243,9 @@ def smoke_summary(r: SmokeReport) -> str:
         return f"NOT RUN · {r.error.message if r.error else 'the target cannot run this candidate'}"
     if r.status == "error" or (r.error is not None and not r.cases):
         e = r.error
-        return f"ERROR at {e.stage} ({e.kind}): {e.message[:200]}" if e else "ERROR: the harness gave no result"
+        return (
+            f"ERROR at {e.stage} ({e.kind}): {e.message[:200]}" if e else "ERROR: the harness gave no result"
+        )
     if r.passed or r.cases_passed < r.cases_total:
         parts = [f"{'PASS' if r.passed else 'FAIL'} {counts}"]
     else:  # every case right, yet failed: a flag or an error says why
@@ -208,8 +259,10 @@ def smoke_summary(r: SmokeReport) -> str:
         parts.append(f"first failure {c.name} {c.params}: {c.reason}{err}")
     if r.speedup is not None and r.candidate_us is not None:
         n = min((t.n for t in r.timing if t.n), default=None)
-        parts.append(f"{fmt_speedup(r.speedup)} vs reference ({fmt_time(r.candidate_us)} vs {fmt_time(r.reference_us)}, "
-                     f"{short_device(r.device)}{f', n={n}' if n else ''})")
+        parts.append(
+            f"{fmt_speedup(r.speedup)} vs reference ({fmt_time(r.candidate_us)} vs {fmt_time(r.reference_us)}, "
+            f"{short_device(r.device)}{f', n={n}' if n else ''})"
+        )
     elif r.passed and r.mode == "test":
         parts.append("not timed (mode=test)")
     if r.roofline_fraction is not None:
@@ -221,7 +274,7 @@ def smoke_summary(r: SmokeReport) -> str:
     return " · ".join(parts)
 
 
-def strays_said(isolation: dict) -> str:
+def strays_said(isolation: dict[str, Any]) -> str:
     """Processes the candidate left running when its evaluation ended: killed, or (never expected) not."""
     killed, survived = int(isolation.get("strays_killed") or 0), int(isolation.get("survivors") or 0)
     if survived:
@@ -233,7 +286,7 @@ def strays_said(isolation: dict) -> str:
 class WireSide(_Wire):
     label: str
     report_path: str
-    kernels: list[dict]
+    kernels: list[dict[str, Any]]
     total_us: float | None = None  # the whole call's summed kernel time (harnesses before it: summed here)
     launch_limit: int | None = None
     cut_by_launch_limit: bool = False
@@ -244,8 +297,8 @@ class WireProfile(_Wire):
     kind: str
     candidate: WireSide | None = None
     baseline: WireSide | None = None
-    device: dict = {}
-    case: dict = {}
+    device: dict[str, Any] = {}
+    case: dict[str, Any] = {}
     sections: list[str] = []
     ncu_command: str = ""
     kernel_regex: str | None = None
@@ -261,27 +314,47 @@ def parse_profile(doc: dict[str, Any], *, target: str, problem: str, candidate: 
         message = e.message if e else "no profile in the answer"
         if e is not None and e.kind in ("ncu_not_found", "no_counter_permission"):
             raise ProfilerUnavailable(message)
-        raise HarnessProtocolError(f"profiling on {target} failed at {e.stage if e else '?'} "
-                                   f"({e.kind if e else '?'}): {message}\n{(e.stderr_tail if e else '')[-1500:]}")
+        raise HarnessProtocolError(
+            f"profiling on {target} failed at {e.stage if e else '?'} "
+            f"({e.kind if e else '?'}): {message}\n{(e.stderr_tail if e else '')[-1500:]}"
+        )
     cand = _side(wire.candidate)
     base = _side(wire.baseline) if wire.baseline else None
-    report = ProfileReport(summary="", problem=problem, candidate=candidate, target=target, device=wire.device,
-                           case=wire.case, sections=wire.sections, candidate_profile=cand, baseline_profile=base,
-                           changes=compare(base, cand) if base else [], ncu_command=wire.ncu_command,
-                           speedup=whole_call_speedup(base, cand) if base else None)
+    report = ProfileReport(
+        summary="",
+        problem=problem,
+        candidate=candidate,
+        target=target,
+        device=wire.device,
+        case=wire.case,
+        sections=wire.sections,
+        candidate_profile=cand,
+        baseline_profile=base,
+        changes=compare(base, cand) if base else [],
+        ncu_command=wire.ncu_command,
+        speedup=whole_call_speedup(base, cand) if base else None,
+    )
     report.summary = profile_summary(report, kernel_regex=wire.kernel_regex)
     return report
 
 
 def _side(side: WireSide) -> ProfileSide:
-    kernels = [KernelProfile.model_validate({k: v for k, v in kern.items() if k in KernelProfile.model_fields})
-               for kern in side.kernels]
+    kernels = [
+        KernelProfile.model_validate({k: v for k, v in kern.items() if k in KernelProfile.model_fields})
+        for kern in side.kernels
+    ]
     total = side.total_us
     if total is None and kernels and all(k.duration_us is not None for k in kernels):
         total = sum(k.duration_us for k in kernels if k.duration_us is not None)
-    return ProfileSide(label=side.label, kernels=kernels, report_path=side.report_path,
-                       total_duration_us=round(total, 3) if total is not None else None, kernel_count=len(kernels),
-                       launch_limit=side.launch_limit, cut_by_launch_limit=side.cut_by_launch_limit)
+    return ProfileSide(
+        label=side.label,
+        kernels=kernels,
+        report_path=side.report_path,
+        total_duration_us=round(total, 3) if total is not None else None,
+        kernel_count=len(kernels),
+        launch_limit=side.launch_limit,
+        cut_by_launch_limit=side.cut_by_launch_limit,
+    )
 
 
 def whole_call_speedup(base: ProfileSide, cand: ProfileSide) -> float | None:
@@ -313,7 +386,9 @@ def kernel_label(name: str) -> str:
     name = re.sub(r"^void\s+", "", name)
     if "<" not in name:
         return name.split("(")[0][:KERNEL_LABEL_CHARS]
-    functors = [f for f in _FUNCTOR.findall(name) if f not in ("AUnaryFunctor", "BUnaryFunctor", "BinaryFunctor")]
+    functors = [
+        f for f in _FUNCTOR.findall(name) if f not in ("AUnaryFunctor", "BUnaryFunctor", "BinaryFunctor")
+    ]
     head = name.split("<")[0][:KERNEL_LABEL_CHARS]
     return head + (f" [{functors[-1]}]" if functors else "<...>")
 
@@ -332,8 +407,8 @@ def kernel_line(k: KernelProfile) -> str:
 def profile_summary(r: ProfileReport, kernel_regex: str | None = None) -> str:
     """The line an agent reads first: whole-call totals of both sides and their ratio, then the top kernel."""
     cand, base = r.candidate_profile, r.baseline_profile
-    kernels = cand.kernels
-    if not kernels:
+    kernels = cand.kernels if cand is not None else []
+    if cand is None or not kernels:
         return "no kernel was profiled: the call launched none inside the NVTX range (or kernel_regex matched none)"
     head = side_line(base) + "; " + side_line(cand) if base is not None else side_line(cand)
     if base is not None and r.speedup is not None:
@@ -350,16 +425,24 @@ def profile_summary(r: ProfileReport, kernel_regex: str | None = None) -> str:
     return " · ".join(parts)
 
 
-_COMPARED = (("duration_us", "duration", "us"), ("sm_pct", "SM throughput", "%"), ("memory_pct", "memory throughput", "%"),
-             ("dram_bytes", "DRAM bytes", ""), ("achieved_occupancy_pct", "achieved occupancy", "%"),
-             ("registers_per_thread", "registers/thread", ""), ("l2_hit_pct", "L2 hit rate", "%"))
+_COMPARED = (
+    ("duration_us", "duration", "us"),
+    ("sm_pct", "SM throughput", "%"),
+    ("memory_pct", "memory throughput", "%"),
+    ("dram_bytes", "DRAM bytes", ""),
+    ("achieved_occupancy_pct", "achieved occupancy", "%"),
+    ("registers_per_thread", "registers/thread", ""),
+    ("l2_hit_pct", "L2 hit rate", "%"),
+)
 
 
 def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
     """What changed from the baseline to the candidate: the whole calls, then kernels paired by name
     (a fused candidate has no partner for the baseline's other kernels: those are listed, not paired)."""
     ratio = whole_call_speedup(base, cand)
-    lines = [f"whole call: {side_line(base)} -> {side_line(cand)}" + (f" ({fmt_speedup(ratio)})" if ratio else "")]
+    lines = [
+        f"whole call: {side_line(base)} -> {side_line(cand)}" + (f" ({fmt_speedup(ratio)})" if ratio else "")
+    ]
     pairs, unused = [], list(range(len(base.kernels)))
     only_cand = []
     for c in cand.kernels:
@@ -381,9 +464,16 @@ def compare(base: ProfileSide, cand: ProfileSide) -> list[str]:
             diffs.append(f"top stall now {c.top_stalls[0]}")
         lines.append(f"kernel {kernel_label(c.name)}: " + ("; ".join(diffs) if diffs else "unchanged"))
     if unused:
-        lines.append(f"only in {base.label}: " + ", ".join(
-            f"{kernel_label(base.kernels[i].name)} ({fmt_time(base.kernels[i].duration_us)})" for i in unused))
+        lines.append(
+            f"only in {base.label}: "
+            + ", ".join(
+                f"{kernel_label(base.kernels[i].name)} ({fmt_time(base.kernels[i].duration_us)})"
+                for i in unused
+            )
+        )
     if only_cand:
-        lines.append(f"only in {cand.label}: " + ", ".join(f"{kernel_label(c.name)} ({fmt_time(c.duration_us)})"
-                                                           for c in only_cand))
+        lines.append(
+            f"only in {cand.label}: "
+            + ", ".join(f"{kernel_label(c.name)} ({fmt_time(c.duration_us)})" for c in only_cand)
+        )
     return lines

@@ -26,17 +26,33 @@ def sha256(path: Path) -> str | None:
         return None
 
 
-def smoke_work(target: str, h: TargetHarness, prob: str, cand: str, mode: str, limit: SmokeTime, *, words: Words,
-               ws: str, sha: str | None, started: float, pushed: int | None = None,
-               push_s: float | None = None, gpu: int | None = None) -> evaluation.Run[SmokeReport]:
+def smoke_work(
+    target: str,
+    h: TargetHarness,
+    prob: str,
+    cand: str,
+    mode: str,
+    limit: SmokeTime,
+    *,
+    words: Words,
+    ws: str,
+    sha: str | None,
+    started: float,
+    pushed: int | None = None,
+    push_s: float | None = None,
+    gpu: int | None = None,
+) -> evaluation.Run[SmokeReport]:
     """The body of one smoke evaluation (run under the GPU lock by evaluation.evaluate)."""
     rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
 
     async def work(state: evaluation.EvalState) -> SmokeReport:
         outcome = await h.evaluate(
             {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode, **limit.fields},
-            f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json {limit.args}", limit.wait_s,
-            on_start=lambda pgid: setattr(state, "pgid", pgid), may_retry=lambda: not state.detached)
+            f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json {limit.args}",
+            limit.wait_s,
+            on_start=lambda pgid: setattr(state, "pgid", pgid),
+            may_retry=lambda: not state.detached,
+        )
         report = parse_smoke(outcome.doc, target=target, problem=prob, candidate=cand, runner=outcome.runner)
         reword_report(report, words)
         report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
@@ -51,52 +67,116 @@ def smoke_work(target: str, h: TargetHarness, prob: str, cand: str, mode: str, l
 
 def smoke_error(target: str, prob: str, cand: str, mode: str, exc: BaseException) -> SmokeReport:
     """The report of an evaluation that ended in an error before the harness could answer."""
-    return SmokeReport(summary=f"ERROR: {exc}", status="error", passed=False, problem=prob, candidate=cand,
-                       target=target, mode=mode, cases_passed=0, cases_total=0, runner="job",
-                       error=HarnessFailure(stage="run", kind="internal_error", message=str(exc)))
+    return SmokeReport(
+        summary=f"ERROR: {exc}",
+        status="error",
+        passed=False,
+        problem=prob,
+        candidate=cand,
+        target=target,
+        mode=mode,
+        cases_passed=0,
+        cases_total=0,
+        runner="job",
+        error=HarnessFailure(stage="run", kind="internal_error", message=str(exc)),
+    )
 
 
-def smoke_running(qid: str, budget_s: float, *, prob: str, cand: str, sha: str | None, target: str, mode: str,
-                  pushed: int | None, started: float, limit: SmokeTime) -> SmokeReport:
+def smoke_running(
+    qid: str,
+    budget_s: float,
+    *,
+    prob: str,
+    cand: str,
+    sha: str | None,
+    target: str,
+    mode: str,
+    pushed: int | None,
+    started: float,
+    limit: SmokeTime,
+) -> SmokeReport:
     """The report of a smoke test that outlived the call budget and continues as job `qid`."""
     return SmokeReport(
         summary=f"RUNNING as job {qid}: still evaluating after the {budget_s:g} s call "
-                "budget; poll job_status (its `report` field carries this report when it is done)"
-                + planned_words(limit),
-        status="running", passed=False, job_id=qid, problem=prob, candidate=cand, candidate_sha256=sha,
-        target=target, mode=mode, cases_passed=0, cases_total=0, runner="job", pushed_files=pushed,
-        duration_s=round(time.monotonic() - started, 3))
+        "budget; poll job_status (its `report` field carries this report when it is done)"
+        + planned_words(limit),
+        status="running",
+        passed=False,
+        job_id=qid,
+        problem=prob,
+        candidate=cand,
+        candidate_sha256=sha,
+        target=target,
+        mode=mode,
+        cases_passed=0,
+        cases_total=0,
+        runner="job",
+        pushed_files=pushed,
+        duration_s=round(time.monotonic() - started, 3),
+    )
 
 
-def fanout_running(qid: str, budget_s: float, n: int, *, prob: str, target: str, started: float) -> FanoutSmokeReport:
+def fanout_running(
+    qid: str, budget_s: float, n: int, *, prob: str, target: str, started: float
+) -> FanoutSmokeReport:
     """The report of a fan-out that outlived the call budget and continues as job `qid`."""
     return FanoutSmokeReport(
         summary=f"RUNNING as job {qid}: {n} candidates still evaluating after the "
-                f"{budget_s:g} s call budget; poll job_status (its `report` field "
-                "carries the ranked fan-out report when every candidate is done)",
-        status="running", job_id=qid, problem=prob, target=target, slots=0,
-        duration_s=round(time.monotonic() - started, 3), ranking=[], gpus=[], reports=[])
+        f"{budget_s:g} s call budget; poll job_status (its `report` field "
+        "carries the ranked fan-out report when every candidate is done)",
+        status="running",
+        job_id=qid,
+        problem=prob,
+        target=target,
+        slots=0,
+        duration_s=round(time.monotonic() - started, 3),
+        ranking=[],
+        gpus=[],
+        reports=[],
+    )
 
 
 def fanout_error(exc: BaseException, *, prob: str, target: str, started: float) -> FanoutSmokeReport:
     """The report of a detached fan-out that ended in an error."""
-    return FanoutSmokeReport(summary=f"ERROR: {exc}", problem=prob, target=target, slots=0,
-                             duration_s=round(time.monotonic() - started, 3), ranking=[],
-                             failed=[f"(the fan-out): {exc}"], gpus=[], reports=[])
+    return FanoutSmokeReport(
+        summary=f"ERROR: {exc}",
+        problem=prob,
+        target=target,
+        slots=0,
+        duration_s=round(time.monotonic() - started, 3),
+        ranking=[],
+        failed=[f"(the fan-out): {exc}"],
+        gpus=[],
+        reports=[],
+    )
 
 
 def profile_running(qid: str, *, prob: str, cand: str, target: str, started: float) -> ProfileReport:
     """The report of a profile that outlived the call budget and continues as job `qid`."""
-    return ProfileReport(summary=f"RUNNING as job {qid}: still profiling after the call budget; poll "
-                                 "job_status (its `report` field carries the profile when it is done)",
-                         problem=prob, candidate=cand, target=target, job_id=qid, candidate_profile=None,
-                         duration_s=round(time.monotonic() - started, 3))
+    return ProfileReport(
+        summary=f"RUNNING as job {qid}: still profiling after the call budget; poll "
+        "job_status (its `report` field carries the profile when it is done)",
+        problem=prob,
+        candidate=cand,
+        target=target,
+        job_id=qid,
+        candidate_profile=None,
+        duration_s=round(time.monotonic() - started, 3),
+    )
 
 
 def profile_error_json(exc: BaseException, *, prob: str, cand: str, target: str) -> str:
     """The job report of a detached profile that ended in an error."""
-    return json.dumps({"kind": "profile", "summary": f"ERROR: {exc}", "problem": prob, "candidate": cand,
-                       "target": target, "candidate_profile": None})
+    return json.dumps(
+        {
+            "kind": "profile",
+            "summary": f"ERROR: {exc}",
+            "problem": prob,
+            "candidate": cand,
+            "target": target,
+            "candidate_profile": None,
+        }
+    )
 
 
 def smoke_score(report: SmokeReport) -> float | None:
@@ -106,9 +186,12 @@ def smoke_score(report: SmokeReport) -> float | None:
     return -(report.speedup or 0.0)  # fanout.rank sorts lowest first
 
 
-def fanout_report(target: str, prob: str, slots: int, outcomes: list, wall: float) -> FanoutSmokeReport:
+def fanout_report(
+    target: str, prob: str, slots: int, outcomes: list[fanout.Outcome[SmokeReport]], wall: float
+) -> FanoutSmokeReport:
     """The ranked report of a fan-out: every candidate's report, the passing ones by speedup."""
-    reports: list[SmokeReport] = [o.result for o in outcomes]
+    reports = [o.result for o in outcomes if o.result is not None]
+    assert len(reports) == len(outcomes)  # every slot answers with a report, an error one included
     order = fanout.rank(outcomes)
     ranking = [reports[i].candidate for i in order]
     failed = [f"{r.candidate}: {r.summary}" for r in reports if not r.passed and r.status != "not_run"]
@@ -117,10 +200,24 @@ def fanout_report(target: str, prob: str, slots: int, outcomes: list, wall: floa
     where = fanout.where_text(slots, [r.device for r in reports])
     if order:
         best = reports[order[0]]
-        best_text = f"best {posixpath.basename(best.candidate)}" + (f" {best.speedup:.2f}x" if best.speedup else "")
+        best_text = f"best {posixpath.basename(best.candidate)}" + (
+            f" {best.speedup:.2f}x" if best.speedup else ""
+        )
     else:
         best_text = "no candidate passed"
-    summary = (f"{len(reports)} candidate{'s' if len(reports) != 1 else ''} on {where} in {wall:.1f} s: {best_text}; "
-               + fanout.count_text(sum(r.passed for r in reports), len(failed), len(not_run)))
-    return FanoutSmokeReport(summary=summary, problem=prob, target=target, slots=slots, duration_s=wall,
-                             ranking=ranking, failed=failed, not_run=not_run, gpus=gpus, reports=reports)
+    summary = (
+        f"{len(reports)} candidate{'s' if len(reports) != 1 else ''} on {where} in {wall:.1f} s: {best_text}; "
+        + fanout.count_text(sum(r.passed for r in reports), len(failed), len(not_run))
+    )
+    return FanoutSmokeReport(
+        summary=summary,
+        problem=prob,
+        target=target,
+        slots=slots,
+        duration_s=wall,
+        ranking=ranking,
+        failed=failed,
+        not_run=not_run,
+        gpus=gpus,
+        reports=reports,
+    )

@@ -9,11 +9,11 @@ import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome, SmokeReport
@@ -35,13 +35,26 @@ The kernel loop (GPU kernels on a remote GPU you cannot see):
 Long evaluations continue as jobs: the report says status="running" and a job_id; poll `job_status`
 (its `report` field carries the finished report).""".strip()
 
-ProblemArg = Annotated[str, Field(description="workspace path of the problem: a GPU MODE folder (task.yml + "
-                                  "reference.py, e.g. kernels/vectoradd) or a KernelBench .py file", min_length=1)]
-CandidateArg = Annotated[str, Field(description="workspace path of your candidate .py (custom_kernel or ModelNew)",
-                                    min_length=1)]
+ProblemArg = Annotated[
+    str,
+    Field(
+        description="workspace path of the problem: a GPU MODE folder (task.yml + "
+        "reference.py, e.g. kernels/vectoradd) or a KernelBench .py file",
+        min_length=1,
+    ),
+]
+CandidateArg = Annotated[
+    str, Field(description="workspace path of your candidate .py (custom_kernel or ModelNew)", min_length=1)
+]
 TargetArg = Annotated[str | None, Field(description="target name; default: the configured default")]
 
-Call = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
+
+
+class Call(Protocol):
+    """The server's helper that runs one API call and turns our errors into a ToolError."""
+
+    async def __call__(self, ctx: Context, op: Callable[[Any], Awaitable[T]], /) -> T: ...
 
 
 class App(Protocol):
@@ -55,7 +68,7 @@ class App(Protocol):
     async def problems(self) -> ProblemsReport: ...
 
 
-def _progress(ctx: Context):
+def _progress(ctx: Context) -> Callable[[float, str], Awaitable[None]]:
     async def report(elapsed: float, line: str) -> None:
         await ctx.report_progress(elapsed, None, line)
 
@@ -67,7 +80,9 @@ def guide_text(app: App | None = None) -> str:
     if app is not None:
         local = app.workspace / "kernels" / "README.md"
         if local.is_file():
-            text += "\n\n# This workspace's kernels/README.md\n\n" + local.read_text(encoding="utf-8", errors="replace")
+            text += "\n\n# This workspace's kernels/README.md\n\n" + local.read_text(
+                encoding="utf-8", errors="replace"
+            )
     return text
 
 
@@ -75,27 +90,56 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
     """Add the kernel-loop tools, resources and prompt to `server`. `server_app` gives the live app
     (static resources get no request context)."""
 
-    @server.tool(annotations=ToolAnnotations(title="Check and time a kernel candidate", destructive_hint=False,
-                                             idempotent_hint=True, open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Check and time a kernel candidate",
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    )
     async def run_smoke_test(
         problem: ProblemArg,
         ctx: Context,
-        candidate: Annotated[str | None, Field(
-            description="workspace path of your candidate .py (custom_kernel or ModelNew); or give `candidates`",
-            min_length=1)] = None,
-        candidates: Annotated[list[str] | None, Field(
-            description="several candidate paths, evaluated at once (one per free GPU) and ranked; "
-                        "instead of `candidate`", min_length=1, max_length=64)] = None,
+        candidate: Annotated[
+            str | None,
+            Field(
+                description="workspace path of your candidate .py (custom_kernel or ModelNew); or give `candidates`",
+                min_length=1,
+            ),
+        ] = None,
+        candidates: Annotated[
+            list[str] | None,
+            Field(
+                description="several candidate paths, evaluated at once (one per free GPU) and ranked; "
+                "instead of `candidate`",
+                min_length=1,
+                max_length=64,
+            ),
+        ] = None,
         target: TargetArg = None,
-        mode: Annotated[Literal["test", "benchmark", "both"], Field(
-            description="test: correctness only (fast); benchmark/both: also time against the reference "
-                        "(default both)")] = "both",
-        push: Annotated[bool, Field(description="push the workspace first (default true; leave it unless you just pushed)")] = True,
-        timeout_s: Annotated[float | None, Field(description="seconds before each evaluation is killed; positive, at "
-                                                 "most 86400; leave it out and the harness sizes the deadline to the problem, at "
-                                                 "most 300 s (harness.smoke_timeout_s): the report's `plan` says "
-                                                 "what it chose", gt=0,
-                                                 le=24 * 3600)] = None,
+        mode: Annotated[
+            Literal["test", "benchmark", "both"],
+            Field(
+                description="test: correctness only (fast); benchmark/both: also time against the reference "
+                "(default both)"
+            ),
+        ] = "both",
+        push: Annotated[
+            bool,
+            Field(description="push the workspace first (default true; leave it unless you just pushed)"),
+        ] = True,
+        timeout_s: Annotated[
+            float | None,
+            Field(
+                description="seconds before each evaluation is killed; positive, at "
+                "most 86400; leave it out and the harness sizes the deadline to the problem, at "
+                "most 300 s (harness.smoke_timeout_s): the report's `plan` says "
+                "what it chose",
+                gt=0,
+                le=24 * 3600,
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, SmokeOutcome]:
         """Check a kernel candidate against a problem's reference on the GPU target and time both.
         Pushes the workspace first, then gpu_harness checks every test case (plus secret-seed repeats) and
@@ -118,33 +162,80 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
                 last[0] = max(last[0] + 0.001, float(done))  # progress must grow at every notification
                 await ctx.report_progress(last[0], total, line)
 
-            report: BaseModel = await call(ctx, lambda gpu: gpu.run_smoke_tests(
-                problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout_s,
-                progress=fan_progress, use_budget=True))
+            report: BaseModel = await call(
+                ctx,
+                lambda gpu: gpu.run_smoke_tests(
+                    problem,
+                    candidates,
+                    target=target,
+                    mode=mode,
+                    push=push,
+                    timeout_s=timeout_s,
+                    progress=fan_progress,
+                    use_budget=True,
+                ),
+            )
         else:
-            report = await call(ctx, lambda gpu: gpu.run_smoke_test(
-                problem, candidate, target=target, mode=mode, push=push, timeout_s=timeout_s,
-                progress=_progress(ctx), use_budget=True))
-        return CallToolResult(content=[TextContent(type="text", text=report.model_dump_json())],
-                              structured_content=report.model_dump(mode="json"))
+            report = await call(
+                ctx,
+                lambda gpu: gpu.run_smoke_test(
+                    problem,
+                    candidate,
+                    target=target,
+                    mode=mode,
+                    push=push,
+                    timeout_s=timeout_s,
+                    progress=_progress(ctx),
+                    use_budget=True,
+                ),
+            )
+        return CallToolResult(
+            content=[TextContent(type="text", text=report.model_dump_json())],
+            structured_content=report.model_dump(mode="json"),
+        )
 
-    @server.tool(annotations=ToolAnnotations(title="Profile a kernel with Nsight Compute", destructive_hint=False,
-                                             idempotent_hint=True, open_world_hint=True))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Profile a kernel with Nsight Compute",
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        )
+    )
     async def profile_ncu(
         problem: ProblemArg,
         candidate: CandidateArg,
         ctx: Context,
         target: TargetArg = None,
-        sections: Annotated[list[str] | None, Field(
-            description="ncu sections (default: SpeedOfLight, MemoryWorkloadAnalysis, Occupancy, LaunchStats, "
-                        "WarpStateStats, SchedulerStats)")] = None,
-        kernel_regex: Annotated[str | None, Field(description="profile only kernels whose name matches this "
-                                                  "regular expression (default: every kernel)")] = None,
-        launch_count: Annotated[int | None, Field(
-            description="profile at most this many kernels of the call (default: every kernel of one whole call, "
-                        "so totals compare whole calls)", ge=1, le=50)] = None,
-        baseline: Annotated[str | None, Field(
-            description="'reference', or the workspace path of an earlier candidate: profiled side by side")] = None,
+        sections: Annotated[
+            list[str] | None,
+            Field(
+                description="ncu sections (default: SpeedOfLight, MemoryWorkloadAnalysis, Occupancy, LaunchStats, "
+                "WarpStateStats, SchedulerStats)"
+            ),
+        ] = None,
+        kernel_regex: Annotated[
+            str | None,
+            Field(
+                description="profile only kernels whose name matches this "
+                "regular expression (default: every kernel)"
+            ),
+        ] = None,
+        launch_count: Annotated[
+            int | None,
+            Field(
+                description="profile at most this many kernels of the call (default: every kernel of one whole call, "
+                "so totals compare whole calls)",
+                ge=1,
+                le=50,
+            ),
+        ] = None,
+        baseline: Annotated[
+            str | None,
+            Field(
+                description="'reference', or the workspace path of an earlier candidate: profiled side by side"
+            ),
+        ] = None,
     ) -> ProfileReport:
         """Profile one call of the candidate under Nsight Compute (ncu --clock-control none, NVTX-marked,
         after warm-up so JIT compiles are not profiled) on the largest benchmark case: every kernel of one
@@ -155,51 +246,90 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
         with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
         .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI.
         Use it when run_smoke_test's speedup stalls."""
-        return await call(ctx, lambda gpu: gpu.profile_ncu(
-            problem, candidate, target=target, sections=sections, kernel_regex=kernel_regex,
-            launch_count=launch_count, baseline=baseline, progress=_progress(ctx), use_budget=True))
+        return await call(
+            ctx,
+            lambda gpu: gpu.profile_ncu(
+                problem,
+                candidate,
+                target=target,
+                sections=sections,
+                kernel_regex=kernel_regex,
+                launch_count=launch_count,
+                baseline=baseline,
+                progress=_progress(ctx),
+                use_budget=True,
+            ),
+        )
 
-    @server.tool(annotations=ToolAnnotations(title="Past results for a problem", read_only_hint=True,
-                                             open_world_hint=False))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="Past results for a problem", read_only_hint=True, open_world_hint=False
+        )
+    )
     async def history(
         problem: ProblemArg,
         ctx: Context,
-        limit: Annotated[int, Field(description="how many recent results (default 20, at most 1000)", ge=1, le=1000)] = 20,
-        plot: Annotated[bool, Field(description="also return a PNG: speedup per attempt and the best so far")] = False,
+        limit: Annotated[
+            int, Field(description="how many recent results (default 20, at most 1000)", ge=1, le=1000)
+        ] = 20,
+        plot: Annotated[
+            bool, Field(description="also return a PNG: speedup per attempt and the best so far")
+        ] = False,
     ) -> Annotated[CallToolResult, HistoryReport]:
         """Every smoke test and profile of a problem (newest first), with the best passing candidate so far
         (highest speedup). Use it to decide whether you are still improving, and which file to keep."""
         report: HistoryReport = await call(ctx, lambda gpu: gpu.history(problem, limit=limit))
-        content: list[TextContent | ImageContent] = [TextContent(type="text", text=report.model_dump_json())]
+        content: list[ContentBlock] = [TextContent(type="text", text=report.model_dump_json())]
         if plot:
             png = await call(ctx, lambda gpu: gpu.history_plot(problem))
             import base64
 
-            content.append(ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png"))
+            content.append(
+                ImageContent(type="image", data=base64.b64encode(png).decode(), mime_type="image/png")
+            )
         return CallToolResult(content=content, structured_content=report.model_dump(mode="json"))
 
-    @server.tool(annotations=ToolAnnotations(title="List kernel problems in the workspace", read_only_hint=True,
-                                             open_world_hint=False))
+    @server.tool(
+        annotations=ToolAnnotations(
+            title="List kernel problems in the workspace", read_only_hint=True, open_world_hint=False
+        )
+    )
     async def problems(ctx: Context) -> ProblemsReport:
         """Kernel problems in the local workspace (what push sends): GPU MODE folders with their test and
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
         return await call(ctx, lambda gpu: gpu.problems())
 
-    @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown",
-                     description="How problems and candidates are written (GPU MODE and KernelBench formats)")
+    @server.resource(
+        "bifrost://guide/problem-format",
+        name="problem-format guide",
+        mime_type="text/markdown",
+        description="How problems and candidates are written (GPU MODE and KernelBench formats)",
+    )
     def problem_format() -> str:
         return guide_text(server_app())
 
-    @server.resource("bifrost://problems", name="problems", mime_type="application/json",
-                     description="The problems in the workspace, as the `problems` tool lists them")
+    @server.resource(
+        "bifrost://problems",
+        name="problems",
+        mime_type="application/json",
+        description="The problems in the workspace, as the `problems` tool lists them",
+    )
     async def problem_list() -> str:
         return (await server_app().problems()).model_dump_json(indent=1)
 
-    @server.resource("bifrost://reports/last", name="last report", mime_type="application/json",
-                     description="The last smoke test or profile this server produced")
+    @server.resource(
+        "bifrost://reports/last",
+        name="last report",
+        mime_type="application/json",
+        description="The last smoke test or profile this server produced",
+    )
     def last_report() -> str:
         report = server_app().last_report
-        return report.model_dump_json(indent=1) if report else json.dumps({"note": "no report yet in this session"})
+        return (
+            report.model_dump_json(indent=1)
+            if report
+            else json.dumps({"note": "no report yet in this session"})
+        )
 
     @server.prompt(title="Optimize a GPU kernel")
     def optimize_kernel(problem: Annotated[str, Field(description="workspace path of the problem")]) -> str:
@@ -208,7 +338,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
 
 1. Call `targets` to see the GPU, then `problems` to see `{problem}`'s sizes and example candidates. Read
    its reference.py and task.yml (or the KernelBench file) in the workspace: what is computed, shapes, dtypes.
-2. Write a first candidate (a new file, e.g. {problem.rstrip('/')}/cand_01.py) that is simply correct.
+2. Write a first candidate (a new file, e.g. {problem.rstrip("/")}/cand_01.py) that is simply correct.
    Call `run_smoke_test(problem="{problem}", candidate=...)`; read the `summary` line. Fix any FAIL or
    ERROR from `cases` / `error` before optimising.
 3. Improve it one idea at a time, each in a new file (cand_02.py, ...), and smoke test each. Any flag

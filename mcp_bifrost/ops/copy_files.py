@@ -47,14 +47,31 @@ Progress = Callable[[int, int], Awaitable[None]]
 PROGRESS_INTERVAL_S = 0.1
 # Exit codes of remote/copy_files.sh's checks (errors.REMOTE_EXIT_CODES); tar itself exits 0,
 # 1 (a file changed while it was read) or 2.
-EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = RemoteExit.COPY_MISSING, RemoteExit.COPY_UNSAFE, RemoteExit.COPY_TOO_LARGE
+EXIT_MISSING, EXIT_UNSAFE, EXIT_TOO_LARGE = (
+    RemoteExit.COPY_MISSING,
+    RemoteExit.COPY_UNSAFE,
+    RemoteExit.COPY_TOO_LARGE,
+)
 EXIT_RESERVED, EXIT_HARDLINK = RemoteExit.COPY_RESERVED, RemoteExit.COPY_HARDLINK
 TAR_FILE_CHANGED = 1
 # Places whose content a tool on this machine runs or obeys when it meets them: version control
 # metadata (git runs core.fsmonitor, hooks, filters from .git/config), editor and shell set-ups.
 # Fetched content never lands in one, and no copy is made into one.
-EXECUTABLE_CONFIG = frozenset({".git", ".hg", ".svn", ".bzr", ".githooks", ".husky", ".vscode", ".idea",
-                               ".devcontainer", ".direnv", ".envrc"})
+EXECUTABLE_CONFIG = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".bzr",
+        ".githooks",
+        ".husky",
+        ".vscode",
+        ".idea",
+        ".devcontainer",
+        ".direnv",
+        ".envrc",
+    }
+)
 
 
 async def copy_files(
@@ -85,8 +102,13 @@ async def copy_files(
     staging = Path(tempfile.mkdtemp(prefix=COPY_STAGING_PREFIX, dir=local))
     held = hold(staging)  # a live copy's staging is locked; a killed server's is swept by the next call
     try:
-        received = await _receive(target, fetch_command(wd, resolved, limits.max_copy_bytes), staging,
-                                  limits.max_copy_bytes, progress)
+        received = await _receive(
+            target,
+            fetch_command(wd, resolved, limits.max_copy_bytes),
+            staging,
+            limits.max_copy_bytes,
+            progress,
+        )
         placed = await asyncio.to_thread(move_into_place, staging, local)
     except BaseException:
         if created is not None:  # a failed copy leaves no folder behind that it made
@@ -116,31 +138,38 @@ def resolve_remote_path(path: str, workspace: str, wd: str) -> str:
 def reserved_for_copy(wd: str, path: str) -> bool:
     """The workdir itself and the folders that hold every workspace and every job: never fetched whole
     (they hold other projects' files); push's own state never."""
-    return path in {wd, posixpath.join(wd, WORKSPACES), posixpath.join(wd, JOBS)} or \
-        inside(posixpath.join(wd, PUSH_STATE), path)
+    return path in {wd, posixpath.join(wd, WORKSPACES), posixpath.join(wd, JOBS)} or inside(
+        posixpath.join(wd, PUSH_STATE), path
+    )
 
 
 def _reserved(asked: str, real: str, wd: str) -> str:
-    return (f"copy_files will not fetch {asked!r} ({real}): it is the workdir {wd} itself, the folder of every "
-            "workspace or job, or mcp-bifrost's own state; name the files or a folder inside your workspace "
-            "(e.g. 'results') instead.")
+    return (
+        f"copy_files will not fetch {asked!r} ({real}): it is the workdir {wd} itself, the folder of every "
+        "workspace or job, or mcp-bifrost's own state; name the files or a folder inside your workspace "
+        "(e.g. 'results') instead."
+    )
 
 
 def refuse_executable_config(local: Path) -> None:
     """A copy never writes into .git/ (or another place whose content a tool here runs)."""
     bad = [part for part in local.parts if part in EXECUTABLE_CONFIG]
     if bad:
-        raise UnsafePath(f"copy_files will not write into {local}: {bad[0]} holds configuration that tools on "
-                         "this machine run (git runs programs named in .git/config and .git/hooks); copy into "
-                         "an ordinary folder such as 'results' instead.")
+        raise UnsafePath(
+            f"copy_files will not write into {local}: {bad[0]} holds configuration that tools on "
+            "this machine run (git runs programs named in .git/config and .git/hooks); copy into "
+            "an ordinary folder such as 'results' instead."
+        )
 
 
 def _refuse_duplicate_names(paths: list[str]) -> None:
     names = [posixpath.basename(p) for p in paths]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise TransferError(f"several remote paths end in the same name ({', '.join(dupes)}); they would "
-                            "overwrite each other in the local folder. Copy them in separate calls.")
+        raise TransferError(
+            f"several remote paths end in the same name ({', '.join(dupes)}); they would "
+            "overwrite each other in the local folder. Copy them in separate calls."
+        )
 
 
 def fetch_command(wd: str, paths: list[str], cap: int) -> str:
@@ -184,8 +213,10 @@ class _Extractor:
     def _filter(self, member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         place = next((p for p in member.name.split("/") if p in EXECUTABLE_CONFIG), None)
         if place is not None:
-            self.received.skipped.append(f"{member.name.removeprefix('./')}: not copied, {place} holds "
-                                         "configuration that tools on this machine would run")
+            self.received.skipped.append(
+                f"{member.name.removeprefix('./')}: not copied, {place} holds "
+                "configuration that tools on this machine would run"
+            )
             return None
         try:
             member = tarsafe.data_filter(member, dest)
@@ -196,12 +227,16 @@ class _Extractor:
             self.received.files += 1
             self.received.content_bytes += member.size
             if self.received.content_bytes > self.cap:
-                raise TransferTooLarge(f"the files grew past the copy cap of {self.cap} bytes "
-                                       "(limits.max_copy_bytes) while being sent; nothing was written")
+                raise TransferTooLarge(
+                    f"the files grew past the copy cap of {self.cap} bytes "
+                    "(limits.max_copy_bytes) while being sent; nothing was written"
+                )
         return member
 
 
-async def _receive(target: Target, command: str, staging: Path, cap: int, progress: Progress | None) -> Received:
+async def _receive(
+    target: Target, command: str, staging: Path, cap: int, progress: Progress | None
+) -> Received:
     received = Received()
     chunks = ByteQueue()
     extractor = _Extractor(chunks, staging, cap, received)
@@ -230,16 +265,21 @@ async def _receive(target: Target, command: str, staging: Path, cap: int, progre
         try:
             await worker
         except (tarfile.TarError, EOFError, OSError) as exc:
-            raise TransferIncomplete(f"copy from {target.name}: the tar stream could not be read ({exc}); "
-                                     "nothing was written") from exc
+            raise TransferIncomplete(
+                f"copy from {target.name}: the tar stream could not be read ({exc}); nothing was written"
+            ) from exc
         if status not in (0, TAR_FILE_CHANGED):
-            raise TransferIncomplete(f"copy from {target.name} failed on the target (tar exit {status}): "
-                                     f"{_tail(err)}; nothing was written")
+            raise TransferIncomplete(
+                f"copy from {target.name} failed on the target (tar exit {status}): "
+                f"{_tail(err)}; nothing was written"
+            )
         if status == TAR_FILE_CHANGED:
             received.skipped.append("(a file changed while it was read on the target; it may be incomplete)")
     except (ConnectionLost, BrokenPipeError, ConnectionResetError) as exc:
-        raise TransferIncomplete(f"copy from {target.name} broke off after {received.wire_bytes} bytes "
-                                 f"({exc}); nothing was written locally. Try again.") from exc
+        raise TransferIncomplete(
+            f"copy from {target.name} broke off after {received.wire_bytes} bytes "
+            f"({exc}); nothing was written locally. Try again."
+        ) from exc
     finally:
         chunks.abort()
         if not finished:
@@ -271,21 +311,27 @@ def _raise_for_refusal(target: Target, status: int, stderr: str, cap: int) -> No
         raise TransferError(f"{', '.join(missing) or 'a path'} does not exist on {target.name}")
     if status == EXIT_UNSAFE:
         bad = [f"{f[1]} -> {f[2]}" for f in fields if f[0] == "bifrost-unsafe" and len(f) > 2]
-        raise UnsafePath(f"refused: {', '.join(bad)} leads outside the target's workdir (a symlink?); "
-                         "copy_files only fetches from inside the workdir")
+        raise UnsafePath(
+            f"refused: {', '.join(bad)} leads outside the target's workdir (a symlink?); "
+            "copy_files only fetches from inside the workdir"
+        )
     if status == EXIT_RESERVED:
         bad = next((f for f in fields if f[0] == "bifrost-reserved" and len(f) > 2), ["", "a path", "?"])
         raise UnsafePath(_reserved(bad[1], bad[2], "of this target"))
     if status == EXIT_HARDLINK:
         linked = ", ".join(f[1] for f in fields if f[0] == "bifrost-hardlink" and len(f) > 1)
-        raise UnsafePath(f"copy_files refused {linked}: a file with other hard links may be a file from outside "
-                         "the workdir; copy it inside the workdir first (exec `cp FILE FILE.copy`) and fetch the copy.")
+        raise UnsafePath(
+            f"copy_files refused {linked}: a file with other hard links may be a file from outside "
+            "the workdir; copy it inside the workdir first (exec `cp FILE FILE.copy`) and fetch the copy."
+        )
     if status == EXIT_TOO_LARGE:
         total = next((f[1] for f in fields if f[0] == "bifrost-total"), "?")
         largest = ", ".join(f"{f[2]} ({f[1]} B)" for f in fields if f[0] == "bifrost-large" and len(f) > 2)
-        raise TransferTooLarge(f"the requested paths hold {total} bytes, over the copy cap of {cap} bytes "
-                               f"(limits.max_copy_bytes). Largest: {largest}. Nothing was sent; fetch fewer "
-                               "or smaller paths, or raise the cap in the config.")
+        raise TransferTooLarge(
+            f"the requested paths hold {total} bytes, over the copy cap of {cap} bytes "
+            f"(limits.max_copy_bytes). Largest: {largest}. Nothing was sent; fetch fewer "
+            "or smaller paths, or raise the cap in the config."
+        )
 
 
 def hold(staging: Path) -> int:
@@ -326,8 +372,10 @@ def move_into_place(staging: Path, local: Path) -> list[str]:
     names = sorted(os.listdir(staging))
     conflicts = [c for name in names for c in _conflicts(staging / name, local / name)]
     if conflicts:
-        raise TransferError(f"not copied, local paths are in the way: {', '.join(conflicts[:5])}; move them "
-                            "or copy into another folder")
+        raise TransferError(
+            f"not copied, local paths are in the way: {', '.join(conflicts[:5])}; move them "
+            "or copy into another folder"
+        )
     old = Path(tempfile.mkdtemp(prefix=OLD, dir=staging))  # a name no fetched entry has
     undo: list[Callable[[], None]] = []
     try:
@@ -338,9 +386,11 @@ def move_into_place(staging: Path, local: Path) -> list[str]:
             with contextlib.suppress(OSError):
                 step()
         where = exc.filename or "a local file"
-        raise TransferError(f"copy_files could not write {where} ({exc.strerror or exc}); nothing was changed "
-                            "locally (what was already placed was put back). Make the folder writable (or free "
-                            "disk space) and copy again.") from exc
+        raise TransferError(
+            f"copy_files could not write {where} ({exc.strerror or exc}); nothing was changed "
+            "locally (what was already placed was put back). Make the folder writable (or free "
+            "disk space) and copy again."
+        ) from exc
     return names
 
 

@@ -22,9 +22,9 @@ from mcp_bifrost.errors import ConnectionLost, TargetError
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import ExecResult
 from mcp_bifrost.ops import process
+from mcp_bifrost.ops.jobs import job_dir
 from mcp_bifrost.ops.output_cap import HeadTail
 from mcp_bifrost.ops.remote_command import drain
-from mcp_bifrost.ops.jobs import job_dir
 from mcp_bifrost.targets.base import Target
 
 RECONNECT_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 0.0)  # ~4 s of retries to clean up after a dropped connection
@@ -62,20 +62,35 @@ async def execute(
     def result(exit_code: int | None, *, job: bool = False, **extra) -> ExecResult:
         hint = say("omitted_job" if job else "omitted_no_log", words)
         return ExecResult(
-            target=target.name, command=command, cwd=cwd, exit_code=exit_code,
-            stdout=out.text(hint), stderr=err.text(hint), stdout_bytes=out.total, stderr_bytes=err.total,
-            truncated=out.truncated or err.truncated, duration_s=round(time.monotonic() - started, 4), **extra,
+            target=target.name,
+            command=command,
+            cwd=cwd,
+            exit_code=exit_code,
+            stdout=out.text(hint),
+            stderr=err.text(hint),
+            stdout_bytes=out.total,
+            stderr_bytes=err.total,
+            truncated=out.truncated or err.truncated,
+            duration_s=round(time.monotonic() - started, 4),
+            **extra,
         )
 
     try:
         # a target whose channels are all busy must not stretch the call past its timeout
-        fg = await asyncio.wait_for(process.start_foreground(target, jdir, command, cwd, env), limits.timeout_s)
+        fg = await asyncio.wait_for(
+            process.start_foreground(target, jdir, command, cwd, env), limits.timeout_s
+        )
     except (TimeoutError, asyncio.TimeoutError):
-        return result(None, timed_out=True, note=say("never_started", words, timeout=limits.timeout_s,
-                                                     target=target.name))
+        return result(
+            None,
+            timed_out=True,
+            note=say("never_started", words, timeout=limits.timeout_s, target=target.name),
+        )
     proc = fg.proc
-    pumps = [asyncio.ensure_future(drain(proc.read_stdout, out, tee and functools.partial(tee, "stdout"))),
-             asyncio.ensure_future(drain(proc.read_stderr, err, tee and functools.partial(tee, "stderr")))]
+    pumps = [
+        asyncio.ensure_future(drain(proc.read_stdout, out, tee and functools.partial(tee, "stdout"))),
+        asyncio.ensure_future(drain(proc.read_stderr, err, tee and functools.partial(tee, "stderr"))),
+    ]
     finished = asyncio.ensure_future(_finish(proc, pumps))
 
     try:
@@ -101,12 +116,18 @@ async def execute(
                     job_id = jdir.rsplit("/", 1)[1]
                     proc.detach()
                     finished.cancel()
-                    return result(None, job=True, job_id=job_id, note=say(
-                        "became_job", words, budget=limits.budget_s, job=job_id, timeout=limits.timeout_s))
+                    return result(
+                        None,
+                        job=True,
+                        job_id=job_id,
+                        note=say(
+                            "became_job", words, budget=limits.budget_s, job=job_id, timeout=limits.timeout_s
+                        ),
+                    )
                 return result(await _collect(finished))
             await fg.ping()
             if progress is not None:
-                line = (out.last_line if out.total >= err.total or not err.last_line else err.last_line)
+                line = out.last_line if out.total >= err.total or not err.last_line else err.last_line
                 await progress(now, line)
     except ConnectionLost as exc:
         with anyio.CancelScope(shield=True):
@@ -149,8 +170,10 @@ async def _kill_after_reconnect(target: Target, fg: process.Foreground, grace_s:
             await asyncio.sleep(delay)
             continue
         return f"its process group {fg.pgid} was killed after reconnecting ({survivors} survivors)"
-    return (f"could not reconnect to kill it ({error}); its wrapper on the target kills process group "
-            f"{fg.pgid} within {process.SILENCE_S} s of losing us")
+    return (
+        f"could not reconnect to kill it ({error}); its wrapper on the target kills process group "
+        f"{fg.pgid} within {process.SILENCE_S} s of losing us"
+    )
 
 
 async def _collect(finished: asyncio.Future, wait_s: float = 5.0, *, give_up: bool = True) -> int | None:

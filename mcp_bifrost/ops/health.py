@@ -31,15 +31,19 @@ def read_probe(health: TargetHealth, exit_status: int, stdout: str, stderr: str,
     health.gpus, health.ncu = info.get("gpus", []), info.get("ncu")
     if not health.torch:  # the kernel loop cannot run: say so, with the fix
         health.missing.append("torch")
-        why = (f"torch missing: {python} cannot import torch ({info.get('torch_error', 'not installed')}). "
-               f"Install it there (`{python} -m pip install torch`) or set `python` in the target's config "
-               "to an interpreter that has torch")
+        why = (
+            f"torch missing: {python} cannot import torch ({info.get('torch_error', 'not installed')}). "
+            f"Install it there (`{python} -m pip install torch`) or set `python` in the target's config "
+            "to an interpreter that has torch"
+        )
         health.error = f"{health.error}; {why}" if health.error else why
     elif not health.cuda and info.get("nvidia_smi"):  # the GPU would sit idle: CPU torch on a GPU machine
-        why = (f"torch {health.torch} is a CPU-only build, but the target has an NVIDIA GPU (nvidia-smi): install "
-               f"a CUDA build (`{python} -m pip install torch --index-url https://download.pytorch.org/whl/cu126`, "
-               "or the CUDA version nvidia-smi names) or set `python` in the target's config to an interpreter "
-               "that has one")
+        why = (
+            f"torch {health.torch} is a CPU-only build, but the target has an NVIDIA GPU (nvidia-smi): install "
+            f"a CUDA build (`{python} -m pip install torch --index-url https://download.pytorch.org/whl/cu126`, "
+            "or the CUDA version nvidia-smi names) or set `python` in the target's config to an interpreter "
+            "that has one"
+        )
         health.error = f"{health.error}; {why}" if health.error else why
     return health
 
@@ -64,5 +68,10 @@ async def probe(target: Target, *, is_default: bool, timeout_s: float = 30.0) ->
     except BifrostError as exc:
         health.error = str(exc)
         return health
-    return read_probe(health, done.exit_status, done.stdout.decode(errors="replace"),
-                      done.stderr.decode(errors="replace"), target.python)
+    return read_probe(
+        health,
+        done.exit_status,
+        done.stdout.decode(errors="replace"),
+        done.stderr.decode(errors="replace"),
+        target.python,
+    )

@@ -37,14 +37,30 @@ class HostKind:
         """`command` as it must be sent to reach a GPU: here, unchanged."""
         return command
 
-    async def run(self, target: Target, command: str, cwd: str, limits: ExecLimits, *,
-                  env: dict[str, str] | None = None, progress: Progress | None = None,
-                  words: Words = Words.TOOL, tee: Tee | None = None) -> ExecResult:
+    async def run(
+        self,
+        target: Target,
+        command: str,
+        cwd: str,
+        limits: ExecLimits,
+        *,
+        env: dict[str, str] | None = None,
+        progress: Progress | None = None,
+        words: Words = Words.TOOL,
+        tee: Tee | None = None,
+    ) -> ExecResult:
         """Run `command` where it reaches a GPU; the result is the user's command's, checked."""
         return await execute(target, command, cwd, limits, env=env, progress=progress, words=words, tee=tee)
 
-    async def submit(self, target: Target, command: str, cwd: str, env: dict[str, str] | None,
-                     timeout_s: float, grace_s: float) -> str:
+    async def submit(
+        self,
+        target: Target,
+        command: str,
+        cwd: str,
+        env: dict[str, str] | None,
+        timeout_s: float,
+        grace_s: float,
+    ) -> str:
         """Start `command` as a detached job; its (bare) id."""
         return await jobs.start_job(target, command, cwd, env, timeout_s, grace_s)
 

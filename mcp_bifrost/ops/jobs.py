@@ -25,8 +25,17 @@ from mcp_bifrost.targets.base import Target
 _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 ID_EXAMPLE = "20261125-093012-a1b2c3"
 
-__all__ = ["JobRef", "job_cancel", "job_dir", "job_logs", "job_status", "kill_group", "list_jobs",
-           "new_job_id", "start_job"]
+__all__ = [
+    "JobRef",
+    "job_cancel",
+    "job_dir",
+    "job_logs",
+    "job_status",
+    "kill_group",
+    "list_jobs",
+    "new_job_id",
+    "start_job",
+]
 
 
 @dataclass(frozen=True)
@@ -45,8 +54,10 @@ class JobRef:
         name, sep, bare = text.strip().rpartition(":")
         ref = cls(name if sep else default_target, bare)
         if not _JOB_ID.match(ref.id):
-            raise JobNotFound(f"{text!r} is not a job id; they look like {ID_EXAMPLE}, or "
-                              f"gpu:{ID_EXAMPLE} with the target's name in front")
+            raise JobNotFound(
+                f"{text!r} is not a job id; they look like {ID_EXAMPLE}, or "
+                f"gpu:{ID_EXAMPLE} with the target's name in front"
+            )
         return ref
 
 
@@ -72,8 +83,10 @@ async def job_status(target: Target, job_id: str) -> JobInfo:
     jdir = await job_dir(target, job_id)
     done = await run_capture(target, process.remote_command("status", jdir))
     if done.exit_status == RemoteExit.NO_JOB:
-        raise JobNotFound(f"no job {job_id} on target {target.name}; it may be on another target "
-                          "(write the id as TARGET:ID, as the job list shows it)")
+        raise JobNotFound(
+            f"no job {job_id} on target {target.name}; it may be on another target "
+            "(write the id as TARGET:ID, as the job list shows it)"
+        )
     done.check(f"reading job {job_id}")
     parts = done.stdout.split(b"\0")
     fields: dict[str, str | None] = {}
@@ -95,10 +108,19 @@ async def job_status(target: Target, job_id: str) -> JobInfo:
     started, finished = _float(fields.get("started_at")), _float(fields.get("finished_at"))
     end = finished or (time.time() if state == "running" else None)
     return JobInfo(
-        job_id=job_id, target=target.name, command=fields.get("command") or "", cwd=fields.get("cwd") or "",
-        state=state, exit_code=exit_code, pgid=_int(fields.get("pgid")), started_at=started,
-        finished_at=finished, duration_s=round(end - started, 3) if (end and started) else None,
-        stdout_bytes=out_size, stderr_bytes=err_size, log_dir=jdir,
+        job_id=job_id,
+        target=target.name,
+        command=fields.get("command") or "",
+        cwd=fields.get("cwd") or "",
+        state=state,
+        exit_code=exit_code,
+        pgid=_int(fields.get("pgid")),
+        started_at=started,
+        finished_at=finished,
+        duration_s=round(end - started, 3) if (end and started) else None,
+        stdout_bytes=out_size,
+        stderr_bytes=err_size,
+        log_dir=jdir,
     )
 
 
@@ -121,9 +143,13 @@ async def job_logs(target: Target, job_id: str, tail_lines: int, cap_bytes: int)
     logs_cmd = process.remote_command("logs", jdir, max(1, int(tail_lines)), int(cap_bytes))
     info, logs = await asyncio.gather(job_status(target, job_id), run_capture(target, logs_cmd))
     return JobLogs(
-        job_id=job_id, state=info.state, exit_code=info.exit_code,
-        stdout=logs.stdout.decode(errors="replace"), stderr=logs.stderr.decode(errors="replace"),
-        stdout_bytes=info.stdout_bytes, stderr_bytes=info.stderr_bytes,
+        job_id=job_id,
+        state=info.state,
+        exit_code=info.exit_code,
+        stdout=logs.stdout.decode(errors="replace"),
+        stderr=logs.stderr.decode(errors="replace"),
+        stdout_bytes=info.stdout_bytes,
+        stderr_bytes=info.stderr_bytes,
     )
 
 
@@ -131,8 +157,9 @@ async def job_cancel(target: Target, job_id: str, grace_s: float) -> JobCancelRe
     info = await job_status(target, job_id)
     survivors = await process.cancel(target, info.log_dir, grace_s) if info.state == "running" else 0
     after = await job_status(target, job_id)
-    return JobCancelResult(job_id=job_id, was_running=info.state == "running", state=after.state,
-                           survivors=max(survivors, 0))
+    return JobCancelResult(
+        job_id=job_id, was_running=info.state == "running", state=after.state, survivors=max(survivors, 0)
+    )
 
 
 async def job_ids(target: Target, limit: int = 20) -> list[str]:

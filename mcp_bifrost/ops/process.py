@@ -85,16 +85,18 @@ class Foreground:
 
     async def claim(self, remaining_s: float, grace_s: float) -> bool:
         """Turn the run into a job with a watchdog for `remaining_s`; False if it already finished."""
-        done = await run_capture(self.target, remote_command("claim", self.jdir, max(1, int(remaining_s)), grace_s),
-                                 reserved=True)
+        done = await run_capture(
+            self.target, remote_command("claim", self.jdir, max(1, int(remaining_s)), grace_s), reserved=True
+        )
         if done.exit_status == RemoteExit.ALREADY_DONE:
             return False
         done.check("claiming the run as a job")
         return True
 
 
-async def start_foreground(target: Target, jdir: str, command: str, cwd: str,
-                           env: dict[str, str] | None) -> Foreground:
+async def start_foreground(
+    target: Target, jdir: str, command: str, cwd: str, env: dict[str, str] | None
+) -> Foreground:
     """Start `command` in `cwd`, streaming its output to us."""
     line = env_line(env)
     proc = await target.start(remote_command("run", jdir, cwd, "fg", command), stdin=True)
@@ -102,8 +104,15 @@ async def start_foreground(target: Target, jdir: str, command: str, cwd: str,
     return Foreground(target, proc, jdir, time.monotonic())
 
 
-async def start_detached(target: Target, jdir: str, command: str, cwd: str, env: dict[str, str] | None,
-                         timeout_s: float, grace_s: float) -> None:
+async def start_detached(
+    target: Target,
+    jdir: str,
+    command: str,
+    cwd: str,
+    env: dict[str, str] | None,
+    timeout_s: float,
+    grace_s: float,
+) -> None:
     """Start a detached job (own session, survives the call and the connection) and its watchdog."""
     script = remote_command("start", jdir, max(1, int(timeout_s)), grace_s, cwd, command)
     (await run_capture(target, script, input=env_line(env))).check(f"starting a job on {target.name}")
@@ -111,7 +120,9 @@ async def start_detached(target: Target, jdir: str, command: str, cwd: str, env:
 
 async def kill_group(target: Target, pgid: int, grace_s: float, *, remove_dir: str | None = None) -> int:
     """Kill a process group over the reserved channel; returns how many of its processes survived."""
-    done = await run_capture(target, remote_command("kill", int(pgid), grace_s, remove_dir or ""), reserved=True)
+    done = await run_capture(
+        target, remote_command("kill", int(pgid), grace_s, remove_dir or ""), reserved=True
+    )
     with contextlib.suppress(IndexError, ValueError):
         return int(done.stdout.split()[0])
     return -1
@@ -134,5 +145,5 @@ def no_dir_error(exit_code: int | None, stderr: str, cwd: str) -> BifrostError |
     if exit_code == RemoteExit.NO_DIR and stderr.startswith("bifrost: the folder"):
         return error_for_exit(exit_code, f"{cwd} (push the workspace first, or give an existing cwd)")
     if exit_code == RemoteExit.CANNOT_CREATE and stderr.startswith("bifrost: cannot create"):
-        return error_for_exit(exit_code, stderr.strip()[len("bifrost: "):])
+        return error_for_exit(exit_code, stderr.strip()[len("bifrost: ") :])
     return None

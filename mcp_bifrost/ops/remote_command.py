@@ -36,7 +36,9 @@ class Completed:
         from mcp_bifrost.errors import CommandError, error_for_exit
 
         if self.exit_status != 0:
-            named = error_for_exit(self.exit_status, f"{what} ({self.stderr.decode(errors='replace').strip()[-300:]})")
+            named = error_for_exit(
+                self.exit_status, f"{what} ({self.stderr.decode(errors='replace').strip()[-300:]})"
+            )
             if named is not None:
                 raise named
             raise CommandError(
@@ -49,7 +51,9 @@ class Sink(Protocol):
     def append(self, chunk: bytes, /) -> None: ...
 
 
-async def drain(read: Callable[[], Awaitable[bytes]], sink: Sink, tee: Callable[[bytes], None] | None = None) -> None:
+async def drain(
+    read: Callable[[], Awaitable[bytes]], sink: Sink, tee: Callable[[bytes], None] | None = None
+) -> None:
     """The one pump of a remote stream: every chunk into `sink` (a list, or output_cap.HeadTail), and to
     `tee` as it comes (the CLI prints output live), until the stream ends."""
     while chunk := await read():
@@ -58,8 +62,9 @@ async def drain(read: Callable[[], Awaitable[bytes]], sink: Sink, tee: Callable[
             tee(chunk)
 
 
-async def run_capture(target: Target, command: str, *, input: bytes | None = None,
-                      reserved: bool = False) -> Completed:
+async def run_capture(
+    target: Target, command: str, *, input: bytes | None = None, reserved: bool = False
+) -> Completed:
     """Run a short internal command to completion, collecting all output (no caps: we wrote it)."""
     proc: Process = await target.start(command, stdin=input is not None, reserved=reserved)
     out: list[bytes] = []

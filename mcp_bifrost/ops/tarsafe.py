@@ -14,7 +14,9 @@ import tarfile
 from collections.abc import Callable
 
 HAS_STDLIB_FILTER = hasattr(tarfile, "data_filter")
-FilterError: type[Exception] = getattr(tarfile, "FilterError", None) or type("FilterError", (tarfile.TarError,), {})
+FilterError: type[Exception] = getattr(tarfile, "FilterError", None) or type(
+    "FilterError", (tarfile.TarError,), {}
+)
 
 MemberFilter = Callable[[tarfile.TarInfo, str], "tarfile.TarInfo | None"]
 
@@ -32,8 +34,12 @@ def _own_data_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
     target = os.path.realpath(os.path.join(root, name))
     if not _within(root, target):
         raise FilterError(f"{name!r} would be written outside the folder")
-    if member.ischr() or member.isblk() or member.isfifo() or not (member.isfile() or member.isdir()
-                                                                    or member.issym() or member.islnk()):
+    if (
+        member.ischr()
+        or member.isblk()
+        or member.isfifo()
+        or not (member.isfile() or member.isdir() or member.issym() or member.islnk())
+    ):
         raise FilterError(f"{name!r} is a special file")
     if member.issym() or member.islnk():
         link = member.linkname

@@ -107,7 +107,7 @@ class QueueReader:
                 return b""
             self._chunk, self._pos = chunk, 0
         end = len(self._chunk) if n < 0 else self._pos + n
-        data = self._chunk[self._pos:end]
+        data = self._chunk[self._pos : end]
         self._pos += len(data)
         return data
 

@@ -79,8 +79,10 @@ class RemoteWorkspace:
     def _relative(self, path: str, what: str, error: type[BifrostError]) -> str:
         joined = posixpath.normpath(posixpath.join(self.twin, path))
         if not inside(self.twin, joined):
-            raise error(f"{what} {path!r} climbs out of the workspace {self.twin}; '..' may not leave it "
-                        f"(give an absolute path inside the workdir {self.workdir} if you mean another place)")
+            raise error(
+                f"{what} {path!r} climbs out of the workspace {self.twin}; '..' may not leave it "
+                f"(give an absolute path inside the workdir {self.workdir} if you mean another place)"
+            )
         return joined
 
     def cwd(self, path: str | None) -> str:
@@ -94,14 +96,18 @@ class RemoteWorkspace:
     def transfer_path(self, path: str, what: str = "remote path") -> str:
         """A path push or copy_files may touch: relative to the twin, or absolute inside the workdir."""
         if not path or path.startswith("~"):
-            raise UnsafePath(f"{what} {path!r}: give a path relative to the workspace ({self.twin}) "
-                             f"or an absolute path inside the workdir ({self.workdir})")
+            raise UnsafePath(
+                f"{what} {path!r}: give a path relative to the workspace ({self.twin}) "
+                f"or an absolute path inside the workdir ({self.workdir})"
+            )
         if not posixpath.isabs(path):
             return self._relative(path, what, UnsafePath)
         resolved = posixpath.normpath(path)
         if not inside(self.workdir, resolved):
-            raise UnsafePath(f"{what} {path!r} is outside the target's workdir {self.workdir}; only paths "
-                             "inside it can be transferred (write results into the workspace first)")
+            raise UnsafePath(
+                f"{what} {path!r} is outside the target's workdir {self.workdir}; only paths "
+                "inside it can be transferred (write results into the workspace first)"
+            )
         return resolved
 
     def push_destination(self, remote_dir: str | None, local_dir: Path) -> str:
@@ -119,9 +125,11 @@ class RemoteWorkspace:
         else:
             dest = self.transfer_path(remote_dir, "remote_dir")
         if reserved_for_push(self.workdir, dest):
-            raise UnsafePath(f"remote_dir {remote_dir!r} resolves to {dest}, which holds other workspaces, jobs "
-                             "or mcp-bifrost's own state; name a folder of your own (leave remote_dir out "
-                             "to use the workspace's twin)")
+            raise UnsafePath(
+                f"remote_dir {remote_dir!r} resolves to {dest}, which holds other workspaces, jobs "
+                "or mcp-bifrost's own state; name a folder of your own (leave remote_dir out "
+                "to use the workspace's twin)"
+            )
         return dest
 
 
@@ -130,8 +138,12 @@ def reserved_for_push(workdir: str, dest: str) -> bool:
     holds every workspace, the jobs folder and anything in it, and push's own state (.push/).
     push checks the lexical path here and the real one (symlinks resolved) after the target lists it."""
     jobs = posixpath.join(workdir, JOBS)
-    return (not inside(workdir, dest) or dest in {workdir, posixpath.join(workdir, WORKSPACES)}
-            or inside(jobs, dest) or inside(posixpath.join(workdir, PUSH_STATE), dest))
+    return (
+        not inside(workdir, dest)
+        or dest in {workdir, posixpath.join(workdir, WORKSPACES)}
+        or inside(jobs, dest)
+        or inside(posixpath.join(workdir, PUSH_STATE), dest)
+    )
 
 
 async def open_workspace(target: Target, local: Path, project: str | None = None) -> RemoteWorkspace:
@@ -155,4 +167,3 @@ async def workdir(target: Target) -> str:
 
 async def workspace_dir(target: Target, name: str) -> str:
     return posixpath.join(await workdir(target), WORKSPACES, name)
-

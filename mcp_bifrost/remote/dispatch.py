@@ -82,7 +82,7 @@ def serve(children):
                     kind, cid, n = HEADER.unpack_from(buf)
                     if len(buf) < HEADER.size + n:
                         break
-                    payload, buf = buf[HEADER.size:HEADER.size + n], buf[HEADER.size + n:]
+                    payload, buf = buf[HEADER.size : HEADER.size + n], buf[HEADER.size + n :]
                     handle_safely(kind, cid, payload, children, by_fd, send)
             else:
                 child = by_fd[fd]
@@ -119,7 +119,7 @@ def handle_safely(kind, cid, payload, children, by_fd, send):
 def describe(exc):
     if isinstance(exc, ValueError) and "null" in str(exc):
         return "it contains a NUL byte, which no command line can carry: remove it"
-    return "{}: {}".format(type(exc).__name__, exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def handle(kind, cid, payload, children, by_fd, send):
@@ -129,7 +129,9 @@ def handle(kind, cid, payload, children, by_fd, send):
             proc = subprocess.Popen(
                 ["/bin/sh", "-c", payload[1:].decode("utf-8", "surrogateescape")],
                 stdin=subprocess.PIPE if payload[:1] == b"1" else subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
         except OSError as exc:
             send(b"F", cid, describe(exc).encode("utf-8", "replace"))

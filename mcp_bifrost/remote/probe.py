@@ -1,7 +1,12 @@
 """Runs on a target with its configured python (never here: the client does not import torch).
 Prints one JSON object: python, torch, CUDA, GPU names, ncu. Never fails on a missing package."""
 
-import importlib, json, platform, shutil, subprocess
+import importlib
+import json
+import platform
+import shutil
+import subprocess
+
 info: dict = {"python": platform.python_version()}
 try:
     torch = importlib.import_module("torch")

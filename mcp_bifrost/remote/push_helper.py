@@ -125,8 +125,10 @@ def apply(dest, staging):
             os.makedirs(os.path.dirname(new_path), mode=0o700, exist_ok=True)
             got, head = rebuild(os.path.join(dest, rel), patch_path, new_path)
             if got != head["sha256"]:
-                sys.stderr.write(f"bifrost: {rel} changed on the target during the push (its rebuilt copy does "
-                                 "not match the sent file's sha256); nothing was changed\n")
+                sys.stderr.write(
+                    f"bifrost: {rel} changed on the target during the push (its rebuilt copy does "
+                    "not match the sent file's sha256); nothing was changed\n"
+                )
                 sys.exit(EXIT_PUSH_DELTA_MISMATCH)
 
 
@@ -137,7 +139,7 @@ def gunzip():
             fed = True
             view = memoryview(inflate.decompress(chunk))
             while view:
-                view = view[os.write(1, view):]
+                view = view[os.write(1, view) :]
             chunk = b""
             if inflate.eof:
                 chunk, inflate, fed = inflate.unused_data, zlib.decompressobj(31), False

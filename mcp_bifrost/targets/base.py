@@ -48,8 +48,9 @@ class Target(abc.ABC):
         self.resolved_workdir: str | None = None  # absolute path, filled in by ops.workspace
 
     @abc.abstractmethod
-    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
-                    bulk: bool = False) -> Process:
+    async def start(
+        self, command: str, *, stdin: bool = False, reserved: bool = False, bulk: bool = False
+    ) -> Process:
         """Start `command` under a POSIX shell, in its own process group.
 
         stdin=False gives the command /dev/null as input. reserved=True: a short control command
@@ -57,7 +58,7 @@ class Target(abc.ABC):
         bulk=True: the command moves much data through stdin or stdout (push, copy_files).
         """
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027  (optional: most targets hold nothing)
         """Release connections; running detached commands are not touched."""
 
     def describe(self) -> str:

@@ -16,10 +16,9 @@ import logging
 import shlex
 import struct
 
-from mcp_bifrost.targets.sshlib import asyncssh
-
 from mcp_bifrost import remote
 from mcp_bifrost.errors import ConnectionLost, RequestLost, TargetError
+from mcp_bifrost.targets.sshlib import asyncssh
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">cII")
@@ -119,11 +118,14 @@ class DispatchLink:
         self._pinger = asyncio.ensure_future(self._ping())
 
     @classmethod
-    async def open(cls, conn: asyncssh.SSHClientConnection, python: str, timeout_s: float = 15.0) -> DispatchLink:
+    async def open(
+        cls, conn: asyncssh.SSHClientConnection, python: str, timeout_s: float = 15.0
+    ) -> DispatchLink:
         """Start the dispatcher with the target's python; rc-file chatter before its hello is skipped."""
         script = shlex.quote(remote.resource("dispatch.py"))
-        proc = await conn.create_process(f"exec env -u BASH_ENV {shlex.quote(python)} -u -c {script}",
-                                         encoding=None)
+        proc = await conn.create_process(
+            f"exec env -u BASH_ENV {shlex.quote(python)} -u -c {script}", encoding=None
+        )
         seen = b""
 
         async def hello() -> None:
@@ -199,8 +201,8 @@ class DispatchLink:
                     kind, cid, n = HEADER.unpack_from(buf)
                     if len(buf) < HEADER.size + n:
                         break
-                    self._route(kind, cid, buf[HEADER.size:HEADER.size + n])
-                    buf = buf[HEADER.size + n:]
+                    self._route(kind, cid, buf[HEADER.size : HEADER.size + n])
+                    buf = buf[HEADER.size + n :]
                 chunk = await self._proc.stdout.read(1 << 16)
                 if not chunk:
                     break
@@ -219,7 +221,9 @@ class DispatchLink:
         if kind == b"R":
             proc.started.set_result(int(payload))
         elif kind == b"F":
-            proc.started.set_exception(TargetError(f"the target could not start the command: {payload.decode()}"))
+            proc.started.set_exception(
+                TargetError(f"the target could not start the command: {payload.decode()}")
+            )
             del self._live[cid]
         elif kind in (b"O", b"X"):
             proc._streams[kind].put(payload)
@@ -239,4 +243,3 @@ class DispatchLink:
         self._pinger.cancel()
         self._reader.cancel()
         self._proc.close()
-

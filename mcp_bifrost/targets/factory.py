@@ -15,14 +15,25 @@ def build_target(name: str, cfg: LocalTargetConfig | SshTargetConfig) -> Target:
     if isinstance(cfg, LocalTargetConfig):
         return LocalTarget(name, cfg.workdir, cfg.python)
     ssh: dict[str, Any] = dict(
-        workdir=cfg.workdir, python=cfg.python, port=cfg.port, user=cfg.user,
-        identity_file=cfg.identity_file, known_hosts=cfg.known_hosts, ssh_config=cfg.ssh_config,
-        connect_timeout_s=cfg.connect_timeout_s, keepalive_s=cfg.keepalive_s, max_channels=cfg.max_channels,
+        workdir=cfg.workdir,
+        python=cfg.python,
+        port=cfg.port,
+        user=cfg.user,
+        identity_file=cfg.identity_file,
+        known_hosts=cfg.known_hosts,
+        ssh_config=cfg.ssh_config,
+        connect_timeout_s=cfg.connect_timeout_s,
+        keepalive_s=cfg.keepalive_s,
+        max_channels=cfg.max_channels,
     )
     if isinstance(cfg, SlurmTargetConfig):
         slurm = SlurmOptions(
-            partition=cfg.partition, gres=cfg.gres or None, time_limit=cfg.time_limit, account=cfg.account,
-            srun_options=tuple(cfg.srun_options), sbatch_options=tuple(cfg.sbatch_options),
+            partition=cfg.partition,
+            gres=cfg.gres or None,
+            time_limit=cfg.time_limit,
+            account=cfg.account,
+            srun_options=tuple(cfg.srun_options),
+            sbatch_options=tuple(cfg.sbatch_options),
             max_parallel=cfg.max_parallel,
         )
         return SlurmTarget(name, cfg.host, slurm=slurm, **ssh)

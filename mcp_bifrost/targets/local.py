@@ -68,19 +68,24 @@ def _retrieve(task: asyncio.Future) -> None:
 class LocalTarget(Target):
     kind = "local"
 
-    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
-                    bulk: bool = False) -> Process:
+    async def start(
+        self, command: str, *, stdin: bool = False, reserved: bool = False, bulk: bool = False
+    ) -> Process:
         try:
             proc = await asyncio.create_subprocess_exec(
-                "/bin/sh", "-c", command,
+                "/bin/sh",
+                "-c",
+                command,
                 stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 start_new_session=True,
             )
         except ValueError as exc:  # "embedded null byte": no command line can carry one
-            raise TargetError(f"{self.describe()}: the target could not start the command: it contains a NUL "
-                              "byte, which no command line can carry: remove it") from exc
+            raise TargetError(
+                f"{self.describe()}: the target could not start the command: it contains a NUL "
+                "byte, which no command line can carry: remove it"
+            ) from exc
         except OSError as exc:
             raise TargetError(f"{self.describe()}: the target could not start the command: {exc}") from exc
         return LocalProcess(proc)

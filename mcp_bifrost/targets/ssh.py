@@ -21,8 +21,6 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-from mcp_bifrost.targets.sshlib import asyncssh
-
 from mcp_bifrost import remote
 from mcp_bifrost.config import CONNECT_TIMEOUT_S, KEEPALIVE_S, MAX_CHANNELS, REMOTE_PYTHON, SSH_WORKDIR
 from mcp_bifrost.errors import (
@@ -36,6 +34,7 @@ from mcp_bifrost.errors import (
 )
 from mcp_bifrost.targets.base import Process, Target
 from mcp_bifrost.targets.dispatch import DispatchLink
+from mcp_bifrost.targets.sshlib import asyncssh
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ class SshProcess:
                     self._stderr_head = head
                     continue
                 self._stderr_head = None
-                rest = head[at + len(STDERR_MARKER):] if at >= 0 else head
+                rest = head[at + len(STDERR_MARKER) :] if at >= 0 else head
                 if rest or not chunk:
                     return rest
             return await self._proc.stderr.read(n)
@@ -133,8 +132,13 @@ def _translated() -> Iterator[None]:
     """Map asyncssh's exceptions onto ours; the original stays chained as __cause__."""
     try:
         yield
-    except (asyncssh.ConnectionLost, asyncssh.DisconnectError, asyncssh.ChannelOpenError,
-            BrokenPipeError, ConnectionResetError) as exc:
+    except (
+        asyncssh.ConnectionLost,
+        asyncssh.DisconnectError,
+        asyncssh.ChannelOpenError,
+        BrokenPipeError,
+        ConnectionResetError,
+    ) as exc:
         if isinstance(exc, asyncssh.PermissionDenied):
             raise AuthFailed(f"authentication failed: {exc}") from exc
         if isinstance(exc, asyncssh.HostKeyNotVerifiable):
@@ -265,7 +269,7 @@ class SshTarget(Target):
                     break
                 seen += line
         try:
-            return proc, int(line[len(PID_MARKER):].strip())
+            return proc, int(line[len(PID_MARKER) :].strip())
         except ValueError:
             proc.close()
             raise TargetError(
@@ -273,8 +277,9 @@ class SshTarget(Target):
                 f"{(seen + line)[:200]!r}); does the login shell exit or exec another program in its rc files?"
             ) from None
 
-    async def _spare_waiter(self, conn: asyncssh.SSHClientConnection,
-                            slots: asyncio.Semaphore | None = None) -> tuple[asyncssh.SSHClientProcess, int]:
+    async def _spare_waiter(
+        self, conn: asyncssh.SSHClientConnection, slots: asyncio.Semaphore | None = None
+    ) -> tuple[asyncssh.SSHClientProcess, int]:
         """Open a waiting shell holding one channel slot; the slot is given back if this fails."""
         slots = slots or self._channels
         await slots.acquire()
@@ -322,14 +327,17 @@ class SshTarget(Target):
             try:
                 self._link = await DispatchLink.open(conn, self.python, self.connect_timeout_s)
             except TargetError as exc:
-                log.warning("%s: no dispatcher (%s); each command opens a channel instead", self.describe(), exc)
+                log.warning(
+                    "%s: no dispatcher (%s); each command opens a channel instead", self.describe(), exc
+                )
                 self._link, self._no_link_conn = None, conn
                 return None
             self._link_conn = conn
             return self._link
 
-    async def start(self, command: str, *, stdin: bool = False, reserved: bool = False,
-                    bulk: bool = False) -> Process:
+    async def start(
+        self, command: str, *, stdin: bool = False, reserved: bool = False, bulk: bool = False
+    ) -> Process:
         """Start through the dispatcher; bulk transfers (and targets without one) get a channel."""
         if not bulk:
             for attempt in (1, 2):
@@ -394,7 +402,9 @@ class SshTarget(Target):
         """The key the host presents, without verifying it (for `mcp-bifrost trust`)."""
         opts = {k: v for k, v in self._options().items() if k in ("port", "config")}
         try:
-            key = await asyncio.wait_for(asyncssh.get_server_host_key(self.host, **opts), self.connect_timeout_s)
+            key = await asyncio.wait_for(
+                asyncssh.get_server_host_key(self.host, **opts), self.connect_timeout_s
+            )
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise ConnectFailed(f"{self.describe()}: cannot reach {self.host}: {exc}") from exc
         if key is None:

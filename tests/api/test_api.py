@@ -88,8 +88,10 @@ async def test_exec_returns_the_tools_model_and_writes_the_audit_entries(loop_co
 async def test_exec_stream_yields_lines_in_order_while_the_command_still_runs(loop_config, workspace, name):
     gate = shared_dir() / "go"
     # the command cannot print `second` until the test has read `first` and opened the gate
-    command = (f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second; echo third >&2; "
-               "printf 'no newline'")
+    command = (
+        f"echo first; while [ ! -e {gate} ]; do sleep 0.05; done; echo second; echo third >&2; "
+        "printf 'no newline'"
+    )
     async with GPU(loop_config, workspace) as gpu:
         lines = []
         with anyio.fail_after(30):
@@ -110,8 +112,9 @@ async def test_exec_stream_yields_lines_in_order_while_the_command_still_runs(lo
 async def test_a_cancelled_exec_kills_the_remote_process_group(loop_config, workspace, name):
     folder = shared_dir()
     async with GPU(loop_config, workspace) as gpu:
-        task = asyncio.ensure_future(gpu.exec(
-            f"echo $$ > {folder}/shell; sleep 300 & echo $! > {folder}/child; wait", target=name))
+        task = asyncio.ensure_future(
+            gpu.exec(f"echo $$ > {folder}/shell; sleep 300 & echo $! > {folder}/child; wait", target=name)
+        )
         pids = [int(await wait_for_file(folder / "shell")), int(await wait_for_file(folder / "child"))]
         assert all(alive(p) for p in pids)
         task.cancel()
@@ -163,7 +166,9 @@ async def test_push_and_copy_files_round_trip(loop_config, workspace, name):
 async def test_smoke_tests_history_and_problems_on_the_local_target(loop_config, workspace):
     async with GPU(loop_config, workspace) as gpu:
         one = await gpu.run_smoke_test("vectoradd", HONEST, target="local", mode="test")
-        many = await gpu.run_smoke_tests("vectoradd", [HONEST, WRONG], target="local", mode="test", push=False)
+        many = await gpu.run_smoke_tests(
+            "vectoradd", [HONEST, WRONG], target="local", mode="test", push=False
+        )
         history = await gpu.history("vectoradd")
         found = await gpu.problems()
         assert gpu.last_report is not None
@@ -191,8 +196,14 @@ with GPUSync(sys.argv[1], sys.argv[2]) as gpu:
 def test_the_sync_facade_works_from_a_plain_script(loop_config, workspace, name, tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)
-    ran = subprocess.run([sys.executable, str(script), str(loop_config), str(workspace), name],
-                         capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+    ran = subprocess.run(
+        [sys.executable, str(script), str(loop_config), str(workspace), name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == ["hello from 42", "['a', 'b']", "gpu"]
     assert [p["end"]["tool"] for p in audit_calls(loop_config).values()] == ["exec", "exec_stream", "targets"]
@@ -213,8 +224,16 @@ async def test_ctrl_c_in_a_sync_script_kills_the_remote_process_group(loop_confi
     script = tmp_path / "script.py"
     script.write_text(INTERRUPTED)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(script), str(loop_config), str(workspace), name, str(folder),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+        sys.executable,
+        str(script),
+        str(loop_config),
+        str(workspace),
+        name,
+        str(folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         pids = [int(await wait_for_file(folder / "shell")), int(await wait_for_file(folder / "child"))]
         proc.send_signal(signal.SIGINT)
@@ -242,6 +261,7 @@ async def test_the_sync_facade_works_inside_a_running_event_loop(loop_config, wo
 
 def test_the_sync_facade_refuses_to_be_called_from_its_own_loop(loop_config, workspace):
     with GPUSync(loop_config, workspace) as gpu:
+
         def inside() -> str:
             try:
                 gpu.exec("true", target="local")

@@ -47,8 +47,15 @@ def test_readme_python_api_examples_run_as_written(newcomer, tmp_path):
     for i, code in enumerate(blocks):
         script = tmp_path / f"readme_{i}.py"
         script.write_text(code)
-        ran = subprocess.run([sys.executable, str(script)], cwd=folder, env=env, capture_output=True, text=True,
-                             timeout=300, check=False)
+        ran = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert ran.returncode == 0, ran.stderr
         if i == 0:
             assert "stdout step 1\nstdout step 2\nstdout step 3\n" in ran.stdout
@@ -61,12 +68,21 @@ def test_readme_python_api_examples_run_as_written(newcomer, tmp_path):
 
 def test_the_agent_loop_example_keeps_the_best_and_profiles_when_stuck(newcomer):
     folder, env = newcomer
-    ran = subprocess.run([sys.executable, str(REPO / "examples" / "agent_loop.py")], cwd=folder, env=env,
-                         capture_output=True, text=True, timeout=600, check=False)
+    ran = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "agent_loop.py")],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0].startswith("vectoradd/cand_01.py: FAIL"), ran.stdout
     assert any(line.startswith("vectoradd/cand_02.py: PASS") for line in lines), ran.stdout
     assert any(line.startswith("  stuck; no profile:") and "ncu" in line for line in lines), ran.stdout
-    assert re.search(r"^best: vectoradd/cand_0[234]\.py \d+\.\d\dx$", ran.stdout, flags=re.MULTILINE), ran.stdout
+    assert re.search(r"^best: vectoradd/cand_0[234]\.py \d+\.\d\dx$", ran.stdout, flags=re.MULTILINE), (
+        ran.stdout
+    )
     assert lines[-1] == "history holds 4 results for vectoradd"

@@ -14,9 +14,12 @@ from tests.conftest import make_workdir
 from tests.support.configs import write_config
 
 
-def bifrost(*args: str, input: str | None = None, env_config: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True,
-                          input=input, timeout=60)
+def bifrost(
+    *args: str, input: str | None = None, env_config: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True, input=input, timeout=60
+    )
 
 
 @pytest.fixture
@@ -51,10 +54,16 @@ def test_jobs_start_list_logs(config_file):
 
 
 def test_the_configured_output_cap_reaches_exec_on_the_command_line(tmp_path, sshd, tmp_path_factory):
-    config = write_config(tmp_path / "capped.toml", sshd, make_workdir(tmp_path_factory, sshd.user),
-                          extra="[limits]\noutput_cap_bytes = 300\n")
+    config = write_config(
+        tmp_path / "capped.toml",
+        sshd,
+        make_workdir(tmp_path_factory, sshd.user),
+        extra="[limits]\noutput_cap_bytes = 300\n",
+    )
     done = bifrost("exec", r"head -c 5000 /dev/zero | tr '\000' x", "--config", str(config), "--json")
-    stdout = json.loads(done.stdout)["stdout"]  # the cap is the tool's (and --json's); plain exec writes it all
+    stdout = json.loads(done.stdout)[
+        "stdout"
+    ]  # the cap is the tool's (and --json's); plain exec writes it all
     assert done.returncode == 0 and stdout.count("x") == 300 and "bytes omitted" in stdout
 
 
@@ -80,8 +89,9 @@ def test_trust_records_the_host_key_after_confirmation(sshd, tmp_path):
 
     accepted = bifrost("trust", "gpu", "--config", str(config), input="y\n")
     assert accepted.returncode == 0, accepted.stderr
-    fingerprint = subprocess.run(["ssh-keygen", "-lf", str(sshd.root / "host_key.pub")], capture_output=True,
-                                 text=True).stdout.split()[1]
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", str(sshd.root / "host_key.pub")], capture_output=True, text=True
+    ).stdout.split()[1]
     assert fingerprint in accepted.stdout
     assert bifrost("exec", "-t", "gpu", "echo ok", "--config", str(config)).stdout == "ok\n"
 
@@ -108,8 +118,14 @@ def _in(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     import os
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    return subprocess.run([sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True,
-                          timeout=60, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_bifrost", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def test_pull_to_a_relative_folder_writes_under_the_shells_directory(config_file, tmp_path):
@@ -134,8 +150,16 @@ def test_push_of_a_relative_folder_means_the_one_beside_the_shell(config_file, t
 
 
 def test_a_failed_pull_leaves_no_folder_behind(config_file, tmp_path):
-    failed = bifrost("pull", "no-such-file", "--to", str(tmp_path / "new" / "deeper"), "--config", str(config_file),
-                     "--workspace", str(tmp_path))
+    failed = bifrost(
+        "pull",
+        "no-such-file",
+        "--to",
+        str(tmp_path / "new" / "deeper"),
+        "--config",
+        str(config_file),
+        "--workspace",
+        str(tmp_path),
+    )
     assert failed.returncode == 1 and "does not exist" in failed.stderr
     assert not (tmp_path / "new").exists()
 
@@ -175,15 +199,30 @@ def test_errors_speak_cli_words(config_file):
 
 def test_version_and_json_everywhere():
     assert bifrost("--version").stdout.strip().startswith("mcp-bifrost 0.")
-    for command in (["targets"], ["exec"], ["push"], ["pull"], ["jobs", "list"], ["jobs", "status"],
-                    ["jobs", "logs"], ["jobs", "cancel"]):
+    for command in (
+        ["targets"],
+        ["exec"],
+        ["push"],
+        ["pull"],
+        ["jobs", "list"],
+        ["jobs", "status"],
+        ["jobs", "logs"],
+        ["jobs", "cancel"],
+    ):
         assert "--json" in bifrost(*command, "--help").stdout, command
 
 
-@pytest.mark.parametrize("body, says", [('host = "h"\n', "no `kind`"), ('kind = "slurmy"\nhost = "h"\n', "unknown kind")])
+@pytest.mark.parametrize(
+    "body, says", [('host = "h"\n', "no `kind`"), ('kind = "slurmy"\nhost = "h"\n', "unknown kind")]
+)
 def test_a_missing_or_unknown_kind_lists_the_kinds(tmp_path, body, says):
     path = tmp_path / "c.toml"
     path.write_text("[targets.x]\n" + body)
     done = bifrost("targets", "--config", str(path))
-    assert done.returncode == 2 and says in done.stderr and "one of: local" in done.stderr and "ssh" in done.stderr
+    assert (
+        done.returncode == 2
+        and says in done.stderr
+        and "one of: local" in done.stderr
+        and "ssh" in done.stderr
+    )
     assert "discriminator" not in done.stderr

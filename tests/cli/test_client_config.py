@@ -18,8 +18,13 @@ pytestmark = pytest.mark.anyio
 
 
 def bifrost(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_bifrost", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 async def test_the_printed_mcp_json_starts_the_server_from_a_bare_environment(tmp_path):
@@ -46,8 +51,10 @@ def test_claude_code_and_desktop_get_the_same_absolute_command(tmp_path):
 
 
 def test_a_missing_workspace_or_config_is_one_line(tmp_path):
-    for args in (["serve", "-w", str(tmp_path / "missing")], ["serve", "-w", str(tmp_path), "--config",
-                                                              str(tmp_path / "missing.toml")]):
+    for args in (
+        ["serve", "-w", str(tmp_path / "missing")],
+        ["serve", "-w", str(tmp_path), "--config", str(tmp_path / "missing.toml")],
+    ):
         done = bifrost(*args)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr and "missing" in done.stderr

@@ -11,7 +11,11 @@ from mcp_bifrost.demo import _show
 
 def test_a_long_summary_is_wrapped_not_cropped():
     console = Console(width=60, soft_wrap=True, record=True)  # the CLI's console, narrow
-    summary = "PASS 5/5 · 1.02x vs reference (41.2 us vs 42.0 us, CPU, host clock, n=120) · no flags END-OF-LINE"
-    result = SimpleNamespace(structured_content={"summary": summary, "status": "passed"}, is_error=False, content=[])
+    summary = (
+        "PASS 5/5 · 1.02x vs reference (41.2 us vs 42.0 us, CPU, host clock, n=120) · no flags END-OF-LINE"
+    )
+    result = SimpleNamespace(
+        structured_content={"summary": summary, "status": "passed"}, is_error=False, content=[]
+    )
     _show(console, "smoke", "run_smoke_test", {}, result)
     assert "END-OF-LINE" in console.export_text()

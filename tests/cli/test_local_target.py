@@ -16,8 +16,9 @@ NO_TORCH_PYTHON = "/usr/bin/python3"
 
 
 def bifrost(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def local_config(tmp_path: Path, python: str | None = None) -> Path:
@@ -28,8 +29,10 @@ def local_config(tmp_path: Path, python: str | None = None) -> Path:
 
 
 def _no_torch() -> None:
-    if not Path(NO_TORCH_PYTHON).exists() or subprocess.run([NO_TORCH_PYTHON, "-c", "import torch"],
-                                                           capture_output=True).returncode == 0:
+    if (
+        not Path(NO_TORCH_PYTHON).exists()
+        or subprocess.run([NO_TORCH_PYTHON, "-c", "import torch"], capture_output=True).returncode == 0
+    ):
         pytest.skip(f"{NO_TORCH_PYTHON} is missing or has torch")
 
 
@@ -37,8 +40,17 @@ def test_smoke_on_the_default_local_target_passes_without_setting_python(tmp_pat
     workspace = tmp_path / "ws"
     shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
     shutil.copy(REPO / "kernels" / "utils.py", workspace / "kernels" / "utils.py")
-    done = bifrost("smoke", "kernels/vectoradd", "kernels/vectoradd/examples/submission_torch.py", "--mode", "test",
-                   "-w", str(workspace), "--config", str(local_config(tmp_path)))
+    done = bifrost(
+        "smoke",
+        "kernels/vectoradd",
+        "kernels/vectoradd/examples/submission_torch.py",
+        "--mode",
+        "test",
+        "-w",
+        str(workspace),
+        "--config",
+        str(local_config(tmp_path)),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
 
@@ -48,7 +60,7 @@ def test_targets_names_torch_missing_with_the_fix(tmp_path):
     done = bifrost("targets", "--json", "--config", str(local_config(tmp_path, NO_TORCH_PYTHON)), timeout=60)
     local = json.loads(done.stdout)["targets"][0]
     assert local["missing"] == ["torch"]
-    assert f"torch missing" in local["error"] and f"{NO_TORCH_PYTHON} -m pip install torch" in local["error"]
+    assert "torch missing" in local["error"] and f"{NO_TORCH_PYTHON} -m pip install torch" in local["error"]
     table = bifrost("targets", "--config", str(local_config(tmp_path, NO_TORCH_PYTHON)), timeout=60)
     assert "missing" in table.stdout and table.returncode == 0, table.stdout + table.stderr
 
@@ -57,12 +69,21 @@ def test_a_harness_that_cannot_start_says_why_in_one_clean_line(tmp_path):
     _no_torch()
     workspace = tmp_path / "ws"
     shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
-    done = bifrost("smoke", "kernels/vectoradd", "kernels/vectoradd/examples/submission_torch.py", "--mode", "test",
-                   "-w", str(workspace), "--config", str(local_config(tmp_path, NO_TORCH_PYTHON)))
+    done = bifrost(
+        "smoke",
+        "kernels/vectoradd",
+        "kernels/vectoradd/examples/submission_torch.py",
+        "--mode",
+        "test",
+        "-w",
+        str(workspace),
+        "--config",
+        str(local_config(tmp_path, NO_TORCH_PYTHON)),
+    )
     assert done.returncode == 1
     text = done.stdout + done.stderr
     assert "torch missing" in text and f"{NO_TORCH_PYTHON} -m pip install torch" in text, text
-    assert "Traceback" not in text and 'line ' not in text and "runpy" not in text, text
+    assert "Traceback" not in text and "line " not in text and "runpy" not in text, text
 
 
 def test_a_cpu_torch_on_a_machine_with_an_nvidia_gpu_is_named_with_the_fix(tmp_path):
@@ -74,8 +95,13 @@ def test_a_cpu_torch_on_a_machine_with_an_nvidia_gpu_is_named_with_the_fix(tmp_p
     (fakebin / "nvidia-smi").write_text("#!/bin/sh\necho 'NVIDIA-SMI 550.54  CUDA Version: 12.4'\n")
     (fakebin / "nvidia-smi").chmod(0o755)
     env = {**os.environ, "PATH": f"{fakebin}:{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "targets", "--json", "--config",
-                           str(local_config(tmp_path))], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [sys.executable, "-m", "mcp_bifrost", "targets", "--json", "--config", str(local_config(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     local = json.loads(done.stdout)["targets"][0]
     assert local["torch"] and not local["cuda"], local
     assert "CPU-only build" in local["error"] and "download.pytorch.org/whl/cu" in local["error"], local
@@ -95,8 +121,16 @@ def test_on_a_gpu_machine_the_default_local_target_times_on_the_gpu(tmp_path):
     workspace = tmp_path / "ws"
     shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
     shutil.copy(REPO / "kernels" / "utils.py", workspace / "kernels" / "utils.py")
-    done = bifrost("smoke", "kernels/vectoradd", "kernels/vectoradd/examples/submission_torch.py", "--json",
-                   "-w", str(workspace), "--config", str(local_config(tmp_path)))
+    done = bifrost(
+        "smoke",
+        "kernels/vectoradd",
+        "kernels/vectoradd/examples/submission_torch.py",
+        "--json",
+        "-w",
+        str(workspace),
+        "--config",
+        str(local_config(tmp_path)),
+    )
     report = json.loads(done.stdout)
     assert done.returncode == 0 and report["passed"], report["summary"]
     assert report["device"]["type"] == "cuda" and "CPU" not in report["summary"], report["summary"]

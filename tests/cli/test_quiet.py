@@ -47,10 +47,16 @@ def test_every_successful_command_leaves_stderr_empty(config_file, tmp_path):
         assert done.stderr == "", f"mcp-bifrost {' '.join(argv)} wrote to stderr:\n{done.stderr}"
 
     started = bifrost("exec", "--background", "sleep 30", *config)
-    job_id = started.stderr.split("started as job ")[1].split()[0] if "started as job " in started.stderr \
+    job_id = (
+        started.stderr.split("started as job ")[1].split()[0]
+        if "started as job " in started.stderr
         else started.stdout.split()[-1]
-    for argv in (["jobs", "status", job_id, *config], ["jobs", "logs", job_id, *config],
-                 ["jobs", "cancel", job_id, *config]):
+    )
+    for argv in (
+        ["jobs", "status", job_id, *config],
+        ["jobs", "logs", job_id, *config],
+        ["jobs", "cancel", job_id, *config],
+    ):
         done = bifrost(*argv)
         assert done.returncode == 0 and done.stderr == "", (argv, done.stdout, done.stderr)
         time.sleep(0.05)

@@ -12,12 +12,15 @@ import pytest
 
 
 def bifrost(*args: str, input: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True,
-                          input=input, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mcp_bifrost", *args], capture_output=True, text=True, input=input, timeout=60
+    )
 
 
 def fingerprint(pub: Path) -> str:
-    return subprocess.run(["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True).stdout.split()[1]
+    return subprocess.run(
+        ["ssh-keygen", "-lf", str(pub)], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
 
 
 @pytest.fixture
@@ -26,7 +29,8 @@ def setup(sshd, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text(
         f'[targets.gpu]\nkind = "ssh"\nhost = "127.0.0.1:{sshd.port}"\nuser = "{sshd.user}"\n'
-        f'identity_file = "{sshd.client_key}"\nknown_hosts = "{known}"\nworkdir = "{tmp_path}/wd"\n')
+        f'identity_file = "{sshd.client_key}"\nknown_hosts = "{known}"\nworkdir = "{tmp_path}/wd"\n'
+    )
     return known, config
 
 
@@ -34,8 +38,10 @@ def test_a_changed_key_is_a_mismatch_replaced_only_on_consent(sshd, tmp_path, se
     known, config = setup
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "old")], check=True)
     old_line = f"[127.0.0.1]:{sshd.port} " + " ".join((tmp_path / "old.pub").read_text().split()[:2]) + "\n"
-    known.write_text("other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx7dJ6dKq3b0rjZzG9s2Nn1JrY8n6GqLrJjvYj5sQ2c\n"
-                     + old_line)
+    known.write_text(
+        "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx7dJ6dKq3b0rjZzG9s2Nn1JrY8n6GqLrJjvYj5sQ2c\n"
+        + old_line
+    )
     before = known.read_text()
     old_fp, new_fp = fingerprint(tmp_path / "old.pub"), fingerprint(sshd.root / "host_key.pub")
 

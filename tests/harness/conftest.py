@@ -25,7 +25,7 @@ FIXTURES = HERE / "fixtures"
 CANDIDATES = HERE / "candidates"
 HAS_GPU = torch.cuda.is_available()
 
-gpu = pytest.mark.gpu            # registered in pyproject; skipped below when there is no CUDA device
+gpu = pytest.mark.gpu  # registered in pyproject; skipped below when there is no CUDA device
 cpu_only = pytest.mark.skipif(HAS_GPU, reason="shows CPU-mode behaviour")
 
 
@@ -38,11 +38,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def smoke(problem, candidate, mode="test", timeout_s=120, timing=None, deadline_s=None, compile_allowance_s=None):
+def smoke(
+    problem, candidate, mode="test", timeout_s=120, timing=None, deadline_s=None, compile_allowance_s=None
+):
     """Evaluate through the session's worker (a fresh forked child per request); returns the Report."""
     from gpu_harness.outcome import Report
-    request = {"op": "smoke", "problem": str(problem), "candidate": str(candidate), "mode": mode,
-               "timeout_s": timeout_s}
+
+    request = {
+        "op": "smoke",
+        "problem": str(problem),
+        "candidate": str(candidate),
+        "mode": mode,
+        "timeout_s": timeout_s,
+    }
     if timing:
         request["timing"] = timing
     if deadline_s:
@@ -66,9 +74,16 @@ class Worker:
 
     def __init__(self):
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gpu_harness", "serve"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.ready = json.loads(self.proc.stdout.readline())
         self.count = 0
 

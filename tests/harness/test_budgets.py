@@ -2,6 +2,7 @@
 evaluation with a partial report, and sampling that adapts to slow kernels."""
 
 from conftest import FIXTURES, KERNELS, smoke
+
 from gpu_harness.memory import MAX_WORKING_SETS, plan_sets
 from gpu_harness.timing import StoppingRule
 
@@ -10,33 +11,66 @@ MB = 1 << 20
 
 
 def test_plenty_of_memory_gives_rotated_working_sets_refilled_from_other_draws():
-    plan = plan_sets(set_bytes=10 * MB, out_bytes=10 * MB, free=4000 * MB, total=8000 * MB, device_type="cuda",
-                     draw_s=0.001, budget_s=1.0)
+    plan = plan_sets(
+        set_bytes=10 * MB,
+        out_bytes=10 * MB,
+        free=4000 * MB,
+        total=8000 * MB,
+        device_type="cuda",
+        draw_s=0.001,
+        budget_s=1.0,
+    )
     assert plan.working == MAX_WORKING_SETS and plan.values == plan.working + 1
     assert "working sets" in plan.why
 
 
 def test_little_memory_gives_one_set_and_says_why():
-    plan = plan_sets(set_bytes=6400 * MB, out_bytes=6400 * MB, free=60000 * MB, total=80000 * MB,
-                     device_type="cuda", draw_s=0.003, budget_s=1.0)
+    plan = plan_sets(
+        set_bytes=6400 * MB,
+        out_bytes=6400 * MB,
+        free=60000 * MB,
+        total=80000 * MB,
+        device_type="cuda",
+        draw_s=0.003,
+        budget_s=1.0,
+    )
     assert plan.total == 3 and plan.working == 1
-    floor = plan_sets(set_bytes=6400 * MB, out_bytes=6400 * MB, free=30000 * MB, total=80000 * MB,
-                      device_type="cuda", draw_s=0.003, budget_s=1.0)
+    floor = plan_sets(
+        set_bytes=6400 * MB,
+        out_bytes=6400 * MB,
+        free=30000 * MB,
+        total=80000 * MB,
+        device_type="cuda",
+        draw_s=0.003,
+        budget_s=1.0,
+    )
     assert (floor.working, floor.values) == (1, 0) and "fresh draw" in floor.why
 
 
 def test_slow_draws_limit_the_sets_but_never_to_a_fresh_draw_per_sample():
-    plan = plan_sets(set_bytes=MB, out_bytes=MB, free=8000 * MB, total=8000 * MB, device_type="cuda",
-                     draw_s=0.5, budget_s=1.0)
+    plan = plan_sets(
+        set_bytes=MB,
+        out_bytes=MB,
+        free=8000 * MB,
+        total=8000 * MB,
+        device_type="cuda",
+        draw_s=0.5,
+        budget_s=1.0,
+    )
     assert (plan.working, plan.values) == (1, 2) and "draw time" in plan.why
 
 
 def test_a_small_fake_of_free_memory_gives_one_set_refilled_in_place_end_to_end():
-    report = smoke(KERNELS / "softmax", KERNELS / "softmax" / "examples" / "submission_torch.py", "benchmark",
-                   timing={"memory_bytes": 4 * MB})
+    report = smoke(
+        KERNELS / "softmax",
+        KERNELS / "softmax" / "examples" / "submission_torch.py",
+        "benchmark",
+        timing={"memory_bytes": 4 * MB},
+    )
     assert report.passed, (report.flags, report.error)
-    assert all(t.input_sets == 1 and "fresh draw" in t.input_sets_why for t in report.timing), \
-        [(t.input_sets, t.input_sets_why) for t in report.timing]
+    assert all(t.input_sets == 1 and "fresh draw" in t.input_sets_why for t in report.timing), [
+        (t.input_sets, t.input_sets_why) for t in report.timing
+    ]
     assert report.memory["free_bytes"] <= 4 * MB
 
 
@@ -57,9 +91,9 @@ def test_a_slow_reference_finishes_well_inside_its_deadline():
 
 def test_the_deadline_stops_the_evaluation_with_a_partial_report():
     report = smoke(SLOW, SLOW / "solutions" / "slow.py", "both", timeout_s=30, deadline_s=3)
-    assert report.wall_s < 6, report.wall_s                 # stopped at its deadline, never killed
+    assert report.wall_s < 6, report.wall_s  # stopped at its deadline, never killed
     assert report.partial and report.error.kind == "deadline"
-    assert report.status == "error" and report.exit_code == 2      # nothing failed: the harness ran out of time
+    assert report.status == "error" and report.exit_code == 2  # nothing failed: the harness ran out of time
     assert report.cases and report.not_run
     names = {c.name for c in report.cases} | {n.case for n in report.not_run}
     assert {"test0", "test5", "bench0"} <= names
@@ -68,8 +102,10 @@ def test_the_deadline_stops_the_evaluation_with_a_partial_report():
 
 def test_a_call_that_never_returns_is_killed_and_the_cases_checked_before_it_are_reported(tmp_path):
     hang = tmp_path / "hang_on_third_call.py"
-    hang.write_text("import time\n_calls = [0]\n\n\ndef custom_kernel(data):\n    _calls[0] += 1\n"
-                    "    if _calls[0] > 5:\n        time.sleep(3600)\n    return data * 2\n")
+    hang.write_text(
+        "import time\n_calls = [0]\n\n\ndef custom_kernel(data):\n    _calls[0] += 1\n"
+        "    if _calls[0] > 5:\n        time.sleep(3600)\n    return data * 2\n"
+    )
     report = smoke(SLOW, hang, "test", timeout_s=8, deadline_s=6)
     assert report.error.kind == "timeout" and report.partial
     assert report.cases and all(c.passed for c in report.cases), report.cases
@@ -77,8 +113,9 @@ def test_a_call_that_never_returns_is_killed_and_the_cases_checked_before_it_are
 
 def test_compiling_at_import_does_not_count_against_the_deadline_or_the_kill_clock():
     dps = FIXTURES / "gpumode" / "dps_py"
-    report = smoke(dps, dps / "solutions" / "slow_import.py", "test", timeout_s=4, deadline_s=3,
-                   compile_allowance_s=30)
+    report = smoke(
+        dps, dps / "solutions" / "slow_import.py", "test", timeout_s=4, deadline_s=3, compile_allowance_s=30
+    )
     assert report.passed and not report.partial, (report.error, report.not_run)
     assert "compile_time_excluded" in {n.name for n in report.notes}
 
@@ -92,6 +129,7 @@ def test_with_an_explicit_timeout_compiling_counts_and_the_partial_report_says_s
 
 def test_an_out_of_memory_while_allocating_sets_falls_back_to_fewer_down_to_one():
     from gpu_harness.memory import SetPlan, fewer
+
     plan = SetPlan(8, 9, "plenty")
     seen = []
     while plan.total > 1:

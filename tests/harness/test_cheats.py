@@ -4,7 +4,6 @@ Each is flagged with a flag that names the exploit, or fails its cases with a re
 """
 
 import pytest
-
 from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, flag_names, gpu, smoke
 
 CHEATS = CANDIDATES / "cheats"
@@ -39,9 +38,22 @@ def test_cheat_is_flagged_by_name(exploit, problem, candidate, mode, flag):
 FAILED = [
     # (exploit, problem, candidate, mode, failing case kind, reason)
     ("partial compute", "vectoradd", "partial_compute.py", "test", "test", "partial_output"),
-    ("partial above a size threshold", "vectoradd", "partial_above_threshold.py", "both", "benchmark",
-     "partial_output"),
-    ("precision downcast past tolerance", "softmax", "precision_downcast.py", "test", "test", "precision_loss"),
+    (
+        "partial above a size threshold",
+        "vectoradd",
+        "partial_above_threshold.py",
+        "both",
+        "benchmark",
+        "partial_output",
+    ),
+    (
+        "precision downcast past tolerance",
+        "softmax",
+        "precision_downcast.py",
+        "test",
+        "test",
+        "precision_loss",
+    ),
 ]
 
 
@@ -57,7 +69,7 @@ def test_cheat_fails_its_cases_with_a_reason_naming_it(exploit, problem, candida
 
 def test_size_threshold_cheat_passes_the_test_sizes_alone():
     report = smoke(KERNELS / "vectoradd", CHEATS / "partial_above_threshold.py", "test")
-    assert report.passed   # which is why benchmark cases are checked too
+    assert report.passed  # which is why benchmark cases are checked too
 
 
 def test_stale_allocation_cheat_finds_no_answer_in_freed_memory():
@@ -76,9 +88,9 @@ def test_impossible_time_is_flagged_below_roofline_and_above_the_speedup_limit()
     report = smoke(FIXTURES / "vectoradd_large", CHEATS / "impossible_time.py", "both")
     names = flag_names(report)
     assert names & {"below_roofline", "speedup_above_sanity_limit"}, (report.flags, report.timing)
-    if not HAS_GPU:   # on the CPU the reference is slow enough for both to show
+    if not HAS_GPU:  # on the CPU the reference is slow enough for both to show
         assert {"below_roofline", "speedup_above_sanity_limit"} <= names
-    assert "result_replay" in names        # and its stale answers were caught among the verified samples
+    assert "result_replay" in names  # and its stale answers were caught among the verified samples
 
 
 def test_reference_output_never_exists_while_the_candidate_runs():
@@ -119,9 +131,14 @@ def test_thread_launching_gpu_work_after_return_is_flagged():
 
 
 @gpu
-@pytest.mark.parametrize("candidate,flag", [("patched_synchronize.py", "patched_synchronize"),
-                                            ("patched_elapsed_time.py", "patched_elapsed_time"),
-                                            ("patched_timer.py", "patched_timer")])
+@pytest.mark.parametrize(
+    "candidate,flag",
+    [
+        ("patched_synchronize.py", "patched_synchronize"),
+        ("patched_elapsed_time.py", "patched_elapsed_time"),
+        ("patched_timer.py", "patched_timer"),
+    ],
+)
 def test_patched_gpu_timing_functions_are_flagged_on_the_gpu(candidate, flag):
     report = smoke(PROBLEMS["softmax"], CHEATS / candidate, "both", timeout_s=600)
     assert flag in flag_names(report)

@@ -77,7 +77,7 @@ def test_an_input_the_reference_ignores_is_an_output_buffer_though_it_writes_not
 def test_inputs_the_reference_reads_are_never_output_buffers():
     def ref(data):
         x, y = data
-        return x * 0 + y          # reads x: NaN in x shows in the output
+        return x * 0 + y  # reads x: NaN in x shows in the output
 
     plan = buffers.learn_buffers((torch.randn(4), torch.randn(4)), ref)
     assert plan.poisonable == set() and plan.writable == set()
@@ -113,10 +113,10 @@ def test_integer_inputs_are_probed_with_values_in_range_so_indices_stay_valid():
 
     def ref(data):
         table, index, out = data
-        seen.append(int(index.max()))    # out of range: on a GPU a device-side assert kills the context
+        seen.append(int(index.max()))  # out of range: on a GPU a device-side assert kills the context
         return table[index.clamp(0, 9)]
 
     data = (torch.randn(10), torch.randint(0, 10, (6,)), torch.empty(6, dtype=torch.int64))
     plan = buffers.learn_buffers(data, ref)
-    assert plan.poisonable == {2}       # the index is read; the int64 buffer is not
+    assert plan.poisonable == {2}  # the index is read; the int64 buffer is not
     assert max(seen) < 10

@@ -5,10 +5,9 @@ import os
 import subprocess
 import sys
 
-from conftest import CANDIDATES, KERNELS, REPO
 import pytest
+from conftest import CANDIDATES, HAS_GPU, KERNELS, REPO
 
-from conftest import HAS_GPU
 from gpu_harness.outcome import EXIT_CANDIDATE_FAILED, EXIT_HARNESS_ERROR, EXIT_NOT_RUN, EXIT_PASSED
 
 VECTORADD = KERNELS / "vectoradd"
@@ -16,18 +15,38 @@ VECTORADD = KERNELS / "vectoradd"
 
 def run_cli(*args):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([sys.executable, "-m", "gpu_harness", *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_harness", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_smoke_json_of_a_passing_candidate_exits_0_with_schema_1():
-    done = run_cli("smoke", VECTORADD, VECTORADD / "examples" / "submission_torch.py", "--mode", "test", "--json")
+    done = run_cli(
+        "smoke", VECTORADD, VECTORADD / "examples" / "submission_torch.py", "--mode", "test", "--json"
+    )
     assert done.returncode == EXIT_PASSED, done.stderr
     doc = json.loads(done.stdout)
     assert doc["schema"] == 1 and doc["passed"] is True and doc["flags"] == []
     assert doc["error"] is None and doc["cases"][0]["max_abs_err"] == 0.0
-    assert set(doc) >= {"cases", "timing", "notes", "device", "problem_format", "wall_s", "exit_code", "status",
-                        "deadline_s", "partial", "not_run", "memory"}
+    assert set(doc) >= {
+        "cases",
+        "timing",
+        "notes",
+        "device",
+        "problem_format",
+        "wall_s",
+        "exit_code",
+        "status",
+        "deadline_s",
+        "partial",
+        "not_run",
+        "memory",
+    }
     assert doc["status"] == "passed"
 
 

@@ -11,7 +11,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import REPO, gpu
 
 from gpu_harness import confine
@@ -21,8 +20,14 @@ HAS_LANDLOCK = confine.landlock_abi() > 0
 
 def run_script(body: str, **env: str) -> dict:
     script = "import json, os, sys, time\nfrom gpu_harness import confine\n" + textwrap.dedent(body)
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=str(REPO), **env))
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(REPO), **env),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -53,29 +58,37 @@ def alive(pid):
 
 
 def test_a_subreaper_finds_and_kills_a_double_forked_setsid_grandchild():
-    result = run_script(DETACH + """
+    result = run_script(
+        DETACH
+        + """
 confine.become_subreaper()
 pid = detach()
 found = pid in confine.descendants()
 sweep = confine.kill_descendants()
 print(json.dumps({"found": found, "killed": sweep.killed, "survivors": sweep.survivors, "alive": alive(pid)}))
-""")
+"""
+    )
     assert result == {"found": True, "killed": 1, "survivors": 0, "alive": False}
 
 
 def test_without_a_subreaper_the_grandchild_escapes_the_tree():
     """Why become_subreaper exists: a detached grandchild's parent becomes init (or an outer subreaper)."""
-    result = run_script(DETACH + """
+    result = run_script(
+        DETACH
+        + """
 pid = detach()
 found = pid in confine.descendants()
 os.kill(pid, 9)
 print(json.dumps({"found": found}))
-""")
+"""
+    )
     assert result == {"found": False}
 
 
 def test_kill_descendants_spares_the_excluded_and_their_children():
-    result = run_script(DETACH + """
+    result = run_script(
+        DETACH
+        + """
 confine.become_subreaper()
 keep = os.fork()
 if keep == 0:
@@ -85,7 +98,8 @@ stray = detach()
 sweep = confine.kill_descendants(exclude=[keep])
 print(json.dumps({"keep": alive(keep), "stray": alive(stray), "killed": sweep.killed}))
 os.kill(keep, 9)
-""")
+"""
+    )
     assert result == {"keep": True, "stray": False, "killed": 1}
 
 
@@ -166,12 +180,16 @@ def test_caches_go_to_the_harness_cache_and_temporary_files_to_scratch(tmp_path)
 
 
 def test_a_cache_that_cannot_be_created_moves_into_scratch():
-    result = run_script("""
+    result = run_script(
+        """
 import tempfile
 scratch = tempfile.mkdtemp()
 folders = confine.apply_environment(confine.candidate_environment(scratch))
 print(json.dumps({"triton": os.environ["TRITON_CACHE_DIR"], "scratch": scratch, "folders": folders}))
-""", GPU_HARNESS_CACHE="/proc/no-such-cache", TRITON_CACHE_DIR="")
+""",
+        GPU_HARNESS_CACHE="/proc/no-such-cache",
+        TRITON_CACHE_DIR="",
+    )
     assert result["triton"] == os.path.join(result["scratch"], "triton_cache_dir"), result
     assert result["triton"] in result["folders"]
 

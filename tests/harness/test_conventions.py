@@ -4,7 +4,6 @@ outputs, the problem's own checker as the authority, and threads judged by what 
 import shutil
 
 import pytest
-
 from conftest import CANDIDATES, FIXTURES, KERNELS, flag_names, note_names, smoke
 
 DPS = FIXTURES / "gpumode" / "dps_py"
@@ -37,7 +36,7 @@ def test_a_declared_output_list_wins_over_inference(tmp_path):
     shutil.copytree(DPS, problem)
     shutil.copy(DPS.parent / "utils.py", tmp_path / "utils.py")
     with open(problem / "task.yml", "a") as task:
-        task.write("\noutput_buffers: []\n")          # declared: no input is an output buffer
+        task.write("\noutput_buffers: []\n")  # declared: no input is an output buffer
     report = smoke(problem, problem / "solutions" / "writes_buffer.py", "test")
     assert {"input_mutated", "output_aliases_input"} <= flag_names(report), report.flags
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import CANDIDATES, HAS_GPU, KERNELS, REPO, gpu
 
 FAULTS = CANDIDATES / "faults"
@@ -33,7 +32,9 @@ def assert_worker_still_answers(worker):
 
 @pytest.mark.parametrize("candidate,stage,kind", ERRORS, ids=[e[0][:-3] for e in ERRORS])
 def test_fault_is_a_structured_error_and_the_worker_lives_on(worker, candidate, stage, kind):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test")
+    answer = worker.request(
+        op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test"
+    )
     assert answer["schema"] == 1 and answer["passed"] is False and answer["exit_code"] == 1
     error = answer["error"]
     assert (error["stage"], error["kind"]) == (stage, kind), error
@@ -42,42 +43,59 @@ def test_fault_is_a_structured_error_and_the_worker_lives_on(worker, candidate, 
 
 
 def test_infinite_loop_is_killed_at_the_timeout(worker):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "infinite_loop.py"),
-                            mode="test", timeout_s=4)
+    answer = worker.request(
+        op="smoke",
+        problem=str(VECTORADD),
+        candidate=str(FAULTS / "infinite_loop.py"),
+        mode="test",
+        timeout_s=4,
+    )
     assert answer["error"]["kind"] == "timeout" and answer["error"]["stage"] == "run"
     assert_worker_still_answers(worker)
 
 
-@pytest.mark.parametrize("candidate,reason", [("wrong_shape.py", "wrong_shape"), ("wrong_dtype.py", "wrong_dtype")])
+@pytest.mark.parametrize(
+    "candidate,reason", [("wrong_shape.py", "wrong_shape"), ("wrong_dtype.py", "wrong_dtype")]
+)
 def test_wrong_shape_or_dtype_fails_every_case_by_name(worker, candidate, reason):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test")
+    answer = worker.request(
+        op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test"
+    )
     assert answer["passed"] is False and answer["error"] is None
     assert {c["reason"] for c in answer["cases"]} == {reason}
     assert_worker_still_answers(worker)
 
 
 def test_candidate_output_cannot_forge_a_report(worker):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "prints_fake_report.py"),
-                            mode="test")
+    answer = worker.request(
+        op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / "prints_fake_report.py"), mode="test"
+    )
     assert answer["passed"] is False
     assert '"passed": true' in answer["stdout_tail"] and '"passed": true' in answer["stderr_tail"]
     assert_worker_still_answers(worker)
 
 
-@pytest.mark.parametrize("candidate,expected", [
-    ("segfault.py", ["Fatal Python error: Segmentation fault", "segfault.py"]),
-    ("exception.py", ["Traceback", "exception.py", "ValueError: the candidate gave up"]),
-    ("import_error.py", ["Traceback", "import_error.py", "ModuleNotFoundError"]),
-    ("syntax_error.py", ["syntax_error.py", "SyntaxError"]),
-])
+@pytest.mark.parametrize(
+    "candidate,expected",
+    [
+        ("segfault.py", ["Fatal Python error: Segmentation fault", "segfault.py"]),
+        ("exception.py", ["Traceback", "exception.py", "ValueError: the candidate gave up"]),
+        ("import_error.py", ["Traceback", "import_error.py", "ModuleNotFoundError"]),
+        ("syntax_error.py", ["syntax_error.py", "SyntaxError"]),
+    ],
+)
 def test_stderr_tail_carries_the_candidates_traceback(worker, candidate, expected):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test")
+    answer = worker.request(
+        op="smoke", problem=str(VECTORADD), candidate=str(FAULTS / candidate), mode="test"
+    )
     tail = answer["error"]["stderr_tail"]
     assert all(text in tail for text in expected), tail[-2000:]
 
 
 @pytest.mark.skipif(HAS_GPU, reason="CPU-mode behaviour")
-@pytest.mark.parametrize("candidate", [FAULTS / "cupy_on_cpu.py", VECTORADD / "examples" / "submission_cuda_inline.py"])
+@pytest.mark.parametrize(
+    "candidate", [FAULTS / "cupy_on_cpu.py", VECTORADD / "examples" / "submission_cuda_inline.py"]
+)
 def test_cupy_and_cuda_candidates_are_not_run_on_cpu_and_say_they_need_a_gpu(worker, candidate):
     answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(candidate), mode="test")
     assert answer["error"]["kind"] == "needs_gpu" and "needs a GPU" in answer["error"]["message"]
@@ -95,13 +113,14 @@ def test_the_next_child_is_ready_before_the_request_and_serves_exactly_one(worke
     assert before and before != worker.proc.pid
     assert_worker_still_answers(worker)
     after = worker.request(op="ping")["ready_child"]
-    assert after and after != before               # a fresh process per evaluation
+    assert after and after != before  # a fresh process per evaluation
 
 
 def test_worker_answers_a_bad_request_and_keeps_going(worker):
     worker.proc.stdin.write("this is not json\n")
     worker.proc.stdin.flush()
     import json
+
     answer = json.loads(worker.proc.stdout.readline())
     assert answer["error"]["kind"] == "bad_request"
     assert worker.request(op="smoke", problem="/no/such/problem", candidate=str(HONEST))["exit_code"] == 2
@@ -115,14 +134,18 @@ def test_worker_info_reports_versions(worker):
 
 
 @gpu
-@pytest.mark.parametrize("candidate,stage,kind", [
-    (CANDIDATES / "gpu" / "illegal_memory_access.py", "run", "illegal_memory_access"),
-    (FAULTS / "out_of_memory.py", "run", "out_of_memory"),
-    (CANDIDATES / "gpu" / "nvcc_compile_error.py", "compile", "compile_error"),
-])
+@pytest.mark.parametrize(
+    "candidate,stage,kind",
+    [
+        (CANDIDATES / "gpu" / "illegal_memory_access.py", "run", "illegal_memory_access"),
+        (FAULTS / "out_of_memory.py", "run", "out_of_memory"),
+        (CANDIDATES / "gpu" / "nvcc_compile_error.py", "compile", "compile_error"),
+    ],
+)
 def test_gpu_faults_are_structured_errors_and_the_worker_lives_on(worker, candidate, stage, kind):
-    answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(candidate), mode="test",
-                            timeout_s=300)
+    answer = worker.request(
+        op="smoke", problem=str(VECTORADD), candidate=str(candidate), mode="test", timeout_s=300
+    )
     assert (answer["error"]["stage"], answer["error"]["kind"]) == (stage, kind), answer["error"]
     assert_worker_still_answers(worker)
 
@@ -133,22 +156,34 @@ def test_the_worker_parent_computes_tritons_source_hash_once_for_every_child():
     Triton reads TRITON_INTERPRET once, at import, and this test must not import it for the others."""
     if importlib.util.find_spec("triton") is None:  # importorskip would import it here
         pytest.skip("no triton")
-    probe = ("from gpu_harness.worker import warm_imports; warm_imports(modules=('torch', 'triton')); "
-             "from triton.runtime.cache import triton_key; assert triton_key.cache_info().currsize == 1")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    probe = (
+        "from gpu_harness.worker import warm_imports; warm_imports(modules=('torch', 'triton')); "
+        "from triton.runtime.cache import triton_key; assert triton_key.cache_info().currsize == 1"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_the_worker_parent_registers_torchs_triton_ops_without_initialising_cuda():
     if importlib.util.find_spec("triton") is None:  # importorskip would import it here
         pytest.skip("no triton")
-    probe = ("import torch, sys; from gpu_harness.worker import cuda_initialised, warm_imports; "
-             "assert hasattr(torch.cuda, '_register_triton_kernels') or sys.exit(99); "
-             "warm_imports(modules=('torch', 'triton')); "
-             "assert torch._TritonLibrary.ops_table and not cuda_initialised()")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    probe = (
+        "import torch, sys; from gpu_harness.worker import cuda_initialised, warm_imports; "
+        "assert hasattr(torch.cuda, '_register_triton_kernels') or sys.exit(99); "
+        "warm_imports(modules=('torch', 'triton')); "
+        "assert torch._TritonLibrary.ops_table and not cuda_initialised()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     if done.returncode == 99:
         pytest.skip("this torch queues no Triton op registration")
     assert done.returncode == 0, done.stderr

@@ -2,8 +2,8 @@
 and KernelBench files (Model / get_inputs / get_init_inputs, candidate ModelNew)."""
 
 import pytest
-
 from conftest import FIXTURES, KERNELS, cpu_only, gpu, smoke
+
 from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_NOT_RUN, EXIT_PASSED
 from gpu_harness.problem import FORMAT_GPUMODE, FORMAT_KERNELBENCH, load_problem
 
@@ -26,7 +26,9 @@ def test_gpu_mode_task_yml_gives_cases_and_ranking():
     assert "eval" not in problem.modules
 
 
-@pytest.mark.parametrize("candidate,mode", [("23_Softmax_torch.py", "both"), ("23_Softmax_triton.py", "test")])
+@pytest.mark.parametrize(
+    "candidate,mode", [("23_Softmax_torch.py", "both"), ("23_Softmax_triton.py", "test")]
+)
 def test_kernelbench_softmax_candidates_pass(candidate, mode):
     report = smoke(KB / "23_Softmax.py", KB / candidate, mode)
     assert report.problem_format == FORMAT_KERNELBENCH
@@ -36,12 +38,15 @@ def test_kernelbench_softmax_candidates_pass(candidate, mode):
 def test_kernelbench_seeded_construction_gives_model_and_model_new_the_same_weights():
     report = smoke(KB / "40_Linear_GELU.py", KB / "40_Linear_GELU_new.py", "both")
     assert report.passed, [(c.name, c.reason, c.message) for c in report.cases]
-    assert {c.kind for c in report.cases} == {"test", "secret", "benchmark", "recheck"} or \
-        {c.kind for c in report.cases} == {"test", "benchmark", "recheck"}
+    assert {c.kind for c in report.cases} == {"test", "secret", "benchmark", "recheck"} or {
+        c.kind for c in report.cases
+    } == {"test", "benchmark", "recheck"}
 
 
 def test_files_mapping_may_point_into_another_folder():
-    report = smoke(FIXTURES / "vectoradd_large", KERNELS / "vectoradd" / "examples" / "submission_torch.py", "test")
+    report = smoke(
+        FIXTURES / "vectoradd_large", KERNELS / "vectoradd" / "examples" / "submission_torch.py", "test"
+    )
     assert report.passed
 
 
@@ -54,7 +59,8 @@ def test_check_implementation_returning_a_message_string_fails_the_case(tmp_path
         "def ref_kernel(data):\n"
         "    return data * 2\n"
         "def check_implementation(data, output):\n"
-        "    return '' if torch.equal(output, data * 2) else 'not doubled'\n")
+        "    return '' if torch.equal(output, data * 2) else 'not doubled'\n"
+    )
     (tmp_path / "task.yml").write_text('tests:\n  - {"n": 8, "seed": 1}\n')
     (tmp_path / "good.py").write_text("def custom_kernel(data):\n    return data + data\n")
     (tmp_path / "bad.py").write_text("def custom_kernel(data):\n    return data * 3\n")
@@ -89,6 +95,7 @@ def test_without_pyyaml_a_task_file_gives_a_clear_error(monkeypatch):
     import sys
 
     from gpu_harness.outcome import ProblemFormatError
-    monkeypatch.setitem(sys.modules, "yaml", None)          # `import yaml` now raises ImportError
+
+    monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` now raises ImportError
     with pytest.raises(ProblemFormatError, match="needs PyYAML"):
         load_problem(KERNELS / "vectoradd")

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-
 from conftest import HAS_GPU, KERNELS, flag_names, gpu, note_names, smoke
+
 from gpu_harness.outcome import EXIT_PASSED
 
-try:                                    # the harness branch moved it (issue 8)
+try:  # the harness branch moved it (issue 8)
     from gpu_harness.buffers import learn_buffers
 except ImportError:
     from gpu_harness.check import learn_buffers
@@ -14,8 +14,10 @@ except ImportError:
 # kernels/softmax is destination-passing: its reference never reads the output buffer it is handed.
 # Until the harness treats such an input as an output buffer (issue 8), its honest examples are flagged.
 needs_buffer_rule = pytest.mark.xfail(
-    not learn_buffers((torch.randn(8), torch.empty(8)), lambda d: d[0] * 2).writable, strict=True,
-    reason="the harness does not yet treat an unread input as an output buffer (issue 8)")
+    not learn_buffers((torch.randn(8), torch.empty(8)), lambda d: d[0] * 2).writable,
+    strict=True,
+    reason="the harness does not yet treat an unread input as an output buffer (issue 8)",
+)
 
 HONEST = [
     ("vectoradd", "submission_torch.py", "both"),
@@ -67,20 +69,31 @@ def test_secret_seed_cases_never_show_their_seed():
     report = smoke(KERNELS / "vectoradd", KERNELS / "vectoradd" / "examples" / "submission_torch.py", "test")
     secret = [c for c in report.cases if c.kind == "secret"]
     tests = len([c for c in report.cases if c.kind == "test"])
-    assert len(secret) == report.plan["secret_repeats"] * tests >= tests        # the time plan's repeats, never none
+    assert (
+        len(secret) == report.plan["secret_repeats"] * tests >= tests
+    )  # the time plan's repeats, never none
     assert report.plan["secret_cases_run"] == len(secret)
     assert all(c.params["seed"] == "secret" for c in secret)
 
 
 @gpu
-@pytest.mark.parametrize("problem,candidate", [
-    ("vectoradd", "submission_cupy.py"), ("vectoradd", "submission_cuda_inline.py"),
-    pytest.param("softmax", "submission_cupy.py", marks=needs_buffer_rule), ("matmul", "submission_cuda_inline.py"),
-    ("vectoradd", "submission_triton.py"), pytest.param("softmax", "submission_triton.py", marks=needs_buffer_rule),
-    ("matmul", "submission_triton.py"),
-])
+@pytest.mark.parametrize(
+    "problem,candidate",
+    [
+        ("vectoradd", "submission_cupy.py"),
+        ("vectoradd", "submission_cuda_inline.py"),
+        pytest.param("softmax", "submission_cupy.py", marks=needs_buffer_rule),
+        ("matmul", "submission_cuda_inline.py"),
+        ("vectoradd", "submission_triton.py"),
+        pytest.param("softmax", "submission_triton.py", marks=needs_buffer_rule),
+        ("matmul", "submission_triton.py"),
+    ],
+)
 def test_gpu_candidates_pass_with_no_flags_in_both_modes(problem, candidate):
     report = smoke(KERNELS / problem, KERNELS / problem / "examples" / candidate, "both", timeout_s=600)
     assert report.error is None, report.error
-    assert report.passed, (flag_names(report), [(c.name, c.reason, c.message) for c in report.cases if not c.passed])
+    assert report.passed, (
+        flag_names(report),
+        [(c.name, c.reason, c.message) for c in report.cases if not c.passed],
+    )
     assert all(t.clock == "cuda_events" for t in report.timing)

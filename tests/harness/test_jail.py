@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, gpu, smoke
 
 from gpu_harness import confine
@@ -26,8 +25,8 @@ from gpu_harness import confine
 JAIL = CANDIDATES / "jail"
 VECTORADD = KERNELS / "vectoradd"
 HONEST = VECTORADD / "examples" / "submission_torch.py"
-SMALL_VECTORADD = FIXTURES / "vectoradd_l2"       # inputs small enough to pin in L2
-NORMAL_S = 15.0                    # an honest vectoradd test run takes 1-3 s; the old wait was the timeout
+SMALL_VECTORADD = FIXTURES / "vectoradd_l2"  # inputs small enough to pin in L2
+NORMAL_S = 15.0  # an honest vectoradd test run takes 1-3 s; the old wait was the timeout
 MARK = "GPU_HARNESS_JAIL_MARK"
 
 
@@ -36,7 +35,7 @@ def alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return False
-    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 def stray_pids(report) -> list[int]:
@@ -52,7 +51,9 @@ def marked(token: str) -> list[int]:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                if needle in Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+                if needle in Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0") and alive(
+                    int(entry.name)
+                ):
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -70,8 +71,12 @@ def wait_until(predicate, seconds: float, what: str):
 
 
 def harness_env(token: str, **extra: str) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                **{MARK: token}, **extra)
+    return dict(
+        os.environ,
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        **{MARK: token},
+        **extra,
+    )
 
 
 # -- processes die with the evaluation -------------------------------------------------------------
@@ -99,12 +104,30 @@ def test_an_evaluation_killed_at_its_timeout_leaves_no_stray():
 def worker_evaluating(candidate: Path, token: str):
     """A `gpu_harness serve` worker evaluating `candidate` (which hangs): yields once the worker, its
     evaluation child, the candidate's process and any stray are all running; kills what is left after."""
-    worker = subprocess.Popen([sys.executable, "-m", "gpu_harness", "serve"], cwd=REPO, env=harness_env(token),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gpu_harness", "serve"],
+        cwd=REPO,
+        env=harness_env(token),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         json.loads(worker.stdout.readline())
-        worker.stdin.write(json.dumps({"id": 1, "op": "smoke", "problem": str(VECTORADD), "mode": "test",
-                                       "candidate": str(candidate), "timeout_s": 60}) + "\n")
+        worker.stdin.write(
+            json.dumps(
+                {
+                    "id": 1,
+                    "op": "smoke",
+                    "problem": str(VECTORADD),
+                    "mode": "test",
+                    "candidate": str(candidate),
+                    "timeout_s": 60,
+                }
+            )
+            + "\n"
+        )
         worker.stdin.flush()
         yield worker
     finally:
@@ -131,7 +154,7 @@ def stat_fields(pid: int) -> list[bytes] | None:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return None
-    return stat[stat.rfind(b")") + 2:].split()
+    return stat[stat.rfind(b")") + 2 :].split()
 
 
 def session_of(pid: int) -> int | None:
@@ -153,8 +176,11 @@ def test_a_worker_killed_outright_takes_its_evaluation_child_along():
         wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
         worker.kill()
         worker.wait(timeout=10)
-        wait_until(lambda: not [p for p in marked(token) if session_of(p) == session], 5,
-                   "the evaluation child died with its worker")
+        wait_until(
+            lambda: not [p for p in marked(token) if session_of(p) == session],
+            5,
+            "the evaluation child died with its worker",
+        )
 
 
 def test_a_judge_killed_outright_takes_the_candidates_process_along():
@@ -172,22 +198,45 @@ def test_a_judge_killed_outright_takes_the_candidates_process_along():
 
         wait_until(found, 30, "the candidate's process started")
         os.kill(judges[0], signal.SIGKILL)
-        wait_until(lambda: not any(alive(c) for c in candidates), 5,
-                   f"the candidate's process {candidates} died with its judge")
+        wait_until(
+            lambda: not any(alive(c) for c in candidates),
+            5,
+            f"the candidate's process {candidates} died with its judge",
+        )
 
 
 def test_a_one_shot_smoke_killed_outright_leaves_no_process():
     """No worker sweeps after a one-shot smoke: killed with no time to clean up, its judge and the
     candidate's process (the judge's child, busy in a loop) must still die (PDEATHSIG on each)."""
     token = uuid.uuid4().hex
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
-                             str(CANDIDATES / "faults" / "infinite_loop.py"), "--mode", "test", "--json",
-                             "--timeout", "60"], cwd=REPO, env=harness_env(token),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(VECTORADD),
+            str(CANDIDATES / "faults" / "infinite_loop.py"),
+            "--mode",
+            "test",
+            "--json",
+            "--timeout",
+            "60",
+        ],
+        cwd=REPO,
+        env=harness_env(token),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        def spinning() -> bool:   # 0.3 s of CPU in its loop (utime): one still starting ends on its own
-            return any(int(stat_fields(c)[11]) > 30 for j in children_of(proc.pid, token)
-                       for c in children_of(j, token) if stat_fields(c))
+
+        def spinning() -> bool:  # 0.3 s of CPU in its loop (utime): one still starting ends on its own
+            return any(
+                int(stat_fields(c)[11]) > 30
+                for j in children_of(proc.pid, token)
+                for c in children_of(j, token)
+                if stat_fields(c)
+            )
 
         wait_until(spinning, 30, "the candidate's process spun in its loop")
         proc.kill()
@@ -203,9 +252,26 @@ def test_a_one_shot_smoke_killed_outright_leaves_no_process():
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD), str(JAIL / "stray_sleeper.py"),
-                           "--mode", "test", "--json", "--timeout", "30"], cwd=REPO, env=harness_env(token),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(VECTORADD),
+            str(JAIL / "stray_sleeper.py"),
+            "--mode",
+            "test",
+            "--json",
+            "--timeout",
+            "30",
+        ],
+        cwd=REPO,
+        env=harness_env(token),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     took = time.monotonic() - started
     try:
         report = json.loads(done.stdout)
@@ -219,9 +285,25 @@ def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
 
 def test_a_cancelled_one_shot_smoke_leaves_no_process():
     token = uuid.uuid4().hex
-    proc = subprocess.Popen([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
-                             str(JAIL / "stray_then_hang.py"), "--mode", "test", "--json", "--timeout", "60"],
-                            cwd=REPO, env=harness_env(token), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(VECTORADD),
+            str(JAIL / "stray_then_hang.py"),
+            "--mode",
+            "test",
+            "--json",
+            "--timeout",
+            "60",
+        ],
+        cwd=REPO,
+        env=harness_env(token),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
         proc.send_signal(signal.SIGTERM)
@@ -240,7 +322,11 @@ def test_a_candidate_cannot_write_outside_its_scratch_folder(tmp_path):
     workspace.mkdir()
     candidate = workspace / "writes_outside.py"
     candidate.write_text((JAIL / "writes_outside.py").read_text())
-    probes = [workspace / "JAIL_WRITE_PROBE", REPO / "gpu_harness" / "JAIL_WRITE_PROBE", Path("/tmp/JAIL_WRITE_PROBE")]
+    probes = [
+        workspace / "JAIL_WRITE_PROBE",
+        REPO / "gpu_harness" / "JAIL_WRITE_PROBE",
+        Path("/tmp/JAIL_WRITE_PROBE"),
+    ]
     for probe in probes:
         probe.unlink(missing_ok=True)
     try:
@@ -271,9 +357,24 @@ def test_a_candidate_cannot_open_a_network_socket():
 def test_the_report_says_when_confinement_was_not_in_force():
     """A host without Landlock or seccomp (here: turned off by the host's variable) still evaluates,
     and report.isolation says what was missing and why."""
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD), str(HONEST), "--mode", "test",
-                           "--json"], cwd=REPO, env=harness_env("off", GPU_HARNESS_CONFINE="0"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(VECTORADD),
+            str(HONEST),
+            "--mode",
+            "test",
+            "--json",
+        ],
+        cwd=REPO,
+        env=harness_env("off", GPU_HARNESS_CONFINE="0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     report = json.loads(done.stdout)
     assert report["passed"], report["error"]
     isolation = report["isolation"]
@@ -309,13 +410,33 @@ def test_a_stray_does_not_hold_up_a_profile_and_dies_with_it(tmp_path):
     """ncu and the profile wait for their output pipes' end: a stray holding them would hold the profile
     until its timeout. The profiled process is a subreaper and sweeps its descendants before it exits."""
     from gpu_harness.info import ncu_path
+
     if ncu_path() is None:
         pytest.skip("Nsight Compute (ncu) is not on this host")
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", "profile", str(VECTORADD), str(JAIL / "stray_sleeper.py"),
-                           "--sections", "SpeedOfLight", "--out", str(tmp_path), "--timeout", "300", "--json"],
-                          cwd=REPO, env=harness_env(token), capture_output=True, text=True, timeout=400)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "profile",
+            str(VECTORADD),
+            str(JAIL / "stray_sleeper.py"),
+            "--sections",
+            "SpeedOfLight",
+            "--out",
+            str(tmp_path),
+            "--timeout",
+            "300",
+            "--json",
+        ],
+        cwd=REPO,
+        env=harness_env(token),
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     took = time.monotonic() - started
     doc = json.loads(done.stdout)
     assert not doc["error"], doc["error"]

@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, REPO, flag_names, gpu, smoke
 
 JUDGE = CANDIDATES / "cheats" / "judge"
@@ -37,7 +36,9 @@ ZEROS_FAIL = [
 def test_a_candidate_that_patches_the_judge_still_fails_on_its_zeros(attack, problem, candidate):
     report = smoke(problem, JUDGE / candidate, "test")
     assert not report.passed and report.status == "failed" and report.exit_code == 1, (attack, report.error)
-    assert report.cases and not any(c.passed for c in report.cases), [(c.name, c.passed) for c in report.cases]
+    assert report.cases and not any(c.passed for c in report.cases), [
+        (c.name, c.passed) for c in report.cases
+    ]
 
 
 def test_a_forged_report_on_every_descriptor_is_flagged_and_changes_nothing():
@@ -51,7 +52,9 @@ def test_the_candidates_process_cannot_reach_the_judge_or_the_worker():
     out = report.stdout_tail
     for who in ("judge", "worker"):
         assert f"{who} mem: denied" in out and f"{who} ptrace: denied" in out, out
-        assert re.search(rf"{who} fd opens: 0 of \d+|{who} fd writes: denied", out), out   # listing is not opening
+        assert re.search(rf"{who} fd opens: 0 of \d+|{who} fd writes: denied", out), (
+            out
+        )  # listing is not opening
     assert not report.passed
 
 
@@ -59,9 +62,24 @@ def test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out():
     """GPU_HARNESS_CONFINE=0 (a host without Landlock): what is left - a non-dumpable parent and judge,
     a candidate with no capabilities - must still keep it from their memory and descriptors."""
     env = dict(os.environ, GPU_HARNESS_CONFINE="0", PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD),
-                           str(JUDGE / "ptrace_judge.py"), "--mode", "test", "--json"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(VECTORADD),
+            str(JUDGE / "ptrace_judge.py"),
+            "--mode",
+            "test",
+            "--json",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     doc = json.loads(done.stdout.strip().splitlines()[-1])
     assert doc["passed"] is False and doc["status"] == "failed", doc.get("error")
     out = doc["stdout_tail"]
@@ -75,8 +93,8 @@ def test_the_candidates_process_holds_no_pipe_and_one_socket():
     assert report.passed, (report.flags, report.error)
     line = next(x for x in report.stdout_tail.splitlines() if x.startswith("fds: "))
     kinds = dict(item.split(":") for item in line[5:].split())
-    assert "fifo" not in kinds.values(), line                  # the judge's result pipe is not inherited
-    assert list(kinds.values()).count("socket") == 1, line     # its own end of the channel, nothing else
+    assert "fifo" not in kinds.values(), line  # the judge's result pipe is not inherited
+    assert list(kinds.values()).count("socket") == 1, line  # its own end of the channel, nothing else
     assert set(kinds) >= {"0", "1", "2"}
 
 
@@ -112,8 +130,9 @@ def test_an_honest_candidate_agrees_with_the_judges_clock_and_reports_it():
 
 
 def test_a_correct_kernel_whose_timing_hangs_is_correct_but_not_timed_never_failed():
-    report = smoke(VECTORADD, JUDGE / "hang_when_timed.py", "both", timeout_s=12, deadline_s=8,
-                   compile_allowance_s=0)
+    report = smoke(
+        VECTORADD, JUDGE / "hang_when_timed.py", "both", timeout_s=12, deadline_s=8, compile_allowance_s=0
+    )
     assert report.status == "error" and report.exit_code == 2, (report.status, report.error)
     assert report.cases and all(c.passed for c in report.cases)
     assert report.error.message.startswith("correct, not timed:"), report.error.message
@@ -138,17 +157,23 @@ def test_the_judge_refuses_anything_but_one_json_answer_in_sequence():
         return HEADER.pack(len(body)) + body
 
     assert answer_with(frame(b'{"seq": 1, "ok": true}')) == {"seq": 1, "ok": True}
-    for raw in (frame(b"not json"), frame(b'{"seq": 7}'), frame(b"[1]"),
-                frame(b'{"seq": 1}') + frame(b'{"seq": 2}'), struct.pack("!Q", 1 << 40)):
+    for raw in (
+        frame(b"not json"),
+        frame(b'{"seq": 7}'),
+        frame(b"[1]"),
+        frame(b'{"seq": 1}') + frame(b'{"seq": 2}'),
+        struct.pack("!Q", 1 << 40),
+    ):
         with pytest.raises(ProtocolViolation):
             answer_with(raw)
 
 
 def test_the_judges_bound_flags_a_claim_beyond_noise_and_launch_cost_only():
     from gpu_harness.timing_flags import supported_ms, timing_disagrees
-    assert timing_disagrees(1.0, 1.1, 100, 3, "cuda") is None            # warm batches run a bit either way
-    assert timing_disagrees(0.004, 0.03, 500, 3, "cuda") is None         # a tiny kernel: launch cost
-    assert timing_disagrees(0.1, 1.0, 20, 3, "cuda")                     # a tenth of what the judge saw
+
+    assert timing_disagrees(1.0, 1.1, 100, 3, "cuda") is None  # warm batches run a bit either way
+    assert timing_disagrees(0.004, 0.03, 500, 3, "cuda") is None  # a tiny kernel: launch cost
+    assert timing_disagrees(0.1, 1.0, 20, 3, "cuda")  # a tenth of what the judge saw
     assert timing_disagrees(0.1, 1.0, 20, 3, "cpu")
     assert supported_ms(1.0, "cuda") == pytest.approx((1.0 - 0.05) / 1.25)
 
@@ -156,16 +181,23 @@ def test_the_judges_bound_flags_a_claim_beyond_noise_and_launch_cost_only():
 def test_not_timed_is_an_error_status_and_keeps_the_cases():
     from gpu_harness.evaluate import not_timed
     from gpu_harness.outcome import CaseResult, Report, StageError
+
     report = Report(problem="p", candidate="c", mode="both")
     report.cases = [CaseResult(passed=True, name="test0")]
     report.error = StageError("time", "timeout", "no answer")
     not_timed(report, "a timed call did not return in time", "timeout_s=90 (--timeout 90)", "not_timed")
     report.finish()
     assert report.status == "error" and report.exit_code == 2 and not report.passed
-    assert report.error.message.startswith("correct, not timed: a timed call did not return in time; pass "
-                                           "timeout_s=90")
-    failed = Report(problem="p", candidate="c", mode="both", cases=[CaseResult(passed=False, name="t")],
-                    error=StageError("time", "timeout", "no answer"))
+    assert report.error.message.startswith(
+        "correct, not timed: a timed call did not return in time; pass timeout_s=90"
+    )
+    failed = Report(
+        problem="p",
+        candidate="c",
+        mode="both",
+        cases=[CaseResult(passed=False, name="t")],
+        error=StageError("time", "timeout", "no answer"),
+    )
     not_timed(failed, "why", "arg", "not_timed")
     assert failed.error.kind == "timeout" and failed.finish().status == "failed"
 
@@ -180,7 +212,7 @@ def test_forged_events_on_the_gpu_are_flagged_by_the_judges_clock():
 @gpu
 def test_honest_gpu_kernels_agree_with_the_judges_clock():
     for problem in ("vectoradd", "softmax", "matmul"):
-        report = smoke(KERNELS / problem, KERNELS / problem / "examples" / "submission_torch.py", "both",
-                       timeout_s=600)
+        report = smoke(
+            KERNELS / problem, KERNELS / problem / "examples" / "submission_torch.py", "both", timeout_s=600
+        )
         assert report.passed and "timing_disagrees" not in flag_names(report), (problem, report.flags)
-

@@ -8,10 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import FIXTURES, REPO, gpu
 
 from gpu_harness.info import ncu_path
-
-from conftest import FIXTURES, REPO, gpu
 
 PROBLEM = FIXTURES / "kernelbench" / "axpb_2kernels.py"
 FUSED = FIXTURES / "kernelbench" / "axpb_2kernels_triton.py"
@@ -20,8 +19,14 @@ AGREEMENT = 0.10  # the profile's ratio within 10 % of the smoke test's
 
 def harness(*args: str, timeout_s: float) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", *args, "--json"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout_s)
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_harness", *args, "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
     assert done.stdout.strip(), done.stderr[-2000:]
     return json.loads(done.stdout)
 
@@ -33,8 +38,18 @@ def test_a_fused_candidate_of_a_two_kernel_reference_profiles_as_fast_as_it_time
     smoke = harness("smoke", str(PROBLEM), str(FUSED), timeout_s=300)
     assert smoke["passed"], smoke
     timed = smoke["score"]["speedup"]
-    doc = harness("profile", str(PROBLEM), str(FUSED), "--baseline", "reference", "--sections", "SpeedOfLight",
-                  "--out", str(tmp_path), timeout_s=400)
+    doc = harness(
+        "profile",
+        str(PROBLEM),
+        str(FUSED),
+        "--baseline",
+        "reference",
+        "--sections",
+        "SpeedOfLight",
+        "--out",
+        str(tmp_path),
+        timeout_s=400,
+    )
     assert not doc["error"], doc["error"]
     ref, cand = doc["baseline"], doc["candidate"]
     assert ref["kernel_count"] == 2 and cand["kernel_count"] == 1, (ref["kernels"], cand["kernels"])

@@ -4,7 +4,10 @@ import math
 import random
 
 from gpu_harness.timing import (
-    MIN_SAMPLES, StoppingRule, relative_se_of_median, summarise,
+    MIN_SAMPLES,
+    StoppingRule,
+    relative_se_of_median,
+    summarise,
 )
 
 

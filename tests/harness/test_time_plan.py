@@ -32,13 +32,13 @@ def test_secret_repeats_shrink_for_slow_problems_and_never_reach_zero():
     assert secret_repeats(work(0.001), wanted=3, budget_s=40) == 3
     assert secret_repeats(work(0.1), wanted=3, budget_s=40) == MIN_SECRET_REPEATS == 1
     assert secret_repeats(work(100.0), wanted=3, budget_s=1) == 1
-    assert secret_repeats(work(100.0), wanted=0, budget_s=1) == 1      # a problem asking for none still gets one
+    assert secret_repeats(work(100.0), wanted=0, budget_s=1) == 1  # a problem asking for none still gets one
 
 
 def test_without_a_callers_deadline_the_plan_sizes_it_between_the_budget_and_the_cap():
     fast = make(work(0.0001), 2, budget_s=40, cap_s=900)
     assert fast.auto and fast.deadline_s == 40 and fast.fits and fast.secret_repeats == 2
-    slow = make(work(0.1), 2, budget_s=40, cap_s=900)                # 40 cases of a 100 ms reference
+    slow = make(work(0.1), 2, budget_s=40, cap_s=900)  # 40 cases of a 100 ms reference
     assert 40 < slow.deadline_s < 900 and slow.fits and slow.secret_repeats == 1
     assert slow.deadline_s >= 2 * slow.est_total_s and "sized to the problem" in slow.reason
     huge = make(work(10.0), 2, budget_s=40, cap_s=900)
@@ -54,10 +54,12 @@ def test_a_callers_deadline_is_honoured_and_a_plan_that_cannot_fit_says_what_to_
 
 def test_the_measured_pace_only_lengthens_an_auto_deadline_and_never_past_the_cap():
     plan = make(work(0.01), 2, budget_s=40, cap_s=100)
-    assert replan(plan, elapsed_s=5, done_est_s=5, left_est_s=1, where="x") is None     # on pace
-    assert replan(plan, elapsed_s=30, done_est_s=3, left_est_s=5, where="x") == 93      # 10x slower: 30 + 5 * 10 * 1.25
+    assert replan(plan, elapsed_s=5, done_est_s=5, left_est_s=1, where="x") is None  # on pace
+    assert (
+        replan(plan, elapsed_s=30, done_est_s=3, left_est_s=5, where="x") == 93
+    )  # 10x slower: 30 + 5 * 10 * 1.25
     assert plan.deadline_s == 93 and plan.replanned and plan.fits
-    assert replan(plan, elapsed_s=60, done_est_s=3, left_est_s=5, where="y") == 100     # 20x slower: the cap
+    assert replan(plan, elapsed_s=60, done_est_s=3, left_est_s=5, where="y") == 100  # 20x slower: the cap
     assert plan.deadline_s == 100 and not plan.fits and plan.suggest_deadline_s > 100
     explicit = make(work(0.01), 2, budget_s=40, explicit=True)
     assert replan(explicit, elapsed_s=30, done_est_s=3, left_est_s=5, where="x") is None
@@ -90,23 +92,25 @@ def test_a_candidate_that_looks_slow_cannot_cut_the_secret_repeats_that_catch_it
     honest = smoke_planned(MANY, HONEST, "test", budget_s=1.5)
     cheat = smoke_planned(MANY, PUBLIC_ONLY, "test", budget_s=1.5)
     assert cheat.status == "failed", (cheat.status, cheat.error, cheat.plan)
-    assert sum(c.kind == "test" for c in cheat.cases) == 40 and all(c.passed for c in cheat.cases if c.kind == "test")
+    assert sum(c.kind == "test" for c in cheat.cases) == 40 and all(
+        c.passed for c in cheat.cases if c.kind == "test"
+    )
     secret = [c for c in cheat.cases if c.kind == "secret"]
     assert len(secret) >= 40 and not any(c.passed for c in secret)
     assert cheat.plan["secret_repeats"] >= max(1, honest.plan["secret_repeats"] - 1)
-    assert cheat.plan["measured"]["test_call_s"] < 1.0          # its 3 s sleep is nowhere in the judge's measures
+    assert cheat.plan["measured"]["test_call_s"] < 1.0  # its 3 s sleep is nowhere in the judge's measures
 
 
 @cpu_only
 def test_a_benchmark_slower_than_the_timeout_is_timed_or_correct_but_not_timed_never_failed():
     planned = smoke_planned(SLOW_BENCH, HONEST, budget_s=0.5)
     assert planned.status == "passed" and planned.timing, (planned.error, planned.not_run, planned.plan)
-    assert planned.plan["deadline_s"] > 0.5 + 5                      # past the first kill: the kill clock followed
+    assert planned.plan["deadline_s"] > 0.5 + 5  # past the first kill: the kill clock followed
 
     fixed = smoke_planned(SLOW_BENCH, HONEST, deadline_s=1.5, timeout_s=3)
     assert fixed.status in ("passed", "error"), (fixed.status, fixed.error)
     assert fixed.cases and all(c.passed for c in fixed.cases)
-    if fixed.status == "error":      # timing, or the re-check after it, did not fit: what to pass, and why
+    if fixed.status == "error":  # timing, or the re-check after it, did not fit: what to pass, and why
         assert fixed.error.kind in ("not_timed", "deadline"), fixed.error
         assert fixed.error.message.startswith("correct, not timed:") or fixed.not_run, fixed.error.message
         assert "--deadline" in fixed.error.message or "--timeout" in fixed.error.message
@@ -123,11 +127,13 @@ def test_a_kill_before_the_candidate_was_loaded_is_the_harness_running_out_of_ti
         "    return torch.ones(size, device='cuda' if torch.cuda.is_available() else 'cpu') * seed\n\n\n"
         "def ref_kernel(data):\n"
         "    if data.numel() >= 1000:\n        time.sleep(30)     # the reference at the benchmark's size\n"
-        "    return data * 2\n")
+        "    return data * 2\n"
+    )
     (tmp_path / "task.yml").write_text(
         'files:\n  - {"name": "submission.py", "source": "@SUBMISSION@"}\n'
         '  - {"name": "task.py", "source": "task.py"}\n  - {"name": "reference.py", "source": "reference.py"}\n'
-        'tests:\n  - {"size": 8, "seed": 1}\nbenchmarks:\n  - {"size": 1000, "seed": 2}\nroofline: false\n')
+        'tests:\n  - {"size": 8, "seed": 1}\nbenchmarks:\n  - {"size": 1000, "seed": 2}\nroofline: false\n'
+    )
     (tmp_path / "double.py").write_text("def custom_kernel(data):\n    return data * 2\n")
     report = smoke_planned(tmp_path, tmp_path / "double.py", deadline_s=3, timeout_s=3.5)
     assert report.status == "error" and report.error.kind == "deadline", (report.status, report.error)
@@ -139,15 +145,17 @@ def slow_at_size_problem(folder, seconds):
     """A problem whose reference, and an honest candidate as slow as it, take `seconds` a call at the
     benchmark's size and nothing at the test's."""
     (folder / "task.py").write_text("import torch\ninput_t = torch.Tensor\noutput_t = torch.Tensor\n")
-    body = (f"    if data.numel() >= 1000:\n        time.sleep({seconds})\n    return data * 2\n")
+    body = f"    if data.numel() >= 1000:\n        time.sleep({seconds})\n    return data * 2\n"
     (folder / "reference.py").write_text(
         "import time\nimport torch\n\n\ndef generate_input(size, seed):\n"
         "    return torch.ones(size, device='cuda' if torch.cuda.is_available() else 'cpu') * seed\n\n\n"
-        "def ref_kernel(data):\n" + body)
+        "def ref_kernel(data):\n" + body
+    )
     (folder / "task.yml").write_text(
         'files:\n  - {"name": "submission.py", "source": "@SUBMISSION@"}\n'
         '  - {"name": "task.py", "source": "task.py"}\n  - {"name": "reference.py", "source": "reference.py"}\n'
-        'tests:\n  - {"size": 8, "seed": 1}\nbenchmarks:\n  - {"size": 1000, "seed": 2}\nroofline: false\n')
+        'tests:\n  - {"size": 8, "seed": 1}\nbenchmarks:\n  - {"size": 1000, "seed": 2}\nroofline: false\n'
+    )
     (folder / "as_slow.py").write_text("import time\n\n\ndef custom_kernel(data):\n" + body)
     return folder, folder / "as_slow.py"
 
@@ -169,7 +177,7 @@ def test_a_case_that_cannot_end_before_the_kill_stops_at_the_deadline_instead_of
 def test_on_the_gpu_forty_cases_of_a_100_ms_reference_get_a_verdict():
     honest = smoke_planned(MANY, HONEST)
     assert honest.status == "passed", (honest.error, honest.not_run, honest.plan)
-    assert honest.plan["measured"]["test_call_s"] > 0.03, honest.plan     # a slow reference, really
+    assert honest.plan["measured"]["test_call_s"] > 0.03, honest.plan  # a slow reference, really
     wrong = smoke_planned(MANY, WRONG)
     assert wrong.status == "failed", (wrong.error, wrong.plan)
 

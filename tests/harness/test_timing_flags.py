@@ -7,8 +7,11 @@ from gpu_harness.timing_flags import hidden_work, speedup_insane
 
 def rounds(cand_host, null_host, ref_host, cand_call=0.03, null_call=0.01, ref_call=0.1):
     n = len(cand_host)
-    return {"candidate": ([cand_call] * n, cand_host), "null": ([null_call] * n, null_host),
-            "reference": ([ref_call] * n, ref_host)}
+    return {
+        "candidate": ([cand_call] * n, cand_host),
+        "null": ([null_call] * n, null_host),
+        "reference": ([ref_call] * n, ref_host),
+    }
 
 
 def test_work_on_a_side_stream_is_seen_on_every_sample():

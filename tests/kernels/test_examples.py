@@ -22,7 +22,7 @@ import torch
 from gpu_harness import outcome
 from tests.kernels.library import CPU_LANGUAGES, GPU_LANGUAGES, REPO, WorkerClient, examples
 
-try:                                    # the harness branch moved it (issue 8)
+try:  # the harness branch moved it (issue 8)
     from gpu_harness.buffers import learn_buffers
 except ImportError:
     from gpu_harness.check import learn_buffers
@@ -38,10 +38,16 @@ def _harness_knows_unread_buffers() -> bool:
 
 HARNESS_KNOWS_UNREAD_BUFFERS = _harness_knows_unread_buffers()
 HARNESS_REPORTS_NOT_RUN = "not_run" in (REPO / "gpu_harness" / "outcome.py").read_text()
-needs_buffer_rule = pytest.mark.xfail(not HARNESS_KNOWS_UNREAD_BUFFERS, strict=True,
-                                      reason="harness branch (issue 8): unread inputs are output buffers")
-needs_not_run = pytest.mark.xfail(not HARNESS_REPORTS_NOT_RUN, strict=True,
-                                  reason="harness branch (issue 8): needs_gpu is exit 3 / status not_run")
+needs_buffer_rule = pytest.mark.xfail(
+    not HARNESS_KNOWS_UNREAD_BUFFERS,
+    strict=True,
+    reason="harness branch (issue 8): unread inputs are output buffers",
+)
+needs_not_run = pytest.mark.xfail(
+    not HARNESS_REPORTS_NOT_RUN,
+    strict=True,
+    reason="harness branch (issue 8): needs_gpu is exit 3 / status not_run",
+)
 DESTINATION_PASSING = {"softmax"}
 
 
@@ -79,13 +85,19 @@ def test_every_problem_has_torch_and_triton_examples_and_enough_gpu_ones():
 
 
 @pytest.mark.skipif(HAS_GPU, reason="shows the behaviour without a GPU")
-@pytest.mark.parametrize("problem,candidate", [
-    pytest.param(p, c, marks=needs_not_run, id=f"{p}-{lang}") for lang in GPU_LANGUAGES for p, c in examples(lang)])
+@pytest.mark.parametrize(
+    "problem,candidate",
+    [
+        pytest.param(p, c, marks=needs_not_run, id=f"{p}-{lang}")
+        for lang in GPU_LANGUAGES
+        for p, c in examples(lang)
+    ],
+)
 def test_gpu_example_is_reported_not_run_without_a_gpu(worker, problem, candidate):
     report = worker.smoke(REPO / "kernels" / problem, candidate, "test", timeout_s=120)
     assert report["error"]["kind"] == outcome.KIND_NEEDS_GPU, report["error"]
     assert report["exit_code"] == EXIT_NOT_RUN and report.get("status") == "not_run", report
-    assert not any(c["passed"] is False for c in report["cases"])    # never reported as a failed case
+    assert not any(c["passed"] is False for c in report["cases"])  # never reported as a failed case
 
 
 @pytest.mark.skipif(HAS_GPU, reason="shows the behaviour without a GPU")
@@ -93,8 +105,22 @@ def test_gpu_example_is_reported_not_run_without_a_gpu(worker, problem, candidat
 def test_cli_exits_3_for_a_gpu_example_without_a_gpu():
     candidate = REPO / "kernels" / "vectoradd" / "examples" / "submission_cupy.py"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-m", "gpu_harness", "smoke", str(REPO / "kernels" / "vectoradd"),
-                           str(candidate), "--json"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_harness",
+            "smoke",
+            str(REPO / "kernels" / "vectoradd"),
+            str(candidate),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     report = json.loads(done.stdout)
     assert done.returncode == EXIT_NOT_RUN, (done.returncode, report.get("error"))
     assert report["status"] == "not_run" and report["error"]["kind"] == "needs_gpu"

@@ -20,9 +20,10 @@ BLOCK = 16
 def scan():
     mp = pytest.MonkeyPatch()
     mp.setenv("TRITON_INTERPRET", "1")
-    mp.syspath_prepend(str(KERNELS / "prefix_sum"))            # its `from task import ...`
-    spec = importlib.util.spec_from_file_location("prefix_sum_triton",
-                                                  KERNELS / "prefix_sum" / "examples" / "submission_triton.py")
+    mp.syspath_prepend(str(KERNELS / "prefix_sum"))  # its `from task import ...`
+    spec = importlib.util.spec_from_file_location(
+        "prefix_sum_triton", KERNELS / "prefix_sum" / "examples" / "submission_triton.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     yield module
@@ -40,12 +41,12 @@ def test_a_tile_adds_published_sums_back_to_the_latest_prefix(scan, tiles, prefi
     words = torch.zeros(tiles + 2, dtype=torch.int64)
     for i in range(tiles):
         words[i] = _word(float(sums[: i + 1].sum()), 2) if i == prefix_at else _word(float(sums[i]), 1)
-    words[tiles + 1] = tiles                                  # the tile counter: this program gets tile `tiles`
+    words[tiles + 1] = tiles  # the tile counter: this program gets tile `tiles`
     n = (tiles + 1) * BLOCK
     x = torch.zeros(n)
-    x[tiles * BLOCK:] = 1.0
+    x[tiles * BLOCK :] = 1.0
     y = torch.full((n,), float("nan"))
-    scan.scan_kernel[(1,)](x, y, words, words[tiles + 1:], n, BLOCK=BLOCK, WINDOW=scan.WINDOW)
+    scan.scan_kernel[(1,)](x, y, words, words[tiles + 1 :], n, BLOCK=BLOCK, WINDOW=scan.WINDOW)
     before = float(sums.sum())
-    assert y[tiles * BLOCK:].tolist() == [before + i + 1 for i in range(BLOCK)]
-    assert int(words[tiles]) & 3 == 2                         # and it published its own inclusive prefix
+    assert y[tiles * BLOCK :].tolist() == [before + i + 1 for i in range(BLOCK)]
+    assert int(words[tiles]) & 3 == 2  # and it published its own inclusive prefix

@@ -24,7 +24,8 @@ def _same(a, b, skip=()) -> bool:
     """Same tensors (bitwise, float8 included), leaves at positions in `skip` (output buffers) aside."""
     pairs = [(x, y) for i, (x, y) in enumerate(zip(_leaves(a), _leaves(b))) if i not in skip]
     return len(_leaves(a)) == len(_leaves(b)) and all(
-        x.dtype == y.dtype and x.shape == y.shape and torch.equal(_bits(x), _bits(y)) for x, y in pairs)
+        x.dtype == y.dtype and x.shape == y.shape and torch.equal(_bits(x), _bits(y)) for x, y in pairs
+    )
 
 
 def _unread(problem, data) -> set[int]:
@@ -33,8 +34,11 @@ def _unread(problem, data) -> set[int]:
     unread = set()
     for i, leaf in enumerate(_leaves(data)):
         saved = leaf.clone()
-        _bits(leaf).copy_(torch.randint_like(_bits(leaf), 0, 100) if _bits(leaf).dtype == torch.uint8
-                          else torch.full_like(leaf, float("nan")))
+        _bits(leaf).copy_(
+            torch.randint_like(_bits(leaf), 0, 100)
+            if _bits(leaf).dtype == torch.uint8
+            else torch.full_like(leaf, float("nan"))
+        )
         if torch.equal(problem.reference(data), expected):
             unread.add(i)
         leaf.copy_(saved)
@@ -59,17 +63,23 @@ def test_reference_is_seeded_deterministic_and_passes_its_own_check(name):
     problem = load_problem(KERNELS / name)
     for case in problem.tests:
         data = problem.generate(case.params)
-        assert all(t.device.type == "cpu" for t in _leaves(data))     # picks the CPU when there is no GPU
+        assert all(t.device.type == "cpu" for t in _leaves(data))  # picks the CPU when there is no GPU
         buffers = _unread(problem, data)
-        assert len(buffers) <= 1 and buffers <= {len(_leaves(data)) - 1}, \
+        assert len(buffers) <= 1 and buffers <= {len(_leaves(data)) - 1}, (
             f"{case.params}: only a last output buffer may go unread, not inputs {buffers}"
-        assert _same(data, problem.generate(case.params), buffers), f"{case.params}: same seed, different data"
+        )
+        assert _same(data, problem.generate(case.params), buffers), (
+            f"{case.params}: same seed, different data"
+        )
         first, second = problem.reference(data), problem.reference(data)
         assert torch.equal(first, second), f"{case.params}: the reference is not deterministic"
         assert torch.isfinite(first.float()).all()
         verdict = problem.own_check(data, first)
         assert verdict is None or verdict[0], f"{case.params}: its own check rejects the reference: {verdict}"
-    one, other = problem.tests[-1].params, dict(problem.tests[-1].params, seed=problem.tests[-1].params["seed"] + 1)
+    one, other = (
+        problem.tests[-1].params,
+        dict(problem.tests[-1].params, seed=problem.tests[-1].params["seed"] + 1),
+    )
     assert not _same(problem.generate(one), problem.generate(other), buffers), "the seed changes nothing"
 
 
@@ -80,7 +90,7 @@ def test_softmax_hands_in_an_output_buffer_that_the_reference_ignores():
         assert out.shape == x.shape and out.dtype == x.dtype == getattr(torch, dtype)
         expected = problem.reference((x, out))
         out.fill_(float("nan"))
-        assert torch.equal(problem.reference((x, out)), expected)   # the buffer is never read
+        assert torch.equal(problem.reference((x, out)), expected)  # the buffer is never read
         assert torch.allclose(expected.float().sum(-1), torch.ones(5), atol=1e-2)
 
 
@@ -99,7 +109,9 @@ def test_nvfp4_reference_decodes_e2m1_codes_and_scales():
     problem = load_problem(KERNELS / "nvfp4_gemv")
     dequantize = problem._reference().dequantize
     codes = torch.arange(16, dtype=torch.uint8)
-    packed = (codes[0::2] | (codes[1::2] << 4))[None]                  # 16 values, two per byte
+    packed = (codes[0::2] | (codes[1::2] << 4))[None]  # 16 values, two per byte
     scale = torch.tensor([[2.0]]).to(torch.float8_e4m3fn)
     values = dequantize(packed, scale)[0]
-    assert values.tolist() == [2 * v for v in (0, .5, 1, 1.5, 2, 3, 4, 6, -0., -.5, -1, -1.5, -2, -3, -4, -6)]
+    assert values.tolist() == [
+        2 * v for v in (0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6)
+    ]

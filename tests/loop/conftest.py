@@ -40,9 +40,18 @@ def bare_python() -> str:
         if not entry.name.startswith(HIDDEN):
             (bare_site / entry.name).symlink_to(entry)
     python = str(root / "venv" / "bin" / "python")
-    probe = subprocess.run([python, "-c", "import torch, triton\ntry:\n import yaml\nexcept ImportError:\n print('no yaml')"
-                            "\ntry:\n import gpu_harness\nexcept ImportError:\n print('no harness')"],
-                           capture_output=True, text=True, cwd=root, env={"PATH": os.environ["PATH"]})
+    probe = subprocess.run(
+        [
+            python,
+            "-c",
+            "import torch, triton\ntry:\n import yaml\nexcept ImportError:\n print('no yaml')"
+            "\ntry:\n import gpu_harness\nexcept ImportError:\n print('no harness')",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PATH": os.environ["PATH"]},
+    )
     assert probe.stdout.split("\n")[:2] == ["no yaml", "no harness"], probe.stderr
     yield python
     shutil.rmtree(root, ignore_errors=True)
@@ -55,9 +64,13 @@ def workspace(tmp_path: Path) -> Path:
     ws.mkdir()
     shutil.copytree(KERNELS / "vectoradd", ws / "vectoradd", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(KERNELS / "utils.py", ws / "utils.py")
-    (ws / WRONG).write_text("def custom_kernel(data):\n    A, B, C = data\n    C.copy_(A - B)\n    return C\n")
-    (ws / CHEAT).write_text("import torch\n\n\ndef custom_kernel(data):\n    A, B, C = data\n"
-                            "    torch.add(A, B, out=C)\n    B.zero_()  # clobbers an input\n    return C\n")
+    (ws / WRONG).write_text(
+        "def custom_kernel(data):\n    A, B, C = data\n    C.copy_(A - B)\n    return C\n"
+    )
+    (ws / CHEAT).write_text(
+        "import torch\n\n\ndef custom_kernel(data):\n    A, B, C = data\n"
+        "    torch.add(A, B, out=C)\n    B.zero_()  # clobbers an input\n    return C\n"
+    )
     os.chmod(tmp_path, 0o755)
     return ws
 
@@ -67,7 +80,7 @@ def loop_config(tmp_path: Path, sshd, tmp_path_factory, bare_python) -> Path:
     """Target `gpu`: the real sshd, a fresh workdir (no harness there), the bare python."""
     extra = f'history_db = "{tmp_path / "history.sqlite3"}"\n'
     path = write_config(tmp_path / "config.toml", sshd, make_workdir(tmp_path_factory, sshd.user))
-    text = path.read_text().replace('[targets.local]', extra + '[targets.local]')
+    text = path.read_text().replace("[targets.local]", extra + "[targets.local]")
     text = text.replace('kind = "ssh"\n', f'kind = "ssh"\npython = "{bare_python}"\n')
     text = text.replace('kind = "local"\n', f'kind = "local"\npython = "{bare_python}"\n')
     path.write_text(text)

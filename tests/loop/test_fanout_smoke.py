@@ -24,7 +24,7 @@ from tests.loop.test_kernel_loop import stdio
 
 pytestmark = pytest.mark.anyio
 
-LOGGING = '''import os
+LOGGING = """import os
 import time
 
 import torch
@@ -38,7 +38,7 @@ def custom_kernel(data):
         f.write("{name} %s %.6f\\n" % (os.environ.get("CUDA_VISIBLE_DEVICES"), time.time()))
     {body}
     return C
-'''
+"""
 FAST = "torch.add(A, B, out=C)"
 SLOW = "time.sleep(0.002)\n    torch.add(A, B, out=C)"
 
@@ -49,7 +49,9 @@ SHM = Path("/dev/shm")
 def calls_log(tmp_path: Path) -> Path:
     """Where the candidates log their calls: a confined candidate may write only its scratch folder,
     the compile caches and /dev (POSIX shared memory lives in /dev/shm), never tmp_path."""
-    return SHM / f"bifrost-calls-{os.getpid()}-{tmp_path.name}.log" if SHM.is_dir() else tmp_path / "calls.log"
+    return (
+        SHM / f"bifrost-calls-{os.getpid()}-{tmp_path.name}.log" if SHM.is_dir() else tmp_path / "calls.log"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -74,17 +76,26 @@ def spans(log: Path) -> dict[str, tuple[str, float, float]]:
         name, gpu, at = line.split()
         prev = seen.get(name)
         assert prev is None or prev[0] == gpu, f"{name} moved from GPU {prev[0]} to {gpu}"
-        seen[name] = (gpu, min(prev[1], float(at)) if prev else float(at), max(prev[2], float(at)) if prev else float(at))
+        seen[name] = (
+            gpu,
+            min(prev[1], float(at)) if prev else float(at),
+            max(prev[2], float(at)) if prev else float(at),
+        )
     return seen
 
 
 def shared_slots(found: dict[str, tuple[str, float, float]]) -> list:
-    return [(a, b) for (a, x), (b, y) in itertools.combinations(found.items(), 2)
-            if x[0] == y[0] and x[1] < y[2] and y[1] < x[2]]
+    return [
+        (a, b)
+        for (a, x), (b, y) in itertools.combinations(found.items(), 2)
+        if x[0] == y[0] and x[1] < y[2] and y[1] < x[2]
+    ]
 
 
 def with_gpus(config: Path, gpus: str) -> Path:
-    text = config.read_text().replace('[targets.local]\nkind = "local"\n', f'[targets.local]\nkind = "local"\ngpus = {gpus}\n')
+    text = config.read_text().replace(
+        '[targets.local]\nkind = "local"\n', f'[targets.local]\nkind = "local"\ngpus = {gpus}\n'
+    )
     config.write_text(text)
     return config
 
@@ -99,14 +110,19 @@ async def test_six_candidates_fan_out_over_two_gpus_with_a_ranking(loop_config, 
         seen.append(message or "")
 
     async with Client(stdio(config, workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths,
-                                                           "target": "local"}, progress_callback=on_progress)
+        result = await client.call_tool(
+            "run_smoke_test",
+            {"problem": "vectoradd", "candidates": paths, "target": "local"},
+            progress_callback=on_progress,
+        )
         assert not result.is_error, result.content[0].text
         history = await client.call_tool("history", {"problem": "vectoradd", "limit": 50})
     report = result.structured_content
     assert report["kind"] == "smoke_fanout" and report["slots"] == 2
     assert [r["candidate"] for r in report["reports"]] == paths
-    assert report["summary"].startswith(f"6 candidates on the CPU (2 at a time) in ")  # fake GPUs: no GPU ran and report["summary"].endswith("5 pass, 1 fail")
+    assert report["summary"].startswith(
+        "6 candidates on the CPU (2 at a time) in "
+    )  # fake GPUs: no GPU ran and report["summary"].endswith("5 pass, 1 fail")
     assert sorted(report["ranking"]) == sorted(paths[:5]) and WRONG not in report["ranking"]
     assert report["failed"] and report["failed"][0].startswith(f"{WRONG}: FAIL")
     speedups = {r["candidate"]: r["speedup"] for r in report["reports"] if r["passed"]}
@@ -130,12 +146,17 @@ async def test_two_concurrent_fan_outs_on_one_target_never_share_a_gpu(loop_conf
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     first = write_candidates(workspace, log, ["one_a", "one_b", "one_c"])
     second = write_candidates(workspace, log, ["two_a", "two_b", "two_c"])
-    agents = [Bifrost(load_config(config), workspace) for _ in range(2)]  # two servers: only the flock parts them
+    agents = [
+        Bifrost(load_config(config), workspace) for _ in range(2)
+    ]  # two servers: only the flock parts them
     try:
         await agents[0].push(target="local")
-        reports = await asyncio.gather(*(
-            app.run_smoke_tests("vectoradd", cands, target="local", mode="test", push=False)
-            for app, cands in zip(agents, (first, second))))
+        reports = await asyncio.gather(
+            *(
+                app.run_smoke_tests("vectoradd", cands, target="local", mode="test", push=False)
+                for app, cands in zip(agents, (first, second))
+            )
+        )
     finally:
         for app in agents:
             await app.close()
@@ -146,8 +167,9 @@ async def test_two_concurrent_fan_outs_on_one_target_never_share_a_gpu(loop_conf
 
 async def test_candidate_and_candidates_are_exclusive(loop_config, workspace):
     async with Client(build_server(load_config(loop_config), workspace)) as client:
-        both = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": WRONG,
-                                                         "candidates": [WRONG]})
+        both = await client.call_tool(
+            "run_smoke_test", {"problem": "vectoradd", "candidate": WRONG, "candidates": [WRONG]}
+        )
         neither = await client.call_tool("run_smoke_test", {"problem": "vectoradd"})
     for result in (both, neither):
         assert result.is_error and "exactly one of `candidate`" in result.content[0].text
@@ -160,9 +182,28 @@ def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_
 
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["cli_a", "cli_b"]) + [WRONG]
-    done = subprocess.run([sys.executable, "-m", "mcp_bifrost", "smoke", "vectoradd", *paths, "--target", "local",
-                           "--mode", "test", "--json", "--workspace", str(workspace), "--config", str(config)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcp_bifrost",
+            "smoke",
+            "vectoradd",
+            *paths,
+            "--target",
+            "local",
+            "--mode",
+            "test",
+            "--json",
+            "--workspace",
+            str(workspace),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr  # one candidate failed
     report = json.loads(done.stdout)
     assert report["kind"] == "smoke_fanout" and report["ranking"] == paths[:2]
@@ -170,14 +211,18 @@ def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_
     assert {g for g, _, _ in spans(log).values()} <= {"0", "1"}
 
 
-async def test_three_candidates_fan_out_as_slurm_jobs(slurm_cluster, workspace, tmp_path, tmp_path_factory, bare_python):
+async def test_three_candidates_fan_out_as_slurm_jobs(
+    slurm_cluster, workspace, tmp_path, tmp_path_factory, bare_python
+):
     from tests.conftest import make_workdir
     from tests.targets.test_slurm import cluster_config
 
     log = calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["slurm_a", "slurm_b"]) + [WRONG]
     assert slurm_cluster.login is not None
-    config = cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python)
+    config = cluster_config(
+        slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python
+    )
     app = Bifrost(config, workspace)
     seen: list[str] = []
 
@@ -207,8 +252,14 @@ async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, 
         report = await app.run_smoke_tests("vectoradd", paths, target="local", mode="test")
     finally:
         await app.close()
-    assert report.slots == 1 and report.gpus == [0, 0, 0] and report.summary.startswith("3 candidates on the CPU (1 at a time) in ")
-    assert all(r.runner in ("worker started", "warm worker") for r in report.reports)  # the target's one worker
+    assert (
+        report.slots == 1
+        and report.gpus == [0, 0, 0]
+        and report.summary.startswith("3 candidates on the CPU (1 at a time) in ")
+    )
+    assert all(
+        r.runner in ("worker started", "warm worker") for r in report.reports
+    )  # the target's one worker
     found = spans(log)
     assert {g for g, _, _ in found.values()} == {"0"} and not shared_slots(found), found
 
@@ -220,8 +271,9 @@ exit 1
 """
 
 
-async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(slurm_cluster, workspace, tmp_path_factory,
-                                                                       bare_python):
+async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(
+    slurm_cluster, workspace, tmp_path_factory, bare_python
+):
     """The harness's profile runs in an srun step (a Slurm job id, a Slurm-given GPU), not on the login
     node. The stand-in ncu, named to the job by srun_options (GPU_HARNESS_NCU), answers as a GPU without
     counter access."""
@@ -235,8 +287,12 @@ async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(slurm_clu
     fakebin.chmod(0o777)
     (fakebin / "ncu").write_text(FAKE_NCU)
     (fakebin / "ncu").chmod(0o755)
-    config = cluster_config(slurm_cluster, workdir, python=bare_python,
-                            srun_options=[f"--export=ALL,GPU_HARNESS_NCU={fakebin / 'ncu'}"])
+    config = cluster_config(
+        slurm_cluster,
+        workdir,
+        python=bare_python,
+        srun_options=[f"--export=ALL,GPU_HARNESS_NCU={fakebin / 'ncu'}"],
+    )
     app = Bifrost(config, workspace)
     try:
         with pytest.raises(Exception) as failed:
@@ -250,19 +306,24 @@ async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(slurm_clu
 
 
 async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_carries_the_report(
-        slurm_cluster, workspace, tmp_path_factory, bare_python):
+    slurm_cluster, workspace, tmp_path_factory, bare_python
+):
     """The srun step past the call budget is claimed as a job, as on an ssh target; it runs on and its
     report arrives in job_status."""
     from tests.conftest import make_workdir
     from tests.targets.test_slurm import cluster_config
 
     assert slurm_cluster.login is not None
-    config = cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python)
+    config = cluster_config(
+        slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user), python=bare_python
+    )
     config.limits.call_budget_s, config.limits.progress_interval_s = 0.5, 0.25
     app = Bifrost(config, workspace)
     try:
         started = await app.run_smoke_test("vectoradd", HONEST, mode="test", timeout_s=120)
-        assert started.status == "running" and started.job_id and started.job_id.startswith("cluster:"), started.summary
+        assert started.status == "running" and started.job_id and started.job_id.startswith("cluster:"), (
+            started.summary
+        )
         with anyio.fail_after(120):
             while (status := await app.job_status(started.job_id)).state == "running":
                 await anyio.sleep(0.3)
@@ -283,23 +344,31 @@ def budgeted(config_path: Path, budget_s: float):
 
 
 async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report(
-        loop_config, workspace, tmp_path):
+    loop_config, workspace, tmp_path
+):
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["late_a", "late_b", "late_c"]) + [WRONG]
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"})
+        result = await client.call_tool(
+            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
+        )
         assert not result.is_error, result.content[0].text
         started = result.structured_content
         assert started["status"] == "running" and started["job_id"].startswith("local:"), started["summary"]
         assert started["summary"].startswith(f"RUNNING as job {started['job_id']}: 4 candidates")
         with anyio.fail_after(120):
-            while (status := (await client.call_tool("job_status", {"job_id": started["job_id"]})
-                              ).structured_content)["state"] == "running":
+            while (
+                status := (
+                    await client.call_tool("job_status", {"job_id": started["job_id"]})
+                ).structured_content
+            )["state"] == "running":
                 await anyio.sleep(0.3)
     assert status["state"] == "finished" and status["exit_code"] == 1, status  # one candidate fails
     report = status["report"]
     assert report["kind"] == "smoke_fanout" and report["status"] == "done"
-    assert [r["candidate"] for r in report["reports"]] == paths and report["summary"].endswith("3 pass, 1 fail")
+    assert [r["candidate"] for r in report["reports"]] == paths and report["summary"].endswith(
+        "3 pass, 1 fail"
+    )
     assert sorted(report["ranking"]) == sorted(paths[:3]) and set(report["gpus"]) == {0, 1}
 
 
@@ -310,7 +379,9 @@ async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, works
         text = (workspace / path).read_text().replace(FAST, SLEEPY)
         (workspace / path).write_text(text)
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"})
+        result = await client.call_tool(
+            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
+        )
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
         with anyio.fail_after(60):
@@ -326,9 +397,12 @@ async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, works
     assert log.stat().st_size == size, "candidates kept running after job_cancel"
 
 
-@pytest.mark.parametrize("target", ["local", "gpu"], ids=["local-target", "ssh-target"])  # an id "gpu" would read as the gpu mark
-async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process_left(loop_config, workspace, tmp_path,
-                                                                                      target):
+@pytest.mark.parametrize(
+    "target", ["local", "gpu"], ids=["local-target", "ssh-target"]
+)  # an id "gpu" would read as the gpu mark
+async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process_left(
+    loop_config, workspace, tmp_path, target
+):
     """The holder that stands for the job reads the server's pipe: with the server gone it ends, and
     job_status says lost instead of running forever."""
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
@@ -337,11 +411,14 @@ async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process
     for path in paths:
         (workspace / path).write_text((workspace / path).read_text().replace(FAST, SLEEPY))
     async with Client(stdio(config, workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths,
-                                                           "mode": "test", "target": target})
+        result = await client.call_tool(
+            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": target}
+        )
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
-        pids = subprocess.run(["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True).stdout.split()
+        pids = subprocess.run(
+            ["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True
+        ).stdout.split()
         assert pids, "the server process was not found"
         for pid in pids:
             os.kill(int(pid), signal.SIGKILL)
@@ -353,6 +430,12 @@ async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process
     finally:
         await app.close()
     assert status.state == "lost", status
-    table = subprocess.run(["ps", "-e", "-o", "pgid=,stat="], capture_output=True, text=True).stdout.split("\n")
-    live = [line for line in table if line.split()[:1] == [str(status.pgid)] and not line.split()[1].startswith("Z")]
+    table = subprocess.run(["ps", "-e", "-o", "pgid=,stat="], capture_output=True, text=True).stdout.split(
+        "\n"
+    )
+    live = [
+        line
+        for line in table
+        if line.split()[:1] == [str(status.pgid)] and not line.split()[1].startswith("Z")
+    ]
     assert not live, live  # (a zombie may stay: a container's init need not reap it)

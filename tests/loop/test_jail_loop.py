@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 STRAYS = Path(__file__).resolve().parents[1] / "harness" / "candidates" / "jail"
 # A candidate that leaves a detached sleeper behind at import, logs its pid (to /dev/shm: a confined
 # candidate may not write elsewhere) and sleeps in every call, so a fan-out of them outlives the budget.
-LOGS_ITS_STRAY = '''import os
+LOGS_ITS_STRAY = """import os
 import time
 
 import torch
@@ -42,7 +42,7 @@ def custom_kernel(data):
     A, B, C = data
     time.sleep(0.15)
     return torch.add(A, B, out=C)
-'''
+"""
 
 
 def alive(pid: int) -> bool:
@@ -50,19 +50,22 @@ def alive(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return False
-    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 async def test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so(loop_config, workspace):
     (workspace / "vectoradd" / "stray.py").write_text((STRAYS / "stray_sleeper.py").read_text())
     started = time.monotonic()
     async with Client(build_server(load_config(loop_config), workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": "vectoradd/stray.py",
-                                                           "mode": "test"})
+        result = await client.call_tool(
+            "run_smoke_test", {"problem": "vectoradd", "candidate": "vectoradd/stray.py", "mode": "test"}
+        )
     report = result.structured_content
     assert report["passed"], report["summary"]
     assert time.monotonic() - started < 60, "the verdict waited for the stray"
-    assert report["isolation"]["strays_killed"] >= 1 and report["isolation"]["survivors"] == 0, report["isolation"]
+    assert report["isolation"]["strays_killed"] >= 1 and report["isolation"]["survivors"] == 0, report[
+        "isolation"
+    ]
     assert "were killed" in report["summary"], report["summary"]
     pids = [int(p) for p in re.findall(r"stray pid (\d+)", report["stdout_tail"])]
     assert pids and not [p for p in pids if alive(p)], report["stdout_tail"]
@@ -75,12 +78,15 @@ async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_conf
         (workspace / "vectoradd" / f"{name}.py").write_text(LOGS_ITS_STRAY.format(log=str(log)))
         paths.append(f"vectoradd/{name}.py")
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test",
-                                                           "target": "local"})
+        result = await client.call_tool(
+            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
+        )
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
         with anyio.fail_after(60):
-            while not log.exists() or len(log.read_text().split()) < 4:   # two candidates (one per slot) started
+            while (
+                not log.exists() or len(log.read_text().split()) < 4
+            ):  # two candidates (one per slot) started
                 await anyio.sleep(0.1)
         cancelled = (await client.call_tool("job_cancel", {"job_id": started["job_id"]})).structured_content
         assert cancelled["state"] == "killed" and cancelled["survivors"] == 0, cancelled
@@ -94,8 +100,10 @@ async def test_cancelling_a_smoke_test_job_kills_its_candidates_strays(loop_conf
     log = calls_log(tmp_path)
     (workspace / "vectoradd" / "held.py").write_text(LOGS_ITS_STRAY.format(log=str(log)))
     async with Client(build_server(budgeted(loop_config, 0.5), workspace)) as client:
-        result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": "vectoradd/held.py",
-                                                           "mode": "both", "target": "local"})
+        result = await client.call_tool(
+            "run_smoke_test",
+            {"problem": "vectoradd", "candidate": "vectoradd/held.py", "mode": "both", "target": "local"},
+        )
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
         with anyio.fail_after(60):

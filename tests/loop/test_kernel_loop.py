@@ -26,13 +26,17 @@ pytestmark = pytest.mark.anyio
 
 
 def stdio(config: Path, workspace: Path) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=[
-        "-m", "mcp_bifrost", "serve", "--workspace", str(workspace), "--config", str(config)],
-        env={**{k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "PYTHONPATH", "USER")}})
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_bifrost", "serve", "--workspace", str(workspace), "--config", str(config)],
+        env={**{k: v for k, v in os.environ.items() if k in ("HOME", "PATH", "PYTHONPATH", "USER")}},
+    )
 
 
 async def smoke(client: Client, candidate: str, **extra) -> dict:
-    result = await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": candidate, **extra})
+    result = await client.call_tool(
+        "run_smoke_test", {"problem": "vectoradd", "candidate": candidate, **extra}
+    )
     assert not result.is_error, result.content[0].text
     return result.structured_content
 
@@ -95,12 +99,17 @@ async def test_two_smoke_tests_on_one_target_serialise_on_the_gpu_lock(loop_conf
     def progress(i: int):
         async def report(elapsed: float, line: str) -> None:
             messages[i].append(line)
+
         return report
 
     try:
         await apps[0].push()
-        reports = await asyncio.gather(*(app.run_smoke_test("vectoradd", TRITON, push=False, progress=progress(i))
-                                         for i, app in enumerate(apps)))
+        reports = await asyncio.gather(
+            *(
+                app.run_smoke_test("vectoradd", TRITON, push=False, progress=progress(i))
+                for i, app in enumerate(apps)
+            )
+        )
     finally:
         for app in apps:
             await app.close()
@@ -109,7 +118,9 @@ async def test_two_smoke_tests_on_one_target_serialise_on_the_gpu_lock(loop_conf
     assert len(waited) == 1, [r.gpu_wait_s for r in reports]
     other = reports[1 - waited[0]]
     assert reports[waited[0]].gpu_wait_s >= 0.5 * (other.harness_wall_s or 0)
-    assert any(m.startswith("waiting for GPU 0, held by ") and "smoke vectoradd" in m for m in messages[waited[0]])
+    assert any(
+        m.startswith("waiting for GPU 0, held by ") and "smoke vectoradd" in m for m in messages[waited[0]]
+    )
 
 
 async def test_a_target_without_a_gpu_never_waits_for_a_gpu_lock(loop_config, workspace):
@@ -133,7 +144,8 @@ async def test_a_target_without_a_gpu_never_waits_for_a_gpu_lock(loop_config, wo
         first = await app.run_smoke_test("vectoradd", HONEST, mode="test", push=False)
         async with gpu_lock(app.target(), 0, "another run", timeout_s=10):
             second = await asyncio.wait_for(
-                app.run_smoke_test("vectoradd", HONEST, mode="test", push=False, progress=report), 60)
+                app.run_smoke_test("vectoradd", HONEST, mode="test", push=False, progress=report), 60
+            )
     finally:
         await app.close()
     assert first.passed and second.passed
@@ -162,14 +174,31 @@ async def test_history_records_every_result_and_plots_progress(loop_config, work
     image = next(c for c in result.content if c.type == "image")
     assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
     png = tmp_path / "progress.png"
-    cli = subprocess.run([sys.executable, "-m", "mcp_bifrost", "history", "vectoradd", "--plot", str(png),
-                          "--config", str(loop_config), "--workspace", str(workspace)],
-                         capture_output=True, text=True, timeout=60)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcp_bifrost",
+            "history",
+            "vectoradd",
+            "--plot",
+            str(png),
+            "--config",
+            str(loop_config),
+            "--workspace",
+            str(workspace),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cli.returncode == 0, cli.stderr
     assert "best so far" in cli.stdout and HONEST in cli.stdout and png.read_bytes().startswith(b"\x89PNG")
 
 
-async def test_an_over_budget_smoke_test_becomes_a_job_whose_status_carries_the_report(loop_config, workspace):
+async def test_an_over_budget_smoke_test_becomes_a_job_whose_status_carries_the_report(
+    loop_config, workspace
+):
     config = load_config(loop_config)
     config.limits.call_budget_s = 0.5
     config.limits.progress_interval_s = 0.25
@@ -178,8 +207,11 @@ async def test_an_over_budget_smoke_test_becomes_a_job_whose_status_carries_the_
         assert started["status"] == "running" and started["job_id"].startswith("gpu:"), started["summary"]
         assert started["summary"].startswith(f"RUNNING as job {started['job_id']}")
         with anyio.fail_after(120):
-            while (status := (await client.call_tool("job_status", {"job_id": started["job_id"]})
-                              ).structured_content)["state"] == "running":
+            while (
+                status := (
+                    await client.call_tool("job_status", {"job_id": started["job_id"]})
+                ).structured_content
+            )["state"] == "running":
                 await anyio.sleep(0.3)
         history = (await client.call_tool("history", {"problem": "vectoradd"})).structured_content
     assert status["state"] == "finished" and status["exit_code"] == 0
@@ -218,7 +250,9 @@ def test_reports_with_the_new_status_key_are_read_as_given():
     assert report.status == "not_run" and report.summary.startswith("NOT RUN")
 
 
-async def test_an_unprivileged_login_runs_the_loop_too(sshd_pool, tmp_path, tmp_path_factory, bare_python, workspace):
+async def test_an_unprivileged_login_runs_the_loop_too(
+    sshd_pool, tmp_path, tmp_path_factory, bare_python, workspace
+):
     """The harness folder, the GPU lock in /tmp and the worker, as a user that is not root."""
     import pwd
 

@@ -79,10 +79,15 @@ H100_VECTORADD = {
     "gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed": Metric(90.5, "%"),
     "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": Metric(89.8, "%"),
     "dram__bytes.sum.per_second": Metric(3.008e12, "byte/s"),
-    "launch__grid_dim_x": Metric(65536), "launch__grid_dim_y": Metric(1), "launch__grid_dim_z": Metric(1),
-    "launch__block_dim_x": Metric(128), "launch__block_dim_y": Metric(1), "launch__block_dim_z": Metric(1),
+    "launch__grid_dim_x": Metric(65536),
+    "launch__grid_dim_y": Metric(1),
+    "launch__grid_dim_z": Metric(1),
+    "launch__block_dim_x": Metric(128),
+    "launch__block_dim_y": Metric(1),
+    "launch__block_dim_z": Metric(1),
     "launch__registers_per_thread": Metric(20),
-    "launch__occupancy_limit_warps": Metric(16), "launch__occupancy_limit_registers": Metric(24),
+    "launch__occupancy_limit_warps": Metric(16),
+    "launch__occupancy_limit_registers": Metric(24),
     "smsp__average_warps_issue_stalled_long_scoreboard_per_issue_active.ratio": Metric(229.2),
     "smsp__average_warps_issue_stalled_drain_per_issue_active.ratio": Metric(7.9),
     "smsp__average_warps_issue_stalled_wait_per_issue_active.ratio": Metric(2.0),
@@ -92,16 +97,23 @@ H100_VECTORADD = {
 
 
 def test_a_memory_bound_kernel_is_summarised_from_the_report_numbers():
-    rules = [Rule("Achieved Occupancy", 4.0, "small"), Rule("Long Scoreboard Stalls", 9.1, "big"),
-             Rule("No estimate", None, "skipped"), Rule("Issue Slot Utilization", 6.5, "middle")]
+    rules = [
+        Rule("Achieved Occupancy", 4.0, "small"),
+        Rule("Long Scoreboard Stalls", 9.1, "big"),
+        Rule("No estimate", None, "skipped"),
+        Rule("Issue Slot Utilization", 6.5, "middle"),
+    ]
     k = ncu_summary.kernel(Action(H100_VECTORADD, rules), Module)
     assert k["bound"] == "memory" and k["duration_us"] == 127.04
     assert k["grid"] == "(65536, 1, 1)" and k["block"] == "(128, 1, 1)" and k["registers_per_thread"] == 20
     assert abs(k["dram_bytes"] - 3.008e12 * 127.04e-6) < 1e3  # rate x duration: ~382 MB for 3 x 8192^2 fp16
     assert k["occupancy_limiter"] == "warps per SM"
     assert [s.split(" ")[0] for s in k["top_stalls"]] == ["long_scoreboard", "drain", "wait"]
-    assert [a.split(",")[0] for a in k["advice"]] == ["[Long Scoreboard Stalls", "[Issue Slot Utilization",
-                                                      "[Achieved Occupancy"]
+    assert [a.split(",")[0] for a in k["advice"]] == [
+        "[Long Scoreboard Stalls",
+        "[Issue Slot Utilization",
+        "[Achieved Occupancy",
+    ]
     assert k["tensor_pipe_pct"] is None and k["l2_hit_pct"] is None  # absent metrics are null, never invented
 
 
@@ -145,11 +157,16 @@ def test_a_side_is_the_whole_call_with_its_total_and_a_limit_says_when_it_cut():
 
 
 def test_without_ncu_report_the_report_is_read_through_ncu_import_csv(tmp_path, monkeypatch):
-    monkeypatch.setattr(ncu_summary, "load_ncu_report", lambda ncu: (_ for _ in ()).throw(
-        ncu_summary.NcuReportMissing("no ncu_report here")))
+    monkeypatch.setattr(
+        ncu_summary,
+        "load_ncu_report",
+        lambda ncu: (_ for _ in ()).throw(ncu_summary.NcuReportMissing("no ncu_report here")),
+    )
     fake = tmp_path / "ncu"  # prints what `ncu --import REP --csv --page raw --print-units base` prints
-    fake.write_text(f'#!/bin/sh\n[ "$1 $3 $4 $5 $6 $7" = "--import --csv --page raw --print-units base" ] '
-                    f'|| exit 3\necho "==PROF== a line before the header"\ncat {NCU / "reference_2kernels.csv"}\n')
+    fake.write_text(
+        f'#!/bin/sh\n[ "$1 $3 $4 $5 $6 $7" = "--import --csv --page raw --print-units base" ] '
+        f'|| exit 3\necho "==PROF== a line before the header"\ncat {NCU / "reference_2kernels.csv"}\n'
+    )
     fake.chmod(0o755)
     got = ncu_summary.summarise(str(tmp_path / "reference.ncu-rep"), str(fake))
     assert [k["duration_us"] for k in got] == [k["duration_us"] for k in kernels("reference_2kernels.csv")]

@@ -13,9 +13,9 @@ import pytest
 from gpu_harness import ncu_summary
 from gpu_harness.profile import whole_call
 from mcp_bifrost.loop.history import History
-from mcp_bifrost.models import SmokeReport
 from mcp_bifrost.loop.profile_check import against_smoke, verdict
 from mcp_bifrost.loop.reports import parse_profile
+from mcp_bifrost.models import SmokeReport
 
 NCU = Path(__file__).resolve().parent / "ncu"
 SUMMARY = re.compile(r"reference: 2 kernels, (\d+\.\d) us; candidate: 1 kernel, (\d+\.\d) us: (\d\.\d\d)x")
@@ -30,10 +30,19 @@ def side(label: str, name: str, launch_count: int | None = None) -> dict:
 
 
 def doc(launch_count: int | None = None, **extra) -> dict:
-    return {"schema": 1, "kind": "profile", "harness_version": "t", "problem": "p", "sections": [], "error": None,
-            "device": {"type": "cuda", "name": "NVIDIA H100 80GB HBM3"}, "case": {"seed": 4004},
-            "candidate": side("candidate", "candidate_1kernel.csv", launch_count),
-            "baseline": side("reference", "reference_2kernels.csv", launch_count), **extra}
+    return {
+        "schema": 1,
+        "kind": "profile",
+        "harness_version": "t",
+        "problem": "p",
+        "sections": [],
+        "error": None,
+        "device": {"type": "cuda", "name": "NVIDIA H100 80GB HBM3"},
+        "case": {"seed": 4004},
+        "candidate": side("candidate", "candidate_1kernel.csv", launch_count),
+        "baseline": side("reference", "reference_2kernels.csv", launch_count),
+        **extra,
+    }
 
 
 def profile(launch_count: int | None = None, **extra):
@@ -84,17 +93,37 @@ def test_kernel_regex_is_named_in_the_summary():
     assert "only kernels matching 'axpb'" in profile(kernel_regex="axpb").summary
 
 
-@pytest.mark.parametrize("p,s,same", [(1.74, 1.74, True), (0.67, 1.74, False), (1.30, 1.0, False),
-                                      (1.03, 0.98, True), (1.10, 0.90, False), (1.2, 0.97, True)])
+@pytest.mark.parametrize(
+    "p,s,same",
+    [
+        (1.74, 1.74, True),
+        (0.67, 1.74, False),
+        (1.30, 1.0, False),
+        (1.03, 0.98, True),
+        (1.10, 0.90, False),
+        (1.2, 0.97, True),
+    ],
+)
 def test_ratios_agree_within_noise_and_on_one_side_of_one(p, s, same):
     assert verdict(p, s) is same
 
 
 def smoke(speedup: float, sha: str = "abc", candidate: str = "fused.py", passed: bool = True) -> SmokeReport:
-    return SmokeReport(summary=f"PASS · {speedup:.2f}x", status="passed" if passed else "failed", passed=passed,
-                       problem="axpb.py", candidate=candidate, candidate_sha256=sha, target="local", mode="both",
-                       cases_passed=1, cases_total=1, speedup=speedup, runner="warm",
-                       device={"name": "NVIDIA H100 80GB HBM3"})
+    return SmokeReport(
+        summary=f"PASS · {speedup:.2f}x",
+        status="passed" if passed else "failed",
+        passed=passed,
+        problem="axpb.py",
+        candidate=candidate,
+        candidate_sha256=sha,
+        target="local",
+        mode="both",
+        cases_passed=1,
+        cases_total=1,
+        speedup=speedup,
+        runner="warm",
+        device={"name": "NVIDIA H100 80GB HBM3"},
+    )
 
 
 def checked(history: History, sha: str = "abc"):
@@ -132,7 +161,7 @@ def test_a_changed_file_is_not_compared_with_its_old_smoke_test(tmp_path):
 
 # -- end to end on CPU: the harness's real profile command and the client's profile_ncu, with a stand-in
 # ncu that replays the recorded raw pages (the harness reads them through `ncu --import --csv`) --------
-FAKE_NCU = '''#!{python}
+FAKE_NCU = """#!{python}
 import json, os, sys
 args = sys.argv[1:]
 here = os.path.dirname(os.path.abspath(__file__))
@@ -146,7 +175,7 @@ with open(os.path.join(here, "calls.log"), "a") as log:
 open(args[args.index("--export") + 1] + ".ncu-rep", "w").close()
 info = args[args.index("--info") + 1]
 open(info, "w").write(json.dumps({{"case": {{"seed": 4004}}, "device": {{"type": "cuda", "name": "stand-in"}}}}))
-'''
+"""
 
 
 @pytest.fixture
@@ -190,23 +219,32 @@ def app_for(tmp_path: Path, ws: Path):
     from mcp_bifrost.app import Bifrost
     from mcp_bifrost.config import Config, LocalTargetConfig
 
-    config = Config(targets={"local": LocalTargetConfig(workdir=str(tmp_path / "wd"), python=sys.executable)},
-                    history_db=str(tmp_path / "history.sqlite3"), audit_log=str(tmp_path / "audit.jsonl"))
+    config = Config(
+        targets={"local": LocalTargetConfig(workdir=str(tmp_path / "wd"), python=sys.executable)},
+        history_db=str(tmp_path / "history.sqlite3"),
+        audit_log=str(tmp_path / "audit.jsonl"),
+    )
     return Bifrost(config, ws)
 
 
 @pytest.mark.anyio
 async def test_profile_ncu_profiles_whole_calls_and_checks_them_against_the_last_smoke_test(
-        tmp_path, fake_ncu, axpb_workspace):
+    tmp_path, fake_ncu, axpb_workspace
+):
     import hashlib
 
     app = app_for(tmp_path, axpb_workspace)
     sha = hashlib.sha256((axpb_workspace / "fused.py").read_bytes()).hexdigest()
     try:
-        app.history.record(smoke(0.60, sha=sha, candidate="fused.py").model_copy(update={"problem": "axpb.py"}))
-        r = await app.profile_ncu("axpb.py", "fused.py", baseline="reference", use_budget=False, timeout_s=120)
-        capped = await app.profile_ncu("axpb.py", "fused.py", baseline="reference", launch_count=1,
-                                       use_budget=False, timeout_s=120)
+        app.history.record(
+            smoke(0.60, sha=sha, candidate="fused.py").model_copy(update={"problem": "axpb.py"})
+        )
+        r = await app.profile_ncu(
+            "axpb.py", "fused.py", baseline="reference", use_budget=False, timeout_s=120
+        )
+        capped = await app.profile_ncu(
+            "axpb.py", "fused.py", baseline="reference", launch_count=1, use_budget=False, timeout_s=120
+        )
     finally:
         await app.close()
     whole, cut = calls(fake_ncu)[:2], calls(fake_ncu)[2:]

@@ -25,31 +25,42 @@ def test_without_a_timeout_the_request_asks_for_a_planned_deadline_and_waits_for
 
 async def test_the_smoke_report_says_which_deadline_the_harness_chose_and_why(loop_config, workspace):
     async with Client(build_server(load_config(loop_config), workspace)) as client:
-        planned = (await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": HONEST,
-                                                             "mode": "test"})).structured_content
-        given = (await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": HONEST,
-                                                           "mode": "test", "timeout_s": 60,
-                                                           "push": False})).structured_content
+        planned = (
+            await client.call_tool(
+                "run_smoke_test", {"problem": "vectoradd", "candidate": HONEST, "mode": "test"}
+            )
+        ).structured_content
+        given = (
+            await client.call_tool(
+                "run_smoke_test",
+                {"problem": "vectoradd", "candidate": HONEST, "mode": "test", "timeout_s": 60, "push": False},
+            )
+        ).structured_content
     assert planned["status"] == "passed", planned["summary"]
     assert planned["plan"]["auto"] is True and planned["plan"]["deadline_s"] >= 40
     assert planned["plan"]["reason"] and planned["plan"]["secret_repeats"] >= 1
     assert planned["plan"]["secret_cases_run"] >= 1
-    assert given["plan"]["auto"] is False and given["plan"]["deadline_s"] == 55       # 60 s less the kill's grace
+    assert given["plan"]["auto"] is False and given["plan"]["deadline_s"] == 55  # 60 s less the kill's grace
 
 
 async def test_a_smoke_test_past_the_call_budget_runs_on_as_a_job_to_a_deadline_sized_to_the_problem(
-        loop_config, workspace):
+    loop_config, workspace
+):
     config = load_config(loop_config)
     config.limits.call_budget_s = 0.5
     config.limits.progress_interval_s = 0.25
     async with Client(build_server(config, workspace)) as client:
-        started = (await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": HONEST})
-                   ).structured_content
+        started = (
+            await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": HONEST})
+        ).structured_content
         assert started["status"] == "running", started["summary"]
         assert "sized to the problem" in started["summary"] and "`plan`" in started["summary"]
         with anyio.fail_after(120):
-            while (status := (await client.call_tool("job_status", {"job_id": started["job_id"]})
-                              ).structured_content)["state"] == "running":
+            while (
+                status := (
+                    await client.call_tool("job_status", {"job_id": started["job_id"]})
+                ).structured_content
+            )["state"] == "running":
                 await anyio.sleep(0.3)
     plan = status["report"]["plan"]
     assert status["state"] == "finished" and status["report"]["passed"], status["report"]["summary"]

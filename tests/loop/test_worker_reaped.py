@@ -59,7 +59,8 @@ SCRIPT = textwrap.dedent("""
 
 def test_every_started_process_is_reaped_before_the_loop_closes(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n')
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=60, cwd=REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr
     assert "is closed" not in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -15,8 +15,8 @@ import pytest
 
 from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import TransferError, TransferIncomplete, TransferTooLarge, UnsafePath
-from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.copy_files import copy_files
+from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.workspace import workdir
 from tests.support.unprivileged import call_as_user, give_away, unprivileged_dir
 
@@ -26,7 +26,10 @@ pytestmark = pytest.mark.anyio
 async def remote_workspace(target) -> str:
     """A workspace on the target holding a report, a folder of logs and links of both kinds."""
     ws = posixpath.join(await workdir(target), "workspaces", "proj")
-    (await run_capture(target, f"""
+    (
+        await run_capture(
+            target,
+            f"""
         set -e; mkdir -p {quote(ws)}/logs/deep && cd {quote(ws)}
         printf 'report\\n' > 'run 1.ncu-rep'
         printf 'a\\n' > logs/a.log; printf 'b\\n' > logs/deep/b.log; printf '#!/bin/sh\\n' > logs/run.sh
@@ -35,7 +38,9 @@ async def remote_workspace(target) -> str:
         ln -s /etc/passwd logs/leak_link
         ln -s /etc/passwd leak
         ln -s logs/a.log ok_link
-    """)).check("making the remote workspace")
+    """,
+        )
+    ).check("making the remote workspace")
     return ws
 
 
@@ -54,7 +59,9 @@ def tree(root: Path) -> dict[str, str]:
         if path.is_symlink():
             out[rel] = "l " + os.readlink(path)
         elif path.is_file():
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] + (" x" if os.access(path, os.X_OK) else "")
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:12] + (
+                " x" if os.access(path, os.X_OK) else ""
+            )
         else:
             out[rel] = "d"
     return out
@@ -111,7 +118,9 @@ async def test_copy_files_refuses_more_than_the_cap_and_names_the_largest(target
     ws = await remote_workspace(target)
     (await run_capture(target, f"head -c 300000 /dev/zero > {quote(ws)}/logs/big.bin")).check("big file")
     with pytest.raises(TransferTooLarge, match=r"max_copy_bytes.*logs/big\.bin \(300000 B\)"):
-        await copy_files(target, ["logs"], out, workspace_remote_dir=ws, limits=Limits(max_copy_bytes=100_000))
+        await copy_files(
+            target, ["logs"], out, workspace_remote_dir=ws, limits=Limits(max_copy_bytes=100_000)
+        )
     assert list(out.iterdir()) == []
 
 
@@ -160,12 +169,18 @@ async def test_a_fetched_git_config_never_runs_on_the_client(target, tmp_path):
 
     ws = await remote_workspace(target)
     marker = tmp_path / "ran"
-    (await run_capture(target, f"""
+    (
+        await run_capture(
+            target,
+            f"""
         set -e; cd {quote(ws)} && mkdir -p results/.git/hooks && cd results
         printf 'out\\n' > out.txt
-        printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n\\tfsmonitor = touch {marker}; true\\n' > .git/config
+        printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n' > .git/config
+        printf '\\tfsmonitor = touch {marker}; true\\n' >> .git/config
         printf 'ref: refs/heads/main\\n' > .git/HEAD; mkdir -p .git/objects .git/refs
-    """)).check("planting a hostile repository")
+    """,
+        )
+    ).check("planting a hostile repository")
     local = tmp_path / "local-ws"
     local.mkdir()
     subprocess.run(["git", "init", "-q", str(local)], check=True)
@@ -183,7 +198,9 @@ async def test_a_fetched_git_config_never_runs_on_the_client(target, tmp_path):
 
 
 @pytest.mark.parametrize("into", [".git/hooks", ".git", "sub/.git/info", ".vscode"])
-async def test_copy_files_refuses_git_and_other_executable_config_folders_as_destination(target, tmp_path, into):
+async def test_copy_files_refuses_git_and_other_executable_config_folders_as_destination(
+    target, tmp_path, into
+):
     ws = await remote_workspace(target)
     local = tmp_path / "local-ws"
     with pytest.raises(UnsafePath, match="will not write into"):
@@ -191,7 +208,9 @@ async def test_copy_files_refuses_git_and_other_executable_config_folders_as_des
     assert not (local / into).exists()
 
 
-@pytest.mark.parametrize("path", ["WD", "WD/jobs", "WD/workspaces", "WD/workspaces/", "WD/.push", "link_to_wd"])
+@pytest.mark.parametrize(
+    "path", ["WD", "WD/jobs", "WD/workspaces", "WD/workspaces/", "WD/.push", "link_to_wd"]
+)
 async def test_copy_files_refuses_the_workdir_and_the_folders_of_every_workspace_and_job(target, out, path):
     ws = await remote_workspace(target)
     wd = await workdir(target)
@@ -209,8 +228,11 @@ async def test_copy_files_refuses_a_hard_link_to_a_file_outside_the_workdir(targ
     outside.chmod(0o755)
     give_away(outside)  # the ssh user may link it (protected_hardlinks), as anyone may link a file they own
     try:
-        (await run_capture(target, f"mkdir -p {quote(ws)}/res && ln {quote(str(secret))} {quote(ws)}/res/innocent.txt"
-                           )).check("planting a hard link")
+        (
+            await run_capture(
+                target, f"mkdir -p {quote(ws)}/res && ln {quote(str(secret))} {quote(ws)}/res/innocent.txt"
+            )
+        ).check("planting a hard link")
         with pytest.raises(UnsafePath, match="other hard links"):
             await copy_files(target, ["res"], out, workspace_remote_dir=ws)
     finally:
@@ -232,8 +254,13 @@ def test_a_copy_that_fails_midway_changes_nothing_and_says_so():
     """issue 20.6: one file replaced, another not, a third never created, and a bare error. As an
     unprivileged user (root writes anywhere): a.txt is replaced and c.txt made before ro/b.txt fails."""
     root = unprivileged_dir()
-    for rel, text in {"local/a.txt": "old a", "local/ro/b.txt": "old b", "staging/a.txt": "new a",
-                      "staging/c.txt": "new c", "staging/ro/b.txt": "new b"}.items():
+    for rel, text in {
+        "local/a.txt": "old a",
+        "local/ro/b.txt": "old b",
+        "staging/a.txt": "new a",
+        "staging/c.txt": "new c",
+        "staging/ro/b.txt": "new b",
+    }.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     give_away(root)

@@ -33,7 +33,9 @@ async def test_exec_reports_command_not_found_as_exit_127(target):
 
 
 async def test_exec_caps_50_megabytes_of_output_to_head_and_tail(target):
-    r = await execute(target, "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo END", await _cwd(target), LIMITS)
+    r = await execute(
+        target, "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo END", await _cwd(target), LIMITS
+    )
     assert r.exit_code == 0
     assert r.stdout_bytes == 50_000_000 + 5
     assert r.truncated and len(r.stdout) < 5000
@@ -56,8 +58,10 @@ async def _group_alive(target, marker: str) -> bool:
 async def test_timeout_kills_the_whole_process_group(target):
     marker = "bifrost_timeout_marker"
     r = await execute(
-        target, f"bash -c 'exec -a {marker} sleep 60' & bash -c 'exec -a {marker} sleep 60'; echo never",
-        await _cwd(target), ExecLimits(timeout_s=1, budget_s=None, cap_bytes=1000, grace_s=1),
+        target,
+        f"bash -c 'exec -a {marker} sleep 60' & bash -c 'exec -a {marker} sleep 60'; echo never",
+        await _cwd(target),
+        ExecLimits(timeout_s=1, budget_s=None, cap_bytes=1000, grace_s=1),
     )
     assert r.timed_out and r.exit_code in (143, 137, None)
     assert "never" not in r.stdout
@@ -83,7 +87,9 @@ async def test_command_past_the_call_budget_becomes_a_job(target):
     async def progress(elapsed: float, line: str) -> None:
         seen.append(line)
 
-    r = await execute(target, "echo started; sleep 2; echo finished", await _cwd(target), limits, progress=progress)
+    r = await execute(
+        target, "echo started; sleep 2; echo finished", await _cwd(target), limits, progress=progress
+    )
     assert r.job_id and r.exit_code is None and "job" in r.note
     assert "started" in seen
     with anyio.fail_after(10):

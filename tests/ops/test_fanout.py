@@ -44,7 +44,9 @@ async def test_six_candidates_over_two_fake_gpus_on_slurm_give_six_results_and_a
     slurm_cluster, tmp_path: Path, tmp_path_factory
 ):
     assert slurm_cluster.login is not None
-    app = Bifrost(cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user)), tmp_path)
+    app = Bifrost(
+        cluster_config(slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user)), tmp_path
+    )
     seen: list[str] = []
 
     async def progress(done: int, total: int, message: str) -> None:
@@ -66,8 +68,9 @@ async def test_six_candidates_over_two_fake_gpus_on_slurm_give_six_results_and_a
 
 
 async def test_local_target_with_gpus_runs_one_candidate_per_gpu(tmp_path: Path):
-    config = Config.model_validate({"targets": {"local": {"kind": "local", "workdir": str(tmp_path / "wd"),
-                                                          "gpus": [0, 1, 2]}}})
+    config = Config.model_validate(
+        {"targets": {"local": {"kind": "local", "workdir": str(tmp_path / "wd"), "gpus": [0, 1, 2]}}}
+    )
     app = Bifrost(config, tmp_path)
     try:
         result = await app.exec_candidates([CANDIDATE.format(score=s) for s in range(6, 0, -1)], timeout_s=60)
@@ -81,8 +84,9 @@ async def test_local_target_with_gpus_runs_one_candidate_per_gpu(tmp_path: Path)
 
 
 async def test_a_failing_candidate_is_reported_and_not_ranked(tmp_path: Path):
-    config = Config.model_validate({"targets": {"local": {"kind": "local", "workdir": str(tmp_path / "wd"),
-                                                          "gpus": [0, 1]}}})
+    config = Config.model_validate(
+        {"targets": {"local": {"kind": "local", "workdir": str(tmp_path / "wd"), "gpus": [0, 1]}}}
+    )
     app = Bifrost(config, tmp_path)
     try:
         result = await app.exec_candidates(["echo 2", "echo broken >&2; exit 1", "echo no score", "echo 1"])

@@ -10,8 +10,11 @@ from mcp_bifrost.ops.push.filelist import select
 
 
 def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 def write(root: Path, rel: str, text: str = "x\n") -> None:
@@ -126,7 +129,9 @@ def test_git_runs_only_in_the_workspaces_own_repository(tmp_path, monkeypatch):
     log = tmp_path / "git.log"
     shim = tmp_path / "bin"
     shim.mkdir()
-    real = subprocess.run(["sh", "-c", "command -v git"], capture_output=True, text=True, check=True).stdout.strip()
+    real = subprocess.run(
+        ["sh", "-c", "command -v git"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     (shim / "git").write_text(f'#!/bin/sh\npwd >> "{log}"\nexec "{real}" "$@"\n')
     (shim / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim}:{os.environ['PATH']}")

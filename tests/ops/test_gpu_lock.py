@@ -75,13 +75,17 @@ def _squat(mine: str, link: bool) -> None:
 
 
 @pytest.mark.parametrize("link", [True, False], ids=["link", "folder"])
-async def test_a_private_lock_folder_made_by_another_user_is_refused_with_a_sentence(local_target, lock_paths, link):
+async def test_a_private_lock_folder_made_by_another_user_is_refused_with_a_sentence(
+    local_target, lock_paths, link
+):
     base, shared, _ = lock_paths
     mine = f"{base}-{os.getuid()}"
     call_as_user(_squat, mine, link)
     try:
         with pytest.raises(GpuLockTimeout, match="not private to this user"):
-            async with gpu_lock(local_target, 0, "smoke test", timeout_s=10, lock_base=base, shared_dir=shared):
+            async with gpu_lock(
+                local_target, 0, "smoke test", timeout_s=10, lock_base=base, shared_dir=shared
+            ):
                 pass
         assert os.listdir(mine + "-theirs") == []
     finally:
@@ -106,8 +110,9 @@ async def test_another_user_holding_the_host_wide_lock_makes_us_wait(local_targe
             while not subprocess.run(["flock", "-n", str(lock), "true"]).returncode:
                 await anyio.sleep(0.05)  # until the other user holds it
         with pytest.raises(GpuLockTimeout, match="stayed busy"):
-            async with gpu_lock(local_target, 0, "smoke test", timeout_s=2, on_wait=on_wait,
-                                lock_base=base, shared_dir=shared):
+            async with gpu_lock(
+                local_target, 0, "smoke test", timeout_s=2, on_wait=on_wait, lock_base=base, shared_dir=shared
+            ):
                 pass
     finally:
         holder.kill()

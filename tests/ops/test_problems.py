@@ -17,8 +17,11 @@ from mcp_bifrost.server import build_server
 pytestmark = pytest.mark.anyio
 
 # 563 bytes: nine levels of nine aliases each, 9**9 (387 million) values once expanded.
-BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")) + "tests: [*i]\n"
+BOMB = (
+    "a: &a [x, x, x, x, x, x, x, x, x]\n"
+    + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+    + "tests: [*i]\n"
+)
 GOOD = "description: adds\ntests:\n  - {size: 8, seed: 1}\nbenchmarks:\n  - {size: 1024, seed: 2}\n"
 
 
@@ -42,9 +45,11 @@ def workspace(tmp_path: Path) -> Path:
 
 def test_an_alias_bomb_is_refused_within_a_memory_limit(workspace):
     """In a child limited to 1 GiB of address space: the bomb once allocated gigabytes."""
-    code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({1 << 30}, {1 << 30}))\n"
-            "from pathlib import Path\nfrom mcp_bifrost.loop.problems import find_problems\n"
-            f"print(find_problems(Path({str(workspace)!r})).model_dump_json())")
+    code = (
+        f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({1 << 30}, {1 << 30}))\n"
+        "from pathlib import Path\nfrom mcp_bifrost.loop.problems import find_problems\n"
+        f"print(find_problems(Path({str(workspace)!r})).model_dump_json())"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     listed = {p["path"]: p for p in json.loads(done.stdout)["problems"]}
@@ -62,8 +67,12 @@ def test_each_malformed_problem_is_an_error_entry_and_the_rest_are_listed(worksp
 
 
 async def test_the_problems_tool_and_resource_list_a_malformed_problem_as_an_error(tmp_path, workspace):
-    config = Config.model_validate({"audit_log": str(tmp_path / "audit.jsonl"),
-                                    "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "wd")}}})
+    config = Config.model_validate(
+        {
+            "audit_log": str(tmp_path / "audit.jsonl"),
+            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "wd")}},
+        }
+    )
     async with Client(build_server(config, workspace)) as client:
         tool = await client.call_tool("problems", {})
         resource = await client.read_resource("bifrost://problems")

@@ -46,7 +46,11 @@ def _groups(marker: str) -> set[str]:
 def _members(groups: set[str]) -> list[str]:
     """Live (not zombie) processes left in these groups."""
     table = subprocess.run(["ps", "-eo", "pid=,pgid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in table.splitlines() if line.split()[1] in groups and not line.split()[2].startswith("Z")]
+    return [
+        line
+        for line in table.splitlines()
+        if line.split()[1] in groups and not line.split()[2].startswith("Z")
+    ]
 
 
 async def _gone(marker: str, within_s: float, groups: set[str] | None = None) -> bool:
@@ -72,18 +76,24 @@ def test_every_exit_code_a_remote_script_uses_is_mapped_under_its_name():
         named = dict(re.findall(r"\bEXIT_([A-Z_]+)=(\d+)", text))
         for name, code in named.items():
             if name in RemoteExit.__members__:
-                assert RemoteExit[name] == int(code), f"{script.name}: EXIT_{name}={code} disagrees with errors.RemoteExit"
+                assert RemoteExit[name] == int(code), (
+                    f"{script.name}: EXIT_{name}={code} disagrees with errors.RemoteExit"
+                )
             assert int(code) in REMOTE_EXIT_CODES, f"{script.name}: EXIT_{name} is not in REMOTE_EXIT_CODES"
         for literal in re.findall(r"\bexit\s+(\d+)", text):
-            assert int(literal) in (0,) or int(literal) in REMOTE_EXIT_CODES, f"{script.name}: bare exit {literal}"
+            assert int(literal) in (0,) or int(literal) in REMOTE_EXIT_CODES, (
+                f"{script.name}: bare exit {literal}"
+            )
         for used in re.findall(r'exit\s+"\$EXIT_([A-Z_]+)"', text):
             assert used in named, f"{script.name} uses EXIT_{used} without defining it"
-    for code, (cls, meaning) in REMOTE_EXIT_CODES.items():
+    for cls, meaning in REMOTE_EXIT_CODES.values():
         assert issubclass(cls, BifrostError) and meaning
 
 
 @pytest.mark.parametrize("python", ["python3", "/no/such/python"], ids=["dispatcher", "channel-per-call"])
-async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_and_leave_nothing(python, sshd, tmp_path):
+async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_and_leave_nothing(
+    python, sshd, tmp_path
+):
     """Issue 13.1: eight calls at once (max_channels), each timing out: none may hang on the kill.
     Without a python on the target there is no dispatcher and every call holds a channel."""
     target = make_ssh_target(sshd, str(tmp_path / "wd"))
@@ -92,8 +102,9 @@ async def test_eight_concurrent_timeouts_on_one_connection_all_return_in_time_an
     limits = ExecLimits(timeout_s=3, budget_s=None, cap_bytes=1000, grace_s=1)
     cwd = await workdir(target)
     started = time.monotonic()
-    calls = asyncio.gather(*(execute(target, f"bash -c 'exec -a {marker} sleep 300'", cwd, limits)
-                             for _ in range(8)))
+    calls = asyncio.gather(
+        *(execute(target, f"bash -c 'exec -a {marker} sleep 300'", cwd, limits) for _ in range(8))
+    )
     await anyio.sleep(2)
     groups = _groups(marker)
     with anyio.fail_after(3 + 1 + 10):
@@ -112,18 +123,29 @@ async def test_rc_file_chatter_on_both_streams_does_not_break_the_pid_handshake(
     noisy = tmp_path / "noisy-rc.sh"
     noisy.write_text("echo 'welcome to the GPU box'; echo 'conda: base activated' >&2\n")
     noisy.chmod(0o755)
-    server = start_sshd(Path(tempfile.mkdtemp(prefix="bifrost-noisy-")), extra_config=f"SetEnv BASH_ENV={noisy}\n")
+    server = start_sshd(
+        Path(tempfile.mkdtemp(prefix="bifrost-noisy-")), extra_config=f"SetEnv BASH_ENV={noisy}\n"
+    )
     try:
         target = make_ssh_target(server, str(tmp_path / "wd"))
         target.python = python
         chatter = await run_capture(target, "true")  # the noise is real: a plain bash shows it
         assert chatter.exit_status == 0
         cwd = await workdir(target)
-        results = await asyncio.gather(*(
-            execute(target, f"echo out{i}; echo err{i} >&2", cwd,
-                    ExecLimits(timeout_s=30, budget_s=None, cap_bytes=1000)) for i in range(12)))
+        results = await asyncio.gather(
+            *(
+                execute(
+                    target,
+                    f"echo out{i}; echo err{i} >&2",
+                    cwd,
+                    ExecLimits(timeout_s=30, budget_s=None, cap_bytes=1000),
+                )
+                for i in range(12)
+            )
+        )
         assert [(r.exit_code, r.stdout, r.stderr) for r in results] == [
-            (0, f"out{i}\n", f"err{i}\n") for i in range(12)]
+            (0, f"out{i}\n", f"err{i}\n") for i in range(12)
+        ]
         await target.close()
     finally:
         server.stop()
@@ -134,8 +156,14 @@ async def test_a_foreground_command_dies_soon_after_the_connection_is_lost_for_g
     target = make_ssh_target(private_sshd, str(tmp_path / "wd"))
     marker = "bifrost_lostlink_marker"
     cwd = await workdir(target)
-    running = asyncio.ensure_future(execute(target, f"bash -c 'exec -a {marker} sleep 300'", cwd,
-                                            ExecLimits(timeout_s=120, budget_s=None, cap_bytes=1000, grace_s=1)))
+    running = asyncio.ensure_future(
+        execute(
+            target,
+            f"bash -c 'exec -a {marker} sleep 300'",
+            cwd,
+            ExecLimits(timeout_s=120, budget_s=None, cap_bytes=1000, grace_s=1),
+        )
+    )
     with anyio.fail_after(10):
         while not _alive(marker):
             await anyio.sleep(0.1)
@@ -159,7 +187,9 @@ _CLIENT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("target_name", ["local", "gpu"])
-def test_a_foreground_command_dies_soon_after_its_server_is_killed(target_name, sshd, tmp_path, tmp_path_factory):
+def test_a_foreground_command_dies_soon_after_its_server_is_killed(
+    target_name, sshd, tmp_path, tmp_path_factory
+):
     """Issue 13.7: SIGKILL the process that runs exec; its command must not outlive it."""
     from tests.conftest import make_workdir
     from tests.support.configs import write_config
@@ -167,11 +197,23 @@ def test_a_foreground_command_dies_soon_after_its_server_is_killed(target_name, 
     config = write_config(tmp_path / "config.toml", sshd, make_workdir(tmp_path_factory, sshd.user))
     marker = f"bifrost_serverkill_{target_name}_marker"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    client = subprocess.Popen([sys.executable, "-c", _CLIENT, str(config), str(tmp_path), target_name,
-                               f"bash -c 'exec -a {marker} sleep 300'"], env=env)
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _CLIENT,
+            str(config),
+            str(tmp_path),
+            target_name,
+            f"bash -c 'exec -a {marker} sleep 300'",
+        ],
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 20
-        while not _groups(marker) and time.monotonic() < deadline:  # the client's own argv holds the marker too
+        while (
+            not _groups(marker) and time.monotonic() < deadline
+        ):  # the client's own argv holds the marker too
             time.sleep(0.1)
         groups = _groups(marker)
         assert groups, "the command never started"
@@ -186,8 +228,9 @@ def test_a_foreground_command_dies_soon_after_its_server_is_killed(target_name, 
 
 async def test_a_truncated_foreground_output_does_not_promise_a_job_log(target):
     """Issue 13.12: no job log is kept for a foreground run, so the marker must not point to one."""
-    r = await execute(target, "seq 1 100000", await workdir(target),
-                      ExecLimits(timeout_s=30, budget_s=None, cap_bytes=1000))
+    r = await execute(
+        target, "seq 1 100000", await workdir(target), ExecLimits(timeout_s=30, budget_s=None, cap_bytes=1000)
+    )
     assert r.truncated and "omitted" in r.stdout
     assert "job log" not in r.stdout and "redirect the output to a file" in r.stdout
 

@@ -35,7 +35,9 @@ def _cmdlines() -> str:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                seen.append(Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                seen.append(
+                    Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:
                 pass
     return "\n".join(seen)
@@ -76,12 +78,15 @@ async def _job_state(target, job_id: str, want: set[str], within_s: float = 15.0
 
 # -- 19.3: secrets ---------------------------------------------------------------------------------
 
+
 async def test_env_values_never_appear_in_any_command_line_of_exec_or_a_job(target):
     # issue 19.3: env values travelled as arguments of the wrapper, in /proc/<pid>/cmdline for the whole job
     secret = "s3cret-" + secrets.token_hex(8)
     value = f"{secret} with 'quotes', = signs\nand a second line"
     cwd = await workdir(target)
-    run = asyncio.ensure_future(execute(target, 'sleep 2; printf %s "$TOKEN"', cwd, LIMITS, env={"TOKEN": value}))
+    run = asyncio.ensure_future(
+        execute(target, 'sleep 2; printf %s "$TOKEN"', cwd, LIMITS, env={"TOKEN": value})
+    )
     job_id = await jobs.start_job(target, 'sleep 2; printf %s "$TOKEN"', cwd, {"TOKEN": value}, 30, 1)
     await asyncio.sleep(1.0)
     assert secret not in _cmdlines()
@@ -114,13 +119,13 @@ async def test_job_folders_and_logs_are_private_to_their_user(local_target):
 
 # -- 19.8/19.9: process trees ------------------------------------------------------------------------
 
+
 async def test_a_setsid_child_left_behind_is_killed_when_the_command_ends_not_reported_as_timed_out(target):
     # issue 19.9: `setsid sleep & echo started` was reported as timed out, and the sleep lived on
     marker = "bifrost_left_" + secrets.token_hex(4)
     limits = ExecLimits(timeout_s=8, budget_s=None, cap_bytes=4000, grace_s=1)
     with anyio.fail_after(20):
-        r = await execute(target, f"{_escaping(marker)} & echo started",
-                          await workdir(target), limits)
+        r = await execute(target, f"{_escaping(marker)} & echo started", await workdir(target), limits)
     assert (r.exit_code, r.stdout, r.timed_out) == (0, "started\n", False)
     assert r.duration_s < 6
     assert await _gone(marker)
@@ -129,8 +134,7 @@ async def test_a_setsid_child_left_behind_is_killed_when_the_command_ends_not_re
 async def test_a_timeout_kills_descendants_that_left_the_process_group(target):
     marker = "bifrost_escaped_" + secrets.token_hex(4)
     limits = ExecLimits(timeout_s=2, budget_s=None, cap_bytes=4000, grace_s=1)
-    r = await execute(target, f"{_escaping(marker)} & sleep 300",
-                      await workdir(target), limits)
+    r = await execute(target, f"{_escaping(marker)} & sleep 300", await workdir(target), limits)
     assert r.timed_out
     assert await _gone(marker)
 
@@ -138,8 +142,9 @@ async def test_a_timeout_kills_descendants_that_left_the_process_group(target):
 async def test_job_cancel_kills_setsid_descendants_and_counts_survivors_truly(target):
     # issue 19.9: job_cancel reported survivors: 0 while a setsid'd descendant ran on
     marker = "bifrost_cancel_" + secrets.token_hex(4)
-    job_id = await jobs.start_job(target, f"{_escaping(marker)} & sleep 300",
-                                  await workdir(target), None, 60, 1)
+    job_id = await jobs.start_job(
+        target, f"{_escaping(marker)} & sleep 300", await workdir(target), None, 60, 1
+    )
     await _seen(marker)
     result = await jobs.job_cancel(target, job_id, 1)
     assert result.was_running and result.survivors == 0
@@ -148,14 +153,16 @@ async def test_job_cancel_kills_setsid_descendants_and_counts_survivors_truly(ta
 
 async def test_a_job_watchdog_kills_setsid_descendants_on_timeout(local_target):
     marker = "bifrost_watch_" + secrets.token_hex(4)
-    job_id = await jobs.start_job(local_target, f"{_escaping(marker)} & sleep 300",
-                                  await workdir(local_target), None, 2, 1)
+    job_id = await jobs.start_job(
+        local_target, f"{_escaping(marker)} & sleep 300", await workdir(local_target), None, 2, 1
+    )
     await _seen(marker)
     await _job_state(local_target, job_id, {"killed"}, 20)
     assert await _gone(marker)
 
 
 # -- 19.6: job identity ------------------------------------------------------------------------------
+
 
 async def test_a_job_whose_pid_was_reused_is_not_running_and_cancel_kills_nothing(target):
     # issue 19.6: after the job died and its pgid was reused, job_status said running and job_cancel
@@ -178,6 +185,7 @@ async def test_a_job_whose_pid_was_reused_is_not_running_and_cancel_kills_nothin
 
 # -- 20.6: PATH ----------------------------------------------------------------------------------------
 
+
 async def test_a_path_without_bash_still_runs_the_command_and_a_job(target):
     # issue 20.6: env={"PATH": "/opt/conda/bin"} broke every command (`exec: bash: not found`, 127)
     cwd = await workdir(target)
@@ -189,12 +197,16 @@ async def test_a_path_without_bash_still_runs_the_command_and_a_job(target):
 
 # -- 20.4: a full disk --------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def full_disk():
     """A 1 MiB tmpfs, filled: writes fail with ENOSPC (creating empty files still works)."""
     where = Path(tempfile.mkdtemp(prefix="bifrost-full-"))
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(where)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); needs root")
     try:
@@ -209,7 +221,11 @@ def full_disk():
 
 @pytest.fixture(params=["local", "ssh"])
 async def full_target(request, full_disk, sshd):
-    t = LocalTarget("local", str(full_disk)) if request.param == "local" else make_ssh_target(sshd, str(full_disk))
+    t = (
+        LocalTarget("local", str(full_disk))
+        if request.param == "local"
+        else make_ssh_target(sshd, str(full_disk))
+    )
     yield t
     await t.close()
 
@@ -243,13 +259,23 @@ asyncio.run(execute(target, command, cwd, ExecLimits(timeout_s=600, budget_s=Non
 async def test_every_process_of_a_command_dies_when_its_client_dies(target):
     # issue 19.9: descendants that called setsid outlived the server's death
     marker = "bifrost_orphan_" + secrets.token_hex(4)
-    spec = {"kind": target.kind, "workdir": target.workdir, "cwd": await workdir(target),
-            "command": f"{_escaping(marker)} & sleep 300"}
+    spec = {
+        "kind": target.kind,
+        "workdir": target.workdir,
+        "cwd": await workdir(target),
+        "command": f"{_escaping(marker)} & sleep 300",
+    }
     if target.kind == "ssh":
-        spec |= {"port": target.port, "user": target.user, "identity_file": target.identity_file,
-                 "known_hosts": target.known_hosts}
-    client = subprocess.Popen([os.sys.executable, "-c", _CLIENT, __import__("json").dumps(spec)],
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+        spec |= {
+            "port": target.port,
+            "user": target.user,
+            "identity_file": target.identity_file,
+            "known_hosts": target.known_hosts,
+        }
+    client = subprocess.Popen(
+        [os.sys.executable, "-c", _CLIENT, __import__("json").dumps(spec)],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
     try:
         await _seen(marker, 20)
     finally:

@@ -88,8 +88,9 @@ def local_tree(root: Path, ignored: set[str] = IGNORED) -> Tree:
 async def remote_tree(target, remote_dir: str) -> Tree:
     """The same description, computed on the target by its own tools."""
     listing = await run_capture(
-        target, f"cd {quote(remote_dir)} && find . -mindepth 1 -printf '%y\\0%m\\0%P\\0%l\\0' && "
-                "printf 'H\\0' && find . -type f -print0 | xargs -0 -r sha256sum -z",
+        target,
+        f"cd {quote(remote_dir)} && find . -mindepth 1 -printf '%y\\0%m\\0%P\\0%l\\0' && "
+        "printf 'H\\0' && find . -type f -print0 | xargs -0 -r sha256sum -z",
     )
     listing.check("listing the remote tree")
     head, _, hashes = listing.stdout.partition(b"H\0")
@@ -101,7 +102,7 @@ async def remote_tree(target, remote_dir: str) -> Tree:
             digests[os.fsdecode(path).removeprefix("./")] = digest.decode()
     tree: Tree = {}
     for i in range(0, len(fields) - 1, 4):
-        kind, mode, path, link = (os.fsdecode(f) for f in fields[i:i + 4])
+        kind, mode, path, link = (os.fsdecode(f) for f in fields[i : i + 4])
         if kind == "f":
             tree[path] = f"f {digests[path]} {'x' if int(mode, 8) & 0o100 else '-'}"
         else:
@@ -169,8 +170,14 @@ def add_an_ignored_file(ws: Path) -> None:
 
 
 CHANGES: list[Callable[[Path], None]] = [
-    edit_one_file, delete_a_file, rename_a_file, add_an_empty_folder, make_a_file_executable,
-    add_unicode_and_spaces, replace_a_folder_by_a_file, add_an_ignored_file,
+    edit_one_file,
+    delete_a_file,
+    rename_a_file,
+    add_an_empty_folder,
+    make_a_file_executable,
+    add_unicode_and_spaces,
+    replace_a_folder_by_a_file,
+    add_an_ignored_file,
 ]
 
 
@@ -222,8 +229,11 @@ async def test_checksum_finds_a_change_that_size_and_mtime_miss(target, tmp_path
     result = await push(target, ws)
     remote_file = quote(posixpath.join(result.remote_dir, "src/add.py"))
     # Same size, same mtime, other bytes: only a content hash can tell.
-    (await run_capture(target, f"t=$(stat -c %y {remote_file}); sed -i s/a/z/ {remote_file}; "
-                               f"touch -d \"$t\" {remote_file}")).check("tampering")
+    (
+        await run_capture(
+            target, f't=$(stat -c %y {remote_file}); sed -i s/a/z/ {remote_file}; touch -d "$t" {remote_file}'
+        )
+    ).check("tampering")
     assert (await push(target, ws)).files_sent == 0
     fixed = await push(target, ws, checksum=True)
     assert fixed.files_sent == 1 and fixed.files_unchanged == 7
@@ -262,9 +272,13 @@ async def test_push_refuses_a_remote_dir_that_a_symlink_leads_out_of_the_workdir
     ws = make_workspace(tmp_path)
     wd = await workdir(target)
     outside = wd + "-outside"
-    (await run_capture(target, f"mkdir -p {quote(outside)} && echo keep > {quote(outside)}/precious && "
-                               f"mkdir -p {quote(wd)}/workspaces && ln -s {quote(outside)} {quote(wd)}/workspaces/evil"
-                       )).check("setting up")
+    (
+        await run_capture(
+            target,
+            f"mkdir -p {quote(outside)} && echo keep > {quote(outside)}/precious && "
+            f"mkdir -p {quote(wd)}/workspaces && ln -s {quote(outside)} {quote(wd)}/workspaces/evil",
+        )
+    ).check("setting up")
     with pytest.raises(UnsafePath, match="outside the target's workdir"):
         await push(target, ws, remote_dir="evil")
     assert (await run_capture(target, f"ls {quote(outside)}")).stdout == b"precious\n"
@@ -318,31 +332,45 @@ async def test_a_push_cut_off_mid_stream_leaves_no_half_written_file(ssh_target,
 async def _put_another_workspace(target) -> str:
     """Another workspace's twin, with a file and an output folder, that no push of ours may touch."""
     other = posixpath.join(await workdir(target), "workspaces", "other")
-    (await run_capture(target, f"mkdir -p {quote(other)}/results && echo keep > {quote(other)}/results/model.bin"
-                       )).check("setting up another workspace")
+    (
+        await run_capture(
+            target, f"mkdir -p {quote(other)}/results && echo keep > {quote(other)}/results/model.bin"
+        )
+    ).check("setting up another workspace")
     return other
 
 
-@pytest.mark.parametrize("remote_dir", [".", "", "./", "a/..", "WD/workspaces", "WD/workspaces/", "WD", "WD/jobs"])
+@pytest.mark.parametrize(
+    "remote_dir", [".", "", "./", "a/..", "WD/workspaces", "WD/workspaces/", "WD", "WD/jobs"]
+)
 async def test_push_refuses_the_workspaces_root_and_the_workdir_itself(target, tmp_path, remote_dir):
     # issue 13.2: remote_dir="." resolved to the folder holding every workspace's copy
     ws = make_workspace(tmp_path)
     write(ws, "other", "a file where another workspace has its folder\n")
     other = await _put_another_workspace(target)
-    with pytest.raises(UnsafePath, match=r"holds every workspace .*A push writes .* only in a folder of its own"):
+    with pytest.raises(
+        UnsafePath, match=r"holds every workspace .*A push writes .* only in a folder of its own"
+    ):
         await push(target, ws, remote_dir=remote_dir.replace("WD", await workdir(target)))
     assert (await run_capture(target, f"cat {quote(other)}/results/model.bin")).stdout == b"keep\n"
 
 
-async def test_a_local_file_where_the_target_has_an_output_folder_is_refused_and_the_folder_kept(target, tmp_path):
+async def test_a_local_file_where_the_target_has_an_output_folder_is_refused_and_the_folder_kept(
+    target, tmp_path
+):
     # issue 13.3: `results` here vs `results/model.bin` made on the target: push ran rm -rf, even with delete=false
     ws = make_workspace(tmp_path)
     first = await push(target, ws)
-    (await run_capture(target, f"cd {quote(first.remote_dir)} && mkdir results && echo w > results/model.bin"
-                       )).check("an output folder made by a job")
+    (
+        await run_capture(
+            target, f"cd {quote(first.remote_dir)} && mkdir results && echo w > results/model.bin"
+        )
+    ).check("an output folder made by a job")
     write(ws, "results", "a local file of the same name\n")
     for delete in (False, True):
-        with pytest.raises(TypeConflict, match=r"results \(file here, folder on the target that push did not make\)"):
+        with pytest.raises(
+            TypeConflict, match=r"results \(file here, folder on the target that push did not make\)"
+        ):
             await push(target, ws, delete=delete)
     tree = await remote_tree(target, first.remote_dir)
     assert tree["results"] == "d" and "results/model.bin" in tree
@@ -371,7 +399,9 @@ async def test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest
     a = _flat_workspace(tmp_path, "a", {f"a{i}.txt": f"a{i}\n" for i in range(30)} | {"same.txt": "from a\n"})
     # same.txt differs in size too: written within 1 ms of a's (an unloaded machine writes 30 files in
     # less), an equal size would read as unchanged (plan.MTIME_TOLERANCE_NS), whatever the lock does
-    b = _flat_workspace(tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b!\n"})
+    b = _flat_workspace(
+        tmp_path, "b", {f"b{i}.txt": f"b{i}\n" for i in range(30)} | {"same.txt": "from b!\n"}
+    )
     shared = posixpath.join(await workdir(target), "workspaces", "shared")  # absolute: one meaning
     results = {}
     started_b = False
@@ -380,6 +410,7 @@ async def test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest
         results["b"] = await push(target, b, remote_dir=shared)
 
     async with anyio.create_task_group() as tg:
+
         async def start_b_mid_stream(done: int, total: int) -> None:
             nonlocal started_b
             if not started_b:
@@ -398,8 +429,10 @@ async def test_two_pushes_to_one_folder_run_one_after_the_other_and_the_manifest
 async def _hold_push_lock(target, dest: str, seconds: float):
     """Hold remote/push.sh's lock on `dest` the way another push would."""
     state = posixpath.join(await workdir(target), ".push", "locks")
-    script = (f'mkdir -p {quote(state)} && mkdir -p {quote(dest)} && r=$(realpath -m {quote(dest)}) && '
-              f'exec 9>>"{state}/$(printf %s "$r" | sha256sum | cut -c1-32)" && flock 9 && echo held && sleep {seconds}')
+    script = (
+        f"mkdir -p {quote(state)} && mkdir -p {quote(dest)} && r=$(realpath -m {quote(dest)}) && "
+        f'exec 9>>"{state}/$(printf %s "$r" | sha256sum | cut -c1-32)" && flock 9 && echo held && sleep {seconds}'
+    )
     proc = await target.start(script)
     assert await proc.read_stdout() == b"held\n"
     return proc
@@ -427,7 +460,9 @@ async def test_reading_a_file_that_vanished_says_what_is_true(tmp_path):
     plan = Plan(send=[LocalEntry("gone.txt", "f", 3, 0)])
     with pytest.raises(TransferError) as caught:
         write_tar(tmp_path, plan, ByteQueue(maxsize=1000), [0])
-    assert "'gone.txt' was deleted while the push read it; nothing was changed on the target" in str(caught.value)
+    assert "'gone.txt' was deleted while the push read it; nothing was changed on the target" in str(
+        caught.value
+    )
 
 
 def _push_as_user(ws: str, wd: str) -> dict:
@@ -497,8 +532,12 @@ async def test_a_file_that_became_a_folder_during_the_push_is_not_removed(target
     readme = quote(posixpath.join(first.remote_dir, "README.md"))
 
     async def a_job_writes_there(done: int, total: int) -> None:
-        (await run_capture(target, f"[ -d {readme} ] || {{ rm {readme} && mkdir {readme} && "
-                                   f"echo out > {readme}/result.txt; }}")).check("replacing the file by a folder")
+        (
+            await run_capture(
+                target,
+                f"[ -d {readme} ] || {{ rm {readme} && mkdir {readme} && echo out > {readme}/result.txt; }}",
+            )
+        ).check("replacing the file by a folder")
 
     # It is refused (the delete list no longer matches what is there) or skipped: never removed.
     try:
@@ -516,7 +555,9 @@ async def _modes(target, *paths: str) -> list[str]:
 
 async def test_file_modes_travel_and_what_push_creates_is_private(target, tmp_path):
     """Another user of the GPU host reads nothing: folders we make are 0700, a 0600 file stays 0600."""
-    ws = _flat_workspace(tmp_path, "ws", {"secret.env": "TOKEN=1\n", "run.sh": "#!/bin/sh\n", "notes.txt": "n\n"})
+    ws = _flat_workspace(
+        tmp_path, "ws", {"secret.env": "TOKEN=1\n", "run.sh": "#!/bin/sh\n", "notes.txt": "n\n"}
+    )
     (ws / "secret.env").chmod(0o600)
     (ws / "run.sh").chmod(0o750)
     (ws / "notes.txt").chmod(0o644)
@@ -532,8 +573,11 @@ async def test_file_modes_travel_and_what_push_creates_is_private(target, tmp_pa
 
 
 async def test_a_workdir_left_open_by_an_older_version_is_made_private(target, tmp_path):
-    made = await run_capture(target, f"mkdir -p {target.workdir}/jobs {target.workdir}/workspaces && "
-                                     f"chmod 755 {target.workdir}/jobs {target.workdir}/workspaces")
+    made = await run_capture(
+        target,
+        f"mkdir -p {target.workdir}/jobs {target.workdir}/workspaces && "
+        f"chmod 755 {target.workdir}/jobs {target.workdir}/workspaces",
+    )
     made.check("making an open workdir")
     wd = await workdir(target)
     assert await _modes(target, wd + "/workspaces", wd + "/jobs") == ["700", "700"]
@@ -580,8 +624,11 @@ async def test_a_folder_swapped_for_a_link_during_the_push_is_not_deleted_throug
         nonlocal swapped
         if not swapped:
             swapped = True
-            made = await run_capture(target, f"mkdir -p {quote(outside)} && echo precious > {quote(outside)}/x.txt && "
-                                             f"mv {quote(dest)}/d {quote(dest)}/d.was && ln -s {quote(outside)} {quote(dest)}/d")
+            made = await run_capture(
+                target,
+                f"mkdir -p {quote(outside)} && echo precious > {quote(outside)}/x.txt && "
+                f"mv {quote(dest)}/d {quote(dest)}/d.was && ln -s {quote(outside)} {quote(dest)}/d",
+            )
             made.check("swapping a folder for a link")
 
     try:
@@ -605,7 +652,9 @@ def _overwrite(path: Path, offset: int, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("edit", ["append", "in-place"])
-async def test_a_big_file_appended_to_or_edited_in_place_sends_only_its_changed_blocks(target, tmp_path, edit):
+async def test_a_big_file_appended_to_or_edited_in_place_sends_only_its_changed_blocks(
+    target, tmp_path, edit
+):
     """issue 21.1: 1 MiB appended to a 512 MiB file resent the whole file."""
     ws = _flat_workspace(tmp_path, "ws", {"notes.txt": "n\n"})
     write(ws, "ckpt/model.bin", os.urandom(BIG)).chmod(0o640)
@@ -628,7 +677,9 @@ async def test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_a
     write(ws, "model.bin", os.urandom(BIG))
     first = await push(target, ws)
     remote_file = posixpath.join(first.remote_dir, "model.bin")
-    _overwrite(ws / "model.bin", BIG // 2, os.urandom(3 << 20))  # several stream chunks: the change below lands before the end
+    _overwrite(
+        ws / "model.bin", BIG // 2, os.urandom(3 << 20)
+    )  # several stream chunks: the change below lands before the end
     write(ws, "notes.txt", "changed too\n")
     changed = False
 
@@ -636,14 +687,22 @@ async def test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_a
         nonlocal changed
         if not changed:
             changed = True  # a block the target copies from its own copy (the first) changes
-            (await run_capture(target, f"printf JOB | dd of={quote(remote_file)} bs=1 seek=10 conv=notrunc status=none"
-                               )).check("a job writing the file")
+            (
+                await run_capture(
+                    target, f"printf JOB | dd of={quote(remote_file)} bs=1 seek=10 conv=notrunc status=none"
+                )
+            ).check("a job writing the file")
 
-    with pytest.raises(TransferIncomplete, match=r"did not rebuild into the local file .* nothing was changed"):
+    with pytest.raises(
+        TransferIncomplete, match=r"did not rebuild into the local file .* nothing was changed"
+    ):
         await push(target, ws, progress=write_on_target)
     assert changed
     tree = await remote_tree(target, first.remote_dir)
-    assert tree["notes.txt"] == local_tree(_flat_workspace(tmp_path, "before", {"notes.txt": "n\n"}), set())["notes.txt"]
+    assert (
+        tree["notes.txt"]
+        == local_tree(_flat_workspace(tmp_path, "before", {"notes.txt": "n\n"}), set())["notes.txt"]
+    )
     on_target = await run_capture(target, f"dd if={quote(remote_file)} bs=1 skip=10 count=3 status=none")
     assert on_target.stdout == b"JOB", "the job's write was replaced"
     assert (await run_capture(target, f"ls -A {quote(await workdir(target))}/.push/staging")).stdout == b""

@@ -19,7 +19,12 @@ def _entry(root: Path, data: bytes) -> LocalEntry:
 
 def _theirs(data: bytes) -> dict[str, tuple[int, list[str]]]:
     """What remote/push_helper.py's `hashes` answers for a copy holding `data`."""
-    return {"big.bin": (BLOCK, [hashlib.sha256(data[i:i + BLOCK]).hexdigest() for i in range(0, len(data), BLOCK)])}
+    return {
+        "big.bin": (
+            BLOCK,
+            [hashlib.sha256(data[i : i + BLOCK]).hexdigest() for i in range(0, len(data), BLOCK)],
+        )
+    }
 
 
 def test_an_append_sends_the_last_old_block_and_the_new_ones(tmp_path):
@@ -33,7 +38,7 @@ def test_an_append_sends_the_last_old_block_and_the_new_ones(tmp_path):
 def test_an_edit_in_place_sends_the_blocks_it_touches(tmp_path):
     old = os.urandom(40 * BLOCK)
     new = bytearray(old)
-    new[10 * BLOCK + 5:11 * BLOCK + 5] = os.urandom(BLOCK)
+    new[10 * BLOCK + 5 : 11 * BLOCK + 5] = os.urandom(BLOCK)
     entry = _entry(tmp_path, bytes(new))
     patch = delta.make_patches([entry], delta.local_blocks(tmp_path, [entry]), _theirs(old))["big.bin"]
     assert patch.literal == [10, 11] and patch.literal_bytes() == 2 * BLOCK
@@ -49,7 +54,10 @@ def test_block_hashes_of_another_block_size_are_not_used(tmp_path):
     old = os.urandom(40 * BLOCK)
     entry = _entry(tmp_path, old)
     block, hashes = _theirs(old)["big.bin"]
-    assert delta.make_patches([entry], delta.local_blocks(tmp_path, [entry]), {"big.bin": (block * 2, hashes)}) == {}
+    assert (
+        delta.make_patches([entry], delta.local_blocks(tmp_path, [entry]), {"big.bin": (block * 2, hashes)})
+        == {}
+    )
 
 
 def test_blocks_grow_so_that_a_huge_file_has_at_most_max_blocks():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from mcp_bifrost.ops.push.filelist import LocalEntry, Selection
-from mcp_bifrost.ops.push.remote_tree import RemoteEntry, RemoteState, parse_listing
 from mcp_bifrost.ops.push.plan import make_plan
+from mcp_bifrost.ops.push.remote_tree import RemoteEntry, RemoteState, parse_listing
 
 NS = 1_000_000_000
 
@@ -16,8 +16,9 @@ def local(tmp_path: Path, *entries: LocalEntry) -> Selection:
 
 
 def remote(manifest: set[str] = frozenset(), **entries: RemoteEntry) -> RemoteState:
-    return RemoteState("/wd/workspaces/x", {k.replace("__", "/"): v for k, v in entries.items()},
-                       manifest=set(manifest))
+    return RemoteState(
+        "/wd/workspaces/x", {k.replace("__", "/"): v for k, v in entries.items()}, manifest=set(manifest)
+    )
 
 
 def rfile(size: int = 3, mtime: int = 5 * NS, mode: int = 0o644) -> RemoteEntry:
@@ -33,8 +34,12 @@ def test_a_file_of_the_same_size_mtime_and_mode_is_unchanged(tmp_path):
 
 
 def test_an_mtime_within_the_tolerance_is_the_same_and_beyond_it_is_not(tmp_path):
-    near = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS + 900_000)), remote(a=rfile()), delete=True)
-    far = make_plan(local(tmp_path, LocalEntry("a", "f", 3, 5 * NS + 2_000_000)), remote(a=rfile()), delete=True)
+    near = make_plan(
+        local(tmp_path, LocalEntry("a", "f", 3, 5 * NS + 900_000)), remote(a=rfile()), delete=True
+    )
+    far = make_plan(
+        local(tmp_path, LocalEntry("a", "f", 3, 5 * NS + 2_000_000)), remote(a=rfile()), delete=True
+    )
     assert near.send == [] and [e.path for e in far.send] == ["a"]
 
 
@@ -53,16 +58,20 @@ def test_checksum_mode_trusts_hashes_not_mtimes(tmp_path):
 
 def test_only_paths_from_the_manifest_that_are_gone_locally_are_deleted(tmp_path):
     (tmp_path / "ignored_now.txt").write_text("still here, merely ignored")
-    state = remote({"gone.txt", "ignored_now.txt"}, **{"gone.txt": rfile(), "ignored_now.txt": rfile(),
-                                                      "made_there.txt": rfile()})
+    state = remote(
+        {"gone.txt", "ignored_now.txt"},
+        **{"gone.txt": rfile(), "ignored_now.txt": rfile(), "made_there.txt": rfile()},
+    )
     plan = make_plan(local(tmp_path), state, delete=True)
     assert plan.delete == ["gone.txt"]
     assert make_plan(local(tmp_path), state, delete=False).delete == []
 
 
 def test_nothing_is_deleted_through_a_symlink_or_outside_the_tree(tmp_path):
-    state = remote({"link/passwd", "../escape", "/etc/passwd", "a/../../b", "missing"},
-                   link=RemoteEntry("l", 4, 0, 0o777, "/etc"))
+    state = remote(
+        {"link/passwd", "../escape", "/etc/passwd", "a/../../b", "missing"},
+        link=RemoteEntry("l", 4, 0, 0o777, "/etc"),
+    )
     state.entries["../escape"] = rfile()  # even were the listing to claim it
     plan = make_plan(local(tmp_path), state, delete=True)
     assert plan.delete == [] and plan.rmdir == []
@@ -99,21 +108,29 @@ def test_replacing_a_pushed_folder_needs_delete(tmp_path):
 
 def test_a_file_made_on_the_target_where_a_folder_arrives_is_a_conflict(tmp_path):
     state = remote(data=rfile())
-    plan = make_plan(local(tmp_path, LocalEntry("data", "d"), LocalEntry("data/x", "f", 1, 0)), state, delete=True)
+    plan = make_plan(
+        local(tmp_path, LocalEntry("data", "d"), LocalEntry("data/x", "f", 1, 0)), state, delete=True
+    )
     assert plan.delete == [] and plan.conflicts[0].startswith("data (folder here, file on the target")
 
 
 def test_a_pushed_file_replaced_by_a_folder_is_removed_alone(tmp_path):
     state = remote({"data"}, data=rfile())
-    plan = make_plan(local(tmp_path, LocalEntry("data", "d"), LocalEntry("data/x", "f", 1, 0)), state, delete=False)
-    assert plan.conflicts == [] and plan.delete == ["data"] and [e.path for e in plan.send] == ["data", "data/x"]
+    plan = make_plan(
+        local(tmp_path, LocalEntry("data", "d"), LocalEntry("data/x", "f", 1, 0)), state, delete=False
+    )
+    assert (
+        plan.conflicts == [] and plan.delete == ["data"] and [e.path for e in plan.send] == ["data", "data/x"]
+    )
 
 
 def test_files_under_an_unreadable_local_folder_are_kept_on_the_target_and_in_the_manifest(tmp_path):
     # issue 13.8: an unreadable folder was skipped silently and its remote files deleted
     selection = local(tmp_path, LocalEntry("a.txt", "f", 3, 5 * NS))
     selection.unreadable = {"secret"}
-    state = remote({"a.txt", "secret", "secret/key"}, **{"a.txt": rfile(), "secret": RDIR, "secret__key": rfile()})
+    state = remote(
+        {"a.txt", "secret", "secret/key"}, **{"a.txt": rfile(), "secret": RDIR, "secret__key": rfile()}
+    )
     plan = make_plan(selection, state, delete=True)
     assert plan.delete == [] and plan.rmdir == []
     assert plan.protected == ["secret", "secret/key"] and plan.manifest == ["a.txt", "secret", "secret/key"]
@@ -132,9 +149,29 @@ def test_without_delete_the_manifest_keeps_what_is_still_there(tmp_path):
 
 
 def test_the_listing_parser_reads_every_record_kind():
-    records = [b"R", b"/wd/x", b"E", b"f", b"12", b"1700000000.1234567890", b"755", b"dir/a b", b"",
-               b"E", b"l", b"5", b"1.5", b"777", b"ln", b"a b", b"H", b"ab" * 32 + b"  dir/a b",
-               b"M", b"dir/a b", b"ln"]
+    records = [
+        b"R",
+        b"/wd/x",
+        b"E",
+        b"f",
+        b"12",
+        b"1700000000.1234567890",
+        b"755",
+        b"dir/a b",
+        b"",
+        b"E",
+        b"l",
+        b"5",
+        b"1.5",
+        b"777",
+        b"ln",
+        b"a b",
+        b"H",
+        b"ab" * 32 + b"  dir/a b",
+        b"M",
+        b"dir/a b",
+        b"ln",
+    ]
     data = b"".join(r + b"\0" for r in records)
     state = parse_listing(data)
     assert state.real_dir == "/wd/x"

@@ -27,16 +27,20 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 
     return info
 
 
-@pytest.mark.parametrize("member", [
-    _info("/etc/evil"),
-    _info("../evil"),
-    _info("a/../../evil"),
-    _info("up", tarfile.SYMTYPE, "../../outside"),
-    _info("abs", tarfile.SYMTYPE, "/etc/passwd"),
-    _info("hard", tarfile.LNKTYPE, "../outside"),
-    _info("dev", tarfile.CHRTYPE),
-    _info("fifo", tarfile.FIFOTYPE),
-], ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "member",
+    [
+        _info("/etc/evil"),
+        _info("../evil"),
+        _info("a/../../evil"),
+        _info("up", tarfile.SYMTYPE, "../../outside"),
+        _info("abs", tarfile.SYMTYPE, "/etc/passwd"),
+        _info("hard", tarfile.LNKTYPE, "../outside"),
+        _info("dev", tarfile.CHRTYPE),
+        _info("fifo", tarfile.FIFOTYPE),
+    ],
+    ids=lambda m: m.name,
+)
 def test_our_filter_refuses_what_leaves_the_folder_or_is_special(member, tmp_path):
     with pytest.raises(tarsafe.FilterError):
         tarsafe._own_data_filter(member, str(tmp_path))
@@ -59,8 +63,13 @@ def test_extract_all_without_the_stdlib_filter_writes_only_the_safe_members(tmp_
             skipped.append(member.name)
             return None
 
-    stream = _tar([(_info("ok/f.txt"), b"hello"), (_info("../escape.txt"), b"x"),
-                   (_info("ok/link", tarfile.SYMTYPE, "f.txt"), b"")])
+    stream = _tar(
+        [
+            (_info("ok/f.txt"), b"hello"),
+            (_info("../escape.txt"), b"x"),
+            (_info("ok/link", tarfile.SYMTYPE, "f.txt"), b""),
+        ]
+    )
     dest = tmp_path / "dest"
     dest.mkdir()
     with tarfile.open(fileobj=stream, mode="r|") as tar:

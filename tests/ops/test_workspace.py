@@ -19,11 +19,15 @@ WS = RemoteWorkspace("gpu", "/w", "/w/workspaces/proj", Path("/home/me/proj"))
 
 @pytest.fixture
 def app_config(tmp_path, sshd, tmp_path_factory):
-    return load_config(write_config(tmp_path / "config.toml", sshd, make_workdir(tmp_path_factory, sshd.user)))
+    return load_config(
+        write_config(tmp_path / "config.toml", sshd, make_workdir(tmp_path_factory, sshd.user))
+    )
 
 
 @pytest.mark.parametrize("target_name", ["local", "gpu"])
-async def test_one_relative_path_means_one_folder_in_push_exec_and_copy_files(target_name, app_config, tmp_path):
+async def test_one_relative_path_means_one_folder_in_push_exec_and_copy_files(
+    target_name, app_config, tmp_path
+):
     workspace = tmp_path / "proj"
     (workspace / "sub").mkdir(parents=True)
     (workspace / "sub" / "a.txt").write_text("alpha\n")
@@ -39,7 +43,9 @@ async def test_one_relative_path_means_one_folder_in_push_exec_and_copy_files(ta
         # a push of the whole workspace lands in the twin that exec runs in by default
         whole = await app.push(target=target_name)
         assert (await app.exec("pwd; cat sub/a.txt", target=target_name)).stdout.splitlines() == [
-            whole.remote_dir, "alpha"]
+            whole.remote_dir,
+            "alpha",
+        ]
         assert pushed.remote_dir == whole.remote_dir + "/sub"
     finally:
         await app.close()
@@ -60,10 +66,16 @@ def test_a_workspace_that_does_not_exist_is_refused_not_created(app_config, tmp_
     assert not (tmp_path / "nosuchws").exists()
 
 
-@pytest.mark.parametrize("path, expected", [
-    (None, "/w/workspaces/proj"), (".", "/w/workspaces/proj"), ("sub/x", "/w/workspaces/proj/sub/x"),
-    ("/opt/data", "/opt/data"), ("~/data", "~/data"),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        (None, "/w/workspaces/proj"),
+        (".", "/w/workspaces/proj"),
+        ("sub/x", "/w/workspaces/proj/sub/x"),
+        ("/opt/data", "/opt/data"),
+        ("~/data", "~/data"),
+    ],
+)
 def test_exec_cwd_rule(path, expected):
     assert WS.cwd(path) == expected
 
@@ -79,7 +91,9 @@ def test_transfers_stay_inside_the_workdir(path):
         WS.transfer_path(path)
 
 
-@pytest.mark.parametrize("remote_dir", ["/w", "/w/workspaces", "/w/jobs", "/w/jobs/x", "/w/.push", "..", "../.."])
+@pytest.mark.parametrize(
+    "remote_dir", ["/w", "/w/workspaces", "/w/jobs", "/w/jobs/x", "/w/.push", "..", "../.."]
+)
 def test_push_never_targets_the_workdir_the_workspaces_root_jobs_or_our_state(remote_dir):
     with pytest.raises(UnsafePath):
         WS.push_destination(remote_dir, Path("/home/me/proj"))
@@ -88,7 +102,10 @@ def test_push_never_targets_the_workdir_the_workspaces_root_jobs_or_our_state(re
 def test_push_destinations_follow_the_local_layout():
     assert WS.push_destination(None, Path("/home/me/proj")) == "/w/workspaces/proj"
     assert WS.push_destination(None, Path("/home/me/proj/src")) == "/w/workspaces/proj/src"
-    assert WS.push_destination(None, Path("/elsewhere/lib")) == f"/w/workspaces/{workspace_name('/elsewhere/lib')}"
+    assert (
+        WS.push_destination(None, Path("/elsewhere/lib"))
+        == f"/w/workspaces/{workspace_name('/elsewhere/lib')}"
+    )
     assert WS.push_destination("out", Path("/home/me/proj")) == "/w/workspaces/proj/out"
     assert WS.push_destination("/w/workspaces/other", Path("/home/me/proj")) == "/w/workspaces/other"
 
@@ -97,7 +114,7 @@ def test_twin_names_carry_the_projects_path_and_keep_unicode():
     a, b = workspace_name("/home/a/proj"), workspace_name("/home/b/proj")
     assert a.startswith("proj-") and b.startswith("proj-") and a != b
     assert workspace_name("/home/a/proj/") == a  # one folder, one name
-    assert workspace_name("/x/ядро ünï") .startswith("ядро_ünï-")
+    assert workspace_name("/x/ядро ünï").startswith("ядро_ünï-")
     assert workspace_name("/x/a b") != workspace_name("/x/a_b")  # mapped alike, told apart by the hash
     assert workspace_name("/home/a/proj", project="kernels") == "kernels"
 
@@ -118,4 +135,6 @@ async def test_two_projects_with_one_folder_name_get_twins_of_their_own(app_conf
         for app in apps:
             await app.close()
     assert listed == [["only_in_a.py"], ["only_in_b.py"]]
-    assert report.twin == workspace_name(str(tmp_path / "a" / "proj")) and report.workspace == str(tmp_path / "a" / "proj")
+    assert report.twin == workspace_name(str(tmp_path / "a" / "proj")) and report.workspace == str(
+        tmp_path / "a" / "proj"
+    )

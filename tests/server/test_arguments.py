@@ -27,8 +27,10 @@ def _text(result) -> str:
 
 
 async def test_a_misspelt_argument_is_refused_over_stdio_not_run_with_the_default(local_config, tmp_path):
-    params = StdioServerParameters(command=sys.executable, args=[
-        "-m", "mcp_bifrost", "serve", "-w", str(tmp_path), "--config", str(local_config)])
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_bifrost", "serve", "-w", str(tmp_path), "--config", str(local_config)],
+    )
     started = time.monotonic()
     async with Client(params) as client:
         result = await client.call_tool("exec", {"command": "sleep 3; touch ran", "timeout": 1})
@@ -75,9 +77,12 @@ async def test_nul_and_control_characters_are_refused_in_every_string_argument(l
 async def test_sizes_and_timeouts_are_bounded_with_the_bound_in_the_message(local_config, tmp_path):
     async with Client(build_server(load_config(local_config), tmp_path)) as client:
         big = await client.call_tool("exec", {"command": "true #" + "x" * (129 * 1024)})
-        huge_timeouts = [await client.call_tool("exec", {"command": "echo alive", "timeout_s": t})
-                         for t in (3e9, 1e10)]
-        smoke = await client.call_tool("run_smoke_test", {"problem": "p", "candidate": "c.py", "timeout_s": 0})
+        huge_timeouts = [
+            await client.call_tool("exec", {"command": "echo alive", "timeout_s": t}) for t in (3e9, 1e10)
+        ]
+        smoke = await client.call_tool(
+            "run_smoke_test", {"problem": "p", "candidate": "c.py", "timeout_s": 0}
+        )
         fine = await client.call_tool("exec", {"command": "echo alive", "timeout_s": 30})
     assert big.is_error and "102,400 bytes" in _text(big)
     for r in huge_timeouts:
@@ -105,7 +110,10 @@ async def test_push_describes_remote_dir_as_relative_to_the_twin(local_config, t
     remote_dir = tools["push"].input_schema["properties"]["remote_dir"]["description"]
     assert "relative to this workspace's twin" in remote_dir
     exec_props = tools["exec"].input_schema["properties"]
-    assert "600" in exec_props["timeout_s"]["description"] and "seconds" in exec_props["timeout_s"]["description"]
+    assert (
+        "600" in exec_props["timeout_s"]["description"]
+        and "seconds" in exec_props["timeout_s"]["description"]
+    )
 
 
 def _nul_variants(schema: dict) -> list:
@@ -125,8 +133,14 @@ def _nul_variants(schema: dict) -> list:
 
 async def test_every_text_argument_of_every_tool_refuses_a_nul_with_a_sentence(local_config, tmp_path):
     # issue 20.1: derived from the tools' own schemas, so a new tool or argument is covered when it appears
-    required_defaults = {"command": "true", "problem": "p", "candidate": "c.py", "job_id": "20261125-093012-a1b2c3",
-                         "remote_paths": ["a"], "local_dir": "out"}
+    required_defaults = {
+        "command": "true",
+        "problem": "p",
+        "candidate": "c.py",
+        "job_id": "20261125-093012-a1b2c3",
+        "remote_paths": ["a"],
+        "local_dir": "out",
+    }
     checked = 0
     async with Client(build_server(load_config(local_config), tmp_path)) as client:
         for tool in (await client.list_tools()).tools:
@@ -136,6 +150,10 @@ async def test_every_text_argument_of_every_tool_refuses_a_nul_with_a_sentence(l
                 for value in _nul_variants(schema):
                     result = await client.call_tool(tool.name, {**base, name: value})
                     assert result.is_error, (tool.name, name, value)
-                    assert "control characters cannot be passed" in _text(result), (tool.name, name, _text(result))
+                    assert "control characters cannot be passed" in _text(result), (
+                        tool.name,
+                        name,
+                        _text(result),
+                    )
                     checked += 1
     assert checked >= 20

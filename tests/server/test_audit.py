@@ -23,10 +23,12 @@ pytestmark = pytest.mark.anyio
 
 
 def config_for(tmp_path: Path) -> Config:
-    return Config.model_validate({
-        "audit_log": str(tmp_path / "audit.jsonl"),
-        "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
-    })
+    return Config.model_validate(
+        {
+            "audit_log": str(tmp_path / "audit.jsonl"),
+            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
+        }
+    )
 
 
 def entries(tmp_path: Path) -> list[dict]:
@@ -49,8 +51,14 @@ async def test_every_tool_call_leaves_a_start_and_an_end_entry(tmp_path):
     (ws / "a.txt").write_text("a\n")
     async with Client(build_server(config_for(tmp_path), ws)) as client:
         await client.call_tool("push", {})
-        ran = (await client.call_tool("exec", {"command": "echo hi > out.txt; exit 3", "env": {"TOKEN": "hunter2"}})).structured_content
-        job = (await client.call_tool("exec", {"command": "sleep 30", "background": True})).structured_content["job_id"]
+        ran = (
+            await client.call_tool(
+                "exec", {"command": "echo hi > out.txt; exit 3", "env": {"TOKEN": "hunter2"}}
+            )
+        ).structured_content
+        job = (
+            await client.call_tool("exec", {"command": "sleep 30", "background": True})
+        ).structured_content["job_id"]
         await client.call_tool("job_status", {"job_id": job})
         await client.call_tool("job_logs", {"job_id": job})
         await client.call_tool("job_cancel", {"job_id": job})
@@ -62,7 +70,15 @@ async def test_every_tool_call_leaves_a_start_and_an_end_entry(tmp_path):
         assert set(pair) == {"start", "end"}, pair
         assert pair["start"]["tool"] == pair["end"]["tool"]
         by_tool.setdefault(pair["start"]["tool"], []).append(pair)
-    assert sorted(by_tool) == ["copy_files", "exec", "job_cancel", "job_logs", "job_status", "push", "targets"]
+    assert sorted(by_tool) == [
+        "copy_files",
+        "exec",
+        "job_cancel",
+        "job_logs",
+        "job_status",
+        "push",
+        "targets",
+    ]
     # one pair per tool call: the server's API client does not audit the same call again (surface "api")
     assert {e["surface"] for e in entries(tmp_path)} == {"mcp"}
     assert [len(by_tool[t]) for t in sorted(by_tool)] == [1, 2, 1, 1, 1, 1, 1]
@@ -108,12 +124,17 @@ async def test_rejected_arguments_and_unknown_tools_are_recorded(tmp_path):
 
 async def test_a_call_in_flight_when_the_server_is_killed_has_its_start_entry(tmp_path):
     config = tmp_path / "config.toml"
-    config.write_text(f'audit_log = "{tmp_path / "audit.jsonl"}"\n'
-                      f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "remote-wd"}"\n')
-    params = StdioServerParameters(command=sys.executable, args=[
-        "-m", "mcp_bifrost", "serve", "--workspace", str(tmp_path), "--config", str(config)],
-        env={**os.environ})
+    config.write_text(
+        f'audit_log = "{tmp_path / "audit.jsonl"}"\n'
+        f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "remote-wd"}"\n'
+    )
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_bifrost", "serve", "--workspace", str(tmp_path), "--config", str(config)],
+        env={**os.environ},
+    )
     async with anyio.create_task_group() as tg:
+
         async def call_and_hang() -> None:
             async with Client(params) as client:
                 await client.call_tool("exec", {"command": "sleep 60; echo never"})
@@ -122,7 +143,9 @@ async def test_a_call_in_flight_when_the_server_is_killed_has_its_start_entry(tm
         with anyio.fail_after(20):
             while not any(e["tool"] == "exec" for e in entries(tmp_path)):
                 await anyio.sleep(0.1)
-        pids = subprocess.run(["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True).stdout.split()
+        pids = subprocess.run(
+            ["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True
+        ).stdout.split()
         assert pids, "the server process was not found"
         for pid in pids:
             os.kill(int(pid), signal.SIGKILL)

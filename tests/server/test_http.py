@@ -26,14 +26,24 @@ from tests.support.sshd import free_port
 from tests.support.unprivileged import call_as_user
 
 TOKEN = "s3cret-token-for-tests"
-INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"},
+    },
+}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 AUTH = {**HEADERS, "authorization": f"Bearer {TOKEN}"}
 
 
-def test_without_a_configured_token_one_is_generated_and_printed_once_on_stderr(monkeypatch, tmp_path, capsys):
+def test_without_a_configured_token_one_is_generated_and_printed_once_on_stderr(
+    monkeypatch, tmp_path, capsys
+):
     # issue 19.2: loopback needed no token, so another user of the machine ran commands as us
     monkeypatch.delenv("BIFROST_HTTP_TOKEN", raising=False)
     monkeypatch.delenv("BIFROST_HTTP_TOKEN_FILE", raising=False)
@@ -77,8 +87,9 @@ def _url(host: str, port: int) -> str:
 
 
 def _post(host: str, port: int, body: dict, headers: dict) -> tuple[int, str, dict]:
-    request = urllib.request.Request(_url(host, port), data=json.dumps(body).encode(), headers=headers,
-                                     method="POST")
+    request = urllib.request.Request(
+        _url(host, port), data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode(), dict(response.headers)
@@ -92,28 +103,50 @@ def exec_over_http(host: str, port: int, headers: dict, command: str) -> list[in
     statuses = [status]
     session = {"mcp-session-id": got["mcp-session-id"]} if "mcp-session-id" in got else {}
     session["mcp-protocol-version"] = "2025-06-18"
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "exec", "arguments": {"command": command}}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "exec", "arguments": {"command": command}},
+    }
     for body in (INITIALIZED, call):
         statuses.append(_post(host, port, body, {**headers, **session})[0])
     return statuses
 
 
 @contextlib.contextmanager
-def http_server(tmp_path: Path, bind: str, *, token: str | None = TOKEN, allow: list[str] = (),
-                extra_config: str = "") -> Iterator[tuple[str, int]]:
+def http_server(
+    tmp_path: Path, bind: str, *, token: str | None = TOKEN, allow: list[str] = (), extra_config: str = ""
+) -> Iterator[tuple[str, int]]:
     host, _ = parse_bind(bind + ":0")
     port = free_port()
     config = tmp_path / "c.toml"
-    config.write_text(f'audit_log = "{tmp_path / "audit.jsonl"}"\n{extra_config}'
-                      f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n')
+    config.write_text(
+        f'audit_log = "{tmp_path / "audit.jsonl"}"\n{extra_config}'
+        f'[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_HTTP_TOKEN")}
     if token:
         env["BIFROST_HTTP_TOKEN"] = token
     allow_args = [a for h in allow for a in ("--allow-host", h.format(port=port))]
     log = tmp_path / "serve.log"  # a file, not a pipe nobody reads: 1,000 refusals log more than a pipe holds
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mcp_bifrost", "serve", "--http", f"{bind}:{port}", *allow_args,
-         "--config", str(config), "--workspace", str(tmp_path)], env=env, stderr=log.open("wb"))
+        [
+            sys.executable,
+            "-m",
+            "mcp_bifrost",
+            "serve",
+            "--http",
+            f"{bind}:{port}",
+            *allow_args,
+            "--config",
+            str(config),
+            "--workspace",
+            str(tmp_path),
+        ],
+        env=env,
+        stderr=log.open("wb"),
+    )
     try:
         deadline = time.monotonic() + 20
         while not _reachable(host, port):
@@ -191,10 +224,26 @@ def test_serve_without_a_configured_token_prints_the_one_it_made_and_wants_it(tm
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_HTTP_TOKEN")}
     config = tmp_path / "c.toml"
-    config.write_text(f'audit_log = "{tmp_path / "audit.jsonl"}"\n[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "mcp_bifrost", "serve", "--http", f"127.0.0.1:{port}",
-                             "--config", str(config), "--workspace", str(tmp_path)],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    config.write_text(
+        f'audit_log = "{tmp_path / "audit.jsonl"}"\n[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n'
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mcp_bifrost",
+            "serve",
+            "--http",
+            f"127.0.0.1:{port}",
+            "--config",
+            str(config),
+            "--workspace",
+            str(tmp_path),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = ""
         while "Bearer" not in line:

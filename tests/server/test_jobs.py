@@ -17,10 +17,13 @@ pytestmark = pytest.mark.anyio
 
 
 def config_for(tmp_path: Path, **limits) -> Config:
-    return Config.model_validate({
-        "audit_log": str(tmp_path / "audit.jsonl"), "limits": limits,
-        "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
-    })
+    return Config.model_validate(
+        {
+            "audit_log": str(tmp_path / "audit.jsonl"),
+            "limits": limits,
+            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
+        }
+    )
 
 
 async def _status(client: Client, job_id: str) -> dict:
@@ -37,8 +40,12 @@ async def _wait_state(client: Client, job_id: str, state: str, within_s: float) 
 async def test_a_background_job_over_its_timeout_is_killed_by_the_watchdog(tmp_path):
     marker = f"bifrost_watchdog_{secrets.token_hex(4)}"  # unique: a leftover of another run must not count
     async with Client(build_server(config_for(tmp_path), tmp_path)) as client:
-        started = (await client.call_tool("exec", {
-            "command": f"bash -c 'exec -a {marker} sleep 60'", "background": True, "timeout_s": 1})).structured_content
+        started = (
+            await client.call_tool(
+                "exec",
+                {"command": f"bash -c 'exec -a {marker} sleep 60'", "background": True, "timeout_s": 1},
+            )
+        ).structured_content
         job = started["job_id"]
         assert (await _status(client, job))["state"] == "running"
         info = await _wait_state(client, job, "killed", within_s=15)
@@ -69,6 +76,8 @@ async def test_jobs_are_listed_as_running_finished_and_killed(tmp_path):
 
 async def test_the_configured_output_cap_reaches_exec_through_the_server(tmp_path):
     async with Client(build_server(config_for(tmp_path, output_cap_bytes=300), tmp_path)) as client:
-        result = (await client.call_tool("exec", {"command": r"head -c 5000 /dev/zero | tr '\000' x"})).structured_content
+        result = (
+            await client.call_tool("exec", {"command": r"head -c 5000 /dev/zero | tr '\000' x"})
+        ).structured_content
     assert result["stdout_bytes"] == 5000 and result["truncated"]
     assert result["stdout"].count("x") == 300

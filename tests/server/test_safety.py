@@ -17,10 +17,13 @@ pytestmark = pytest.mark.anyio
 
 
 def local_config(tmp_path: Path, **limits) -> Config:
-    return Config.model_validate({
-        "audit_log": str(tmp_path / "audit.jsonl"), "limits": limits,
-        "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
-    })
+    return Config.model_validate(
+        {
+            "audit_log": str(tmp_path / "audit.jsonl"),
+            "limits": limits,
+            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
+        }
+    )
 
 
 @pytest.fixture
@@ -54,7 +57,9 @@ async def test_copy_files_writes_inside_the_workspace_and_configured_copy_roots(
     async with Client(build_server(local_config(tmp_path, copy_roots=[str(extra)]), workspace)) as client:
         await _make_remote_file(client)
         inside = await client.call_tool("copy_files", {"remote_paths": ["out.txt"], "local_dir": "results"})
-        allowed = await client.call_tool("copy_files", {"remote_paths": ["out.txt"], "local_dir": str(extra / "a")})
+        allowed = await client.call_tool(
+            "copy_files", {"remote_paths": ["out.txt"], "local_dir": str(extra / "a")}
+        )
     assert not inside.is_error and not allowed.is_error, (inside.content, allowed.content)
     assert (workspace / "results/out.txt").read_text() == "result\n"
     assert (extra / "a/out.txt").read_text() == "result\n"

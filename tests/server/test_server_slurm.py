@@ -25,20 +25,34 @@ def write_slurm_config(path: Path, cluster, workdir: str) -> Path:
     return path
 
 
-async def test_exec_and_a_background_job_on_a_slurm_target_over_stdio(slurm_cluster, tmp_path, tmp_path_factory):
-    config = write_slurm_config(tmp_path / "config.toml", slurm_cluster,
-                                make_workdir(tmp_path_factory, slurm_cluster.login.user))
-    params = StdioServerParameters(command=sys.executable, args=[
-        "-m", "mcp_bifrost", "serve", "--workspace", str(tmp_path), "--config", str(config)])
+async def test_exec_and_a_background_job_on_a_slurm_target_over_stdio(
+    slurm_cluster, tmp_path, tmp_path_factory
+):
+    config = write_slurm_config(
+        tmp_path / "config.toml", slurm_cluster, make_workdir(tmp_path_factory, slurm_cluster.login.user)
+    )
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcp_bifrost", "serve", "--workspace", str(tmp_path), "--config", str(config)],
+    )
     async with Client(params) as client:
-        ran = (await client.call_tool("exec", {"command": "echo gpu=$CUDA_VISIBLE_DEVICES"})).structured_content
+        ran = (
+            await client.call_tool("exec", {"command": "echo gpu=$CUDA_VISIBLE_DEVICES"})
+        ).structured_content
         assert ran["exit_code"] == 0 and ran["stdout"] in ("gpu=0\n", "gpu=1\n"), ran
-        job = (await client.call_tool("exec", {"command": "echo done", "background": True})).structured_content
+        job = (
+            await client.call_tool("exec", {"command": "echo done", "background": True})
+        ).structured_content
         assert job["job_id"].startswith("cluster:")
         with anyio.fail_after(20):
-            while (status := (await client.call_tool("job_status", {"job_id": job["job_id"]})).structured_content
-                   )["state"] in ("pending", "running"):
+            while (
+                status := (await client.call_tool("job_status", {"job_id": job["job_id"]})).structured_content
+            )["state"] in ("pending", "running"):
                 await anyio.sleep(0.2)
-        assert status["state"] == "finished" and status["exit_code"] == 0 and status["slurm_state"] == "COMPLETED"
+        assert (
+            status["state"] == "finished"
+            and status["exit_code"] == 0
+            and status["slurm_state"] == "COMPLETED"
+        )
         logs = (await client.call_tool("job_logs", {"job_id": job["job_id"]})).structured_content
         assert logs["stdout"] == "done\n"

@@ -7,8 +7,15 @@ from pathlib import Path
 from tests.support.sshd import SshServer
 
 
-def write_config(path: Path, sshd: SshServer | None, workdir: str, *, default: str = "gpu",
-                 known_hosts: Path | None = None, extra: str = "") -> Path:
+def write_config(
+    path: Path,
+    sshd: SshServer | None,
+    workdir: str,
+    *,
+    default: str = "gpu",
+    known_hosts: Path | None = None,
+    extra: str = "",
+) -> Path:
     text = f'default_target = "{default if sshd else "local"}"\naudit_log = "{path.parent / "audit.jsonl"}"\n'
     text += f'[targets.local]\nkind = "local"\nworkdir = "{workdir}-local"\n'
     if sshd:

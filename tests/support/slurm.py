@@ -70,9 +70,11 @@ class SlurmCluster:
                 return
             time.sleep(0.1)
         jobs = self.run("squeue", "-h", "-t", "all", "-o", "%i %j %T %r %N").stdout
-        raise RuntimeError(f"node {self.node} not {' or '.join(states)} within {timeout} s (is {self.node_state()!r}); "
-                           f"jobs:\n{jobs}{self.run('scontrol', 'show', 'node', self.node).stdout}"
-                           f"logs in {self.root / 'log'}")
+        raise RuntimeError(
+            f"node {self.node} not {' or '.join(states)} within {timeout} s (is {self.node_state()!r}); "
+            f"jobs:\n{jobs}{self.run('scontrol', 'show', 'node', self.node).stdout}"
+            f"logs in {self.root / 'log'}"
+        )
 
     def stop_slurmd(self) -> None:
         if self.slurmd is not None:
@@ -107,8 +109,9 @@ def _me() -> str:
 
 
 def _daemon(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -132,14 +135,14 @@ SlurmdPort={slurmd_port}
 SlurmUser={user}
 SlurmdUser={user}
 AuthType=auth/munge
-AuthInfo=socket={root / 'munge' / 'munge.sock'}
+AuthInfo=socket={root / "munge" / "munge.sock"}
 CredType=cred/munge
-StateSaveLocation={root / 'state'}
-SlurmdSpoolDir={root / 'spool'}/%n
-SlurmctldPidFile={root / 'slurmctld.pid'}
-SlurmdPidFile={root / 'slurmd-%n.pid'}
-SlurmctldLogFile={root / 'log' / 'slurmctld.log'}
-SlurmdLogFile={root / 'log' / 'slurmd-%n.log'}
+StateSaveLocation={root / "state"}
+SlurmdSpoolDir={root / "spool"}/%n
+SlurmctldPidFile={root / "slurmctld.pid"}
+SlurmdPidFile={root / "slurmd-%n.pid"}
+SlurmctldLogFile={root / "log" / "slurmctld.log"}
+SlurmdLogFile={root / "log" / "slurmd-%n.log"}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
@@ -168,8 +171,10 @@ def start_slurm(root: Path, *, cpus: int = 16, gpus: int = 2, with_login: bool =
     if not 1 <= gpus <= len(FAKE_GPUS):
         raise ValueError(f"gpus must be 1..{len(FAKE_GPUS)}")
     if missing():
-        raise RuntimeError(f"Slurm is not installed ({', '.join(missing())}): "
-                           "apt-get install slurmctld slurmd slurm-client munge")
+        raise RuntimeError(
+            f"Slurm is not installed ({', '.join(missing())}): "
+            "apt-get install slurmctld slurmd slurm-client munge"
+        )
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     for sub in ("munge", "spool", "state", "log"):
@@ -180,12 +185,23 @@ def start_slurm(root: Path, *, cpus: int = 16, gpus: int = 2, with_login: bool =
     os.chmod(key, 0o600)
     conf = root / "slurm.conf"
     conf.write_text(_slurm_conf(root, free_port(), free_port(), cpus, gpus))
-    (root / "gres.conf").write_text("".join(f"NodeName={NODE} Name=gpu Type=fake File={dev}\n"
-                                            for dev in FAKE_GPUS[:gpus]))
+    (root / "gres.conf").write_text(
+        "".join(f"NodeName={NODE} Name=gpu Type=fake File={dev}\n" for dev in FAKE_GPUS[:gpus])
+    )
     env = {**os.environ, "SLURM_CONF": str(conf)}
-    munged = _daemon(["/usr/sbin/munged", "-F", "--force", f"--key-file={key}",
-                      f"--socket={root / 'munge' / 'munge.sock'}", f"--pid-file={root / 'munge' / 'munged.pid'}",
-                      f"--seed-file={root / 'munge' / 'seed'}", f"--log-file={root / 'log' / 'munged.log'}"], env)
+    munged = _daemon(
+        [
+            "/usr/sbin/munged",
+            "-F",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={root / 'munge' / 'munge.sock'}",
+            f"--pid-file={root / 'munge' / 'munged.pid'}",
+            f"--seed-file={root / 'munge' / 'seed'}",
+            f"--log-file={root / 'log' / 'munged.log'}",
+        ],
+        env,
+    )
     _wait_for(lambda: (root / "munge" / "munge.sock").exists(), "munged socket", munged)
     slurmctld = _daemon(["/usr/sbin/slurmctld", "-D", "-i"], env)
     cluster = SlurmCluster(root=root, conf=conf, munged=munged, slurmctld=slurmctld, slurmd=None)

@@ -83,7 +83,7 @@ def _start_sshd(root: Path, port: int) -> subprocess.Popen:
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {(root / 'sshd.log').read_text()}")
+                raise RuntimeError(f"sshd exited: {(root / 'sshd.log').read_text()}") from None
             time.sleep(0.02)
     raise RuntimeError("sshd did not start listening within 10 s")
 
@@ -95,8 +95,11 @@ def start_sshd(root: Path, user: str | None = None, extra_config: str = "") -> S
     start-up work or chatter, as a GPU host's ~/.bashrc does (without touching the real one)."""
     if not os.path.exists(SSHD):
         raise RuntimeError("openssh-server is not installed (apt-get install openssh-server)")
-    user = user or os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True,
-                                                             text=True).stdout.strip()
+    user = (
+        user
+        or os.environ.get("USER")
+        or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    )
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)
     port = free_port()
@@ -119,5 +122,12 @@ def start_sshd(root: Path, user: str | None = None, extra_config: str = "") -> S
         "  StrictHostKeyChecking yes\n  IdentitiesOnly yes\n  BatchMode yes\n"
     )
     proc = _start_sshd(root, port)
-    return SshServer(port=port, user=user, root=root, client_key=root / "client_key",
-                     known_hosts=root / "known_hosts", ssh_config=root / "ssh_config", proc=proc)
+    return SshServer(
+        port=port,
+        user=user,
+        root=root,
+        client_key=root / "client_key",
+        known_hosts=root / "known_hosts",
+        ssh_config=root / "ssh_config",
+        proc=proc,
+    )

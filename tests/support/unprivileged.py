@@ -47,7 +47,9 @@ def call_as_user(fn: Callable[..., Any], *args: Any) -> Any:
                 os.setgroups([])
                 os.setgid(user.pw_gid)
                 os.setuid(user.pw_uid)
-                os.environ.update(HOME=user.pw_dir if os.path.isdir(user.pw_dir) else "/tmp", USER=user.pw_name)
+                os.environ.update(
+                    HOME=user.pw_dir if os.path.isdir(user.pw_dir) else "/tmp", USER=user.pw_name
+                )
             message = {"result": fn(*args)}
         except BaseException:
             message = {"error": traceback.format_exc()}
@@ -68,5 +70,7 @@ def _user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(USER)
     except KeyError:
-        pytest.fail(f"running as root needs the user {USER!r} for permission tests (make setup-system makes it)")
+        pytest.fail(
+            f"running as root needs the user {USER!r} for permission tests (make setup-system makes it)"
+        )
     raise AssertionError  # unreachable: pytest.fail raises

@@ -30,11 +30,15 @@ async def _errors_left_in_the_loop(body) -> list[dict]:
 
 
 @pytest.mark.parametrize("ending", ["ends-by-itself", "detached-first", "detached-after"])
-async def test_a_command_that_ends_with_our_stdin_writes_buffered_leaves_no_error_in_the_loop(tmp_path, ending):
+async def test_a_command_that_ends_with_our_stdin_writes_buffered_leaves_no_error_in_the_loop(
+    tmp_path, ending
+):
     target = LocalTarget("local", str(tmp_path))
 
     async def body() -> None:
-        proc = await target.start("sleep 0.3", stdin=True)   # never reads: the pipe fills, the rest is buffered
+        proc = await target.start(
+            "sleep 0.3", stdin=True
+        )  # never reads: the pipe fills, the rest is buffered
         writing = asyncio.ensure_future(proc.write_stdin(b"x" * (1 << 20)))
         await asyncio.sleep(0.05)
         if ending == "detached-first":
@@ -43,11 +47,11 @@ async def test_a_command_that_ends_with_our_stdin_writes_buffered_leaves_no_erro
         await asyncio.sleep(0.1)
         if ending == "detached-after":
             proc.detach()
-        if ending == "detached-first":         # we let go first: the writer just ends
+        if ending == "detached-first":  # we let go first: the writer just ends
             await writing
         else:
             with pytest.raises((BrokenPipeError, ConnectionResetError)):
-                await writing                  # the writer hears of it, once
+                await writing  # the writer hears of it, once
         del proc
 
     seen = await _errors_left_in_the_loop(body)

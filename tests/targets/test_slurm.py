@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import asyncio
 import os
 import re
@@ -16,7 +15,7 @@ import pytest
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import SlurmCannotRun, SlurmError, SlurmLaunchFailed
+from mcp_bifrost.errors import SlurmError, SlurmLaunchFailed
 from mcp_bifrost.models import JobInfo
 from tests.conftest import make_workdir
 from tests.support.slurm import SlurmCluster
@@ -27,11 +26,23 @@ pytestmark = pytest.mark.anyio
 def cluster_config(cluster: SlurmCluster, workdir: str, **slurm) -> Config:
     login = cluster.login
     assert login is not None
-    target = {"kind": "slurm", "host": f"{login.user}@127.0.0.1:{login.port}", "identity_file": str(login.client_key),
-              "known_hosts": str(login.known_hosts), "workdir": workdir, "partition": cluster.partition,
-              "gres": "gpu:1", **slurm}
-    return Config.model_validate({"default_target": "cluster", "targets": {"cluster": target},
-                                  "limits": {"kill_grace_s": 1, "call_budget_s": 30}})
+    target = {
+        "kind": "slurm",
+        "host": f"{login.user}@127.0.0.1:{login.port}",
+        "identity_file": str(login.client_key),
+        "known_hosts": str(login.known_hosts),
+        "workdir": workdir,
+        "partition": cluster.partition,
+        "gres": "gpu:1",
+        **slurm,
+    }
+    return Config.model_validate(
+        {
+            "default_target": "cluster",
+            "targets": {"cluster": target},
+            "limits": {"kill_grace_s": 1, "call_budget_s": 30},
+        }
+    )
 
 
 def cluster_app(cluster: SlurmCluster, tmp_path_factory, **slurm) -> Bifrost:
@@ -106,7 +117,9 @@ async def test_exec_cancelled_while_waiting_for_a_gpu_leaves_no_job(app, slurm_c
 async def test_two_jobs_get_different_gpus_and_a_third_waits_with_a_reason(app):
     started = [await app.exec('echo "$CUDA_VISIBLE_DEVICES"; sleep 60', background=True) for _ in range(3)]
     ids = [s.job_id for s in started]
-    first, second = await asyncio.gather(wait_state(app, ids[0], "running"), wait_state(app, ids[1], "running"))
+    first, second = await asyncio.gather(
+        wait_state(app, ids[0], "running"), wait_state(app, ids[1], "running")
+    )
     with anyio.fail_after(10):  # a just-queued job has no reason until the scheduler has looked at it
         while (third := await app.job_status(ids[2])).reason is None:
             await asyncio.sleep(0.1)
@@ -148,7 +161,9 @@ async def test_a_batch_jobs_env_values_stay_out_of_every_command_line_and_its_fi
 
     secret = "s3cret-" + _secrets.token_hex(8)
     value = f"{secret} it's\nsecond"
-    started = await app.exec('sleep 3; printf %s "$TOKEN"', background=True, env={"TOKEN": value, "PATH": "/nowhere"})
+    started = await app.exec(
+        'sleep 3; printf %s "$TOKEN"', background=True, env={"TOKEN": value, "PATH": "/nowhere"}
+    )
     seen = ""
     with anyio.fail_after(60):
         while (info := await app.job_status(started.job_id)).state in ("pending", "running"):
@@ -183,11 +198,15 @@ async def test_doctor_checks_partitions_gpus_shared_filesystem_and_ncu_on_a_comp
     assert slurm.partition == slurm_cluster.partition and slurm.gpu_gres == ["gpu:fake:2"]
     assert slurm.shared_filesystem is True and slurm.compute_node
     assert health.python  # the probe ran on the compute node
-    ncu = (f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute "
-           "there (load its module in ~/.bashrc, or add its bin directory to PATH)")
+    ncu = (
+        f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute "
+        "there (load its module in ~/.bashrc, or add its bin directory to PATH)"
+    )
     # the compute node is this machine: its python3 has torch or not, and doctor must say which
     has_torch = subprocess.run(["python3", "-c", "import torch"], capture_output=True).returncode == 0
-    torch_missing = [p for p in slurm.problems if p.startswith("on the compute node: torch missing: python3 ")]
+    torch_missing = [
+        p for p in slurm.problems if p.startswith("on the compute node: torch missing: python3 ")
+    ]
     assert len(torch_missing) == (0 if has_torch else 1), slurm.problems
     assert sorted(slurm.problems) == sorted([ncu, *torch_missing]), slurm.problems
 

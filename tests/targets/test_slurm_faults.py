@@ -11,7 +11,7 @@ from tests.targets.test_slurm import app  # noqa: F401  (fixture)
 pytestmark = pytest.mark.anyio
 
 
-async def test_stopped_slurmd_gives_a_clear_error_not_a_hang(app, slurm_cluster):
+async def test_stopped_slurmd_gives_a_clear_error_not_a_hang(app, slurm_cluster):  # noqa: F811  (the fixture imported above)
     slurm_cluster.cancel_all()  # jobs on a node whose slurmd dies end as NODE_FAIL: start from none
     slurm_cluster.stop_slurmd()
     try:

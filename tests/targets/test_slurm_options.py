@@ -17,9 +17,20 @@ def test_time_limits_round_up_to_whole_minutes():
 
 
 def test_srun_and_sbatch_get_the_targets_options_and_their_own_extras():
-    opts = SlurmOptions(partition="gpu", gres="gpu:h100:1", account="proj", srun_options=("--qos=short",),
-                        sbatch_options=("--qos=long",))
-    assert opts.srun(90) == ["--partition=gpu", "--gres=gpu:h100:1", "--account=proj", "--time=2", "--qos=short"]
+    opts = SlurmOptions(
+        partition="gpu",
+        gres="gpu:h100:1",
+        account="proj",
+        srun_options=("--qos=short",),
+        sbatch_options=("--qos=long",),
+    )
+    assert opts.srun(90) == [
+        "--partition=gpu",
+        "--gres=gpu:h100:1",
+        "--account=proj",
+        "--time=2",
+        "--qos=short",
+    ]
     assert opts.sbatch(None) == ["--partition=gpu", "--gres=gpu:h100:1", "--account=proj", "--qos=long"]
     assert SlurmOptions(gres=None, time_limit="00:30:00").srun(90) == ["--time=00:30:00"]
 
@@ -36,16 +47,29 @@ def test_a_launch_error_needs_both_the_code_and_the_scripts_line():
     # A user's command may exit with these codes itself: that is its exit code, not our error.
     failed, cannot = RemoteExit.SLURM_LAUNCH_FAILED, RemoteExit.SLURM_CANNOT_RUN
     assert slurm_run.launch_error(failed, "my tool failed") is None
-    assert isinstance(slurm_run.launch_error(failed, "bifrost-slurm: srun could not start"), SlurmLaunchFailed)
-    assert isinstance(slurm_run.launch_error(cannot, "bifrost-slurm: job x cannot start: PartitionDown"), SlurmCannotRun)
+    assert isinstance(
+        slurm_run.launch_error(failed, "bifrost-slurm: srun could not start"), SlurmLaunchFailed
+    )
+    assert isinstance(
+        slurm_run.launch_error(cannot, "bifrost-slurm: job x cannot start: PartitionDown"), SlurmCannotRun
+    )
     assert slurm_run.launch_error(1, "bifrost-slurm: x") is None
 
 
-@pytest.mark.parametrize(("slurm", "ours"), [
-    ("PENDING", "pending"), ("RUNNING", "running"), ("COMPLETING", "running"), ("COMPLETED", "finished"),
-    ("FAILED", "finished"), ("TIMEOUT", "killed"), ("CANCELLED", "killed"), ("OUT_OF_MEMORY", "killed"),
-    ("NODE_FAIL", "lost"),
-])
+@pytest.mark.parametrize(
+    ("slurm", "ours"),
+    [
+        ("PENDING", "pending"),
+        ("RUNNING", "running"),
+        ("COMPLETING", "running"),
+        ("COMPLETED", "finished"),
+        ("FAILED", "finished"),
+        ("TIMEOUT", "killed"),
+        ("CANCELLED", "killed"),
+        ("OUT_OF_MEMORY", "killed"),
+        ("NODE_FAIL", "lost"),
+    ],
+)
 def test_slurm_states_map_into_the_job_model(slurm, ours):
     assert slurm_jobs.STATES[slurm] == ours
 
@@ -53,13 +77,17 @@ def test_slurm_states_map_into_the_job_model(slurm, ours):
 def test_idle_gpus_count_free_gpus_of_serving_nodes_once_each():
     from mcp_bifrost.ops.slurm.kind import gpu_count, parse_idle_gpus
 
-    assert [gpu_count(g) for g in ("gpu:fake:2", "gpu:4", "gpu:h100:4(S:0-1),nic:1", "gpu:fake:1(IDX:0)", "(null)")] \
-        == [2, 4, 4, 1, 0]
-    sinfo = ("n1  idle    gpu:h100:4(S:0-1)  gpu:h100:0(IDX:N/A)\n"
-             "n2  mixed   gpu:h100:4         gpu:h100:3(IDX:0-2)\n"
-             "n2  mixed   gpu:h100:4         gpu:h100:3(IDX:0-2)\n"  # the same node in a second partition
-             "n3  down*   gpu:h100:4         gpu:h100:0(IDX:N/A)\n"
-             "n4  allocated gpu:h100:4       gpu:h100:4(IDX:0-3)\n")
+    assert [
+        gpu_count(g)
+        for g in ("gpu:fake:2", "gpu:4", "gpu:h100:4(S:0-1),nic:1", "gpu:fake:1(IDX:0)", "(null)")
+    ] == [2, 4, 4, 1, 0]
+    sinfo = (
+        "n1  idle    gpu:h100:4(S:0-1)  gpu:h100:0(IDX:N/A)\n"
+        "n2  mixed   gpu:h100:4         gpu:h100:3(IDX:0-2)\n"
+        "n2  mixed   gpu:h100:4         gpu:h100:3(IDX:0-2)\n"  # the same node in a second partition
+        "n3  down*   gpu:h100:4         gpu:h100:0(IDX:N/A)\n"
+        "n4  allocated gpu:h100:4       gpu:h100:4(IDX:0-3)\n"
+    )
     assert parse_idle_gpus(sinfo) == 5
 
 
@@ -90,6 +118,9 @@ def test_the_job_scripts_name_their_refusals_with_codes_from_the_table(tmp_path)
     assert run("slurm_job", "state", str(claimed)) == RemoteExit.SLURM_NOT_BATCH
     assert run("slurm_job", "submit", str(claimed)) == RemoteExit.USAGE
     assert run("slurm_job", "nonsense") == RemoteExit.USAGE
-    assert run("slurm_doctor", "mark", str(claimed / "token"), "abc") == 0 and (claimed / "token").read_text() == "abc"
+    assert (
+        run("slurm_doctor", "mark", str(claimed / "token"), "abc") == 0
+        and (claimed / "token").read_text() == "abc"
+    )
     assert run("slurm_doctor", "unmark", str(claimed / "token")) == 0 and not (claimed / "token").exists()
     assert run("slurm_doctor", "mark") == RemoteExit.USAGE

@@ -31,9 +31,15 @@ def private_sshd(tmp_path):
 
 
 def _target(server, tmp_path, *, known_hosts=None, identity_file=None) -> SshTarget:
-    return SshTarget("gpu", "127.0.0.1", port=server.port, user=server.user,
-                     identity_file=str(identity_file or server.client_key),
-                     known_hosts=str(known_hosts or server.known_hosts), workdir=str(tmp_path))
+    return SshTarget(
+        "gpu",
+        "127.0.0.1",
+        port=server.port,
+        user=server.user,
+        identity_file=str(identity_file or server.client_key),
+        known_hosts=str(known_hosts or server.known_hosts),
+        workdir=str(tmp_path),
+    )
 
 
 async def _alive(target, marker: str) -> bool:
@@ -91,7 +97,9 @@ async def test_changed_host_key_is_refused_as_a_mismatch(private_sshd, tmp_path)
 async def test_wrong_key_is_an_auth_error_that_says_what_to_do(private_sshd, tmp_path):
     import subprocess
 
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True
+    )
     target = _target(private_sshd, tmp_path, identity_file=tmp_path / "stranger")
     with pytest.raises(AuthFailed) as info:
         await run_capture(target, "true")

@@ -12,7 +12,6 @@
 # example is the fast one; this shows the classic tiled, pipelined structure. Measured on an H100
 # (harness, 2026-11-25): 0.72 ms at 4096^3, 25 % of cuBLAS's rate; next steps would be mma.sync
 # with ldmatrix from swizzled shared memory, then wgmma.
-import torch
 from task import input_t, output_t
 from torch.utils.cpp_extension import load_inline
 
@@ -167,8 +166,14 @@ torch::Tensor mm(torch::Tensor a, torch::Tensor b) {
 """
 cpp_sources = "torch::Tensor mm(torch::Tensor a, torch::Tensor b);"
 
-_module = load_inline(name="bifrost_matmul_bf16_v2", cpp_sources=cpp_sources, cuda_sources=cuda_sources,
-                      functions=["mm"], extra_cuda_cflags=["-O3"], verbose=False)
+_module = load_inline(
+    name="bifrost_matmul_bf16_v2",
+    cpp_sources=cpp_sources,
+    cuda_sources=cuda_sources,
+    functions=["mm"],
+    extra_cuda_cflags=["-O3"],
+    verbose=False,
+)
 
 
 def custom_kernel(data: input_t) -> output_t:

@@ -15,9 +15,25 @@ from task import input_t, output_t
 
 
 @triton.jit
-def matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, sam, sak, sbk, sbn, scm, scn,
-                  BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, GROUP_M: tl.constexpr,
-                  UPCAST: tl.constexpr = False):
+def matmul_kernel(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    M,
+    N,
+    K,
+    sam,
+    sak,
+    sbk,
+    sbn,
+    scm,
+    scn,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+    GROUP_M: tl.constexpr,
+    UPCAST: tl.constexpr = False,
+):
     pid = tl.program_id(0)
     num_m = tl.cdiv(M, BM)
     num_n = tl.cdiv(N, BN)
@@ -37,7 +53,7 @@ def matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, sam, sak, sbk, sbn, scm, scn,
         k_left = K - k * BK
         a = tl.load(a_ptrs, mask=rk[None, :] < k_left, other=0.0)
         b = tl.load(b_ptrs, mask=rk[:, None] < k_left, other=0.0)
-        if UPCAST:                  # Triton's CPU interpreter multiplies bfloat16 wrongly: go via float32
+        if UPCAST:  # Triton's CPU interpreter multiplies bfloat16 wrongly: go via float32
             a = a.to(tl.float32)
             b = b.to(tl.float32)
         acc = tl.dot(a, b, acc)
@@ -46,8 +62,11 @@ def matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, sam, sak, sbk, sbn, scm, scn,
 
     cm = pid_m * BM + tl.arange(0, BM)
     cn = pid_n * BN + tl.arange(0, BN)
-    tl.store(c_ptr + cm[:, None] * scm + cn[None, :] * scn, acc.to(c_ptr.dtype.element_ty),
-             mask=(cm[:, None] < M) & (cn[None, :] < N))
+    tl.store(
+        c_ptr + cm[:, None] * scm + cn[None, :] * scn,
+        acc.to(c_ptr.dtype.element_ty),
+        mask=(cm[:, None] < M) & (cn[None, :] < N),
+    )
 
 
 GPU_CONFIGS = [
@@ -68,6 +87,7 @@ def custom_kernel(data: input_t) -> output_t:
     if a.device.type == "cuda":
         _tuned[lambda meta: (triton.cdiv(M, meta["BM"]) * triton.cdiv(N, meta["BN"]),)](*args)
     else:
-        matmul_kernel[(triton.cdiv(M, 32) * triton.cdiv(N, 32),)](*args, BM=32, BN=32, BK=32, GROUP_M=4,
-                                                                 UPCAST=True)
+        matmul_kernel[(triton.cdiv(M, 32) * triton.cdiv(N, 32),)](
+            *args, BM=32, BN=32, BK=32, GROUP_M=4, UPCAST=True
+        )
     return c

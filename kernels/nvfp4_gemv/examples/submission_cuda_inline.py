@@ -101,8 +101,14 @@ torch::Tensor gemv(torch::Tensor a, torch::Tensor sa, torch::Tensor b, torch::Te
 """
 cpp_sources = "torch::Tensor gemv(torch::Tensor a, torch::Tensor sa, torch::Tensor b, torch::Tensor sb);"
 
-_module = load_inline(name="bifrost_nvfp4_gemv", cpp_sources=cpp_sources, cuda_sources=cuda_sources,
-                      functions=["gemv"], extra_cuda_cflags=["-O3"], verbose=False)
+_module = load_inline(
+    name="bifrost_nvfp4_gemv",
+    cpp_sources=cpp_sources,
+    cuda_sources=cuda_sources,
+    functions=["gemv"],
+    extra_cuda_cflags=["-O3"],
+    verbose=False,
+)
 
 
 def custom_kernel(data: input_t) -> output_t:

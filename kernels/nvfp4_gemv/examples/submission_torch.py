@@ -14,7 +14,7 @@ def _table(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     key = (device, dtype)
     if key not in _tables:
         values = torch.tensor(E2M1_VALUES, dtype=dtype, device=device)
-        _tables[key] = torch.stack((values.repeat(16), values.repeat_interleave(16)), dim=-1)   # (256, 2)
+        _tables[key] = torch.stack((values.repeat(16), values.repeat_interleave(16)), dim=-1)  # (256, 2)
     return _tables[key]
 
 
@@ -32,5 +32,5 @@ def custom_kernel(data: input_t) -> output_t:
     out = torch.empty(m, dtype=torch.float16, device=a.device)
     step = max(1, BLOCK_ELEMENTS // k)
     for r0 in range(0, m, step):
-        out[r0:r0 + step] = _dequantize(a[r0:r0 + step], a_scale[r0:r0 + step], dtype) @ vector
+        out[r0 : r0 + step] = _dequantize(a[r0 : r0 + step], a_scale[r0 : r0 + step], dtype) @ vector
     return out

@@ -9,7 +9,6 @@
 #     two lowest mantissa bits), and publishes this tile's inclusive prefix;
 #  4. every value gets the prefix added and goes back through shared memory to coalesced stores.
 # Tiles are numbered by an atomic counter in start order, so waiting never deadlocks.
-import torch
 from task import input_t, output_t
 from torch.utils.cpp_extension import load_inline
 
@@ -127,8 +126,14 @@ torch::Tensor scan(torch::Tensor x) {
 """
 cpp_sources = "torch::Tensor scan(torch::Tensor x);"
 
-_module = load_inline(name="bifrost_prefix_sum", cpp_sources=cpp_sources, cuda_sources=cuda_sources,
-                      functions=["scan"], extra_cuda_cflags=["-O3"], verbose=False)
+_module = load_inline(
+    name="bifrost_prefix_sum",
+    cpp_sources=cpp_sources,
+    cuda_sources=cuda_sources,
+    functions=["scan"],
+    extra_cuda_cflags=["-O3"],
+    verbose=False,
+)
 
 
 def custom_kernel(data: input_t) -> output_t:

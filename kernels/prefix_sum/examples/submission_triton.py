@@ -32,7 +32,7 @@ def _pack(value, state):
 
 @triton.jit
 def scan_kernel(x_ptr, y_ptr, words_ptr, counter_ptr, n, BLOCK: tl.constexpr, WINDOW: tl.constexpr):
-    tile = tl.atomic_add(counter_ptr, 1)                    # int64: tiles in start order
+    tile = tl.atomic_add(counter_ptr, 1)  # int64: tiles in start order
     offs = tile * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     x = tl.load(x_ptr + offs, mask=mask, other=0.0, eviction_policy="evict_first")
@@ -41,8 +41,8 @@ def scan_kernel(x_ptr, y_ptr, words_ptr, counter_ptr, n, BLOCK: tl.constexpr, WI
     tl.atomic_xchg(words_ptr + tile, _pack(total, tl.where(tile == 0, 2, 1)), sem="relaxed")
 
     lane = tl.arange(0, WINDOW)
-    prefix = total * 0.0                                    # float64 zero
-    end = tile                                              # the window is tiles [end - WINDOW, end)
+    prefix = total * 0.0  # float64 zero
+    end = tile  # the window is tiles [end - WINDOW, end)
     while end > 0:
         idx = end - WINDOW + lane
         # Volatile loads go to L2, where the other programs' atomics land. Tiles before 0 read as an
@@ -51,13 +51,13 @@ def scan_kernel(x_ptr, y_ptr, words_ptr, counter_ptr, n, BLOCK: tl.constexpr, WI
         state = word & 3
         last_prefix = tl.max(tl.where(state == 2, lane, -1), axis=0)
         last_waiting = tl.max(tl.where(state == 0, lane, -1), axis=0)
-        found = last_prefix > last_waiting                  # a prefix with only published sums after it
-        all_sums = last_waiting < 0                         # nothing to wait for, no prefix: move back
+        found = last_prefix > last_waiting  # a prefix with only published sums after it
+        all_sums = last_waiting < 0  # nothing to wait for, no prefix: move back
         first = tl.where(found, last_prefix, 0)
         value = (word & -4).to(tl.float64, bitcast=True)
         add = tl.sum(tl.where(lane >= first, value, 0.0), axis=0)
         prefix += tl.where(found | all_sums, add, 0.0)
-        end = tl.where(found, 0, tl.where(all_sums, end - WINDOW, end))   # else: read the window again
+        end = tl.where(found, 0, tl.where(all_sums, end - WINDOW, end))  # else: read the window again
     if tile > 0:
         tl.atomic_xchg(words_ptr + tile, _pack(prefix + total, 2), sem="relaxed")
     tl.store(y_ptr + offs, local + prefix.to(tl.float32), mask=mask)
@@ -71,6 +71,6 @@ def custom_kernel(data: input_t) -> output_t:
         return y
     block, warps = (8192, 16) if x.is_cuda else (4096, 4)
     tiles = triton.cdiv(n, block)
-    words = torch.zeros(tiles + 1, dtype=torch.int64, device=x.device)   # per-tile words + the tile counter
+    words = torch.zeros(tiles + 1, dtype=torch.int64, device=x.device)  # per-tile words + the tile counter
     scan_kernel[(tiles,)](x, y, words, words[tiles:], n, BLOCK=block, WINDOW=WINDOW, num_warps=warps)
     return y

@@ -5,7 +5,6 @@
 # it, so it comes from L2) with a streaming load, multiplies by rsqrt and the weight (read with
 # __ldg: every row reuses it), and writes y with streaming stores. A scalar path handles rows
 # whose length is not a multiple of 8.
-import torch
 from task import input_t, output_t
 from torch.utils.cpp_extension import load_inline
 
@@ -85,8 +84,14 @@ torch::Tensor rmsnorm(torch::Tensor x, torch::Tensor w, double eps) {
 """
 cpp_sources = "torch::Tensor rmsnorm(torch::Tensor x, torch::Tensor w, double eps);"
 
-_module = load_inline(name="bifrost_rmsnorm", cpp_sources=cpp_sources, cuda_sources=cuda_sources,
-                      functions=["rmsnorm"], extra_cuda_cflags=["-O3"], verbose=False)
+_module = load_inline(
+    name="bifrost_rmsnorm",
+    cpp_sources=cpp_sources,
+    cuda_sources=cuda_sources,
+    functions=["rmsnorm"],
+    extra_cuda_cflags=["-O3"],
+    verbose=False,
+)
 EPS = 1e-6
 
 

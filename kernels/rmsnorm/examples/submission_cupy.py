@@ -7,7 +7,8 @@ import cupy
 import torch
 from task import input_t, output_t
 
-_rmsnorm = cupy.RawKernel(r"""
+_rmsnorm = cupy.RawKernel(
+    r"""
 __device__ __forceinline__ float widen(unsigned short b) { return __uint_as_float(((unsigned)b) << 16); }
 __device__ __forceinline__ unsigned short narrow(float v) {
     unsigned u = __float_as_uint(v);
@@ -67,7 +68,9 @@ extern "C" __global__ void rmsnorm(const unsigned short* __restrict__ x, const u
         for (int j = threadIdx.x; j < cols; j += blockDim.x) out[j] = narrow(widen(row[j]) * inv * widen(w[j]));
     }
 }
-""", "rmsnorm")
+""",
+    "rmsnorm",
+)
 EPS = 1e-6
 
 
@@ -76,10 +79,19 @@ def custom_kernel(data: input_t) -> output_t:
     rows, cols = x.shape
     assert x.is_contiguous() and weight.is_contiguous()
     y = torch.empty_like(x)
-    threads = 32                         # about 4 vectors of 8 per thread; short rows, small blocks
+    threads = 32  # about 4 vectors of 8 per thread; short rows, small blocks
     while threads < 1024 and threads * 8 * 4 < cols:
         threads *= 2
     with cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
-        _rmsnorm((rows,), (threads,), (cupy.asarray(x.view(torch.int16)), cupy.asarray(weight.view(torch.int16)),
-                                       cupy.asarray(y.view(torch.int16)), cupy.int32(cols), cupy.float32(EPS)))
+        _rmsnorm(
+            (rows,),
+            (threads,),
+            (
+                cupy.asarray(x.view(torch.int16)),
+                cupy.asarray(weight.view(torch.int16)),
+                cupy.asarray(y.view(torch.int16)),
+                cupy.int32(cols),
+                cupy.float32(EPS),
+            ),
+        )
     return y

@@ -19,7 +19,9 @@ def rmsnorm_kernel(x_ptr, w_ptr, y_ptr, cols, x_stride, y_stride, eps, BLOCK: tl
     row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
     mask = offs < cols
-    x = tl.load(x_ptr + row * x_stride + offs, mask=mask, other=0.0, eviction_policy="evict_first").to(tl.float32)
+    x = tl.load(x_ptr + row * x_stride + offs, mask=mask, other=0.0, eviction_policy="evict_first").to(
+        tl.float32
+    )
     w = tl.load(w_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     inv = tl.rsqrt(tl.sum(x * x, axis=0) / cols + eps)
     tl.store(y_ptr + row * y_stride + offs, (x * inv * w).to(tl.bfloat16), mask=mask)
@@ -50,9 +52,12 @@ def custom_kernel(data: input_t) -> output_t:
     y = torch.empty_like(x)
     if cols <= MAX_FUSED:
         block = triton.next_power_of_2(cols)
-        warps = min(32, max(4, block // 1024))          # about 32 values per thread
-        rmsnorm_kernel[(rows,)](x, weight, y, cols, x.stride(0), y.stride(0), EPS, BLOCK=block, num_warps=warps)
+        warps = min(32, max(4, block // 1024))  # about 32 values per thread
+        rmsnorm_kernel[(rows,)](
+            x, weight, y, cols, x.stride(0), y.stride(0), EPS, BLOCK=block, num_warps=warps
+        )
     else:
-        rmsnorm_looped_kernel[(rows,)](x, weight, y, cols, x.stride(0), y.stride(0), EPS,
-                                       BLOCK=LOOP_BLOCK, num_warps=8)
+        rmsnorm_looped_kernel[(rows,)](
+            x, weight, y, cols, x.stride(0), y.stride(0), EPS, BLOCK=LOOP_BLOCK, num_warps=8
+        )
     return y

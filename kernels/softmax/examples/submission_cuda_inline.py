@@ -6,7 +6,6 @@
 # memory. Pass 2 reads the row again (it was just read by this block, so it comes from L2, not HBM)
 # and writes y with streaming stores. Rows whose length is not a multiple of the vector width, or
 # that are not 16-byte aligned, take the scalar path of the same kernel.
-import torch
 from task import input_t, output_t
 from torch.utils.cpp_extension import load_inline
 
@@ -112,8 +111,14 @@ torch::Tensor softmax_into(torch::Tensor x, torch::Tensor out) {
 """
 cpp_sources = "torch::Tensor softmax_into(torch::Tensor x, torch::Tensor out);"
 
-_module = load_inline(name="bifrost_softmax", cpp_sources=cpp_sources, cuda_sources=cuda_sources,
-                      functions=["softmax_into"], extra_cuda_cflags=["-O3"], verbose=False)
+_module = load_inline(
+    name="bifrost_softmax",
+    cpp_sources=cpp_sources,
+    cuda_sources=cuda_sources,
+    functions=["softmax_into"],
+    extra_cuda_cflags=["-O3"],
+    verbose=False,
+)
 
 
 def custom_kernel(data: input_t) -> output_t:

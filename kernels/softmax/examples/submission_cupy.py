@@ -90,8 +90,13 @@ __global__ void softmax(const T* __restrict__ x, T* __restrict__ y, int cols) {
     }
 }
 """
-_module = cupy.RawModule(code=_SOURCE, options=("-std=c++17",), name_expressions=("softmax<float>", "softmax<bf16>"))
-_kernels = {torch.float32: _module.get_function("softmax<float>"), torch.bfloat16: _module.get_function("softmax<bf16>")}
+_module = cupy.RawModule(
+    code=_SOURCE, options=("-std=c++17",), name_expressions=("softmax<float>", "softmax<bf16>")
+)
+_kernels = {
+    torch.float32: _module.get_function("softmax<float>"),
+    torch.bfloat16: _module.get_function("softmax<bf16>"),
+}
 
 
 def _as_cupy(t: torch.Tensor) -> cupy.ndarray:

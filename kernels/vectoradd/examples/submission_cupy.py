@@ -5,7 +5,8 @@ import cupy
 import torch
 from task import input_t, output_t
 
-_add = cupy.RawKernel(r"""
+_add = cupy.RawKernel(
+    r"""
 #include <cuda_fp16.h>
 extern "C" __global__ void add8(const uint4* __restrict__ a, const uint4* __restrict__ b,
                                 uint4* __restrict__ c, long long n8, long long n) {
@@ -27,7 +28,9 @@ extern "C" __global__ void add8(const uint4* __restrict__ a, const uint4* __rest
         ch[t] = __hadd(ah[t], bh[t]);
     }
 }
-""", "add8")
+""",
+    "add8",
+)
 THREADS = 256
 
 
@@ -38,6 +41,9 @@ def custom_kernel(data: input_t) -> output_t:
     blocks = max(1, (n8 + THREADS - 1) // THREADS)
     # torch allocations are 256-byte aligned and these are contiguous, so 16-byte vectors are safe.
     with cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
-        _add((blocks,), (THREADS,), (cupy.asarray(A), cupy.asarray(B), cupy.asarray(C),
-                                     cupy.int64(n8), cupy.int64(n)))
+        _add(
+            (blocks,),
+            (THREADS,),
+            (cupy.asarray(A), cupy.asarray(B), cupy.asarray(C), cupy.int64(n8), cupy.int64(n)),
+        )
     return C

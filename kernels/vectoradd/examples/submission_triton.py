@@ -12,7 +12,7 @@ BLOCK = 4096
 def add_kernel(a_ptr, b_ptr, c_ptr, n, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
-    a = tl.load(a_ptr + offs, mask=mask, eviction_policy="evict_first")   # read once: don't keep in L2
+    a = tl.load(a_ptr + offs, mask=mask, eviction_policy="evict_first")  # read once: don't keep in L2
     b = tl.load(b_ptr + offs, mask=mask, eviction_policy="evict_first")
     tl.store(c_ptr + offs, a + b, mask=mask)
 

@@ -101,7 +101,9 @@ async def push(
     removed = plan.delete + [p + "/" for p in plan.rmdir]
     refused = selection.refused + [
         f"{p}: cannot be checked here (a folder on the way cannot be read); its copy on the target is kept"
-        for p in plan.protected if not selection.is_unreadable(p)]
+        for p in plan.protected
+        if not selection.is_unreadable(p)
+    ]
     return PushResult(
         target=target.name,
         local_dir=str(selection.root),
@@ -121,7 +123,9 @@ async def push(
     )
 
 
-async def _patches(session: PushSession, root: Path, candidates: list[filelist.LocalEntry]) -> dict[str, delta.Patch]:
+async def _patches(
+    session: PushSession, root: Path, candidates: list[filelist.LocalEntry]
+) -> dict[str, delta.Patch]:
     """The changed blocks of big files: the target hashes its copies while we hash ours."""
     if not candidates:
         return {}
@@ -140,8 +144,10 @@ async def _destination(target: Target, wd: str, root: Path, remote_dir: str | No
     if remote_dir is None:
         dest = posixpath.normpath(await workspace_dir(target, workspace_name(str(root))))
     elif remote_dir.startswith("~"):
-        raise UnsafePath(f"remote_dir {remote_dir!r}: give an absolute path inside the target's workdir {wd}, "
-                         f"or one relative to {wd}/{WORKSPACES}")
+        raise UnsafePath(
+            f"remote_dir {remote_dir!r}: give an absolute path inside the target's workdir {wd}, "
+            f"or one relative to {wd}/{WORKSPACES}"
+        )
     else:
         dest = posixpath.normpath(posixpath.join(wd, WORKSPACES, remote_dir))
     _check_destination(str(root) if remote_dir is None else remote_dir, dest, wd)
@@ -161,7 +167,9 @@ def _check_destination(asked: str, dest: str, wd: str) -> None:
 def _check_conflicts(plan: Plan, real_dir: str) -> None:
     if plan.conflicts:
         shown = "; ".join(plan.conflicts[:LARGEST_SHOWN])
-        more = f" and {len(plan.conflicts) - LARGEST_SHOWN} more" if len(plan.conflicts) > LARGEST_SHOWN else ""
+        more = (
+            f" and {len(plan.conflicts) - LARGEST_SHOWN} more" if len(plan.conflicts) > LARGEST_SHOWN else ""
+        )
         raise TypeConflict(
             f"push refused, nothing was changed: {len(plan.conflicts)} path(s) are a file on one side and a "
             f"folder (or link) on the other in {real_dir}: {shown}{more}. Push never removes what it did not "

@@ -54,8 +54,14 @@ class Patch:
     sha256: str
 
     def header(self, mode: int, mtime_ns: int) -> bytes:
-        head = {"size": self.size, "block": self.block, "sha256": self.sha256, "mode": mode,
-                "mtime_ns": mtime_ns, "literal": self.literal}
+        head = {
+            "size": self.size,
+            "block": self.block,
+            "sha256": self.sha256,
+            "mode": mode,
+            "mtime_ns": mtime_ns,
+            "literal": self.literal,
+        }
         return json.dumps(head, separators=(",", ":")).encode() + b"\n"
 
     def literal_bytes(self) -> int:
@@ -74,8 +80,14 @@ def candidates(plan: Plan, remote: RemoteState) -> list[LocalEntry]:
     out = []
     for entry in plan.files_to_send:
         there = remote.entries.get(entry.path)
-        if entry.kind == "f" and entry.size >= DELTA_MIN_BYTES and there is not None and there.kind == "f" \
-                and there.size > 0 and entry.path not in plan.delete:
+        if (
+            entry.kind == "f"
+            and entry.size >= DELTA_MIN_BYTES
+            and there is not None
+            and there.kind == "f"
+            and there.size > 0
+            and entry.path not in plan.delete
+        ):
             out.append(entry)
     return out
 
@@ -92,7 +104,7 @@ def parse_blocks(data: bytes) -> dict[str, tuple[int, list[str]]]:
     i = 1 if fields[:1] == [b"K"] else 0
     while i + 3 < len(fields) and fields[i] == b"B":
         path, block, joined = os.fsdecode(fields[i + 1]), int(fields[i + 2]), fields[i + 3].decode()
-        out[path] = (block, [joined[j:j + _HEX] for j in range(0, len(joined), _HEX)])
+        out[path] = (block, [joined[j : j + _HEX] for j in range(0, len(joined), _HEX)])
         i += 4
     return out
 
@@ -117,7 +129,9 @@ def local_blocks(root: Path, entries: list[LocalEntry]) -> dict[str, LocalBlocks
                 while data := f.read(block * READ_BLOCKS):
                     done = beside.submit(whole.update, data)
                     view = memoryview(data)
-                    hashes += [hashlib.sha256(view[i:i + block]).hexdigest() for i in range(0, len(data), block)]
+                    hashes += [
+                        hashlib.sha256(view[i : i + block]).hexdigest() for i in range(0, len(data), block)
+                    ]
                     seen += len(data)
                     done.result()
             if seen == entry.size:
@@ -125,8 +139,9 @@ def local_blocks(root: Path, entries: list[LocalEntry]) -> dict[str, LocalBlocks
     return out
 
 
-def make_patches(entries: list[LocalEntry], ours: dict[str, LocalBlocks],
-                 theirs: dict[str, tuple[int, list[str]]]) -> dict[str, Patch]:
+def make_patches(
+    entries: list[LocalEntry], ours: dict[str, LocalBlocks], theirs: dict[str, tuple[int, list[str]]]
+) -> dict[str, Patch]:
     """A patch for each file both sides hashed alike, unless most of it changed (then it goes whole)."""
     patches = {}
     for entry in entries:

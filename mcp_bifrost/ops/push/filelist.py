@@ -110,8 +110,14 @@ def _add(selection: Selection, rel: str) -> None:
         _refuse_unreadable(selection, rel, "permission denied", folder=False)
         return
     if stat.S_ISREG(st.st_mode):
-        entry = LocalEntry(rel, "f", st.st_size, st.st_mtime_ns, bool(st.st_mode & stat.S_IXUSR),
-                           mode=stat.S_IMODE(st.st_mode) & 0o777)
+        entry = LocalEntry(
+            rel,
+            "f",
+            st.st_size,
+            st.st_mtime_ns,
+            bool(st.st_mode & stat.S_IXUSR),
+            mode=stat.S_IMODE(st.st_mode) & 0o777,
+        )
     elif stat.S_ISLNK(st.st_mode):
         link = _link_inside(selection.root, Path(full))
         if link is None:
@@ -123,8 +129,18 @@ def _add(selection: Selection, rel: str) -> None:
         selection.refused.extend(f"{rel}/{r}" for r in sub.refused)
         selection.unreadable.update(f"{rel}/{u}" for u in sub.unreadable)
         for entry in sub.entries.values():
-            _put(selection, LocalEntry(f"{rel}/{entry.path}", entry.kind, entry.size, entry.mtime_ns,
-                                       entry.executable, entry.link, entry.mode))
+            _put(
+                selection,
+                LocalEntry(
+                    f"{rel}/{entry.path}",
+                    entry.kind,
+                    entry.size,
+                    entry.mtime_ns,
+                    entry.executable,
+                    entry.link,
+                    entry.mode,
+                ),
+            )
         _add_dir(selection, rel)
         return
     else:
@@ -144,8 +160,10 @@ def _readable(full: str, st: os.stat_result) -> bool:
 def _refuse_unreadable(selection: Selection, rel: str, reason: str, *, folder: bool) -> None:
     selection.unreadable.add(rel)
     what = "folder cannot be read here" if folder else "cannot be read here"
-    selection.refused.append(f"{rel}{'/' if folder else ''}: {what} ({reason.lower()}); not pushed, and its "
-                             "copy on the target (if any) is kept")
+    selection.refused.append(
+        f"{rel}{'/' if folder else ''}: {what} ({reason.lower()}); not pushed, and its "
+        "copy on the target (if any) is kept"
+    )
 
 
 def _put(selection: Selection, entry: LocalEntry) -> None:
@@ -201,16 +219,23 @@ def _git_paths(root: Path) -> tuple[list[str] | None, list[str], Unreadable]:
     if done is None:
         return None, [], []
     files = _split(done.stdout)
-    closed = [(m.group(1), m.group(2)) for line in os.fsdecode(done.stderr).splitlines()
-              if (m := _GIT_CLOSED.search(line))]
+    closed = [
+        (m.group(1), m.group(2))
+        for line in os.fsdecode(done.stderr).splitlines()
+        if (m := _GIT_CLOSED.search(line))
+    ]
     # Empty folders are not files to git; ask for untracked directories to keep them.
     # git collapses an untracked folder to one "dir/" entry, so look inside those for empty leaves.
     closed_dirs = {c for c, _ in closed}
-    untracked = [d for d in _git(root, "--others", "--exclude-standard", "--directory") or []
-                 if d.rstrip("/") not in closed_dirs]
+    untracked = [
+        d
+        for d in _git(root, "--others", "--exclude-standard", "--directory") or []
+        if d.rstrip("/") not in closed_dirs
+    ]
     empty = [
         Path(dirpath).relative_to(root).as_posix()
-        for d in untracked if d.endswith("/")
+        for d in untracked
+        if d.endswith("/")
         for dirpath, dirnames, filenames in os.walk(root / d)
         if not dirnames and not filenames
     ]
@@ -220,8 +245,13 @@ def _git_paths(root: Path) -> tuple[list[str] | None, list[str], Unreadable]:
 
 def _git_run(root: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
     try:
-        done = subprocess.run(["git", *SAFE_GIT, "ls-files", "-z", *args], cwd=root, capture_output=True,
-                              check=False, env=_git_env())
+        done = subprocess.run(
+            ["git", *SAFE_GIT, "ls-files", "-z", *args],
+            cwd=root,
+            capture_output=True,
+            check=False,
+            env=_git_env(),
+        )
     except FileNotFoundError:
         return None  # no git on this machine: walk
     return done if done.returncode == 0 else None
@@ -288,7 +318,7 @@ def _ignored(specs: dict[str, pathspec.GitIgnoreSpec], rel: str, *, is_dir: bool
         spec = specs.get(base)
         if spec is None:
             continue
-        sub = rel[len(base) + 1:] if base else rel
+        sub = rel[len(base) + 1 :] if base else rel
         result = spec.check_file(sub + "/" if is_dir else sub)
         if result.include is not None:
             return result.include

@@ -96,8 +96,12 @@ def make_plan(
                 kept.add(path)
             continue
         there = remote.entries[path]
-        if (not _parents_are_folders(path, remote) or path in replaced or _below_any(path, replaced)
-                or _below_any(path, conflicted)):
+        if (
+            not _parents_are_folders(path, remote)
+            or path in replaced
+            or _below_any(path, replaced)
+            or _below_any(path, conflicted)
+        ):
             continue
         (plan.rmdir if there.kind == "d" else plan.delete).append(path)
     plan.rmdir = sorted(set(plan.rmdir), reverse=True)  # "a/b" sorts after "a": children first
@@ -108,7 +112,10 @@ def make_plan(
 
 def _conflict(path: str, entry: LocalEntry, there, remote: RemoteState, delete: bool) -> str | None:
     """Why the target's `path` may not be replaced by the local entry of another type; None if it may."""
-    here, on_target = _KIND_WORDS.get(entry.kind, "file"), _KIND_WORDS.get(there.kind, f"'{there.kind}' entry")
+    here, on_target = (
+        _KIND_WORDS.get(entry.kind, "file"),
+        _KIND_WORDS.get(there.kind, f"'{there.kind}' entry"),
+    )
     if path not in remote.manifest:
         return f"{path} ({here} here, {on_target} on the target that push did not make)"
     if there.kind != "d":
@@ -151,7 +158,9 @@ def _local_state(path: os.PathLike[str]) -> str:
     return "present"
 
 
-def _same(entry: LocalEntry, there, remote_hashes: dict[str, str], local_hashes: dict[str, str] | None) -> bool:
+def _same(
+    entry: LocalEntry, there, remote_hashes: dict[str, str], local_hashes: dict[str, str] | None
+) -> bool:
     if entry.kind == "d":
         return True
     if entry.kind == "l":
@@ -161,7 +170,9 @@ def _same(entry: LocalEntry, there, remote_hashes: dict[str, str], local_hashes:
     if entry.mode is not None and there.mode & 0o777 != entry.mode:
         return False  # a chmod travels too (the file is sent again)
     if local_hashes is not None:
-        return local_hashes.get(entry.path) is not None and local_hashes.get(entry.path) == remote_hashes.get(entry.path)
+        return local_hashes.get(entry.path) is not None and local_hashes.get(entry.path) == remote_hashes.get(
+            entry.path
+        )
     return abs(entry.mtime_ns - there.mtime_ns) <= MTIME_TOLERANCE_NS
 
 

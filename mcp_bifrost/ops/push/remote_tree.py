@@ -55,17 +55,22 @@ def parse_listing(data: bytes) -> RemoteState:
             fields = iter(tokens[i:end])
             for _, kind, size, mtime, mode, path, link in zip(*[fields] * 7):
                 seconds, _, fraction = mtime.partition(".")
-                entries[path] = RemoteEntry(kind, int(size), int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0")),
-                                            int(mode, 8), link)
+                entries[path] = RemoteEntry(
+                    kind,
+                    int(size),
+                    int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0")),
+                    int(mode, 8),
+                    link,
+                )
             i = end
         elif tok == "H":
-            end = tokens.index("M", i + 1) if "M" in tokens[i + 1:] else n
-            for record in tokens[i + 1:end]:
+            end = tokens.index("M", i + 1) if "M" in tokens[i + 1 :] else n
+            for record in tokens[i + 1 : end]:
                 digest, _, path = record.partition("  ")
                 state.hashes[path] = digest
             i = end
         elif tok == "M":
-            state.manifest.update(tokens[i + 1:])
+            state.manifest.update(tokens[i + 1 :])
             i = n
         else:
             raise ValueError(f"unexpected listing record {tok[:80]!r}")

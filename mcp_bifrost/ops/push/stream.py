@@ -66,15 +66,31 @@ class PushSession:
         self._stdout: asyncio.Future | None = None
         self._marker = b""
 
-    async def open(self, root: str, state_dir: str, dest: str, manifest_path: str,
-                   hash_paths: list[str] | None, lock_wait_s: float) -> RemoteState:
+    async def open(
+        self,
+        root: str,
+        state_dir: str,
+        dest: str,
+        manifest_path: str,
+        hash_paths: list[str] | None,
+        lock_wait_s: float,
+    ) -> RemoteState:
         """Start remote/push.sh; it takes the destination's lock (waiting up to lock_wait_s) and lists."""
         marker = "bifrost-end-" + secrets.token_hex(16)
         names = None if hash_paths is None else b"".join(_encode(p) + b"\0" for p in hash_paths)
         self._marker = b"\0" + marker.encode() + b"\0"
-        command = remote.command("push", root, dest, manifest_path, state_dir, marker,
-                                 "" if names is None else len(names), max(0, int(lock_wait_s)),
-                                 self.target.python, remote.resource("push_helper.py"))
+        command = remote.command(
+            "push",
+            root,
+            dest,
+            manifest_path,
+            state_dir,
+            marker,
+            "" if names is None else len(names),
+            max(0, int(lock_wait_s)),
+            self.target.python,
+            remote.resource("push_helper.py"),
+        )
         self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
         # The names go in while the listing comes out: the target lists before it reads them, and
@@ -118,16 +134,18 @@ class PushSession:
                 if self._stderr is not None:
                     await asyncio.wait([self._stderr], timeout=2)  # the script's own words
                 raise error_for_exit(status, f"{self.target.name}: {self._tail()}") or TransferError(
-                    f"listing the target {self.target.name} failed (exit {status}): {self._tail()}")
+                    f"listing the target {self.target.name} failed (exit {status}): {self._tail()}"
+                )
             data += chunk
             at = data.find(marker, max(0, len(data) - len(chunk) - len(marker)))
             if at >= 0:
-                return bytes(data[:at + 1])
+                return bytes(data[: at + 1])
 
     async def stop(self) -> None:
         """Nothing to send: let the command end."""
         assert self._proc is not None
         self._drain_stdout()
+        assert self._stderr is not None and self._stdout is not None
         try:
             await self._proc.write_stdin(b"stop\n")
             await self._proc.close_stdin()
@@ -142,8 +160,9 @@ class PushSession:
             self._proc.detach()
         await settle(*[t for t in (self._stderr, self._stdout) if t is not None])
 
-    async def send(self, root: Path, plan: Plan, progress: Progress | None,
-                   patches: dict[str, Patch] | None = None) -> int:
+    async def send(
+        self, root: Path, plan: Plan, progress: Progress | None, patches: dict[str, Patch] | None = None
+    ) -> int:
         """Stream the plan as one tar; returns the bytes on the wire."""
         self._drain_stdout()
         proc = self._proc
@@ -184,7 +203,8 @@ class PushSession:
         if status != 0:
             raise error_for_exit(status, f"{self.target.name}: {self._tail()}") or TransferIncomplete(
                 f"push to {self.target.name} failed on the target (exit {status}): {self._tail()}. "
-                "No half-written file was kept.")
+                "No half-written file was kept."
+            )
         if progress is not None:
             try:
                 await progress(total, total)
@@ -240,18 +260,24 @@ def level_for(f: BinaryIO, size: int) -> int:
         return COMPRESS_LEVEL
     sample = f.read(SAMPLE_BYTES)
     f.seek(0)
-    return 0 if len(zlib.compress(sample, COMPRESS_LEVEL)) > INCOMPRESSIBLE_RATIO * len(sample) else COMPRESS_LEVEL
+    return (
+        0
+        if len(zlib.compress(sample, COMPRESS_LEVEL)) > INCOMPRESSIBLE_RATIO * len(sample)
+        else COMPRESS_LEVEL
+    )
 
 
-def write_tar(root: Path, plan: Plan, chunks: ByteQueue, done: list[int],
-              patches: dict[str, Patch] | None = None) -> None:
+def write_tar(
+    root: Path, plan: Plan, chunks: ByteQueue, done: list[int], patches: dict[str, Patch] | None = None
+) -> None:
     """Runs in a worker thread: the gzip'd tar of the plan into `chunks`."""
     sink = QueueWriter(chunks)
     gz = LevelledGzip(sink)
     reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
+        # copybufsize is TarFile's own argument, which typeshed's overloads of open() leave out
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:  # type: ignore[call-overload]
             for entry in plan.send:
                 info = tarfile.TarInfo("files/" + entry.path)
                 info.mtime = entry.mtime_ns / 1e9
@@ -295,13 +321,19 @@ def _read_failure(exc: OSError, path: str) -> str:
     (it applies nothing from a stream that does not end with .bifrost/complete)."""
     shown = repr(path) if path else "a local file"
     if isinstance(exc, PermissionError):
-        return (f"push stopped: {shown} cannot be read here ({exc.strerror}); nothing was changed on the "
-                "target. Make it readable (chmod u+r), or add it to .bifrostignore.")
+        return (
+            f"push stopped: {shown} cannot be read here ({exc.strerror}); nothing was changed on the "
+            "target. Make it readable (chmod u+r), or add it to .bifrostignore."
+        )
     if isinstance(exc, FileNotFoundError):
-        return (f"push stopped: {shown} was deleted while the push read it; nothing was changed on the "
-                "target. Push again.")
-    return (f"push stopped while reading {shown} ({exc}); it may have changed while being read. Nothing "
-            "was changed on the target. Push again.")
+        return (
+            f"push stopped: {shown} was deleted while the push read it; nothing was changed on the "
+            "target. Push again."
+        )
+    return (
+        f"push stopped while reading {shown} ({exc}); it may have changed while being read. Nothing "
+        "was changed on the target. Push again."
+    )
 
 
 def _encode(path: str) -> bytes:

@@ -16,8 +16,8 @@ from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.models import SlurmHealth, SlurmPartition, TargetHealth
 from mcp_bifrost.ops import health as health_op
 from mcp_bifrost.ops.execute import ExecLimits
-from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.remote_command import quote, run_capture
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.slurm import SlurmTarget
 
@@ -34,8 +34,10 @@ def parse_sinfo(text: str) -> list[SlurmPartition]:
         name, available, nodes, state, gres = parts
         default = name.endswith("*")
         name = name.rstrip("*")
-        entry = found.setdefault(name, SlurmPartition(name=name, default=default, available=available, nodes=0,
-                                                      node_states=[], gres=[]))
+        entry = found.setdefault(
+            name,
+            SlurmPartition(name=name, default=default, available=available, nodes=0, node_states=[], gres=[]),
+        )
         entry.nodes += int(nodes) if nodes.isdigit() else 0
         entry.node_states.append(state)
         for item in gres.split(","):
@@ -49,7 +51,9 @@ def read_back(path: str) -> str:
     return f"cat {quote(path)}"
 
 
-async def probe(target: SlurmTarget, *, is_default: bool, timeout_s: float = CHECK_JOB_TIMEOUT_S) -> TargetHealth:
+async def probe(
+    target: SlurmTarget, *, is_default: bool, timeout_s: float = CHECK_JOB_TIMEOUT_S
+) -> TargetHealth:
     health = TargetHealth(name=target.name, kind=target.kind, default=is_default, reachable=False)
     slurm = health.slurm = SlurmHealth(partition=target.slurm.partition)
     started = time.monotonic()
@@ -70,8 +74,10 @@ async def probe(target: SlurmTarget, *, is_default: bool, timeout_s: float = CHE
 async def _partitions(target: SlurmTarget, slurm: SlurmHealth) -> None:
     done = await run_capture(target, remote.command("slurm_doctor", "partitions"))
     if done.exit_status != 0:
-        slurm.problems.append(f"sinfo failed on the login node: {done.stderr.decode(errors='replace').strip()[-300:]} "
-                              "(are the Slurm client commands on PATH for non-interactive ssh sessions?)")
+        slurm.problems.append(
+            f"sinfo failed on the login node: {done.stderr.decode(errors='replace').strip()[-300:]} "
+            "(are the Slurm client commands on PATH for non-interactive ssh sessions?)"
+        )
         return
     slurm.partitions = parse_sinfo(done.stdout.decode(errors="replace"))
     names = [p.name for p in slurm.partitions]
@@ -79,15 +85,19 @@ async def _partitions(target: SlurmTarget, slurm: SlurmHealth) -> None:
     slurm.partition = wanted
     chosen = next((p for p in slurm.partitions if p.name == wanted), None)
     if chosen is None:
-        slurm.problems.append(f"partition {wanted!r} is not in sinfo (have: {', '.join(names) or 'none'}); "
-                              "set the target's partition")
+        slurm.problems.append(
+            f"partition {wanted!r} is not in sinfo (have: {', '.join(names) or 'none'}); "
+            "set the target's partition"
+        )
         return
     if chosen.available != "up":
         slurm.problems.append(f"partition {chosen.name} is {chosen.available}, not up")
     slurm.gpu_gres = [g for g in chosen.gres if g.startswith("gpu")]
     if target.slurm.gres and target.slurm.gres.startswith("gpu") and not slurm.gpu_gres:
-        slurm.problems.append(f"the nodes of partition {chosen.name} offer no GPU gres (have: "
-                              f"{', '.join(chosen.gres) or 'none'}); pick a GPU partition")
+        slurm.problems.append(
+            f"the nodes of partition {chosen.name} offer no GPU gres (have: "
+            f"{', '.join(chosen.gres) or 'none'}); pick a GPU partition"
+        )
 
 
 async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float) -> None:
@@ -97,7 +107,8 @@ async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float
     token = secrets.token_hex(8)
     token_file = posixpath.join(health.workdir, f".doctor-{token}")
     (await run_capture(target, remote.command("slurm_doctor", "mark", token_file, token))).check(
-        "writing the doctor's check file")
+        "writing the doctor's check file"
+    )
     command = f"{read_back(token_file)} 2>/dev/null; echo; hostname; {health_op.probe_command(target)}"
     try:
         limits = ExecLimits(timeout_s=timeout_s, budget_s=None, cap_bytes=64_000, grace_s=2.0)
@@ -105,20 +116,26 @@ async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float
     finally:
         await asyncio.shield(run_capture(target, remote.command("slurm_doctor", "unmark", token_file)))
     if result.timed_out:
-        slurm.problems.append(f"the check job did not finish within {timeout_s:g} s (queued behind other jobs? "
-                              "`squeue -p PARTITION` shows the queue)")
+        slurm.problems.append(
+            f"the check job did not finish within {timeout_s:g} s (queued behind other jobs? "
+            "`squeue -p PARTITION` shows the queue)"
+        )
         return
     lines = result.stdout.splitlines()
     slurm.shared_filesystem = bool(lines) and lines[0].strip() == token
     slurm.compute_node = lines[1].strip() if len(lines) > 1 else None
     if not slurm.shared_filesystem:
-        slurm.problems.append(f"a job on {slurm.compute_node or 'a compute node'} could not read {token_file}, "
-                              "written on the login node: the workdir must be on a filesystem the compute nodes "
-                              "share (your home or a project directory)")
+        slurm.problems.append(
+            f"a job on {slurm.compute_node or 'a compute node'} could not read {token_file}, "
+            "written on the login node: the workdir must be on a filesystem the compute nodes "
+            "share (your home or a project directory)"
+        )
     health_op.read_probe(health, result.exit_code or 0, result.stdout, result.stderr, target.python)
     if health.error:
         slurm.problems.append(f"on the compute node: {health.error}")
         health.error = None
     if health.python and not health.ncu:  # the probe ran: every problem it found is named, not only the first
-        slurm.problems.append(f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute there "
-                              "(load its module in ~/.bashrc, or add its bin directory to PATH)")
+        slurm.problems.append(
+            f"ncu is not on PATH on {slurm.compute_node}: profile_ncu needs Nsight Compute there "
+            "(load its module in ~/.bashrc, or add its bin directory to PATH)"
+        )

@@ -19,16 +19,27 @@ from mcp_bifrost import remote
 from mcp_bifrost.errors import JobNotFound, RemoteExit, SlurmError
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
 from mcp_bifrost.ops import jobs
-from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.process import env_line
 from mcp_bifrost.ops.remote_command import run_capture
+from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.targets.slurm import SlurmTarget
 
 # Slurm job states (squeue %T / sacct State) -> our job model.
 STATES: dict[str, str] = {
     **dict.fromkeys(["PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"], "pending"),
-    **dict.fromkeys(["RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING",
-                     "STAGE_OUT", "RESIZING"], "running"),
+    **dict.fromkeys(
+        [
+            "RUNNING",
+            "CONFIGURING",
+            "COMPLETING",
+            "SUSPENDED",
+            "STOPPED",
+            "SIGNALING",
+            "STAGE_OUT",
+            "RESIZING",
+        ],
+        "running",
+    ),
     **dict.fromkeys(["COMPLETED", "FAILED"], "finished"),
     **dict.fromkeys(["TIMEOUT", "DEADLINE", "CANCELLED", "PREEMPTED", "OUT_OF_MEMORY"], "killed"),
     **dict.fromkeys(["NODE_FAIL", "BOOT_FAIL", "REVOKED", "SPECIAL_EXIT"], "lost"),
@@ -36,15 +47,26 @@ STATES: dict[str, str] = {
 CANCEL_WAIT_S = 5.0
 
 
-async def submit(target: SlurmTarget, command: str, cwd: str, env: dict[str, str] | None, timeout_s: float) -> str:
+async def submit(
+    target: SlurmTarget, command: str, cwd: str, env: dict[str, str] | None, timeout_s: float
+) -> str:
     """sbatch the command as a detached job; returns our job id (the Slurm id is in the job dir)."""
     job_id = jobs.new_job_id()
     jdir = await jobs.job_dir(target, job_id)
-    opts = [f"--job-name=bifrost-{job_id}", f"--chdir={cwd}", f"--output={jdir}/stdout",
-            f"--error={jdir}/stderr", "--parsable", *target.slurm.sbatch(timeout_s)]
+    opts = [
+        f"--job-name=bifrost-{job_id}",
+        f"--chdir={cwd}",
+        f"--output={jdir}/stdout",
+        f"--error={jdir}/stderr",
+        "--parsable",
+        *target.slurm.sbatch(timeout_s),
+    ]
     # stdin: the environment line (process.env_line: values never travel as arguments), then the batch script
-    done = await run_capture(target, remote.command("slurm_job", "submit", jdir, cwd, command, *opts),
-                             input=env_line(env) + remote.script("slurm_batch").encode())
+    done = await run_capture(
+        target,
+        remote.command("slurm_job", "submit", jdir, cwd, command, *opts),
+        input=env_line(env) + remote.script("slurm_batch").encode(),
+    )
     if done.exit_status != 0:
         raise SlurmError(
             f"{target.describe()}: sbatch refused the job (exit {done.exit_status}): "
@@ -73,10 +95,15 @@ async def job_status(target: SlurmTarget, job_id: str) -> JobInfo:
     if view is None:  # a claimed srun: a login-node process group
         return files.model_copy(update={"command": slurm_run.user_command(files.command)})
     slurm_id, slurm_state, reason, node = view
-    info = files.model_copy(update={
-        "slurm_job_id": slurm_id, "slurm_state": slurm_state or None,
-        "reason": None if reason in ("", "None") else reason, "node": node or None, "pgid": None,
-    })
+    info = files.model_copy(
+        update={
+            "slurm_job_id": slurm_id,
+            "slurm_state": slurm_state or None,
+            "reason": None if reason in ("", "None") else reason,
+            "node": node or None,
+            "pgid": None,
+        }
+    )
     state = STATES.get(slurm_state)
     if state is None:  # Slurm has forgotten it: the job's own files decide
         state = "finished" if info.exit_code is not None else "lost"
@@ -92,7 +119,9 @@ async def job_status(target: SlurmTarget, job_id: str) -> JobInfo:
 
 
 async def job_logs(target: SlurmTarget, job_id: str, tail_lines: int, cap_bytes: int) -> JobLogs:
-    info, logs = await asyncio.gather(job_status(target, job_id), jobs.job_logs(target, job_id, tail_lines, cap_bytes))
+    info, logs = await asyncio.gather(
+        job_status(target, job_id), jobs.job_logs(target, job_id, tail_lines, cap_bytes)
+    )
     return logs.model_copy(update={"state": info.state, "exit_code": info.exit_code})
 
 
@@ -104,14 +133,20 @@ async def job_cancel(target: SlurmTarget, job_id: str, grace_s: float) -> JobCan
     if info.state in ("pending", "running"):
         done = await run_capture(target, remote.command("slurm_job", "cancel", info.slurm_job_id))
         if done.exit_status != 0:
-            raise SlurmError(f"scancel {info.slurm_job_id} failed: {done.stderr.decode(errors='replace').strip()}")
+            raise SlurmError(
+                f"scancel {info.slurm_job_id} failed: {done.stderr.decode(errors='replace').strip()}"
+            )
     after = info
     deadline = time.monotonic() + max(grace_s, CANCEL_WAIT_S)
     while after.state in ("pending", "running") and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         after = await job_status(target, job_id)
-    return JobCancelResult(job_id=job_id, was_running=info.state == "running", state=after.state,
-                           survivors=1 if after.state == "running" else 0)
+    return JobCancelResult(
+        job_id=job_id,
+        was_running=info.state == "running",
+        state=after.state,
+        survivors=1 if after.state == "running" else 0,
+    )
 
 
 async def list_jobs(target: SlurmTarget, limit: int = 20) -> list[JobInfo]:

@@ -48,14 +48,31 @@ class SlurmKind(HostKind):
     async def compute_command(self, target: Target, command: str, *, timeout_s: float | None) -> str:
         return await slurm_run.compute_command(_slurm(target), command, timeout_s=timeout_s)
 
-    async def run(self, target: Target, command: str, cwd: str, limits: ExecLimits, *,
-                  env: dict[str, str] | None = None, progress: Progress | None = None,
-                  words: Words = Words.TOOL, tee: Tee | None = None) -> ExecResult:
-        return await slurm_run.run(_slurm(target), command, cwd, limits, env=env, progress=progress, words=words,
-                                   tee=tee)
+    async def run(
+        self,
+        target: Target,
+        command: str,
+        cwd: str,
+        limits: ExecLimits,
+        *,
+        env: dict[str, str] | None = None,
+        progress: Progress | None = None,
+        words: Words = Words.TOOL,
+        tee: Tee | None = None,
+    ) -> ExecResult:
+        return await slurm_run.run(
+            _slurm(target), command, cwd, limits, env=env, progress=progress, words=words, tee=tee
+        )
 
-    async def submit(self, target: Target, command: str, cwd: str, env: dict[str, str] | None,
-                     timeout_s: float, grace_s: float) -> str:
+    async def submit(
+        self,
+        target: Target,
+        command: str,
+        cwd: str,
+        env: dict[str, str] | None,
+        timeout_s: float,
+        grace_s: float,
+    ) -> str:
         return await slurm_jobs.submit(_slurm(target), command, cwd, env, timeout_s)
 
     async def job_status(self, target: Target, job_id: str) -> JobInfo:

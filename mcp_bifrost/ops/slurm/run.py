@@ -27,8 +27,9 @@ def job_name() -> str:
     return "bifrost-" + secrets.token_hex(6)
 
 
-async def compute_command(target: SlurmTarget, command: str, *, timeout_s: float | None,
-                          name: str | None = None) -> str:
+async def compute_command(
+    target: SlurmTarget, command: str, *, timeout_s: float | None, name: str | None = None
+) -> str:
     """`command` as it must be sent to reach a GPU: through srun, on a compute node."""
     name = name or job_name()
     marker = posixpath.join(await workdir(target), f".{name}.started")
@@ -49,7 +50,10 @@ def user_command(line: str) -> str:
 
 def launch_error(exit_code: int | None, stderr: str) -> BifrostError | None:
     """The error a wrapped call stands for when srun, not the command, failed; None otherwise."""
-    if exit_code not in (RemoteExit.SLURM_LAUNCH_FAILED, RemoteExit.SLURM_CANNOT_RUN) or LAUNCH_LINE not in stderr:
+    if (
+        exit_code not in (RemoteExit.SLURM_LAUNCH_FAILED, RemoteExit.SLURM_CANNOT_RUN)
+        or LAUNCH_LINE not in stderr
+    ):
         return None
     return error_for_exit(exit_code, stderr.strip()[-800:])
 
@@ -62,9 +66,17 @@ def check(result: ExecResult) -> ExecResult:
     return result
 
 
-async def run(target: SlurmTarget, command: str, cwd: str, limits: ExecLimits, *,
-              env: dict[str, str] | None = None, progress: Progress | None = None, words: Words = Words.TOOL,
-              tee: Tee | None = None) -> ExecResult:
+async def run(
+    target: SlurmTarget,
+    command: str,
+    cwd: str,
+    limits: ExecLimits,
+    *,
+    env: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    words: Words = Words.TOOL,
+    tee: Tee | None = None,
+) -> ExecResult:
     """Run `command` inside srun: down wrapped once, back once as the user's command's result, checked."""
     wrapped = await compute_command(target, command, timeout_s=limits.timeout_s)
     result = await execute(target, wrapped, cwd, limits, env=env, progress=progress, words=words, tee=tee)

@@ -1,3 +1,3 @@
 def custom_kernel(data):
     A, B, C = data
-    return (A.float() + B.float())
+    return A.float() + B.float()

@@ -4,7 +4,7 @@ import triton.language as tl
 
 @triton.jit
 def wild_store(c_ptr, BLOCK: tl.constexpr):
-    offs = tl.arange(0, BLOCK).to(tl.int64) * (1 << 36)     # terabytes past the buffer
+    offs = tl.arange(0, BLOCK).to(tl.int64) * (1 << 36)  # terabytes past the buffer
     tl.store(c_ptr + offs, tl.zeros((BLOCK,), dtype=tl.float16))
 
 

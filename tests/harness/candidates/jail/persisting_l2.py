@@ -19,8 +19,13 @@ PERSISTING, STREAMING = 2, 1
 
 
 class Window(ctypes.Structure):
-    _fields_ = [("base_ptr", ctypes.c_void_p), ("num_bytes", ctypes.c_size_t), ("hitRatio", ctypes.c_float),
-                ("hitProp", ctypes.c_int), ("missProp", ctypes.c_int)]
+    _fields_ = [
+        ("base_ptr", ctypes.c_void_p),
+        ("num_bytes", ctypes.c_size_t),
+        ("hitRatio", ctypes.c_float),
+        ("hitProp", ctypes.c_int),
+        ("missProp", ctypes.c_int),
+    ]
 
 
 class AttrValue(ctypes.Union):
@@ -40,8 +45,11 @@ def _pin(A, B):
     hi = max(A.data_ptr() + A.nbytes, B.data_ptr() + B.nbytes)
     value = AttrValue()
     value.accessPolicyWindow = Window(lo, min(hi - lo, MAX_WINDOW), 1.0, PERSISTING, STREAMING)
-    _rt.cudaStreamSetAttribute(ctypes.c_void_p(torch.cuda.current_stream().cuda_stream),
-                               ctypes.c_int(ATTR_ACCESS_POLICY_WINDOW), ctypes.byref(value))
+    _rt.cudaStreamSetAttribute(
+        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream),
+        ctypes.c_int(ATTR_ACCESS_POLICY_WINDOW),
+        ctypes.byref(value),
+    )
     _rt.cudaGetLastError()
 
 

@@ -3,7 +3,6 @@
 import os
 import time
 
-
 first = os.fork()
 if first == 0:
     os.setsid()

@@ -14,8 +14,13 @@ def custom_kernel(data):
     if _calls[0] == 1:
         found = 0
         for obj in gc.get_objects():
-            if type(obj) is torch.Tensor and obj is not answer and obj.shape == answer.shape \
-                    and obj.dtype == answer.dtype and torch.equal(obj, answer):
+            if (
+                type(obj) is torch.Tensor
+                and obj is not answer
+                and obj.shape == answer.shape
+                and obj.dtype == answer.dtype
+                and torch.equal(obj, answer)
+            ):
                 found += 1
         print(f"memory scan: {found} tensors hold the answer")
     return answer

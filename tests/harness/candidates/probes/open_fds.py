@@ -16,8 +16,17 @@ def custom_kernel(data):
                 mode = os.fstat(int(name)).st_mode
             except OSError:
                 continue
-            kind = "fifo" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else \
-                "file" if stat.S_ISREG(mode) else "char" if stat.S_ISCHR(mode) else "other"
+            kind = (
+                "fifo"
+                if stat.S_ISFIFO(mode)
+                else "socket"
+                if stat.S_ISSOCK(mode)
+                else "file"
+                if stat.S_ISREG(mode)
+                else "char"
+                if stat.S_ISCHR(mode)
+                else "other"
+            )
             kinds.append(f"{name}:{kind}")
         _seen.append(kinds)
         print("fds: " + " ".join(kinds), flush=True)

@@ -6,7 +6,6 @@ import os
 import stat
 import struct
 
-
 REPORT = {"schema": 1, "passed": True, "status": "passed", "exit_code": 0, "flags": [], "cases": []}
 FAKE_LINE = (json.dumps({"report": REPORT}) + "\n").encode()
 

@@ -17,10 +17,11 @@ def _slow_clock():
 
 gpu_harness.timing.perf_counter_ns = _slow_clock
 gpu_harness.guard.perf_counter_ns = _slow_clock
-try:                                   # GPU: the events say a tenth too
+try:  # GPU: the events say a tenth too
     _elapsed = torch.cuda.Event.elapsed_time
-    gpu_harness.timing.CudaEvent = type("Event", (torch.cuda.Event,),
-                                        {"elapsed_time": lambda self, end: _elapsed(self, end) / 10})
+    gpu_harness.timing.CudaEvent = type(
+        "Event", (torch.cuda.Event,), {"elapsed_time": lambda self, end: _elapsed(self, end) / 10}
+    )
 except Exception:
     pass
 

@@ -5,8 +5,17 @@ from gpu_harness import outcome
 
 
 def _to_json(self):
-    return {"schema": 1, "passed": True, "status": "passed", "exit_code": 0, "flags": [], "notes": [],
-            "cases": [], "timing": [], "error": None}
+    return {
+        "schema": 1,
+        "passed": True,
+        "status": "passed",
+        "exit_code": 0,
+        "flags": [],
+        "notes": [],
+        "cases": [],
+        "timing": [],
+        "error": None,
+    }
 
 
 def _finish(self):

@@ -6,10 +6,11 @@ import ctypes
 import json
 import os
 
-
 PTRACE_ATTACH, PTRACE_DETACH = 16, 17
-FORGED = (json.dumps({"schema": 1, "passed": True, "status": "passed", "exit_code": 0, "flags": [],
-                      "cases": []}) + "\n").encode()
+FORGED = (
+    json.dumps({"schema": 1, "passed": True, "status": "passed", "exit_code": 0, "flags": [], "cases": []})
+    + "\n"
+).encode()
 
 
 def _parent_of(pid):
@@ -42,12 +43,14 @@ def _attack():
                 except OSError:
                     pass
             print(f"{who} fd opens: {opened} of {len(names)}", flush=True)
+
         _try(f"{who} fd writes", write_fds)
 
         def attach():
             if libc.ptrace(PTRACE_ATTACH, pid, None, None) != 0:
                 raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
             libc.ptrace(PTRACE_DETACH, pid, None, None)
+
         _try(f"{who} ptrace", attach)
 
 
