@@ -321,7 +321,7 @@ def _build(tree: Any, arenas: dict[int, Arena]) -> Any:
 
 def main(fd: int) -> int:
     """The candidate's process after the fork: its own CUDA context, then requests until `exit`."""
-    from gpu_harness.worker import initialise_cuda
+    from gpu_harness.warmup import initialise_cuda
 
     end = CandidateEnd(fd)
     try:

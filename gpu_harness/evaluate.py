@@ -89,7 +89,7 @@ def evaluate(
     plan_cap_s: float | None = None,
     on_plan: Callable[[dict[str, Any]], None] | None = None,
 ) -> Report:
-    """The judge's procedure. `process` is the candidate's process (remote.spawn, forked before CUDA
+    """The judge's procedure. `process` is the candidate's process (candidate_process.spawn, forked before CUDA
     was initialised here): the candidate is imported there, never here. `plan_cap_s`: the caller gave
     no deadline; `deadline_s` is its budget and the time plan sizes the deadline, up to this cap
     (`on_plan` tells the parent, whose kill clock follows)."""

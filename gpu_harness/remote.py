@@ -10,28 +10,24 @@ and its own timings are checked against the judge's clock (timing.py, `batch`).
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import re
 import signal
 import socket
 import statistics
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from gpu_harness import confine, guard
+from gpu_harness import guard
 from gpu_harness.arena import DTYPES, ArenaError, ArenaPool, TensorRef
 from gpu_harness.channel import (
     ChannelClosed,
     ChannelTimeout,
     JudgeEnd,
     ProtocolViolation,
-    close_other_fds,
-    socket_pair,
 )
 from gpu_harness.check import clone_tree, map_tensors, poison, tensor_leaves
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
@@ -65,55 +61,6 @@ class Opaque:
 
     def __repr__(self) -> str:
         return f"<{self.type_name}>"
-
-
-def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
-    """Fork the candidate's process. It keeps stdin/stdout/stderr (the capture files) and its end of
-    the channel, nothing else; it has not initialised CUDA and neither has its parent yet."""
-    judge_sock, cand_sock = socket_pair()
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            judge_sock.close()
-            confine.die_with_parent()  # a judge killed outright takes its candidate along
-            close_other_fds({cand_sock.fileno()})
-            if setup is not None:
-                setup()
-            from gpu_harness.candidate_host import main
-
-            code = main(cand_sock.detach())
-        except BaseException:  # noqa: BLE001  its channel closes: the judge reports it
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    cand_sock.close()
-    return pid, judge_sock
-
-
-_CAP_VERSION_3 = 0x20080522
-PR_CAPBSET_DROP = 24
-CAP_LAST = 63
-
-
-def drop_capabilities() -> bool:
-    """Every capability out of the bounding, permitted, effective and inheritable sets. Where the
-    harness runs as root, non-dumpable parents are reachable through CAP_SYS_PTRACE (/proc/<pid>/mem,
-    /proc/<pid>/fd, ptrace) and files through CAP_DAC_OVERRIDE; the candidate's process keeps none."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in range(CAP_LAST + 1):
-        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past the kernel's last: harmless
-    header = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable}
-    return libc.capset(header, data) == 0
-
-
-def confine_process(scratch: str) -> None:
-    """In the candidate's process, right after the fork, one thread: a Landlock domain nested in the
-    judge's (a process cannot ptrace or open /proc of one outside its own domain), its seccomp
-    filter, and no capabilities (confine.py; drop_capabilities)."""
-    confine.confine_candidate(scratch)
-    drop_capabilities()
 
 
 class RemoteCandidate:

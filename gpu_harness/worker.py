@@ -2,7 +2,7 @@
 
 `run_isolated` forks one child per evaluation, the judge, from a parent that has imported torch
 (and Triton) but never initialised CUDA. Before initialising CUDA, the judge forks the candidate's
-process (remote.spawn): the candidate is imported there and nowhere else. The judge runs
+process (candidate_process.spawn): the candidate is imported there and nowhere else. The judge runs
 `evaluate` and sends its stage markers and its report as JSON frames through a dedicated pipe that
 the candidate's process never holds; stdout and stderr go to capture files, so nothing a candidate
 prints can reach the protocol or forge a report line on stdout. The parent and the judge are not
@@ -30,7 +30,7 @@ import time
 import traceback
 from typing import IO, Any
 
-from gpu_harness import SCHEMA_VERSION, confine
+from gpu_harness import SCHEMA_VERSION, candidate_process, confine
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, KILL_GRACE_S, resolve
 from gpu_harness.outcome import (
     KIND_BAD_REQUEST,
@@ -51,6 +51,7 @@ from gpu_harness.outcome import (
     tail,
 )
 from gpu_harness.plan import MAX_DEADLINE_S
+from gpu_harness.warmup import initialise_cuda
 
 DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S
 CAPTURE_TAIL_CHARS = 4000
@@ -291,9 +292,11 @@ class ReadyChild:
                 os.dup2(self.out_file.fileno(), 1)
                 os.dup2(self.err_file.fileno(), 2)
                 faulthandler.enable(file=sys.stderr, all_threads=True)  # a segfault leaves its traceback
-                from gpu_harness import remote
+                # the judge's half (torch with it) loaded before the fork: the candidate's process inherits it
+                from gpu_harness import remote  # noqa: F401
 
-                process = remote.spawn(lambda: remote.confine_process(self.scratch))  # before CUDA
+                confine_it = lambda: candidate_process.confine_process(self.scratch)  # noqa: E731
+                process = candidate_process.spawn(confine_it)  # before CUDA
                 non_dumpable()
                 initialise_cuda()
                 job = _read_job(job_r)
@@ -396,40 +399,6 @@ def _isolation(frames: list[dict[str, Any]], sweep: confine.Sweep) -> dict[str, 
         isolation["why"].append("not a child subreaper: detached processes of the candidate may outlive it")
     isolation["strays_killed"], isolation["survivors"] = sweep.killed, sweep.survivors
     return isolation
-
-
-def initialise_cuda(comparisons: bool = True) -> None:
-    """In the judge and in the candidate's process, after the fork, before the request: the CUDA
-    context, a cuBLAS handle and Triton's driver are the slow parts of a first call (about 1.3 s
-    measured on an H100); the judge also loads its comparison kernels."""
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return
-    torch.cuda.init()
-    x = torch.ones(8, 8, device="cuda")
-    torch.mm(x, x)
-    event = torch.cuda.Event(enable_timing=True)
-    event.record()
-    if comparisons:
-        _load_comparison_kernels(torch)
-    torch.cuda.synchronize()
-    triton = sys.modules.get("triton")
-    if triton is not None:
-        try:
-            triton.runtime.driver.active.get_current_device()
-        except Exception:  # an older Triton: its driver starts on the first launch instead
-            pass
-
-
-def _load_comparison_kernels(torch: Any) -> None:
-    """CUDA loads each kernel module on its first use; the comparisons every evaluation makes (one per
-    dtype family) load theirs here, while the child waits for its job, not inside the evaluation."""
-    from gpu_harness.check import compare, same_bits
-
-    for dtype in (torch.float32, torch.float16, torch.bfloat16, torch.int32):
-        a = torch.ones(64, device="cuda", dtype=dtype)
-        compare(a, a.clone())
-        same_bits(a, a)
 
 
 def _read_job(fd: int) -> dict[str, Any] | None:

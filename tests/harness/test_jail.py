@@ -185,7 +185,7 @@ def test_a_worker_killed_outright_takes_its_evaluation_child_along():
 
 def test_a_judge_killed_outright_takes_the_candidates_process_along():
     """The candidate's process is the judge's child: a judge killed with no time to sweep (the OOM
-    killer, a SIGKILL) must not leave the candidate running on the GPU (PDEATHSIG in remote.spawn)."""
+    killer, a SIGKILL) must not leave the candidate running on the GPU (PDEATHSIG in candidate_process.spawn)."""
     token = uuid.uuid4().hex
     with worker_evaluating(CANDIDATES / "faults" / "infinite_loop.py", token) as worker:
         judges: list[int] = []

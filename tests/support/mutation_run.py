@@ -131,8 +131,8 @@ MUTATIONS = [
     Mutation(
         "copy_files.sh: a symlink out of the workdir followed",
         "mcp_bifrost/remote/copy_files.sh",
-        '    "$wd" | "$wd"/*) ;;',
-        "    *) ;;",
+        '    "$wd"/*) ;;\n    *) printf',
+        "    *) ;;\n    *) printf",
         ("tests/ops/test_copy_files.py",),
     ),
     Mutation(
@@ -159,8 +159,8 @@ MUTATIONS = [
     Mutation(
         "http: idle sessions never expire",
         "mcp_bifrost/http.py",
-        "session_idle_timeout=settings.session_idle_s)",
-        "session_idle_timeout=None)",
+        "session_idle_timeout=settings.session_idle_s,",
+        "session_idle_timeout=None,",
         ("tests/server/test_http.py",),
     ),
     Mutation(
@@ -173,8 +173,8 @@ MUTATIONS = [
     Mutation(
         "audit: no start entry",
         "mcp_bifrost/audit.py",
-        '        self._write({"event": "start",',
-        '        (lambda e: None)({"event": "start",',
+        '        self._write(\n            {"event": "start",',
+        '        (lambda e: None)(\n            {"event": "start",',
         ("tests/server/test_audit.py",),
     ),
     Mutation(
@@ -194,7 +194,7 @@ MUTATIONS = [
     Mutation(
         "jobs: the timeout watchdog kills nothing",
         "mcp_bifrost/remote/process.sh",
-        '  : >"$J/timed_out"\n  kill_group "$p" "$3" >/dev/null\n',
+        '  : >"$J/timed_out"\n  kill_group "$(group "$J")" "$3" "${J##*/}" >/dev/null\n',
         '  : >"$J/timed_out"\n',
         ("tests/server/test_jobs.py",),
     ),
@@ -243,8 +243,8 @@ MUTATIONS = [
     Mutation(
         "fan-out: no job past the call budget",
         "mcp_bifrost/loop/tools.py",
-        "progress=fan_progress, use_budget=True))",
-        "progress=fan_progress))",
+        "                    progress=fan_progress,\n                    use_budget=True,\n",
+        "                    progress=fan_progress,\n",
         (
             "tests/loop/test_fanout_smoke.py::test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report",
         ),
@@ -520,7 +520,7 @@ MUTATIONS = [
     Mutation(
         "jail: the worker is no subreaper",
         "gpu_harness/worker.py",
-        "        confine.become_subreaper()      # the candidate's",
+        "        confine.become_subreaper()  # the candidate's",
         "        pass  #",
         (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
     ),
@@ -630,22 +630,22 @@ MUTATIONS = [
     ),
     Mutation(
         "judge: the candidate's process is not confined and keeps its capabilities",
-        "gpu_harness/remote.py",
+        "gpu_harness/candidate_process.py",
         "    confine.confine_candidate(scratch)\n    drop_capabilities()\n",
         "    pass\n",
         (JUDGE + "::test_the_candidates_process_cannot_reach_the_judge_or_the_worker",),
     ),
     Mutation(
         "judge: the candidate keeps its capabilities (no Landlock)",
-        "gpu_harness/remote.py",
+        "gpu_harness/candidate_process.py",
         "    confine.confine_candidate(scratch)\n    drop_capabilities()\n",
         "    confine.confine_candidate(scratch)\n",
         (JUDGE + "::test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out",),
     ),
     Mutation(
         "judge: the candidate's process outlives a judge killed outright",
-        "gpu_harness/remote.py",
-        "            confine.die_with_parent()                # a judge killed",
+        "gpu_harness/candidate_process.py",
+        "            confine.die_with_parent()  # a judge killed",
         "            pass  #",
         (JAIL + "::test_a_one_shot_smoke_killed_outright_leaves_no_process",),
     ),
@@ -714,7 +714,7 @@ MUTATIONS = [
     Mutation(
         "jail: persisting L2 not reset before each sample (GPU)",
         "gpu_harness/timing.py",
-        "        reset_persisting_l2()           # lines a candidate pinned",
+        "        reset_persisting_l2()  # lines a candidate pinned",
         "        pass  #",
         (JAIL + "::test_a_persisting_l2_carve_out_does_not_make_a_candidate_faster",),
     ),
