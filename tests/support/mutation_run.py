@@ -116,7 +116,7 @@ MUTATIONS = [
     ),
     Mutation(
         "models: non-UTF-8 names left as surrogates",
-        "mcp_bifrost/models.py",
+        "mcp_bifrost/models_shell.py",
         "        return printable(value)\n",
         "        return value\n",
         ("tests/server/test_safety.py",),
@@ -290,21 +290,21 @@ MUTATIONS = [
     ),
     Mutation(
         "profile report: the ratio of first kernels, not whole calls",
-        "mcp_bifrost/loop/reports.py",
+        "mcp_bifrost/loop/reports_profile.py",
         "return round(base.total_duration_us / cand.total_duration_us, 3)",
         "return round(base.kernels[0].duration_us / cand.kernels[0].duration_us, 3)",
         ("tests/loop/test_profile_whole_call.py",),
     ),
     Mutation(
         "profile report: a ratio even when a limit cut a call",
-        "mcp_bifrost/loop/reports.py",
+        "mcp_bifrost/loop/reports_profile.py",
         "    if base.cut_by_launch_limit or cand.cut_by_launch_limit:\n        return None\n",
         "",
         ("tests/loop/test_profile_whole_call.py",),
     ),
     Mutation(
         "profile report: kernels paired in launch order",
-        "mcp_bifrost/loop/reports.py",
+        "mcp_bifrost/loop/reports_profile.py",
         "i = next((i for i in unused if base.kernels[i].name == c.name), None)",
         "i = next(iter(unused), None)",
         ("tests/loop/test_profile_whole_call.py",),
