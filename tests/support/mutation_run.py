@@ -325,7 +325,7 @@ MUTATIONS = [
     ),
     Mutation(
         "profile_ncu: no check against the last smoke test",
-        "mcp_bifrost/loop/kernel_loop.py",
+        "mcp_bifrost/loop/profile_calls.py",
         "            await asyncio.to_thread(against_smoke, report, self.history)\n",
         "",
         ("tests/loop/test_profile_whole_call.py",),
