@@ -477,7 +477,7 @@ MUTATIONS = [
     ),
     Mutation(
         "copy_files: a fetched .git folder lands locally",
-        "mcp_bifrost/ops/copy_files.py",
+        "mcp_bifrost/ops/copy_local.py",
         "        if place is not None:\n",
         "        if False:\n",
         ("tests/ops/test_copy_files.py::test_a_fetched_git_config_never_runs_on_the_client",),
@@ -882,7 +882,7 @@ MUTATIONS = [
     ),
     Mutation(
         "copy_files: a failure midway leaves what was placed",
-        "mcp_bifrost/ops/copy_files.py",
+        "mcp_bifrost/ops/copy_local.py",
         "        for step in reversed(undo):\n",
         "        for step in []:\n",
         ("tests/ops/test_copy_files.py",),
@@ -896,7 +896,7 @@ MUTATIONS = [
     ),
     Mutation(
         "copy_files: a live copy's staging swept",
-        "mcp_bifrost/ops/copy_files.py",
+        "mcp_bifrost/ops/copy_local.py",
         "            continue  # a copy in progress\n",
         "            pass\n",
         ("tests/ops/test_copy_files.py",),
