@@ -123,7 +123,7 @@ MUTATIONS = [
     ),
     Mutation(
         "copy_files: any local folder accepted",
-        "mcp_bifrost/app.py",
+        "mcp_bifrost/local_paths.py",
         "if not any(real == root or root in real.parents for root in roots):",
         "if False:",
         ("tests/server/test_safety.py",),
