@@ -1,6 +1,6 @@
 """mcp-bifrost: GPU work on a machine you are not sitting at, as MCP tools, a CLI and a Python API.
 
-The Python API (mcp_bifrost/api.py) is the stable surface for scripts: `GPU` (async) and `GPUSync`
+The Python API (mcp_bifrost/api/) is the stable surface for scripts: `GPU` (async) and `GPUSync`
 (blocking), returning the models below. The version follows semver: names in __all__ keep their
 meaning within a major version.
 """

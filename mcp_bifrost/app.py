@@ -16,7 +16,8 @@ from pathlib import Path
 
 from mcp_bifrost.arguments import check_timeout
 from mcp_bifrost.config import Config
-from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound, LocalPathRefused
+from mcp_bifrost.errors import CommandError, ConfigError, JobNotFound
+from mcp_bifrost.local_paths import COPY, PUSH, confined_path, local_path
 from mcp_bifrost.loop import fanout
 from mcp_bifrost.loop.kernel_loop import KernelLoop
 from mcp_bifrost.messages import Words, say
@@ -224,11 +225,9 @@ class Bifrost:
         confined: local_dir must lie in the workspace or a configured push root (the MCP tool: an agent
         must not send /etc to a shared host); the CLI's user owns the disk and passes False."""
         t = self.target(target)
-        local = self._local_path(local_dir) if local_dir else self.workspace
+        local = local_path(self.workspace, local_dir) if local_dir else self.workspace
         if confined and local_dir:
-            local = self._check_local(
-                local_dir, local, self.config.limits.push_roots, "push may not read", "push_roots"
-            )
+            local = confined_path(self.workspace, local_dir, local, self.config.limits.push_roots, PUSH)
         dest = (await self.remote_workspace(t)).push_destination(remote_dir, local)
         return await push_op.push(
             t,
@@ -255,38 +254,15 @@ class Bifrost:
         confined: the folder must lie in the workspace or a configured copy root (the MCP tool; a
         client reached over HTTP must not write anywhere on this machine). The CLI's user is the
         authority on their own disk and passes False."""
-        local = self._local_path(local_dir)
+        local = local_path(self.workspace, local_dir)
         if confined:
-            local = self._check_copy_destination(local_dir, local)
+            local = confined_path(self.workspace, local_dir, local, self.config.limits.copy_roots, COPY)
         t = self.target(target)
         ws = await self.remote_workspace(t)
         resolved = [ws.transfer_path(p) for p in remote_paths]
         return await copy_op.copy_files(
             t, resolved, local, workspace_remote_dir=ws.twin, limits=self.config.limits, progress=progress
         )
-
-    def _local_path(self, path: str) -> Path:
-        """Relative local paths are relative to the workspace, as the agent sees it."""
-        p = Path(path).expanduser()
-        return p if p.is_absolute() else self.workspace / p
-
-    def _check_copy_destination(self, asked: str, path: Path) -> Path:
-        return self._check_local(
-            asked, path, self.config.limits.copy_roots, "copy_files may not write to", "copy_roots"
-        )
-
-    def _check_local(self, asked: str, path: Path, extra_roots: list[str], refused: str, key: str) -> Path:
-        """A local folder inside the workspace or a configured root, '..' and symlinks resolved."""
-        real = path.resolve()  # '..' and symlinks on the way count where they lead
-        roots = [self.workspace, *(Path(r).expanduser().resolve() for r in extra_roots)]
-        if not any(real == root or root in real.parents for root in roots):
-            allowed = ", ".join(str(r) for r in roots)
-            raise LocalPathRefused(
-                f"{refused} {asked!r} ({real}): local_dir must lie inside the workspace or a configured "
-                f"root ({allowed}). Give a folder relative to the workspace, e.g. 'results', or add the "
-                f"folder to [limits] {key} in the config."
-            )
-        return real
 
     async def targets(self) -> TargetsReport:
         def probe(name: str) -> Awaitable[TargetHealth]:

@@ -7,18 +7,15 @@ after a marker (never on stderr, where rc files chatter): sshd made it a session
 is the process group we kill on timeout or cancel. One channel is kept back from the calls
 (`reserved=True`): the kill and claim paths use it, so they never wait for a channel a call holds.
 
-Every asyncssh error is translated to our own in `_translated()`, the one place that knows asyncssh's.
+Every asyncssh error is translated to our own in `translated()` (ssh_process.py, with SshProcess), the
+one place that knows asyncssh's; ssh_host.py holds the host spec, the connect options, the host-key words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
-import re
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 from mcp_bifrost import remote
@@ -27,123 +24,24 @@ from mcp_bifrost.errors import (
     AuthFailed,
     ConnectFailed,
     ConnectionLost,
-    HostKeyMismatch,
-    HostKeyUnknown,
     RequestLost,
     TargetError,
 )
 from mcp_bifrost.targets.base import Process, Target
 from mcp_bifrost.targets.dispatch import DispatchLink
+from mcp_bifrost.targets.ssh_host import host_key_error, ssh_options
+from mcp_bifrost.targets.ssh_host import known_hosts_key as known_hosts_key
+from mcp_bifrost.targets.ssh_host import parse_host as parse_host
+from mcp_bifrost.targets.ssh_process import PID_MARKER, RC_NOISE_LIMIT, SshProcess, translated
 from mcp_bifrost.targets.sshlib import asyncssh
 
 log = logging.getLogger(__name__)
 
 # The waiting shell (remote/waiter.sh), run by the login shell once a channel opens.
 _WAITER_COMMAND = remote.command("waiter")
-PID_MARKER = b"bifrost-pid "
-STDERR_MARKER = b"bifrost-stderr\n"
-RC_NOISE_LIMIT = 1 << 16  # bytes of rc-file chatter skipped before the markers, at most
 # Two spares: a push takes one for its listing and an exec right after finds the other ready
 # (a spare takes 100-400 ms to come up, longer than a no-change push).
 SPARE_CHANNELS = 2
-# AES-GCM first: with AES-NI it moves bulk data faster than chacha20 (push first-push 1.15 -> 1.06
-# of rsync's time, measured); the rest of asyncssh's defaults follow, so any server still matches.
-_PREFERRED_CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]
-
-
-def parse_host(spec: str) -> tuple[str | None, str, int | None]:
-    """`user@host:port` -> (user, host, port); any part but host may be absent."""
-    m = re.fullmatch(r"(?:(?P<user>[^@]+)@)?(?P<host>\[[^\]]+\]|[^:]+)(?::(?P<port>\d+))?", spec)
-    if not m:
-        raise TargetError(f"cannot parse host {spec!r}: expected host, user@host or user@host:port")
-    host = m["host"].strip("[]")
-    return m["user"], host, int(m["port"]) if m["port"] else None
-
-
-def known_hosts_key(host: str, port: int | None) -> str:
-    """The name a known_hosts line uses for host:port."""
-    return host if port in (None, 22) else f"[{host}]:{port}"
-
-
-class SshProcess:
-    def __init__(self, proc: asyncssh.SSHClientProcess, pgid: int, release: asyncio.Semaphore) -> None:
-        self._proc = proc
-        self.pgid = pgid
-        self._release = release
-        self._released = False
-        self._stderr_head: bytes | None = b""
-
-    def _free(self) -> None:
-        if not self._released:
-            self._released = True
-            self._release.release()
-
-    async def read_stdout(self, n: int = 65536) -> bytes:
-        with _translated():
-            return await self._proc.stdout.read(n)
-
-    async def read_stderr(self, n: int = 65536) -> bytes:
-        with _translated():
-            while self._stderr_head is not None:  # drop rc-file chatter up to the waiter's marker
-                chunk = await self._proc.stderr.read(n)
-                head = self._stderr_head + chunk
-                at = head.find(STDERR_MARKER)
-                if at < 0 and chunk and len(head) < RC_NOISE_LIMIT:
-                    self._stderr_head = head
-                    continue
-                self._stderr_head = None
-                rest = head[at + len(STDERR_MARKER) :] if at >= 0 else head
-                if rest or not chunk:
-                    return rest
-            return await self._proc.stderr.read(n)
-
-    async def write_stdin(self, data: bytes) -> None:
-        with _translated():
-            self._proc.stdin.write(data)
-            await self._proc.stdin.drain()
-
-    async def close_stdin(self) -> None:
-        with _translated(), contextlib.suppress(BrokenPipeError, OSError):
-            self._proc.stdin.write_eof()
-
-    async def wait(self) -> int:
-        try:
-            with _translated():
-                completed = await self._proc.wait()
-        finally:
-            self._free()
-        if completed.exit_signal:
-            return 128 + _signal_number(completed.exit_signal[0])
-        if completed.exit_status is None:
-            raise ConnectionLost("the ssh channel closed without an exit status (connection lost?)")
-        return completed.exit_status
-
-    def detach(self) -> None:
-        self._proc.close()
-        self._free()
-
-
-def _signal_number(name: str) -> int:
-    return int(getattr(signal, f"SIG{name}", 0))
-
-
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Map asyncssh's exceptions onto ours; the original stays chained as __cause__."""
-    try:
-        yield
-    except (
-        asyncssh.ConnectionLost,
-        asyncssh.DisconnectError,
-        asyncssh.ChannelOpenError,
-        BrokenPipeError,
-        ConnectionResetError,
-    ) as exc:
-        if isinstance(exc, asyncssh.PermissionDenied):
-            raise AuthFailed(f"authentication failed: {exc}") from exc
-        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-            raise HostKeyUnknown(str(exc)) from exc
-        raise ConnectionLost(f"ssh connection lost: {exc}") from exc
 
 
 class SshTarget(Target):
@@ -188,35 +86,22 @@ class SshTarget(Target):
 
     # -- connection -------------------------------------------------------------------------
     def _options(self, *, verify_host: bool = True) -> dict:
-        defaults = [c.decode() for c in asyncssh.encryption.get_default_encryption_algs()]
-        ciphers = _PREFERRED_CIPHERS + [c for c in defaults if c not in _PREFERRED_CIPHERS]
-        opts: dict = {
-            "encryption_algs": ciphers,
-            "connect_timeout": self.connect_timeout_s,
-            "keepalive_interval": self.keepalive_s,
-            "keepalive_count_max": 3,
-        }
-        if self.port:
-            opts["port"] = self.port
-        if self.user:
-            opts["username"] = self.user
-        if self.identity_file:
-            opts["client_keys"] = [str(Path(self.identity_file).expanduser())]
-        if self.ssh_config:
-            opts["config"] = [str(Path(self.ssh_config).expanduser())]
-        if not verify_host:
-            opts["known_hosts"] = None
-        elif self.known_hosts:
-            path = Path(self.known_hosts).expanduser()
-            # A missing file means "no host is known yet", not a crash.
-            opts["known_hosts"] = str(path) if path.exists() else asyncssh.import_known_hosts("")
-        return opts
+        return ssh_options(
+            port=self.port,
+            user=self.user,
+            identity_file=self.identity_file,
+            ssh_config=self.ssh_config,
+            known_hosts=self.known_hosts,
+            connect_timeout_s=self.connect_timeout_s,
+            keepalive_s=self.keepalive_s,
+            verify_host=verify_host,
+        )
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         try:
             return await asyncssh.connect(self.host, **self._options())
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise self._host_key_error(exc) from exc
+            raise host_key_error(self.describe(), self.name, self.host, self.port, self.known_hosts) from exc
         except asyncssh.PermissionDenied as exc:
             raise AuthFailed(
                 f"{self.describe()}: the host refused our keys ({exc.reason}). Set identity_file in the "
@@ -225,23 +110,6 @@ class SshTarget(Target):
             ) from exc
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             raise ConnectFailed(f"{self.describe()}: cannot connect to {self.host}: {exc}") from exc
-
-    def _host_key_error(self, exc: Exception) -> TargetError:
-        name = known_hosts_key(self.host, self.port)
-        recorded = Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
-        known = recorded.exists() and any(
-            line.split(" ", 1)[0].split(",").count(name) for line in recorded.read_text().splitlines()
-        )
-        if known:
-            return HostKeyMismatch(
-                f"{self.describe()}: the host key of {name} does NOT match the one in {recorded}. "
-                "This may be an attack, or the host was reinstalled. Check with its admin, then remove "
-                f"the old line (ssh-keygen -R '{name}') and run `mcp-bifrost trust {self.name}`."
-            )
-        return HostKeyUnknown(
-            f"{self.describe()}: host key of {name} is not in {recorded}; refusing to connect. "
-            f"Run `mcp-bifrost trust {self.name}` to see its fingerprint and record it."
-        )
 
     async def connection(self) -> asyncssh.SSHClientConnection:
         async with self._connect_lock:
@@ -260,7 +128,7 @@ class SshTarget(Target):
                 self._channels.release()
 
     async def _open_waiter(self, conn: asyncssh.SSHClientConnection) -> tuple[asyncssh.SSHClientProcess, int]:
-        with _translated():
+        with translated():
             proc = await conn.create_process(_WAITER_COMMAND, encoding=None)
             seen = b""
             while len(seen) < RC_NOISE_LIMIT:
@@ -366,7 +234,7 @@ class SshTarget(Target):
                 else:
                     proc, pgid = await self._take_waiter()
                 payload = base64.b64encode(command.encode()).decode()
-                with _translated():
+                with translated():
                     proc.stdin.write(f"{1 if stdin else 0}\n{payload}\n".encode())
                     await proc.stdin.drain()
                     if not stdin:

@@ -1,0 +1,109 @@
+"""What the kernel loop's calls share: the shell they run over (`Shell`, app.py's Bifrost), the
+workspace paths of problems and candidates, an evaluation's limits, and the history every report
+goes to. KernelLoop (kernel_loop.py) is built on it, with its fan-out and profile calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from pathlib import Path
+from typing import Literal, Protocol
+
+from mcp_bifrost.config import Config
+from mcp_bifrost.errors import CommandError, PathOutsideWorkdir
+from mcp_bifrost.loop import evaluation
+from mcp_bifrost.loop.harnesses import Harnesses
+from mcp_bifrost.loop.history import History
+from mcp_bifrost.messages import Words
+from mcp_bifrost.models import (
+    ProfileReport,
+    PushResult,
+    SmokeReport,
+)
+from mcp_bifrost.ops.workspace import RemoteWorkspace
+from mcp_bifrost.targets.base import Target
+
+Mode = Literal["test", "benchmark", "both"]
+
+
+class Shell(Protocol):
+    """What the loop uses of the application's shell operations (app.Bifrost)."""
+
+    config: Config
+    workspace: Path
+    words: Words
+
+    def target(self, name: str | None = None) -> Target: ...
+
+    def timeout(self, timeout_s: float | None, default: float) -> float: ...
+
+    async def remote_workspace(self, target: Target) -> RemoteWorkspace: ...
+
+    async def push(self, *, target: str | None = None) -> PushResult: ...
+
+
+class LoopBase:
+    """The state of the kernel loop and the checks every call makes before anything starts."""
+
+    def __init__(self, shell: Shell, *, project: str) -> None:
+        self.shell = shell
+        self.config = shell.config
+        self.harnesses = Harnesses(self.config)
+        self.harness = self.harnesses.get
+        db = self.config.history_db
+        self.history = History(Path(db).expanduser() if db else None, project=project)
+        self.last_report: SmokeReport | ProfileReport | None = None
+
+    def workspace_path(self, path: str, what: str, *, must_exist: bool) -> tuple[str, Path]:
+        """(path relative to the workspace, local path). Absolute paths must lie inside the workspace."""
+        workspace = self.shell.workspace
+        p = Path(path).expanduser()
+        if p.is_absolute():
+            try:
+                rel = p.resolve().relative_to(workspace).as_posix()
+            except ValueError:
+                raise PathOutsideWorkdir(
+                    f"{what} {path!r} is outside the workspace {workspace}; give a path "
+                    "relative to the workspace"
+                ) from None
+        else:
+            rel = posixpath.normpath(p.as_posix())
+            if rel == ".." or rel.startswith("../"):
+                raise PathOutsideWorkdir(f"{what} {path!r} climbs out of the workspace {workspace}")
+        local = workspace / rel
+        if must_exist and not local.exists():
+            raise CommandError(
+                f"{what} {path!r} does not exist in the workspace {workspace} (paths are relative "
+                "to the workspace; the `problems` tool lists the problems and their examples)"
+            )
+        return rel, local
+
+    def _call(
+        self,
+        problem: str,
+        candidate: str,
+        target: str | None,
+        push: bool,
+        timeout_s: float | None,
+        default_s: float,
+    ) -> tuple[float, Target, str, tuple[str, Path]]:
+        """What one evaluation is about, checked before anything starts: its timeout, target, problem and
+        candidate (workspace paths; they must exist locally when the workspace is pushed first)."""
+        timeout = self.shell.timeout(timeout_s, default_s)
+        t = self.shell.target(target)
+        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
+        return timeout, t, prob, self.workspace_path(candidate, "candidate", must_exist=push)
+
+    def _limits(self, timeout_s: float, use_budget: bool) -> evaluation.EvalLimits:
+        lim = self.config.limits
+        return evaluation.EvalLimits(
+            timeout_s=timeout_s,
+            budget_s=lim.call_budget_s if use_budget else None,
+            gpu_wait_s=self.config.harness.gpu_wait_s,
+            progress_interval_s=lim.progress_interval_s,
+        )
+
+    async def _remember(self, report: SmokeReport | ProfileReport) -> None:
+        self.last_report = report
+        await asyncio.to_thread(self.history.record, report)
