@@ -83,18 +83,15 @@ class KernelLoop(FanoutCalls, ProfileCalls):
         def failed(exc: BaseException) -> str:
             return smoke.smoke_error(t.name, prob, cand, mode, exc).model_dump_json()
 
-        result = await evaluation.evaluate(
+        result = await self._evaluate_call(
             h,
-            self.harnesses.lock_gpu(t),
-            f"smoke {prob} {cand}",
+            t,
+            ("smoke", "run_smoke_test", prob, cand),
+            ws,
             self._limits(limit.wait_s, use_budget),
             work,
-            job_command=f"run_smoke_test {prob} {cand}",
-            job_cwd=ws,
-            progress=progress,
-            on_done=self._remember,
-            on_job_report=lambda m: m.model_dump_json(),
-            on_job_error=failed,
+            progress,
+            failed,
         )
         if isinstance(result, evaluation.Started):
             return smoke.smoke_running(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import CommandError, PathOutsideWorkdir
 from mcp_bifrost.loop import evaluation
+from mcp_bifrost.loop.harness import TargetHarness
 from mcp_bifrost.loop.harnesses import Harnesses
 from mcp_bifrost.loop.history import History
 from mcp_bifrost.messages import Words
@@ -25,6 +27,9 @@ from mcp_bifrost.ops.workspace import RemoteWorkspace
 from mcp_bifrost.targets.base import Target
 
 Mode = Literal["test", "benchmark", "both"]
+
+
+Report = TypeVar("Report", bound="SmokeReport | ProfileReport")  # what an evaluation ends in
 
 
 class Shell(Protocol):
@@ -102,6 +107,35 @@ class LoopBase:
             budget_s=lim.call_budget_s if use_budget else None,
             gpu_wait_s=self.config.harness.gpu_wait_s,
             progress_interval_s=lim.progress_interval_s,
+        )
+
+    async def _evaluate_call(
+        self,
+        h: TargetHarness,
+        t: Target,
+        call: tuple[str, str, str, str],
+        ws: str,
+        limits: evaluation.EvalLimits,
+        work: evaluation.Run[Report],
+        progress: evaluation.Progress | None,
+        failed: Callable[[BaseException], str],
+    ) -> Report | evaluation.Started[Report]:
+        """One tool call's evaluation under the target's GPU lock, remembered in history. `call` is
+        (what, tool, problem, candidate): past the call budget it goes on as job `<tool> <problem>
+        <candidate>`, whose record carries the report or `failed`'s words."""
+        what, tool, prob, cand = call
+        return await evaluation.evaluate(
+            h,
+            self.harnesses.lock_gpu(t),
+            f"{what} {prob} {cand}",
+            limits,
+            work,
+            job_command=f"{tool} {prob} {cand}",
+            job_cwd=ws,
+            progress=progress,
+            on_done=self._remember,
+            on_job_report=lambda m: m.model_dump_json(),
+            on_job_error=failed,
         )
 
     async def _remember(self, report: SmokeReport | ProfileReport) -> None:

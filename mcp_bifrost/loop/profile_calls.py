@@ -84,18 +84,15 @@ class ProfileCalls(LoopBase):
         def failed(exc: BaseException) -> str:
             return smoke.profile_error_json(exc, prob=prob, cand=cand, target=t.name)
 
-        result = await evaluation.evaluate(
+        result = await self._evaluate_call(
             h,
-            self.harnesses.lock_gpu(t),
-            f"profile {prob} {cand}",
+            t,
+            ("profile", "profile_ncu", prob, cand),
+            ws,
             self._limits(timeout, use_budget),
             work,
-            job_command=f"profile_ncu {prob} {cand}",
-            job_cwd=ws,
-            progress=progress,
-            on_done=self._remember,
-            on_job_report=lambda m: m.model_dump_json(),
-            on_job_error=failed,
+            progress,
+            failed,
         )
         if isinstance(result, evaluation.Started):
             return smoke.profile_running(

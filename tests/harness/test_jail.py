@@ -101,6 +101,27 @@ def test_an_evaluation_killed_at_its_timeout_leaves_no_stray():
 
 
 @contextlib.contextmanager
+def one_shot_smoke(candidate: Path, token: str):
+    """`python -m gpu_harness smoke` of `candidate` (which hangs) running in the background; kills what
+    is left of it after."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gpu_harness", "smoke", str(VECTORADD), str(candidate)]
+        + ["--mode", "test", "--json", "--timeout", "60"],
+        cwd=REPO,
+        env=harness_env(token),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        for pid in marked(token):
+            os.kill(pid, signal.SIGKILL)
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
 def worker_evaluating(candidate: Path, token: str):
     """A `gpu_harness serve` worker evaluating `candidate` (which hangs): yields once the worker, its
     evaluation child, the candidate's process and any stray are all running; kills what is left after."""
@@ -209,26 +230,7 @@ def test_a_one_shot_smoke_killed_outright_leaves_no_process():
     """No worker sweeps after a one-shot smoke: killed with no time to clean up, its judge and the
     candidate's process (the judge's child, busy in a loop) must still die (PDEATHSIG on each)."""
     token = uuid.uuid4().hex
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(CANDIDATES / "faults" / "infinite_loop.py"),
-            "--mode",
-            "test",
-            "--json",
-            "--timeout",
-            "60",
-        ],
-        cwd=REPO,
-        env=harness_env(token),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with one_shot_smoke(CANDIDATES / "faults" / "infinite_loop.py", token) as proc:
 
         def spinning() -> bool:  # 0.3 s of CPU in its loop (utime): one still starting ends on its own
             return any(
@@ -242,11 +244,6 @@ def test_a_one_shot_smoke_killed_outright_leaves_no_process():
         proc.kill()
         proc.wait(timeout=10)
         wait_until(lambda: not marked(token), 5, f"no process of the killed smoke left: {marked(token)}")
-    finally:
-        for pid in marked(token):
-            os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
 
 
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
@@ -285,35 +282,11 @@ def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
 
 def test_a_cancelled_one_shot_smoke_leaves_no_process():
     token = uuid.uuid4().hex
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(JAIL / "stray_then_hang.py"),
-            "--mode",
-            "test",
-            "--json",
-            "--timeout",
-            "60",
-        ],
-        cwd=REPO,
-        env=harness_env(token),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with one_shot_smoke(JAIL / "stray_then_hang.py", token) as proc:
         wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
         wait_until(lambda: not marked(token), 5, f"no process of the cancelled smoke left: {marked(token)}")
-    finally:
-        for pid in marked(token):
-            os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
 
 
 # -- confinement -----------------------------------------------------------------------------------
