@@ -24,7 +24,8 @@ for part in "${parts[@]}"; do
   case "$part" in
     info)     { date -u; nvidia-smi; python3 -m gpu_harness info --json; } > "$OUT/info.log" 2>&1 ;;
     real)     if [ -n "${GPU_MODE_REPO:-}" ] && [ -n "${KERNELBENCH_REPO:-}" ]; then
-                timeout 270 python3 bench/harness/real_problems.py "$GPU_MODE_REPO" "$KERNELBENCH_REPO" --budget 240 \
+                # shellcheck disable=SC2086  # REAL_ARGS is a list of options
+                timeout "${REAL_TIMEOUT:-270}" python3 bench/harness/real_problems.py "$GPU_MODE_REPO" "$KERNELBENCH_REPO" ${REAL_ARGS:---budget 240} \
                   > "$OUT/real_problems.log" 2>&1
               else
                 echo "real: set GPU_MODE_REPO and KERNELBENCH_REPO" > "$OUT/real_problems.log"
