@@ -22,5 +22,5 @@ for pair in vectoradd:submission_triton.py softmax:submission_cuda_inline.py; do
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ", d["status"], d.get("isolation"), [f["name"] for f in d.get("flags", [])], (d.get("error") or {}).get("message", "")[:300])' "$logs/sanity_${pair%%:*}.json" || sanity_ok=0
   [ $rc -eq 0 ] || sanity_ok=0
 done
-[ $sanity_ok -eq 1 ] || { echo "sanity failed: stopping"; tail -30 "$logs"/sanity_*.err; exit 1; }
+[ $sanity_ok -eq 1 ] || { echo "sanity failed: stopping"; tail -n 30 "$logs"/sanity_*.err; exit 1; }
 OUT="$logs" bash bench/harness/gpu_suite.sh "$@"
