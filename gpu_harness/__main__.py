@@ -126,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--timeout", type=float, default=None, help="default per-request hard-kill timeout (s)"
     )
+    serve.add_argument(
+        "--spares",
+        type=int,
+        default=None,
+        help="evaluation children kept ready, each with two idle CUDA contexts "
+        "(default: $GPU_HARNESS_SPARES, else 2 with a GPU, 1 without)",
+    )
     from gpu_harness import profile as nsight
 
     nsight.add_parsers(sub)
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from gpu_harness.worker import serve as serve_forever
 
-        code = serve_forever(timeout_s=args.timeout)
+        code = serve_forever(timeout_s=args.timeout, spares=args.spares)
         sys.stdout.flush()
         os._exit(code)  # frozen imports: skip the teardown (and nanobind's leak report at exit)
     from gpu_harness.confine import kill_descendants_on_signals

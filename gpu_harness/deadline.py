@@ -11,6 +11,7 @@ import time
 
 DEFAULT_DEADLINE_S = 40.0  # the client's 45 s call budget, less start-up and transfer
 KILL_GRACE_S = 5.0  # hard kill this long after the deadline: one call that never returns
+DEFAULT_TIMEOUT_S = DEFAULT_DEADLINE_S + KILL_GRACE_S  # the worker's hard kill when none is given
 REPORT_RESERVE_S = 0.5  # kept back for the report itself
 # Compiling (the candidate's import: load_inline's nvcc; its first call: Triton JIT, torch.compile)
 # does not count against the deadline (nor the hard kill), up to this much in all: a first CUDA

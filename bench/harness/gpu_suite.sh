@@ -33,7 +33,7 @@ for part in "${parts[@]}"; do
     aa)       timeout 45 python3 bench/harness/aa.py > "$OUT/aa.log" 2>&1 ;;
     judge)    timeout "${JUDGE_TIMEOUT:-420}" python3 bench/harness/judge_suite.py > "$OUT/judge_suite.log" 2>&1 ;;
     fidelity) timeout 45 python3 bench/harness/fidelity.py > "$OUT/fidelity.log" 2>&1 ;;
-    latency)  timeout 55 python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
+    latency)  timeout "${LATENCY_TIMEOUT:-110}" python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
     tests)    timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
                 > "$OUT/pytest.log" 2>&1 ;;
     conventions) timeout 50 python3 -m pytest tests/harness/test_conventions.py tests/harness/test_budgets.py \

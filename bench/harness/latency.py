@@ -38,15 +38,18 @@ def cold_once():
     return wall, doc["wall_s"]
 
 
-def main():
+def warm_runs(spares):
+    """Back-to-back and after-a-pause requests through one worker keeping `spares` ready children."""
+    os.environ["GPU_HARNESS_SPARES"] = str(spares)
     worker = WorkerClient()
     first = worker.smoke(PROBLEM, CANDIDATE, "both")  # compile caches: Triton's and the peaks
     assert first["passed"], first
-    warm, warm_child, stages, back_to_back = [], [], [], []
+    warm, warm_child, stages, back_to_back, b2b_child = [], [], [], [], []
     for _ in range(RUNS):
         started = time.perf_counter()
         answer = worker.smoke(PROBLEM, CANDIDATE, "both")
         back_to_back.append(time.perf_counter() - started)
+        b2b_child.append(answer["wall_s"])
         assert answer["passed"], answer
     for _ in range(RUNS):
         time.sleep(PAUSE_S)
@@ -56,27 +59,41 @@ def main():
         warm_child.append(answer["wall_s"])
         stages.append(answer["stage_s"])
         assert answer["passed"], answer
+    held = {k: answer["memory"].get(k) for k in ("ready_spares", "idle_cuda_contexts")}
     worker.close()
-    cold = [cold_once() for _ in range(COLD_RUNS)]
-    cold_wall = [c[0] for c in cold]
-    doc = {
-        "problem": "latency_problem (vectoradd, 5 tests + 1 benchmark, Triton candidate, mode both)",
+    return {
+        "spares": spares,
+        "held": held,
         "worker_startup_s": worker.startup_s,
         "first_warm_request_s": first["wall_s"],
         "warm_wall_s": warm,
         "warm_child_s": warm_child,
         "warm_stage_s": stages,
+        "warm_median_s": statistics.median(warm),
+        "back_to_back_wall_s": back_to_back,
+        "back_to_back_child_s": b2b_child,
+        "back_to_back_median_s": statistics.median(back_to_back),
+    }
+
+
+def main():
+    counts = [int(n) for n in os.environ.get("LATENCY_SPARES", "1,2").split(",")]
+    by_spares = [warm_runs(n) for n in counts]
+    cold = [cold_once() for _ in range(COLD_RUNS)]
+    cold_wall = [c[0] for c in cold]
+    best = min(by_spares, key=lambda r: r["back_to_back_median_s"])
+    doc = {
+        "problem": "latency_problem (vectoradd, 5 tests + 1 benchmark, Triton candidate, mode both)",
+        "by_spares": by_spares,
         "cold_wall_s": cold_wall,
         "cold_child_s": [c[1] for c in cold],
-        "warm_median_s": statistics.median(warm),
         "cold_median_s": statistics.median(cold_wall),
-        "back_to_back_wall_s": back_to_back,
-        "back_to_back_median_s": statistics.median(back_to_back),
         "pause_before_warm_s": PAUSE_S,
-        "ratio": statistics.median(cold_wall) / statistics.median(warm),
-        "cases_checked": len(first["cases"]),
+        "ratio": statistics.median(cold_wall) / best["warm_median_s"],
     }
-    doc["goal_met"] = doc["warm_median_s"] <= 1.0 and doc["ratio"] >= 3
+    doc["goal_met"] = (
+        best["warm_median_s"] <= 1.0 and doc["ratio"] >= 3 and best["back_to_back_median_s"] <= 0.5
+    )
     save("latency", doc)
 
 

@@ -224,7 +224,7 @@ MUTATIONS = [
     ),
     Mutation(
         "worker: Triton's source hash left to every child",
-        "gpu_harness/worker.py",
+        "gpu_harness/warm.py",
         "    _precompute_triton_key()\n    _register",
         "    _register",
         (
@@ -233,7 +233,7 @@ MUTATIONS = [
     ),
     Mutation(
         "worker: torch's Triton ops left to the child's CUDA init",
-        "gpu_harness/worker.py",
+        "gpu_harness/warm.py",
         "    _register_torch_triton_ops()\n",
         "",
         (
@@ -519,21 +519,21 @@ MUTATIONS = [
     ),
     Mutation(
         "jail: the worker is no subreaper",
-        "gpu_harness/worker.py",
+        "gpu_harness/ready_child.py",
         "        confine.become_subreaper()  # the candidate's",
         "        pass  #",
         (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
     ),
     Mutation(
         "jail: no sweep after an evaluation",
-        "gpu_harness/worker.py",
-        "        sweep = confine.kill_descendants(exclude=self.elders)",
+        "gpu_harness/ready_child.py",
+        "        sweep = confine.kill_descendants(exclude=[*self.elders, *spares])",
         "        sweep = confine.Sweep()",
         (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
     ),
     Mutation(
         "jail: the verdict waits for the result pipe to close",
-        "gpu_harness/worker.py",
+        "gpu_harness/frames.py",
         "        elif exited.done():",
         "        elif False:",
         (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
@@ -554,7 +554,7 @@ MUTATIONS = [
     ),
     Mutation(
         "jail: the evaluation child outlives a killed worker",
-        "gpu_harness/worker.py",
+        "gpu_harness/ready_child.py",
         "                confine.die_with_parent()",
         "                pass  #",
         (JAIL + "::test_a_one_shot_smoke_killed_outright_leaves_no_process",),
@@ -585,8 +585,8 @@ MUTATIONS = [
     ),
     Mutation(
         "jail: the report does not say what confined the candidate",
-        "gpu_harness/worker.py",
-        "        report.isolation = _isolation(frames, sweep)",
+        "gpu_harness/ready_child.py",
+        "        report.isolation = isolation_of(frames, sweep)",
         "        pass",
         (JAIL + "::test_the_report_says_when_confinement_was_not_in_force",),
     ),
@@ -602,7 +602,7 @@ MUTATIONS = [
     ),
     Mutation(
         "jail (client): the verdict waits for a stray holding the result pipe",
-        "gpu_harness/worker.py",
+        "gpu_harness/frames.py",
         "        elif exited.done():",
         "        elif False:",
         (
@@ -679,14 +679,14 @@ MUTATIONS = [
     ),
     Mutation(
         "time plan: the worker's kill clock ignores the judge's plan",
-        "gpu_harness/worker.py",
+        "gpu_harness/frames.py",
         '                    deadline = _plan_kill(frame["plan"], plan_cap, first_deadline, deadline)',
         "                    pass",
         (PLAN + "::test_a_benchmark_slower_than_the_timeout_is_timed_or_correct_but_not_timed_never_failed",),
     ),
     Mutation(
         "time plan: a kill while the harness sets up (no candidate code yet) reads failed",
-        "gpu_harness/worker.py",
+        "gpu_harness/child_report.py",
         '    elif timed_out and not any(f.get("stage") == STAGE_LOAD for f in frames):',
         "    elif False:",
         (
