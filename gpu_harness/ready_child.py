@@ -56,6 +56,19 @@ def evaluate_job(job: dict[str, Any], channel: Channel, process) -> dict[str, An
     ).to_json()
 
 
+# The worker's ends of its ready children's pipes: a child forked later closes them, or the job pipe
+# of an earlier child would never read end-of-file (its shutdown would wait for ever).
+_PARENT_ENDS: set[int] = set()
+
+
+def _close(fd: int) -> None:
+    _PARENT_ENDS.discard(fd)
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 class ReadyChild:
     """A child forked before its request arrives: imports inherited, CUDA initialised in the child
     (never in the parent), waiting on a pipe for one job. One child, one evaluation."""
@@ -79,6 +92,8 @@ class ReadyChild:
                 os.setpgid(0, 0)
                 os.close(self.result_r)
                 os.close(self.job_w)
+                for fd in _PARENT_ENDS:  # another ready child's pipe ends: its EOF must not wait for us
+                    os.close(fd)
                 confine.die_with_parent()  # a worker killed outright takes the evaluation along
                 isolation = confine.confine_candidate(self.scratch)  # one thread yet: binds all to come
                 devnull = os.open(os.devnull, os.O_RDONLY)
@@ -116,6 +131,7 @@ class ReadyChild:
         # ---- parent
         os.close(result_w)
         os.close(job_r)
+        _PARENT_ENDS.update((self.job_w, self.result_r))
         try:
             os.setpgid(self.pid, self.pid)
         except OSError:
@@ -136,7 +152,7 @@ class ReadyChild:
             os.write(self.job_w, (json.dumps(job) + "\n").encode())
         except OSError:
             pass  # it died while waiting: reported below
-        os.close(self.job_w)
+        _close(self.job_w)
         cap = job.get("plan_cap_s")
         frames, timed_out = read_frames(
             self.result_r,
@@ -152,7 +168,7 @@ class ReadyChild:
         _, status = os.waitpid(self.pid, 0)
         # strays of a child that died or was killed
         sweep = confine.kill_descendants(exclude=[*self.elders, *spares])
-        os.close(self.result_r)
+        _close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
         report = report_from(frames, shell, status, timed_out, timeout)
         report.isolation = isolation_of(frames, sweep)
@@ -168,15 +184,12 @@ class ReadyChild:
         """Shut an unused child down (its job pipe closes: it exits without evaluating)."""
         if self.used:
             return
-        try:
-            os.close(self.job_w)
-        except OSError:
-            pass
+        _close(self.job_w)
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
             pass
-        os.close(self.result_r)
+        _close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.out_file.close()
         self.err_file.close()

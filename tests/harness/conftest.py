@@ -72,10 +72,10 @@ def note_names(report):
 class Worker:
     """`python -m gpu_harness serve` as a subprocess, spoken to in JSON lines."""
 
-    def __init__(self):
+    def __init__(self, *args: str):
         env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gpu_harness", "serve"],
+            [sys.executable, "-m", "gpu_harness", "serve", *args],
             cwd=REPO,
             env=env,
             stdin=subprocess.PIPE,

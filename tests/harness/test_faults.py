@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CANDIDATES, HAS_GPU, KERNELS, REPO, gpu
+from conftest import CANDIDATES, HAS_GPU, KERNELS, REPO, Worker, gpu
 
 FAULTS = CANDIDATES / "faults"
 VECTORADD = KERNELS / "vectoradd"
@@ -114,6 +114,26 @@ def test_the_next_child_is_ready_before_the_request_and_serves_exactly_one(worke
     assert_worker_still_answers(worker)
     after = worker.request(op="ping")["ready_child"]
     assert after and after != before  # a fresh process per evaluation
+
+
+def test_a_worker_with_spares_keeps_them_ready_and_a_childs_sweep_never_kills_them():
+    """Two ready children: each request takes the oldest; the other, forked before the evaluation,
+    survives that evaluation's sweep of strays and serves the next request; the answers say what the
+    worker holds while idle."""
+    worker = Worker("--spares", "2")
+    try:
+        assert worker.ready["ready_spares"] == 2
+        first, second = worker.request(op="ping")["ready_children"]
+        answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(HONEST), mode="test")
+        assert answer["passed"], answer["error"]
+        assert answer["memory"]["ready_spares"] == 2
+        after = worker.request(op="ping")["ready_children"]
+        assert after[0] == second and first not in after and len(after) == 2
+        answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(HONEST), mode="test")
+        assert answer["passed"], answer["error"]
+        assert second not in worker.request(op="ping")["ready_children"]
+    finally:
+        worker.close()
 
 
 def test_worker_answers_a_bad_request_and_keeps_going(worker):
