@@ -5,18 +5,23 @@ place the candidate is imported. The judge speaks to it through remote.RemoteCan
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import socket
+import struct
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from gpu_harness import confine
 from gpu_harness.channel import close_other_fds, socket_pair
 
 
-def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
+def spawn(setup: Callable[[], confine.Isolation] | None = None) -> tuple[int, socket.socket, dict[str, Any]]:
     """Fork the candidate's process. It keeps stdin/stdout/stderr (the capture files) and its end of
-    the channel, nothing else; it has not initialised CUDA and neither has its parent yet."""
+    the channel, nothing else; it has not initialised CUDA and neither has its parent yet. Its first
+    message, written after `setup` confined it and before any candidate code exists in it, says what
+    confined it: that is the isolation the report gives."""
     judge_sock, cand_sock = socket_pair()
     pid = os.fork()
     if pid == 0:
@@ -25,8 +30,8 @@ def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
             judge_sock.close()
             confine.die_with_parent()  # a judge killed outright takes its candidate along
             close_other_fds({cand_sock.fileno()})
-            if setup is not None:
-                setup()
+            isolation = setup() if setup is not None else confine.Isolation()
+            _send_first(cand_sock, isolation.to_json())
             from gpu_harness.candidate_host import main
 
             code = main(cand_sock.detach())
@@ -35,7 +40,40 @@ def spawn(setup: Callable[[], None] | None = None) -> tuple[int, socket.socket]:
         finally:
             os._exit(code)
     cand_sock.close()
-    return pid, judge_sock
+    return pid, judge_sock, _receive_first(judge_sock)
+
+
+FIRST_WAIT_S = 60.0
+
+
+def _send_first(sock: socket.socket, doc: dict[str, Any]) -> None:
+    data = json.dumps(doc).encode()
+    sock.sendall(struct.pack("=I", len(data)) + data)
+
+
+def _receive_first(sock: socket.socket) -> dict[str, Any]:
+    """The candidate's process's account of its confinement (length-prefixed JSON), or why none came."""
+    missing = confine.Isolation()
+    missing.why.append("the candidate's process did not say what confined it")
+    sock.settimeout(FIRST_WAIT_S)
+    try:
+        head = _exactly(sock, 4)
+        doc = json.loads(_exactly(sock, struct.unpack("=I", head)[0]))
+        return doc if isinstance(doc, dict) else missing.to_json()
+    except (OSError, ValueError, struct.error):
+        return missing.to_json()
+    finally:
+        sock.settimeout(None)
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    return data
 
 
 _CAP_VERSION_3 = 0x20080522
@@ -55,9 +93,11 @@ def drop_capabilities() -> bool:
     return libc.capset(header, data) == 0
 
 
-def confine_process(scratch: str) -> None:
+def confine_process(scratch: str) -> confine.Isolation:
     """In the candidate's process, right after the fork, one thread: a Landlock domain nested in the
-    judge's (a process cannot ptrace or open /proc of one outside its own domain), its seccomp
+    the judge's reach (forked before the judge confines itself: neither domain holds the other, so
+    neither process can ptrace the other or open its /proc), its seccomp
     filter, and no capabilities (confine.py; drop_capabilities)."""
-    confine.confine_candidate(scratch)
+    isolation = confine.confine_candidate(scratch)
     drop_capabilities()
+    return isolation

@@ -217,7 +217,10 @@ CACHE_VARS = {
 # Per evaluation, private: temporary files of nvcc, Triton, Python's tempfile.
 TEMP_VARS = ("TMPDIR", "TEMP", "TMP")
 # Device files (/dev/nvidia*, /dev/null, /dev/shm for POSIX shared memory and semaphores).
-ALWAYS_WRITABLE = ("/dev",)
+# /proc/self/task: CUDA's initialisation names its threads through /proc/<pid>/task/<tid>/comm and
+# fails with error 304 (cudaErrorOperatingSystem) where Landlock refuses it. Resolved by the process
+# that confines itself, the rule covers its own threads only (their files are its own).
+ALWAYS_WRITABLE = ("/dev", "/proc/self/task")
 
 
 def cache_root() -> Path:
@@ -296,7 +299,7 @@ def landlock_abi() -> int:
     return int(version) if version > 0 else 0
 
 
-def _landlock(abi: int, writable: list[str]) -> str:
+def _landlock(abi: int, writable: list[str], scoped: bool = True) -> str:
     """Restrict this process (and what it forks, and threads it starts from now on) to writing only
     beneath `writable`; TCP bind/connect refused (ABI 4), signals out of the domain refused (ABI 6).
     Reading and executing stay allowed. Returns "" or why it failed."""
@@ -306,8 +309,8 @@ def _landlock(abi: int, writable: list[str]) -> str:
     fs |= FS_REFER if abi >= 2 else 0
     fs |= FS_TRUNCATE if abi >= 3 else 0
     net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
-    scoped = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if abi >= 6 else 0
-    attr = struct.pack("=QQQ", fs, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    scope = SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if abi >= 6 and scoped else 0
+    attr = struct.pack("=QQQ", fs, net, scope)[: 8 if abi < 4 else 16 if abi < 6 else 24]
     buf = ctypes.create_string_buffer(attr, len(attr))
     ruleset = _libc.syscall(ctypes.c_long(numbers[0]), buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
     if ruleset < 0:
@@ -396,12 +399,15 @@ def _seccomp() -> str:
 
 
 # -- the whole confinement --------------------------------------------------------------------------
-def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[str] = ()) -> Isolation:
+def confine_candidate(
+    scratch_dir: str | os.PathLike[str], writable: Iterable[str] = (), scoped: bool = True
+) -> Isolation:
     """Confine THIS process (call it in the candidate's process, before the candidate is imported,
     while it has one thread: Landlock and seccomp bind the calling thread and what it starts later):
     temporary files into `scratch_dir`, compile caches into the harness's cache, writes anywhere else
     refused (Landlock), no IPv4/IPv6 sockets and no ptrace (seccomp). Never raises: what could not be
-    done is in `Isolation.why`. `writable` adds folders (tests)."""
+    done is in `Isolation.why`. `writable` adds folders (tests). `scoped` False: signals and abstract
+    sockets outside the domain stay allowed (the judge, which must be able to kill its candidate)."""
     iso = Isolation()  # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
     folders = apply_environment(candidate_environment(scratch_dir))
     folders += [path for path in (*ALWAYS_WRITABLE, *writable) if path not in folders]
@@ -417,7 +423,7 @@ def confine_candidate(scratch_dir: str | os.PathLike[str], writable: Iterable[st
             "no Landlock in this kernel (or it is disabled): the candidate can write wherever this user can"
         )
     else:
-        failed = _landlock(abi, folders)
+        failed = _landlock(abi, folders, scoped)
         if failed:
             iso.why.append(failed)
         else:

@@ -95,7 +95,6 @@ class ReadyChild:
                 for fd in _PARENT_ENDS:  # another ready child's pipe ends: its EOF must not wait for us
                     os.close(fd)
                 confine.die_with_parent()  # a worker killed outright takes the evaluation along
-                isolation = confine.confine_candidate(self.scratch)  # one thread yet: binds all to come
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.dup2(self.out_file.fileno(), 1)
@@ -105,7 +104,13 @@ class ReadyChild:
                 from gpu_harness import remote  # noqa: F401
 
                 confine_it = lambda: candidate_process.confine_process(self.scratch)  # noqa: E731
-                process = candidate_process.spawn(confine_it)  # before CUDA
+                # Before CUDA, and before the judge confines itself: each process gets a Landlock
+                # domain of its own, in which its own /proc/<pid>/task is writable (CUDA names its
+                # threads there); neither domain holds the other, so neither can ptrace the other.
+                pid, sock, isolation = candidate_process.spawn(confine_it)
+                process = (pid, sock)
+                # the judge: one thread yet, binds all to come; it must be able to kill its candidate
+                confine.confine_candidate(self.scratch, scoped=False)
                 non_dumpable()
                 initialise_cuda()
                 job = read_job(job_r)
@@ -113,7 +118,7 @@ class ReadyChild:
                     code = CHILD_EXIT_OK
                 else:
                     channel = Channel(result_w, self.nonce)  # not inheritable: nvcc & co. never get it
-                    channel.send(isolation=isolation.to_json())
+                    channel.send(isolation=isolation)
                     channel.send(report=evaluate_job(job, channel, process))
                     code = CHILD_EXIT_OK
             except BaseException as exc:  # the harness broke: say so on the channel

@@ -12,6 +12,8 @@ export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR=/tmp/te MAX_JOBS=16 GPU_MODE_REPO="$PWD/.realprobs" KERNELBENCH_REPO="$PWD/.realprobs"
 pack() { tar -czf "$OUT/session.tgz" -C "$logs" . ; }
 trap pack EXIT
+timeout 120 python3 bench/harness/confine_probe.py > "$logs/confine_probe.log" 2>&1
+grep -E '^(none|as_shipped|without|with_all)' "$logs/confine_probe.log"
 sanity_ok=1
 for pair in vectoradd:submission_triton.py softmax:submission_cuda_inline.py; do
   problem="kernels/${pair%%:*}" candidate="kernels/${pair%%:*}/examples/${pair#*:}"
