@@ -94,10 +94,10 @@ def drop_capabilities() -> bool:
 
 
 def confine_process(scratch: str) -> confine.Isolation:
-    """In the candidate's process, right after the fork, one thread: a Landlock domain nested in the
-    the judge's reach (forked before the judge confines itself: neither domain holds the other, so
-    neither process can ptrace the other or open its /proc), its seccomp
-    filter, and no capabilities (confine.py; drop_capabilities)."""
+    """In the candidate's process, right after the fork, one thread: a Landlock domain of its own (forked
+    before the judge confines itself: neither domain holds the other, so neither process can ptrace
+    the other or open its /proc; scoped, so it cannot signal the judge), its seccomp filter, and no
+    capabilities (confine.py; drop_capabilities). Returns what it did, for the report."""
     isolation = confine.confine_candidate(scratch)
     drop_capabilities()
     return isolation

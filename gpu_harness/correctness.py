@@ -166,7 +166,7 @@ def two_runs(
 def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
     """Refill the buffers of the first call in place (same pointers, ids, version counters) with a
     new draw; a candidate that replays a cached answer returns the old one."""
-    from gpu_harness.timing import refill_in_place
+    from gpu_harness.rotation import refill_in_place
 
     fresh = ev.problem.generate(_offset(case.params, PROBE_SEED_OFFSET))
     refill_in_place(cand_data, fresh, ev.plan.poisonable)

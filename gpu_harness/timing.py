@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from gpu_harness import memory, timing_flags
-from gpu_harness.check import clone_tree, poison, scrub, shares_memory, tensor_leaves
+from gpu_harness.check import clone_tree, scrub, shares_memory, tensor_leaves
 from gpu_harness.clocks import (
     ASSUMED_CLOCK_MHZ,
     ColdCache,
@@ -39,23 +39,22 @@ from gpu_harness.clocks import (
     reset_persisting_l2,
 )
 from gpu_harness.guard import CudaEvent, cuda_sleep, cuda_synchronize, perf_counter_ns
-from gpu_harness.outcome import Summary, TimingResult
+from gpu_harness.judge_clock import JudgeCheck, judge_batches
+from gpu_harness.outcome import TimingResult
 from gpu_harness.remote import RemoteCandidate
+from gpu_harness.rotation import InputRotation
+from gpu_harness.stopping import (
+    BUDGET_S,
+    MAX_SAMPLES,
+    MIN_SAMPLES,
+    MIN_SAMPLES_SLOW,
+    MIN_TIME_MS,
+    TARGET_RSE,
+    WARMUP_CALLS,
+    StoppingRule,
+    summarise,
+)
 
-# Stopping rule defaults (a problem overrides them under task.yml `timing:`).
-MIN_SAMPLES = 10
-MAX_SAMPLES = 2000
-TARGET_RSE = 0.005  # relative standard error of the median
-BUDGET_S = {"cuda": 1.0, "cpu": 0.5}  # per benchmark case, reference and candidate together
-WARMUP_CALLS = 3
-# Standard error of the median of n normal samples is sqrt(pi/2) * sigma / sqrt(n); sigma is
-# estimated robustly as 1.4826 * MAD.
-MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)
-MAD_TO_SIGMA = 1.4826
-
-# Slow kernels: a minimum total measured time (nvbench's min_time) instead of a fixed count.
-MIN_TIME_MS = {"cuda": 500.0, "cpu": 250.0}
-MIN_SAMPLES_SLOW = 3
 # Of a case's share of the deadline, the trials may use this much; the rest is host samples and slack.
 TRIAL_SHARE = 0.7
 # Host-clock samples per function, taken without the cover (see time_case step 5).
@@ -64,158 +63,7 @@ MIN_HOST_SAMPLES = 3
 # Verification of timed candidate outputs.
 VERIFY_SHARE = 0.1
 MIN_VERIFIED = 3
-# The judge's check (step 5): batches of back-to-back calls long enough that the channel's round trip
-# (~0.1 ms) is noise, a few rounds (the fastest counts), and this share of the case's cap kept for them.
-BATCH_TARGET_MS = {"cuda": 20.0, "cpu": 30.0}
-MAX_BATCH_CALLS = 500
-MIN_CALL_MS = 0.001
-BATCH_ROUNDS = 3
-BATCH_RETRIES = 2  # up to this many times BATCH_ROUNDS more while the claim disagrees
-JUDGE_SHARE = 0.15
-
-
-class StoppingRule:
-    """Adaptive stopping: at least `min_samples`; stop once the relative standard error of the
-    median is under `target_rse`, or at `max_samples`, or (slow kernels) once `min_samples_slow`
-    samples add up to `min_time_ms`. The caller also stops when its budget is spent."""
-
-    def __init__(
-        self,
-        min_samples: int = MIN_SAMPLES,
-        max_samples: int = MAX_SAMPLES,
-        target_rse: float = TARGET_RSE,
-        min_time_ms: float = math.inf,
-        min_samples_slow: int = MIN_SAMPLES_SLOW,
-    ):
-        self.min_samples = min_samples
-        self.max_samples = max_samples
-        self.target_rse = target_rse
-        self.min_time_ms = min_time_ms
-        self.min_samples_slow = min_samples_slow
-        self.samples: list[float] = []
-
-    def add(self, sample: float) -> None:
-        self.samples.append(sample)
-
-    def rse(self) -> float:
-        return relative_se_of_median(self.samples)
-
-    def done(self) -> bool:
-        return self.reason() != ""
-
-    def reason(self) -> str:
-        n = len(self.samples)
-        if n >= self.max_samples:
-            return "max_samples"
-        if n >= self.min_samples and self.rse() < self.target_rse:
-            return "precision"
-        if n >= self.min_samples_slow and sum(self.samples) >= self.min_time_ms:
-            return "min_time"
-        return ""
-
-    def enough(self) -> bool:
-        """Enough samples to stop on the budget: the minimum count, or the minimum time."""
-        return len(self.samples) >= self.min_samples or self.reason() == "min_time"
-
-
-def relative_se_of_median(samples: list[float]) -> float:
-    n = len(samples)
-    if n < 2:
-        return math.inf
-    median = statistics.median(samples)
-    if median <= 0:
-        return math.inf
-    mad = statistics.median(abs(x - median) for x in samples)
-    return MEDIAN_SE_FACTOR * MAD_TO_SIGMA * mad / math.sqrt(n) / median
-
-
-def summarise(
-    samples_ms: list[float], host_ms: list[float] | None = None, call_ms: list[float] | None = None
-) -> Summary:
-    ordered = sorted(samples_ms)
-    return Summary(
-        median_ms=statistics.median(ordered),
-        p10_ms=_quantile(ordered, 0.10),
-        p90_ms=_quantile(ordered, 0.90),
-        n=len(ordered),
-        rse=relative_se_of_median(ordered),
-        host_median_ms=statistics.median(host_ms) if host_ms else None,
-        host_call_median_ms=statistics.median(call_ms) if call_ms else None,
-    )
-
-
-def _quantile(ordered: list[float], q: float) -> float:
-    if not ordered:
-        return math.nan
-    pos = q * (len(ordered) - 1)
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-# -- input rotation ---------------------------------------------------------------------------
-def set_version(t: torch.Tensor, version: int) -> None:
-    setter = torch._C._autograd._unsafe_set_version_counter
-    try:
-        setter((t,), (version,))
-    except TypeError:
-        setter(t, version)
-
-
-def refill_in_place(data: Any, values: Any, poisonable: set[int]) -> None:
-    """Copy `values` into `data`'s buffers (same pointers, ids and version counters); poison the
-    output buffers."""
-    for i, (dst, src) in enumerate(zip(tensor_leaves(data), tensor_leaves(values))):
-        version = dst._version
-        if i in poisonable:
-            poison(dst)
-        else:
-            dst.copy_(src)
-        set_version(dst, version)
-
-
-class InputRotation:
-    """Working sets with fixed pointers, refilled in place before every sample: from value sets
-    drawn up front, or (memory floor) from a fresh draw each time. Each working set has two
-    copies: the judge's own, which the reference is timed on, and one in shared memory, which the
-    candidate's process is timed on. The values a set holds now (`current`) are the judge's and
-    are what a verified output is checked against."""
-
-    def __init__(
-        self,
-        first: Any,
-        generate: Callable[[int], Any],
-        seed: int,
-        plan: memory.SetPlan,
-        poisonable: set[int],
-        candidate: RemoteCandidate,
-    ):
-        self.generate, self.seed, self.plan, self.poisonable = generate, seed, plan, poisonable
-        self.count = plan.working
-        self.private = [first] + [generate(seed + 1 + k) for k in range(plan.working - 1)]
-        self.values = [generate(seed + 1000 + k) for k in range(plan.values)]  # values = working + 1: coprime
-        self.current: list[Any] = [clone_tree(w) for w in self.private]
-        self.shared = [candidate.stage_data(w, poisonable) for w in self.private]
-
-    def refill(self, sample: int) -> int:
-        """Working set for `sample`, both copies refilled in place with new values; output buffers poisoned."""
-        k = sample % self.count
-        source = (
-            self.values[sample % len(self.values)]
-            if self.values
-            else self.generate(self.seed + 2000 + sample)
-        )
-        refill_in_place(self.private[k], source, self.poisonable)
-        refill_in_place(self.shared[k], source, self.poisonable)
-        self.current[k] = source
-        return k
-
-    def close(self) -> None:
-        for tree in self.values:
-            scrub(tree)
-        self.private.clear()
-        self.shared.clear()
-        self.values.clear()
-        self.current.clear()
+JUDGE_SHARE = 0.15  # of a case's cap, kept for the judge's batches (judge_clock.py)
 
 
 # -- the procedure ----------------------------------------------------------------------------
@@ -231,19 +79,6 @@ class TimingInputs:
     time_cap_s: float = math.inf  # this case's share of the evaluation's deadline
     poisonable: set[int] = field(default_factory=set)
     overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class JudgeCheck:
-    """The judge's own clock over batches of candidate calls it ordered (and whose outputs it
-    verified), against the candidate's claimed event time."""
-
-    candidate_ms: float  # judge's clock: wall per call, batched, copy-back excluded
-    reference_ms: float  # the same for the reference, in the judge
-    calls: int  # per batch
-    rounds: int
-    verified: int
-    failed: int
 
 
 @dataclass
@@ -410,7 +245,8 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     # 5. the judge's own clock: batches of calls on sets it filled and ordered, their outputs verified
     claimed = statistics.median(rules["candidate"].samples)
     judge = judge_batches(
-        job,
+        job.reference,
+        job.verify,
         remote,
         rotation,
         claimed,
@@ -453,91 +289,6 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     return TimingOutcome(
         result, failed, changed, first_set, read_bytes, floor_out_bytes, hidden, first_failure, judge
     )
-
-
-def judge_batches(
-    job: TimingInputs,
-    remote: RemoteCandidate,
-    rotation: InputRotation,
-    claimed_ms: float,
-    sample_wall_ms: float,
-    left_s: float,
-    rng: random.Random,
-    first_sample: int,
-    device: torch.device,
-) -> JudgeCheck:
-    """Wall time per call, on the judge's clock, over batches of back-to-back calls on every working
-    set (refilled with fresh values first), in an order the judge draws; the last output of each set
-    comes back and is verified. The copy-back is excluded by subtracting what the judge's own copy
-    of the same bytes takes. The same batches of the reference, in the judge, for comparison.
-    Batch size: enough calls to cover the channel's round trip, by the claimed time (a false claim
-    only makes the batch longer), and bounded by the judge's own wall time per sample so it fits.
-    The fastest round counts; while it disagrees with the claim, a few more rounds are measured (a
-    busy host slows a round, never speeds one up)."""
-    started = perf_counter_ns()
-    per_call = max(claimed_ms, MIN_CALL_MS)
-    calls = int(min(MAX_BATCH_CALLS, max(1.0, BATCH_TARGET_MS[device.type] / per_call)))
-    rounds = BATCH_ROUNDS
-    fits = int(left_s * 1e3 / max(2 * rounds * sample_wall_ms, 1e-6))
-    if fits < calls:
-        calls = max(1, fits)
-        rounds = BATCH_ROUNDS if fits >= BATCH_ROUNDS else 1
-    best = {"reference": math.inf, "candidate": math.inf}
-    failed = verified = done = 0
-
-    def more() -> bool:
-        if done < rounds:
-            return True
-        in_time = (perf_counter_ns() - started) / 1e9 * (done + 1) / done < left_s
-        return (
-            done < rounds * (1 + BATCH_RETRIES)
-            and in_time
-            and timing_flags.timing_disagrees(claimed_ms, best["candidate"], calls, done, device.type)
-            is not None
-        )
-
-    while more():
-        for k in range(rotation.count):
-            rotation.refill(first_sample + done * rotation.count + k)
-        order = [rng.randrange(rotation.count) for _ in range(calls)]
-        for who in ("candidate", "reference") if done % 2 == 0 else ("reference", "candidate"):
-            if who == "reference":
-                best[who] = min(best[who], _reference_batch(job.reference, rotation, order, device))
-                continue
-            remote.sync()
-            used = sorted(set(order))
-            wall_ms, outs = remote.batch(
-                [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
-            )
-            best[who] = min(best[who], wall_ms / calls)
-            for k, out in outs.items():
-                ok, _why = job.verify(rotation.current[k], out)
-                verified += 1
-                failed += 0 if ok else 1
-                scrub(out)
-        done += 1
-    return JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed)
-
-
-def _reference_batch(
-    reference: Callable[[Any], Any], rotation: InputRotation, order: list[int], device: torch.device
-) -> float:
-    """Per-call wall time of the reference over the same order, on the judge's own sets."""
-    on_gpu = device.type == "cuda"
-    if on_gpu:
-        cuda_synchronize()
-    t0 = perf_counter_ns()
-    for k in order:
-        out = reference(rotation.private[k])
-    if on_gpu:
-        cuda_synchronize()
-    wall = (perf_counter_ns() - t0) / 1e6
-    _release(out, "reference")
-    return wall / len(order)
-
-
-def _nbytes(tree: Any) -> int:
-    return sum(t.numel() * t.element_size() for t in tensor_leaves(tree))
 
 
 def timed_call(
@@ -617,3 +368,7 @@ def _release(out: Any, who: str) -> None:
     """Reference outputs are scrubbed before release, so no later allocation hands them out."""
     if who == "reference":
         scrub(out)
+
+
+def _nbytes(tree: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensor_leaves(tree))

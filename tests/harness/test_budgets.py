@@ -4,7 +4,7 @@ evaluation with a partial report, and sampling that adapts to slow kernels."""
 from conftest import FIXTURES, KERNELS, smoke
 
 from gpu_harness.memory import MAX_WORKING_SETS, plan_sets
-from gpu_harness.timing import StoppingRule
+from gpu_harness.stopping import StoppingRule
 
 SLOW = FIXTURES / "gpumode" / "slow_py"
 MB = 1 << 20

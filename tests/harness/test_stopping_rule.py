@@ -3,7 +3,7 @@
 import math
 import random
 
-from gpu_harness.timing import (
+from gpu_harness.stopping import (
     MIN_SAMPLES,
     StoppingRule,
     relative_se_of_median,

@@ -631,15 +631,15 @@ MUTATIONS = [
     Mutation(
         "judge: the candidate's process is not confined and keeps its capabilities",
         "gpu_harness/candidate_process.py",
-        "    confine.confine_candidate(scratch)\n    drop_capabilities()\n",
-        "    pass\n",
+        "    isolation = confine.confine_candidate(scratch)\n    drop_capabilities()\n",
+        "    isolation = confine.Isolation()\n",
         (JUDGE + "::test_the_candidates_process_cannot_reach_the_judge_or_the_worker",),
     ),
     Mutation(
         "judge: the candidate keeps its capabilities (no Landlock)",
         "gpu_harness/candidate_process.py",
-        "    confine.confine_candidate(scratch)\n    drop_capabilities()\n",
-        "    confine.confine_candidate(scratch)\n",
+        "    isolation = confine.confine_candidate(scratch)\n    drop_capabilities()\n",
+        "    isolation = confine.confine_candidate(scratch)\n",
         (JUDGE + "::test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out",),
     ),
     Mutation(

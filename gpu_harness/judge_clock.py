@@ -1,0 +1,122 @@
+"""The judge's own clock over the candidate's calls (time_case step 5): batches of back-to-back calls
+that the judge orders on its working sets and whose last outputs it verifies, beside the same batches
+of the reference. The candidate cannot reach this clock; benchmark.py compares it with the claim."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gpu_harness import timing_flags
+from gpu_harness.check import scrub
+from gpu_harness.guard import cuda_synchronize, perf_counter_ns
+from gpu_harness.remote import RemoteCandidate
+from gpu_harness.rotation import InputRotation
+
+# The judge's check (step 5): batches of back-to-back calls long enough that the channel's round trip
+# (~0.1 ms) is noise, a few rounds (the fastest counts), and this share of the case's cap kept for them.
+BATCH_TARGET_MS = {"cuda": 20.0, "cpu": 30.0}
+MAX_BATCH_CALLS = 500
+MIN_CALL_MS = 0.001
+BATCH_ROUNDS = 3
+BATCH_RETRIES = 2  # up to this many times BATCH_ROUNDS more while the claim disagrees
+
+
+@dataclass
+class JudgeCheck:
+    """The judge's own clock over batches of candidate calls it ordered (and whose outputs it
+    verified), against the candidate's claimed event time."""
+
+    candidate_ms: float  # judge's clock: wall per call, batched, copy-back excluded
+    reference_ms: float  # the same for the reference, in the judge
+    calls: int  # per batch
+    rounds: int
+    verified: int
+    failed: int
+
+
+def judge_batches(
+    reference: Callable[[Any], Any],
+    verify: Callable[[Any, Any], tuple[bool, str]],
+    remote: RemoteCandidate,
+    rotation: InputRotation,
+    claimed_ms: float,
+    sample_wall_ms: float,
+    left_s: float,
+    rng: random.Random,
+    first_sample: int,
+    device: torch.device,
+) -> JudgeCheck:
+    """Wall time per call, on the judge's clock, over batches of back-to-back calls on every working
+    set (refilled with fresh values first), in an order the judge draws; the last output of each set
+    comes back and is verified. The copy-back is excluded by subtracting what the judge's own copy
+    of the same bytes takes. The same batches of the reference, in the judge, for comparison.
+    Batch size: enough calls to cover the channel's round trip, by the claimed time (a false claim
+    only makes the batch longer), and bounded by the judge's own wall time per sample so it fits.
+    The fastest round counts; while it disagrees with the claim, a few more rounds are measured (a
+    busy host slows a round, never speeds one up)."""
+    started = perf_counter_ns()
+    per_call = max(claimed_ms, MIN_CALL_MS)
+    calls = int(min(MAX_BATCH_CALLS, max(1.0, BATCH_TARGET_MS[device.type] / per_call)))
+    rounds = BATCH_ROUNDS
+    fits = int(left_s * 1e3 / max(2 * rounds * sample_wall_ms, 1e-6))
+    if fits < calls:
+        calls = max(1, fits)
+        rounds = BATCH_ROUNDS if fits >= BATCH_ROUNDS else 1
+    best = {"reference": math.inf, "candidate": math.inf}
+    failed = verified = done = 0
+
+    def more() -> bool:
+        if done < rounds:
+            return True
+        in_time = (perf_counter_ns() - started) / 1e9 * (done + 1) / done < left_s
+        return (
+            done < rounds * (1 + BATCH_RETRIES)
+            and in_time
+            and timing_flags.timing_disagrees(claimed_ms, best["candidate"], calls, done, device.type)
+            is not None
+        )
+
+    while more():
+        for k in range(rotation.count):
+            rotation.refill(first_sample + done * rotation.count + k)
+        order = [rng.randrange(rotation.count) for _ in range(calls)]
+        for who in ("candidate", "reference") if done % 2 == 0 else ("reference", "candidate"):
+            if who == "reference":
+                best[who] = min(best[who], _reference_batch(reference, rotation, order, device))
+                continue
+            remote.sync()
+            used = sorted(set(order))
+            wall_ms, outs = remote.batch(
+                [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
+            )
+            best[who] = min(best[who], wall_ms / calls)
+            for k, out in outs.items():
+                ok, _why = verify(rotation.current[k], out)
+                verified += 1
+                failed += 0 if ok else 1
+                scrub(out)
+        done += 1
+    return JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed)
+
+
+def _reference_batch(
+    reference: Callable[[Any], Any], rotation: InputRotation, order: list[int], device: torch.device
+) -> float:
+    """Per-call wall time of the reference over the same order, on the judge's own sets."""
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        cuda_synchronize()
+    t0 = perf_counter_ns()
+    for k in order:
+        out = reference(rotation.private[k])
+    if on_gpu:
+        cuda_synchronize()
+    wall = (perf_counter_ns() - t0) / 1e6
+    scrub(out)  # reference outputs are scrubbed before release
+    return wall / len(order)
