@@ -76,7 +76,36 @@ def warm_runs(spares):
     }
 
 
+def first_contact():
+    """A host that has never run the harness: empty harness and compile caches, a worker started, its
+    first smoke test answered (imports, CUDA start-up in the ready children, Triton's first compile)."""
+    import tempfile
+
+    saved = {k: os.environ.get(k) for k in ("GPU_HARNESS_CACHE", "TRITON_CACHE_DIR", "GPU_HARNESS_SPARES")}
+    os.environ["GPU_HARNESS_CACHE"] = tempfile.mkdtemp(prefix="first-contact-")
+    os.environ.pop("TRITON_CACHE_DIR", None)
+    os.environ.pop("GPU_HARNESS_SPARES", None)
+    started = time.perf_counter()
+    worker = WorkerClient()
+    answer = worker.smoke(PROBLEM, CANDIDATE, "both")
+    total = time.perf_counter() - started
+    worker.close()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    assert answer["passed"], answer
+    return {
+        "worker_startup_s": worker.startup_s,
+        "first_smoke_s": total - worker.startup_s,
+        "total_s": total,
+        "stage_s": answer["stage_s"],
+    }
+
+
 def main():
+    contact = first_contact()
     counts = [int(n) for n in os.environ.get("LATENCY_SPARES", "1,2").split(",")]
     by_spares = [warm_runs(n) for n in counts]
     cold = [cold_once() for _ in range(COLD_RUNS)]
@@ -84,6 +113,7 @@ def main():
     best = min(by_spares, key=lambda r: r["back_to_back_median_s"])
     doc = {
         "problem": "latency_problem (vectoradd, 5 tests + 1 benchmark, Triton candidate, mode both)",
+        "first_contact": contact,
         "by_spares": by_spares,
         "cold_wall_s": cold_wall,
         "cold_child_s": [c[1] for c in cold],
