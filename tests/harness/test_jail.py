@@ -290,6 +290,19 @@ def test_a_cancelled_one_shot_smoke_leaves_no_process():
 
 
 # -- confinement -----------------------------------------------------------------------------------
+def test_a_confined_candidate_names_its_own_threads_as_cudas_start_up_does():
+    """cuInit writes /proc/<pid>/task/<tid>/comm; under Landlock without that folder writable CUDA fails
+    with error 304 (seen on an H100 host). The candidate's process may write its own task folder, and
+    the report's isolation is what that process says confined it (its first message)."""
+    report = smoke(VECTORADD, JAIL / "names_its_threads.py", mode="test", timeout_s=60)
+    assert report.passed and report.error is None, (report.error, report.stdout_tail)
+    assert "thread named: cuda-like" in report.stdout_tail, report.stdout_tail
+    if confine.landlock_abi() == 0:
+        pytest.skip("this kernel has no Landlock: nothing refuses the writes")
+    assert "/proc/self/task" in report.isolation["writable"], report.isolation
+    assert "proc write: refused" in report.stdout_tail, report.stdout_tail
+
+
 def test_a_candidate_cannot_write_outside_its_scratch_folder(tmp_path):
     workspace = tmp_path / "ws"
     workspace.mkdir()

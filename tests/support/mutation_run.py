@@ -31,6 +31,13 @@ PLAN = "tests/harness/test_time_plan.py"
 API = "tests/api/test_api.py"
 MUTATIONS = [
     Mutation(
+        "jail: the candidate's own /proc/<pid>/task not writable (CUDA's start-up fails with 304)",
+        "gpu_harness/confine.py",
+        'ALWAYS_WRITABLE = ("/dev", "/proc/self/task")',
+        'ALWAYS_WRITABLE = ("/dev",)',
+        (JAIL + "::test_a_confined_candidate_names_its_own_threads_as_cudas_start_up_does",),
+    ),
+    Mutation(
         "push: type conflicts resolved by removal",
         "mcp_bifrost/ops/push/plan.py",
         "            if why:\n",
