@@ -18,7 +18,7 @@ sanity_ok=1
 for pair in vectoradd:submission_triton.py softmax:submission_cuda_inline.py; do
   problem="kernels/${pair%%:*}" candidate="kernels/${pair%%:*}/examples/${pair#*:}"
   start=$(date +%s)
-  timeout 150 python3 -m gpu_harness smoke "$problem" "$candidate" --json > "$logs/sanity_${pair%%:*}.json" 2> "$logs/sanity_${pair%%:*}.err"
+  timeout 100 python3 -m gpu_harness smoke "$problem" "$candidate" --json > "$logs/sanity_${pair%%:*}.json" 2> "$logs/sanity_${pair%%:*}.err"
   rc=$?
   echo "sanity $pair: exit $rc in $(( $(date +%s) - start )) s"
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ", d["status"], d.get("isolation"), [f["name"] for f in d.get("flags", [])], (d.get("error") or {}).get("message", "")[:300])' "$logs/sanity_${pair%%:*}.json" || sanity_ok=0

@@ -17,6 +17,7 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-/tmp/torch_extensions}" MAX_JOBS="${MAX_JOBS:-16}"
 export GPU_HARNESS_CACHE="${GPU_HARNESS_CACHE:-/tmp/gpu_harness_cache}"
+read -ra test_paths <<< "${TESTS_PATHS:-tests/harness}"  # the gpu-marked tests of these paths
 parts=("$@")
 [ ${#parts[@]} -eq 0 ] && parts=(info real latency aa fidelity tests conventions)
 for part in "${parts[@]}"; do
@@ -34,7 +35,7 @@ for part in "${parts[@]}"; do
     judge)    timeout "${JUDGE_TIMEOUT:-420}" python3 bench/harness/judge_suite.py > "$OUT/judge_suite.log" 2>&1 ;;
     fidelity) timeout 45 python3 bench/harness/fidelity.py > "$OUT/fidelity.log" 2>&1 ;;
     latency)  timeout "${LATENCY_TIMEOUT:-110}" python3 bench/harness/latency.py > "$OUT/latency.log" 2>&1 ;;
-    tests)    timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
+    tests)    timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest "${test_paths[@]}" -m gpu --confcutdir=tests/harness -q -rs -p no:cacheprovider --durations=15 \
                 > "$OUT/pytest.log" 2>&1 ;;
     conventions) timeout 50 python3 -m pytest tests/harness/test_conventions.py tests/harness/test_budgets.py \
                 --confcutdir=tests/harness -q -rs -p no:cacheprovider > "$OUT/conventions.log" 2>&1 ;;
