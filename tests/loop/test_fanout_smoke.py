@@ -18,6 +18,7 @@ from mcp import Client
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
+from mcp_bifrost.requests import FanoutRequest, ProfileRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import HONEST, WRONG
 from tests.loop.test_kernel_loop import stdio
@@ -150,10 +151,14 @@ async def test_two_concurrent_fan_outs_on_one_target_never_share_a_gpu(loop_conf
         Bifrost(load_config(config), workspace) for _ in range(2)
     ]  # two servers: only the flock parts them
     try:
-        await agents[0].push(target="local")
+        await agents[0].push(PushRequest(target="local"))
         reports = await asyncio.gather(
             *(
-                app.run_smoke_tests("vectoradd", cands, target="local", mode="test", push=False)
+                app.run_smoke_tests(
+                    FanoutRequest(
+                        problem="vectoradd", candidates=cands, target="local", mode="test", push=False
+                    )
+                )
                 for app, cands in zip(agents, (first, second))
             )
         )
@@ -230,9 +235,15 @@ async def test_three_candidates_fan_out_as_slurm_jobs(
         seen.append(message)
 
     try:
-        report = await app.run_smoke_tests("vectoradd", paths, mode="test", timeout_s=120, progress=progress)
+        report = await app.run_smoke_tests(
+            FanoutRequest(
+                problem="vectoradd", candidates=paths, mode="test", timeout_s=120, progress=progress
+            )
+        )
         found = spans(log)  # before the single run below adds its own calls
-        one = await app.run_smoke_test("vectoradd", paths[0], mode="test", push=False, timeout_s=120)
+        one = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=paths[0], mode="test", push=False, timeout_s=120)
+        )
     finally:
         await app.close()
     assert [r.candidate for r in report.reports] == paths, report.summary
@@ -249,7 +260,9 @@ async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, 
     paths = write_candidates(workspace, log, ["solo_a", "solo_b", "solo_c"])
     app = Bifrost(load_config(config), workspace)
     try:
-        report = await app.run_smoke_tests("vectoradd", paths, target="local", mode="test")
+        report = await app.run_smoke_tests(
+            FanoutRequest(problem="vectoradd", candidates=paths, target="local", mode="test")
+        )
     finally:
         await app.close()
     assert (
@@ -296,7 +309,11 @@ async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(
     app = Bifrost(config, workspace)
     try:
         with pytest.raises(Exception) as failed:
-            await app.profile_ncu("vectoradd", "vectoradd/examples/submission_torch.py", timeout_s=120)
+            await app.profile_ncu(
+                ProfileRequest(
+                    problem="vectoradd", candidate="vectoradd/examples/submission_torch.py", timeout_s=120
+                )
+            )
     finally:
         await app.close()
     assert "ERR_NVGPUCTRPERM" in str(failed.value) and "as root" in str(failed.value), failed.value
@@ -320,7 +337,9 @@ async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_car
     config.limits.call_budget_s, config.limits.progress_interval_s = 0.5, 0.25
     app = Bifrost(config, workspace)
     try:
-        started = await app.run_smoke_test("vectoradd", HONEST, mode="test", timeout_s=120)
+        started = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test", timeout_s=120)
+        )
         assert started.status == "running" and started.job_id and started.job_id.startswith("cluster:"), (
             started.summary
         )

@@ -19,6 +19,7 @@ from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.loop.gpu_lock import gpu_lock
 from mcp_bifrost.loop.harness import bundle
+from mcp_bifrost.requests import ExecRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG
 
@@ -78,11 +79,13 @@ async def test_cheating_candidate_is_flagged(loop_config, workspace):
 async def test_a_killed_worker_is_restarted_and_the_report_says_so(loop_config, workspace):
     app = Bifrost(load_config(loop_config), workspace)
     try:
-        first = await app.run_smoke_test("vectoradd", HONEST, mode="test")
+        first = await app.run_smoke_test(SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test"))
         pid = app.harness(app.target("gpu"))._worker.pid
-        killed = await app.exec(f"kill -9 {pid}")
+        killed = await app.exec(ExecRequest(command=f"kill -9 {pid}"))
         assert killed.exit_code == 0
-        second = await app.run_smoke_test("vectoradd", HONEST, mode="test", push=False)
+        second = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test", push=False)
+        )
     finally:
         await app.close()
     assert first.passed and second.passed
@@ -103,10 +106,12 @@ async def test_two_smoke_tests_on_one_target_serialise_on_the_gpu_lock(loop_conf
         return report
 
     try:
-        await apps[0].push()
+        await apps[0].push(PushRequest())
         reports = await asyncio.gather(
             *(
-                app.run_smoke_test("vectoradd", TRITON, push=False, progress=progress(i))
+                app.run_smoke_test(
+                    SmokeRequest(problem="vectoradd", candidate=TRITON, push=False, progress=progress(i))
+                )
                 for i, app in enumerate(apps)
             )
         )
@@ -140,11 +145,18 @@ async def test_a_target_without_a_gpu_never_waits_for_a_gpu_lock(loop_config, wo
         messages.append(line)
 
     try:
-        await app.push()
-        first = await app.run_smoke_test("vectoradd", HONEST, mode="test", push=False)
+        await app.push(PushRequest())
+        first = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test", push=False)
+        )
         async with gpu_lock(app.target(), 0, "another run", timeout_s=10):
             second = await asyncio.wait_for(
-                app.run_smoke_test("vectoradd", HONEST, mode="test", push=False, progress=report), 60
+                app.run_smoke_test(
+                    SmokeRequest(
+                        problem="vectoradd", candidate=HONEST, mode="test", push=False, progress=report
+                    )
+                ),
+                60,
             )
     finally:
         await app.close()

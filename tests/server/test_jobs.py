@@ -57,12 +57,13 @@ async def test_a_background_job_over_its_timeout_is_killed_by_the_watchdog(tmp_p
 
 async def test_jobs_are_listed_as_running_finished_and_killed(tmp_path):
     from mcp_bifrost.app import Bifrost
+    from mcp_bifrost.requests import ExecRequest
 
     app = Bifrost(config_for(tmp_path), tmp_path)
     try:
-        running = (await app.exec("sleep 30", background=True)).job_id
-        finished = (await app.exec("true", background=True)).job_id
-        killed = (await app.exec("sleep 30", background=True)).job_id
+        running = (await app.exec(ExecRequest(command="sleep 30", background=True))).job_id
+        finished = (await app.exec(ExecRequest(command="true", background=True))).job_id
+        killed = (await app.exec(ExecRequest(command="sleep 30", background=True))).job_id
         await app.job_cancel(killed)
         with anyio.fail_after(10):
             while (await app.job_status(finished)).state != "finished":
