@@ -37,10 +37,10 @@ from mcp_bifrost.models import (
 from mcp_bifrost.ops import copy_files as copy_op
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.execute import ExecLimits
-from mcp_bifrost.ops.jobs import JobRef
+from mcp_bifrost.ops.jobs import JobRef, JobSpec
 from mcp_bifrost.ops.kinds import kind_of
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace, workspace_name
-from mcp_bifrost.requests import ExecRequest, PushRequest
+from mcp_bifrost.requests import CopyRequest, ExecRequest, PushRequest
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool
 
@@ -108,7 +108,8 @@ class Bifrost:
         job_timeout = self.timeout(timeout_s, self.config.limits.job_timeout_s)
         where = (await self.remote_workspace(t)).cwd(request.cwd)
         if request.background:
-            job_id = await kind_of(t).submit(t, command, where, env, job_timeout, limits.grace_s)
+            job = JobSpec(command, where, env, job_timeout, limits.grace_s)
+            job_id = await kind_of(t).submit(t, job)
             ref = JobRef(t.name, job_id)
             return ExecResult(
                 target=t.name,
@@ -221,28 +222,26 @@ class Bifrost:
             progress=request.progress,
         )
 
-    async def copy_files(
-        self,
-        remote_paths: list[str],
-        local_dir: str,
-        *,
-        target: str | None = None,
-        progress: push_op.Progress | None = None,
-        confined: bool = True,
-    ) -> CopyResult:
+    async def copy_files(self, request: CopyRequest) -> CopyResult:
         """Fetch remote files/folders (relative to the remote workspace) into a local folder.
 
         confined: the folder must lie in the workspace or a configured copy root (the MCP tool; a
         client reached over HTTP must not write anywhere on this machine). The CLI's user is the
         authority on their own disk and passes False."""
+        local_dir = request.local_dir
         local = local_path(self.workspace, local_dir)
-        if confined:
+        if request.confined:
             local = confined_path(self.workspace, local_dir, local, self.config.limits.copy_roots, COPY)
-        t = self.target(target)
+        t = self.target(request.target)
         ws = await self.remote_workspace(t)
-        resolved = [ws.transfer_path(p) for p in remote_paths]
+        resolved = [ws.transfer_path(p) for p in request.remote_paths]
         return await copy_op.copy_files(
-            t, resolved, local, workspace_remote_dir=ws.twin, limits=self.config.limits, progress=progress
+            t,
+            resolved,
+            local,
+            workspace_remote_dir=ws.twin,
+            limits=self.config.limits,
+            progress=request.progress,
         )
 
     async def targets(self) -> TargetsReport:

@@ -64,6 +64,16 @@ class PushRequest(Request):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CopyRequest(Request):
+    """Files or folders of the remote twin to fetch into a local folder."""
+
+    remote_paths: list[str]
+    local_dir: str
+    progress: ByteProgress | None = _unaudited(None)
+    confined: bool = _unaudited(True)  # local_dir only in the workspace or a copy root (see GPU.copy_files)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvalRequest(Request):
     """What every evaluation of a candidate names: the problem, whether to push first, its timeout;
     use_budget: past the call budget it continues as a job (the MCP tools' behaviour)."""

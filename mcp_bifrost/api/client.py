@@ -20,7 +20,7 @@ from mcp_bifrost.models import (
 )
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.execute import Progress, Tee
-from mcp_bifrost.requests import ExecRequest, PushRequest
+from mcp_bifrost.requests import CopyRequest, ExecRequest, PushRequest
 
 
 class GPU(KernelLoopCalls):
@@ -149,15 +149,8 @@ class GPU(KernelLoopCalls):
 
         confined (default, as the MCP tool): local_dir must lie in the workspace or a configured copy
         root; False lets your script write anywhere it may."""
-        args = {"remote_paths": remote_paths, "local_dir": local_dir, "target": target}
-        return await self._call(
-            "copy_files",
-            self._target(target),
-            args,
-            self._app.copy_files(
-                remote_paths, local_dir, target=target, progress=progress, confined=confined
-            ),
-        )
+        request = CopyRequest(**own_arguments(locals()))
+        return await self._request("copy_files", request, self._app.copy_files(request))
 
     async def targets(self) -> TargetsReport:
         """Every configured target with its health: reachable, python, torch, CUDA, GPUs, ncu."""

@@ -84,7 +84,7 @@ class FanoutCalls(LoopBase):
     ) -> FanoutSmokeReport:
         if not request.candidates:
             raise CommandError("candidates is empty: give one or more candidate paths")
-        push, mode = request.push, request.mode
+        push = request.push
         prob, _ = self.workspace_path(request.problem, "problem", must_exist=push)
         cands = [self.workspace_path(c, "candidate", must_exist=push) for c in request.candidates]
         if push:
@@ -101,25 +101,14 @@ class FanoutCalls(LoopBase):
             t, gpus if len(gpus) > 1 else [], len(cands), idle_gpus=await kind.idle_gpus(t)
         )
         await self.harness(t).folder()  # install once, before the workers look
+        call = smoke.SmokeCall(t.name, prob, request.mode, limit, self.shell.words, ws)
         done = 0
 
         async def evaluate(index: str, slot: fanout.Slot) -> SmokeReport:
             cand, local = cands[int(index)]
             h = self.harness(t, slot.gpu)
             gpu = None if slurm else self.harnesses.gpu(t) if slot.gpu is None else slot.gpu
-            work = smoke.smoke_work(
-                t.name,
-                h,
-                prob,
-                cand,
-                mode,
-                limit,
-                words=self.shell.words,
-                ws=ws,
-                sha=smoke.sha256(local),
-                started=time.monotonic(),
-                gpu=gpu,
-            )
+            work = call.work(h, cand, sha=smoke.sha256(local), started=time.monotonic(), gpu=gpu)
 
             async def tick(elapsed: float, line: str) -> None:
                 if progress is not None:
@@ -140,7 +129,7 @@ class FanoutCalls(LoopBase):
                     on_job_error=str,
                 )
             except BifrostError as exc:
-                report = smoke.smoke_error(t.name, prob, cand, mode, exc)
+                report = call.error(cand, exc)
                 report.device["gpu_index"] = gpu
                 await self._remember(report)
                 return report

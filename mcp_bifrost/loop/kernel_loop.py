@@ -42,7 +42,6 @@ class KernelLoop(FanoutCalls, ProfileCalls):
         """Check and time the candidate against the problem on a target (workspace paths), and remember it."""
         started = time.monotonic()
         _, t, prob, (cand, cand_local) = self._call(request, self.config.harness.smoke_timeout_s)
-        mode = request.mode
         limit = smoke_time(request.timeout_s, self.config.harness.smoke_timeout_s)
         sha = smoke.sha256(cand_local)
         pushed = push_s = None
@@ -53,23 +52,11 @@ class KernelLoop(FanoutCalls, ProfileCalls):
             )
         ws = (await self.shell.remote_workspace(t)).twin
         h = self.harness(t)
-        work = smoke.smoke_work(
-            t.name,
-            h,
-            prob,
-            cand,
-            mode,
-            limit,
-            words=self.shell.words,
-            ws=ws,
-            sha=sha,
-            started=started,
-            pushed=pushed,
-            push_s=push_s,
-        )
+        call = smoke.SmokeCall(t.name, prob, request.mode, limit, self.shell.words, ws)
+        work = call.work(h, cand, sha=sha, started=started, pushed=pushed, push_s=push_s)
 
         def failed(exc: BaseException) -> str:
-            return smoke.smoke_error(t.name, prob, cand, mode, exc).model_dump_json()
+            return call.error(cand, exc).model_dump_json()
 
         result = await self._evaluate_call(
             h,
@@ -82,18 +69,9 @@ class KernelLoop(FanoutCalls, ProfileCalls):
             failed,
         )
         if isinstance(result, evaluation.Started):
-            return smoke.smoke_running(
-                str(JobRef(t.name, result.job_id)),
-                self.config.limits.call_budget_s,
-                prob=prob,
-                cand=cand,
-                sha=sha,
-                target=t.name,
-                mode=mode,
-                pushed=pushed,
-                started=started,
-                limit=limit,
-            )
+            qid = str(JobRef(t.name, result.job_id))
+            budget_s = self.config.limits.call_budget_s
+            return call.running(qid, budget_s, cand, sha=sha, pushed=pushed, started=started)
         return result
 
     # -- what the loop remembers -----------------------------------------------------------------

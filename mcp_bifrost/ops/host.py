@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetHealth
 from mcp_bifrost.ops import health, jobs
 from mcp_bifrost.ops.execute import ExecLimits, RunOptions, execute
+from mcp_bifrost.ops.jobs import JobSpec
 from mcp_bifrost.targets.base import Target
 
 if TYPE_CHECKING:
@@ -54,17 +55,9 @@ class HostKind:
         """Raise the error behind a result whose command never ran (a scheduler's launch failure)."""
         return result
 
-    async def submit(
-        self,
-        target: Target,
-        command: str,
-        cwd: str,
-        env: dict[str, str] | None,
-        timeout_s: float,
-        grace_s: float,
-    ) -> str:
-        """Start `command` as a detached job; its (bare) id."""
-        return await jobs.start_job(target, command, cwd, env, timeout_s, grace_s)
+    async def submit(self, target: Target, job: JobSpec) -> str:
+        """Start a detached job; its (bare) id."""
+        return await jobs.start_job(target, job.command, job.cwd, job.env, job.timeout_s, job.grace_s)
 
     async def job_status(self, target: Target, job_id: str) -> JobInfo:
         return await jobs.job_status(target, job_id)

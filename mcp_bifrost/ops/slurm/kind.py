@@ -9,6 +9,7 @@ from typing import cast
 
 from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetHealth
 from mcp_bifrost.ops.host import HostKind, Slot
+from mcp_bifrost.ops.jobs import JobSpec
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.slurm import doctor
 from mcp_bifrost.ops.slurm import jobs as slurm_jobs
@@ -49,16 +50,8 @@ class SlurmKind(HostKind):
     def check(self, result: ExecResult) -> ExecResult:
         return slurm_run.check(result)
 
-    async def submit(
-        self,
-        target: Target,
-        command: str,
-        cwd: str,
-        env: dict[str, str] | None,
-        timeout_s: float,
-        grace_s: float,
-    ) -> str:
-        return await slurm_jobs.submit(_slurm(target), command, cwd, env, timeout_s)
+    async def submit(self, target: Target, job: JobSpec) -> str:
+        return await slurm_jobs.submit(_slurm(target), job.command, job.cwd, job.env, job.timeout_s)
 
     async def job_status(self, target: Target, job_id: str) -> JobInfo:
         return await slurm_jobs.job_status(_slurm(target), job_id)
