@@ -37,7 +37,7 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
-from mcp_bifrost.tool_hints import acts, reads
+from mcp_bifrost.tool_hints import TargetArg, acts, reads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")  # what one API call returns: a model, or a plot's bytes
@@ -182,9 +182,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         ],
         ctx: Context,
-        target: Annotated[
-            str | None, Field(description="target name; default: the configured default")
-        ] = None,
+        target: TargetArg = None,
         cwd: Annotated[
             str | None,
             Field(
@@ -267,9 +265,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
     @server.tool(annotations=acts("Sync the workspace to a target", destructive=True, idempotent=True))
     async def push(
         ctx: Context,
-        target: Annotated[
-            str | None, Field(description="target name; default: the configured default")
-        ] = None,
+        target: TargetArg = None,
         local_dir: Annotated[
             str | None,
             Field(
@@ -328,9 +324,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         ],
         ctx: Context,
-        target: Annotated[
-            str | None, Field(description="target name; default: the configured default")
-        ] = None,
+        target: TargetArg = None,
     ) -> CopyResult:
         """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
         folder. Paths must stay inside the target's workdir; files are written atomically."""

@@ -1,11 +1,15 @@
-"""What an MCP tool tells its client about itself (ToolAnnotations), one line per tool: whether it acts
-on a target or only reads, whether it may destroy and whether repeating it is harmless."""
+"""What an MCP tool tells its client about itself: its hints (ToolAnnotations), one line per tool (whether
+it acts on a target or only reads, whether it may destroy and whether repeating it is harmless), and
+the `target` argument every tool that addresses a target takes."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from mcp.types import ToolAnnotations
+from pydantic import Field
+
+TargetArg = Annotated[str | None, Field(description="target name; default: the configured default")]
 
 
 def acts(title: str, *, destructive: bool, idempotent: bool | None = None) -> ToolAnnotations:

@@ -17,7 +17,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
 from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome, SmokeReport
-from mcp_bifrost.tool_hints import acts, reads
+from mcp_bifrost.tool_hints import TargetArg, acts, reads
 
 INSTRUCTIONS = """
 The kernel loop (GPU kernels on a remote GPU you cannot see):
@@ -47,7 +47,6 @@ ProblemArg = Annotated[
 CandidateArg = Annotated[
     str, Field(description="workspace path of your candidate .py (custom_kernel or ModelNew)", min_length=1)
 ]
-TargetArg = Annotated[str | None, Field(description="target name; default: the configured default")]
 
 T = TypeVar("T")
 
