@@ -20,8 +20,9 @@ from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.requests import FanoutRequest, ProfileRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
-from tests.loop.conftest import HONEST, WRONG
+from tests.loop.conftest import HONEST, WRONG, budgeted
 from tests.loop.test_kernel_loop import stdio
+from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
 
@@ -356,12 +357,6 @@ async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_car
 SLEEPY = "time.sleep(0.15)\n    torch.add(A, B, out=C)"
 
 
-def budgeted(config_path: Path, budget_s: float):
-    config = load_config(config_path)
-    config.limits.call_budget_s, config.limits.progress_interval_s = budget_s, 0.25
-    return config
-
-
 async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report(
     loop_config, workspace, tmp_path
 ):
@@ -375,13 +370,7 @@ async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carri
         started = result.structured_content
         assert started["status"] == "running" and started["job_id"].startswith("local:"), started["summary"]
         assert started["summary"].startswith(f"RUNNING as job {started['job_id']}: 4 candidates")
-        with anyio.fail_after(120):
-            while (
-                status := (
-                    await client.call_tool("job_status", {"job_id": started["job_id"]})
-                ).structured_content
-            )["state"] == "running":
-                await anyio.sleep(0.3)
+        status = await job_done(client, started["job_id"], 120)
     assert status["state"] == "finished" and status["exit_code"] == 1, status  # one candidate fails
     report = status["report"]
     assert report["kind"] == "smoke_fanout" and report["status"] == "done"

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -21,7 +20,8 @@ from mcp_bifrost.loop.gpu_lock import gpu_lock
 from mcp_bifrost.loop.harness import bundle
 from mcp_bifrost.requests import ExecRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
-from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG
+from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG, budgeted
+from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
 
@@ -211,20 +211,11 @@ async def test_history_records_every_result_and_plots_progress(loop_config, work
 async def test_an_over_budget_smoke_test_becomes_a_job_whose_status_carries_the_report(
     loop_config, workspace
 ):
-    config = load_config(loop_config)
-    config.limits.call_budget_s = 0.5
-    config.limits.progress_interval_s = 0.25
-    async with Client(build_server(config, workspace)) as client:
+    async with Client(build_server(budgeted(loop_config, 0.5), workspace)) as client:
         started = await smoke(client, TRITON)
         assert started["status"] == "running" and started["job_id"].startswith("gpu:"), started["summary"]
         assert started["summary"].startswith(f"RUNNING as job {started['job_id']}")
-        with anyio.fail_after(120):
-            while (
-                status := (
-                    await client.call_tool("job_status", {"job_id": started["job_id"]})
-                ).structured_content
-            )["state"] == "running":
-                await anyio.sleep(0.3)
+        status = await job_done(client, started["job_id"], 120)
         history = (await client.call_tool("history", {"problem": "vectoradd"})).structured_content
     assert status["state"] == "finished" and status["exit_code"] == 0
     report = status["report"]

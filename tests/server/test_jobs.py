@@ -12,6 +12,7 @@ from mcp import Client
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.server import build_server
+from tests.support.mcp_jobs import job_status
 
 pytestmark = pytest.mark.anyio
 
@@ -26,13 +27,9 @@ def config_for(tmp_path: Path, **limits) -> Config:
     )
 
 
-async def _status(client: Client, job_id: str) -> dict:
-    return (await client.call_tool("job_status", {"job_id": job_id})).structured_content
-
-
 async def _wait_state(client: Client, job_id: str, state: str, within_s: float) -> dict:
     with anyio.fail_after(within_s):
-        while (info := await _status(client, job_id))["state"] != state:
+        while (info := await job_status(client, job_id))["state"] != state:
             await anyio.sleep(0.2)
     return info
 
@@ -47,7 +44,7 @@ async def test_a_background_job_over_its_timeout_is_killed_by_the_watchdog(tmp_p
             )
         ).structured_content
         job = started["job_id"]
-        assert (await _status(client, job))["state"] == "running"
+        assert (await job_status(client, job))["state"] == "running"
         info = await _wait_state(client, job, "killed", within_s=15)
         alive = await client.call_tool("exec", {"command": f"pgrep -f '[{marker[0]}]{marker[1:]}' || true"})
     assert info["exit_code"] is None or info["exit_code"] in (137, 143)
