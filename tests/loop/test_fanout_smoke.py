@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.types import CallToolResult
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
@@ -22,7 +22,9 @@ from mcp_bifrost.requests import FanoutRequest, ProfileRequest, PushRequest, Smo
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import HONEST, WRONG, budgeted
 from tests.loop.test_kernel_loop import stdio
+from tests.support.cli import bifrost
 from tests.support.mcp_jobs import job_done
+from tests.support.servers import kill_servers_of
 
 pytestmark = pytest.mark.anyio
 
@@ -183,32 +185,12 @@ async def test_candidate_and_candidates_are_exclusive(loop_config, workspace):
 
 def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_path):
     import json
-    import subprocess
-    import sys
 
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["cli_a", "cli_b"]) + [WRONG]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mcp_bifrost",
-            "smoke",
-            "vectoradd",
-            *paths,
-            "--target",
-            "local",
-            "--mode",
-            "test",
-            "--json",
-            "--workspace",
-            str(workspace),
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    where = ["--workspace", str(workspace), "--config", str(config)]
+    done = bifrost(
+        "smoke", "vectoradd", *paths, "--target", "local", "--mode", "test", "--json", *where, timeout=300
     )
     assert done.returncode == 1, done.stderr  # one candidate failed
     report = json.loads(done.stdout)
@@ -357,15 +339,19 @@ async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_car
 SLEEPY = "time.sleep(0.15)\n    torch.add(A, B, out=C)"
 
 
+async def fan_out(client: Client, paths: list[str], target: str = "local") -> CallToolResult:
+    """The run_smoke_test tool on vectoradd with `candidates` (test mode)."""
+    arguments = {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": target}
+    return await client.call_tool("run_smoke_test", arguments)
+
+
 async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report(
     loop_config, workspace, tmp_path
 ):
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["late_a", "late_b", "late_c"]) + [WRONG]
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
-        )
+        result = await fan_out(client, paths)
         assert not result.is_error, result.content[0].text
         started = result.structured_content
         assert started["status"] == "running" and started["job_id"].startswith("local:"), started["summary"]
@@ -387,9 +373,7 @@ async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, works
         text = (workspace / path).read_text().replace(FAST, SLEEPY)
         (workspace / path).write_text(text)
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
-        )
+        result = await fan_out(client, paths)
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
         with anyio.fail_after(60):
@@ -419,17 +403,10 @@ async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process
     for path in paths:
         (workspace / path).write_text((workspace / path).read_text().replace(FAST, SLEEPY))
     async with Client(stdio(config, workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": target}
-        )
+        result = await fan_out(client, paths, target)
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
-        pids = subprocess.run(
-            ["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True
-        ).stdout.split()
-        assert pids, "the server process was not found"
-        for pid in pids:
-            os.kill(int(pid), signal.SIGKILL)
+        kill_servers_of(config)
     app = Bifrost(load_config(config), workspace)
     try:
         with anyio.fail_after(20):

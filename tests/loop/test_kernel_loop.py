@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from mcp_bifrost.loop.harness import bundle
 from mcp_bifrost.requests import ExecRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG, budgeted
+from tests.support.cli import bifrost
 from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
@@ -186,24 +186,8 @@ async def test_history_records_every_result_and_plots_progress(loop_config, work
     image = next(c for c in result.content if c.type == "image")
     assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
     png = tmp_path / "progress.png"
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mcp_bifrost",
-            "history",
-            "vectoradd",
-            "--plot",
-            str(png),
-            "--config",
-            str(loop_config),
-            "--workspace",
-            str(workspace),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    where = ["--config", str(loop_config), "--workspace", str(workspace)]
+    cli = bifrost("history", "vectoradd", "--plot", str(png), *where, timeout=60)
     assert cli.returncode == 0, cli.stderr
     assert "best so far" in cli.stdout and HONEST in cli.stdout and png.read_bytes().startswith(b"\x89PNG")
 
