@@ -15,6 +15,7 @@ from mcp_bifrost.config import load_config
 from mcp_bifrost.server import build_server
 from tests.loop.conftest import budgeted
 from tests.loop.test_fanout_smoke import calls_log, fan_out, with_gpus
+from tests.support.procs import alive
 
 pytestmark = pytest.mark.anyio
 
@@ -44,14 +45,6 @@ def custom_kernel(data):
     time.sleep(0.15)
     return torch.add(A, B, out=C)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 async def test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so(loop_config, workspace):
