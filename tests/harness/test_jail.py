@@ -18,9 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, gpu, smoke
+from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, gpu, harness_cli, smoke
 
 from gpu_harness import confine
+from tests.support.procs import alive
 
 JAIL = CANDIDATES / "jail"
 VECTORADD = KERNELS / "vectoradd"
@@ -28,14 +29,6 @@ HONEST = VECTORADD / "examples" / "submission_torch.py"
 SMALL_VECTORADD = FIXTURES / "vectoradd_l2"  # inputs small enough to pin in L2
 NORMAL_S = 15.0  # an honest vectoradd test run takes 1-3 s; the old wait was the timeout
 MARK = "GPU_HARNESS_JAIL_MARK"
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 def stray_pids(report) -> list[int]:
@@ -158,16 +151,21 @@ def worker_evaluating(candidate: Path, token: str):
         worker.wait()
 
 
+def terminated_leaves_nothing(proc: subprocess.Popen, token: str, what: str) -> None:
+    """Once the stray is up (with `proc` and its evaluation child: the middle process exits at once),
+    TERM `proc`: within 5 s no process of the evaluation is left."""
+    wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    wait_until(lambda: not marked(token), 5, f"no process of the {what} left: {marked(token)}")
+
+
 def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
     """job_cancel sends TERM to the worker's group; the evaluation child has a group of its own and the
     stray a session of its own, so only the worker can take them down."""
     token = uuid.uuid4().hex
     with worker_evaluating(JAIL / "stray_then_hang.py", token) as worker:
-        # the worker, its evaluation child and the stray (the middle process exits at once)
-        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=10)
-        wait_until(lambda: not marked(token), 5, f"no process of the cancelled worker left: {marked(token)}")
+        terminated_leaves_nothing(worker, token, "cancelled worker")
 
 
 def stat_fields(pid: int) -> list[bytes] | None:
@@ -249,24 +247,16 @@ def test_a_one_shot_smoke_killed_outright_leaves_no_process():
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(JAIL / "stray_sleeper.py"),
-            "--mode",
-            "test",
-            "--json",
-            "--timeout",
-            "30",
-        ],
-        cwd=REPO,
+    done = harness_cli(
+        "smoke",
+        VECTORADD,
+        JAIL / "stray_sleeper.py",
+        "--mode",
+        "test",
+        "--json",
+        "--timeout",
+        "30",
         env=harness_env(token),
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     took = time.monotonic() - started
@@ -283,10 +273,7 @@ def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
 def test_a_cancelled_one_shot_smoke_leaves_no_process():
     token = uuid.uuid4().hex
     with one_shot_smoke(JAIL / "stray_then_hang.py", token) as proc:
-        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        wait_until(lambda: not marked(token), 5, f"no process of the cancelled smoke left: {marked(token)}")
+        terminated_leaves_nothing(proc, token, "cancelled smoke")
 
 
 # -- confinement -----------------------------------------------------------------------------------
@@ -330,22 +317,14 @@ def test_a_candidate_cannot_open_a_network_socket():
 def test_the_report_says_when_confinement_was_not_in_force():
     """A host without Landlock or seccomp (here: turned off by the host's variable) still evaluates,
     and report.isolation says what was missing and why."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(HONEST),
-            "--mode",
-            "test",
-            "--json",
-        ],
-        cwd=REPO,
+    done = harness_cli(
+        "smoke",
+        VECTORADD,
+        HONEST,
+        "--mode",
+        "test",
+        "--json",
         env=harness_env("off", GPU_HARNESS_CONFINE="0"),
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     report = json.loads(done.stdout)
@@ -388,26 +367,18 @@ def test_a_stray_does_not_hold_up_a_profile_and_dies_with_it(tmp_path):
         pytest.skip("Nsight Compute (ncu) is not on this host")
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "profile",
-            str(VECTORADD),
-            str(JAIL / "stray_sleeper.py"),
-            "--sections",
-            "SpeedOfLight",
-            "--out",
-            str(tmp_path),
-            "--timeout",
-            "300",
-            "--json",
-        ],
-        cwd=REPO,
+    done = harness_cli(
+        "profile",
+        VECTORADD,
+        JAIL / "stray_sleeper.py",
+        "--sections",
+        "SpeedOfLight",
+        "--out",
+        tmp_path,
+        "--timeout",
+        "300",
+        "--json",
         env=harness_env(token),
-        capture_output=True,
-        text=True,
         timeout=400,
     )
     took = time.monotonic() - started
