@@ -247,18 +247,8 @@ def test_a_one_shot_smoke_killed_outright_leaves_no_process():
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = harness_cli(
-        "smoke",
-        VECTORADD,
-        JAIL / "stray_sleeper.py",
-        "--mode",
-        "test",
-        "--json",
-        "--timeout",
-        "30",
-        env=harness_env(token),
-        timeout=120,
-    )
+    args = ("smoke", VECTORADD, JAIL / "stray_sleeper.py", "--mode", "test", "--json", "--timeout", "30")
+    done = harness_cli(*args, env=harness_env(token), timeout=120)
     took = time.monotonic() - started
     try:
         report = json.loads(done.stdout)
@@ -317,16 +307,8 @@ def test_a_candidate_cannot_open_a_network_socket():
 def test_the_report_says_when_confinement_was_not_in_force():
     """A host without Landlock or seccomp (here: turned off by the host's variable) still evaluates,
     and report.isolation says what was missing and why."""
-    done = harness_cli(
-        "smoke",
-        VECTORADD,
-        HONEST,
-        "--mode",
-        "test",
-        "--json",
-        env=harness_env("off", GPU_HARNESS_CONFINE="0"),
-        timeout=120,
-    )
+    env = harness_env("off", GPU_HARNESS_CONFINE="0")
+    done = harness_cli("smoke", VECTORADD, HONEST, "--mode", "test", "--json", env=env, timeout=120)
     report = json.loads(done.stdout)
     assert report["passed"], report["error"]
     isolation = report["isolation"]
@@ -367,19 +349,9 @@ def test_a_stray_does_not_hold_up_a_profile_and_dies_with_it(tmp_path):
         pytest.skip("Nsight Compute (ncu) is not on this host")
     token = uuid.uuid4().hex
     started = time.monotonic()
+    options = ("--sections", "SpeedOfLight", "--out", tmp_path, "--timeout", "300", "--json")
     done = harness_cli(
-        "profile",
-        VECTORADD,
-        JAIL / "stray_sleeper.py",
-        "--sections",
-        "SpeedOfLight",
-        "--out",
-        tmp_path,
-        "--timeout",
-        "300",
-        "--json",
-        env=harness_env(token),
-        timeout=400,
+        "profile", VECTORADD, JAIL / "stray_sleeper.py", *options, env=harness_env(token), timeout=400
     )
     took = time.monotonic() - started
     doc = json.loads(done.stdout)
