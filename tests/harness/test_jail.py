@@ -93,6 +93,14 @@ def test_an_evaluation_killed_at_its_timeout_leaves_no_stray():
     assert report.isolation["survivors"] == 0 and report.isolation["strays_killed"] >= 1, report.isolation
 
 
+def kill_all(proc: subprocess.Popen, token: str) -> None:
+    """SIGKILL every process marked with `token` (the evaluation's), then `proc` itself."""
+    for pid in marked(token):
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+
+
 @contextlib.contextmanager
 def one_shot_smoke(candidate: Path, token: str):
     """`python -m gpu_harness smoke` of `candidate` (which hangs) running in the background; kills what
@@ -108,10 +116,7 @@ def one_shot_smoke(candidate: Path, token: str):
     try:
         yield proc
     finally:
-        for pid in marked(token):
-            os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
+        kill_all(proc, token)
 
 
 @contextlib.contextmanager
@@ -145,10 +150,7 @@ def worker_evaluating(candidate: Path, token: str):
         worker.stdin.flush()
         yield worker
     finally:
-        for pid in marked(token):
-            os.kill(pid, signal.SIGKILL)
-        worker.kill()
-        worker.wait()
+        kill_all(worker, token)
 
 
 def terminated_leaves_nothing(proc: subprocess.Popen, token: str, what: str) -> None:

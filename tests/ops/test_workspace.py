@@ -10,7 +10,7 @@ from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.errors import ConfigError, PathNotFound, PathOutsideWorkdir, UnsafePath
 from mcp_bifrost.ops.workspace import RemoteWorkspace, workspace_name
-from mcp_bifrost.requests import ExecRequest, PushRequest
+from mcp_bifrost.requests import CopyRequest, ExecRequest, PushRequest
 from tests.conftest import make_workdir
 from tests.support.configs import write_config
 
@@ -38,7 +38,9 @@ async def test_one_relative_path_means_one_folder_in_push_exec_and_copy_files(
         seen = await app.exec(ExecRequest(command="cat a.txt; pwd", target=target_name, cwd="sub"))
         assert seen.stdout.splitlines() == ["alpha", pushed.remote_dir]
         await app.exec(ExecRequest(command="echo made-there > b.txt", target=target_name, cwd="sub"))
-        got = await app.copy_files(["sub/b.txt"], "back", target=target_name)
+        got = await app.copy_files(
+            CopyRequest(remote_paths=["sub/b.txt"], local_dir="back", target=target_name)
+        )
         assert (workspace / "back" / "b.txt").read_text() == "made-there\n"
         assert got.remote_paths == [pushed.remote_dir + "/b.txt"]
         # a push of the whole workspace lands in the twin that exec runs in by default
