@@ -36,10 +36,11 @@ from mcp_bifrost.models import (
 )
 from mcp_bifrost.ops import copy_files as copy_op
 from mcp_bifrost.ops import push as push_op
-from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee
-from mcp_bifrost.ops.jobs import JobRef
+from mcp_bifrost.ops.execute import ExecLimits
+from mcp_bifrost.ops.jobs import JobRef, JobSpec
 from mcp_bifrost.ops.kinds import kind_of
 from mcp_bifrost.ops.workspace import RemoteWorkspace, open_workspace, workspace_name
+from mcp_bifrost.requests import CopyRequest, ExecRequest, PushRequest
 from mcp_bifrost.targets.base import Target
 from mcp_bifrost.targets.factory import TargetPool
 
@@ -99,25 +100,16 @@ class Bifrost:
             grace_s=lim.kill_grace_s,
         )
 
-    async def exec(
-        self,
-        command: str,
-        *,
-        target: str | None = None,
-        cwd: str | None = None,
-        timeout_s: float | None = None,
-        env: dict[str, str] | None = None,
-        background: bool = False,
-        use_budget: bool = True,
-        progress: Progress | None = None,
-        tee: Tee | None = None,
-    ) -> ExecResult:
-        t = self.target(target)
-        limits = self.exec_limits(timeout_s, use_budget=use_budget)
+    async def exec(self, request: ExecRequest) -> ExecResult:
+        """Run the request's command where its target's kind runs commands; background: as a job."""
+        command, timeout_s, env = request.command, request.timeout_s, request.env
+        t = self.target(request.target)
+        limits = self.exec_limits(timeout_s, use_budget=request.use_budget)
         job_timeout = self.timeout(timeout_s, self.config.limits.job_timeout_s)
-        where = (await self.remote_workspace(t)).cwd(cwd)
-        if background:
-            job_id = await kind_of(t).submit(t, command, where, env, job_timeout, limits.grace_s)
+        where = (await self.remote_workspace(t)).cwd(request.cwd)
+        if request.background:
+            job = JobSpec(command, where, env, job_timeout, limits.grace_s)
+            job_id = await kind_of(t).submit(t, job)
             ref = JobRef(t.name, job_id)
             return ExecResult(
                 target=t.name,
@@ -134,7 +126,7 @@ class Bifrost:
                 note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
             )
         result = await kind_of(t).run(
-            t, command, where, limits, env=env, progress=progress, words=self.words, tee=tee
+            t, command, where, limits, env=env, progress=request.progress, words=self.words, tee=request.tee
         )
         if result.job_id:
             ref = JobRef(t.name, result.job_id)
@@ -208,60 +200,48 @@ class Bifrost:
             info.job_id = str(JobRef(t.name, info.job_id))
         return found
 
-    async def push(
-        self,
-        *,
-        target: str | None = None,
-        local_dir: str | None = None,
-        remote_dir: str | None = None,
-        delete: bool = True,
-        checksum: bool = False,
-        dry_run: bool = False,
-        progress: push_op.Progress | None = None,
-        confined: bool = True,
-    ) -> PushResult:
+    async def push(self, request: PushRequest) -> PushResult:
         """Make the remote twin equal the local folder (default: the workspace).
 
         confined: local_dir must lie in the workspace or a configured push root (the MCP tool: an agent
         must not send /etc to a shared host); the CLI's user owns the disk and passes False."""
-        t = self.target(target)
+        local_dir = request.local_dir
+        t = self.target(request.target)
         local = local_path(self.workspace, local_dir) if local_dir else self.workspace
-        if confined and local_dir:
+        if request.confined and local_dir:
             local = confined_path(self.workspace, local_dir, local, self.config.limits.push_roots, PUSH)
-        dest = (await self.remote_workspace(t)).push_destination(remote_dir, local)
+        dest = (await self.remote_workspace(t)).push_destination(request.remote_dir, local)
         return await push_op.push(
             t,
             local,
             dest,
-            delete=delete,
-            checksum=checksum,
-            dry_run=dry_run,
+            delete=request.delete,
+            checksum=request.checksum,
+            dry_run=request.dry_run,
             limits=self.config.limits,
-            progress=progress,
+            progress=request.progress,
         )
 
-    async def copy_files(
-        self,
-        remote_paths: list[str],
-        local_dir: str,
-        *,
-        target: str | None = None,
-        progress: push_op.Progress | None = None,
-        confined: bool = True,
-    ) -> CopyResult:
+    async def copy_files(self, request: CopyRequest) -> CopyResult:
         """Fetch remote files/folders (relative to the remote workspace) into a local folder.
 
         confined: the folder must lie in the workspace or a configured copy root (the MCP tool; a
         client reached over HTTP must not write anywhere on this machine). The CLI's user is the
         authority on their own disk and passes False."""
+        local_dir = request.local_dir
         local = local_path(self.workspace, local_dir)
-        if confined:
+        if request.confined:
             local = confined_path(self.workspace, local_dir, local, self.config.limits.copy_roots, COPY)
-        t = self.target(target)
+        t = self.target(request.target)
         ws = await self.remote_workspace(t)
-        resolved = [ws.transfer_path(p) for p in remote_paths]
+        resolved = [ws.transfer_path(p) for p in request.remote_paths]
         return await copy_op.copy_files(
-            t, resolved, local, workspace_remote_dir=ws.twin, limits=self.config.limits, progress=progress
+            t,
+            resolved,
+            local,
+            workspace_remote_dir=ws.twin,
+            limits=self.config.limits,
+            progress=request.progress,
         )
 
     async def targets(self) -> TargetsReport:

@@ -57,11 +57,11 @@ def serve(
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     server = build_server(cfg, workspace)
     if http:
-        from mcp_bifrost.http import parse_bind, serve_http
+        from mcp_bifrost.http import build_http_app, parse_bind, serve_http
 
         try:
             host, port = parse_bind(http)
-            serve_http(server, host, port, allow_host, cfg.http)
+            serve_http(build_http_app(server, host, port, allow_host, cfg.http), host, port)
         except BifrostError as exc:
             _error(str(exc))
             raise typer.Exit(2) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -139,6 +139,15 @@ def shell_status(result) -> int:
     return result.exit_code
 
 
+def _transfer(verb: str, config: Path | None, workspace: Path, call) -> Any:
+    """Run a push or copy_files (`call(gpu, update)`) with a progress bar fed by its byte callback."""
+    stop_bar, update = _progress_bar(verb)
+    try:
+        return _run(_config(config), workspace, lambda b: call(b, update))
+    finally:
+        stop_bar()
+
+
 def _progress_bar(verb: str):
     """A rich progress bar fed by the (done_bytes, total_bytes) callback of push / copy_files.
     It appears only for transfers big enough to watch; `stop()` of one never shown prints nothing
@@ -188,24 +197,21 @@ def push(
     json_out: JsonOpt = False,
 ) -> None:
     """Make the remote twin of a folder equal the local working tree (only changed files travel)."""
-    stop_bar, update = _progress_bar("push")
-    try:
-        result = _run(
-            _config(config),
-            workspace,
-            lambda b: b.push(
-                target=target,
-                local_dir=str(local_dir.resolve()) if local_dir else None,
-                remote_dir=remote_dir,
-                delete=delete,
-                checksum=checksum,
-                dry_run=dry_run,
-                progress=update,
-                confined=False,
-            ),
-        )
-    finally:
-        stop_bar()
+    result = _transfer(
+        "push",
+        config,
+        workspace,
+        lambda b, update: b.push(
+            target=target,
+            local_dir=str(local_dir.resolve()) if local_dir else None,
+            remote_dir=remote_dir,
+            delete=delete,
+            checksum=checksum,
+            dry_run=dry_run,
+            progress=update,
+            confined=False,
+        ),
+    )
     if json_out:
         _print_json(result)
         return
@@ -247,17 +253,14 @@ def copy_files_cmd(
     except BifrostError as exc:
         _error(str(exc))
         raise typer.Exit(2) from None
-    stop_bar, update = _progress_bar("copy")
-    try:
-        result = _run(
-            _config(config),
-            workspace,
-            lambda b: b.copy_files(
-                remote_paths, str(local_dir.resolve()), target=target, progress=update, confined=False
-            ),
-        )
-    finally:
-        stop_bar()
+    result = _transfer(
+        "copy",
+        config,
+        workspace,
+        lambda b, update: b.copy_files(
+            remote_paths, str(local_dir.resolve()), target=target, progress=update, confined=False
+        ),
+    )
     if json_out:
         _print_json(result)
         return

@@ -147,14 +147,8 @@ def announce_token(token: str, host: str, port: int) -> None:
     )
 
 
-def serve_http(
-    server: MCPServer,
-    host: str,
-    port: int,
-    allowed_hosts: list[str] | None = None,
-    settings: HttpSettings | None = None,
-) -> None:
+def serve_http(app: BearerTokenMiddleware, host: str, port: int) -> None:
+    """Serve build_http_app's app on host:port until interrupted."""
     import uvicorn
 
-    app = build_http_app(server, host, port, allowed_hosts, settings)
     uvicorn.run(app, host=host, port=port, log_level="warning")

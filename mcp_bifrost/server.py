@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import Field, ValidationError
 
 from mcp_bifrost import __version__
@@ -37,6 +37,7 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
+from mcp_bifrost.tool_hints import TargetArg, acts, reads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")  # what one API call returns: a model, or a plot's bytes
@@ -169,12 +170,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
 
     @server.tool(
         name="exec",
-        annotations=ToolAnnotations(
-            title="Run a shell command on a target",
-            destructive_hint=True,
-            open_world_hint=True,
-            idempotent_hint=False,
-        ),
+        annotations=acts("Run a shell command on a target", destructive=True, idempotent=False),
     )
     async def exec_(
         command: Annotated[
@@ -186,9 +182,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         ],
         ctx: Context,
-        target: Annotated[
-            str | None, Field(description="target name; default: the configured default")
-        ] = None,
+        target: TargetArg = None,
         cwd: Annotated[
             str | None,
             Field(
@@ -234,17 +228,13 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         )
 
-    @server.tool(
-        annotations=ToolAnnotations(title="State of a job", read_only_hint=True, open_world_hint=True)
-    )
+    @server.tool(annotations=reads("State of a job", open_world=True))
     async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
         """State of a detached job: pending (in a Slurm queue, with its reason) / running / finished / killed /
         lost, exit code, duration, output sizes; on a Slurm target also its Slurm state, reason and node."""
         return await call(ctx, lambda gpu: gpu.job_status(job_id, target=target))
 
-    @server.tool(
-        annotations=ToolAnnotations(title="Output of a job", read_only_hint=True, open_world_hint=True)
-    )
+    @server.tool(annotations=reads("Output of a job", open_world=True))
     async def job_logs(
         job_id: JobId,
         ctx: Context,
@@ -261,11 +251,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         """The last lines of a job's stdout and stderr, and its state."""
         return await call(ctx, lambda gpu: gpu.job_logs(job_id, tail_lines=tail_lines, target=target))
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Stop a job", destructive_hint=True, idempotent_hint=True, open_world_hint=True
-        )
-    )
+    @server.tool(annotations=acts("Stop a job", destructive=True, idempotent=True))
     async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
         return await call(ctx, lambda gpu: gpu.job_cancel(job_id, target=target))
@@ -276,19 +262,10 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
 
         return report
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Sync the workspace to a target",
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=True,
-        )
-    )
+    @server.tool(annotations=acts("Sync the workspace to a target", destructive=True, idempotent=True))
     async def push(
         ctx: Context,
-        target: Annotated[
-            str | None, Field(description="target name; default: the configured default")
-        ] = None,
+        target: TargetArg = None,
         local_dir: Annotated[
             str | None,
             Field(
@@ -329,11 +306,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         )
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Fetch files from a target", destructive_hint=False, open_world_hint=True
-        )
-    )
+    @server.tool(annotations=acts("Fetch files from a target", destructive=False))
     async def copy_files(
         remote_paths: Annotated[
             list[str],
@@ -351,9 +324,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         ],
         ctx: Context,
-        target: Annotated[
-            str | None, Field(description="target name; default: the configured default")
-        ] = None,
+        target: TargetArg = None,
     ) -> CopyResult:
         """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
         folder. Paths must stay inside the target's workdir; files are written atomically."""
@@ -364,11 +335,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         )
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="List targets and their health", read_only_hint=True, open_world_hint=True
-        )
-    )
+    @server.tool(annotations=reads("List targets and their health", open_world=True))
     async def targets(ctx: Context) -> TargetsReport:
         """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
         return await call(ctx, lambda gpu: gpu.targets())

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,16 +94,19 @@ def remote_workdir(sshd: SshServer, tmp_path_factory) -> str:
     return make_workdir(tmp_path_factory, sshd.user)
 
 
+def login_keywords(sshd: SshServer, workdir: str) -> dict[str, Any]:
+    """An ssh target's keywords for logging in to `sshd` as its user, with our key and its host key."""
+    return {
+        "port": sshd.port,
+        "user": sshd.user,
+        "identity_file": str(sshd.client_key),
+        "known_hosts": str(sshd.known_hosts),
+        "workdir": workdir,
+    }
+
+
 def make_ssh_target(sshd: SshServer, workdir: str, name: str = "gpu") -> SshTarget:
-    return SshTarget(
-        name,
-        "127.0.0.1",
-        port=sshd.port,
-        user=sshd.user,
-        identity_file=str(sshd.client_key),
-        known_hosts=str(sshd.known_hosts),
-        workdir=workdir,
-    )
+    return SshTarget(name, "127.0.0.1", **login_keywords(sshd, workdir))
 
 
 @pytest.fixture
@@ -145,16 +149,7 @@ def make_slurm_target(cluster: SlurmCluster, workdir: str, name: str = "cluster"
     login = cluster.login
     assert login is not None
     slurm = SlurmOptions(**{"partition": cluster.partition, "gres": "gpu:1", **options})
-    return SlurmTarget(
-        name,
-        "127.0.0.1",
-        slurm=slurm,
-        port=login.port,
-        user=login.user,
-        identity_file=str(login.client_key),
-        known_hosts=str(login.known_hosts),
-        workdir=workdir,
-    )
+    return SlurmTarget(name, "127.0.0.1", slurm=slurm, **login_keywords(login, workdir))
 
 
 @pytest.fixture

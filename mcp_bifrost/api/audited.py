@@ -20,6 +20,7 @@ from mcp_bifrost.arguments import check_arguments
 from mcp_bifrost.audit import AuditLog, summary
 from mcp_bifrost.config import Config, load_config
 from mcp_bifrost.messages import Words
+from mcp_bifrost.requests import Request
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # (typing.Self is 3.11+; annotations here are never evaluated)
@@ -94,11 +95,21 @@ class AuditedClient:
             )
         return result
 
+    async def _request(self, tool: str, request: Request, work: Awaitable[T]) -> T:
+        """`_call` for a call whose arguments are a Request (they are what the audit entry records)."""
+        return await self._call(tool, self._target(request.target), request.audited(), work)
+
     def _target(self, target: str | None) -> str:
         return target or self.config.default_target
 
     def _job_target(self, job_id: str, target: str | None) -> str:
         return job_id.rpartition(":")[0] or self._target(target)
+
+
+def own_arguments(values: dict[str, Any]) -> dict[str, Any]:
+    """A method's arguments, from its `locals()` taken first thing, less `self`: GPU's methods spell
+    their keywords out for readers and IDEs, and the Request of the same field names takes them whole."""
+    return {k: v for k, v in values.items() if k != "self"}
 
 
 def _summary(result: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ AuditedClient (audited.py).
 
 from __future__ import annotations
 
+from mcp_bifrost.api.audited import own_arguments
 from mcp_bifrost.api.loop_calls import KernelLoopCalls
 from mcp_bifrost.api.stream import ExecStream
 from mcp_bifrost.models import (
@@ -19,6 +20,7 @@ from mcp_bifrost.models import (
 )
 from mcp_bifrost.ops import push as push_op
 from mcp_bifrost.ops.execute import Progress, Tee
+from mcp_bifrost.requests import CopyRequest, ExecRequest, PushRequest
 
 
 class GPU(KernelLoopCalls):
@@ -53,30 +55,8 @@ class GPU(KernelLoopCalls):
         and returns its job_id at once; use_budget=True turns a run past the call budget into a job
         (the MCP tool's behaviour). progress(elapsed_s, last_line) is called every progress interval;
         tee(stream, chunk) with each chunk of output as it arrives (exec_stream is built on it)."""
-        args = {
-            "command": command,
-            "target": target,
-            "cwd": cwd,
-            "timeout_s": timeout_s,
-            "env": env,
-            "background": background or None,
-        }
-        return await self._call(
-            "exec",
-            self._target(target),
-            args,
-            self._app.exec(
-                command,
-                target=target,
-                cwd=cwd,
-                timeout_s=timeout_s,
-                env=env,
-                background=background,
-                use_budget=use_budget,
-                progress=progress,
-                tee=tee,
-            ),
-        )
+        request = ExecRequest(**own_arguments(locals()))
+        return await self._request("exec", request, self._app.exec(request))
 
     def exec_stream(
         self,
@@ -92,17 +72,11 @@ class GPU(KernelLoopCalls):
         Lines of stdout and stderr come in the order each stream wrote them (OutputLine: stream, text);
         when they end, the stream's `result` is the ExecResult. Leaving early through `async with` (or
         aclose(), or cancelling the consumer) kills the command's process group."""
+        asked = own_arguments(locals())
 
         async def run(tee: Tee) -> ExecResult:
-            args = {"command": command, "target": target, "cwd": cwd, "timeout_s": timeout_s, "env": env}
-            return await self._call(
-                "exec_stream",
-                self._target(target),
-                args,
-                self._app.exec(
-                    command, target=target, cwd=cwd, timeout_s=timeout_s, env=env, use_budget=False, tee=tee
-                ),
-            )
+            request = ExecRequest(**asked, use_budget=False, tee=tee)
+            return await self._request("exec_stream", request, self._app.exec(request))
 
         return ExecStream(run)
 
@@ -159,29 +133,8 @@ class GPU(KernelLoopCalls):
 
         confined (default, as the MCP tool): local_dir must lie in the workspace or a configured
         push root, since a model-chosen path must not send /etc to a shared host; False lifts it."""
-        args = {
-            "target": target,
-            "local_dir": local_dir,
-            "remote_dir": remote_dir,
-            "delete": delete,
-            "checksum": checksum,
-            "dry_run": dry_run,
-        }
-        return await self._call(
-            "push",
-            self._target(target),
-            args,
-            self._app.push(
-                target=target,
-                local_dir=local_dir,
-                remote_dir=remote_dir,
-                delete=delete,
-                checksum=checksum,
-                dry_run=dry_run,
-                progress=progress,
-                confined=confined,
-            ),
-        )
+        request = PushRequest(**own_arguments(locals()))
+        return await self._request("push", request, self._app.push(request))
 
     async def copy_files(
         self,
@@ -196,15 +149,8 @@ class GPU(KernelLoopCalls):
 
         confined (default, as the MCP tool): local_dir must lie in the workspace or a configured copy
         root; False lets your script write anywhere it may."""
-        args = {"remote_paths": remote_paths, "local_dir": local_dir, "target": target}
-        return await self._call(
-            "copy_files",
-            self._target(target),
-            args,
-            self._app.copy_files(
-                remote_paths, local_dir, target=target, progress=progress, confined=confined
-            ),
-        )
+        request = CopyRequest(**own_arguments(locals()))
+        return await self._request("copy_files", request, self._app.copy_files(request))
 
     async def targets(self) -> TargetsReport:
         """Every configured target with its health: reachable, python, torch, CUDA, GPUs, ncu."""

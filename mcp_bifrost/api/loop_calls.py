@@ -5,9 +5,7 @@ ARCHITECTURE.md has the data path of a smoke test below these calls.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from mcp_bifrost.api.audited import AuditedClient
+from mcp_bifrost.api.audited import AuditedClient, own_arguments
 from mcp_bifrost.loop import evaluation, fanout
 from mcp_bifrost.models import (
     FanoutSmokeReport,
@@ -16,8 +14,7 @@ from mcp_bifrost.models import (
     ProfileReport,
     SmokeReport,
 )
-
-Mode = Literal["test", "benchmark", "both"]
+from mcp_bifrost.requests import FanoutRequest, Mode, ProfileRequest, SmokeRequest
 
 
 class KernelLoopCalls(AuditedClient):
@@ -40,29 +37,8 @@ class KernelLoopCalls(AuditedClient):
 
         Read `report.summary` first; `passed`, `speedup`, `cases`, `error` and `flags` say the rest.
         Every report is kept in the history database."""
-        args = {
-            "problem": problem,
-            "candidate": candidate,
-            "target": target,
-            "mode": mode,
-            "push": push,
-            "timeout_s": timeout_s,
-        }
-        return await self._call(
-            "run_smoke_test",
-            self._target(target),
-            args,
-            self._app.loop.run_smoke_test(
-                problem,
-                candidate,
-                target=target,
-                mode=mode,
-                push=push,
-                timeout_s=timeout_s,
-                progress=progress,
-                use_budget=use_budget,
-            ),
-        )
+        request = SmokeRequest(**own_arguments(locals()))
+        return await self._request("run_smoke_test", request, self._app.loop.run_smoke_test(request))
 
     async def run_smoke_tests(
         self,
@@ -79,29 +55,8 @@ class KernelLoopCalls(AuditedClient):
         """Smoke-test many candidates at once, one per free GPU of the target (Slurm: one job each), ranked.
 
         progress(done, total, line) as each one finishes."""
-        args = {
-            "problem": problem,
-            "candidates": candidates,
-            "target": target,
-            "mode": mode,
-            "push": push,
-            "timeout_s": timeout_s,
-        }
-        return await self._call(
-            "run_smoke_test",
-            self._target(target),
-            args,
-            self._app.loop.run_smoke_tests(
-                problem,
-                candidates,
-                target=target,
-                mode=mode,
-                push=push,
-                timeout_s=timeout_s,
-                progress=progress,
-                use_budget=use_budget,
-            ),
-        )
+        request = FanoutRequest(**own_arguments(locals()))
+        return await self._request("run_smoke_test", request, self._app.loop.run_smoke_tests(request))
 
     async def profile_ncu(
         self,
@@ -120,35 +75,8 @@ class KernelLoopCalls(AuditedClient):
     ) -> ProfileReport:
         """Nsight Compute on one call of the candidate (and of `baseline`, e.g. "reference"), per kernel:
         what bounds it, its stalls and ncu's advice. Use it when the speedup stops growing."""
-        args = {
-            "problem": problem,
-            "candidate": candidate,
-            "target": target,
-            "sections": sections,
-            "kernel_regex": kernel_regex,
-            "launch_count": launch_count,
-            "baseline": baseline,
-            "push": push,
-            "timeout_s": timeout_s,
-        }
-        return await self._call(
-            "profile_ncu",
-            self._target(target),
-            args,
-            self._app.loop.profile_ncu(
-                problem,
-                candidate,
-                target=target,
-                sections=sections,
-                kernel_regex=kernel_regex,
-                launch_count=launch_count,
-                baseline=baseline,
-                push=push,
-                timeout_s=timeout_s,
-                progress=progress,
-                use_budget=use_budget,
-            ),
-        )
+        request = ProfileRequest(**own_arguments(locals()))
+        return await self._request("profile_ncu", request, self._app.loop.profile_ncu(request))
 
     async def history(self, problem: str, *, limit: int = 20) -> HistoryReport:
         """Past smoke tests and profiles of a problem, newest first, and the best passing candidate."""

@@ -33,7 +33,22 @@ def _blocking(method: Callable[Concatenate[GPU, P], Awaitable[T]]) -> Callable[C
     return call
 
 
-class GPUSync:
+class _ClosedOnExit:
+    """`with x:` closes x on the way out."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class GPUSync(_ClosedOnExit):
     """GPU for plain scripts and notebooks: the same methods, each blocking until its result.
 
     It runs its own event loop in one background thread, so it works from a script and from inside
@@ -142,20 +157,12 @@ class GPUSync:
         self._thread.join()
         self._loop.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
 
 async def _open(config: Config | PathLike | None, workspace: PathLike | None, audit: bool) -> GPU:
     return GPU(config, workspace, audit=audit)  # built on the loop that will use it
 
 
-class SyncExecStream:
+class SyncExecStream(_ClosedOnExit):
     """GPUSync.exec_stream: each next() blocks for the next line; `result` once they end; close() kills."""
 
     def __init__(self, owner: GPUSync, stream: ExecStream) -> None:
@@ -182,11 +189,3 @@ class SyncExecStream:
         task = self._stream._task  # (the task holds the ExecStream, not this wrapper, so this one dies)
         if task is not None and not task.done() and not task.get_loop().is_closed():
             task.get_loop().call_soon_threadsafe(task.cancel)  # abandoned mid-run: do not leave it running
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mcp_bifrost.models import FanoutSmokeReport, HistoryReport, ProfileReport, SmokeReport
+from mcp_bifrost.models import FanoutSmokeReport, HistoryReport, ProblemsReport, ProfileReport, SmokeReport
 
 
 def _progress(err: Console) -> Callable[[float, str], Awaitable[None]]:
@@ -131,6 +131,32 @@ def _pct(x: float | None) -> str:
     return "?" if x is None else f"{x:.0f}%"
 
 
+def print_history(out: Console, report: HistoryReport) -> None:
+    out.print(report.table)
+    best = report.best
+    out.print(
+        f"best so far: {best.candidate} {best.speedup:.3f}x ({best.time})"
+        if best
+        else "best so far: none (no passing timed smoke test yet)"
+    )
+
+
+def print_problems(out: Console, report: ProblemsReport) -> None:
+    table = Table("problem", "format", "tests", "benchmarks", "examples")
+    for p in report.problems:
+        if p.error:
+            table.add_row(p.path, p.format, "-", f"[red]{escape(p.error)}[/red]", "")
+            continue
+        table.add_row(
+            p.path,
+            p.format,
+            str(len(p.tests)),
+            ", ".join(str(b) for b in p.benchmarks[:4]),
+            "\n".join(p.examples),
+        )
+    out.print(table)
+
+
 def register(
     app: typer.Typer,
     out: Console,
@@ -141,8 +167,15 @@ def register(
     TargetOpt: Any,
     WorkspaceOpt: Any,
 ) -> None:
-    """Add the loop's commands to the CLI; the CLI passes its runner and option types (no import up)."""
-    """Add the commands to the CLI (cli.py passes its helpers, so both share one way of running)."""
+    """Add the loop's commands to the CLI; the CLI passes its runner and option types (no import up),
+    so both share one way of running."""
+
+    def show(report: Any, as_json: bool, printer: Callable[[Console, Any], None]) -> None:
+        """The report as JSON (--json) or printed for a person."""
+        if as_json:
+            sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        else:
+            printer(out, report)
 
     @app.command()
     def smoke(
@@ -180,10 +213,7 @@ def register(
                     problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done
                 ),
             )
-            if as_json:
-                sys.stdout.write(fan.model_dump_json(indent=2) + "\n")
-            else:
-                print_fanout(out, fan)
+            show(fan, as_json, print_fanout)
             raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
         report = run(
             config_of(config),
@@ -199,10 +229,7 @@ def register(
                 use_budget=False,
             ),
         )
-        if as_json:
-            sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-        else:
-            print_smoke(out, report)
+        show(report, as_json, print_smoke)
         raise typer.Exit(0 if report.passed else 1)
 
     @app.command()
@@ -239,10 +266,7 @@ def register(
                 use_budget=False,
             ),
         )
-        if as_json:
-            sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-        else:
-            print_profile(out, report)
+        show(report, as_json, print_profile)
 
     @app.command()
     def history(
@@ -263,16 +287,7 @@ def register(
         if png is not None and plot is not None:
             plot.write_bytes(png)
             err.print(f"plot written to {plot}")
-        if as_json:
-            sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-            return
-        out.print(report.table)
-        best = report.best
-        out.print(
-            f"best so far: {best.candidate} {best.speedup:.3f}x ({best.time})"
-            if best
-            else "best so far: none (no passing timed smoke test yet)"
-        )
+        show(report, as_json, print_history)
 
     @app.command()
     def problems(
@@ -282,19 +297,4 @@ def register(
     ) -> None:
         """Kernel problems in the workspace, with their sizes and example candidates."""
         report = run(config_of(config), workspace, lambda b: b.problems())
-        if as_json:
-            sys.stdout.write(report.model_dump_json(indent=2) + "\n")
-            return
-        table = Table("problem", "format", "tests", "benchmarks", "examples")
-        for p in report.problems:
-            if p.error:
-                table.add_row(p.path, p.format, "-", f"[red]{escape(p.error)}[/red]", "")
-                continue
-            table.add_row(
-                p.path,
-                p.format,
-                str(len(p.tests)),
-                ", ".join(str(b) for b in p.benchmarks[:4]),
-                "\n".join(p.examples),
-            )
-        out.print(table)
+        show(report, as_json, print_problems)

@@ -15,7 +15,6 @@ import time
 from mcp_bifrost.loop import evaluation, smoke
 from mcp_bifrost.loop.fanout_calls import FanoutCalls
 from mcp_bifrost.loop.harness import read_job_report, smoke_time
-from mcp_bifrost.loop.loop_base import Mode as Mode
 from mcp_bifrost.loop.loop_base import Shell as Shell
 from mcp_bifrost.loop.problems import find_problems
 from mcp_bifrost.loop.profile_calls import ProfileCalls
@@ -28,6 +27,7 @@ from mcp_bifrost.models import (
     SmokeReport,
 )
 from mcp_bifrost.ops.jobs import JobRef
+from mcp_bifrost.requests import PushRequest, SmokeRequest
 from mcp_bifrost.targets.base import Target
 
 JOB_COMMANDS = ("run_smoke_test ", "profile_ncu ")  # jobs whose dir holds a report.json
@@ -38,74 +38,40 @@ class KernelLoop(FanoutCalls, ProfileCalls):
     (profile_calls.py), and what the loop remembers; the shared state and checks are LoopBase's."""
 
     # -- smoke tests -----------------------------------------------------------------------------
-    async def run_smoke_test(
-        self,
-        problem: str,
-        candidate: str,
-        *,
-        target: str | None = None,
-        mode: Mode = "both",
-        push: bool = True,
-        timeout_s: float | None = None,
-        progress: evaluation.Progress | None = None,
-        use_budget: bool = True,
-    ) -> SmokeReport:
-        """Check and time `candidate` against `problem` on a target (workspace paths), and remember it."""
+    async def run_smoke_test(self, request: SmokeRequest) -> SmokeReport:
+        """Check and time the candidate against the problem on a target (workspace paths), and remember it."""
         started = time.monotonic()
-        _, t, prob, (cand, cand_local) = self._call(
-            problem, candidate, target, push, timeout_s, self.config.harness.smoke_timeout_s
-        )
-        limit = smoke_time(timeout_s, self.config.harness.smoke_timeout_s)
+        _, t, prob, (cand, cand_local) = self._call(request, self.config.harness.smoke_timeout_s)
+        limit = smoke_time(request.timeout_s, self.config.harness.smoke_timeout_s)
         sha = smoke.sha256(cand_local)
         pushed = push_s = None
-        if push:
+        if request.push:
             pushed, push_s = (
-                (await self.shell.push(target=target)).files_sent,
+                (await self.shell.push(PushRequest(target=request.target))).files_sent,
                 round(time.monotonic() - started, 4),
             )
         ws = (await self.shell.remote_workspace(t)).twin
         h = self.harness(t)
-        work = smoke.smoke_work(
-            t.name,
-            h,
-            prob,
-            cand,
-            mode,
-            limit,
-            words=self.shell.words,
-            ws=ws,
-            sha=sha,
-            started=started,
-            pushed=pushed,
-            push_s=push_s,
-        )
+        call = smoke.SmokeCall(t.name, prob, request.mode, limit, self.shell.words, ws)
+        work = call.work(h, cand, sha=sha, started=started, pushed=pushed, push_s=push_s)
 
         def failed(exc: BaseException) -> str:
-            return smoke.smoke_error(t.name, prob, cand, mode, exc).model_dump_json()
+            return call.error(cand, exc).model_dump_json()
 
         result = await self._evaluate_call(
             h,
             t,
             ("smoke", "run_smoke_test", prob, cand),
             ws,
-            self._limits(limit.wait_s, use_budget),
+            self._limits(limit.wait_s, request.use_budget),
             work,
-            progress,
+            request.progress,
             failed,
         )
         if isinstance(result, evaluation.Started):
-            return smoke.smoke_running(
-                str(JobRef(t.name, result.job_id)),
-                self.config.limits.call_budget_s,
-                prob=prob,
-                cand=cand,
-                sha=sha,
-                target=t.name,
-                mode=mode,
-                pushed=pushed,
-                started=started,
-                limit=limit,
-            )
+            qid = str(JobRef(t.name, result.job_id))
+            budget_s = self.config.limits.call_budget_s
+            return call.running(qid, budget_s, cand, sha=sha, pushed=pushed, started=started)
         return result
 
     # -- what the loop remembers -----------------------------------------------------------------

@@ -9,7 +9,7 @@ import asyncio
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import CommandError, PathOutsideWorkdir
@@ -24,10 +24,9 @@ from mcp_bifrost.models import (
     SmokeReport,
 )
 from mcp_bifrost.ops.workspace import RemoteWorkspace
+from mcp_bifrost.requests import Mode as Mode
+from mcp_bifrost.requests import ProfileRequest, PushRequest, SmokeRequest
 from mcp_bifrost.targets.base import Target
-
-Mode = Literal["test", "benchmark", "both"]
-
 
 Report = TypeVar("Report", bound="SmokeReport | ProfileReport")  # what an evaluation ends in
 
@@ -45,7 +44,7 @@ class Shell(Protocol):
 
     async def remote_workspace(self, target: Target) -> RemoteWorkspace: ...
 
-    async def push(self, *, target: str | None = None) -> PushResult: ...
+    async def push(self, request: PushRequest) -> PushResult: ...
 
 
 class LoopBase:
@@ -85,20 +84,14 @@ class LoopBase:
         return rel, local
 
     def _call(
-        self,
-        problem: str,
-        candidate: str,
-        target: str | None,
-        push: bool,
-        timeout_s: float | None,
-        default_s: float,
+        self, request: SmokeRequest | ProfileRequest, default_s: float
     ) -> tuple[float, Target, str, tuple[str, Path]]:
         """What one evaluation is about, checked before anything starts: its timeout, target, problem and
         candidate (workspace paths; they must exist locally when the workspace is pushed first)."""
-        timeout = self.shell.timeout(timeout_s, default_s)
-        t = self.shell.target(target)
-        prob, _ = self.workspace_path(problem, "problem", must_exist=push)
-        return timeout, t, prob, self.workspace_path(candidate, "candidate", must_exist=push)
+        timeout = self.shell.timeout(request.timeout_s, default_s)
+        t = self.shell.target(request.target)
+        prob, _ = self.workspace_path(request.problem, "problem", must_exist=request.push)
+        return timeout, t, prob, self.workspace_path(request.candidate, "candidate", must_exist=request.push)
 
     def _limits(self, timeout_s: float, use_budget: bool) -> evaluation.EvalLimits:
         lim = self.config.limits

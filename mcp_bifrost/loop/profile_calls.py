@@ -14,43 +14,27 @@ from mcp_bifrost.loop.harness import run_oneshot
 from mcp_bifrost.loop.loop_base import LoopBase
 from mcp_bifrost.loop.profile_check import against_smoke
 from mcp_bifrost.loop.reports import parse_profile
-from mcp_bifrost.models import (
-    ProfileReport,
-)
+from mcp_bifrost.models import ProfileReport
 from mcp_bifrost.ops import jobs
 from mcp_bifrost.ops.jobs import JobRef
 from mcp_bifrost.ops.remote_command import quote
 from mcp_bifrost.ops.workspace import workdir as remote_workdir
+from mcp_bifrost.requests import ProfileRequest, PushRequest
 
 
 class ProfileCalls(LoopBase):
     """KernelLoop's profile_ncu."""
 
-    async def profile_ncu(
-        self,
-        problem: str,
-        candidate: str,
-        *,
-        target: str | None = None,
-        sections: list[str] | None = None,
-        kernel_regex: str | None = None,
-        launch_count: int | None = None,
-        baseline: str | None = None,
-        push: bool = True,
-        timeout_s: float | None = None,
-        progress: evaluation.Progress | None = None,
-        use_budget: bool = True,
-    ) -> ProfileReport:
-        """Nsight Compute on one NVTX-marked call of the candidate (and of `baseline`), summarised per kernel."""
+    async def profile_ncu(self, request: ProfileRequest) -> ProfileReport:
+        """Nsight Compute on one NVTX-marked call of the candidate (and of the baseline), summarised per kernel."""
         started = time.monotonic()
-        timeout, t, prob, (cand, cand_local) = self._call(
-            problem, candidate, target, push, timeout_s, self.config.harness.profile_timeout_s
-        )
+        timeout, t, prob, (cand, cand_local) = self._call(request, self.config.harness.profile_timeout_s)
+        baseline, push = request.baseline, request.push
         base = None
         if baseline and baseline != "reference":
             base = self.workspace_path(baseline, "baseline", must_exist=push)[0]
         if push:
-            await self.shell.push(target=target)
+            await self.shell.push(PushRequest(target=request.target))
         ws = (await self.shell.remote_workspace(t)).twin
         out_dir = posixpath.join(
             await remote_workdir(t), "profiles", f"{jobs.new_job_id()}-{secrets.token_hex(2)}"
@@ -59,14 +43,14 @@ class ProfileCalls(LoopBase):
             f"profile {quote(posixpath.join(ws, prob))} {quote(posixpath.join(ws, cand))} --json",
             f"--out {quote(out_dir)}",
         ]
-        if launch_count is not None:
-            args.append(f"--launch-count {int(launch_count)}")
+        if request.launch_count is not None:
+            args.append(f"--launch-count {int(request.launch_count)}")
         if baseline:
             args.append(f"--baseline {quote('reference' if base is None else posixpath.join(ws, base))}")
-        if sections:
-            args.append(f"--sections {quote(','.join(sections))}")
-        if kernel_regex:
-            args.append(f"--kernel-regex {quote(kernel_regex)}")
+        if request.sections:
+            args.append(f"--sections {quote(','.join(request.sections))}")
+        if request.kernel_regex:
+            args.append(f"--kernel-regex {quote(request.kernel_regex)}")
         args.append(f"--timeout {timeout:g}")
         h = self.harness(t)  # on Slurm: one-shot inside srun, on a compute node
 
@@ -89,9 +73,9 @@ class ProfileCalls(LoopBase):
             t,
             ("profile", "profile_ncu", prob, cand),
             ws,
-            self._limits(timeout, use_budget),
+            self._limits(timeout, request.use_budget),
             work,
-            progress,
+            request.progress,
             failed,
         )
         if isinstance(result, evaluation.Started):

@@ -9,7 +9,9 @@ import hashlib
 import json
 import posixpath
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 from mcp_bifrost.loop import evaluation, fanout
 from mcp_bifrost.loop.harness import SmokeTime, TargetHarness, planned_words
@@ -26,94 +28,99 @@ def sha256(path: Path) -> str | None:
         return None
 
 
-def smoke_work(
-    target: str,
-    h: TargetHarness,
-    prob: str,
-    cand: str,
-    mode: str,
-    limit: SmokeTime,
-    *,
-    words: Words,
-    ws: str,
-    sha: str | None,
-    started: float,
-    pushed: int | None = None,
-    push_s: float | None = None,
-    gpu: int | None = None,
-) -> evaluation.Run[SmokeReport]:
-    """The body of one smoke evaluation (run under the GPU lock by evaluation.evaluate)."""
-    rp, rc = posixpath.join(ws, prob), posixpath.join(ws, cand)
+@dataclass(frozen=True)
+class SmokeCall:
+    """What every candidate of one smoke call shares: the target, the problem (workspace path), the
+    mode, the time plan, the words of the surface and the remote twin the paths are relative to."""
 
-    async def work(state: evaluation.EvalState) -> SmokeReport:
-        outcome = await h.evaluate(
-            {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode, **limit.fields},
-            f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json {limit.args}",
-            limit.wait_s,
-            on_start=lambda pgid: setattr(state, "pgid", pgid),
-            may_retry=lambda: not state.detached,
+    target: str
+    prob: str
+    mode: str
+    limit: SmokeTime
+    words: Words
+    ws: str
+
+    def work(
+        self,
+        h: TargetHarness,
+        cand: str,
+        *,
+        sha: str | None,
+        started: float,
+        pushed: int | None = None,
+        push_s: float | None = None,
+        gpu: int | None = None,
+    ) -> evaluation.Run[SmokeReport]:
+        """The body of one smoke evaluation (run under the GPU lock by evaluation.evaluate)."""
+        rp, rc = posixpath.join(self.ws, self.prob), posixpath.join(self.ws, cand)
+        mode, limit = self.mode, self.limit
+
+        async def work(state: evaluation.EvalState) -> SmokeReport:
+            outcome = await h.evaluate(
+                {"op": "smoke", "problem": rp, "candidate": rc, "mode": mode, **limit.fields},
+                f"smoke {quote(rp)} {quote(rc)} --mode {mode} --json {limit.args}",
+                limit.wait_s,
+                on_start=lambda pgid: setattr(state, "pgid", pgid),
+                may_retry=lambda: not state.detached,
+            )
+            report = parse_smoke(
+                outcome.doc, target=self.target, problem=self.prob, candidate=cand, runner=outcome.runner
+            )
+            reword_report(report, self.words)
+            report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
+            report.push_s = push_s
+            if gpu is not None:  # which GPU of the target it ran on (CUDA_VISIBLE_DEVICES=gpu)
+                report.device["gpu_index"] = gpu
+            report.duration_s = round(time.monotonic() - started, 3)
+            return report
+
+        return work
+
+    def error(self, cand: str, exc: BaseException) -> SmokeReport:
+        """The report of an evaluation that ended in an error before the harness could answer."""
+        return self._unanswered(
+            cand,
+            f"ERROR: {exc}",
+            "error",
+            error=HarnessFailure(stage="run", kind="internal_error", message=str(exc)),
         )
-        report = parse_smoke(outcome.doc, target=target, problem=prob, candidate=cand, runner=outcome.runner)
-        reword_report(report, words)
-        report.candidate_sha256, report.pushed_files, report.gpu_wait_s = sha, pushed, state.gpu_wait_s
-        report.push_s = push_s
-        if gpu is not None:  # which GPU of the target it ran on (CUDA_VISIBLE_DEVICES=gpu)
-            report.device["gpu_index"] = gpu
-        report.duration_s = round(time.monotonic() - started, 3)
-        return report
 
-    return work
+    def running(
+        self, qid: str, budget_s: float, cand: str, *, sha: str | None, pushed: int | None, started: float
+    ) -> SmokeReport:
+        """The report of a smoke test that outlived the call budget and continues as job `qid`."""
+        summary = (
+            f"RUNNING as job {qid}: still evaluating after the {budget_s:g} s call "
+            "budget; poll job_status (its `report` field carries this report when it is done)"
+            + planned_words(self.limit)
+        )
+        return self._unanswered(
+            cand,
+            summary,
+            "running",
+            job_id=qid,
+            candidate_sha256=sha,
+            pushed_files=pushed,
+            duration_s=round(time.monotonic() - started, 3),
+        )
 
-
-def smoke_error(target: str, prob: str, cand: str, mode: str, exc: BaseException) -> SmokeReport:
-    """The report of an evaluation that ended in an error before the harness could answer."""
-    return SmokeReport(
-        summary=f"ERROR: {exc}",
-        status="error",
-        passed=False,
-        problem=prob,
-        candidate=cand,
-        target=target,
-        mode=mode,
-        cases_passed=0,
-        cases_total=0,
-        runner="job",
-        error=HarnessFailure(stage="run", kind="internal_error", message=str(exc)),
-    )
-
-
-def smoke_running(
-    qid: str,
-    budget_s: float,
-    *,
-    prob: str,
-    cand: str,
-    sha: str | None,
-    target: str,
-    mode: str,
-    pushed: int | None,
-    started: float,
-    limit: SmokeTime,
-) -> SmokeReport:
-    """The report of a smoke test that outlived the call budget and continues as job `qid`."""
-    return SmokeReport(
-        summary=f"RUNNING as job {qid}: still evaluating after the {budget_s:g} s call "
-        "budget; poll job_status (its `report` field carries this report when it is done)"
-        + planned_words(limit),
-        status="running",
-        passed=False,
-        job_id=qid,
-        problem=prob,
-        candidate=cand,
-        candidate_sha256=sha,
-        target=target,
-        mode=mode,
-        cases_passed=0,
-        cases_total=0,
-        runner="job",
-        pushed_files=pushed,
-        duration_s=round(time.monotonic() - started, 3),
-    )
+    def _unanswered(
+        self, cand: str, summary: str, status: Literal["error", "running"], **more: Any
+    ) -> SmokeReport:
+        """A report the harness did not write: no case ran (yet)."""
+        return SmokeReport(
+            summary=summary,
+            status=status,
+            passed=False,
+            problem=self.prob,
+            candidate=cand,
+            target=self.target,
+            mode=self.mode,
+            cases_passed=0,
+            cases_total=0,
+            runner="job",
+            **more,
+        )
 
 
 def fanout_running(

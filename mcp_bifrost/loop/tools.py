@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
 from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome, SmokeReport
+from mcp_bifrost.tool_hints import TargetArg, acts, reads
 
 INSTRUCTIONS = """
 The kernel loop (GPU kernels on a remote GPU you cannot see):
@@ -46,7 +47,6 @@ ProblemArg = Annotated[
 CandidateArg = Annotated[
     str, Field(description="workspace path of your candidate .py (custom_kernel or ModelNew)", min_length=1)
 ]
-TargetArg = Annotated[str | None, Field(description="target name; default: the configured default")]
 
 T = TypeVar("T")
 
@@ -90,14 +90,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
     """Add the kernel-loop tools, resources and prompt to `server`. `server_app` gives the live app
     (static resources get no request context)."""
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Check and time a kernel candidate",
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        )
-    )
+    @server.tool(annotations=acts("Check and time a kernel candidate", destructive=False, idempotent=True))
     async def run_smoke_test(
         problem: ProblemArg,
         ctx: Context,
@@ -194,14 +187,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
             structured_content=report.model_dump(mode="json"),
         )
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Profile a kernel with Nsight Compute",
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        )
-    )
+    @server.tool(annotations=acts("Profile a kernel with Nsight Compute", destructive=False, idempotent=True))
     async def profile_ncu(
         problem: ProblemArg,
         candidate: CandidateArg,
@@ -261,11 +247,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
             ),
         )
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="Past results for a problem", read_only_hint=True, open_world_hint=False
-        )
-    )
+    @server.tool(annotations=reads("Past results for a problem", open_world=False))
     async def history(
         problem: ProblemArg,
         ctx: Context,
@@ -289,11 +271,7 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
             )
         return CallToolResult(content=content, structured_content=report.model_dump(mode="json"))
 
-    @server.tool(
-        annotations=ToolAnnotations(
-            title="List kernel problems in the workspace", read_only_hint=True, open_world_hint=False
-        )
-    )
+    @server.tool(annotations=reads("List kernel problems in the workspace", open_world=False))
     async def problems(ctx: Context) -> ProblemsReport:
         """Kernel problems in the local workspace (what push sends): GPU MODE folders with their test and
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""

@@ -14,6 +14,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import anyio
 
@@ -42,6 +43,15 @@ class ExecLimits:
 
 
 Tee = Callable[[str, bytes], None]  # ("stdout" | "stderr", chunk): the CLI writes output as it comes
+
+
+class RunOptions(TypedDict, total=False):
+    """execute()'s keywords, as a target's kind passes them on."""
+
+    env: dict[str, str] | None
+    progress: Progress | None
+    words: Words
+    tee: Tee | None
 
 
 async def execute(

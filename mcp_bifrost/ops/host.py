@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mcp_bifrost.messages import Words
 from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetHealth
 from mcp_bifrost.ops import health, jobs
-from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
+from mcp_bifrost.ops.execute import ExecLimits, RunOptions, execute
+from mcp_bifrost.ops.jobs import JobSpec
 from mcp_bifrost.targets.base import Target
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # (typing.Unpack is 3.11+; annotations here are never evaluated)
 
 
 @dataclass(frozen=True)
@@ -38,31 +42,22 @@ class HostKind:
         return command
 
     async def run(
-        self,
-        target: Target,
-        command: str,
-        cwd: str,
-        limits: ExecLimits,
-        *,
-        env: dict[str, str] | None = None,
-        progress: Progress | None = None,
-        words: Words = Words.TOOL,
-        tee: Tee | None = None,
+        self, target: Target, command: str, cwd: str, limits: ExecLimits, **options: Unpack[RunOptions]
     ) -> ExecResult:
-        """Run `command` where it reaches a GPU; the result is the user's command's, checked."""
-        return await execute(target, command, cwd, limits, env=env, progress=progress, words=words, tee=tee)
+        """Run `command` where it reaches a GPU: down wrapped once (compute_command), back once as the
+        user's command's result, checked (check)."""
+        wrapped = await self.compute_command(target, command, timeout_s=limits.timeout_s)
+        result = await execute(target, wrapped, cwd, limits, **options)
+        result.command = command
+        return self.check(result)
 
-    async def submit(
-        self,
-        target: Target,
-        command: str,
-        cwd: str,
-        env: dict[str, str] | None,
-        timeout_s: float,
-        grace_s: float,
-    ) -> str:
-        """Start `command` as a detached job; its (bare) id."""
-        return await jobs.start_job(target, command, cwd, env, timeout_s, grace_s)
+    def check(self, result: ExecResult) -> ExecResult:
+        """Raise the error behind a result whose command never ran (a scheduler's launch failure)."""
+        return result
+
+    async def submit(self, target: Target, job: JobSpec) -> str:
+        """Start a detached job; its (bare) id."""
+        return await jobs.start_job(target, job.command, job.cwd, job.env, job.timeout_s, job.grace_s)
 
     async def job_status(self, target: Target, job_id: str) -> JobInfo:
         return await jobs.job_status(target, job_id)

@@ -39,6 +39,17 @@ __all__ = [
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """A detached job to start: its command, folder and extra environment, and how long it may run."""
+
+    command: str
+    cwd: str
+    env: dict[str, str] | None
+    timeout_s: float
+    grace_s: float  # between TERM and KILL when its time is up
+
+
+@dataclass(frozen=True)
 class JobRef:
     """Which job on which target. str() gives `target:id`, the form every surface shows."""
 

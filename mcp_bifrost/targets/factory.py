@@ -10,22 +10,14 @@ from mcp_bifrost.targets.local import LocalTarget
 from mcp_bifrost.targets.slurm import SlurmOptions, SlurmTarget
 from mcp_bifrost.targets.ssh import SshTarget
 
+# SshTarget's keywords: its config's fields, less those the target itself does not hold
+_SSH_KEYWORDS = set(SshTargetConfig.model_fields) - {"kind", "host", "gpus"}
+
 
 def build_target(name: str, cfg: LocalTargetConfig | SshTargetConfig) -> Target:
     if isinstance(cfg, LocalTargetConfig):
         return LocalTarget(name, cfg.workdir, cfg.python)
-    ssh: dict[str, Any] = dict(
-        workdir=cfg.workdir,
-        python=cfg.python,
-        port=cfg.port,
-        user=cfg.user,
-        identity_file=cfg.identity_file,
-        known_hosts=cfg.known_hosts,
-        ssh_config=cfg.ssh_config,
-        connect_timeout_s=cfg.connect_timeout_s,
-        keepalive_s=cfg.keepalive_s,
-        max_channels=cfg.max_channels,
-    )
+    ssh: dict[str, Any] = cfg.model_dump(include=_SSH_KEYWORDS)
     if isinstance(cfg, SlurmTargetConfig):
         slurm = SlurmOptions(
             partition=cfg.partition,

@@ -86,16 +86,7 @@ class SshTarget(Target):
 
     # -- connection -------------------------------------------------------------------------
     def _options(self, *, verify_host: bool = True) -> dict:
-        return ssh_options(
-            port=self.port,
-            user=self.user,
-            identity_file=self.identity_file,
-            ssh_config=self.ssh_config,
-            known_hosts=self.known_hosts,
-            connect_timeout_s=self.connect_timeout_s,
-            keepalive_s=self.keepalive_s,
-            verify_host=verify_host,
-        )
+        return ssh_options(self, verify_host=verify_host)
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         try:

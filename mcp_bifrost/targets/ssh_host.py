@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Protocol
 
 from mcp_bifrost.errors import (
     HostKeyMismatch,
@@ -33,38 +34,40 @@ def known_hosts_key(host: str, port: int | None) -> str:
     return host if port in (None, 22) else f"[{host}]:{port}"
 
 
-def ssh_options(
-    *,
-    port: int | None,
-    user: str | None,
-    identity_file: str | None,
-    ssh_config: str | None,
-    known_hosts: str | None,
-    connect_timeout_s: float,
-    keepalive_s: float,
-    verify_host: bool = True,
-) -> dict:
+class Endpoint(Protocol):
+    """What ssh_options reads of a target (SshTarget's attributes)."""
+
+    port: int | None
+    user: str | None
+    identity_file: str | None
+    ssh_config: str | None
+    known_hosts: str | None
+    connect_timeout_s: float
+    keepalive_s: float
+
+
+def ssh_options(target: Endpoint, *, verify_host: bool = True) -> dict:
     """asyncssh's connect options for a target: our ciphers first, keepalives, keys, known_hosts."""
     defaults = [c.decode() for c in asyncssh.encryption.get_default_encryption_algs()]
     ciphers = PREFERRED_CIPHERS + [c for c in defaults if c not in PREFERRED_CIPHERS]
     opts: dict = {
         "encryption_algs": ciphers,
-        "connect_timeout": connect_timeout_s,
-        "keepalive_interval": keepalive_s,
+        "connect_timeout": target.connect_timeout_s,
+        "keepalive_interval": target.keepalive_s,
         "keepalive_count_max": 3,
     }
-    if port:
-        opts["port"] = port
-    if user:
-        opts["username"] = user
-    if identity_file:
-        opts["client_keys"] = [str(Path(identity_file).expanduser())]
-    if ssh_config:
-        opts["config"] = [str(Path(ssh_config).expanduser())]
+    if target.port:
+        opts["port"] = target.port
+    if target.user:
+        opts["username"] = target.user
+    if target.identity_file:
+        opts["client_keys"] = [str(Path(target.identity_file).expanduser())]
+    if target.ssh_config:
+        opts["config"] = [str(Path(target.ssh_config).expanduser())]
     if not verify_host:
         opts["known_hosts"] = None
-    elif known_hosts:
-        path = Path(known_hosts).expanduser()
+    elif target.known_hosts:
+        path = Path(target.known_hosts).expanduser()
         # A missing file means "no host is known yet", not a crash.
         opts["known_hosts"] = str(path) if path.exists() else asyncssh.import_known_hosts("")
     return opts

@@ -20,6 +20,7 @@ import mcp_bifrost
 from mcp_bifrost import GPU, GPUSync
 from mcp_bifrost.errors import CommandError
 from tests.loop.conftest import HONEST, WRONG
+from tests.support.procs import alive
 
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parents[2]
@@ -41,15 +42,6 @@ def shared_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="bifrost-api-"))
     os.chmod(path, 0o777)
     return path
-
-
-def alive(pid: int) -> bool:
-    """A process that exists and is not a zombie (an unreaped corpse is gone for our purposes)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def wait_for_file(path: Path, within_s: float = 20.0) -> str:

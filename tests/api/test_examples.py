@@ -40,6 +40,15 @@ def newcomer(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return folder, newcomer_env(home)
 
 
+def _python(
+    script: Path, folder: Path, env: dict[str, str], *, timeout: float
+) -> subprocess.CompletedProcess:
+    """Run a script as a newcomer would: in their folder, with their environment."""
+    return subprocess.run(
+        [sys.executable, str(script)], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def test_readme_python_api_examples_run_as_written(newcomer, tmp_path):
     folder, env = newcomer
     blocks = python_api_blocks()
@@ -47,15 +56,7 @@ def test_readme_python_api_examples_run_as_written(newcomer, tmp_path):
     for i, code in enumerate(blocks):
         script = tmp_path / f"readme_{i}.py"
         script.write_text(code)
-        ran = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        ran = _python(script, folder, env, timeout=300)
         assert ran.returncode == 0, ran.stderr
         if i == 0:
             assert "stdout step 1\nstdout step 2\nstdout step 3\n" in ran.stdout
@@ -68,15 +69,7 @@ def test_readme_python_api_examples_run_as_written(newcomer, tmp_path):
 
 def test_the_agent_loop_example_keeps_the_best_and_profiles_when_stuck(newcomer):
     folder, env = newcomer
-    ran = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "agent_loop.py")],
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    ran = _python(REPO / "examples" / "agent_loop.py", folder, env, timeout=600)
     assert ran.returncode == 0, ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0].startswith("vectoradd/cand_01.py: FAIL"), ran.stdout

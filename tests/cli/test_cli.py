@@ -74,28 +74,6 @@ def test_bad_config_exits_2_with_the_reason(tmp_path):
     assert done.returncode == 2 and "targets.x.ssh.host" in done.stderr
 
 
-def test_trust_records_the_host_key_after_confirmation(sshd, tmp_path):
-    known = tmp_path / "known_hosts"
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'[targets.gpu]\nkind = "ssh"\nhost = "127.0.0.1:{sshd.port}"\nuser = "{sshd.user}"\n'
-        f'identity_file = "{sshd.client_key}"\nknown_hosts = "{known}"\nworkdir = "{tmp_path}/wd"\n'
-    )
-    refused = bifrost("exec", "-t", "gpu", "true", "--config", str(config))
-    assert refused.returncode == 1 and "mcp-bifrost trust gpu" in refused.stderr
-
-    declined = bifrost("trust", "gpu", "--config", str(config), input="n\n")
-    assert declined.returncode == 1 and "SHA256:" in declined.stdout and not known.exists()
-
-    accepted = bifrost("trust", "gpu", "--config", str(config), input="y\n")
-    assert accepted.returncode == 0, accepted.stderr
-    fingerprint = subprocess.run(
-        ["ssh-keygen", "-lf", str(sshd.root / "host_key.pub")], capture_output=True, text=True
-    ).stdout.split()[1]
-    assert fingerprint in accepted.stdout
-    assert bifrost("exec", "-t", "gpu", "echo ok", "--config", str(config)).stdout == "ok\n"
-
-
 def test_push_then_pull_from_the_command_line(config_file, tmp_path):
     workspace = tmp_path / "ws"
     workspace.mkdir()

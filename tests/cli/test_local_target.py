@@ -36,21 +36,19 @@ def _no_torch() -> None:
         pytest.skip(f"{NO_TORCH_PYTHON} is missing or has torch")
 
 
-def test_smoke_on_the_default_local_target_passes_without_setting_python(tmp_path):
+def _smoke_vectoradd(tmp_path: Path, config: Path) -> subprocess.CompletedProcess:
+    """`mcp-bifrost smoke` of vectoradd's torch example (test mode) in a workspace of its own."""
     workspace = tmp_path / "ws"
     shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
     shutil.copy(REPO / "kernels" / "utils.py", workspace / "kernels" / "utils.py")
-    done = bifrost(
-        "smoke",
-        "kernels/vectoradd",
-        "kernels/vectoradd/examples/submission_torch.py",
-        "--mode",
-        "test",
-        "-w",
-        str(workspace),
-        "--config",
-        str(local_config(tmp_path)),
+    example = "kernels/vectoradd/examples/submission_torch.py"
+    return bifrost(
+        "smoke", "kernels/vectoradd", example, "--mode", "test", "-w", str(workspace), "--config", str(config)
     )
+
+
+def test_smoke_on_the_default_local_target_passes_without_setting_python(tmp_path):
+    done = _smoke_vectoradd(tmp_path, local_config(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASS" in done.stdout
 
@@ -67,19 +65,7 @@ def test_targets_names_torch_missing_with_the_fix(tmp_path):
 
 def test_a_harness_that_cannot_start_says_why_in_one_clean_line(tmp_path):
     _no_torch()
-    workspace = tmp_path / "ws"
-    shutil.copytree(REPO / "kernels" / "vectoradd", workspace / "kernels" / "vectoradd")
-    done = bifrost(
-        "smoke",
-        "kernels/vectoradd",
-        "kernels/vectoradd/examples/submission_torch.py",
-        "--mode",
-        "test",
-        "-w",
-        str(workspace),
-        "--config",
-        str(local_config(tmp_path, NO_TORCH_PYTHON)),
-    )
+    done = _smoke_vectoradd(tmp_path, local_config(tmp_path, NO_TORCH_PYTHON))
     assert done.returncode == 1
     text = done.stdout + done.stderr
     assert "torch missing" in text and f"{NO_TORCH_PYTHON} -m pip install torch" in text, text

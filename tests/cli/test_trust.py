@@ -34,6 +34,20 @@ def setup(sshd, tmp_path):
     return known, config
 
 
+def test_trust_records_the_host_key_after_confirmation(sshd, setup):
+    known, config = setup
+    refused = bifrost("exec", "-t", "gpu", "true", "--config", str(config))
+    assert refused.returncode == 1 and "mcp-bifrost trust gpu" in refused.stderr
+
+    declined = bifrost("trust", "gpu", "--config", str(config), input="n\n")
+    assert declined.returncode == 1 and "SHA256:" in declined.stdout and not known.exists()
+
+    accepted = bifrost("trust", "gpu", "--config", str(config), input="y\n")
+    assert accepted.returncode == 0, accepted.stderr
+    assert fingerprint(sshd.root / "host_key.pub") in accepted.stdout
+    assert bifrost("exec", "-t", "gpu", "echo ok", "--config", str(config)).stdout == "ok\n"
+
+
 def test_a_changed_key_is_a_mismatch_replaced_only_on_consent(sshd, tmp_path, setup):
     known, config = setup
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "old")], check=True)

@@ -61,6 +61,19 @@ def smoke(
     return Report.from_json(answer)
 
 
+def harness_cli(*args, env=None, timeout=300):
+    """`python -m gpu_harness ARGS` run from the repository, its output captured as text; env: ours with
+    the repository on PYTHONPATH unless given."""
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_harness", *map(str, args)],
+        cwd=REPO,
+        env=env if env is not None else dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def flag_names(report):
     return {f.name for f in report.flags}
 

@@ -10,53 +10,34 @@ SLOW = FIXTURES / "gpumode" / "slow_py"
 MB = 1 << 20
 
 
-def test_plenty_of_memory_gives_rotated_working_sets_refilled_from_other_draws():
-    plan = plan_sets(
-        set_bytes=10 * MB,
-        out_bytes=10 * MB,
-        free=4000 * MB,
-        total=8000 * MB,
+def _plan(set_mb: int, out_mb: int, *, free_mb: int, total_mb: int, draw_s: float):
+    """plan_sets on a CUDA device, sizes in MB, a 1 s budget."""
+    return plan_sets(
+        set_bytes=set_mb * MB,
+        out_bytes=out_mb * MB,
+        free=free_mb * MB,
+        total=total_mb * MB,
         device_type="cuda",
-        draw_s=0.001,
+        draw_s=draw_s,
         budget_s=1.0,
     )
+
+
+def test_plenty_of_memory_gives_rotated_working_sets_refilled_from_other_draws():
+    plan = _plan(10, 10, free_mb=4000, total_mb=8000, draw_s=0.001)
     assert plan.working == MAX_WORKING_SETS and plan.values == plan.working + 1
     assert "working sets" in plan.why
 
 
 def test_little_memory_gives_one_set_and_says_why():
-    plan = plan_sets(
-        set_bytes=6400 * MB,
-        out_bytes=6400 * MB,
-        free=60000 * MB,
-        total=80000 * MB,
-        device_type="cuda",
-        draw_s=0.003,
-        budget_s=1.0,
-    )
+    plan = _plan(6400, 6400, free_mb=60000, total_mb=80000, draw_s=0.003)
     assert plan.total == 3 and plan.working == 1
-    floor = plan_sets(
-        set_bytes=6400 * MB,
-        out_bytes=6400 * MB,
-        free=30000 * MB,
-        total=80000 * MB,
-        device_type="cuda",
-        draw_s=0.003,
-        budget_s=1.0,
-    )
+    floor = _plan(6400, 6400, free_mb=30000, total_mb=80000, draw_s=0.003)
     assert (floor.working, floor.values) == (1, 0) and "fresh draw" in floor.why
 
 
 def test_slow_draws_limit_the_sets_but_never_to_a_fresh_draw_per_sample():
-    plan = plan_sets(
-        set_bytes=MB,
-        out_bytes=MB,
-        free=8000 * MB,
-        total=8000 * MB,
-        device_type="cuda",
-        draw_s=0.5,
-        budget_s=1.0,
-    )
+    plan = _plan(1, 1, free_mb=8000, total_mb=8000, draw_s=0.5)
     assert (plan.working, plan.values) == (1, 2) and "draw time" in plan.why
 
 

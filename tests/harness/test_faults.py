@@ -170,40 +170,42 @@ def test_gpu_faults_are_structured_errors_and_the_worker_lives_on(worker, candid
     assert_worker_still_answers(worker)
 
 
-def test_the_worker_parent_computes_tritons_source_hash_once_for_every_child():
-    """Triton hashes its sources and libtriton.so in each new process (0.39 s of a 0.73 s evaluation on
-    the H100 host); the parent computes it before forking so children inherit it. In a fresh process:
-    Triton reads TRITON_INTERPRET once, at import, and this test must not import it for the others."""
-    if importlib.util.find_spec("triton") is None:  # importorskip would import it here
-        pytest.skip("no triton")
-    probe = (
-        "from gpu_harness.worker import warm_imports; warm_imports(modules=('torch', 'triton')); "
-        "from triton.runtime.cache import triton_key; assert triton_key.cache_info().currsize == 1"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
+# (importorskip would import triton here: find_spec only looks)
+needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="no triton")
+
+
+def _in_a_fresh_python(code: str) -> subprocess.CompletedProcess:
+    """`python -c CODE` with the repository importable: Triton reads its settings once, at import."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
     )
+
+
+@needs_triton
+def test_the_worker_parent_computes_tritons_source_hash_once_for_every_child():
+    """Triton hashes its sources and libtriton.so in each new process (0.39 s of a 0.73 s evaluation on
+    the H100 host); the parent computes it before forking so children inherit it. In a fresh process:
+    Triton reads TRITON_INTERPRET once, at import, and this test must not import it for the others."""
+    probe = (
+        "from gpu_harness.worker import warm_imports; warm_imports(modules=('torch', 'triton')); "
+        "from triton.runtime.cache import triton_key; assert triton_key.cache_info().currsize == 1"
+    )
+    done = _in_a_fresh_python(probe)
     assert done.returncode == 0, done.stderr
 
 
+@needs_triton
 def test_the_worker_parent_registers_torchs_triton_ops_without_initialising_cuda():
-    if importlib.util.find_spec("triton") is None:  # importorskip would import it here
-        pytest.skip("no triton")
     probe = (
         "import torch, sys; from gpu_harness.worker import cuda_initialised, warm_imports; "
         "assert hasattr(torch.cuda, '_register_triton_kernels') or sys.exit(99); "
         "warm_imports(modules=('torch', 'triton')); "
         "assert torch._TritonLibrary.ops_table and not cuda_initialised()"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO)),
-    )
+    done = _in_a_fresh_python(probe)
     if done.returncode == 99:
         pytest.skip("this torch queues no Triton op registration")
     assert done.returncode == 0, done.stderr

@@ -18,9 +18,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, gpu, smoke
+from conftest import CANDIDATES, FIXTURES, KERNELS, REPO, gpu, harness_cli, smoke
 
 from gpu_harness import confine
+from tests.support.procs import alive
 
 JAIL = CANDIDATES / "jail"
 VECTORADD = KERNELS / "vectoradd"
@@ -28,14 +29,6 @@ HONEST = VECTORADD / "examples" / "submission_torch.py"
 SMALL_VECTORADD = FIXTURES / "vectoradd_l2"  # inputs small enough to pin in L2
 NORMAL_S = 15.0  # an honest vectoradd test run takes 1-3 s; the old wait was the timeout
 MARK = "GPU_HARNESS_JAIL_MARK"
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 def stray_pids(report) -> list[int]:
@@ -100,6 +93,14 @@ def test_an_evaluation_killed_at_its_timeout_leaves_no_stray():
     assert report.isolation["survivors"] == 0 and report.isolation["strays_killed"] >= 1, report.isolation
 
 
+def kill_all(proc: subprocess.Popen, token: str) -> None:
+    """SIGKILL every process marked with `token` (the evaluation's), then `proc` itself."""
+    for pid in marked(token):
+        os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+
+
 @contextlib.contextmanager
 def one_shot_smoke(candidate: Path, token: str):
     """`python -m gpu_harness smoke` of `candidate` (which hangs) running in the background; kills what
@@ -115,10 +116,7 @@ def one_shot_smoke(candidate: Path, token: str):
     try:
         yield proc
     finally:
-        for pid in marked(token):
-            os.kill(pid, signal.SIGKILL)
-        proc.kill()
-        proc.wait()
+        kill_all(proc, token)
 
 
 @contextlib.contextmanager
@@ -152,10 +150,16 @@ def worker_evaluating(candidate: Path, token: str):
         worker.stdin.flush()
         yield worker
     finally:
-        for pid in marked(token):
-            os.kill(pid, signal.SIGKILL)
-        worker.kill()
-        worker.wait()
+        kill_all(worker, token)
+
+
+def terminated_leaves_nothing(proc: subprocess.Popen, token: str, what: str) -> None:
+    """Once the stray is up (with `proc` and its evaluation child: the middle process exits at once),
+    TERM `proc`: within 5 s no process of the evaluation is left."""
+    wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=10)
+    wait_until(lambda: not marked(token), 5, f"no process of the {what} left: {marked(token)}")
 
 
 def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
@@ -163,11 +167,7 @@ def test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it():
     stray a session of its own, so only the worker can take them down."""
     token = uuid.uuid4().hex
     with worker_evaluating(JAIL / "stray_then_hang.py", token) as worker:
-        # the worker, its evaluation child and the stray (the middle process exits at once)
-        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=10)
-        wait_until(lambda: not marked(token), 5, f"no process of the cancelled worker left: {marked(token)}")
+        terminated_leaves_nothing(worker, token, "cancelled worker")
 
 
 def stat_fields(pid: int) -> list[bytes] | None:
@@ -249,26 +249,8 @@ def test_a_one_shot_smoke_killed_outright_leaves_no_process():
 def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(JAIL / "stray_sleeper.py"),
-            "--mode",
-            "test",
-            "--json",
-            "--timeout",
-            "30",
-        ],
-        cwd=REPO,
-        env=harness_env(token),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    args = ("smoke", VECTORADD, JAIL / "stray_sleeper.py", "--mode", "test", "--json", "--timeout", "30")
+    done = harness_cli(*args, env=harness_env(token), timeout=120)
     took = time.monotonic() - started
     try:
         report = json.loads(done.stdout)
@@ -283,10 +265,7 @@ def test_the_one_shot_smoke_is_not_delayed_by_a_stray_and_leaves_none():
 def test_a_cancelled_one_shot_smoke_leaves_no_process():
     token = uuid.uuid4().hex
     with one_shot_smoke(JAIL / "stray_then_hang.py", token) as proc:
-        wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        wait_until(lambda: not marked(token), 5, f"no process of the cancelled smoke left: {marked(token)}")
+        terminated_leaves_nothing(proc, token, "cancelled smoke")
 
 
 # -- confinement -----------------------------------------------------------------------------------
@@ -343,24 +322,8 @@ def test_a_candidate_cannot_open_a_network_socket():
 def test_the_report_says_when_confinement_was_not_in_force():
     """A host without Landlock or seccomp (here: turned off by the host's variable) still evaluates,
     and report.isolation says what was missing and why."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(HONEST),
-            "--mode",
-            "test",
-            "--json",
-        ],
-        cwd=REPO,
-        env=harness_env("off", GPU_HARNESS_CONFINE="0"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = harness_env("off", GPU_HARNESS_CONFINE="0")
+    done = harness_cli("smoke", VECTORADD, HONEST, "--mode", "test", "--json", env=env, timeout=120)
     report = json.loads(done.stdout)
     assert report["passed"], report["error"]
     isolation = report["isolation"]
@@ -401,27 +364,9 @@ def test_a_stray_does_not_hold_up_a_profile_and_dies_with_it(tmp_path):
         pytest.skip("Nsight Compute (ncu) is not on this host")
     token = uuid.uuid4().hex
     started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "profile",
-            str(VECTORADD),
-            str(JAIL / "stray_sleeper.py"),
-            "--sections",
-            "SpeedOfLight",
-            "--out",
-            str(tmp_path),
-            "--timeout",
-            "300",
-            "--json",
-        ],
-        cwd=REPO,
-        env=harness_env(token),
-        capture_output=True,
-        text=True,
-        timeout=400,
+    options = ("--sections", "SpeedOfLight", "--out", tmp_path, "--timeout", "300", "--json")
+    done = harness_cli(
+        "profile", VECTORADD, JAIL / "stray_sleeper.py", *options, env=harness_env(token), timeout=400
     )
     took = time.monotonic() - started
     doc = json.loads(done.stdout)

@@ -8,11 +8,9 @@ import os
 import re
 import socket
 import struct
-import subprocess
-import sys
 
 import pytest
-from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, REPO, flag_names, gpu, smoke
+from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, REPO, flag_names, gpu, harness_cli, smoke
 
 JUDGE = CANDIDATES / "cheats" / "judge"
 VECTORADD = KERNELS / "vectoradd"
@@ -62,24 +60,7 @@ def test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out():
     """GPU_HARNESS_CONFINE=0 (a host without Landlock): what is left - a non-dumpable parent and judge,
     a candidate with no capabilities - must still keep it from their memory and descriptors."""
     env = dict(os.environ, GPU_HARNESS_CONFINE="0", PYTHONPATH=str(REPO))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gpu_harness",
-            "smoke",
-            str(VECTORADD),
-            str(JUDGE / "ptrace_judge.py"),
-            "--mode",
-            "test",
-            "--json",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = harness_cli("smoke", VECTORADD, JUDGE / "ptrace_judge.py", "--mode", "test", "--json", env=env)
     doc = json.loads(done.stdout.strip().splitlines()[-1])
     assert doc["passed"] is False and doc["status"] == "failed", doc.get("error")
     out = doc["stdout_tail"]

@@ -4,11 +4,9 @@ reads as faster in the profile exactly as in the smoke test. Through the command
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import FIXTURES, REPO, gpu
+from conftest import FIXTURES, REPO, gpu, harness_cli
 
 from gpu_harness.info import ncu_path
 
@@ -19,14 +17,7 @@ AGREEMENT = 0.10  # the profile's ratio within 10 % of the smoke test's
 
 def harness(*args: str, timeout_s: float) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    done = subprocess.run(
-        [sys.executable, "-m", "gpu_harness", *args, "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+    done = harness_cli(*args, "--json", env=env, timeout=timeout_s)
     assert done.stdout.strip(), done.stderr[-2000:]
     return json.loads(done.stdout)
 

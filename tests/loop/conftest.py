@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_bifrost.config import Config, load_config
 from tests.conftest import make_workdir
 from tests.support.configs import write_config
 
@@ -25,6 +26,13 @@ HONEST = "vectoradd/examples/submission_torch.py"
 TRITON = "vectoradd/examples/submission_triton.py"
 WRONG = "vectoradd/wrong.py"
 CHEAT = "vectoradd/cheat.py"
+
+
+def budgeted(config_path: Path, budget_s: float) -> Config:
+    """The config with a short call budget (and progress every 0.25 s): calls past it become jobs."""
+    config = load_config(config_path)
+    config.limits.call_budget_s, config.limits.progress_interval_s = budget_s, 0.25
+    return config
 
 
 @pytest.fixture(scope="session")

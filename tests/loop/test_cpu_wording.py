@@ -10,7 +10,7 @@ import mcp_bifrost.loop.history as history
 from mcp_bifrost.loop.fanout import Outcome
 from mcp_bifrost.loop.reports import parse_smoke
 from mcp_bifrost.loop.smoke import fanout_report as _fanout_smoke_report
-from mcp_bifrost.models import HistoryEntry
+from mcp_bifrost.models import HistoryEntry, SmokeReport
 
 NOT_RUN = json.loads(Path(__file__).with_name("not_run_report.json").read_text())
 
@@ -43,23 +43,16 @@ def timed_doc(device: dict, clock: str) -> dict:
     }
 
 
+def _parsed(doc: dict, candidate: str, *, target: str) -> SmokeReport:
+    """The harness's document as the client reads it, for problem `p`."""
+    return parse_smoke(doc, target=target, problem="p", candidate=candidate, runner="x")
+
+
 def test_a_cpu_result_has_no_roofline_fraction_and_a_gpu_result_keeps_it():
-    cpu = parse_smoke(
-        timed_doc({"type": "cpu", "name": "cpu"}, "host"),
-        target="local",
-        problem="p",
-        candidate="c",
-        runner="x",
-    )
+    cpu = _parsed(timed_doc({"type": "cpu", "name": "cpu"}, "host"), "c", target="local")
     assert cpu.roofline_fraction is None and cpu.timing[0].roofline_fraction is None
     assert "roofline" not in cpu.summary and "CPU" in cpu.summary and "GPU" not in cpu.summary
-    gpu = parse_smoke(
-        timed_doc({"type": "cuda", "name": "NVIDIA H100"}, "cuda_events"),
-        target="gpu",
-        problem="p",
-        candidate="c",
-        runner="x",
-    )
+    gpu = _parsed(timed_doc({"type": "cuda", "name": "NVIDIA H100"}, "cuda_events"), "c", target="gpu")
     assert gpu.roofline_fraction == 1.41 and "141% of roofline" in gpu.summary
 
 
@@ -76,14 +69,8 @@ def _outcome(index: int, report) -> Outcome:
 
 
 def test_not_run_is_not_counted_as_a_failure_and_a_cpu_fanout_names_no_gpu():
-    passed = parse_smoke(
-        timed_doc({"type": "cpu", "name": "cpu"}, "host"),
-        target="local",
-        problem="p",
-        candidate="ok.py",
-        runner="x",
-    )
-    skipped = parse_smoke(NOT_RUN, target="local", problem="p", candidate="cupy.py", runner="x")
+    passed = _parsed(timed_doc({"type": "cpu", "name": "cpu"}, "host"), "ok.py", target="local")
+    skipped = _parsed(NOT_RUN, "cupy.py", target="local")
     report = _fanout_smoke_report("local", "p", 1, [_outcome(0, passed), _outcome(1, skipped)], 2.0)
     assert report.failed == [] and len(report.not_run) == 1
     assert "1 pass, 0 fail, 1 not run" in report.summary, report.summary

@@ -8,19 +8,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import signal
 import subprocess
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
+from mcp.types import CallToolResult
 
 from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
+from mcp_bifrost.requests import FanoutRequest, ProfileRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
-from tests.loop.conftest import HONEST, WRONG
+from tests.loop.conftest import HONEST, WRONG, budgeted
 from tests.loop.test_kernel_loop import stdio
+from tests.support.cli import bifrost
+from tests.support.mcp_jobs import job_done
+from tests.support.servers import kill_servers_of
 
 pytestmark = pytest.mark.anyio
 
@@ -150,10 +154,14 @@ async def test_two_concurrent_fan_outs_on_one_target_never_share_a_gpu(loop_conf
         Bifrost(load_config(config), workspace) for _ in range(2)
     ]  # two servers: only the flock parts them
     try:
-        await agents[0].push(target="local")
+        await agents[0].push(PushRequest(target="local"))
         reports = await asyncio.gather(
             *(
-                app.run_smoke_tests("vectoradd", cands, target="local", mode="test", push=False)
+                app.run_smoke_tests(
+                    FanoutRequest(
+                        problem="vectoradd", candidates=cands, target="local", mode="test", push=False
+                    )
+                )
                 for app, cands in zip(agents, (first, second))
             )
         )
@@ -177,32 +185,12 @@ async def test_candidate_and_candidates_are_exclusive(loop_config, workspace):
 
 def test_cli_smoke_with_several_candidates_fans_out(loop_config, workspace, tmp_path):
     import json
-    import subprocess
-    import sys
 
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["cli_a", "cli_b"]) + [WRONG]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mcp_bifrost",
-            "smoke",
-            "vectoradd",
-            *paths,
-            "--target",
-            "local",
-            "--mode",
-            "test",
-            "--json",
-            "--workspace",
-            str(workspace),
-            "--config",
-            str(config),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    where = ["--workspace", str(workspace), "--config", str(config)]
+    done = bifrost(
+        "smoke", "vectoradd", *paths, "--target", "local", "--mode", "test", "--json", *where, timeout=300
     )
     assert done.returncode == 1, done.stderr  # one candidate failed
     report = json.loads(done.stdout)
@@ -230,9 +218,15 @@ async def test_three_candidates_fan_out_as_slurm_jobs(
         seen.append(message)
 
     try:
-        report = await app.run_smoke_tests("vectoradd", paths, mode="test", timeout_s=120, progress=progress)
+        report = await app.run_smoke_tests(
+            FanoutRequest(
+                problem="vectoradd", candidates=paths, mode="test", timeout_s=120, progress=progress
+            )
+        )
         found = spans(log)  # before the single run below adds its own calls
-        one = await app.run_smoke_test("vectoradd", paths[0], mode="test", push=False, timeout_s=120)
+        one = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=paths[0], mode="test", push=False, timeout_s=120)
+        )
     finally:
         await app.close()
     assert [r.candidate for r in report.reports] == paths, report.summary
@@ -249,7 +243,9 @@ async def test_one_gpu_runs_the_candidates_one_after_another_on_it(loop_config, 
     paths = write_candidates(workspace, log, ["solo_a", "solo_b", "solo_c"])
     app = Bifrost(load_config(config), workspace)
     try:
-        report = await app.run_smoke_tests("vectoradd", paths, target="local", mode="test")
+        report = await app.run_smoke_tests(
+            FanoutRequest(problem="vectoradd", candidates=paths, target="local", mode="test")
+        )
     finally:
         await app.close()
     assert (
@@ -296,7 +292,11 @@ async def test_profile_ncu_on_slurm_runs_inside_srun_on_a_compute_node(
     app = Bifrost(config, workspace)
     try:
         with pytest.raises(Exception) as failed:
-            await app.profile_ncu("vectoradd", "vectoradd/examples/submission_torch.py", timeout_s=120)
+            await app.profile_ncu(
+                ProfileRequest(
+                    problem="vectoradd", candidate="vectoradd/examples/submission_torch.py", timeout_s=120
+                )
+            )
     finally:
         await app.close()
     assert "ERR_NVGPUCTRPERM" in str(failed.value) and "as root" in str(failed.value), failed.value
@@ -320,7 +320,9 @@ async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_car
     config.limits.call_budget_s, config.limits.progress_interval_s = 0.5, 0.25
     app = Bifrost(config, workspace)
     try:
-        started = await app.run_smoke_test("vectoradd", HONEST, mode="test", timeout_s=120)
+        started = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test", timeout_s=120)
+        )
         assert started.status == "running" and started.job_id and started.job_id.startswith("cluster:"), (
             started.summary
         )
@@ -337,10 +339,10 @@ async def test_an_over_budget_smoke_test_on_slurm_becomes_a_job_whose_status_car
 SLEEPY = "time.sleep(0.15)\n    torch.add(A, B, out=C)"
 
 
-def budgeted(config_path: Path, budget_s: float):
-    config = load_config(config_path)
-    config.limits.call_budget_s, config.limits.progress_interval_s = budget_s, 0.25
-    return config
+async def fan_out(client: Client, paths: list[str], target: str = "local") -> CallToolResult:
+    """The run_smoke_test tool on vectoradd with `candidates` (test mode)."""
+    arguments = {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": target}
+    return await client.call_tool("run_smoke_test", arguments)
 
 
 async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report(
@@ -349,20 +351,12 @@ async def test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carri
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = write_candidates(workspace, log, ["late_a", "late_b", "late_c"]) + [WRONG]
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
-        )
+        result = await fan_out(client, paths)
         assert not result.is_error, result.content[0].text
         started = result.structured_content
         assert started["status"] == "running" and started["job_id"].startswith("local:"), started["summary"]
         assert started["summary"].startswith(f"RUNNING as job {started['job_id']}: 4 candidates")
-        with anyio.fail_after(120):
-            while (
-                status := (
-                    await client.call_tool("job_status", {"job_id": started["job_id"]})
-                ).structured_content
-            )["state"] == "running":
-                await anyio.sleep(0.3)
+        status = await job_done(client, started["job_id"], 120)
     assert status["state"] == "finished" and status["exit_code"] == 1, status  # one candidate fails
     report = status["report"]
     assert report["kind"] == "smoke_fanout" and report["status"] == "done"
@@ -379,9 +373,7 @@ async def test_cancelling_a_fan_out_job_stops_every_candidate(loop_config, works
         text = (workspace / path).read_text().replace(FAST, SLEEPY)
         (workspace / path).write_text(text)
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
-        )
+        result = await fan_out(client, paths)
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
         with anyio.fail_after(60):
@@ -411,17 +403,10 @@ async def test_a_fan_out_job_whose_server_is_killed_ends_as_lost_with_no_process
     for path in paths:
         (workspace / path).write_text((workspace / path).read_text().replace(FAST, SLEEPY))
     async with Client(stdio(config, workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": target}
-        )
+        result = await fan_out(client, paths, target)
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
-        pids = subprocess.run(
-            ["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True
-        ).stdout.split()
-        assert pids, "the server process was not found"
-        for pid in pids:
-            os.kill(int(pid), signal.SIGKILL)
+        kill_servers_of(config)
     app = Bifrost(load_config(config), workspace)
     try:
         with anyio.fail_after(20):

@@ -13,7 +13,9 @@ from mcp import Client
 
 from mcp_bifrost.config import load_config
 from mcp_bifrost.server import build_server
-from tests.loop.test_fanout_smoke import budgeted, calls_log, with_gpus
+from tests.loop.conftest import budgeted
+from tests.loop.test_fanout_smoke import calls_log, fan_out, with_gpus
+from tests.support.procs import alive
 
 pytestmark = pytest.mark.anyio
 
@@ -45,14 +47,6 @@ def custom_kernel(data):
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
-
-
 async def test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so(loop_config, workspace):
     (workspace / "vectoradd" / "stray.py").write_text((STRAYS / "stray_sleeper.py").read_text())
     started = time.monotonic()
@@ -71,6 +65,16 @@ async def test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so(lo
     assert pids and not [p for p in pids if alive(p)], report["stdout_tail"]
 
 
+async def cancel_and_wait_for_its_strays(client: Client, job_id: str, log: Path) -> None:
+    """job_cancel the job: it ends killed with no survivor, and every stray in `log` dies within 10 s."""
+    cancelled = (await client.call_tool("job_cancel", {"job_id": job_id})).structured_content
+    assert cancelled["state"] == "killed" and cancelled["survivors"] == 0, cancelled
+    strays = [int(p) for p in re.findall(r"stray (\d+)", log.read_text())]
+    with anyio.fail_after(10):
+        while [p for p in strays if alive(p)]:
+            await anyio.sleep(0.1)
+
+
 async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_config, workspace, tmp_path):
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = []
@@ -78,9 +82,7 @@ async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_conf
         (workspace / "vectoradd" / f"{name}.py").write_text(LOGS_ITS_STRAY.format(log=str(log)))
         paths.append(f"vectoradd/{name}.py")
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
-        result = await client.call_tool(
-            "run_smoke_test", {"problem": "vectoradd", "candidates": paths, "mode": "test", "target": "local"}
-        )
+        result = await fan_out(client, paths)
         started = result.structured_content
         assert started["status"] == "running", started["summary"]
         with anyio.fail_after(60):
@@ -88,12 +90,7 @@ async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_conf
                 not log.exists() or len(log.read_text().split()) < 4
             ):  # two candidates (one per slot) started
                 await anyio.sleep(0.1)
-        cancelled = (await client.call_tool("job_cancel", {"job_id": started["job_id"]})).structured_content
-        assert cancelled["state"] == "killed" and cancelled["survivors"] == 0, cancelled
-        strays = [int(p) for p in re.findall(r"stray (\d+)", log.read_text())]
-        with anyio.fail_after(10):
-            while [p for p in strays if alive(p)]:
-                await anyio.sleep(0.1)
+        await cancel_and_wait_for_its_strays(client, started["job_id"], log)
 
 
 async def test_cancelling_a_smoke_test_job_kills_its_candidates_strays(loop_config, workspace, tmp_path):
@@ -109,9 +106,4 @@ async def test_cancelling_a_smoke_test_job_kills_its_candidates_strays(loop_conf
         with anyio.fail_after(60):
             while not log.exists():
                 await anyio.sleep(0.1)
-        cancelled = (await client.call_tool("job_cancel", {"job_id": started["job_id"]})).structured_content
-        assert cancelled["state"] == "killed" and cancelled["survivors"] == 0, cancelled
-        strays = [int(p) for p in re.findall(r"stray (\d+)", log.read_text())]
-        with anyio.fail_after(10):
-            while [p for p in strays if alive(p)]:
-                await anyio.sleep(0.1)
+        await cancel_and_wait_for_its_strays(client, started["job_id"], log)

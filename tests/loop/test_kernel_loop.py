@@ -7,11 +7,9 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
-import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -19,8 +17,11 @@ from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.loop.gpu_lock import gpu_lock
 from mcp_bifrost.loop.harness import bundle
+from mcp_bifrost.requests import ExecRequest, PushRequest, SmokeRequest
 from mcp_bifrost.server import build_server
-from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG
+from tests.loop.conftest import CHEAT, HONEST, TRITON, WRONG, budgeted
+from tests.support.cli import bifrost
+from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
 
@@ -78,11 +79,13 @@ async def test_cheating_candidate_is_flagged(loop_config, workspace):
 async def test_a_killed_worker_is_restarted_and_the_report_says_so(loop_config, workspace):
     app = Bifrost(load_config(loop_config), workspace)
     try:
-        first = await app.run_smoke_test("vectoradd", HONEST, mode="test")
+        first = await app.run_smoke_test(SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test"))
         pid = app.harness(app.target("gpu"))._worker.pid
-        killed = await app.exec(f"kill -9 {pid}")
+        killed = await app.exec(ExecRequest(command=f"kill -9 {pid}"))
         assert killed.exit_code == 0
-        second = await app.run_smoke_test("vectoradd", HONEST, mode="test", push=False)
+        second = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test", push=False)
+        )
     finally:
         await app.close()
     assert first.passed and second.passed
@@ -103,10 +106,12 @@ async def test_two_smoke_tests_on_one_target_serialise_on_the_gpu_lock(loop_conf
         return report
 
     try:
-        await apps[0].push()
+        await apps[0].push(PushRequest())
         reports = await asyncio.gather(
             *(
-                app.run_smoke_test("vectoradd", TRITON, push=False, progress=progress(i))
+                app.run_smoke_test(
+                    SmokeRequest(problem="vectoradd", candidate=TRITON, push=False, progress=progress(i))
+                )
                 for i, app in enumerate(apps)
             )
         )
@@ -140,11 +145,18 @@ async def test_a_target_without_a_gpu_never_waits_for_a_gpu_lock(loop_config, wo
         messages.append(line)
 
     try:
-        await app.push()
-        first = await app.run_smoke_test("vectoradd", HONEST, mode="test", push=False)
+        await app.push(PushRequest())
+        first = await app.run_smoke_test(
+            SmokeRequest(problem="vectoradd", candidate=HONEST, mode="test", push=False)
+        )
         async with gpu_lock(app.target(), 0, "another run", timeout_s=10):
             second = await asyncio.wait_for(
-                app.run_smoke_test("vectoradd", HONEST, mode="test", push=False, progress=report), 60
+                app.run_smoke_test(
+                    SmokeRequest(
+                        problem="vectoradd", candidate=HONEST, mode="test", push=False, progress=report
+                    )
+                ),
+                60,
             )
     finally:
         await app.close()
@@ -174,24 +186,8 @@ async def test_history_records_every_result_and_plots_progress(loop_config, work
     image = next(c for c in result.content if c.type == "image")
     assert image.mime_type == "image/png" and base64.b64decode(image.data).startswith(b"\x89PNG")
     png = tmp_path / "progress.png"
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mcp_bifrost",
-            "history",
-            "vectoradd",
-            "--plot",
-            str(png),
-            "--config",
-            str(loop_config),
-            "--workspace",
-            str(workspace),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    where = ["--config", str(loop_config), "--workspace", str(workspace)]
+    cli = bifrost("history", "vectoradd", "--plot", str(png), *where, timeout=60)
     assert cli.returncode == 0, cli.stderr
     assert "best so far" in cli.stdout and HONEST in cli.stdout and png.read_bytes().startswith(b"\x89PNG")
 
@@ -199,20 +195,11 @@ async def test_history_records_every_result_and_plots_progress(loop_config, work
 async def test_an_over_budget_smoke_test_becomes_a_job_whose_status_carries_the_report(
     loop_config, workspace
 ):
-    config = load_config(loop_config)
-    config.limits.call_budget_s = 0.5
-    config.limits.progress_interval_s = 0.25
-    async with Client(build_server(config, workspace)) as client:
+    async with Client(build_server(budgeted(loop_config, 0.5), workspace)) as client:
         started = await smoke(client, TRITON)
         assert started["status"] == "running" and started["job_id"].startswith("gpu:"), started["summary"]
         assert started["summary"].startswith(f"RUNNING as job {started['job_id']}")
-        with anyio.fail_after(120):
-            while (
-                status := (
-                    await client.call_tool("job_status", {"job_id": started["job_id"]})
-                ).structured_content
-            )["state"] == "running":
-                await anyio.sleep(0.3)
+        status = await job_done(client, started["job_id"], 120)
         history = (await client.call_tool("history", {"problem": "vectoradd"})).structured_content
     assert status["state"] == "finished" and status["exit_code"] == 0
     report = status["report"]

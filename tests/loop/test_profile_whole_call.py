@@ -16,6 +16,7 @@ from mcp_bifrost.loop.history import History
 from mcp_bifrost.loop.profile_check import against_smoke, verdict
 from mcp_bifrost.loop.reports import parse_profile
 from mcp_bifrost.models import SmokeReport
+from mcp_bifrost.requests import ProfileRequest
 
 NCU = Path(__file__).resolve().parent / "ncu"
 SUMMARY = re.compile(r"reference: 2 kernels, (\d+\.\d) us; candidate: 1 kernel, (\d+\.\d) us: (\d\.\d\d)x")
@@ -240,10 +241,19 @@ async def test_profile_ncu_profiles_whole_calls_and_checks_them_against_the_last
             smoke(0.60, sha=sha, candidate="fused.py").model_copy(update={"problem": "axpb.py"})
         )
         r = await app.profile_ncu(
-            "axpb.py", "fused.py", baseline="reference", use_budget=False, timeout_s=120
+            ProfileRequest(
+                problem="axpb.py", candidate="fused.py", baseline="reference", use_budget=False, timeout_s=120
+            )
         )
         capped = await app.profile_ncu(
-            "axpb.py", "fused.py", baseline="reference", launch_count=1, use_budget=False, timeout_s=120
+            ProfileRequest(
+                problem="axpb.py",
+                candidate="fused.py",
+                baseline="reference",
+                launch_count=1,
+                use_budget=False,
+                timeout_s=120,
+            )
         )
     finally:
         await app.close()

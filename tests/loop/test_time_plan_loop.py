@@ -3,14 +3,14 @@ time plan), and the tool result says what it chose; a caller's timeout_s is hono
 
 from __future__ import annotations
 
-import anyio
 import pytest
 from mcp import Client
 
 from mcp_bifrost.config import load_config
 from mcp_bifrost.loop.harness import smoke_time
 from mcp_bifrost.server import build_server
-from tests.loop.conftest import HONEST
+from tests.loop.conftest import HONEST, budgeted
+from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
 
@@ -46,22 +46,13 @@ async def test_the_smoke_report_says_which_deadline_the_harness_chose_and_why(lo
 async def test_a_smoke_test_past_the_call_budget_runs_on_as_a_job_to_a_deadline_sized_to_the_problem(
     loop_config, workspace
 ):
-    config = load_config(loop_config)
-    config.limits.call_budget_s = 0.5
-    config.limits.progress_interval_s = 0.25
-    async with Client(build_server(config, workspace)) as client:
+    async with Client(build_server(budgeted(loop_config, 0.5), workspace)) as client:
         started = (
             await client.call_tool("run_smoke_test", {"problem": "vectoradd", "candidate": HONEST})
         ).structured_content
         assert started["status"] == "running", started["summary"]
         assert "sized to the problem" in started["summary"] and "`plan`" in started["summary"]
-        with anyio.fail_after(120):
-            while (
-                status := (
-                    await client.call_tool("job_status", {"job_id": started["job_id"]})
-                ).structured_content
-            )["state"] == "running":
-                await anyio.sleep(0.3)
+        status = await job_done(client, started["job_id"], 120)
     plan = status["report"]["plan"]
     assert status["state"] == "finished" and status["report"]["passed"], status["report"]["summary"]
     assert plan["auto"] is True and plan["deadline_s"] >= 40 and plan["reason"]

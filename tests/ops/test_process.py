@@ -181,8 +181,10 @@ _CLIENT = textwrap.dedent("""
     from pathlib import Path
     from mcp_bifrost.app import Bifrost
     from mcp_bifrost.config import load_config
+    from mcp_bifrost.requests import ExecRequest
     app = Bifrost(load_config(Path(sys.argv[1])), Path(sys.argv[2]))
-    asyncio.run(app.exec(sys.argv[4], target=sys.argv[3], timeout_s=300, use_budget=False))
+    request = ExecRequest(command=sys.argv[4], target=sys.argv[3], timeout_s=300, use_budget=False)
+    asyncio.run(app.exec(request))
 """)
 
 

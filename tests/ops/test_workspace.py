@@ -10,6 +10,7 @@ from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import load_config
 from mcp_bifrost.errors import ConfigError, PathNotFound, PathOutsideWorkdir, UnsafePath
 from mcp_bifrost.ops.workspace import RemoteWorkspace, workspace_name
+from mcp_bifrost.requests import CopyRequest, ExecRequest, PushRequest
 from tests.conftest import make_workdir
 from tests.support.configs import write_config
 
@@ -33,16 +34,20 @@ async def test_one_relative_path_means_one_folder_in_push_exec_and_copy_files(
     (workspace / "sub" / "a.txt").write_text("alpha\n")
     app = Bifrost(app_config, workspace)
     try:
-        pushed = await app.push(target=target_name, local_dir="sub")
-        seen = await app.exec("cat a.txt; pwd", target=target_name, cwd="sub")
+        pushed = await app.push(PushRequest(target=target_name, local_dir="sub"))
+        seen = await app.exec(ExecRequest(command="cat a.txt; pwd", target=target_name, cwd="sub"))
         assert seen.stdout.splitlines() == ["alpha", pushed.remote_dir]
-        await app.exec("echo made-there > b.txt", target=target_name, cwd="sub")
-        got = await app.copy_files(["sub/b.txt"], "back", target=target_name)
+        await app.exec(ExecRequest(command="echo made-there > b.txt", target=target_name, cwd="sub"))
+        got = await app.copy_files(
+            CopyRequest(remote_paths=["sub/b.txt"], local_dir="back", target=target_name)
+        )
         assert (workspace / "back" / "b.txt").read_text() == "made-there\n"
         assert got.remote_paths == [pushed.remote_dir + "/b.txt"]
         # a push of the whole workspace lands in the twin that exec runs in by default
-        whole = await app.push(target=target_name)
-        assert (await app.exec("pwd; cat sub/a.txt", target=target_name)).stdout.splitlines() == [
+        whole = await app.push(PushRequest(target=target_name))
+        assert (
+            await app.exec(ExecRequest(command="pwd; cat sub/a.txt", target=target_name))
+        ).stdout.splitlines() == [
             whole.remote_dir,
             "alpha",
         ]
@@ -55,7 +60,7 @@ async def test_exec_in_a_folder_that_does_not_exist_says_so(app_config, tmp_path
     app = Bifrost(app_config, tmp_path)
     try:
         with pytest.raises(PathNotFound, match="does not exist"):
-            await app.exec("true", target="local", cwd="no/such/folder")
+            await app.exec(ExecRequest(command="true", target="local", cwd="no/such/folder"))
     finally:
         await app.close()
 
@@ -128,8 +133,8 @@ async def test_two_projects_with_one_folder_name_get_twins_of_their_own(app_conf
         apps.append(Bifrost(app_config, ws))
     try:
         for app in apps:
-            await app.push(target="gpu")
-        listed = [(await app.exec("ls", target="gpu")).stdout.split() for app in apps]
+            await app.push(PushRequest(target="gpu"))
+        listed = [(await app.exec(ExecRequest(command="ls", target="gpu"))).stdout.split() for app in apps]
         report = await apps[0].targets()
     finally:
         for app in apps:

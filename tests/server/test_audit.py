@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,19 +15,11 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from mcp_bifrost.config import Config
 from mcp_bifrost.server import build_server
+from tests.support.configs import local_only
+from tests.support.servers import kill_servers_of
 
 pytestmark = pytest.mark.anyio
-
-
-def config_for(tmp_path: Path) -> Config:
-    return Config.model_validate(
-        {
-            "audit_log": str(tmp_path / "audit.jsonl"),
-            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
-        }
-    )
 
 
 def entries(tmp_path: Path) -> list[dict]:
@@ -49,7 +40,7 @@ async def test_every_tool_call_leaves_a_start_and_an_end_entry(tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "a.txt").write_text("a\n")
-    async with Client(build_server(config_for(tmp_path), ws)) as client:
+    async with Client(build_server(local_only(tmp_path), ws)) as client:
         await client.call_tool("push", {})
         ran = (
             await client.call_tool(
@@ -96,7 +87,7 @@ async def test_every_tool_call_leaves_a_start_and_an_end_entry(tmp_path):
 
 
 async def test_rejected_arguments_and_unknown_tools_are_recorded(tmp_path):
-    async with Client(build_server(config_for(tmp_path), tmp_path)) as client:
+    async with Client(build_server(local_only(tmp_path), tmp_path)) as client:
         tools = (await client.list_tools()).tools
         names = [t.name for t in tools]
         # tools that take no arguments ignore extra ones, so nothing is rejected for them
@@ -143,12 +134,7 @@ async def test_a_call_in_flight_when_the_server_is_killed_has_its_start_entry(tm
         with anyio.fail_after(20):
             while not any(e["tool"] == "exec" for e in entries(tmp_path)):
                 await anyio.sleep(0.1)
-        pids = subprocess.run(
-            ["pgrep", "-f", "--", f"--config {config}"], capture_output=True, text=True
-        ).stdout.split()
-        assert pids, "the server process was not found"
-        for pid in pids:
-            os.kill(int(pid), signal.SIGKILL)
+        kill_servers_of(config)
         tg.cancel_scope.cancel()
     for pgid in (tmp_path / "remote-wd" / "jobs").glob("*/pgid"):  # the orphan is issue 13.7 (house's)
         with contextlib.suppress(ProcessLookupError, ValueError):

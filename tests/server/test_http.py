@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,12 +115,11 @@ def exec_over_http(host: str, port: int, headers: dict, command: str) -> list[in
     return statuses
 
 
-@contextlib.contextmanager
-def http_server(
-    tmp_path: Path, bind: str, *, token: str | None = TOKEN, allow: list[str] = (), extra_config: str = ""
-) -> Iterator[tuple[str, int]]:
-    host, _ = parse_bind(bind + ":0")
-    port = free_port()
+def _serve(
+    tmp_path: Path, bind: str, *args: str, token: str | None = None, extra_config: str = "", **popen: Any
+) -> subprocess.Popen:
+    """`mcp-bifrost serve --http BIND` over a config with the one target `local`; the environment's
+    BIFROST_HTTP_TOKEN* left out, and BIFROST_HTTP_TOKEN set to `token` when one is given."""
     config = tmp_path / "c.toml"
     config.write_text(
         f'audit_log = "{tmp_path / "audit.jsonl"}"\n{extra_config}'
@@ -128,24 +128,20 @@ def http_server(
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_HTTP_TOKEN")}
     if token:
         env["BIFROST_HTTP_TOKEN"] = token
+    serve = ["serve", "--http", bind, *args, "--config", str(config), "--workspace", str(tmp_path)]
+    return subprocess.Popen([sys.executable, "-m", "mcp_bifrost", *serve], env=env, **popen)
+
+
+@contextlib.contextmanager
+def http_server(
+    tmp_path: Path, bind: str, *, token: str | None = TOKEN, allow: list[str] = (), extra_config: str = ""
+) -> Iterator[tuple[str, int]]:
+    host, _ = parse_bind(bind + ":0")
+    port = free_port()
     allow_args = [a for h in allow for a in ("--allow-host", h.format(port=port))]
     log = tmp_path / "serve.log"  # a file, not a pipe nobody reads: 1,000 refusals log more than a pipe holds
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_bifrost",
-            "serve",
-            "--http",
-            f"{bind}:{port}",
-            *allow_args,
-            "--config",
-            str(config),
-            "--workspace",
-            str(tmp_path),
-        ],
-        env=env,
-        stderr=log.open("wb"),
+    proc = _serve(
+        tmp_path, f"{bind}:{port}", *allow_args, token=token, extra_config=extra_config, stderr=log.open("wb")
     )
     try:
         deadline = time.monotonic() + 20
@@ -222,28 +218,7 @@ def test_another_login_on_the_machine_gets_401_on_a_loopback_bind_and_runs_nothi
 
 def test_serve_without_a_configured_token_prints_the_one_it_made_and_wants_it(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_HTTP_TOKEN")}
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'audit_log = "{tmp_path / "audit.jsonl"}"\n[targets.local]\nkind = "local"\nworkdir = "{tmp_path / "wd"}"\n'
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mcp_bifrost",
-            "serve",
-            "--http",
-            f"127.0.0.1:{port}",
-            "--config",
-            str(config),
-            "--workspace",
-            str(tmp_path),
-        ],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _serve(tmp_path, f"127.0.0.1:{port}", stderr=subprocess.PIPE, text=True)
     try:
         line = ""
         while "Bearer" not in line:

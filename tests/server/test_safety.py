@@ -9,21 +9,11 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from mcp_bifrost.config import Config
 from mcp_bifrost.ops.workspace import workspace_name
 from mcp_bifrost.server import build_server
+from tests.support.configs import local_only
 
 pytestmark = pytest.mark.anyio
-
-
-def local_config(tmp_path: Path, **limits) -> Config:
-    return Config.model_validate(
-        {
-            "audit_log": str(tmp_path / "audit.jsonl"),
-            "limits": limits,
-            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
-        }
-    )
 
 
 @pytest.fixture
@@ -44,7 +34,7 @@ async def test_copy_files_refuses_to_write_outside_the_workspace(tmp_path, works
     outside = tmp_path / "outside"
     os.symlink(outside, workspace / "link_out")
     local_dir = str(outside) if where == "ABS" else where
-    async with Client(build_server(local_config(tmp_path), workspace)) as client:
+    async with Client(build_server(local_only(tmp_path), workspace)) as client:
         await _make_remote_file(client)
         refused = await client.call_tool("copy_files", {"remote_paths": ["out.txt"], "local_dir": local_dir})
     assert refused.is_error and "inside the workspace" in refused.content[0].text
@@ -54,7 +44,7 @@ async def test_copy_files_refuses_to_write_outside_the_workspace(tmp_path, works
 
 async def test_copy_files_writes_inside_the_workspace_and_configured_copy_roots(tmp_path, workspace):
     extra = tmp_path / "fetched"
-    async with Client(build_server(local_config(tmp_path, copy_roots=[str(extra)]), workspace)) as client:
+    async with Client(build_server(local_only(tmp_path, copy_roots=[str(extra)]), workspace)) as client:
         await _make_remote_file(client)
         inside = await client.call_tool("copy_files", {"remote_paths": ["out.txt"], "local_dir": "results"})
         allowed = await client.call_tool(
@@ -70,7 +60,7 @@ async def test_a_push_of_a_non_utf8_file_name_is_reported_as_what_it_did(tmp_pat
     name = os.fsdecode(b"caf\xe9.txt")
     (workspace / name).write_text("x\n")
     os.symlink("/etc/passwd", workspace / os.fsdecode(b"link\xff"))
-    async with Client(build_server(local_config(tmp_path), workspace)) as client:
+    async with Client(build_server(local_only(tmp_path), workspace)) as client:
         dry = await client.call_tool("push", {"dry_run": True})
         done = await client.call_tool("push", {})
     assert not dry.is_error and not done.is_error, (dry.content, done.content)
@@ -88,10 +78,10 @@ async def test_push_reads_only_the_workspace_and_configured_push_roots(tmp_path,
     outside.mkdir()
     (outside / "secret").write_text("s\n")
     os.symlink(outside, workspace / "link_out")
-    async with Client(build_server(local_config(tmp_path), workspace)) as client:
+    async with Client(build_server(local_only(tmp_path), workspace)) as client:
         refused = await client.call_tool("push", {"local_dir": where})
         assert refused.is_error and "push may not read" in refused.content[0].text
         assert "push_roots" in refused.content[0].text
-    async with Client(build_server(local_config(tmp_path, push_roots=[str(outside)]), workspace)) as client:
+    async with Client(build_server(local_only(tmp_path, push_roots=[str(outside)]), workspace)) as client:
         allowed = await client.call_tool("push", {"local_dir": str(outside)})
     assert not allowed.is_error and allowed.structured_content["files_sent"] == 1

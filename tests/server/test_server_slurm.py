@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import make_workdir
+from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
 
@@ -44,11 +44,7 @@ async def test_exec_and_a_background_job_on_a_slurm_target_over_stdio(
             await client.call_tool("exec", {"command": "echo done", "background": True})
         ).structured_content
         assert job["job_id"].startswith("cluster:")
-        with anyio.fail_after(20):
-            while (
-                status := (await client.call_tool("job_status", {"job_id": job["job_id"]})).structured_content
-            )["state"] in ("pending", "running"):
-                await anyio.sleep(0.2)
+        status = await job_done(client, job["job_id"], 20, waiting=("pending", "running"), poll_s=0.2)
         assert (
             status["state"] == "finished"
             and status["exit_code"] == 0

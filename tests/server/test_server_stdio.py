@@ -16,6 +16,7 @@ from mcp_bifrost.config import load_config
 from mcp_bifrost.server import build_server
 from tests.conftest import make_workdir
 from tests.support.configs import write_config
+from tests.support.mcp_jobs import job_done
 
 pytestmark = pytest.mark.anyio
 
@@ -100,12 +101,8 @@ async def test_budget_turns_a_long_command_into_a_job_that_survives_a_server_res
     job_id = started.structured_content["job_id"]
     assert job_id.startswith("gpu:") and "job" in started.structured_content["note"]
     async with Client(stdio_params(config_file, tmp_path)) as client:  # a new server process
-        with anyio.fail_after(15):
-            while (s := await client.call_tool("job_status", {"job_id": job_id})).structured_content[
-                "state"
-            ] == "running":
-                await anyio.sleep(0.3)
-        assert s.structured_content["state"] == "finished" and s.structured_content["exit_code"] == 0
+        s = await job_done(client, job_id, 15)
+        assert s["state"] == "finished" and s["exit_code"] == 0
         logs = await client.call_tool("job_logs", {"job_id": job_id})
         assert logs.structured_content["stdout"] == "survived\n"
 

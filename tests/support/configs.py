@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from mcp_bifrost.config import Config
 from tests.support.sshd import SshServer
 
 
@@ -26,3 +28,14 @@ def write_config(
         )
     path.write_text(text + extra)
     return path
+
+
+def local_only(tmp_path: Path, **limits: Any) -> Config:
+    """A config with the one target `local` (its workdir tmp_path/remote-wd) and the audit log in tmp_path."""
+    return Config.model_validate(
+        {
+            "audit_log": str(tmp_path / "audit.jsonl"),
+            "limits": limits,
+            "targets": {"local": {"kind": "local", "workdir": str(tmp_path / "remote-wd")}},
+        }
+    )

@@ -812,7 +812,7 @@ MUTATIONS = [
     Mutation(
         "push: any local folder read",
         "mcp_bifrost/app.py",
-        "        if confined and local_dir:\n",
+        "        if request.confined and local_dir:\n",
         "        if False:\n",
         ("tests/server/test_safety.py",),
     ),

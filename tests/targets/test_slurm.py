@@ -17,6 +17,7 @@ from mcp_bifrost.app import Bifrost
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import SlurmError, SlurmLaunchFailed
 from mcp_bifrost.models import JobInfo
+from mcp_bifrost.requests import ExecRequest
 from tests.conftest import make_workdir
 from tests.support.slurm import SlurmCluster
 
@@ -66,7 +67,7 @@ async def over_time_job(slurm_cluster: SlurmCluster, tmp_path_factory):
     """A CPU-only job over a 1-minute limit, started before this module's first test: Slurm counts
     limits in minutes and checks them every 30 s, so TIMEOUT takes 60-100 s; the other tests run meanwhile."""
     bifrost = cluster_app(slurm_cluster, tmp_path_factory, gres="")
-    started = await bifrost.exec("sleep 300", background=True, timeout_s=1)
+    started = await bifrost.exec(ExecRequest(command="sleep 300", background=True, timeout_s=1))
     yield bifrost, started.job_id
     await bifrost.job_cancel(started.job_id)  # when the test that waits for it was not selected
     await bifrost.close()
@@ -88,7 +89,9 @@ def srun_jobs(cluster: SlurmCluster) -> list[str]:
 
 
 async def test_exec_runs_through_srun_and_sees_cuda_visible_devices(app):
-    result = await app.exec('echo "gpu=$CUDA_VISIBLE_DEVICES job=$SLURM_JOB_ID"; echo err >&2; exit 3')
+    result = await app.exec(
+        ExecRequest(command='echo "gpu=$CUDA_VISIBLE_DEVICES job=$SLURM_JOB_ID"; echo err >&2; exit 3')
+    )
     assert result.exit_code == 3, result
     gpu, job = result.stdout.split()
     assert gpu in ("gpu=0", "gpu=1") and job != "job=", result.stdout
@@ -97,7 +100,7 @@ async def test_exec_runs_through_srun_and_sees_cuda_visible_devices(app):
 
 
 async def test_exec_timeout_cancels_the_slurm_job(app, slurm_cluster):
-    result = await app.exec("echo started; sleep 60", timeout_s=3)
+    result = await app.exec(ExecRequest(command="echo started; sleep 60", timeout_s=3))
     assert result.timed_out and result.stdout == "started\n"
     with anyio.fail_after(10):
         while srun_jobs(slurm_cluster):
@@ -105,17 +108,20 @@ async def test_exec_timeout_cancels_the_slurm_job(app, slurm_cluster):
 
 
 async def test_exec_cancelled_while_waiting_for_a_gpu_leaves_no_job(app, slurm_cluster):
-    jobs = [await app.exec("sleep 60", background=True) for _ in range(2)]
+    jobs = [await app.exec(ExecRequest(command="sleep 60", background=True)) for _ in range(2)]
     await asyncio.gather(*(wait_state(app, j.job_id, "running") for j in jobs))
     with anyio.move_on_after(3):
-        await app.exec("echo never")  # waits for a GPU; the cancel scope interrupts it
+        await app.exec(ExecRequest(command="echo never"))  # waits for a GPU; the cancel scope interrupts it
     with anyio.fail_after(10):
         while any("PENDING" in line for line in srun_jobs(slurm_cluster)):
             await asyncio.sleep(0.1)
 
 
 async def test_two_jobs_get_different_gpus_and_a_third_waits_with_a_reason(app):
-    started = [await app.exec('echo "$CUDA_VISIBLE_DEVICES"; sleep 60', background=True) for _ in range(3)]
+    started = [
+        await app.exec(ExecRequest(command='echo "$CUDA_VISIBLE_DEVICES"; sleep 60', background=True))
+        for _ in range(3)
+    ]
     ids = [s.job_id for s in started]
     first, second = await asyncio.gather(
         wait_state(app, ids[0], "running"), wait_state(app, ids[1], "running")
@@ -144,7 +150,9 @@ async def test_two_jobs_get_different_gpus_and_a_third_waits_with_a_reason(app):
 
 
 async def test_background_job_writes_its_own_exit_code_and_logs(app):
-    started = await app.exec("echo out; echo err >&2; exit 7", background=True, env={"GREETING": "hi"})
+    started = await app.exec(
+        ExecRequest(command="echo out; echo err >&2; exit 7", background=True, env={"GREETING": "hi"})
+    )
     info = await wait_state(app, started.job_id, "finished", "lost")
     assert info.state == "finished" and info.exit_code == 7 and info.slurm_state == "FAILED", info
     logs = await app.job_logs(started.job_id)
@@ -162,7 +170,9 @@ async def test_a_batch_jobs_env_values_stay_out_of_every_command_line_and_its_fi
     secret = "s3cret-" + _secrets.token_hex(8)
     value = f"{secret} it's\nsecond"
     started = await app.exec(
-        'sleep 3; printf %s "$TOKEN"', background=True, env={"TOKEN": value, "PATH": "/nowhere"}
+        ExecRequest(
+            command='sleep 3; printf %s "$TOKEN"', background=True, env={"TOKEN": value, "PATH": "/nowhere"}
+        )
     )
     seen = ""
     with anyio.fail_after(60):
@@ -183,9 +193,9 @@ async def test_bad_partition_is_a_clear_error_for_srun_and_sbatch(slurm_cluster,
     bad = cluster_app(slurm_cluster, tmp_path_factory, partition="nope")
     try:
         with pytest.raises(SlurmLaunchFailed, match="partition"):
-            await bad.exec("true")
+            await bad.exec(ExecRequest(command="true"))
         with pytest.raises(SlurmError, match="sbatch refused.*partition"):
-            await bad.exec("true", background=True)
+            await bad.exec(ExecRequest(command="true", background=True))
     finally:
         await bad.close()
 
@@ -227,7 +237,7 @@ async def test_exec_over_the_call_budget_continues_as_a_job_and_its_cancel_ends_
     app = cluster_app(slurm_cluster, tmp_path_factory)
     app.config.limits.call_budget_s = 2
     try:
-        result = await app.exec("echo started; sleep 60")
+        result = await app.exec(ExecRequest(command="echo started; sleep 60"))
         assert result.job_id and result.exit_code is None, result
         info = await app.job_status(result.job_id)
         assert info.state == "running" and info.slurm_job_id is None  # srun, held by the login node
@@ -263,7 +273,9 @@ async def test_term_to_the_srun_wrapper_alone_scancels_the_job(app, slurm_cluste
     flag = Path(tempfile.gettempdir()) / f"bifrost-term-{os.getpid()}-{time.monotonic_ns()}"
     # a wrapper of an earlier test (or of another run on this machine) may still be ending: not ours
     earlier = set(wrapper_pids())
-    call = asyncio.ensure_future(app.exec(f"echo started; touch {flag}; sleep 60", timeout_s=60))
+    call = asyncio.ensure_future(
+        app.exec(ExecRequest(command=f"echo started; touch {flag}; sleep 60", timeout_s=60))
+    )
     with anyio.fail_after(20):  # the task has printed (RUNNING in squeue comes before the task runs)
         while not flag.exists():
             await asyncio.sleep(0.1)

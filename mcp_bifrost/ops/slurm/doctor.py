@@ -10,14 +10,14 @@ import asyncio
 import posixpath
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError
-from mcp_bifrost.models import SlurmHealth, SlurmPartition, TargetHealth
+from mcp_bifrost.models import ExecResult, SlurmHealth, SlurmPartition, TargetHealth
 from mcp_bifrost.ops import health as health_op
 from mcp_bifrost.ops.execute import ExecLimits
 from mcp_bifrost.ops.remote_command import quote, run_capture
-from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.slurm import SlurmTarget
 
@@ -51,8 +51,11 @@ def read_back(path: str) -> str:
     return f"cat {quote(path)}"
 
 
+Run = Callable[[SlurmTarget, str, str, ExecLimits], Awaitable[ExecResult]]  # the kind's run (through srun)
+
+
 async def probe(
-    target: SlurmTarget, *, is_default: bool, timeout_s: float = CHECK_JOB_TIMEOUT_S
+    target: SlurmTarget, run: Run, *, is_default: bool, timeout_s: float = CHECK_JOB_TIMEOUT_S
 ) -> TargetHealth:
     health = TargetHealth(name=target.name, kind=target.kind, default=is_default, reachable=False)
     slurm = health.slurm = SlurmHealth(partition=target.slurm.partition)
@@ -63,7 +66,7 @@ async def probe(
         health.reachable = True
         health.workdir = await workdir(target)
         await _partitions(target, slurm)
-        await _check_job(target, health, timeout_s)
+        await _check_job(target, run, health, timeout_s)
     except BifrostError as exc:
         slurm.problems.append(str(exc))
     if slurm.problems:
@@ -100,7 +103,7 @@ async def _partitions(target: SlurmTarget, slurm: SlurmHealth) -> None:
         )
 
 
-async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float) -> None:
+async def _check_job(target: SlurmTarget, run: Run, health: TargetHealth, timeout_s: float) -> None:
     """One srun job: read a token written on the login node, name the node, run the probe."""
     assert health.slurm is not None and health.workdir is not None
     slurm = health.slurm
@@ -112,7 +115,7 @@ async def _check_job(target: SlurmTarget, health: TargetHealth, timeout_s: float
     command = f"{read_back(token_file)} 2>/dev/null; echo; hostname; {health_op.probe_command(target)}"
     try:
         limits = ExecLimits(timeout_s=timeout_s, budget_s=None, cap_bytes=64_000, grace_s=2.0)
-        result = await slurm_run.run(target, command, health.workdir, limits)
+        result = await run(target, command, health.workdir, limits)
     finally:
         await asyncio.shield(run_capture(target, remote.command("slurm_doctor", "unmark", token_file)))
     if result.timed_out:

@@ -7,10 +7,9 @@ import re
 from collections.abc import Sequence
 from typing import cast
 
-from mcp_bifrost.messages import Words
 from mcp_bifrost.models import ExecResult, JobCancelResult, JobInfo, JobLogs, TargetHealth
-from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee
 from mcp_bifrost.ops.host import HostKind, Slot
+from mcp_bifrost.ops.jobs import JobSpec
 from mcp_bifrost.ops.remote_command import quote, run_capture
 from mcp_bifrost.ops.slurm import doctor
 from mcp_bifrost.ops.slurm import jobs as slurm_jobs
@@ -48,32 +47,11 @@ class SlurmKind(HostKind):
     async def compute_command(self, target: Target, command: str, *, timeout_s: float | None) -> str:
         return await slurm_run.compute_command(_slurm(target), command, timeout_s=timeout_s)
 
-    async def run(
-        self,
-        target: Target,
-        command: str,
-        cwd: str,
-        limits: ExecLimits,
-        *,
-        env: dict[str, str] | None = None,
-        progress: Progress | None = None,
-        words: Words = Words.TOOL,
-        tee: Tee | None = None,
-    ) -> ExecResult:
-        return await slurm_run.run(
-            _slurm(target), command, cwd, limits, env=env, progress=progress, words=words, tee=tee
-        )
+    def check(self, result: ExecResult) -> ExecResult:
+        return slurm_run.check(result)
 
-    async def submit(
-        self,
-        target: Target,
-        command: str,
-        cwd: str,
-        env: dict[str, str] | None,
-        timeout_s: float,
-        grace_s: float,
-    ) -> str:
-        return await slurm_jobs.submit(_slurm(target), command, cwd, env, timeout_s)
+    async def submit(self, target: Target, job: JobSpec) -> str:
+        return await slurm_jobs.submit(_slurm(target), job.command, job.cwd, job.env, job.timeout_s)
 
     async def job_status(self, target: Target, job_id: str) -> JobInfo:
         return await slurm_jobs.job_status(_slurm(target), job_id)
@@ -89,7 +67,7 @@ class SlurmKind(HostKind):
 
     async def probe(self, target: Target, *, is_default: bool) -> TargetHealth:
         """The login node, the partitions, and a check job on a compute node."""
-        return await doctor.probe(_slurm(target), is_default=is_default)
+        return await doctor.probe(_slurm(target), self.run, is_default=is_default)
 
     async def idle_gpus(self, target: Target) -> int | None:
         """GPUs idle now on the nodes of the target's partition; None when sinfo cannot say."""

@@ -1,4 +1,5 @@
-"""Short calls on a Slurm target: wrap a command in `srun` (remote/slurm_run.sh) and read its outcome.
+"""Short calls on a Slurm target: wrap a command in `srun` (remote/slurm_run.sh) and read its outcome
+(SlurmKind.run in ops/slurm/kind.py sends it down wrapped and checks what comes back).
 
 The wrapped command still runs under ops/execute.py's wrapper on the login node, so caps, progress,
 timeout, cancel and the call budget behave as on an ssh target; the wrapper script turns the TERM that
@@ -13,9 +14,7 @@ import shlex
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import BifrostError, RemoteExit, error_for_exit
-from mcp_bifrost.messages import Words
 from mcp_bifrost.models import ExecResult
-from mcp_bifrost.ops.execute import ExecLimits, Progress, Tee, execute
 from mcp_bifrost.ops.workspace import workdir
 from mcp_bifrost.targets.slurm import SlurmTarget
 
@@ -64,21 +63,3 @@ def check(result: ExecResult) -> ExecResult:
     if error is not None:
         raise error
     return result
-
-
-async def run(
-    target: SlurmTarget,
-    command: str,
-    cwd: str,
-    limits: ExecLimits,
-    *,
-    env: dict[str, str] | None = None,
-    progress: Progress | None = None,
-    words: Words = Words.TOOL,
-    tee: Tee | None = None,
-) -> ExecResult:
-    """Run `command` inside srun: down wrapped once, back once as the user's command's result, checked."""
-    wrapped = await compute_command(target, command, timeout_s=limits.timeout_s)
-    result = await execute(target, wrapped, cwd, limits, env=env, progress=progress, words=words, tee=tee)
-    result.command = command
-    return check(result)
