@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mcp_bifrost.app import Bifrost  # noqa: E402
 from mcp_bifrost.config import Config  # noqa: E402
+from mcp_bifrost.requests import ExecRequest  # noqa: E402
 from tests.support.slurm import start_slurm  # noqa: E402
 
 CANDIDATE = "python3 -c 'import time; time.sleep(1.0); print({score})'"
@@ -82,7 +83,7 @@ async def main(n: int, rounds: int) -> None:
     try:
         commands = [CANDIDATE.format(score=s) for s in (3, 1, 6, 0.5, 2, 4)]
         for app in (fan, one, alt):
-            await app.exec("true")
+            await app.exec(ExecRequest(command="true"))
         fan_walls, seq_walls, alt_walls = [], [], []
         for r in range(rounds):
             order = [(fan, fan_walls), (one, seq_walls), (alt, alt_walls)]
@@ -94,20 +95,20 @@ async def main(n: int, rounds: int) -> None:
         exec_times, srun_times, ssh_times, ssh_srun_times = [], [], [], []
         bare = ["srun", f"--partition={cluster.partition}", "--gres=gpu:1", "--time=10", "true"]
         for _ in range(3):
-            await fan.exec("true")
-            await ssh.exec("true")
+            await fan.exec(ExecRequest(command="true"))
+            await ssh.exec(ExecRequest(command="true"))
         for _ in range(n):
             t = time.perf_counter()
-            assert (await fan.exec("true")).exit_code == 0
+            assert (await fan.exec(ExecRequest(command="true"))).exit_code == 0
             exec_times.append(time.perf_counter() - t)
             t = time.perf_counter()
             subprocess.run(bare, env=cluster.env, check=True)
             srun_times.append(time.perf_counter() - t)
             t = time.perf_counter()
-            assert (await ssh.exec("true")).exit_code == 0
+            assert (await ssh.exec(ExecRequest(command="true"))).exit_code == 0
             ssh_times.append(time.perf_counter() - t)
             t = time.perf_counter()
-            assert (await ssh.exec(" ".join(bare))).exit_code == 0
+            assert (await ssh.exec(ExecRequest(command=" ".join(bare)))).exit_code == 0
             ssh_srun_times.append(time.perf_counter() - t)
     finally:
         for app in (fan, one, alt, ssh):
