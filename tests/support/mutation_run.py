@@ -99,6 +99,47 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "push tree cache: a cache file believed without its sha256",
+        "mcp_bifrost/ops/push/tree_cache.py",
+        "    if hashlib.sha256(body).hexdigest().encode() != digest:\n",
+        "    if False:\n",
+        (
+            "tests/ops/test_push_tree_cache.py::test_a_cache_file_that_is_corrupt_or_cut_short_is_not_believed",
+        ),
+    ),
+    Mutation(
+        "push.sh: the remembered tree taken without comparing tokens",
+        "mcp_bifrost/remote/push.sh",
+        'if [ "$tok" = "$known" ]; then',
+        'if [ -n "$known" ]; then',
+        ("tests/ops/test_push_tree_cache.py::test_a_file_changed_on_the_target_behind_our_back_is_repaired",),
+    ),
+    Mutation(
+        "push tree cache: the token of an unsorted listing",
+        "mcp_bifrost/ops/push/remote_tree.py",
+        'lines = sorted(data.split(b"\\n")) if data else []',
+        'lines = data.split(b"\\n") if data else []',
+        (
+            "tests/ops/test_push_tree_cache.py::test_after_a_push_the_target_finds_the_tree_the_client_remembers",
+        ),
+    ),
+    Mutation(
+        "push tree cache: the records push.sh prints after a push ignored",
+        "mcp_bifrost/ops/push/tree_cache.py",
+        "    entries.update(now)\n",
+        "    now.clear()\n    now_records.clear()\n",
+        (
+            "tests/ops/test_push_tree_cache.py::test_after_a_push_the_target_finds_the_tree_the_client_remembers",
+        ),
+    ),
+    Mutation(
+        "push plan: the fast path ignores a chmod",
+        "mcp_bifrost/ops/push/plan.py",
+        "            and entry.mode == there.mode & 0o777\n",
+        "            and True\n",
+        ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",),
+    ),
+    Mutation(
         "push.sh: deletes with rm -rf",
         "mcp_bifrost/remote/push.sh",
         "xargs -0 -r rm -f --",

@@ -5,12 +5,14 @@ rc files: 250 ms on a machine with pyenv). So the command that lists the tree st
 plans locally and writes either "stop" or "go" plus one gzip'd tar stream to the same stdin.
 
 stdin:  [paths to hash (checksum only)] ["blocks N\\n" request]... "go\\n" tar | "stop\\n"
-stdout: the listing (remote_tree), then an end marker; after a `blocks` request (big changed files,
-        ops/push/delta.py) the target's block hashes and the marker again; nothing after the last
+stdout: the listing (remote_tree; or only its token, when it is the tree the client remembers), then
+        an end marker; after a `blocks` request (big changed files, ops/push/delta.py) the target's
+        block hashes and the marker again; after the tar, the records of the paths it touched
+        (ops/push/tree_cache.py)
 The program on the target is mcp_bifrost/remote/push.sh; it holds a lock on the destination from
 before the listing to the end, so two pushes to one folder run one after the other.
 The tar holds files/<path> for the changed entries, delta/<path> for big files sent as their changed
-blocks, and .bifrost/{delete,rmdir,manifest,complete};
+blocks, and .bifrost/{delete,rmdir,manifest,touched,complete} (manifest only when it changed);
 `complete` comes last, so its presence proves the stream arrived whole. The target extracts into a
 staging folder, and only then deletes what is gone and hard-links the new files into place (or,
 into an empty destination, renames the staged folder: no link, no unlink of thousands of files).
@@ -65,6 +67,8 @@ class PushSession:
         self._stderr: asyncio.Future | None = None
         self._stdout: asyncio.Future | None = None
         self._marker = b""
+        self._out: list[bytes] = []
+        self.restat: bytes | None = None  # after send: push.sh's records of the paths it touched
 
     async def open(
         self,
@@ -74,8 +78,10 @@ class PushSession:
         manifest_path: str,
         hash_paths: list[str] | None,
         lock_wait_s: float,
+        known: str = "",
     ) -> RemoteState:
-        """Start remote/push.sh; it takes the destination's lock (waiting up to lock_wait_s) and lists."""
+        """Start remote/push.sh; it takes the destination's lock (waiting up to lock_wait_s) and lists
+        (or, when its tree has the token `known`, says so and lists nothing)."""
         marker = "bifrost-end-" + secrets.token_hex(16)
         names = None if hash_paths is None else b"".join(_encode(p) + b"\0" for p in hash_paths)
         self._marker = b"\0" + marker.encode() + b"\0"
@@ -90,6 +96,7 @@ class PushSession:
             max(0, int(lock_wait_s)),
             self.target.python,
             remote.resource("push_helper.py"),
+            known,
         )
         self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
@@ -122,7 +129,7 @@ class PushSession:
 
     def _drain_stdout(self) -> None:
         if self._stdout is None and self._proc is not None:
-            self._stdout = asyncio.ensure_future(drain(self._proc.read_stdout, []))
+            self._stdout = asyncio.ensure_future(drain(self._proc.read_stdout, self._out))
 
     async def _read_until(self, marker: bytes) -> bytes:
         assert self._proc is not None
@@ -205,6 +212,9 @@ class PushSession:
                 f"push to {self.target.name} failed on the target (exit {status}): {self._tail()}. "
                 "No half-written file was kept."
             )
+        out = b"".join(self._out)
+        if out.startswith(b"U\0") and out.endswith(b"Z\0"):
+            self.restat = out[2:-2]
         if progress is not None:
             try:
                 await progress(total, total)
@@ -302,9 +312,11 @@ def write_tar(
                             tar.addfile(info, reader)
             gz.use_level(COMPRESS_LEVEL)
             reading = ""
-            _add_bytes(tar, ".bifrost/delete", _nul_list(plan.delete))
-            _add_bytes(tar, ".bifrost/rmdir", _nul_list(plan.rmdir))
-            _add_bytes(tar, ".bifrost/manifest", _nul_list(plan.manifest))
+            _add_bytes(tar, ".bifrost/delete", nul_list(plan.delete))
+            _add_bytes(tar, ".bifrost/rmdir", nul_list(plan.rmdir))
+            if plan.manifest_changed:
+                _add_bytes(tar, ".bifrost/manifest", nul_list(plan.manifest))
+            _add_bytes(tar, ".bifrost/touched", b"".join(b"./" + _encode(p) + b"\0" for p in plan.touched))
             _add_bytes(tar, ".bifrost/complete", b"")  # last: its presence proves the stream is whole
         gz.close()
         sink.close()
@@ -340,7 +352,7 @@ def _encode(path: str) -> bytes:
     return path.encode("utf-8", "surrogateescape")
 
 
-def _nul_list(paths: list[str]) -> bytes:
+def nul_list(paths: list[str]) -> bytes:
     return b"".join(_encode(p) + b"\0" for p in paths)
 
 
