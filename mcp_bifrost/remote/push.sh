@@ -75,7 +75,7 @@ while IFS= read -r go || exit 0; do
     "blocks "*)
       printf 'K\0'
       if [ "$ok" = 1 ]; then
-        head -c "${go#blocks }" | { "$py" -S -c "$helper" hashes "$r" 2>/dev/null || cat >/dev/null; }
+        head -c "${go#blocks }" | { "$py" -S -c "$helper" hashes "$r" "$state" 2>/dev/null || cat >/dev/null; }
       else
         head -c "${go#blocks }" >/dev/null
       fi
@@ -102,7 +102,7 @@ fi || { echo "bifrost: tar could not extract the stream" >&2; exit "$EXIT_PUSH_E
 [ -f "$s/.bifrost/complete" ] || { echo "bifrost: the stream ended early" >&2; exit "$EXIT_PUSH_CUT_SHORT"; }
 { cd "$r" && [ "$(pwd -P)" = "$r" ]; } || { echo "bifrost: $r moved during the push" >&2; exit "$EXIT_PUSH_DEST_MOVED"; }
 if [ -d "$s/delta" ]; then # rebuilt into $s/files; a wrong sha256 exits 88, before anything is placed
-  "$py" -S -c "$helper" apply "$r" "$s"
+  "$py" -S -c "$helper" apply "$r" "$s" "$state"
   rc=$?
   [ "$rc" = 0 ] || [ "$rc" = "$EXIT_PUSH_DELTA_MISMATCH" ] || echo "bifrost: rebuilding a big file from its changed blocks failed" >&2
   [ "$rc" = 0 ] || exit "$EXIT_PUSH_DELTA_MISMATCH"

@@ -65,10 +65,10 @@ MUTATIONS = [
         ),
     ),
     Mutation(
-        "push delta: the rebuilt file's sha256 not checked",
+        "push delta: the rebuilt file's block hashes not checked",
         "mcp_bifrost/remote/push_helper.py",
-        '            if got != head["sha256"]:\n',
-        "            if False:\n",
+        '                if got != head["hashes"]:\n',
+        "                if False:\n",
         (
             "tests/ops/test_push.py::test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_and_kept",
         ),
@@ -130,6 +130,23 @@ MUTATIONS = [
         "    now.clear()\n    now_records.clear()\n",
         (
             "tests/ops/test_push_tree_cache.py::test_after_a_push_the_target_finds_the_tree_the_client_remembers",
+        ),
+    ),
+    Mutation(
+        "push helper: block hashes that lied kept after the rebuild failed",
+        "mcp_bifrost/remote/push_helper.py",
+        "                    forget(state, os.fsencode(old_path))\n",
+        "",
+        ("tests/ops/test_push.py::test_the_target_remembers_block_hashes_and_drops_them_when_they_lie",),
+    ),
+    Mutation(
+        "push helper: remembered block hashes used whatever the file's stamp",
+        "mcp_bifrost/remote/push_helper.py",
+        'if memo["stamp"] == _stamp(st) and memo["block"] == block:',
+        'if memo["block"] == block:',
+        (
+            "tests/ops/test_push.py::test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_and_kept",
+            "tests/ops/test_push.py::test_the_target_remembers_block_hashes_and_drops_them_when_they_lie",
         ),
     ),
     Mutation(
