@@ -178,9 +178,9 @@ async def rsync(server: SshServer, local: Path, remote_dir: str, master: Path | 
     return time.perf_counter() - started
 
 
-async def ours(target: SshTarget, local: Path, remote_dir: str) -> float:
+async def ours(target: SshTarget, local: Path, remote_dir: str, cache_dir: Path) -> float:
     started = time.perf_counter()
-    await push(target, local, remote_dir, limits=LIMITS)
+    await push(target, local, remote_dir, limits=LIMITS, cache_dir=cache_dir)
     return time.perf_counter() - started
 
 
@@ -226,13 +226,14 @@ def generate_many(root: Path, count: int, seed: int = 7) -> None:
 class Runner:
     """The tools under test, each timed into `times[tool, step]` (order alternating by repetition)."""
 
-    def __init__(self, target: SshTarget, server: SshServer, master: Path) -> None:
+    def __init__(self, target: SshTarget, server: SshServer, master: Path, cache_dir: Path) -> None:
         self.target, self.server, self.master = target, server, master
+        self.cache_dir = cache_dir  # what push remembers of each destination (ops/push/tree_cache.py)
         self.times: dict[tuple[str, str], list[float]] = {}
 
     async def step(self, step: str, rep: int, local: Path, dirs: dict[str, str]) -> None:
         runs = {
-            "push": lambda: ours(self.target, local, dirs["push"]),
+            "push": lambda: ours(self.target, local, dirs["push"], self.cache_dir),
             "rsync": lambda: rsync(self.server, local, dirs["rsync"]),
             "rsync-cm": lambda: rsync(self.server, local, dirs["rsync-cm"], self.master),
         }
@@ -262,7 +263,7 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
         workdir=str(workdir),
     )
     master = root / "cm.sock"
-    runner = Runner(target, server, master)
+    runner = Runner(target, server, master, root / "push-trees")
     load = [os.getloadavg()]
 
     def dirs(name: str, tools: tuple[str, ...]) -> dict[str, str]:

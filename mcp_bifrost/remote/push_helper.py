@@ -133,10 +133,16 @@ def hashes(dest, state):
     out.flush()
 
 
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def write_all(fd, blocks):
+    """os.writev of every block, however many calls it takes (no joined copy of them)."""
+    views = [memoryview(b) for b in blocks if b]
+    while views:
+        n = os.writev(fd, views[:1024])
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
 
 
 def rebuild(old_path, patch_path, new_path, pool):
@@ -165,7 +171,7 @@ def rebuild(old_path, patch_path, new_path, pool):
                 hashing = pool.map(_sha, blocks)
                 if pending is not None:
                     digests.extend(pending)
-                write_all(out, b"".join(blocks))
+                write_all(out, blocks)
                 pending = list(hashing)
             if pending is not None:
                 digests.extend(pending)

@@ -150,6 +150,26 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "push tar: mtimes in whole seconds (no pax mtime record)",
+        "mcp_bifrost/ops/push/paxwrite.py",
+        '    records = [_record(b"mtime", f"{sign}{seconds}.{fraction:09d}".encode())]\n',
+        "    records = []\n",
+        (
+            "tests/ops/test_push_paxwrite.py",
+            "tests/ops/test_push.py::test_push_with_no_change_sends_nothing",
+        ),
+    ),
+    Mutation(
+        "push tar: a file that shrank while read sent short",
+        "mcp_bifrost/ops/push/paxwrite.py",
+        '                raise OSError("unexpected end of data")\n',
+        "                break\n",
+        (
+            "tests/ops/test_push_paxwrite.py",
+            "tests/ops/test_push.py::test_reading_a_file_that_vanished_says_what_is_true",
+        ),
+    ),
+    Mutation(
         "push plan: the fast path ignores a chmod",
         "mcp_bifrost/ops/push/plan.py",
         "            and entry.mode == there.mode & 0o777\n",

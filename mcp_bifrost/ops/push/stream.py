@@ -25,7 +25,6 @@ import gzip
 import io
 import logging
 import secrets
-import tarfile
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -35,6 +34,7 @@ from typing import BinaryIO
 from mcp_bifrost import remote
 from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete, error_for_exit
 from mcp_bifrost.ops.push.delta import Patch, PatchReader, parse_blocks
+from mcp_bifrost.ops.push.paxwrite import DIRECTORY, REGULAR, SYMLINK, PaxWriter
 from mcp_bifrost.ops.push.plan import Plan
 from mcp_bifrost.ops.push.remote_tree import RemoteState, parse_listing
 from mcp_bifrost.ops.remote_command import drain
@@ -242,7 +242,6 @@ class LevelledGzip:
         self._sink = sink
         self._member: gzip.GzipFile | None = None
         self._level: int | None = None
-        self._offset = 0
 
     def use_level(self, level: int) -> None:
         if level != self._level:
@@ -253,11 +252,7 @@ class LevelledGzip:
 
     def write(self, data: bytes) -> int:
         assert self._member is not None
-        self._offset += len(data)
         return self._member.write(data)
-
-    def tell(self) -> int:  # tarfile asks, to pad the archive to whole records
-        return self._offset
 
     def close(self) -> None:
         if self._member is not None:
@@ -286,38 +281,36 @@ def write_tar(
     reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
-        # copybufsize is TarFile's own argument, which typeshed's overloads of open() leave out
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:  # type: ignore[call-overload]
-            for entry in plan.send:
-                info = tarfile.TarInfo("files/" + entry.path)
-                info.mtime = entry.mtime_ns / 1e9
-                if entry.kind == "d":
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-                elif entry.kind == "l":
-                    info.type, info.linkname, info.mode = tarfile.SYMTYPE, entry.link or "", 0o777
-                    tar.addfile(info)
-                else:
-                    info.size = entry.size
-                    info.mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
-                    reading = entry.path
-                    with open(root / entry.path, "rb") as f:
-                        gz.use_level(level_for(f, entry.size))
-                        patch = (patches or {}).get(entry.path)
-                        if patch is None:
-                            tar.addfile(info, CountingReader(f, done))
-                        else:  # the changed blocks only; the target rebuilds the file (ops/push/delta.py)
-                            reader = PatchReader(f, patch, patch.header(info.mode, entry.mtime_ns), done)
-                            info.name, info.size = "delta/" + entry.path, reader.size
-                            tar.addfile(info, reader)
-            gz.use_level(COMPRESS_LEVEL)
-            reading = ""
-            _add_bytes(tar, ".bifrost/delete", nul_list(plan.delete))
-            _add_bytes(tar, ".bifrost/rmdir", nul_list(plan.rmdir))
-            if plan.manifest_changed:
-                _add_bytes(tar, ".bifrost/manifest", nul_list(plan.manifest))
-            _add_bytes(tar, ".bifrost/touched", b"".join(b"./" + _encode(p) + b"\0" for p in plan.touched))
-            _add_bytes(tar, ".bifrost/complete", b"")  # last: its presence proves the stream is whole
+        tar = PaxWriter(gz)
+        for entry in plan.send:
+            name = "files/" + entry.path
+            if entry.kind == "d":
+                tar.add(name, DIRECTORY, mtime_ns=entry.mtime_ns, mode=0o755)
+            elif entry.kind == "l":
+                tar.add(name, SYMLINK, mtime_ns=entry.mtime_ns, mode=0o777, link=entry.link or "")
+            else:
+                mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
+                reading = entry.path
+                with open(root / entry.path, "rb") as f:
+                    gz.use_level(level_for(f, entry.size))
+                    patch = (patches or {}).get(entry.path)
+                    if patch is None:
+                        reader: CountingReader | PatchReader = CountingReader(f, done)
+                        size = entry.size
+                    else:  # the changed blocks only; the target rebuilds the file (ops/push/delta.py)
+                        reader = PatchReader(f, patch, patch.header(mode, entry.mtime_ns), done)
+                        name, size = "delta/" + entry.path, reader.size
+                    tar.add(name, REGULAR, size=size, mtime_ns=entry.mtime_ns, mode=mode, data=reader)
+        gz.use_level(COMPRESS_LEVEL)
+        reading = ""
+        now = time.time_ns()
+        _add_bytes(tar, ".bifrost/delete", nul_list(plan.delete), now)
+        _add_bytes(tar, ".bifrost/rmdir", nul_list(plan.rmdir), now)
+        if plan.manifest_changed:
+            _add_bytes(tar, ".bifrost/manifest", nul_list(plan.manifest), now)
+        _add_bytes(tar, ".bifrost/touched", b"".join(b"./" + _encode(p) + b"\0" for p in plan.touched), now)
+        _add_bytes(tar, ".bifrost/complete", b"", now)  # last: its presence proves the stream is whole
+        tar.close()
         gz.close()
         sink.close()
     except OSError as exc:
@@ -356,7 +349,5 @@ def nul_list(paths: list[str]) -> bytes:
     return b"".join(_encode(p) + b"\0" for p in paths)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, time.time()
-    tar.addfile(info, io.BytesIO(data))
+def _add_bytes(tar: PaxWriter, name: str, data: bytes, mtime_ns: int) -> None:
+    tar.add(name, REGULAR, size=len(data), mtime_ns=mtime_ns, data=io.BytesIO(data))
