@@ -29,8 +29,9 @@ r=$(realpath -m -- "$d") || exit "$EXIT_PUSH_DEST_MOVED"
 case "$r" in "$root"/?*) ok=1 ;; *) ok=0 ;; esac
 if [ "$ok" = 1 ]; then
   command -v flock >/dev/null 2>&1 || { echo "bifrost: flock (util-linux) is not installed" >&2; exit "$EXIT_MISSING_TOOLS"; }
-  mkdir -p "$state/locks" || exit "$EXIT_PUSH_STAGING"
-  exec 9>>"$state/locks/$(printf %s "$r" | sha256sum | cut -c1-32)" || exit "$EXIT_PUSH_STAGING"
+  mkdir -p "$state/locks" "$state/staging" || exit "$EXIT_PUSH_STAGING"
+  h=$(printf %s "$r" | sha256sum)
+  exec 9>>"$state/locks/${h:0:32}" || exit "$EXIT_PUSH_STAGING"
   flock -w "$lock_wait" 9 || { echo "bifrost: another push to $r is still running" >&2; exit "$EXIT_PUSH_BUSY"; }
 fi
 
@@ -41,11 +42,15 @@ printf 'R\0%s\0' "$r"
 sp=$state/staging
 list=/dev/null
 if [ "$ok" = 1 ] && [ -d "$r" ]; then
-  { mkdir -p "$sp" && list=$(mktemp "$sp/listing.XXXXXXXX"); } || exit "$EXIT_PUSH_STAGING"
+  list=$sp/listing.$$ # ours while we hold the lock; the staging sweep takes one a kill left behind
+  # (find's status is not checked: a folder a job made unreadable is listed as far as it can be)
   (cd "$r" && find . -mindepth 1 -name .git -prune -o \( -type d -printf "$dfmt" \) -o -printf "$fmt") >"$list"
 fi
-# The token: both sides can compute it whatever order find walked in (sorted lines)
-tok=$(LC_ALL=C sort <"$list" | sha256sum | cut -c1-64):$({ [ "$ok" = 1 ] && cat -- "$m" 2>/dev/null; } | sha256sum | cut -c1-64)
+# The token: both sides can compute it whatever order find walked in (sorted lines). Few processes:
+# each costs a fork and an exec on every push.
+lsum=$(LC_ALL=C sort <"$list" | sha256sum)
+if [ "$ok" = 1 ] && [ -f "$m" ]; then msum=$(sha256sum <"$m"); else msum=$(sha256sum </dev/null); fi
+tok=${lsum:0:64}:${msum:0:64}
 same=0
 if [ "$tok" = "$known" ]; then
   same=1
