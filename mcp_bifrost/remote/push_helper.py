@@ -13,8 +13,8 @@
 
 Block hashes are remembered in STATE/blocks, one file per path, with the (device, inode, size, mtime)
 of the file they describe: after a delta, the rebuilt file's (the client's own hashes, checked here
-while writing) and after hashing an old copy, its. The next delta against that file then reads it
-only to copy. A file written in place with its mtime put back would be described wrongly: the check
+against what landed) and after hashing an old copy, its. The next delta against that file then
+reads it only to copy (in the kernel) and to check the result. A file written in place with its mtime put back would be described wrongly: the check
 of the rebuilt file fails (exit 88, push again), and its remembered hashes are dropped on the way.
 
 Written for python 3.6 and later (no `:=`): old clusters still have it.
@@ -133,56 +133,55 @@ def hashes(dest, state):
     out.flush()
 
 
-def write_all(fd, blocks):
-    """os.writev of every block, however many calls it takes (no joined copy of them)."""
-    views = [memoryview(b) for b in blocks if b]
-    while views:
-        n = os.writev(fd, views[:1024])
-        while views and n >= len(views[0]):
-            n -= len(views[0])
-            views.pop(0)
-        if n:
-            views[0] = views[0][n:]
+def copy_run(src, dst, offset, length):
+    """Old bytes to the same offset of the new file: copy_file_range copies in the kernel (and shares
+    the extents where the file system can: XFS, btrfs); measured 0.7 s where reading and writing
+    512 MiB through python took 1.3-2.3 s."""
+    while length > 0:
+        try:
+            n = os.copy_file_range(src, dst, length, offset, offset)
+        except (AttributeError, OSError):  # python < 3.8, or a file system that refuses
+            n = 0
+        if n <= 0:
+            data = os.pread(src, min(length, COPY_BYTES), offset)
+            if not data:
+                return  # the old copy is shorter now: the block hashes below tell
+            n = os.pwrite(dst, data, offset)
+        offset += n
+        length -= n
 
 
 def rebuild(old_path, patch_path, new_path, pool):
-    """Write the new file, hashing each block as it is written (old blocks read from the old copy,
-    literal ones from the patch); returns the joined block hashes and the patch's header."""
+    """Write the new file, then hash what landed, block by block; returns the joined block hashes
+    and the patch's header."""
     with open(patch_path, "rb") as patch:
         head = json.loads(patch.readline())
         block, size = head["block"], head["size"]
         literal = set(head["literal"])
         old = open_regular(old_path)
-        out = os.open(new_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        digests = []
-        pending = None  # the previous batch's hashes, computed while this batch is written
+        out = os.open(new_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
-            per_batch = max(1, COPY_BYTES // block)
-            count = (size + block - 1) // block
-            for first in range(0, count, per_batch):
-                blocks = []
-                for index in range(first, min(count, first + per_batch)):
-                    offset, length = index * block, min(block, size - index * block)
-                    if index in literal:
-                        data = patch.read(length)
-                    else:
-                        data = os.pread(old, length, offset) if old is not None else b""
-                    blocks.append(data)
-                hashing = pool.map(_sha, blocks)
-                if pending is not None:
-                    digests.extend(pending)
-                write_all(out, blocks)
-                pending = list(hashing)
-            if pending is not None:
-                digests.extend(pending)
+            run = None  # [offset, length] of old bytes not yet copied
+            for index in range((size + block - 1) // block):
+                offset, length = index * block, min(block, size - index * block)
+                if index not in literal:
+                    run = [run[0], run[1] + length] if run else [offset, length]
+                    continue
+                if run and old is not None:
+                    copy_run(old, out, *run)
+                run = None
+                os.pwrite(out, patch.read(length), offset)
+            if run and old is not None:
+                copy_run(old, out, *run)
             os.ftruncate(out, size)
             os.fchmod(out, head["mode"])
+            digests = hash_blocks(out, block, pool)
         finally:
             os.close(out)
             if old is not None:
                 os.close(old)
         os.utime(new_path, ns=(head["mtime_ns"], head["mtime_ns"]), follow_symlinks=False)
-    return "".join(digests), head
+    return digests, head
 
 
 def apply(dest, staging, state):

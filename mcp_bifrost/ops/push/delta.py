@@ -15,14 +15,14 @@ Blocks are 256 KiB (a 1 MiB edit sends at most 1.25 MiB; 2,048 hashes for 512 Mi
 files so big that they would have more than MAX_BLOCKS.
 
 Safety: the target's copy may change after it was hashed (a job writing it). The client sends the
-sha256 of every block of its file; the target hashes each block as it writes the rebuilt file into
-staging, compares, and on a mismatch places nothing and exits 88 (TransferIncomplete: push again).
+sha256 of every block of its file; the target rebuilds the file into staging (old runs copied by
+copy_file_range), hashes every block of what landed, compares, and on a mismatch places nothing and exits 88 (TransferIncomplete: push again).
 An error, not a silent fallback: the file is being written on the target by something else, and a
 second stream would race the same writer.
 
-Cost: each side reads the file once. The client hashes its blocks two at a time; the target
-remembers the block hashes of what it holds (push_helper.py), so it hashes its old copy only when it
-does not know it, and checks the rebuilt file while writing it.
+Cost: the client reads its file once and hashes its blocks two at a time; the target remembers the
+block hashes of what it holds (push_helper.py), so it hashes its old copy only when it does not
+know it, copies the unchanged runs in the kernel and reads the rebuilt file once to check it.
 """
 
 from __future__ import annotations
