@@ -14,8 +14,9 @@
 Block hashes are remembered in STATE/blocks, one file per path, with the (device, inode, size, mtime)
 of the file they describe: after a delta, the rebuilt file's (the client's own hashes, checked here
 against what landed) and after hashing an old copy, its. The next delta against that file then
-reads it only to copy (in the kernel) and to check the result. A file written in place with its mtime put back would be described wrongly: the check
-of the rebuilt file fails (exit 88, push again), and its remembered hashes are dropped on the way.
+reads it only to copy (in the kernel) and to check the result. A file written in place with its
+mtime put back would be described wrongly: the check of the rebuilt file fails (exit 88, push
+again), and its remembered hashes are dropped on the way.
 
 Written for python 3.6 and later (no `:=`): old clusters still have it.
 

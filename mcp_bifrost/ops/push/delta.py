@@ -16,7 +16,8 @@ files so big that they would have more than MAX_BLOCKS.
 
 Safety: the target's copy may change after it was hashed (a job writing it). The client sends the
 sha256 of every block of its file; the target rebuilds the file into staging (old runs copied by
-copy_file_range), hashes every block of what landed, compares, and on a mismatch places nothing and exits 88 (TransferIncomplete: push again).
+copy_file_range), hashes every block of what landed, compares, and on a mismatch places nothing
+and exits 88 (TransferIncomplete: push again).
 An error, not a silent fallback: the file is being written on the target by something else, and a
 second stream would race the same writer.
 
