@@ -8,7 +8,8 @@
 #   PYTHON HELPER  the target's python and the text of remote/push_helper.py (gunzip, big files by delta)
 #   KNOWN       empty, or the token of the tree the client remembers (ops/push/tree_cache.py)
 # stdin:  [paths to hash] ["blocks N\n" + N bytes of NUL-separated block-size/path pairs]...
-#         then "go\n" or "go inflate\n" (inflate with python, not gzip) + gzip'd tar | "stop\n"
+#         then "go\n" or "go inflate\n" (inflate with python, not gzip) + gzip'd tar, or "go raw\n" + tar
+#         (a stream of incompressible data), or "stop\n"
 # stdout: NUL-separated records: R <real dest>; then S <token> when the tree is the one KNOWN names,
 #         else T <token>, L and the listing records (ops/push/remote_tree.py), H <hashes>, M <manifest
 #         paths>; then END_MARKER. After each "blocks" request, K, B <path block hashes>... and
@@ -88,7 +89,7 @@ while IFS= read -r go || exit 0; do
     *) break ;;
   esac
 done
-case $go in go | "go inflate") ;; *) exit 0 ;; esac
+case $go in go | "go inflate" | "go raw") ;; *) exit 0 ;; esac
 [ "$ok" = 1 ] || exit "$EXIT_PUSH_DEST_MOVED"
 mkdir -p "$sp" "$r" "${m%/*}" || exit "$EXIT_PUSH_STAGING"
 # a push killed outright (SIGKILL) cannot clean up: its staging goes a day later
@@ -98,7 +99,9 @@ trap 'rm -rf "$s"' EXIT
 trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT trap
 # "go inflate" (a big stream): python's zlib inflates stored (incompressible) data ten times faster than
 # GNU gzip, which starts 20-50 ms sooner and so stays for small streams (and where python is missing)
-if [ "$go" = "go inflate" ] && command -v -- "$py" >/dev/null 2>&1; then
+if [ "$go" = "go raw" ]; then
+  tar -xpf - -C "$s" --no-same-owner
+elif [ "$go" = "go inflate" ] && command -v -- "$py" >/dev/null 2>&1; then
   "$py" -S -c "$helper" gunzip | tar -xpf - -C "$s" --no-same-owner
   [ "${PIPESTATUS[0]}${PIPESTATUS[1]}" = 00 ]
 else

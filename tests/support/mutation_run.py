@@ -170,6 +170,13 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "push.sh: a plain tar read as gzip",
+        "mcp_bifrost/remote/push.sh",
+        'if [ "$go" = "go raw" ]; then\n  tar -xpf - -C "$s" --no-same-owner\n',
+        'if [ "$go" = "go raw" ]; then\n  tar -xzpf - -C "$s" --no-same-owner\n',
+        ("tests/ops/test_push.py::test_a_stream_of_mostly_incompressible_data_goes_as_a_plain_tar",),
+    ),
+    Mutation(
         "push plan: the fast path ignores a chmod",
         "mcp_bifrost/ops/push/plan.py",
         "            and entry.mode == there.mode & 0o777\n",

@@ -38,7 +38,7 @@ from mcp_bifrost.ops.push.paxwrite import DIRECTORY, REGULAR, SYMLINK, PaxWriter
 from mcp_bifrost.ops.push.plan import Plan
 from mcp_bifrost.ops.push.remote_tree import RemoteState, parse_listing
 from mcp_bifrost.ops.remote_command import drain
-from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
+from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
 from mcp_bifrost.targets.base import Process, Target
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -55,6 +55,11 @@ PROGRESS_INTERVAL_S = 0.1
 # From this much content on, the target inflates with python's zlib instead of GNU gzip: 0.22 s against
 # 2.0 s for 512 MiB of stored data, but python takes 15-60 ms to start where gzip takes 3 (measured).
 INFLATE_MIN_BYTES = 32 << 20
+# A big stream that is nearly all incompressible (weights, archives) goes as a plain tar ("go raw"):
+# no gzip framing and CRC here, no inflating process there. Judged by sampling the files of at least
+# RAW_SAMPLE_MIN_FILE; text then travels unpacked, a few per cent of such a stream.
+RAW_SHARE = 0.9
+RAW_SAMPLE_MIN_FILE = 1 << 20
 
 
 class PushSession:
@@ -177,12 +182,19 @@ class PushSession:
         chunks = ByteQueue()
         done = [0]
         total = plan.content_bytes
-        writer = asyncio.ensure_future(asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}))
+        streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
+        raw = streamed >= INFLATE_MIN_BYTES and await asyncio.to_thread(
+            _mostly_stored, root, plan, patches or {}
+        )
+        writer = asyncio.ensure_future(
+            asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}, compress=not raw)
+        )
         sent = 0
         last = 0.0
         try:
-            streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
-            await proc.write_stdin(b"go inflate\n" if streamed >= INFLATE_MIN_BYTES else b"go\n")
+            await proc.write_stdin(
+                b"go raw\n" if raw else b"go inflate\n" if streamed >= INFLATE_MIN_BYTES else b"go\n"
+            )
             try:
                 while (chunk := await chunks.aget()) is not None:
                     await proc.write_stdin(chunk)
@@ -272,12 +284,58 @@ def level_for(f: BinaryIO, size: int) -> int:
     )
 
 
+def _mostly_stored(root: Path, plan: Plan, patches: dict[str, Patch]) -> bool:
+    """True when the files that sample as incompressible make RAW_SHARE of the stream."""
+    stored = streamed = 0
+    for entry in plan.files_to_send:
+        patch = patches.get(entry.path)
+        size = entry.size if patch is None else patch.literal_bytes()
+        streamed += size
+        if patch is None and size >= RAW_SAMPLE_MIN_FILE:
+            try:
+                with open(root / entry.path, "rb") as f:
+                    stored += size if level_for(f, size) == 0 else 0
+            except OSError:
+                pass  # write_tar says what is wrong with it
+    return stored >= RAW_SHARE * streamed
+
+
+class RawSink(QueueWriter):
+    """The plain tar's sink: big writes (file data) go to the queue as they are, without a copy."""
+
+    def write(self, data: bytes) -> int:
+        if len(data) >= CHUNK_BYTES:
+            self.flush()
+            self._chunks.put(bytes(data))
+            return len(data)
+        return super().write(data)
+
+
+class _Plain:
+    """LevelledGzip's face without the gzip: a plain tar."""
+
+    def __init__(self, sink: QueueWriter) -> None:
+        self.write = sink.write
+
+    def use_level(self, level: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def write_tar(
-    root: Path, plan: Plan, chunks: ByteQueue, done: list[int], patches: dict[str, Patch] | None = None
+    root: Path,
+    plan: Plan,
+    chunks: ByteQueue,
+    done: list[int],
+    patches: dict[str, Patch] | None = None,
+    *,
+    compress: bool = True,
 ) -> None:
-    """Runs in a worker thread: the gzip'd tar of the plan into `chunks`."""
-    sink = QueueWriter(chunks)
-    gz = LevelledGzip(sink)
+    """Runs in a worker thread: the tar of the plan (gzip'd unless not `compress`) into `chunks`."""
+    sink = QueueWriter(chunks) if compress else RawSink(chunks)
+    gz: LevelledGzip | _Plain = LevelledGzip(sink) if compress else _Plain(sink)
     reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
