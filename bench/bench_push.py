@@ -242,7 +242,7 @@ class Runner:
         order = [t for t in runs if t in dirs]
         for tool in order if rep % 2 == 0 else order[::-1]:
             self.times.setdefault((tool, step), []).append(await runs[tool]())
-        want = local_digest(local)
+        want = await asyncio.to_thread(local_digest, local)
         for tool, remote_dir in dirs.items():
             assert await remote_digest(self.target, remote_dir) == want, (
                 f"{tool} left a different tree ({step})"
@@ -290,7 +290,7 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int, co
         if "big" in parts:
             for rep in range(big_reps):
                 local = root / f"big{rep}"
-                path = generate_big(local, rep)
+                path = await asyncio.to_thread(generate_big, local, rep)
                 for step in BIG_STEPS:
                     change_big(path, step, rep)
                     await runner.step(step, rep, local, dirs(f"big{rep}", ("push", "rsync-cm")))
@@ -300,7 +300,7 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int, co
             load.append(os.getloadavg())
         for count in counts if "count" in parts else []:
             local = root / f"many{count}"
-            generate_many(local, count)
+            await asyncio.to_thread(generate_many, local, count)  # the loop keeps pinging the dispatcher
             files = sorted(local.rglob("kernel_*.py"))
             where = dirs(f"many{count}", ("push", "rsync-cm"))
             await runner.step(f"{count} files: first push", 0, local, where)
