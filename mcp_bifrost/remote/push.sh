@@ -92,8 +92,10 @@ done
 case $go in go | "go inflate" | "go raw") ;; *) exit 0 ;; esac
 [ "$ok" = 1 ] || exit "$EXIT_PUSH_DEST_MOVED"
 mkdir -p "$sp" "$r" "${m%/*}" || exit "$EXIT_PUSH_STAGING"
-# a push killed outright (SIGKILL) cannot clean up: its staging goes a day later
+# a push killed outright (SIGKILL) cannot clean up: its staging goes a day later; block hashes
+# (push_helper.py) of a file no delta has touched for 30 days go too
 find "$sp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null
+find "$state/blocks" -mindepth 1 -maxdepth 1 -mtime +30 -delete 2>/dev/null
 s=$(mktemp -d "$sp/XXXXXXXX") || exit "$EXIT_PUSH_STAGING"
 trap 'rm -rf "$s"' EXIT
 trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT trap

@@ -745,8 +745,12 @@ async def test_the_target_remembers_block_hashes_and_drops_them_when_they_lie(ta
     for name in await _block_memos(target):  # a memo file that is garbage is ignored, not believed
         folder = posixpath.join(await workdir(target), ".push", "blocks")
         (await run_capture(target, f"echo '{{not json' > {quote(folder)}/{name}")).check("breaking a memo")
+    folder = posixpath.join(await workdir(target), ".push", "blocks")
+    stale = f"{folder}/{'0' * 32}"  # a file's hashes no delta has used for 40 days
+    (await run_capture(target, f"echo {{}} > {stale} && touch -d '40 days ago' {stale}")).check("an old memo")
     _overwrite(ws / "model.bin", 10, os.urandom(1000))
     again = await push(target, ws)
+    assert "0" * 32 not in await _block_memos(target)
     assert "sent as their changed blocks" in (again.note or "")
     await assert_same_tree(target, ws, first.remote_dir, set())
     # written behind our back the usual way (its mtime moves): the remembered hashes are not used

@@ -148,3 +148,17 @@ async def test_a_checksum_push_and_a_dry_run_read_the_remembered_tree_alike(targ
     assert result.files_sent == 1
     await assert_same_tree(target, ws, first.remote_dir)
     assert local_tree(ws) == await remote_tree(target, first.remote_dir)
+
+
+async def test_what_a_client_remembers_of_a_folder_not_pushed_to_for_a_month_is_forgotten(target, tmp_path):
+    ws = make_workspace(tmp_path)
+    cache = tmp_path / "cache"
+    old = cache / tree_cache.FOLDER / ("0" * 32)
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"a destination pushed to long ago")
+    month_ago = os.stat(old).st_mtime - tree_cache.FORGET_AFTER_S - 60
+    os.utime(old, (month_ago, month_ago))
+    tree_cache._swept.discard(old.parent)  # as in a new process
+    await push(target, ws, cache_dir=cache)
+    assert not old.exists()
+    assert len(list(old.parent.iterdir())) == 1  # this push's own

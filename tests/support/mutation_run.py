@@ -177,6 +177,22 @@ MUTATIONS = [
         ("tests/ops/test_push.py::test_a_stream_of_mostly_incompressible_data_goes_as_a_plain_tar",),
     ),
     Mutation(
+        "push tree cache: remembered trees never forgotten",
+        "mcp_bifrost/ops/push/tree_cache.py",
+        "        _sweep(path.parent)\n",
+        "",
+        (
+            "tests/ops/test_push_tree_cache.py::test_what_a_client_remembers_of_a_folder_not_pushed_to_for_a_month_is_forgotten",
+        ),
+    ),
+    Mutation(
+        "push.sh: block hashes never swept",
+        "mcp_bifrost/remote/push.sh",
+        'find "$state/blocks" -mindepth 1 -maxdepth 1 -mtime +30 -delete 2>/dev/null\n',
+        "",
+        ("tests/ops/test_push.py::test_the_target_remembers_block_hashes_and_drops_them_when_they_lie",),
+    ),
+    Mutation(
         "push plan: the fast path ignores a chmod",
         "mcp_bifrost/ops/push/plan.py",
         "            and entry.mode == there.mode & 0o777\n",
@@ -876,8 +892,8 @@ MUTATIONS = [
     Mutation(
         "push: files sent as 0644 whatever their mode",
         "mcp_bifrost/ops/push/stream.py",
-        "info.mode = entry.mode if entry.mode is not None else",
-        "info.mode =",
+        "mode = entry.mode if entry.mode is not None else",
+        "mode =",
         ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",),
     ),
     Mutation(

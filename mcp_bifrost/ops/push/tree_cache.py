@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,27 @@ def path_for(target_name: str, dest: str, state_dir: Path | None = None) -> Path
 
 
 _memory: dict[Path, tuple[tuple[int, int, int], TreeCache]] = {}
+_swept: set[Path] = set()  # folders swept by this process
+FORGET_AFTER_S = 30 * 86400  # a destination not pushed to for 30 days is forgotten
+
+
+def _sweep(folder: Path) -> None:
+    """Once per process and folder: drop what was not written for FORGET_AFTER_S (every test's and
+    every old workspace's destination would otherwise stay), and temporary files a kill left."""
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    cutoff = time.time() - FORGET_AFTER_S
+    try:
+        with os.scandir(folder) as found:
+            for entry in found:
+                try:
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+    except OSError:
+        pass
 
 
 def load(path: Path) -> TreeCache | None:
@@ -132,6 +154,7 @@ def save(path: Path, cache: TreeCache | None) -> None:
             path.unlink(missing_ok=True)
             return
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _sweep(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
