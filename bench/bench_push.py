@@ -8,11 +8,14 @@ Parts (--parts):
   binaries): first push, no change, one file changed, ten changed + one deleted; both anchors.
 - big: one 512 MiB incompressible file: first push, no change, +1 MiB appended, 1 MiB rewritten in
   the middle (issue 21.1: by delta); against the ControlMaster anchor.
-- count: 2,000 / 20,000 / 100,000 small source files (~7.5 kB each): first push, no change, one
-  changed (issue 21.3: how the per-file cost grows); against the ControlMaster anchor.
+- count: 2,000 / 20,000 / 100,000 small source files (~7.5 kB each): first push once, then no change
+  and one changed --count-reps times each (issue 21.3: how the per-file cost grows); against the
+  ControlMaster anchor.
 Each repetition starts from empty remote folders; the order of the tools alternates between
 repetitions. After every step each remote tree is checked against the local one (untimed).
 Run: python bench/bench_push.py [--reps 5] [--parts small,big,count] [--counts 2000,20000,100000]
+     [--count-reps 3]
+push keeps what it remembers of each destination (ops/push/tree_cache.py) in the bench's own folder.
 """
 
 from __future__ import annotations
@@ -89,7 +92,6 @@ TEXT_BYTES, BINARY_BYTES = 11_000, 200_000  # averages: ~21 MB of text, ~20 MB o
 STEPS = ("first push", "no change", "one changed", "ten changed + one deleted")
 BIG_BYTES = 512 << 20
 BIG_STEPS = ("big: first push", "big: no change", "big: +1 MiB appended", "big: 1 MiB edited in the middle")
-COUNT_STEPS = ("first push", "no change", "one changed")
 LIMITS = Limits(max_file_bytes=1 << 30, max_push_bytes=4 << 30)  # the 512 MiB file is over the default caps
 COUNT_FILE_BYTES = 7500  # average, as in issue 21's 20,000 files / ~150 MB
 
@@ -178,9 +180,9 @@ async def rsync(server: SshServer, local: Path, remote_dir: str, master: Path | 
     return time.perf_counter() - started
 
 
-async def ours(target: SshTarget, local: Path, remote_dir: str) -> float:
+async def ours(target: SshTarget, local: Path, remote_dir: str, cache_dir: Path) -> float:
     started = time.perf_counter()
-    await push(target, local, remote_dir, limits=LIMITS)
+    await push(target, local, remote_dir, limits=LIMITS, cache_dir=cache_dir)
     return time.perf_counter() - started
 
 
@@ -226,27 +228,28 @@ def generate_many(root: Path, count: int, seed: int = 7) -> None:
 class Runner:
     """The tools under test, each timed into `times[tool, step]` (order alternating by repetition)."""
 
-    def __init__(self, target: SshTarget, server: SshServer, master: Path) -> None:
+    def __init__(self, target: SshTarget, server: SshServer, master: Path, cache_dir: Path) -> None:
         self.target, self.server, self.master = target, server, master
+        self.cache_dir = cache_dir  # what push remembers of each destination (ops/push/tree_cache.py)
         self.times: dict[tuple[str, str], list[float]] = {}
 
     async def step(self, step: str, rep: int, local: Path, dirs: dict[str, str]) -> None:
         runs = {
-            "push": lambda: ours(self.target, local, dirs["push"]),
+            "push": lambda: ours(self.target, local, dirs["push"], self.cache_dir),
             "rsync": lambda: rsync(self.server, local, dirs["rsync"]),
             "rsync-cm": lambda: rsync(self.server, local, dirs["rsync-cm"], self.master),
         }
         order = [t for t in runs if t in dirs]
         for tool in order if rep % 2 == 0 else order[::-1]:
             self.times.setdefault((tool, step), []).append(await runs[tool]())
-        want = local_digest(local)
+        want = await asyncio.to_thread(local_digest, local)
         for tool, remote_dir in dirs.items():
             assert await remote_digest(self.target, remote_dir) == want, (
                 f"{tool} left a different tree ({step})"
             )
 
 
-async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) -> None:
+async def main(reps: int, parts: list[str], counts: list[int], big_reps: int, count_reps: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="bifrost-bench-push-"))
     os.chmod(root, 0o755)
     server = start_sshd(root / "sshd")
@@ -262,7 +265,7 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
         workdir=str(workdir),
     )
     master = root / "cm.sock"
-    runner = Runner(target, server, master)
+    runner = Runner(target, server, master, root / "push-trees")
     load = [os.getloadavg()]
 
     def dirs(name: str, tools: tuple[str, ...]) -> dict[str, str]:
@@ -287,7 +290,7 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
         if "big" in parts:
             for rep in range(big_reps):
                 local = root / f"big{rep}"
-                path = generate_big(local, rep)
+                path = await asyncio.to_thread(generate_big, local, rep)
                 for step in BIG_STEPS:
                     change_big(path, step, rep)
                     await runner.step(step, rep, local, dirs(f"big{rep}", ("push", "rsync-cm")))
@@ -297,14 +300,14 @@ async def main(reps: int, parts: list[str], counts: list[int], big_reps: int) ->
             load.append(os.getloadavg())
         for count in counts if "count" in parts else []:
             local = root / f"many{count}"
-            generate_many(local, count)
+            await asyncio.to_thread(generate_many, local, count)  # the loop keeps pinging the dispatcher
             files = sorted(local.rglob("kernel_*.py"))
-            for step in COUNT_STEPS:
-                if step == "one changed":
-                    touch_edit(files[len(files) // 2], "one")
-                await runner.step(
-                    f"{count} files: {step}", 0, local, dirs(f"many{count}", ("push", "rsync-cm"))
-                )
+            where = dirs(f"many{count}", ("push", "rsync-cm"))
+            await runner.step(f"{count} files: first push", 0, local, where)
+            for rep in range(count_reps):
+                await runner.step(f"{count} files: no change", rep, local, where)
+                touch_edit(files[len(files) // 2 + rep], "one")
+                await runner.step(f"{count} files: one changed", rep, local, where)
             load.append(os.getloadavg())
     finally:
         close_master(server, master)
@@ -351,7 +354,14 @@ if __name__ == "__main__":
     parser.add_argument("--big-reps", type=int, default=2)
     parser.add_argument("--parts", default="small,big,count")
     parser.add_argument("--counts", default="2000,20000")
+    parser.add_argument("--count-reps", type=int, default=3, help="no change / one changed, per count")
     args = parser.parse_args()
     asyncio.run(
-        main(args.reps, args.parts.split(","), [int(c) for c in args.counts.split(",")], args.big_reps)
+        main(
+            args.reps,
+            args.parts.split(","),
+            [int(c) for c in args.counts.split(",")],
+            args.big_reps,
+            args.count_reps,
+        )
     )

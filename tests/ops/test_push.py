@@ -710,6 +710,62 @@ async def test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_a
     await assert_same_tree(target, ws, first.remote_dir, set())
 
 
+async def _block_memos(target) -> list[str]:
+    """The block hashes the target remembers (remote/push_helper.py), one file per big file."""
+    folder = posixpath.join(await workdir(target), ".push", "blocks")
+    listed = await run_capture(target, f"ls {quote(folder)} 2>/dev/null || true")
+    return listed.stdout.decode().split()
+
+
+async def test_the_target_remembers_block_hashes_and_drops_them_when_they_lie(target, tmp_path):
+    """After a delta the target knows its new copy's block hashes, so the next delta does not read
+    the old copy to hash it. A copy written in place with its mtime put back is described wrongly:
+    that push fails whole (nothing placed), and the next one hashes afresh and succeeds."""
+    ws = _flat_workspace(tmp_path, "ws", {"notes.txt": "n\n"})
+    write(ws, "model.bin", os.urandom(BIG))
+    first = await push(target, ws)
+    _overwrite(ws / "model.bin", BIG, os.urandom(1000))  # appended
+    await push(target, ws)
+    assert len(await _block_memos(target)) == 1
+    remote_file = posixpath.join(first.remote_dir, "model.bin")
+    # behind our back: same size, same mtime, other bytes in the first block
+    (
+        await run_capture(
+            target,
+            f'f={quote(remote_file)} && touch -r "$f" /tmp/bifrost-stamp-$$ && '
+            f'printf JOB | dd of="$f" bs=1 seek=10 conv=notrunc status=none && '
+            f'touch -r /tmp/bifrost-stamp-$$ "$f" && rm /tmp/bifrost-stamp-$$',
+        )
+    ).check("a job writing the file and putting its mtime back")
+    _overwrite(ws / "model.bin", BIG // 2, os.urandom(1000))
+    with pytest.raises(TransferIncomplete, match="did not rebuild into the local file"):
+        await push(target, ws)
+    await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir, set())
+    for name in await _block_memos(target):  # a memo file that is garbage is ignored, not believed
+        folder = posixpath.join(await workdir(target), ".push", "blocks")
+        (await run_capture(target, f"echo '{{not json' > {quote(folder)}/{name}")).check("breaking a memo")
+    folder = posixpath.join(await workdir(target), ".push", "blocks")
+    stale = f"{folder}/{'0' * 32}"  # a file's hashes no delta has used for 40 days
+    (await run_capture(target, f"echo {{}} > {stale} && touch -d '40 days ago' {stale}")).check("an old memo")
+    _overwrite(ws / "model.bin", 10, os.urandom(1000))
+    again = await push(target, ws)
+    assert "0" * 32 not in await _block_memos(target)
+    assert "sent as their changed blocks" in (again.note or "")
+    await assert_same_tree(target, ws, first.remote_dir, set())
+    # written behind our back the usual way (its mtime moves): the remembered hashes are not used
+    (
+        await run_capture(
+            target, f"printf JOB | dd of={quote(remote_file)} bs=1 seek=10 conv=notrunc status=none"
+        )
+    ).check("a job writing the file")
+    _overwrite(ws / "model.bin", BIG // 4, os.urandom(1000))
+    later = os.stat(ws / "model.bin").st_mtime_ns + 5 * 10**9  # not within a ms of the job's write
+    os.utime(ws / "model.bin", ns=(later, later))
+    await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir, set())
+
+
 async def test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal(target, tmp_path, monkeypatch):
     """Big streams are inflated by remote/push_helper.py, not gzip: every gzip member (text packed,
     binaries stored, text again) must come through."""
@@ -723,4 +779,22 @@ async def test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal(t
     await assert_same_tree(target, ws, first.remote_dir)
     edit_one_file(ws)
     await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)
+
+
+async def test_a_stream_of_mostly_incompressible_data_goes_as_a_plain_tar(target, tmp_path, monkeypatch):
+    """Weights and archives: no gzip on either side ("go raw"); the text beside them travels too."""
+    from mcp_bifrost.ops.push import stream
+
+    monkeypatch.setattr(stream, "INFLATE_MIN_BYTES", 0)
+    monkeypatch.setattr(stream, "RAW_SAMPLE_MIN_FILE", 100_000)
+    ws = make_workspace(tmp_path)
+    write(ws, "data/weights.bin", os.urandom(3 << 20))
+    first = await push(target, ws)
+    assert first.bytes_sent > 3 << 20  # stored, not packed
+    await assert_same_tree(target, ws, first.remote_dir)
+    write(ws, "data/weights.bin", os.urandom(3 << 20))
+    edit_one_file(ws)
+    again = await push(target, ws)
+    assert again.files_sent == 2
     await assert_same_tree(target, ws, first.remote_dir)

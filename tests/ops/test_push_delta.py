@@ -32,7 +32,8 @@ def test_an_append_sends_the_last_old_block_and_the_new_ones(tmp_path):
     entry = _entry(tmp_path, old + os.urandom(BLOCK))
     patch = delta.make_patches([entry], delta.local_blocks(tmp_path, [entry]), _theirs(old))["big.bin"]
     assert patch.literal == [40, 41]  # the old partial block grew; one more block follows
-    assert patch.sha256 == hashlib.sha256((tmp_path / "big.bin").read_bytes()).hexdigest()
+    new = (tmp_path / "big.bin").read_bytes()
+    assert patch.hashes == [hashlib.sha256(new[i : i + BLOCK]).hexdigest() for i in range(0, len(new), BLOCK)]
 
 
 def test_an_edit_in_place_sends_the_blocks_it_touches(tmp_path):

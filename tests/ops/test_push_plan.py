@@ -152,15 +152,22 @@ def test_the_listing_parser_reads_every_record_kind():
     records = [
         b"R",
         b"/wd/x",
-        b"E",
-        b"f",
+        b"T",
+        b"aa:bb",
+        b"L",
+        b"\nd",
+        b"",
+        b"",
+        b"",
+        b"dir",
+        b"",
+        b"\nf",
         b"12",
         b"1700000000.1234567890",
         b"755",
         b"dir/a b",
         b"",
-        b"E",
-        b"l",
+        b"\nl",
         b"5",
         b"1.5",
         b"777",
@@ -174,7 +181,15 @@ def test_the_listing_parser_reads_every_record_kind():
     ]
     data = b"".join(r + b"\0" for r in records)
     state = parse_listing(data)
-    assert state.real_dir == "/wd/x"
+    assert state.real_dir == "/wd/x" and state.token == "aa:bb" and not state.same
+    assert state.entries["dir"] == RemoteEntry("d", 0, 0, 0, "")
     assert state.entries["dir/a b"] == RemoteEntry("f", 12, 1700000000_123456789, 0o755, "")
     assert state.entries["ln"].link == "a b" and state.entries["ln"].mtime_ns == 1_500_000_000
     assert state.hashes == {"dir/a b": "ab" * 32} and state.manifest == {"dir/a b", "ln"}
+    assert state.manifest_raw == b"dir/a b\0ln\0"
+    assert state.records["dir/a b"] == "\nf\x0012\x001700000000.1234567890\x00755\x00dir/a b\x00\x00"
+
+
+def test_a_listing_that_names_the_remembered_tree_carries_no_records():
+    state = parse_listing(b"R\0/wd/x\0S\0aa:bb\0")
+    assert state.same and state.token == "aa:bb" and not state.entries and not state.manifest

@@ -72,10 +72,10 @@ MUTATIONS = [
         ),
     ),
     Mutation(
-        "push delta: the rebuilt file's sha256 not checked",
+        "push delta: the rebuilt file's block hashes not checked",
         "mcp_bifrost/remote/push_helper.py",
-        '            if got != head["sha256"]:\n',
-        "            if False:\n",
+        '                if got != head["hashes"]:\n',
+        "                if False:\n",
         (
             "tests/ops/test_push.py::test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_and_kept",
         ),
@@ -104,6 +104,107 @@ MUTATIONS = [
         (
             "tests/ops/test_push.py::test_unreadable_local_files_and_folders_are_reported_and_their_remote_copies_kept",
         ),
+    ),
+    Mutation(
+        "push tree cache: a cache file believed without its sha256",
+        "mcp_bifrost/ops/push/tree_cache.py",
+        "    if hashlib.sha256(body).hexdigest().encode() != digest:\n",
+        "    if False:\n",
+        (
+            "tests/ops/test_push_tree_cache.py::test_a_cache_file_that_is_corrupt_or_cut_short_is_not_believed",
+        ),
+    ),
+    Mutation(
+        "push.sh: the remembered tree taken without comparing tokens",
+        "mcp_bifrost/remote/push.sh",
+        'if [ "$tok" = "$known" ]; then',
+        'if [ -n "$known" ]; then',
+        ("tests/ops/test_push_tree_cache.py::test_a_file_changed_on_the_target_behind_our_back_is_repaired",),
+    ),
+    Mutation(
+        "push tree cache: the token of an unsorted listing",
+        "mcp_bifrost/ops/push/remote_tree.py",
+        'lines = sorted(data.split(b"\\n")) if data else []',
+        'lines = data.split(b"\\n") if data else []',
+        (
+            "tests/ops/test_push_tree_cache.py::test_after_a_push_the_target_finds_the_tree_the_client_remembers",
+        ),
+    ),
+    Mutation(
+        "push tree cache: the records push.sh prints after a push ignored",
+        "mcp_bifrost/ops/push/tree_cache.py",
+        "    entries.update(now)\n",
+        "    now.clear()\n    now_records.clear()\n",
+        (
+            "tests/ops/test_push_tree_cache.py::test_after_a_push_the_target_finds_the_tree_the_client_remembers",
+        ),
+    ),
+    Mutation(
+        "push helper: block hashes that lied kept after the rebuild failed",
+        "mcp_bifrost/remote/push_helper.py",
+        "                    forget(state, os.fsencode(old_path))\n",
+        "",
+        ("tests/ops/test_push.py::test_the_target_remembers_block_hashes_and_drops_them_when_they_lie",),
+    ),
+    Mutation(
+        "push helper: remembered block hashes used whatever the file's stamp",
+        "mcp_bifrost/remote/push_helper.py",
+        'if memo["stamp"] == _stamp(st) and memo["block"] == block:',
+        'if memo["block"] == block:',
+        (
+            "tests/ops/test_push.py::test_a_big_file_whose_target_copy_changed_during_the_push_is_refused_and_kept",
+            "tests/ops/test_push.py::test_the_target_remembers_block_hashes_and_drops_them_when_they_lie",
+        ),
+    ),
+    Mutation(
+        "push tar: mtimes in whole seconds (no pax mtime record)",
+        "mcp_bifrost/ops/push/paxwrite.py",
+        '    records = [_record(b"mtime", f"{sign}{seconds}.{fraction:09d}".encode())]\n',
+        "    records = []\n",
+        (
+            "tests/ops/test_push_paxwrite.py",
+            "tests/ops/test_push.py::test_push_with_no_change_sends_nothing",
+        ),
+    ),
+    Mutation(
+        "push tar: a file that shrank while read sent short",
+        "mcp_bifrost/ops/push/paxwrite.py",
+        '                raise OSError("unexpected end of data")\n',
+        "                break\n",
+        (
+            "tests/ops/test_push_paxwrite.py",
+            "tests/ops/test_push.py::test_reading_a_file_that_vanished_says_what_is_true",
+        ),
+    ),
+    Mutation(
+        "push.sh: a plain tar read as gzip",
+        "mcp_bifrost/remote/push.sh",
+        'if [ "$go" = "go raw" ]; then\n  tar -xpf - -C "$s" --no-same-owner\n',
+        'if [ "$go" = "go raw" ]; then\n  tar -xzpf - -C "$s" --no-same-owner\n',
+        ("tests/ops/test_push.py::test_a_stream_of_mostly_incompressible_data_goes_as_a_plain_tar",),
+    ),
+    Mutation(
+        "push tree cache: remembered trees never forgotten",
+        "mcp_bifrost/ops/push/tree_cache.py",
+        "        _sweep(path.parent)\n",
+        "",
+        (
+            "tests/ops/test_push_tree_cache.py::test_what_a_client_remembers_of_a_folder_not_pushed_to_for_a_month_is_forgotten",
+        ),
+    ),
+    Mutation(
+        "push.sh: block hashes never swept",
+        "mcp_bifrost/remote/push.sh",
+        'find "$state/blocks" -mindepth 1 -maxdepth 1 -mtime +30 -delete 2>/dev/null\n',
+        "",
+        ("tests/ops/test_push.py::test_the_target_remembers_block_hashes_and_drops_them_when_they_lie",),
+    ),
+    Mutation(
+        "push plan: the fast path ignores a chmod",
+        "mcp_bifrost/ops/push/plan.py",
+        "            and entry.mode == there.mode & 0o777\n",
+        "            and True\n",
+        ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",),
     ),
     Mutation(
         "push.sh: deletes with rm -rf",
@@ -798,8 +899,8 @@ MUTATIONS = [
     Mutation(
         "push: files sent as 0644 whatever their mode",
         "mcp_bifrost/ops/push/stream.py",
-        "info.mode = entry.mode if entry.mode is not None else",
-        "info.mode =",
+        "mode = entry.mode if entry.mode is not None else",
+        "mode =",
         ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",),
     ),
     Mutation(

@@ -1,12 +1,15 @@
 """push: make a folder on the target hold exactly the local working tree, in about one round trip.
 
 Procedure: select the local files (filelist) -> one command on the target (remote/push.sh) takes
-the destination's lock, lists its tree and stays open (stream) -> plan the difference here (plan)
+the destination's lock, lists its tree and stays open (stream); when the tree is the one this client
+remembers from its last push (tree_cache), the target says so instead of sending the listing ->
+plan the difference here (plan)
 -> refuse type conflicts -> check the size caps -> for big changed files, ask the same command for
 its block hashes (delta) -> tell the command "stop", or "go" plus one gzip'd tar of the changed
 files (big ones as their changed blocks), the delete list and the new manifest. The target applies
-the stream only once it has arrived whole. No change costs one command; a change costs the same
-command plus the stream.
+the stream only once it has arrived whole, then reports what the paths it touched are now, which
+updates the remembered tree. No change costs one command; a change costs the same command plus the
+stream.
 
 copy_files (the other direction) lives in ops/copy_files.py.
 """
@@ -22,10 +25,10 @@ from pathlib import Path
 from mcp_bifrost.config import Limits
 from mcp_bifrost.errors import TransferTooLarge, TypeConflict, UnsafePath
 from mcp_bifrost.models import PushResult
-from mcp_bifrost.ops.push import delta, filelist
+from mcp_bifrost.ops.push import delta, filelist, tree_cache
 from mcp_bifrost.ops.push.plan import Plan, make_plan
 from mcp_bifrost.ops.push.remote_tree import RemoteState
-from mcp_bifrost.ops.push.stream import Progress, PushSession
+from mcp_bifrost.ops.push.stream import Progress, PushSession, nul_list
 from mcp_bifrost.ops.tarstream import settle
 from mcp_bifrost.ops.workspace import (
     PUSH_STATE,
@@ -53,15 +56,17 @@ async def push(
     dry_run: bool = False,
     limits: Limits | None = None,
     progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> PushResult:
-    """Send the changed files of `local_dir` to `remote_dir` (default: its workspace twin)."""
+    """Send the changed files of `local_dir` to `remote_dir` (default: its workspace twin).
+    `cache_dir` holds what this client remembers of each destination (default: the state dir)."""
     limits = limits or Limits()
     started = time.monotonic()
     root = filelist.local_root(local_dir)
     wd = await workdir(target)
     dest = await _destination(target, wd, root, remote_dir)
     state_dir = posixpath.join(wd, PUSH_STATE)
-    manifest_path = posixpath.join(state_dir, "manifests", hashlib.sha256(dest.encode()).hexdigest()[:32])
+    manifest_path = manifest_for(state_dir, dest)
 
     # The local walk and the remote listing take about as long: run them side by side, unless
     # checksum mode must first know which files to hash.
@@ -69,12 +74,24 @@ async def push(
     hash_paths = None
     if checksum:
         hash_paths = sorted(p for p, e in (await selecting).entries.items() if e.kind == "f")
+    cache_path = tree_cache.path_for(target.name, dest, cache_dir)
+    remembered = tree_cache.load(cache_path)
     session = PushSession(target)
     try:
-        remote = await session.open(wd, state_dir, dest, manifest_path, hash_paths, limits.push_lock_wait_s)
+        remote = await session.open(
+            wd,
+            state_dir,
+            dest,
+            manifest_path,
+            hash_paths,
+            limits.push_lock_wait_s,
+            remembered.token if remembered else "",
+        )
     except BaseException:
         await settle(selecting)
         raise
+    if remote.same and remembered is not None:  # the tree we remember: its listing did not travel
+        remote = remembered.state(remote.real_dir, remote.hashes)
     try:
         selection = await selecting
         _check_destination(dest, remote.real_dir, wd)  # a symlink on the way may lead out
@@ -89,6 +106,8 @@ async def push(
     if dry_run or plan.nothing_to_do:
         await session.stop()
         bytes_sent = 0
+        if not remote.same:
+            tree_cache.save(cache_path, tree_cache.from_listing(remote))
     else:
         try:
             patches = await _patches(session, selection.root, delta.candidates(plan, remote))
@@ -96,6 +115,8 @@ async def push(
             await session.abort()
             raise
         bytes_sent = await session.send(selection.root, plan, progress, patches)
+        manifest = nul_list(plan.manifest) if plan.manifest_changed else None
+        tree_cache.save(cache_path, tree_cache.after_push(remote, plan.touched, session.restat, manifest))
 
     files = plan.files_to_send
     removed = plan.delete + [p + "/" for p in plan.rmdir]
@@ -121,6 +142,11 @@ async def push(
         refused=refused,
         note=_note(plan, dry_run, refused, len(patches)),
     )
+
+
+def manifest_for(state_dir: str, dest: str) -> str:
+    """Where the target keeps the manifest of `dest` (the paths the last push made it hold)."""
+    return posixpath.join(state_dir, "manifests", hashlib.sha256(dest.encode()).hexdigest()[:32])
 
 
 async def _patches(

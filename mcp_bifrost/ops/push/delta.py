@@ -15,9 +15,15 @@ Blocks are 256 KiB (a 1 MiB edit sends at most 1.25 MiB; 2,048 hashes for 512 Mi
 files so big that they would have more than MAX_BLOCKS.
 
 Safety: the target's copy may change after it was hashed (a job writing it). The client sends the
-sha256 of its whole file; the target rebuilds into staging, compares, and on a mismatch places
-nothing and exits 88 (TransferIncomplete: push again). An error, not a silent fallback: the file
-is being written on the target by something else, and a second stream would race the same writer.
+sha256 of every block of its file; the target rebuilds the file into staging (old runs copied by
+copy_file_range), hashes every block of what landed, compares, and on a mismatch places nothing
+and exits 88 (TransferIncomplete: push again).
+An error, not a silent fallback: the file is being written on the target by something else, and a
+second stream would race the same writer.
+
+Cost: the client reads its file once and hashes its blocks two at a time; the target remembers the
+block hashes of what it holds (push_helper.py), so it hashes its old copy only when it does not
+know it, copies the unchanged runs in the kernel and reads the rebuilt file once to check it.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ MAX_BLOCKS = 16384
 MAX_CHANGED_SHARE = 0.75
 _HEX = 64  # one block's sha256, in hex
 READ_BLOCKS = 16  # blocks per read while hashing
+HASH_THREADS = 2
 
 
 @dataclass
@@ -51,13 +58,13 @@ class Patch:
     size: int
     block: int
     literal: list[int]
-    sha256: str
+    hashes: list[str]  # of every block of the new file: the target checks what it rebuilt against them
 
     def header(self, mode: int, mtime_ns: int) -> bytes:
         head = {
             "size": self.size,
             "block": self.block,
-            "sha256": self.sha256,
+            "hashes": "".join(self.hashes),
             "mode": mode,
             "mtime_ns": mtime_ns,
             "literal": self.literal,
@@ -113,29 +120,29 @@ def parse_blocks(data: bytes) -> dict[str, tuple[int, list[str]]]:
 class LocalBlocks:
     block: int
     hashes: list[str]
-    sha256: str
+
+
+def _sha(data: memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def local_blocks(root: Path, entries: list[LocalEntry]) -> dict[str, LocalBlocks]:
-    """Block hashes and whole sha256 of each local file (run while the target hashes its copies).
-    The whole-file hash runs in a second thread beside the block hashes (hashlib lets go of the GIL):
-    one read, two cores. A file that is not the size it was listed at is left out: it goes whole."""
+    """Block hashes of each local file (run while the target hashes its copies), HASH_THREADS
+    blocks at a time (hashlib lets go of the GIL). A file that is not the size it was listed at is
+    left out: it goes whole."""
     out = {}
-    with ThreadPoolExecutor(1) as beside:
+    with ThreadPoolExecutor(HASH_THREADS) as pool:
         for entry in entries:
             block = block_size(entry.size)
-            whole, hashes, seen = hashlib.sha256(), [], 0
+            hashes: list[str] = []
+            seen = 0
             with open(root / entry.path, "rb", buffering=0) as f:
                 while data := f.read(block * READ_BLOCKS):
-                    done = beside.submit(whole.update, data)
                     view = memoryview(data)
-                    hashes += [
-                        hashlib.sha256(view[i : i + block]).hexdigest() for i in range(0, len(data), block)
-                    ]
+                    hashes += pool.map(_sha, [view[i : i + block] for i in range(0, len(data), block)])
                     seen += len(data)
-                    done.result()
             if seen == entry.size:
-                out[entry.path] = LocalBlocks(block, hashes, whole.hexdigest())
+                out[entry.path] = LocalBlocks(block, hashes)
     return out
 
 
@@ -151,7 +158,7 @@ def make_patches(
         remote_hashes = there[1]
         literal = [i for i, h in enumerate(mine.hashes) if i >= len(remote_hashes) or remote_hashes[i] != h]
         if len(literal) <= MAX_CHANGED_SHARE * len(mine.hashes):
-            patches[entry.path] = Patch(entry.path, entry.size, mine.block, literal, mine.sha256)
+            patches[entry.path] = Patch(entry.path, entry.size, mine.block, literal, mine.hashes)
     return patches
 
 

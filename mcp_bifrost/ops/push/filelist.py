@@ -70,18 +70,31 @@ def select(local_dir: str | os.PathLike[str], *, use_git: bool = True) -> Select
     root = local_root(local_dir)
     selection = Selection(root)
     paths, dirs, closed = _git_paths(root) if use_git else (None, [], [])
+    stats: dict[str, os.stat_result] = {}
     if paths is None:
-        paths, dirs, closed = _walk(root)
+        paths, dirs, closed, stats = _walk(root)
     else:
         selection.source = "git"
     extra = _ignore_spec(root / BIFROSTIGNORE)
     for rel, reason in closed:
         if not (extra and extra.match_file(rel + "/")):
             _refuse_unreadable(selection, rel, reason, folder=True)
+    entries = selection.entries
     for rel in paths:
         if _never_sent(rel) or (extra and extra.match_file(rel)):
             continue
-        _add(selection, rel)
+        st = stats.get(rel)
+        if st is not None and stat.S_ISREG(st.st_mode) and st.st_uid == _EUID and st.st_mode & stat.S_IRUSR:
+            # the usual file (ours, readable, already lstat'ed): _add's work inline, 20,000 times a push
+            mode = st.st_mode
+            entries[rel] = LocalEntry(
+                rel, "f", st.st_size, st.st_mtime_ns, bool(mode & stat.S_IXUSR), None, mode & 0o777
+            )
+            parent = rel.rpartition("/")[0]
+            if parent and parent not in entries:
+                _add_dir(selection, parent)
+        else:
+            _add(selection, rel, st)
     for rel in dirs:
         if not _never_sent(rel) and not (extra and extra.match_file(rel + "/")):
             _add_dir(selection, rel)
@@ -97,15 +110,17 @@ def _never_sent(rel: str) -> bool:
     return any(part == ".git" or part.startswith(COPY_STAGING_PREFIX) for part in rel.split("/"))
 
 
-def _add(selection: Selection, rel: str) -> None:
+def _add(selection: Selection, rel: str, st: os.stat_result | None = None) -> None:
+    """Add `rel`, lstat'ed here unless the walk already did (`st`)."""
     full = f"{selection.root}/{rel}"  # str paths: pathlib (and os.path.join) cost more than the lstat here
-    try:
-        st = os.lstat(full)
-    except (FileNotFoundError, NotADirectoryError):
-        return  # tracked but deleted in the working tree: it is gone locally
-    except OSError as exc:  # a folder on the way that we may not enter
-        _refuse_unreadable(selection, rel, exc.strerror or str(exc), folder=False)
-        return
+    if st is None:
+        try:
+            st = os.lstat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return  # tracked but deleted in the working tree: it is gone locally
+        except OSError as exc:  # a folder on the way that we may not enter
+            _refuse_unreadable(selection, rel, exc.strerror or str(exc), folder=False)
+            return
     if stat.S_ISREG(st.st_mode) and not _readable(full, st):
         _refuse_unreadable(selection, rel, "permission denied", folder=False)
         return
@@ -274,40 +289,62 @@ def _ignore_spec(path: Path) -> pathspec.GitIgnoreSpec | None:
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def _walk(root: Path) -> tuple[list[str], list[str], Unreadable]:
-    """Files, empty folders and unreadable folders under root, honouring every .gitignore on the way."""
+def _walk(root: Path) -> tuple[list[str], list[str], Unreadable, dict[str, os.stat_result]]:
+    """Files, empty folders and unreadable folders under root, honouring every .gitignore on the way,
+    and the lstat of each file (os.scandir's, taken here so that _add need not ask again: the walk
+    and its lstat are most of what a 20,000-file push costs when nothing changed)."""
     specs: dict[str, pathspec.GitIgnoreSpec] = {}
     files: list[str] = []
     empty: list[str] = []
     closed: Unreadable = []
-    prefix = len(str(root)) + 1
-
-    def unreadable(exc: OSError) -> None:
-        rel = str(exc.filename)[prefix:].replace(os.sep, "/")
-        closed.append((rel, exc.strerror or str(exc)))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
-        was_empty = not dirnames and not filenames
-        rel_dir = dirpath[prefix:].replace(os.sep, "/")
-        spec = _ignore_spec(Path(dirpath) / GITIGNORE) if GITIGNORE in filenames else None
-        if spec is not None:
-            specs[rel_dir] = spec
-        kept_dirs = []
-        for name in dirnames:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if name == ".git" or _ignored(specs, rel, is_dir=True):
-                continue
-            if os.path.islink(os.path.join(dirpath, name)):
-                files.append(rel)  # a symlink to a folder is a link, not a folder to descend
-            else:
-                kept_dirs.append(name)
-        dirnames[:] = kept_dirs
-        kept_files = [f"{rel_dir}/{n}" if rel_dir else n for n in filenames]
-        kept_files = [rel for rel in kept_files if not _ignored(specs, rel, is_dir=False)]
-        files.extend(kept_files)
-        if rel_dir and was_empty:
+    stats: dict[str, os.stat_result] = {}
+    stack = [(str(root), "")]
+    while stack:
+        dirpath, rel_dir = stack.pop()
+        try:
+            with os.scandir(dirpath) as it:
+                found = list(it)
+        except OSError as exc:
+            closed.append((rel_dir, exc.strerror or str(exc)))
+            continue
+        if rel_dir and not found:
             empty.append(rel_dir)
-    return files, empty, closed
+            continue
+        if any(e.name == GITIGNORE for e in found):
+            spec = _ignore_spec(Path(dirpath) / GITIGNORE)
+            if spec is not None:
+                specs[rel_dir] = spec
+        below = []
+        for e in found:
+            rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if e.name == ".git" or _ignored(specs, rel, is_dir=True):
+                    continue
+                below.append((e.path, rel))
+                continue
+            link_to_dir = e.is_symlink() and _is_dir(e)  # a link, sent as one: never a folder to descend
+            if link_to_dir and e.name == ".git":
+                continue
+            if _ignored(specs, rel, is_dir=link_to_dir):
+                continue
+            files.append(rel)
+            try:
+                stats[rel] = e.stat(follow_symlinks=False)
+            except OSError:
+                pass  # _add asks again and says why
+        stack.extend(reversed(below))
+    return files, empty, closed, stats
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _ignored(specs: dict[str, pathspec.GitIgnoreSpec], rel: str, *, is_dir: bool) -> bool:

@@ -47,6 +47,11 @@ class Plan:
         return [e for e in self.send if e.kind != "d"]
 
     @property
+    def touched(self) -> list[str]:
+        """Every path the target writes or removes: what it reports back after the push (tree_cache)."""
+        return [e.path for e in self.send] + self.delete + self.rmdir
+
+    @property
     def nothing_to_do(self) -> bool:
         return not (self.send or self.delete or self.rmdir or self.manifest_changed)
 
@@ -61,10 +66,23 @@ def make_plan(
     plan = Plan()
     replaced: set[str] = set()
     conflicted: set[str] = set()  # the push is refused; nothing below these is planned either
+    remote_entries = remote.entries
     for path in sorted(selection.entries):
         entry = selection.entries[path]
-        there = remote.entries.get(path)
-        if _below_any(path, replaced):
+        there = remote_entries.get(path)
+        if (
+            there is not None
+            and local_hashes is None
+            and entry.kind == "f" == there.kind
+            and entry.size == there.size
+            and entry.mode is not None
+            and entry.mode == there.mode & 0o777
+            and -MTIME_TOLERANCE_NS <= entry.mtime_ns - there.mtime_ns <= MTIME_TOLERANCE_NS
+            and not (replaced and _below_any(path, replaced))
+        ):
+            plan.unchanged += 1  # the usual file, as _same decides it, without the calls (20,000 a push)
+            continue
+        if replaced and _below_any(path, replaced):
             there = None  # its remote parent was a file or link that this push replaces
         if there is not None and there.kind != entry.kind:
             why = _conflict(path, entry, there, remote, delete)
@@ -83,8 +101,8 @@ def make_plan(
             plan.send.append(entry)
 
     kept = set(selection.entries)
-    for path in sorted(remote.manifest):
-        if path in selection.entries or not is_safe_relpath(path) or path not in remote.entries:
+    for path in sorted(remote.manifest - kept):
+        if not is_safe_relpath(path) or path not in remote.entries:
             continue
         state = "unknown" if selection.is_unreadable(path) else _local_state(selection.root / path)
         if state == "unknown":

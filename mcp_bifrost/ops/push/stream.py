@@ -5,12 +5,14 @@ rc files: 250 ms on a machine with pyenv). So the command that lists the tree st
 plans locally and writes either "stop" or "go" plus one gzip'd tar stream to the same stdin.
 
 stdin:  [paths to hash (checksum only)] ["blocks N\\n" request]... "go\\n" tar | "stop\\n"
-stdout: the listing (remote_tree), then an end marker; after a `blocks` request (big changed files,
-        ops/push/delta.py) the target's block hashes and the marker again; nothing after the last
+stdout: the listing (remote_tree; or only its token, when it is the tree the client remembers), then
+        an end marker; after a `blocks` request (big changed files, ops/push/delta.py) the target's
+        block hashes and the marker again; after the tar, the records of the paths it touched
+        (ops/push/tree_cache.py)
 The program on the target is mcp_bifrost/remote/push.sh; it holds a lock on the destination from
 before the listing to the end, so two pushes to one folder run one after the other.
 The tar holds files/<path> for the changed entries, delta/<path> for big files sent as their changed
-blocks, and .bifrost/{delete,rmdir,manifest,complete};
+blocks, and .bifrost/{delete,rmdir,manifest,touched,complete} (manifest only when it changed);
 `complete` comes last, so its presence proves the stream arrived whole. The target extracts into a
 staging folder, and only then deletes what is gone and hard-links the new files into place (or,
 into an empty destination, renames the staged folder: no link, no unlink of thousands of files).
@@ -23,7 +25,6 @@ import gzip
 import io
 import logging
 import secrets
-import tarfile
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -33,10 +34,11 @@ from typing import BinaryIO
 from mcp_bifrost import remote
 from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete, error_for_exit
 from mcp_bifrost.ops.push.delta import Patch, PatchReader, parse_blocks
+from mcp_bifrost.ops.push.paxwrite import DIRECTORY, REGULAR, SYMLINK, PaxWriter
 from mcp_bifrost.ops.push.plan import Plan
 from mcp_bifrost.ops.push.remote_tree import RemoteState, parse_listing
 from mcp_bifrost.ops.remote_command import drain
-from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
+from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
 from mcp_bifrost.targets.base import Process, Target
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -53,6 +55,11 @@ PROGRESS_INTERVAL_S = 0.1
 # From this much content on, the target inflates with python's zlib instead of GNU gzip: 0.22 s against
 # 2.0 s for 512 MiB of stored data, but python takes 15-60 ms to start where gzip takes 3 (measured).
 INFLATE_MIN_BYTES = 32 << 20
+# A big stream that is nearly all incompressible (weights, archives) goes as a plain tar ("go raw"):
+# no gzip framing and CRC here, no inflating process there. Judged by sampling the files of at least
+# RAW_SAMPLE_MIN_FILE; text then travels unpacked, a few per cent of such a stream.
+RAW_SHARE = 0.9
+RAW_SAMPLE_MIN_FILE = 1 << 20
 
 
 class PushSession:
@@ -65,6 +72,8 @@ class PushSession:
         self._stderr: asyncio.Future | None = None
         self._stdout: asyncio.Future | None = None
         self._marker = b""
+        self._out: list[bytes] = []
+        self.restat: bytes | None = None  # after send: push.sh's records of the paths it touched
 
     async def open(
         self,
@@ -74,8 +83,10 @@ class PushSession:
         manifest_path: str,
         hash_paths: list[str] | None,
         lock_wait_s: float,
+        known: str = "",
     ) -> RemoteState:
-        """Start remote/push.sh; it takes the destination's lock (waiting up to lock_wait_s) and lists."""
+        """Start remote/push.sh; it takes the destination's lock (waiting up to lock_wait_s) and lists
+        (or, when its tree has the token `known`, says so and lists nothing)."""
         marker = "bifrost-end-" + secrets.token_hex(16)
         names = None if hash_paths is None else b"".join(_encode(p) + b"\0" for p in hash_paths)
         self._marker = b"\0" + marker.encode() + b"\0"
@@ -90,6 +101,7 @@ class PushSession:
             max(0, int(lock_wait_s)),
             self.target.python,
             remote.resource("push_helper.py"),
+            known,
         )
         self._proc = proc = await self.target.start(command, stdin=True, bulk=True)
         self._stderr = asyncio.ensure_future(drain(proc.read_stderr, self._err))
@@ -122,7 +134,7 @@ class PushSession:
 
     def _drain_stdout(self) -> None:
         if self._stdout is None and self._proc is not None:
-            self._stdout = asyncio.ensure_future(drain(self._proc.read_stdout, []))
+            self._stdout = asyncio.ensure_future(drain(self._proc.read_stdout, self._out))
 
     async def _read_until(self, marker: bytes) -> bytes:
         assert self._proc is not None
@@ -170,12 +182,19 @@ class PushSession:
         chunks = ByteQueue()
         done = [0]
         total = plan.content_bytes
-        writer = asyncio.ensure_future(asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}))
+        streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
+        raw = streamed >= INFLATE_MIN_BYTES and await asyncio.to_thread(
+            _mostly_stored, root, plan, patches or {}
+        )
+        writer = asyncio.ensure_future(
+            asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}, compress=not raw)
+        )
         sent = 0
         last = 0.0
         try:
-            streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
-            await proc.write_stdin(b"go inflate\n" if streamed >= INFLATE_MIN_BYTES else b"go\n")
+            await proc.write_stdin(
+                b"go raw\n" if raw else b"go inflate\n" if streamed >= INFLATE_MIN_BYTES else b"go\n"
+            )
             try:
                 while (chunk := await chunks.aget()) is not None:
                     await proc.write_stdin(chunk)
@@ -205,6 +224,9 @@ class PushSession:
                 f"push to {self.target.name} failed on the target (exit {status}): {self._tail()}. "
                 "No half-written file was kept."
             )
+        out = b"".join(self._out)
+        if out.startswith(b"U\0") and out.endswith(b"Z\0"):
+            self.restat = out[2:-2]
         if progress is not None:
             try:
                 await progress(total, total)
@@ -232,7 +254,6 @@ class LevelledGzip:
         self._sink = sink
         self._member: gzip.GzipFile | None = None
         self._level: int | None = None
-        self._offset = 0
 
     def use_level(self, level: int) -> None:
         if level != self._level:
@@ -243,11 +264,7 @@ class LevelledGzip:
 
     def write(self, data: bytes) -> int:
         assert self._member is not None
-        self._offset += len(data)
         return self._member.write(data)
-
-    def tell(self) -> int:  # tarfile asks, to pad the archive to whole records
-        return self._offset
 
     def close(self) -> None:
         if self._member is not None:
@@ -267,45 +284,91 @@ def level_for(f: BinaryIO, size: int) -> int:
     )
 
 
+def _mostly_stored(root: Path, plan: Plan, patches: dict[str, Patch]) -> bool:
+    """True when the files that sample as incompressible make RAW_SHARE of the stream."""
+    stored = streamed = 0
+    for entry in plan.files_to_send:
+        patch = patches.get(entry.path)
+        size = entry.size if patch is None else patch.literal_bytes()
+        streamed += size
+        if patch is None and size >= RAW_SAMPLE_MIN_FILE:
+            try:
+                with open(root / entry.path, "rb") as f:
+                    stored += size if level_for(f, size) == 0 else 0
+            except OSError:
+                pass  # write_tar says what is wrong with it
+    return stored >= RAW_SHARE * streamed
+
+
+class RawSink(QueueWriter):
+    """The plain tar's sink: big writes (file data) go to the queue as they are, without a copy."""
+
+    def write(self, data: bytes) -> int:
+        if len(data) >= CHUNK_BYTES:
+            self.flush()
+            self._chunks.put(bytes(data))
+            return len(data)
+        return super().write(data)
+
+
+class _Plain:
+    """LevelledGzip's face without the gzip: a plain tar."""
+
+    def __init__(self, sink: QueueWriter) -> None:
+        self.write = sink.write
+
+    def use_level(self, level: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def write_tar(
-    root: Path, plan: Plan, chunks: ByteQueue, done: list[int], patches: dict[str, Patch] | None = None
+    root: Path,
+    plan: Plan,
+    chunks: ByteQueue,
+    done: list[int],
+    patches: dict[str, Patch] | None = None,
+    *,
+    compress: bool = True,
 ) -> None:
-    """Runs in a worker thread: the gzip'd tar of the plan into `chunks`."""
-    sink = QueueWriter(chunks)
-    gz = LevelledGzip(sink)
+    """Runs in a worker thread: the tar of the plan (gzip'd unless not `compress`) into `chunks`."""
+    sink = QueueWriter(chunks) if compress else RawSink(chunks)
+    gz: LevelledGzip | _Plain = LevelledGzip(sink) if compress else _Plain(sink)
     reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
-        # copybufsize is TarFile's own argument, which typeshed's overloads of open() leave out
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:  # type: ignore[call-overload]
-            for entry in plan.send:
-                info = tarfile.TarInfo("files/" + entry.path)
-                info.mtime = entry.mtime_ns / 1e9
-                if entry.kind == "d":
-                    info.type, info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(info)
-                elif entry.kind == "l":
-                    info.type, info.linkname, info.mode = tarfile.SYMTYPE, entry.link or "", 0o777
-                    tar.addfile(info)
-                else:
-                    info.size = entry.size
-                    info.mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
-                    reading = entry.path
-                    with open(root / entry.path, "rb") as f:
-                        gz.use_level(level_for(f, entry.size))
-                        patch = (patches or {}).get(entry.path)
-                        if patch is None:
-                            tar.addfile(info, CountingReader(f, done))
-                        else:  # the changed blocks only; the target rebuilds the file (ops/push/delta.py)
-                            reader = PatchReader(f, patch, patch.header(info.mode, entry.mtime_ns), done)
-                            info.name, info.size = "delta/" + entry.path, reader.size
-                            tar.addfile(info, reader)
-            gz.use_level(COMPRESS_LEVEL)
-            reading = ""
-            _add_bytes(tar, ".bifrost/delete", _nul_list(plan.delete))
-            _add_bytes(tar, ".bifrost/rmdir", _nul_list(plan.rmdir))
-            _add_bytes(tar, ".bifrost/manifest", _nul_list(plan.manifest))
-            _add_bytes(tar, ".bifrost/complete", b"")  # last: its presence proves the stream is whole
+        tar = PaxWriter(gz)
+        for entry in plan.send:
+            name = "files/" + entry.path
+            if entry.kind == "d":
+                tar.add(name, DIRECTORY, mtime_ns=entry.mtime_ns, mode=0o755)
+            elif entry.kind == "l":
+                tar.add(name, SYMLINK, mtime_ns=entry.mtime_ns, mode=0o777, link=entry.link or "")
+            else:
+                mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
+                reading = entry.path
+                with open(root / entry.path, "rb") as f:
+                    gz.use_level(level_for(f, entry.size))
+                    patch = (patches or {}).get(entry.path)
+                    if patch is None:
+                        reader: CountingReader | PatchReader = CountingReader(f, done)
+                        size = entry.size
+                    else:  # the changed blocks only; the target rebuilds the file (ops/push/delta.py)
+                        reader = PatchReader(f, patch, patch.header(mode, entry.mtime_ns), done)
+                        name, size = "delta/" + entry.path, reader.size
+                    tar.add(name, REGULAR, size=size, mtime_ns=entry.mtime_ns, mode=mode, data=reader)
+        gz.use_level(COMPRESS_LEVEL)
+        reading = ""
+        now = time.time_ns()
+        _add_bytes(tar, ".bifrost/delete", nul_list(plan.delete), now)
+        _add_bytes(tar, ".bifrost/rmdir", nul_list(plan.rmdir), now)
+        if plan.manifest_changed:
+            _add_bytes(tar, ".bifrost/manifest", nul_list(plan.manifest), now)
+        _add_bytes(tar, ".bifrost/touched", b"".join(b"./" + _encode(p) + b"\0" for p in plan.touched), now)
+        _add_bytes(tar, ".bifrost/complete", b"", now)  # last: its presence proves the stream is whole
+        tar.close()
         gz.close()
         sink.close()
     except OSError as exc:
@@ -340,11 +403,9 @@ def _encode(path: str) -> bytes:
     return path.encode("utf-8", "surrogateescape")
 
 
-def _nul_list(paths: list[str]) -> bytes:
+def nul_list(paths: list[str]) -> bytes:
     return b"".join(_encode(p) + b"\0" for p in paths)
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), 0o644, time.time()
-    tar.addfile(info, io.BytesIO(data))
+def _add_bytes(tar: PaxWriter, name: str, data: bytes, mtime_ns: int) -> None:
+    tar.add(name, REGULAR, size=len(data), mtime_ns=mtime_ns, data=io.BytesIO(data))
