@@ -132,12 +132,14 @@ def test_bad_words_on_the_command_line_are_one_sentence(config, tmp_path):
 def test_a_reader_that_leaves_ends_the_command_with_sigpipes_status(config, tmp_path):
     marker = tmp_path / "finished"
     pipeline = (
-        f"{sys.executable} -m mcp_bifrost exec 'yes | head -c 100000000; touch {marker}' "
+        # the sleep: 100 MB may go through before the kill lands on a loaded machine; the command must
+        # still be dead before it could touch the marker
+        f"{sys.executable} -m mcp_bifrost exec 'yes | head -c 100000000; sleep 1; touch {marker}' "
         f'--config {config} -w {tmp_path} </dev/null | head -1; echo "rc=${{PIPESTATUS[0]}}"'
     )
     done = subprocess.run(["bash", "-c", pipeline], capture_output=True, text=True, timeout=60)
     assert done.stdout.splitlines() == ["y", "rc=141"] and "Traceback" not in done.stderr, (
         done.stdout + done.stderr
     )
-    time.sleep(1)
+    time.sleep(3)
     assert not marker.exists()  # the command was killed, not left writing to nobody
