@@ -46,7 +46,8 @@ from gpu_harness.outcome import (
     Report,
     StageError,
 )
-from gpu_harness.problem import Case, combine_seed, load_problem
+from gpu_harness.problem import Case, combine_seed
+from gpu_harness.problem_loader import load_problem
 from gpu_harness.remote import RemoteCandidate
 from gpu_harness.state import EvalState
 from gpu_harness.timekeeping import (

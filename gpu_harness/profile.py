@@ -198,7 +198,7 @@ def run_marked(problem_path: str, what: str, info_path: str | None) -> int:
     import torch
 
     from gpu_harness.outcome import CandidateFailure, HarnessError
-    from gpu_harness.problem import load_problem
+    from gpu_harness.problem_loader import load_problem
 
     info: dict[str, Any] = {}
     reaper.become_subreaper()  # a stray holding ncu's output pipes would keep the profile waiting
