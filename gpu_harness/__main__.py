@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         code = serve_forever(timeout_s=args.timeout, spares=args.spares)
         sys.stdout.flush()
         os._exit(code)  # frozen imports: skip the teardown (and nanobind's leak report at exit)
-    from gpu_harness.confine import kill_descendants_on_signals
+    from gpu_harness.reaper import kill_descendants_on_signals
     from gpu_harness.worker import non_dumpable, run_isolated, warm_imports
 
     non_dumpable()

@@ -4,6 +4,7 @@ roofline.py), release what it held, and re-check correctness on fresh inputs."""
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 import torch
@@ -158,3 +159,23 @@ def _tensors(tree: Any) -> list[torch.Tensor]:
     from gpu_harness.check import tensor_leaves
 
     return tensor_leaves(tree)
+
+
+def overall_score(timed: list[TimingResult], ranking: str) -> dict[str, Any] | None:
+    """The problem's ranking (task.yml `ranking_by`: last, mean or geometric mean) over the timed
+    cases, as GPU MODE's leaderboard combines them."""
+    if not timed:
+        return None
+    cand = [t.candidate.median_ms for t in timed]
+    ref = [t.reference.median_ms for t in timed]
+    combine = {
+        "last": lambda xs: xs[-1],
+        "mean": statistics.fmean,
+        "geom": lambda xs: math.exp(statistics.fmean(math.log(max(x, 1e-12)) for x in xs)),
+    }[ranking]
+    return {
+        "ranking_by": ranking,
+        "candidate_ms": combine(cand),
+        "reference_ms": combine(ref),
+        "speedup": combine(ref) / combine(cand) if combine(cand) > 0 else None,
+    }

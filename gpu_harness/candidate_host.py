@@ -25,7 +25,8 @@ from gpu_harness.check import tensor_leaves
 from gpu_harness.clocks import ColdCache
 from gpu_harness.guard import PATCH_WATCH, cuda_synchronize
 from gpu_harness.outcome import STAGE_RUN, CandidateFailure
-from gpu_harness.problem import classify_exception, load_problem
+from gpu_harness.problem import classify_exception
+from gpu_harness.problem_loader import load_problem
 
 EXIT_OK = 0
 JSON_SCALARS = (bool, int, float, str, type(None))

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from gpu_harness import confine
+from gpu_harness import confine, reaper
 from gpu_harness.channel import close_other_fds, socket_pair
 
 
@@ -28,7 +28,7 @@ def spawn(setup: Callable[[], confine.Isolation] | None = None) -> tuple[int, so
         code = 70
         try:
             judge_sock.close()
-            confine.die_with_parent()  # a judge killed outright takes its candidate along
+            reaper.die_with_parent()  # a judge killed outright takes its candidate along
             close_other_fds({cand_sock.fileno()})
             isolation = setup() if setup is not None else confine.Isolation()
             _send_first(cand_sock, isolation.to_json())

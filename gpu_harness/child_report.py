@@ -7,7 +7,7 @@ import os
 import signal
 from typing import IO, Any
 
-from gpu_harness import confine
+from gpu_harness import confine, reaper
 from gpu_harness.outcome import (
     KIND_CRASHED,
     KIND_DEADLINE,
@@ -29,7 +29,7 @@ CHILD_EXIT_OK = 0
 CAPTURE_TAIL_CHARS = 4000
 
 
-def isolation_of(frames: list[dict[str, Any]], sweep: confine.Sweep) -> dict[str, Any]:
+def isolation_of(frames: list[dict[str, Any]], sweep: reaper.Sweep) -> dict[str, Any]:
     """The child's account of its confinement (its first frame), and the parent's own: whether it is
     the subreaper its strays re-parent to, and what its sweep after the evaluation found."""
     told = next((f["isolation"] for f in frames if isinstance(f.get("isolation"), dict)), None)
@@ -38,7 +38,7 @@ def isolation_of(frames: list[dict[str, Any]], sweep: confine.Sweep) -> dict[str
         isolation["why"].append("the evaluation ended before its child said what confined it")
     else:
         isolation.update({k: v for k, v in told.items() if k in isolation})
-    isolation["subreaper"] = confine.is_subreaper()
+    isolation["subreaper"] = reaper.is_subreaper()
     if not isolation["subreaper"]:
         isolation["why"].append("not a child subreaper: detached processes of the candidate may outlive it")
     isolation["strays_killed"], isolation["survivors"] = sweep.killed, sweep.survivors

@@ -16,7 +16,6 @@ import math
 import os
 import signal
 import socket
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +25,11 @@ import torch
 
 from gpu_harness import buffers, guard, memory
 from gpu_harness import plan as timeplan
-from gpu_harness.benchmark import recheck, time_benchmark
+from gpu_harness.benchmark import overall_score, recheck, time_benchmark
 from gpu_harness.correctness import check_case
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, COMPILE_FREE_S, DEFAULT_DEADLINE_S, Deadline
 from gpu_harness.guard import perf_counter_ns
+from gpu_harness.info import device_facts
 from gpu_harness.outcome import (
     KIND_DEADLINE,
     KIND_NOT_TIMED,
@@ -46,7 +46,8 @@ from gpu_harness.outcome import (
     Report,
     StageError,
 )
-from gpu_harness.problem import Case, combine_seed, load_problem
+from gpu_harness.problem import Case, combine_seed
+from gpu_harness.problem_loader import load_problem
 from gpu_harness.remote import RemoteCandidate
 from gpu_harness.state import EvalState
 from gpu_harness.timekeeping import (
@@ -109,7 +110,7 @@ def evaluate(
             os.environ.setdefault("TRITON_INTERPRET", "1")  # Triton candidates run interpreted on CPU
             torch.set_num_threads(CPU_THREADS)  # the candidate's process does the same
         report.problem_format = problem.format
-        report.device = device_info(problem.device)
+        report.device = device_facts(problem.device)
         free, total = memory.free_bytes(problem.device, (overrides or {}).get("memory_bytes"))
         report.memory = {
             "free_bytes": free,
@@ -276,7 +277,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
         ev.on_case({"case": dataclasses.asdict(report.cases[-1])})
         memory.release(ev.problem.device)
         progress(ev, timing_estimate(ev, case), f"after timing {case.name}")
-    score(ev)
+    ev.report.score = overall_score(ev.report.timing, ev.problem.ranking_by)
     host_clock_note(ev)
 
 
@@ -363,26 +364,6 @@ def wanted_deadline(ev: EvalState) -> int:
     return max(suggest(ev.deadline.seconds - ev.compile_excluded_s), planned)
 
 
-def score(ev: EvalState) -> None:
-    timed = ev.report.timing
-    if not timed:
-        return
-    cand = [t.candidate.median_ms for t in timed]
-    ref = [t.reference.median_ms for t in timed]
-    ranking = ev.problem.ranking_by
-    combine = {
-        "last": lambda xs: xs[-1],
-        "mean": statistics.fmean,
-        "geom": lambda xs: math.exp(statistics.fmean(math.log(max(x, 1e-12)) for x in xs)),
-    }[ranking]
-    ev.report.score = {
-        "ranking_by": ranking,
-        "candidate_ms": combine(cand),
-        "reference_ms": combine(ref),
-        "speedup": combine(ref) / combine(cand) if combine(cand) > 0 else None,
-    }
-
-
 def host_clock_note(ev: EvalState) -> None:
     if not ev.on_gpu and ev.report.timing:
         ev.report.add_note(
@@ -390,18 +371,3 @@ def host_clock_note(ev: EvalState) -> None:
             "no CUDA device: times are host-clock times of CPU execution "
             "(Triton through TRITON_INTERPRET=1), not GPU kernel times",
         )
-
-
-def device_info(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {"type": device.type, "torch": torch.__version__}
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(
-            name=props.name,
-            sm_count=props.multi_processor_count,
-            l2_bytes=int(getattr(props, "L2_cache_size", 0)),
-            memory_bytes=props.total_memory,
-        )
-    else:
-        info.update(name="cpu", triton_interpret=os.environ.get("TRITON_INTERPRET") == "1")
-    return info

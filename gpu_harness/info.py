@@ -96,3 +96,21 @@ def collect() -> dict[str, Any]:
         doc["ncu"] = {"path": path, "version": version.splitlines()[-1] if version else None}
     doc["triton_interpret"] = os.environ.get("TRITON_INTERPRET") == "1"
     return doc
+
+
+def device_facts(device: Any) -> dict[str, Any]:
+    """The report's `device`: what the evaluation ran on (torch is the caller's, already imported)."""
+    import torch
+
+    info: dict[str, Any] = {"type": device.type, "torch": torch.__version__}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(
+            name=props.name,
+            sm_count=props.multi_processor_count,
+            l2_bytes=int(getattr(props, "L2_cache_size", 0)),
+            memory_bytes=props.total_memory,
+        )
+    else:
+        info.update(name="cpu", triton_interpret=os.environ.get("TRITON_INTERPRET") == "1")
+    return info

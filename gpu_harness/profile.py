@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gpu_harness import SCHEMA_VERSION, __version__, confine
+from gpu_harness import SCHEMA_VERSION, __version__, reaper
 from gpu_harness.info import ncu_path
 
 DEFAULT_SECTIONS = (
@@ -143,13 +143,13 @@ def profile(
                 cmd, capture_output=True, text=True, timeout=max(1.0, deadline - time.monotonic())
             )
         except subprocess.TimeoutExpired as exc:
-            confine.kill_descendants()
+            reaper.kill_descendants()
             return error_doc(
                 KIND_PROFILE_FAILED,
                 f"ncu did not finish within {timeout_s:g} s ({side})",
                 stderr_tail=str(exc.stderr or "")[-TAIL_CHARS:],
             )
-        confine.kill_descendants()
+        reaper.kill_descendants()
         output = (done.stdout or "") + (done.stderr or "")
         if COUNTER_PERMISSION in output:
             return error_doc(KIND_NO_COUNTER_PERMISSION, NO_PERMISSION, stderr_tail=output)
@@ -198,10 +198,10 @@ def run_marked(problem_path: str, what: str, info_path: str | None) -> int:
     import torch
 
     from gpu_harness.outcome import CandidateFailure, HarnessError
-    from gpu_harness.problem import load_problem
+    from gpu_harness.problem_loader import load_problem
 
     info: dict[str, Any] = {}
-    confine.become_subreaper()  # a stray holding ncu's output pipes would keep the profile waiting
+    reaper.become_subreaper()  # a stray holding ncu's output pipes would keep the profile waiting
     try:
         problem = load_problem(problem_path)
         if problem.device.type != "cuda":
@@ -229,7 +229,7 @@ def run_marked(problem_path: str, what: str, info_path: str | None) -> int:
         }
     except Exception as exc:  # noqa: BLE001 - the candidate's failure is the answer
         info["error"] = {"stage": "run", "kind": "exception", "message": f"{type(exc).__name__}: {exc}"}
-    confine.kill_descendants()
+    reaper.kill_descendants()
     if info_path:
         Path(info_path).write_text(json.dumps(info, default=str))
     return 1 if info.get("error") else 0
@@ -276,8 +276,8 @@ def add_parsers(sub) -> None:
 def run(args) -> int:
     if args.command == "profile-run":
         return run_marked(args.problem, args.what, args.info)
-    confine.become_subreaper()  # what a candidate detaches under ncu re-parents here and is swept
-    confine.kill_descendants_on_signals()
+    reaper.become_subreaper()  # what a candidate detaches under ncu re-parents here and is swept
+    reaper.kill_descendants_on_signals()
     doc = profile(
         args.problem,
         args.candidate,

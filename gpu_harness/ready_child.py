@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from gpu_harness import candidate_process, confine
+from gpu_harness import candidate_process, confine, reaper
 from gpu_harness.child_report import CHILD_EXIT_OK, isolation_of, read_tail, report_from
 from gpu_harness.deadline import DEFAULT_TIMEOUT_S
 from gpu_harness.frames import Channel, planned_timeout, read_frames, read_job
@@ -76,8 +76,8 @@ class ReadyChild:
     def __init__(self):
         self.used = False
         self.nonce = os.urandom(16).hex()
-        confine.become_subreaper()  # the candidate's detached processes re-parent to us if the child dies
-        self.elders = confine.descendants()  # ours before this child: never swept with it
+        reaper.become_subreaper()  # the candidate's detached processes re-parent to us if the child dies
+        self.elders = reaper.descendants()  # ours before this child: never swept with it
         self.scratch = tempfile.mkdtemp(prefix="gpu_harness-scratch-")
         self.result_r, result_w = os.pipe()
         job_r, self.job_w = os.pipe()
@@ -94,7 +94,7 @@ class ReadyChild:
                 os.close(self.job_w)
                 for fd in _PARENT_ENDS:  # another ready child's pipe ends: its EOF must not wait for us
                     os.close(fd)
-                confine.die_with_parent()  # a worker killed outright takes the evaluation along
+                reaper.die_with_parent()  # a worker killed outright takes the evaluation along
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.dup2(self.out_file.fileno(), 1)
@@ -172,7 +172,7 @@ class ReadyChild:
             kill_group(self.pid)
         _, status = os.waitpid(self.pid, 0)
         # strays of a child that died or was killed
-        sweep = confine.kill_descendants(exclude=[*self.elders, *spares])
+        sweep = reaper.kill_descendants(exclude=[*self.elders, *spares])
         _close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
         report = report_from(frames, shell, status, timed_out, timeout)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterable
 from typing import IO, Any
 
-from gpu_harness import SCHEMA_VERSION, confine
+from gpu_harness import SCHEMA_VERSION, reaper
 from gpu_harness.deadline import COMPILE_ALLOWANCE_S, DEFAULT_DEADLINE_S, DEFAULT_TIMEOUT_S, resolve
 from gpu_harness.frames import jsonable
 from gpu_harness.outcome import (
@@ -147,7 +147,7 @@ def serve(
     idle CUDA contexts, which the ready event, ping and every report's `memory` state."""
     non_dumpable()
     warm = warm_imports(freeze=True)
-    confine.kill_descendants_on_signals()  # job_cancel's TERM: evaluations and their strays go first
+    reaper.kill_descendants_on_signals()  # job_cancel's TERM: evaluations and their strays go first
     pool = SparePool(default_spares() if spares is None else spares)
 
     def answer(doc: dict[str, Any]) -> None:
@@ -192,7 +192,7 @@ def serve(
             )
         elif op == "shutdown":
             pool.discard()
-            confine.kill_descendants()
+            reaper.kill_descendants()
             answer({"schema": SCHEMA_VERSION, "id": rid, "bye": True})
             return 0
         elif op == "info":
@@ -210,7 +210,7 @@ def serve(
         else:
             answer(_bad_request(rid, f"unknown op {op!r}: use smoke, info, ping or shutdown"))
     pool.discard()
-    confine.kill_descendants()
+    reaper.kill_descendants()
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from gpu_harness.problem import load_problem  # noqa: E402
+from gpu_harness.problem_loader import load_problem  # noqa: E402
 
 
 def main(problem_path, candidate_path, case_name, calls):

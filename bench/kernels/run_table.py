@@ -91,7 +91,7 @@ def case_work(problem_dir: Path) -> dict[str, dict[str, float]]:
     A reference's own bytes_moved(data) wins; otherwise inputs + outputs, an output written into an
     input buffer counted once (the harness's rule)."""
     from gpu_harness.check import shares_memory, tensor_leaves
-    from gpu_harness.problem import load_problem
+    from gpu_harness.problem_loader import load_problem
 
     problem = load_problem(problem_dir)
     module = problem._reference()

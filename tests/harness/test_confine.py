@@ -19,7 +19,7 @@ HAS_LANDLOCK = confine.landlock_abi() > 0
 
 
 def run_script(body: str, **env: str) -> dict:
-    script = "import json, os, sys, time\nfrom gpu_harness import confine\n" + textwrap.dedent(body)
+    script = "import json, os, sys, time\nfrom gpu_harness import confine, reaper\n" + textwrap.dedent(body)
     done = subprocess.run(
         [sys.executable, "-c", script],
         cwd=REPO,
@@ -61,10 +61,10 @@ def test_a_subreaper_finds_and_kills_a_double_forked_setsid_grandchild():
     result = run_script(
         DETACH
         + """
-confine.become_subreaper()
+reaper.become_subreaper()
 pid = detach()
-found = pid in confine.descendants()
-sweep = confine.kill_descendants()
+found = pid in reaper.descendants()
+sweep = reaper.kill_descendants()
 print(json.dumps({"found": found, "killed": sweep.killed, "survivors": sweep.survivors, "alive": alive(pid)}))
 """
     )
@@ -77,7 +77,7 @@ def test_without_a_subreaper_the_grandchild_escapes_the_tree():
         DETACH
         + """
 pid = detach()
-found = pid in confine.descendants()
+found = pid in reaper.descendants()
 os.kill(pid, 9)
 print(json.dumps({"found": found}))
 """
@@ -89,13 +89,13 @@ def test_kill_descendants_spares_the_excluded_and_their_children():
     result = run_script(
         DETACH
         + """
-confine.become_subreaper()
+reaper.become_subreaper()
 keep = os.fork()
 if keep == 0:
     time.sleep(600)
     os._exit(0)
 stray = detach()
-sweep = confine.kill_descendants(exclude=[keep])
+sweep = reaper.kill_descendants(exclude=[keep])
 print(json.dumps({"keep": alive(keep), "stray": alive(stray), "killed": sweep.killed}))
 os.kill(keep, 9)
 """

@@ -5,7 +5,8 @@ import pytest
 from conftest import FIXTURES, KERNELS, cpu_only, gpu, smoke
 
 from gpu_harness.outcome import EXIT_HARNESS_ERROR, EXIT_NOT_RUN, EXIT_PASSED
-from gpu_harness.problem import FORMAT_GPUMODE, FORMAT_KERNELBENCH, load_problem
+from gpu_harness.problem import FORMAT_GPUMODE, FORMAT_KERNELBENCH
+from gpu_harness.problem_loader import load_problem
 
 KB = FIXTURES / "kernelbench"
 ROWSUM = FIXTURES / "gpumode" / "rowsum_py"

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gpu_harness.problem import load_problem
+from gpu_harness.problem_loader import load_problem
 from tests.kernels.library import KERNELS, PROBLEMS
 
 

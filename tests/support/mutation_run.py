@@ -628,15 +628,15 @@ MUTATIONS = [
     Mutation(
         "jail: the worker is no subreaper",
         "gpu_harness/ready_child.py",
-        "        confine.become_subreaper()  # the candidate's",
+        "        reaper.become_subreaper()  # the candidate's",
         "        pass  #",
         (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
     ),
     Mutation(
         "jail: no sweep after an evaluation",
         "gpu_harness/ready_child.py",
-        "        sweep = confine.kill_descendants(exclude=[*self.elders, *spares])",
-        "        sweep = confine.Sweep()",
+        "        sweep = reaper.kill_descendants(exclude=[*self.elders, *spares])",
+        "        sweep = reaper.Sweep()",
         (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
     ),
     Mutation(
@@ -649,7 +649,7 @@ MUTATIONS = [
     Mutation(
         "jail: TERM kills the worker but not its evaluation",
         "gpu_harness/worker.py",
-        "    confine.kill_descendants_on_signals()",
+        "    reaper.kill_descendants_on_signals()",
         "    pass  #",
         (JAIL + "::test_a_cancelled_worker_takes_its_evaluation_and_strays_with_it",),
     ),
@@ -663,7 +663,7 @@ MUTATIONS = [
     Mutation(
         "jail: the evaluation child outlives a killed worker",
         "gpu_harness/ready_child.py",
-        "                confine.die_with_parent()",
+        "                reaper.die_with_parent()",
         "                pass  #",
         (JAIL + "::test_a_one_shot_smoke_killed_outright_leaves_no_process",),
     ),
@@ -701,7 +701,7 @@ MUTATIONS = [
     Mutation(
         "jail (client): a fan-out's workers die on cancel but their evaluations do not",
         "gpu_harness/worker.py",
-        "    confine.kill_descendants_on_signals()",
+        "    reaper.kill_descendants_on_signals()",
         "    pass  #",
         (
             "tests/loop/test_jail_loop.py::test_cancelling_a_fan_out_kills_the_strays_of_its_candidates",
@@ -753,7 +753,7 @@ MUTATIONS = [
     Mutation(
         "judge: the candidate's process outlives a judge killed outright",
         "gpu_harness/candidate_process.py",
-        "            confine.die_with_parent()  # a judge killed",
+        "            reaper.die_with_parent()  # a judge killed",
         "            pass  #",
         (JAIL + "::test_a_one_shot_smoke_killed_outright_leaves_no_process",),
     ),
