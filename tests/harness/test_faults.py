@@ -132,7 +132,12 @@ def test_a_worker_with_spares_keeps_them_ready_and_a_childs_sweep_never_kills_th
         answer = worker.request(op="smoke", problem=str(VECTORADD), candidate=str(HONEST), mode="test")
         assert answer["passed"], answer["error"]
         assert second not in worker.request(op="ping")["ready_children"]
+        worker.proc.stdin.write('{"op": "shutdown"}\n')
+        worker.proc.stdin.flush()
+        assert worker.proc.wait(timeout=30) == 0  # every spare ended: none waits on another's pipe
     finally:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
         worker.close()
 
 

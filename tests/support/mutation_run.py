@@ -31,6 +31,24 @@ PLAN = "tests/harness/test_time_plan.py"
 API = "tests/api/test_api.py"
 MUTATIONS = [
     Mutation(
+        "worker: a child's sweep kills the other ready children",
+        "gpu_harness/ready_child.py",
+        "        sweep = reaper.kill_descendants(exclude=[*self.elders, *spares])",
+        "        sweep = reaper.kill_descendants(exclude=[*self.elders])",
+        (
+            "tests/harness/test_faults.py::test_a_worker_with_spares_keeps_them_ready_and_a_childs_sweep_never_kills_them",
+        ),
+    ),
+    Mutation(
+        "worker: a later ready child keeps an earlier one's job pipe open (shutdown waits for ever)",
+        "gpu_harness/ready_child.py",
+        "                for fd in _PARENT_ENDS:",
+        "                for fd in ():",
+        (
+            "tests/harness/test_faults.py::test_a_worker_with_spares_keeps_them_ready_and_a_childs_sweep_never_kills_them",
+        ),
+    ),
+    Mutation(
         "jail: the candidate's own /proc/<pid>/task not writable (CUDA's start-up fails with 304)",
         "gpu_harness/confine.py",
         'ALWAYS_WRITABLE = ("/dev", "/proc/self/task")',
