@@ -3,6 +3,9 @@
 # confinement breaks CUDA, Triton or nvcc, nothing else is worth the device time), then the parts of
 # gpu_suite.sh named on the command line. Logs are packed into $OUT/session.tgz (the device returns at
 # most 8 files). Usage: OUT=/dir bash bench/harness/gpu_session.sh judge real latency ...
+# The whole run owed to issues 18, 25 and 21 item 4 (one device call, under 10 minutes):
+#   JUDGE_TIMEOUT=160 REAL_TIMEOUT=160 REAL_ARGS="--planned --budget 145" LATENCY_TIMEOUT=100 \
+#     TESTS_PATHS=tests/harness/test_time_plan.py bash bench/harness/gpu_session.sh info judge real tests latency
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 2
 OUT="${OUT:?set OUT}"
