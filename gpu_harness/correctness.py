@@ -19,9 +19,9 @@ import torch
 from gpu_harness import check, guard
 from gpu_harness.check import clone_tree, same_bits, scrub, tensor_leaves
 from gpu_harness.guard import perf_counter_ns
+from gpu_harness.hand_back import Opaque
 from gpu_harness.outcome import STAGE_CHECK, STAGE_RUN, STAGE_SETUP, CaseResult, Comparison
 from gpu_harness.problem import Case
-from gpu_harness.remote import Opaque
 from gpu_harness.state import EvalState
 
 PROBE_SEED_OFFSET = 104729

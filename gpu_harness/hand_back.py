@@ -10,10 +10,21 @@ from typing import Any
 
 import torch
 
-from gpu_harness.arena import DTYPES, Arena, align
+from gpu_harness import guard
+from gpu_harness.arena import DTYPES, Arena, ArenaError, align
 from gpu_harness.check import tensor_leaves
 
 JSON_SCALARS = (bool, int, float, str, type(None))
+
+
+class Opaque:
+    """An output leaf that was neither a tensor nor a plain value: only its type's name came back."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
 
 
 def hand_back(out: Any, ret: Any, arenas: dict[int, Arena], sync: Callable[[], None]) -> dict[str, Any]:
@@ -111,3 +122,42 @@ def _tensor_descs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if doc["k"] == "dict":
         return [d for _, item in doc["items"] for d in _tensor_descs(item)]
     return []
+
+
+def rebuild(
+    doc: Any, view_of: Callable[..., torch.Tensor], device_type: str, on_flag: Callable[[str, str], None]
+) -> Any:
+    """The judge's side: the output tree from its description, every tensor a view of an arena (`view_of`:
+    the judge's pool, which checks the bounds); anything unreadable becomes an Opaque leaf and a flag."""
+    if not isinstance(doc, dict):
+        return Opaque("malformed output")
+    kind = doc.get("k")
+    if kind == "tuple":
+        return tuple(rebuild(x, view_of, device_type, on_flag) for x in doc.get("items", []))
+    if kind == "list":
+        return [rebuild(x, view_of, device_type, on_flag) for x in doc.get("items", [])]
+    if kind == "dict":
+        return {k: rebuild(v, view_of, device_type, on_flag) for k, v in doc.get("items", [])}
+    if kind == "value":
+        return doc.get("v")
+    if kind == "tensor":
+        try:
+            view = view_of(
+                int(doc["arena"]),
+                int(doc["offset"]),
+                DTYPES[str(doc["dtype"])],
+                tuple(int(s) for s in doc["shape"]),
+                tuple(int(s) for s in doc["stride"]),
+            )
+        except (ArenaError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+            on_flag(
+                guard.FLAG_ODD_OUTPUT_STORAGE,
+                f"an output leaf that is not in memory the harness can read ({exc})",
+            )
+            return Opaque("unreadable tensor")
+        if doc.get("device") != device_type:
+            return view.to(str(doc.get("device")) if doc.get("device") in ("cpu", "cuda") else "meta")
+        return view
+    if kind == "lazy":
+        return Opaque(str(doc.get("type")))
+    return Opaque(str(doc.get("type", "unknown")))

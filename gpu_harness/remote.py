@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from gpu_harness import guard
-from gpu_harness.arena import DTYPES, ArenaError, ArenaPool, TensorRef
+from gpu_harness.arena import ArenaPool, TensorRef
 from gpu_harness.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -31,6 +31,7 @@ from gpu_harness.channel import (
 )
 from gpu_harness.check import clone_tree, map_tensors, poison, tensor_leaves
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
+from gpu_harness.hand_back import rebuild
 from gpu_harness.outcome import (
     HARNESS_KINDS,
     KIND_CRASHED,
@@ -51,16 +52,6 @@ RET_SLACK_BYTES = 1 << 20
 # The judge gives up on a call this long before the worker's hard kill, so that it still writes the report.
 KILL_MARGIN_S = 1.0
 COPY_ESTIMATES = 3
-
-
-class Opaque:
-    """An output leaf that was neither a tensor nor a plain value: only its type's name came back."""
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-
-    def __repr__(self) -> str:
-        return f"<{self.type_name}>"
 
 
 class RemoteCandidate:
@@ -130,19 +121,7 @@ class RemoteCandidate:
         return answer
 
     def _died(self, stage: str) -> CandidateFailure:
-        status = self.reap()
-        if status is not None and os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
-            return CandidateFailure(stage, kind, f"the candidate's process died at stage {stage} with {name}")
-        code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else status
-        return CandidateFailure(
-            stage,
-            KIND_CRASHED,
-            f"the candidate's process exited with status {code} at stage "
-            f"{stage} without an answer (the candidate called exit?)",
-        )
+        return _death(self.reap(), stage)
 
     def reap(self, block: bool = True) -> int | None:
         if self.status is None:
@@ -254,38 +233,7 @@ class RemoteCandidate:
 
     def rebuild(self, doc: Any) -> Any:
         """The output tree, every tensor a view of an arena (bounds checked here, by the judge)."""
-        if not isinstance(doc, dict):
-            return Opaque("malformed output")
-        kind = doc.get("k")
-        if kind == "tuple":
-            return tuple(self.rebuild(x) for x in doc.get("items", []))
-        if kind == "list":
-            return [self.rebuild(x) for x in doc.get("items", [])]
-        if kind == "dict":
-            return {k: self.rebuild(v) for k, v in doc.get("items", [])}
-        if kind == "value":
-            return doc.get("v")
-        if kind == "tensor":
-            try:
-                view = self.pool.view(
-                    int(doc["arena"]),
-                    int(doc["offset"]),
-                    DTYPES[str(doc["dtype"])],
-                    tuple(int(s) for s in doc["shape"]),
-                    tuple(int(s) for s in doc["stride"]),
-                )
-            except (ArenaError, KeyError, TypeError, ValueError, RuntimeError) as exc:
-                self.on_flag(
-                    guard.FLAG_ODD_OUTPUT_STORAGE,
-                    f"an output leaf that is not in memory the harness can read ({exc})",
-                )
-                return Opaque("unreadable tensor")
-            if doc.get("device") != self.device.type:
-                return view.to(str(doc.get("device")) if doc.get("device") in ("cpu", "cuda") else "meta")
-            return view
-        if kind == "lazy":
-            return Opaque(str(doc.get("type")))
-        return Opaque(str(doc.get("type", "unknown")))
+        return rebuild(doc, self.pool.view, self.device.type, self.on_flag)
 
     def ownership(self, views: Any) -> dict[str, Any]:
         return self.request({"op": "ownership", "set": self.set_of(views)})
@@ -349,6 +297,22 @@ class RemoteCandidate:
             )
         region = self.pool.alloc(nbytes)
         return (region.arena, region.offset, region.nbytes)
+
+
+def _death(status: int | None, stage: str) -> CandidateFailure:
+    """Why the candidate's process gave no answer, from how it ended."""
+    if status is not None and os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
+        return CandidateFailure(stage, kind, f"the candidate's process died at stage {stage} with {name}")
+    code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else status
+    return CandidateFailure(
+        stage,
+        KIND_CRASHED,
+        f"the candidate's process exited with status {code} at stage "
+        f"{stage} without an answer (the candidate called exit?)",
+    )
 
 
 class _Placed:
