@@ -784,10 +784,10 @@ async def test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal(t
 
 async def test_a_stream_of_mostly_incompressible_data_goes_as_a_plain_tar(target, tmp_path, monkeypatch):
     """Weights and archives: no gzip on either side ("go raw"); the text beside them travels too."""
-    from mcp_bifrost.ops.push import stream
+    from mcp_bifrost.ops.push import compression, stream
 
     monkeypatch.setattr(stream, "INFLATE_MIN_BYTES", 0)
-    monkeypatch.setattr(stream, "RAW_SAMPLE_MIN_FILE", 100_000)
+    monkeypatch.setattr(compression, "RAW_SAMPLE_MIN_FILE", 100_000)
     ws = make_workspace(tmp_path)
     write(ws, "data/weights.bin", os.urandom(3 << 20))
     first = await push(target, ws)

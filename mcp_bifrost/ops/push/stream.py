@@ -21,45 +21,38 @@ into an empty destination, renames the staged folder: no link, no unlink of thou
 from __future__ import annotations
 
 import asyncio
-import gzip
 import io
 import logging
 import secrets
 import time
-import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from mcp_bifrost import remote
 from mcp_bifrost.errors import ConnectionLost, TransferError, TransferIncomplete, error_for_exit
+from mcp_bifrost.ops.push.compression import (
+    COMPRESS_LEVEL,
+    LevelledGzip,
+    Plain,
+    RawSink,
+    level_for,
+    mostly_stored,
+)
 from mcp_bifrost.ops.push.delta import Patch, PatchReader, parse_blocks
 from mcp_bifrost.ops.push.paxwrite import DIRECTORY, REGULAR, SYMLINK, PaxWriter
 from mcp_bifrost.ops.push.plan import Plan
 from mcp_bifrost.ops.push.remote_tree import RemoteState, parse_listing
 from mcp_bifrost.ops.remote_command import drain
-from mcp_bifrost.ops.tarstream import CHUNK_BYTES, ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
+from mcp_bifrost.ops.tarstream import ByteQueue, CountingReader, PipeAborted, QueueWriter, settle
 from mcp_bifrost.targets.base import Process, Target
 
 Progress = Callable[[int, int], Awaitable[None]]
 log = logging.getLogger(__name__)
 
-# Level 1 packs source text ~3.5x at five times the speed of level 6 (measured: 72 vs 14 MB/s).
-COMPRESS_LEVEL = 1
-# Data that does not shrink (weights, archives) is stored instead: zlib level 1 crawls over it
-# (28 MB/s measured) for nothing. A file is judged by how well its first SAMPLE_BYTES pack.
-SAMPLE_BYTES = 16384
-SAMPLE_MIN_FILE = 65536  # smaller files are packed at COMPRESS_LEVEL without a test
-INCOMPRESSIBLE_RATIO = 0.9
 PROGRESS_INTERVAL_S = 0.1
 # From this much content on, the target inflates with python's zlib instead of GNU gzip: 0.22 s against
 # 2.0 s for 512 MiB of stored data, but python takes 15-60 ms to start where gzip takes 3 (measured).
 INFLATE_MIN_BYTES = 32 << 20
-# A big stream that is nearly all incompressible (weights, archives) goes as a plain tar ("go raw"):
-# no gzip framing and CRC here, no inflating process there. Judged by sampling the files of at least
-# RAW_SAMPLE_MIN_FILE; text then travels unpacked, a few per cent of such a stream.
-RAW_SHARE = 0.9
-RAW_SAMPLE_MIN_FILE = 1 << 20
 
 
 class PushSession:
@@ -184,7 +177,7 @@ class PushSession:
         total = plan.content_bytes
         streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
         raw = streamed >= INFLATE_MIN_BYTES and await asyncio.to_thread(
-            _mostly_stored, root, plan, patches or {}
+            mostly_stored, root, plan, patches or {}
         )
         writer = asyncio.ensure_future(
             asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}, compress=not raw)
@@ -243,87 +236,6 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-class LevelledGzip:
-    """A gzip stream of several members, so that each file is packed at the level that pays.
-
-    `gzip -d` (and so `tar -xz`) reads concatenated members as one stream (RFC 1952, 2.2). A new
-    member starts only when the level changes, so runs of text share one dictionary.
-    """
-
-    def __init__(self, sink: QueueWriter) -> None:
-        self._sink = sink
-        self._member: gzip.GzipFile | None = None
-        self._level: int | None = None
-
-    def use_level(self, level: int) -> None:
-        if level != self._level:
-            if self._member is not None:
-                self._member.close()  # writes the member's trailer; the sink stays open
-            self._member = gzip.GzipFile(fileobj=self._sink, mode="wb", compresslevel=level, mtime=0)
-            self._level = level
-
-    def write(self, data: bytes) -> int:
-        assert self._member is not None
-        return self._member.write(data)
-
-    def close(self) -> None:
-        if self._member is not None:
-            self._member.close()
-
-
-def level_for(f: BinaryIO, size: int) -> int:
-    """COMPRESS_LEVEL, or 0 (stored) for a file whose first bytes do not shrink."""
-    if size < SAMPLE_MIN_FILE:
-        return COMPRESS_LEVEL
-    sample = f.read(SAMPLE_BYTES)
-    f.seek(0)
-    return (
-        0
-        if len(zlib.compress(sample, COMPRESS_LEVEL)) > INCOMPRESSIBLE_RATIO * len(sample)
-        else COMPRESS_LEVEL
-    )
-
-
-def _mostly_stored(root: Path, plan: Plan, patches: dict[str, Patch]) -> bool:
-    """True when the files that sample as incompressible make RAW_SHARE of the stream."""
-    stored = streamed = 0
-    for entry in plan.files_to_send:
-        patch = patches.get(entry.path)
-        size = entry.size if patch is None else patch.literal_bytes()
-        streamed += size
-        if patch is None and size >= RAW_SAMPLE_MIN_FILE:
-            try:
-                with open(root / entry.path, "rb") as f:
-                    stored += size if level_for(f, size) == 0 else 0
-            except OSError:
-                pass  # write_tar says what is wrong with it
-    return stored >= RAW_SHARE * streamed
-
-
-class RawSink(QueueWriter):
-    """The plain tar's sink: big writes (file data) go to the queue as they are, without a copy."""
-
-    def write(self, data: bytes) -> int:
-        if len(data) >= CHUNK_BYTES:
-            self.flush()
-            self._chunks.put(bytes(data))
-            return len(data)
-        return super().write(data)
-
-
-class _Plain:
-    """LevelledGzip's face without the gzip: a plain tar."""
-
-    def __init__(self, sink: QueueWriter) -> None:
-        self.write = sink.write
-
-    def use_level(self, level: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def write_tar(
     root: Path,
     plan: Plan,
@@ -335,7 +247,7 @@ def write_tar(
 ) -> None:
     """Runs in a worker thread: the tar of the plan (gzip'd unless not `compress`) into `chunks`."""
     sink = QueueWriter(chunks) if compress else RawSink(chunks)
-    gz: LevelledGzip | _Plain = LevelledGzip(sink) if compress else _Plain(sink)
+    gz: LevelledGzip | Plain = LevelledGzip(sink) if compress else Plain(sink)
     reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
