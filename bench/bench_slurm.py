@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mcp_bifrost.app import Bifrost  # noqa: E402
 from mcp_bifrost.config import Config  # noqa: E402
 from mcp_bifrost.requests import ExecRequest  # noqa: E402
-from tests.support.slurm import start_slurm  # noqa: E402
+from tests.support.slurm import slurm_target, start_slurm  # noqa: E402
 
 CANDIDATE = "python3 -c 'import time; time.sleep(1.0); print({score})'"
 
@@ -53,16 +53,7 @@ def config(cluster, workdir: str, kind: str = "slurm", **slurm) -> Config:
                 },
             }
         )
-    target = {
-        "kind": "slurm",
-        "host": f"{login.user}@127.0.0.1:{login.port}",
-        "identity_file": str(login.client_key),
-        "known_hosts": str(login.known_hosts),
-        "workdir": workdir,
-        "partition": cluster.partition,
-        "gres": "gpu:1",
-        **slurm,
-    }
+    target = slurm_target(cluster, workdir, **slurm)
     return Config.model_validate({"default_target": "cluster", "targets": {"cluster": target}})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -33,11 +34,11 @@ def _blocking(method: Callable[Concatenate[GPU, P], Awaitable[T]]) -> Callable[C
     return call
 
 
-class _ClosedOnExit:
+class _ClosedOnExit(ABC):
     """`with x:` closes x on the way out."""
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> Self:
         return self

@@ -1,6 +1,7 @@
 """Break the code on purpose, one mutation at a time, and see which test notices (tests/MUTATIONS.md).
 
 Run: PYTHONPATH=$PWD python -m tests.support.mutation_run [NAME...]
+After moving code: ... mutation_run --refresh-table (the table's path:line column follows the snippets).
 Each mutation replaces one exact snippet in one file, runs the tests that should catch it (stopping
 at the first failure), and restores the file. A mutation whose snippet is gone (the code moved) is
 reported as such, never silently counted as caught.
@@ -1121,12 +1122,37 @@ def run(m: Mutation) -> str:
     )
 
 
+def where(m: Mutation) -> str:
+    """path:line of the mutation's snippet, or a line saying it is gone (the code moved)."""
+    text = (ROOT / m.path).read_text()
+    if m.old not in text:
+        return f"{m.path}: snippet gone"
+    return m.path + ":" + str(1 + text.split(m.old)[0].count("\n"))
+
+
+def refresh_table(table: Path = ROOT / "tests" / "MUTATIONS.md") -> list[str]:
+    """Point every row of the table named like a mutation here at its snippet's line now (code moves
+    under refactors); returns the mutations whose snippet no longer applies."""
+    by_name = {m.name: m for m in MUTATIONS}
+    rows = table.read_text().split("\n")
+    for k, row in enumerate(rows):
+        cells = row.split(" | ")
+        if row.startswith("| ") and len(cells) > 2 and cells[0][2:] in by_name:
+            cells[1] = where(by_name[cells[0][2:]])
+            rows[k] = " | ".join(cells)
+    table.write_text("\n".join(rows))
+    return [m.name for m in MUTATIONS if m.old not in (ROOT / m.path).read_text()]
+
+
 def main(names: list[str]) -> None:
+    if names == ["--refresh-table"]:
+        gone = refresh_table()
+        print("snippets gone:", gone or "none")
+        raise SystemExit(1 if gone else 0)
     for m in MUTATIONS:
         if names and not any(n in m.name for n in names):
             continue
-        line = m.path + ":" + str(1 + (ROOT / m.path).read_text().split(m.old)[0].count("\n"))
-        print(f"| {m.name} | {line} | {run(m)} |", flush=True)
+        print(f"| {m.name} | {where(m)} | {run(m)} |", flush=True)
 
 
 if __name__ == "__main__":

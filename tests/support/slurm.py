@@ -104,6 +104,22 @@ class SlurmCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def slurm_target(cluster: SlurmCluster, workdir: str, **slurm: object) -> dict[str, object]:
+    """A `kind: slurm` target for this cluster's login node, as a config's `targets` entry."""
+    login = cluster.login
+    assert login is not None
+    return {
+        "kind": "slurm",
+        "host": f"{login.user}@127.0.0.1:{login.port}",
+        "identity_file": str(login.client_key),
+        "known_hosts": str(login.known_hosts),
+        "workdir": workdir,
+        "partition": cluster.partition,
+        "gres": "gpu:1",
+        **slurm,
+    }
+
+
 def _me() -> str:
     return subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
 

@@ -19,24 +19,13 @@ from mcp_bifrost.errors import SlurmError, SlurmLaunchFailed
 from mcp_bifrost.models import JobInfo
 from mcp_bifrost.requests import ExecRequest
 from tests.conftest import make_workdir
-from tests.support.slurm import SlurmCluster
+from tests.support.slurm import SlurmCluster, slurm_target
 
 pytestmark = pytest.mark.anyio
 
 
 def cluster_config(cluster: SlurmCluster, workdir: str, **slurm) -> Config:
-    login = cluster.login
-    assert login is not None
-    target = {
-        "kind": "slurm",
-        "host": f"{login.user}@127.0.0.1:{login.port}",
-        "identity_file": str(login.client_key),
-        "known_hosts": str(login.known_hosts),
-        "workdir": workdir,
-        "partition": cluster.partition,
-        "gres": "gpu:1",
-        **slurm,
-    }
+    target = slurm_target(cluster, workdir, **slurm)
     return Config.model_validate(
         {
             "default_target": "cluster",
