@@ -77,6 +77,11 @@ TEMP_VARS = ("TMPDIR", "TEMP", "TMP")
 # fails with error 304 (cudaErrorOperatingSystem) where Landlock refuses it. Resolved by the process
 # that confines itself, the rule covers its own threads only (their files are its own).
 ALWAYS_WRITABLE = ("/dev", "/proc/self/task")
+# A Landlock rule names an inode, and procfs makes a new inode each time it looks a pid's folder up
+# again: once the kernel prunes the cached entry (memory pressure; `drop_caches` shows it), the rule
+# would no longer match and CUDA's next thread could not name itself. An fd held open for the
+# process's life keeps the entry, and so the inode, in place.
+_PINNED: list[int] = []
 
 
 def cache_root() -> Path:
@@ -191,7 +196,10 @@ def _landlock(abi: int, writable: list[str], scoped: bool = True) -> str:
                 ):
                     return f"landlock_add_rule({path}) failed: {os.strerror(ctypes.get_errno())}"
             finally:
-                os.close(fd)
+                if path.startswith("/proc/"):
+                    _PINNED.append(fd)
+                else:
+                    os.close(fd)
         if _libc.syscall(ctypes.c_long(numbers[2]), ctypes.c_int(ruleset), ctypes.c_uint32(0)) < 0:
             return f"landlock_restrict_self failed: {os.strerror(ctypes.get_errno())}"
     finally:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 from conftest import REPO, gpu
@@ -155,6 +156,81 @@ def test_the_host_can_turn_confinement_off_and_the_record_says_so():
     assert result["outside"] == "written" and result["inet"] == "opened"
     assert iso["landlock_abi"] == 0 and not iso["network_blocked"]
     assert any("GPU_HARNESS_CONFINE=0" in why for why in iso["why"]), iso
+
+
+PRUNE_ROUNDS = 15
+PRUNE_PROCESSES = 8
+NAMES_THREADS = f"""
+ROUNDS = {PRUNE_ROUNDS}
+import json, os, sys, tempfile, threading
+from gpu_harness import confine
+
+
+def name_a_thread():
+    seen = []
+
+    def name():
+        try:
+            with open(f"/proc/self/task/{{threading.get_native_id()}}/comm", "w") as comm:
+                comm.write("cuda-like")
+            seen.append("named")
+        except OSError as exc:
+            seen.append(exc.strerror)
+
+    thread = threading.Thread(target=name)
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+confine.confine_candidate(tempfile.mkdtemp())
+seen = [name_a_thread()]
+for _ in range(ROUNDS):
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test has dropped the kernel's cached folder entries meanwhile
+    seen.append(name_a_thread())
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(not HAS_LANDLOCK, reason="this kernel has no Landlock: nothing refuses the writes")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="dropping the kernel's dentry cache needs root (CI runs as root)"
+)
+def test_a_confined_process_still_names_new_threads_after_the_kernel_prunes_procs_cache():
+    """The rule that lets CUDA name its threads names /proc/<pid>/task's inode; procfs makes a new one
+    when its cached entry is pruned (memory pressure on a busy GPU host), and then every later thread
+    of CUDA's was refused (EACCES, then error 304) until the harness kept that entry pinned. Whether a
+    drop prunes a given process's entry is chance (about half of them within the rounds here), so
+    several processes go through the rounds side by side."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", NAMES_THREADS],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        for _ in range(PRUNE_PROCESSES)
+    ]
+    try:
+        for _ in range(PRUNE_ROUNDS):
+            for proc in procs:
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            with open("/proc/sys/vm/drop_caches", "w") as caches:
+                caches.write("2")  # reclaimable dentries and inodes: what memory pressure prunes
+            time.sleep(0.05)  # the pruned entries are freed after an RCU grace period
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        seen = [json.loads(proc.stdout.readline()) for proc in procs if proc.stdout is not None]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert seen == [["named"] * (PRUNE_ROUNDS + 1)] * PRUNE_PROCESSES, seen
 
 
 def test_a_confined_process_cannot_use_ptrace_at_all():

@@ -57,6 +57,15 @@ MUTATIONS = [
         (JAIL + "::test_a_confined_candidate_names_its_own_threads_as_cudas_start_up_does",),
     ),
     Mutation(
+        "jail: the /proc/self/task rule's folder not pinned (a pruned entry comes back a stranger: 304 later)",
+        "gpu_harness/confine.py",
+        '                if path.startswith("/proc/"):',
+        "                if False:",
+        (
+            "tests/harness/test_confine.py::test_a_confined_process_still_names_new_threads_after_the_kernel_prunes_procs_cache",
+        ),
+    ),
+    Mutation(
         "push: type conflicts resolved by removal",
         "mcp_bifrost/ops/push/plan.py",
         "            if why:\n",
