@@ -82,6 +82,15 @@ ALWAYS_WRITABLE = ("/dev", "/proc/self/task")
 # would no longer match and CUDA's next thread could not name itself. An fd held open for the
 # process's life keeps the entry, and so the inode, in place.
 _PINNED: list[int] = []
+# A host that runs the CUDA MPS daemon: every CUDA client opens the named pipes in its folder for
+# writing, so without it CUDA cannot start at all (its Unix permissions still say who may).
+MPS_PIPE_VAR, MPS_PIPE_DEFAULT = "CUDA_MPS_PIPE_DIRECTORY", "/tmp/nvidia-mps"
+
+
+def cuda_service_folders() -> list[str]:
+    """Folders outside scratch that CUDA itself must write on this host (the MPS pipes, if any)."""
+    mps = os.environ.get(MPS_PIPE_VAR) or MPS_PIPE_DEFAULT
+    return [mps] if os.path.isdir(mps) else []
 
 
 def cache_root() -> Path:
@@ -274,7 +283,8 @@ def confine_candidate(
     sockets outside the domain stay allowed (the judge, which must be able to kill its candidate)."""
     iso = Isolation()  # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
     folders = apply_environment(candidate_environment(scratch_dir))
-    folders += [path for path in (*ALWAYS_WRITABLE, *writable) if path not in folders]
+    extra = (*ALWAYS_WRITABLE, *cuda_service_folders(), *writable)
+    folders += [path for path in extra if path not in folders]
     if os.environ.get(CONFINE_ENV, "1") == "0":
         iso.why.append(f"confinement turned off on this host ({CONFINE_ENV}=0)")
         return iso

@@ -146,6 +146,32 @@ def test_a_confined_process_writes_only_its_scratch_folder_and_opens_no_inet_soc
     assert iso["landlock_abi"] >= 1 and not any("Landlock" in why for why in iso["why"]), iso
 
 
+MPS_CLIENT = """
+import tempfile
+pipe = os.path.join(os.environ["CUDA_MPS_PIPE_DIRECTORY"], "control")
+reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)  # the daemon's end
+iso = confine.confine_candidate(tempfile.mkdtemp())
+try:
+    os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+    opened = "opened"
+except OSError as exc:
+    opened = exc.strerror
+print(json.dumps({"iso": iso.to_json(), "control": opened}))
+"""
+
+
+@pytest.mark.skipif(not HAS_LANDLOCK, reason="this kernel has no Landlock: nothing refuses the writes")
+def test_a_confined_process_can_reach_the_cuda_mps_daemons_pipes(tmp_path):
+    """Where the host runs CUDA MPS, every CUDA client writes to the daemon's named pipes; refused,
+    CUDA would not start in the candidate's process or the judge."""
+    pipes = tmp_path / "nvidia-mps"
+    pipes.mkdir()
+    os.mkfifo(pipes / "control")
+    result = run_script(MPS_CLIENT, CUDA_MPS_PIPE_DIRECTORY=str(pipes))
+    assert result["control"] == "opened", result
+    assert str(pipes) in result["iso"]["writable"], result["iso"]
+
+
 def test_the_host_can_turn_confinement_off_and_the_record_says_so():
     probe = REPO / "JAIL_UNIT_PROBE"
     try:

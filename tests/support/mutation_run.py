@@ -66,6 +66,13 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "jail: the CUDA MPS daemon's pipes not writable (CUDA cannot start where the host runs MPS)",
+        "gpu_harness/confine.py",
+        "    extra = (*ALWAYS_WRITABLE, *cuda_service_folders(), *writable)",
+        "    extra = (*ALWAYS_WRITABLE, *writable)",
+        ("tests/harness/test_confine.py::test_a_confined_process_can_reach_the_cuda_mps_daemons_pipes",),
+    ),
+    Mutation(
         "push: type conflicts resolved by removal",
         "mcp_bifrost/ops/push/plan.py",
         "            if why:\n",
