@@ -277,31 +277,20 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
         return await call(ctx, lambda gpu: gpu.problems())
 
-    @server.resource(
-        "bifrost://guide/problem-format",
-        name="problem-format guide",
-        mime_type="text/markdown",
-        description="How problems and candidates are written (GPU MODE and KernelBench formats)",
-    )
+    # (a resource's description is its reader's docstring, as a tool's is)
+    @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown")
     def problem_format() -> str:
+        """How problems and candidates are written (GPU MODE and KernelBench formats)"""
         return guide_text(server_app())
 
-    @server.resource(
-        "bifrost://problems",
-        name="problems",
-        mime_type="application/json",
-        description="The problems in the workspace, as the `problems` tool lists them",
-    )
+    @server.resource("bifrost://problems", name="problems", mime_type="application/json")
     async def problem_list() -> str:
+        """The problems in the workspace, as the `problems` tool lists them"""
         return (await server_app().problems()).model_dump_json(indent=1)
 
-    @server.resource(
-        "bifrost://reports/last",
-        name="last report",
-        mime_type="application/json",
-        description="The last smoke test or profile this server produced",
-    )
+    @server.resource("bifrost://reports/last", name="last report", mime_type="application/json")
     def last_report() -> str:
+        """The last smoke test or profile this server produced"""
         report = server_app().last_report
         return (
             report.model_dump_json(indent=1)
