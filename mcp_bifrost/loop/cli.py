@@ -162,13 +162,12 @@ def register(
     out: Console,
     err: Console,
     run: Callable[..., Any],
-    config_of: Callable[..., Any],
     ConfigOpt: Any,
     TargetOpt: Any,
     WorkspaceOpt: Any,
 ) -> None:
-    """Add the loop's commands to the CLI; the CLI passes its runner and option types (no import up),
-    so both share one way of running."""
+    """Add the loop's commands to the CLI; the CLI passes its runner (`run(config_path, workspace,
+    work)`) and option types (no import up), so both share one way of running."""
 
     def show(report: Any, as_json: bool, printer: Callable[[Console, Any], None]) -> None:
         """The report as JSON (--json) or printed for a person."""
@@ -207,7 +206,7 @@ def register(
                 err.print(f"[dim]{line}[/dim]")
 
             fan = run(
-                config_of(config),
+                config,
                 workspace,
                 lambda b: b.run_smoke_tests(
                     problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done
@@ -216,7 +215,7 @@ def register(
             show(fan, as_json, print_fanout)
             raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
         report = run(
-            config_of(config),
+            config,
             workspace,
             lambda b: b.run_smoke_test(
                 problem,
@@ -252,7 +251,7 @@ def register(
     ) -> None:
         """Profile one call of CANDIDATE with Nsight Compute on a target, summarised per kernel."""
         report = run(
-            config_of(config),
+            config,
             workspace,
             lambda b: b.profile_ncu(
                 problem,
@@ -283,7 +282,7 @@ def register(
             report = await b.history(problem, limit=limit)
             return report, (await b.history_plot(problem) if plot else None)
 
-        report, png = run(config_of(config), workspace, work)
+        report, png = run(config, workspace, work)
         if png is not None and plot is not None:
             plot.write_bytes(png)
             err.print(f"plot written to {plot}")
@@ -296,5 +295,5 @@ def register(
         config: ConfigOpt = None,
     ) -> None:
         """Kernel problems in the workspace, with their sizes and example candidates."""
-        report = run(config_of(config), workspace, lambda b: b.problems())
+        report = run(config, workspace, lambda b: b.problems())
         show(report, as_json, print_problems)
