@@ -71,7 +71,6 @@ def exec_cmd(
                 cwd=cwd,
                 timeout_s=timeout,
                 background=background,
-                use_budget=False,
                 tee=tee,
             ),
         )

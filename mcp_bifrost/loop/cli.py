@@ -225,7 +225,6 @@ def register(
                 push=push,
                 timeout_s=timeout,
                 progress=_progress(err),
-                use_budget=False,
             ),
         )
         show(report, as_json, print_smoke)
@@ -262,7 +261,6 @@ def register(
                 launch_count=launch_count,
                 baseline=baseline,
                 progress=_progress(err),
-                use_budget=False,
             ),
         )
         show(report, as_json, print_profile)
