@@ -176,6 +176,18 @@ def register(
         else:
             printer(out, report)
 
+    def run_shown(
+        config: Path | None,
+        workspace: Path,
+        as_json: bool,
+        printer: Callable[[Console, Any], None],
+        work: Callable[[Any], Awaitable[Any]],
+    ) -> Any:
+        """Run one API call and show its report (`show`); returns the report."""
+        report = run(config, workspace, work)
+        show(report, as_json, printer)
+        return report
+
     @app.command()
     def smoke(
         problem: Annotated[
@@ -205,18 +217,21 @@ def register(
             async def done(k: int, total: int, line: str) -> None:
                 err.print(f"[dim]{line}[/dim]")
 
-            fan = run(
+            fan = run_shown(
                 config,
                 workspace,
+                as_json,
+                print_fanout,
                 lambda b: b.run_smoke_tests(
                     problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done
                 ),
             )
-            show(fan, as_json, print_fanout)
             raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
-        report = run(
+        report = run_shown(
             config,
             workspace,
+            as_json,
+            print_smoke,
             lambda b: b.run_smoke_test(
                 problem,
                 candidates[0],
@@ -227,7 +242,6 @@ def register(
                 progress=_progress(err),
             ),
         )
-        show(report, as_json, print_smoke)
         raise typer.Exit(0 if report.passed else 1)
 
     @app.command()
@@ -249,9 +263,11 @@ def register(
         config: ConfigOpt = None,
     ) -> None:
         """Profile one call of CANDIDATE with Nsight Compute on a target, summarised per kernel."""
-        report = run(
+        run_shown(
             config,
             workspace,
+            as_json,
+            print_profile,
             lambda b: b.profile_ncu(
                 problem,
                 candidate,
@@ -263,7 +279,6 @@ def register(
                 progress=_progress(err),
             ),
         )
-        show(report, as_json, print_profile)
 
     @app.command()
     def history(
@@ -293,5 +308,4 @@ def register(
         config: ConfigOpt = None,
     ) -> None:
         """Kernel problems in the workspace, with their sizes and example candidates."""
-        report = run(config, workspace, lambda b: b.problems())
-        show(report, as_json, print_problems)
+        run_shown(config, workspace, as_json, print_problems, lambda b: b.problems())
