@@ -100,7 +100,7 @@ def client_config_cmd(
 @app.command("targets")
 def targets_cmd(config: ConfigOpt = None, json_out: JsonOpt = False) -> None:
     """List targets with their health (reachable, python, torch, CUDA, GPUs, ncu, missing tools)."""
-    report = _run(_config(config), Path("."), lambda b: b.targets())
+    report = _run(config, Path("."), lambda b: b.targets())
     if json_out:
         _print_json(report)
     else:
@@ -173,7 +173,7 @@ def demo(workspace: WorkspaceOpt = Path("."), config: ConfigOpt = None) -> None:
 
 from mcp_bifrost.loop import cli as cli_loop  # noqa: E402  (the kernel-loop commands: smoke, profile, history, problems)
 
-cli_loop.register(app, out, err, _run, _config, ConfigOpt, TargetOpt, WorkspaceOpt)
+cli_loop.register(app, out, err, _run, ConfigOpt, TargetOpt, WorkspaceOpt)
 
 
 def main() -> None:  # pragma: no cover

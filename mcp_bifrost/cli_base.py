@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -76,8 +77,8 @@ def _check_argv(argv: list[str]) -> None:
             raise typer.Exit(2) from None
 
 
-def _print_json(result: BaseModel | list[BaseModel]) -> None:
-    if isinstance(result, list):
+def _print_json(result: BaseModel | Sequence[BaseModel]) -> None:
+    if not isinstance(result, BaseModel):
         sys.stdout.write("[" + ",\n".join(r.model_dump_json(indent=2) for r in result) + "]\n")
     else:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
@@ -110,11 +111,13 @@ def _config(path: Path | None) -> Config:
         raise typer.Exit(2) from None
 
 
-def _run(config: Config, workspace: Path, work) -> Any:
-    """Run one async operation against a fresh API client; our errors print as one line, exit 1."""
+def _run(config: Path | None, workspace: Path, work: Callable[[GPU], Awaitable[T]]) -> T:
+    """Run one async operation against a fresh API client made from the config file `config` (a broken
+    one exits 2); our errors print as one line, exit 1."""
+    loaded = _config(config)
 
-    async def main() -> Any:
-        async with GPU(config, workspace, audit=False, words=Words.CLI) as gpu:
+    async def main() -> T:
+        async with GPU(loaded, workspace, audit=False, words=Words.CLI) as gpu:
             return await work(gpu)
 
     try:

@@ -15,7 +15,6 @@ from mcp_bifrost.cli_base import (
     JsonOpt,
     TargetOpt,
     WorkspaceOpt,
-    _config,
     _error,
     _print_json,
     _print_table,
@@ -58,14 +57,13 @@ def exec_cmd(
 ) -> None:
     """Run a command on a target, its output streamed as it comes; exits as a shell would: the command's
     code, 124 when it timed out, 125 when it never started."""
-    cfg = _config(config)
     piped = _piped_stdin() if stdin else None
     if piped:
         command = with_stdin(command, piped)
     tee = None if json_out or background else _stream
     try:
         result = _run(
-            cfg,
+            config,
             workspace,
             lambda b: b.exec(
                 command,
@@ -73,7 +71,6 @@ def exec_cmd(
                 cwd=cwd,
                 timeout_s=timeout,
                 background=background,
-                use_budget=False,
                 tee=tee,
             ),
         )
@@ -143,7 +140,7 @@ def _transfer(verb: str, config: Path | None, workspace: Path, call) -> Any:
     """Run a push or copy_files (`call(gpu, update)`) with a progress bar fed by its byte callback."""
     stop_bar, update = _progress_bar(verb)
     try:
-        return _run(_config(config), workspace, lambda b: call(b, update))
+        return _run(config, workspace, lambda b: call(b, update))
     finally:
         stop_bar()
 
@@ -283,7 +280,7 @@ def jobs_list(
     target: TargetOpt = None, limit: int = 20, config: ConfigOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Recent jobs on a target, newest first."""
-    found = _run(_config(config), Path("."), lambda b: b.list_jobs(target=target, limit=limit))
+    found = _run(config, Path("."), lambda b: b.list_jobs(target=target, limit=limit))
     if json_out:
         _print_json(found)
         return
@@ -315,7 +312,7 @@ def jobs_status(
     job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
 ) -> None:
     """State of one job (JSON; with a terminal, the times are also shown as local dates)."""
-    info = _run(_config(config), Path("."), lambda b: b.job_status(job_id, target=target))
+    info = _run(config, Path("."), lambda b: b.job_status(job_id, target=target))
     _print_json(info)
     if not json_out and out.is_terminal:
         err.print(
@@ -334,7 +331,7 @@ def jobs_logs(
     json_out: JsonOpt = False,
 ) -> None:
     """Last lines of a job's stdout and stderr."""
-    logs = _run(_config(config), Path("."), lambda b: b.job_logs(job_id, tail_lines=tail, target=target))
+    logs = _run(config, Path("."), lambda b: b.job_logs(job_id, tail_lines=tail, target=target))
     if json_out:
         _print_json(logs)
         return
@@ -347,4 +344,4 @@ def jobs_cancel(
     job_id: str, target: JobTargetOpt = None, config: ConfigOpt = None, json_out: JsonOpt = False
 ) -> None:
     """Stop a job (TERM, then KILL its process group); prints the result as JSON."""
-    _print_json(_run(_config(config), Path("."), lambda b: b.job_cancel(job_id, target=target)))
+    _print_json(_run(config, Path("."), lambda b: b.job_cancel(job_id, target=target)))

@@ -37,7 +37,7 @@ from mcp_bifrost.models import (
     PushResult,
     TargetsReport,
 )
-from mcp_bifrost.tool_hints import TargetArg, acts, reads
+from mcp_bifrost.tool_hints import TargetArg, acts, api_arguments, reads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")  # what one API call returns: a model, or a plot's bytes
@@ -208,25 +208,14 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         """Run a shell command in the workspace on a target (a GPU host). Returns the exit code, stdout
         and stderr (head+tail within a cap, with full byte counts), duration and timed_out. A command
         still running after the call budget (~45 s) continues as a job: its job_id is returned."""
+        asked = api_arguments(exec_, locals())
 
         async def progress(elapsed: float, line: str) -> None:
             await ctx.report_progress(
                 elapsed, None, f"{elapsed:.0f} s: {line}" if line else f"{elapsed:.0f} s"
             )
 
-        return await call(
-            ctx,
-            lambda gpu: gpu.exec(
-                command,
-                target=target,
-                cwd=cwd,
-                timeout_s=timeout_s,
-                env=env,
-                background=background,
-                use_budget=True,
-                progress=progress,
-            ),
-        )
+        return await call(ctx, lambda gpu: gpu.exec(**asked, use_budget=True, progress=progress))
 
     @server.tool(annotations=reads("State of a job", open_world=True))
     async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
@@ -293,18 +282,8 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
         files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
         compressed tar stream; uncommitted edits are included. Run it before exec/run_smoke_test."""
-        return await call(
-            ctx,
-            lambda gpu: gpu.push(
-                target=target,
-                local_dir=local_dir,
-                remote_dir=remote_dir,
-                delete=delete,
-                checksum=checksum,
-                dry_run=dry_run,
-                progress=byte_progress(ctx, "sent"),
-            ),
-        )
+        asked = api_arguments(push, locals())
+        return await call(ctx, lambda gpu: gpu.push(**asked, progress=byte_progress(ctx, "sent")))
 
     @server.tool(annotations=acts("Fetch files from a target", destructive=False))
     async def copy_files(

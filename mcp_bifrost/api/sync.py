@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # (typing.Self is 3.11+; annotations here are never evaluated)
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Callable[..., object])
 P = ParamSpec("P")
 
 
@@ -29,9 +31,32 @@ def _blocking(method: Callable[Concatenate[GPU, P], Awaitable[T]]) -> Callable[C
     def call(self: GPUSync, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._wait(lambda: method(self._gpu, *args, **kwargs))
 
-    call.__name__ = call.__qualname__ = method.__name__
-    call.__doc__ = method.__doc__
-    return call
+    return _twin_of(method, call, method.__doc__)
+
+
+def _iterating(
+    method: Callable[Concatenate[GPU, P], ExecStream],
+) -> Callable[Concatenate[GPUSync, P], SyncExecStream]:
+    """GPU's streaming method as GPUSync's (same name and arguments): its lines as a plain iterator."""
+
+    def lines(self: GPUSync, *args: P.args, **kwargs: P.kwargs) -> SyncExecStream:
+        return SyncExecStream(self, method(self._gpu, *args, **kwargs))
+
+    name = method.__name__
+    doc = f"GPU.{name}, as a plain iterator of OutputLine: `for line in gpu.{name}(c)`."
+    return _twin_of(method, lines, doc, returns="SyncExecStream")
+
+
+def _twin_of(method: Callable[..., object], twin: C, doc: str | None, returns: str | None = None) -> C:
+    """`twin` named as GPU's `method`, with its docstring and, for help() and IDEs, its signature (the
+    return type `returns` where the twin's differs)."""
+    twin.__name__ = twin.__qualname__ = method.__name__
+    twin.__doc__ = doc
+    signature = inspect.signature(method)
+    if returns is not None:
+        signature = signature.replace(return_annotation=returns)
+    twin.__signature__ = signature  # type: ignore[attr-defined]  # (inspect reads it)
+    return twin
 
 
 class _ClosedOnExit(ABC):
@@ -117,19 +142,7 @@ class GPUSync(_ClosedOnExit):
     history_plot = _blocking(GPU.history_plot)
     problems = _blocking(GPU.problems)
 
-    def exec_stream(
-        self,
-        command: str,
-        *,
-        target: str | None = None,
-        cwd: str | None = None,
-        timeout_s: float | None = None,
-        env: dict[str, str] | None = None,
-    ) -> SyncExecStream:
-        """GPU.exec_stream, as a plain iterator of OutputLine: `for line in gpu.exec_stream(c)`."""
-        return SyncExecStream(
-            self, self._gpu.exec_stream(command, target=target, cwd=cwd, timeout_s=timeout_s, env=env)
-        )
+    exec_stream = _iterating(GPU.exec_stream)
 
     @property
     def config(self) -> Config:

@@ -162,13 +162,12 @@ def register(
     out: Console,
     err: Console,
     run: Callable[..., Any],
-    config_of: Callable[..., Any],
     ConfigOpt: Any,
     TargetOpt: Any,
     WorkspaceOpt: Any,
 ) -> None:
-    """Add the loop's commands to the CLI; the CLI passes its runner and option types (no import up),
-    so both share one way of running."""
+    """Add the loop's commands to the CLI; the CLI passes its runner (`run(config_path, workspace,
+    work)`) and option types (no import up), so both share one way of running."""
 
     def show(report: Any, as_json: bool, printer: Callable[[Console, Any], None]) -> None:
         """The report as JSON (--json) or printed for a person."""
@@ -176,6 +175,18 @@ def register(
             sys.stdout.write(report.model_dump_json(indent=2) + "\n")
         else:
             printer(out, report)
+
+    def run_shown(
+        config: Path | None,
+        workspace: Path,
+        as_json: bool,
+        printer: Callable[[Console, Any], None],
+        work: Callable[[Any], Awaitable[Any]],
+    ) -> Any:
+        """Run one API call and show its report (`show`); returns the report."""
+        report = run(config, workspace, work)
+        show(report, as_json, printer)
+        return report
 
     @app.command()
     def smoke(
@@ -206,18 +217,21 @@ def register(
             async def done(k: int, total: int, line: str) -> None:
                 err.print(f"[dim]{line}[/dim]")
 
-            fan = run(
-                config_of(config),
+            fan = run_shown(
+                config,
                 workspace,
+                as_json,
+                print_fanout,
                 lambda b: b.run_smoke_tests(
                     problem, candidates, target=target, mode=mode, push=push, timeout_s=timeout, progress=done
                 ),
             )
-            show(fan, as_json, print_fanout)
             raise typer.Exit(0 if not (fan.failed or fan.not_run) else 1)
-        report = run(
-            config_of(config),
+        report = run_shown(
+            config,
             workspace,
+            as_json,
+            print_smoke,
             lambda b: b.run_smoke_test(
                 problem,
                 candidates[0],
@@ -226,10 +240,8 @@ def register(
                 push=push,
                 timeout_s=timeout,
                 progress=_progress(err),
-                use_budget=False,
             ),
         )
-        show(report, as_json, print_smoke)
         raise typer.Exit(0 if report.passed else 1)
 
     @app.command()
@@ -251,9 +263,11 @@ def register(
         config: ConfigOpt = None,
     ) -> None:
         """Profile one call of CANDIDATE with Nsight Compute on a target, summarised per kernel."""
-        report = run(
-            config_of(config),
+        run_shown(
+            config,
             workspace,
+            as_json,
+            print_profile,
             lambda b: b.profile_ncu(
                 problem,
                 candidate,
@@ -263,10 +277,8 @@ def register(
                 launch_count=launch_count,
                 baseline=baseline,
                 progress=_progress(err),
-                use_budget=False,
             ),
         )
-        show(report, as_json, print_profile)
 
     @app.command()
     def history(
@@ -283,7 +295,7 @@ def register(
             report = await b.history(problem, limit=limit)
             return report, (await b.history_plot(problem) if plot else None)
 
-        report, png = run(config_of(config), workspace, work)
+        report, png = run(config, workspace, work)
         if png is not None and plot is not None:
             plot.write_bytes(png)
             err.print(f"plot written to {plot}")
@@ -296,5 +308,4 @@ def register(
         config: ConfigOpt = None,
     ) -> None:
         """Kernel problems in the workspace, with their sizes and example candidates."""
-        report = run(config_of(config), workspace, lambda b: b.problems())
-        show(report, as_json, print_problems)
+        run_shown(config, workspace, as_json, print_problems, lambda b: b.problems())

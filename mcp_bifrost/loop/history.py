@@ -50,6 +50,7 @@ _COLUMNS = (
     "id, time, kind, problem, candidate, candidate_sha256, target, gpu, passed, status,"
     " candidate_us, speedup, flags, summary, project"
 )
+_FIELDS = [c.strip() for c in _COLUMNS.split(",")]  # each column is named as HistoryEntry's field
 
 
 def default_path() -> Path:
@@ -238,40 +239,9 @@ def _key(problem: str) -> str:
 
 
 def _entry(row: tuple[Any, ...]) -> HistoryEntry:
-    (
-        id_,
-        time,
-        kind,
-        problem,
-        candidate,
-        sha,
-        target,
-        gpu,
-        passed,
-        status,
-        cand_us,
-        speedup,
-        flags,
-        summary,
-        project,
-    ) = row
-    return HistoryEntry(
-        id=id_,
-        time=time,
-        kind=kind,
-        problem=problem,
-        candidate=candidate,
-        candidate_sha256=sha,
-        target=target,
-        gpu=gpu,
-        passed=bool(passed),
-        status=status,
-        candidate_us=cand_us,
-        speedup=speedup,
-        flags=json.loads(flags),
-        summary=summary,
-        project=project,
-    )
+    """A row of _COLUMNS as an entry: SQLite's integer `passed` as a bool, the flags' JSON as a list."""
+    entry = dict(zip(_FIELDS, row))
+    return HistoryEntry(**{**entry, "passed": bool(entry["passed"]), "flags": json.loads(entry["flags"])})
 
 
 def table(entries: list[HistoryEntry]) -> str:

@@ -17,7 +17,7 @@ from mcp.types import CallToolResult, ContentBlock, ImageContent, TextContent
 from pydantic import BaseModel, Field
 
 from mcp_bifrost.models import HistoryReport, ProblemsReport, ProfileReport, SmokeOutcome, SmokeReport
-from mcp_bifrost.tool_hints import TargetArg, acts, reads
+from mcp_bifrost.tool_hints import TargetArg, acts, api_arguments, reads
 
 INSTRUCTIONS = """
 The kernel loop (GPU kernels on a remote GPU you cannot see):
@@ -146,9 +146,11 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
         of the passing ones by speedup, `failed` apart, `gpus` each ran on; progress says "k/N done".
         A fan-out past the call budget continues as one job too (status="running", job_id): job_status's
         `report` is the whole fan-out report once every candidate is done; job_cancel stops them all."""
+        asked = api_arguments(run_smoke_test, locals())
         if (candidate is None) == (candidates is None):
             raise ToolError("give exactly one of `candidate` (one path) or `candidates` (a list of paths)")
         if candidates is not None:
+            del asked["candidate"]
             last = [0.0]
 
             async def fan_progress(done: int, total: int, line: str) -> None:
@@ -156,31 +158,12 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
                 await ctx.report_progress(last[0], total, line)
 
             report: BaseModel = await call(
-                ctx,
-                lambda gpu: gpu.run_smoke_tests(
-                    problem,
-                    candidates,
-                    target=target,
-                    mode=mode,
-                    push=push,
-                    timeout_s=timeout_s,
-                    progress=fan_progress,
-                    use_budget=True,
-                ),
+                ctx, lambda gpu: gpu.run_smoke_tests(**asked, progress=fan_progress, use_budget=True)
             )
         else:
+            del asked["candidates"]
             report = await call(
-                ctx,
-                lambda gpu: gpu.run_smoke_test(
-                    problem,
-                    candidate,
-                    target=target,
-                    mode=mode,
-                    push=push,
-                    timeout_s=timeout_s,
-                    progress=_progress(ctx),
-                    use_budget=True,
-                ),
+                ctx, lambda gpu: gpu.run_smoke_test(**asked, progress=_progress(ctx), use_budget=True)
             )
         return CallToolResult(
             content=[TextContent(type="text", text=report.model_dump_json())],
@@ -232,20 +215,8 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
         with the last run_smoke_test of this file (when it does not, the smoke test is the verdict). The
         .ncu-rep stays on the target (report_path): fetch it with copy_files for the Nsight Compute GUI.
         Use it when run_smoke_test's speedup stalls."""
-        return await call(
-            ctx,
-            lambda gpu: gpu.profile_ncu(
-                problem,
-                candidate,
-                target=target,
-                sections=sections,
-                kernel_regex=kernel_regex,
-                launch_count=launch_count,
-                baseline=baseline,
-                progress=_progress(ctx),
-                use_budget=True,
-            ),
-        )
+        asked = api_arguments(profile_ncu, locals())
+        return await call(ctx, lambda gpu: gpu.profile_ncu(**asked, progress=_progress(ctx), use_budget=True))
 
     @server.tool(annotations=reads("Past results for a problem", open_world=False))
     async def history(
@@ -277,31 +248,20 @@ def register(server: MCPServer, call: Call, server_app: Callable[[], App]) -> No
         benchmark sizes and example candidates, and KernelBench files. Pass `path` as run_smoke_test's problem."""
         return await call(ctx, lambda gpu: gpu.problems())
 
-    @server.resource(
-        "bifrost://guide/problem-format",
-        name="problem-format guide",
-        mime_type="text/markdown",
-        description="How problems and candidates are written (GPU MODE and KernelBench formats)",
-    )
+    # (a resource's description is its reader's docstring, as a tool's is)
+    @server.resource("bifrost://guide/problem-format", name="problem-format guide", mime_type="text/markdown")
     def problem_format() -> str:
+        """How problems and candidates are written (GPU MODE and KernelBench formats)"""
         return guide_text(server_app())
 
-    @server.resource(
-        "bifrost://problems",
-        name="problems",
-        mime_type="application/json",
-        description="The problems in the workspace, as the `problems` tool lists them",
-    )
+    @server.resource("bifrost://problems", name="problems", mime_type="application/json")
     async def problem_list() -> str:
+        """The problems in the workspace, as the `problems` tool lists them"""
         return (await server_app().problems()).model_dump_json(indent=1)
 
-    @server.resource(
-        "bifrost://reports/last",
-        name="last report",
-        mime_type="application/json",
-        description="The last smoke test or profile this server produced",
-    )
+    @server.resource("bifrost://reports/last", name="last report", mime_type="application/json")
     def last_report() -> str:
+        """The last smoke test or profile this server produced"""
         report = server_app().last_report
         return (
             report.model_dump_json(indent=1)

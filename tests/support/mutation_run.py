@@ -386,8 +386,8 @@ MUTATIONS = [
     Mutation(
         "fan-out: no job past the call budget",
         "mcp_bifrost/loop/tools.py",
-        "                    progress=fan_progress,\n                    use_budget=True,\n",
-        "                    progress=fan_progress,\n",
+        "gpu.run_smoke_tests(**asked, progress=fan_progress, use_budget=True)",
+        "gpu.run_smoke_tests(**asked, progress=fan_progress)",
         (
             "tests/loop/test_fanout_smoke.py::test_a_fan_out_past_the_call_budget_becomes_one_job_whose_status_carries_the_whole_report",
         ),
