@@ -7,6 +7,7 @@ reference has a number is a mismatch, a NaN where the reference has NaN is a mat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -57,20 +58,22 @@ def tensor_leaves(tree: Any) -> list[torch.Tensor]:
     return [leaf for leaf in leaves(tree) if isinstance(leaf, torch.Tensor)]
 
 
-def map_tensors(tree: Any, fn) -> Any:
-    if isinstance(tree, tuple):
-        return tuple(map_tensors(x, fn) for x in tree)
-    if isinstance(tree, list):
-        return [map_tensors(x, fn) for x in tree]
-    if isinstance(tree, dict):
-        return {k: map_tensors(v, fn) for k, v in tree.items()}
-    if isinstance(tree, torch.Tensor):
+def map_leaves(tree: Any, fn: Callable[[Any], Any], leaf: type = torch.Tensor) -> Any:
+    """The same tree with `fn` applied to every leaf of type `leaf` (other leaves kept as they are):
+    one walk for the judge's tensors, the references it sends and the places it keeps."""
+    if isinstance(tree, leaf):
         return fn(tree)
+    if isinstance(tree, tuple):
+        return tuple(map_leaves(x, fn, leaf) for x in tree)
+    if isinstance(tree, list):
+        return [map_leaves(x, fn, leaf) for x in tree]
+    if isinstance(tree, dict):
+        return {k: map_leaves(v, fn, leaf) for k, v in tree.items()}
     return tree
 
 
 def clone_tree(tree: Any) -> Any:
-    return map_tensors(tree, lambda t: t.clone())
+    return map_leaves(tree, lambda t: t.clone())
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
