@@ -21,6 +21,7 @@ import torch
 from gpu_harness import guard
 from gpu_harness.arena import DTYPES, Arena, TensorRef, open_shared
 from gpu_harness.channel import CandidateEnd
+from gpu_harness.check import map_leaves
 from gpu_harness.clocks import ColdCache
 from gpu_harness.guard import PATCH_WATCH, cuda_synchronize
 from gpu_harness.hand_back import changed_since_copy, hand_back
@@ -216,15 +217,12 @@ class Host:
 
 
 def _build(tree: Any, arenas: dict[int, Arena]) -> Any:
-    if isinstance(tree, TensorRef):
-        return arenas[tree.arena].view(tree.offset, DTYPES[tree.dtype], tree.shape, tree.stride)
-    if isinstance(tree, tuple):
-        return tuple(_build(x, arenas) for x in tree)
-    if isinstance(tree, list):
-        return [_build(x, arenas) for x in tree]
-    if isinstance(tree, dict):
-        return {k: _build(v, arenas) for k, v in tree.items()}
-    return tree
+    """The candidate's inputs: its views of the places the judge named in the shared arenas."""
+
+    def view(ref: TensorRef) -> torch.Tensor:
+        return arenas[ref.arena].view(ref.offset, DTYPES[ref.dtype], ref.shape, ref.stride)
+
+    return map_leaves(tree, view, TensorRef)
 
 
 def main(fd: int) -> int:

@@ -7,6 +7,7 @@ reference has a number is a mismatch, a NaN where the reference has NaN is a mat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -57,20 +58,22 @@ def tensor_leaves(tree: Any) -> list[torch.Tensor]:
     return [leaf for leaf in leaves(tree) if isinstance(leaf, torch.Tensor)]
 
 
-def map_tensors(tree: Any, fn) -> Any:
-    if isinstance(tree, tuple):
-        return tuple(map_tensors(x, fn) for x in tree)
-    if isinstance(tree, list):
-        return [map_tensors(x, fn) for x in tree]
-    if isinstance(tree, dict):
-        return {k: map_tensors(v, fn) for k, v in tree.items()}
-    if isinstance(tree, torch.Tensor):
+def map_leaves(tree: Any, fn: Callable[[Any], Any], leaf: type = torch.Tensor) -> Any:
+    """The same tree with `fn` applied to every leaf of type `leaf` (other leaves kept as they are):
+    one walk for the judge's tensors, the references it sends and the places it keeps."""
+    if isinstance(tree, leaf):
         return fn(tree)
+    if isinstance(tree, tuple):
+        return tuple(map_leaves(x, fn, leaf) for x in tree)
+    if isinstance(tree, list):
+        return [map_leaves(x, fn, leaf) for x in tree]
+    if isinstance(tree, dict):
+        return {k: map_leaves(v, fn, leaf) for k, v in tree.items()}
     return tree
 
 
 def clone_tree(tree: Any) -> Any:
-    return map_tensors(tree, lambda t: t.clone())
+    return map_leaves(tree, lambda t: t.clone())
 
 
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -142,60 +145,26 @@ def compare_tensor(got: Any, expected: torch.Tensor, rtol: float | None, atol: f
         flat_g, flat_e = torch.view_as_real(flat_g).reshape(-1), torch.view_as_real(flat_e).reshape(-1)
         shape = (*shape, 2)
     work = torch.float32 if expected.dtype in (torch.float16, torch.bfloat16) else torch.float64
-    tally = _Tally()
+    tally = _Tally(numel, rtol_, atol_)
     for start in range(0, flat_e.numel(), COMPARE_CHUNK):
-        tally.add(
-            flat_g[start : start + COMPARE_CHUNK].to(work),
-            flat_e[start : start + COMPARE_CHUNK].to(work),
-            start,
-            rtol_,
-            atol_,
-        )
-    result = Comparison(
-        tally.mismatches == 0,
-        numel=numel,
-        mismatches=tally.mismatches,
-        max_abs_err=tally.max_abs,
-        max_rel_err=tally.max_rel,
-        rtol=rtol_,
-        atol=atol_,
-    )
-    if tally.mismatches:
-        for flat, g, e in tally.first:
-            result.first_mismatches.append({"index": _unravel(flat, shape), "got": g, "expected": e})
-        if tally.holes >= PARTIAL_OUTPUT_SHARE * tally.mismatches:
-            result.reason = REASON_PARTIAL_OUTPUT
-            result.message = (
-                f"{tally.holes} of {tally.mismatches} wrong elements are NaN (never written over the "
-                f"harness's poison) or zero: part of the output was not computed"
-            )
-        elif (
-            tally.holes == 0
-            and tally.bad_finite == tally.mismatches
-            and tally.bad_rel_max < PRECISION_LOSS_MAX_REL
-        ):
-            result.reason = REASON_PRECISION_LOSS
-            result.message = (
-                f"{tally.mismatches} of {numel} elements off by at most {tally.max_rel:.2e} relative, "
-                f"above rtol={rtol_:g}/atol={atol_:g}: arithmetic in a narrower type?"
-            )
-        else:
-            result.reason = REASON_MISMATCH
-            result.message = (
-                f"{tally.mismatches} of {numel} elements differ (max abs err {tally.max_abs:.3e})"
-            )
-    return result
+        chunk = slice(start, start + COMPARE_CHUNK)
+        tally.add(flat_g[chunk].to(work), flat_e[chunk].to(work), start)
+    return tally.verdict(shape)
 
 
 class _Tally:
-    """Running statistics of a chunked comparison: memory stays bounded on multi-GB outputs."""
+    """Running statistics of a chunked comparison (memory stays bounded on multi-GB outputs), kept in
+    the Comparison they fill, with what names the likeliest cause of a failure."""
 
-    def __init__(self):
-        self.mismatches = self.holes = self.bad_finite = 0
-        self.max_abs = self.max_rel = self.bad_rel_max = 0.0
+    def __init__(self, numel: int, rtol: float, atol: float):
+        self.rtol, self.atol = rtol, atol
+        self.result = Comparison(True, max_abs_err=0.0, max_rel_err=0.0, numel=numel, rtol=rtol, atol=atol)
+        self.holes = self.bad_finite = 0
+        self.bad_rel_max = 0.0
         self.first: list[tuple[int, float, float]] = []
 
-    def add(self, g: torch.Tensor, e: torch.Tensor, offset: int, rtol: float, atol: float) -> None:
+    def add(self, g: torch.Tensor, e: torch.Tensor, offset: int) -> None:
+        result = self.result
         g_nan, e_nan = torch.isnan(g), torch.isnan(e)
         g_inf, e_inf = torch.isinf(g), torch.isinf(e)
         both_finite = ~(g_nan | e_nan | g_inf | e_inf)
@@ -204,7 +173,7 @@ class _Tally:
             (g_nan ^ e_nan)
             | (g_inf & e_inf & (torch.sign(g) != torch.sign(e)))
             | (g_inf ^ e_inf)
-            | (both_finite & (diff > atol + rtol * e.abs()))
+            | (both_finite & (diff > self.atol + self.rtol * e.abs()))
         )
         rel = torch.where(
             both_finite & (e.abs() > 0), diff / e.abs().clamp_min(1e-30), torch.zeros_like(diff)
@@ -222,11 +191,11 @@ class _Tally:
                 torch.where(bad_finite, rel, torch.zeros_like(rel)).max().double(),
             ]
         ).tolist()
-        self.max_abs = max(self.max_abs, max_abs)
-        self.max_rel = max(self.max_rel, max_rel)
+        result.max_abs_err = max(result.max_abs_err, max_abs)
+        result.max_rel_err = max(result.max_rel_err, max_rel)
         if not count:
             return
-        self.mismatches += int(count)
+        result.mismatches += int(count)
         self.holes += int(hole_count)
         self.bad_finite += int(finite_count)
         self.bad_rel_max = max(self.bad_rel_max, bad_rel_max)
@@ -234,6 +203,34 @@ class _Tally:
         if room > 0:
             for i in torch.nonzero(bad).reshape(-1)[:room].tolist():
                 self.first.append((offset + i, float(g[i].item()), float(e[i].item())))
+
+    def verdict(self, shape: tuple[int, ...]) -> Comparison:
+        """The Comparison, once every chunk is in: a failure's first elements, by index into `shape`,
+        and its likeliest cause (work skipped, arithmetic in a narrower type, or plain mismatch)."""
+        result, wrong = self.result, self.result.mismatches
+        result.passed = wrong == 0
+        if not wrong:
+            return result
+        for flat, g, e in self.first:
+            result.first_mismatches.append({"index": _unravel(flat, shape), "got": g, "expected": e})
+        if self.holes >= PARTIAL_OUTPUT_SHARE * wrong:
+            result.reason = REASON_PARTIAL_OUTPUT
+            result.message = (
+                f"{self.holes} of {wrong} wrong elements are NaN (never written over the "
+                f"harness's poison) or zero: part of the output was not computed"
+            )
+        elif self.holes == 0 and self.bad_finite == wrong and self.bad_rel_max < PRECISION_LOSS_MAX_REL:
+            result.reason = REASON_PRECISION_LOSS
+            result.message = (
+                f"{wrong} of {result.numel} elements off by at most {result.max_rel_err:.2e} relative, "
+                f"above rtol={self.rtol:g}/atol={self.atol:g}: arithmetic in a narrower type?"
+            )
+        else:
+            result.reason = REASON_MISMATCH
+            result.message = (
+                f"{wrong} of {result.numel} elements differ (max abs err {result.max_abs_err:.3e})"
+            )
+        return result
 
 
 def _unravel(flat: int, shape: tuple[int, ...]) -> list[int]:

@@ -8,6 +8,7 @@ speedup sanity) take those numbers as arguments, so they are plain functions of 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Any
@@ -99,95 +100,52 @@ TRIVIAL_OPS = frozenset(
 
 
 # -- patched functions ------------------------------------------------------------------------
-def _watch_list() -> list[tuple[str, Any, str, str]]:
-    """(flag, owner, owner name, attribute) for every function a cheat would want to replace."""
-    cuda, event, stream = torch.cuda, torch.cuda.Event, torch.cuda.Stream
-    watch = []
-    for name in (
-        "perf_counter",
-        "perf_counter_ns",
+# Every function a cheat would want to replace: (flag, owner, the owner's attributes). An owner is
+# named from its root and looked up when the watch is bound, so the report names what was replaced.
+WATCHED: tuple[tuple[str, str, str], ...] = (
+    (
+        FLAG_PATCHED_TIMER,
         "time",
-        "time_ns",
-        "monotonic",
-        "monotonic_ns",
-        "process_time",
-        "process_time_ns",
-        "sleep",
-    ):
-        watch.append((FLAG_PATCHED_TIMER, time, "time", name))
-    for name in (
-        "allclose",
-        "isclose",
-        "equal",
-        "eq",
-        "ne",
-        "isnan",
-        "isinf",
-        "abs",
-        "sub",
-        "where",
-        "all",
-        "any",
-        "nonzero",
-    ):
-        watch.append((FLAG_PATCHED_ALLCLOSE, torch, "torch", name))
-    watch.append((FLAG_PATCHED_ALLCLOSE, torch.testing, "torch.testing", "assert_close"))
-    for name in (
-        "allclose",
-        "isclose",
-        "equal",
-        "eq",
-        "__eq__",
-        "ne",
-        "__ne__",
-        "sub",
-        "__sub__",
-        "abs",
-        "all",
-        "any",
-        "item",
-        "sum",
-        "max",
-        "gt",
-        "__gt__",
-        "le",
-        "__le__",
-    ):
-        watch.append((FLAG_PATCHED_ALLCLOSE, torch.Tensor, "torch.Tensor", name))
-    for name in (
-        "synchronize",
-        "current_stream",
-        "default_stream",
-        "Event",
-        "Stream",
-        "stream",
-        "set_stream",
-    ):
-        watch.append((FLAG_PATCHED_SYNCHRONIZE, cuda, "torch.cuda", name))
-    watch.append((FLAG_PATCHED_SYNCHRONIZE, event, "torch.cuda.Event", "synchronize"))
-    watch.append((FLAG_PATCHED_SYNCHRONIZE, event, "torch.cuda.Event", "wait"))
-    watch.append((FLAG_PATCHED_SYNCHRONIZE, stream, "torch.cuda.Stream", "synchronize"))
-    watch.append((FLAG_PATCHED_SYNCHRONIZE, stream, "torch.cuda.Stream", "wait_stream"))
-    for name in ("elapsed_time", "record", "query", "__init__", "__new__"):
-        watch.append((FLAG_PATCHED_ELAPSED_TIME, event, "torch.cuda.Event", name))
-    for name in (
-        "clone",
-        "copy_",
-        "fill_",
-        "zero_",
-        "to",
-        "contiguous",
-        "view",
-        "reshape",
-        "data_ptr",
-        "untyped_storage",
-        "__torch_function__",
-        "__torch_dispatch__",
-    ):
-        watch.append((FLAG_PATCHED_TORCH, torch.Tensor, "torch.Tensor", name))
-    for name in ("empty", "empty_like", "randn", "rand", "clone", "matmul", "mm"):
-        watch.append((FLAG_PATCHED_TORCH, torch, "torch", name))
-    return watch
+        "perf_counter perf_counter_ns time time_ns monotonic monotonic_ns process_time process_time_ns sleep",
+    ),
+    (
+        FLAG_PATCHED_ALLCLOSE,
+        "torch",
+        "allclose isclose equal eq ne isnan isinf abs sub where all any nonzero",
+    ),
+    (FLAG_PATCHED_ALLCLOSE, "torch.testing", "assert_close"),
+    (
+        FLAG_PATCHED_ALLCLOSE,
+        "torch.Tensor",
+        "allclose isclose equal eq __eq__ ne __ne__ sub __sub__ abs all any item sum max gt __gt__ le __le__",
+    ),
+    (
+        FLAG_PATCHED_SYNCHRONIZE,
+        "torch.cuda",
+        "synchronize current_stream default_stream Event Stream stream set_stream",
+    ),
+    (FLAG_PATCHED_SYNCHRONIZE, "torch.cuda.Event", "synchronize wait"),
+    (FLAG_PATCHED_SYNCHRONIZE, "torch.cuda.Stream", "synchronize wait_stream"),
+    (FLAG_PATCHED_ELAPSED_TIME, "torch.cuda.Event", "elapsed_time record query __init__ __new__"),
+    (
+        FLAG_PATCHED_TORCH,
+        "torch.Tensor",
+        "clone copy_ fill_ zero_ to contiguous view reshape data_ptr untyped_storage "
+        "__torch_function__ __torch_dispatch__",
+    ),
+    (FLAG_PATCHED_TORCH, "torch", "empty empty_like randn rand clone matmul mm"),
+)
+_WATCH_ROOTS = {"time": time, "torch": torch}
+
+
+def _watch_list() -> list[tuple[str, Any, str, str]]:
+    """(flag, owner, owner name, attribute) for every watched function, owners as they are now."""
+    found = []
+    for flag, owner_name, attrs in WATCHED:
+        root, *path = owner_name.split(".")
+        owner = functools.reduce(getattr, path, _WATCH_ROOTS[root])
+        found += [(flag, owner, owner_name, attr) for attr in attrs.split()]
+    return found
 
 
 class PatchWatch:

@@ -100,30 +100,31 @@ STDERR_TAIL_CHARS = 4000
 
 
 class HarnessError(Exception):
-    """The harness could not evaluate (bad problem, bad arguments): exit status 2."""
+    """The harness could not evaluate (bad problem, bad arguments): exit status 2. A leaf names its
+    kind in its class line: `class ProblemNotFound(HarnessError, kind=...)`."""
 
     kind = KIND_INTERNAL
     stage = STAGE_SETUP
 
-
-class ProblemNotFound(HarnessError):
-    kind = KIND_PROBLEM_NOT_FOUND
-
-
-class ProblemFormatError(HarnessError):
-    kind = KIND_PROBLEM_INVALID
+    def __init_subclass__(cls, kind: str | None = None, **rest: Any) -> None:
+        super().__init_subclass__(**rest)
+        if kind is not None:
+            cls.kind = kind
 
 
-class CandidateNotFound(HarnessError):
-    kind = KIND_CANDIDATE_NOT_FOUND
+class ProblemNotFound(HarnessError, kind=KIND_PROBLEM_NOT_FOUND): ...
 
 
-class BadRequest(HarnessError):
-    kind = KIND_BAD_REQUEST
+class ProblemFormatError(HarnessError, kind=KIND_PROBLEM_INVALID): ...
 
 
-class NeedsGpu(HarnessError):
-    kind = KIND_NEEDS_GPU
+class CandidateNotFound(HarnessError, kind=KIND_CANDIDATE_NOT_FOUND): ...
+
+
+class BadRequest(HarnessError, kind=KIND_BAD_REQUEST): ...
+
+
+class NeedsGpu(HarnessError, kind=KIND_NEEDS_GPU): ...
 
 
 class CandidateFailure(Exception):

@@ -147,49 +147,33 @@ def make(
         f" (from the judge's own draws and reference calls); {why_repeats}"
     )
     if explicit:
-        fits = needed <= budget_s
-        reason = f"the caller's deadline of {budget_s:g} s; {estimate_words}" + (
-            ""
-            if fits
-            else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest}) and a "
-            "timeout_s above it"
-        )
-        return Plan(
-            budget_s,
-            reason,
-            cases,
-            mean_case,
-            total,
-            repeats,
-            wanted_repeats,
-            False,
-            fits,
-            budget_s,
-            None,
-            None if fits else suggest,
-        )
-    deadline = min(max(budget_s, float(math.ceil(needed * SAFETY))), cap)
-    fits = needed <= deadline
-    if deadline == cap and needed * SAFETY > cap:
-        reason = f"sized to the problem and held at the cap of {cap:g} s; {estimate_words}" + (
-            "" if fits else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest})"
-        )
-    elif deadline > budget_s:
-        reason = f"sized to the problem ({SAFETY:g}x the estimate, above the {budget_s:g} s default); {estimate_words}"
+        deadline = budget_s
+        why = f"the caller's deadline of {budget_s:g} s"
     else:
-        reason = f"the default {budget_s:g} s: the estimate fits it {SAFETY:g} times over; {estimate_words}"
+        deadline = min(max(budget_s, float(math.ceil(needed * SAFETY))), cap)
+        if deadline == cap and needed * SAFETY > cap:
+            why = f"sized to the problem and held at the cap of {cap:g} s"
+        elif deadline > budget_s:
+            why = f"sized to the problem ({SAFETY:g}x the estimate, above the {budget_s:g} s default)"
+        else:
+            why = f"the default {budget_s:g} s: the estimate fits it {SAFETY:g} times over"
+    # Only the caller's deadline or the cap can be too short; the advice names what to pass instead.
+    fits = needed <= deadline
+    advice = "" if fits else f"; it will not fit: pass deadline_s={suggest} (--deadline {suggest})"
+    if advice and explicit:
+        advice += " and a timeout_s above it"
     return Plan(
         deadline,
-        reason,
+        f"{why}; {estimate_words}{advice}",
         cases,
         mean_case,
         total,
         repeats,
         wanted_repeats,
-        True,
+        not explicit,
         fits,
         budget_s,
-        cap,
+        None if explicit else cap,
         None if fits else suggest,
     )
 

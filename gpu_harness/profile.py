@@ -16,6 +16,7 @@ The clocks are never locked (`--clock-control none`): the kernel runs as it does
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -103,25 +104,17 @@ def whole_call(kernels: list[dict[str, Any]], launch_count: int | None) -> dict[
     }
 
 
-def profile(
-    problem: str,
-    candidate: str,
-    *,
-    baseline: str | None = None,
-    sections: list[str] | None = None,
-    kernel_regex: str | None = None,
-    launch_count: int | None = None,
-    out_dir: str | None = None,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> dict[str, Any]:
-    """Profile the candidate (and the baseline); always returns a JSON-able document."""
+def profile(args: argparse.Namespace) -> dict[str, Any]:
+    """Profile the candidate (and the baseline) as the command line asks (add_parsers names each
+    option); always returns a JSON-able document."""
     ncu = ncu_path()
     if ncu is None:
         return error_doc(KIND_NCU_NOT_FOUND, NCU_MISSING, stage="setup")
-    sections = list(sections or DEFAULT_SECTIONS)
-    out = Path(out_dir or f"bifrost-profile-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    sections = args.sections.split(",") if args.sections else list(DEFAULT_SECTIONS)
+    problem, kernel_regex, launch_count = args.problem, args.kernel_regex, args.launch_count
+    out = Path(args.out or f"bifrost-profile-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + args.timeout
     doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "kind": "profile",
@@ -131,7 +124,7 @@ def profile(
         "kernel_regex": kernel_regex,
         "error": None,
     }
-    sides = [("candidate", candidate)] + ([("baseline", baseline)] if baseline else [])
+    sides = [("candidate", args.candidate)] + ([("baseline", args.baseline)] if args.baseline else [])
     for side, what in sides:
         report = str(out / side)
         info_file = out / f"{side}.json"
@@ -146,7 +139,7 @@ def profile(
             reaper.kill_descendants()
             return error_doc(
                 KIND_PROFILE_FAILED,
-                f"ncu did not finish within {timeout_s:g} s ({side})",
+                f"ncu did not finish within {args.timeout:g} s ({side})",
                 stderr_tail=str(exc.stderr or "")[-TAIL_CHARS:],
             )
         reaper.kill_descendants()
@@ -278,15 +271,6 @@ def run(args) -> int:
         return run_marked(args.problem, args.what, args.info)
     reaper.become_subreaper()  # what a candidate detaches under ncu re-parents here and is swept
     reaper.kill_descendants_on_signals()
-    doc = profile(
-        args.problem,
-        args.candidate,
-        baseline=args.baseline,
-        sections=args.sections.split(",") if args.sections else None,
-        kernel_regex=args.kernel_regex,
-        launch_count=args.launch_count,
-        out_dir=args.out,
-        timeout_s=args.timeout,
-    )
+    doc = profile(args)
     print(json.dumps(doc, indent=None if args.json else 2, default=str))
     return 0 if not doc.get("error") else 2

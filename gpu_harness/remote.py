@@ -17,6 +17,7 @@ import signal
 import socket
 import statistics
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ from gpu_harness.channel import (
     JudgeEnd,
     ProtocolViolation,
 )
-from gpu_harness.check import clone_tree, map_tensors, poison, tensor_leaves
+from gpu_harness.check import clone_tree, map_leaves, poison, tensor_leaves
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
 from gpu_harness.hand_back import rebuild
 from gpu_harness.outcome import (
@@ -190,7 +191,7 @@ class RemoteCandidate:
                 TensorRef(region.arena, region.offset, str(t.dtype), tuple(view.shape), tuple(view.stride())),
             )
 
-        placed = map_tensors(data, place)
+        placed = map_leaves(data, place)
         views, refs = _pick(placed, "view"), _pick(placed, "ref")
         self.sync()
         set_id = self.next_set
@@ -331,12 +332,4 @@ def _ms(value: Any) -> float:
 
 
 def _pick(tree: Any, what: str) -> Any:
-    if isinstance(tree, _Placed):
-        return getattr(tree, what)
-    if isinstance(tree, tuple):
-        return tuple(_pick(x, what) for x in tree)
-    if isinstance(tree, list):
-        return [_pick(x, what) for x in tree]
-    if isinstance(tree, dict):
-        return {k: _pick(v, what) for k, v in tree.items()}
-    return tree
+    return map_leaves(tree, attrgetter(what), _Placed)

@@ -20,110 +20,63 @@ CHEATS = CANDIDATES / "cheats"
 JUDGE = CHEATS / "judge"
 SOFTMAX_PLAIN = FIXTURES / "softmax_plain"
 VECTORADD = KERNELS / "vectoradd"
+PREFIX_SUM = KERNELS / "prefix_sum"
+MATMUL = KERNELS / "matmul"
+SLOWED = "flag:timing_disagrees"  # the judge's clock against a candidate that slowed the harness's own
 LARGE = FIXTURES / "vectoradd_large"
 
-ROWS = [
-    # (attack, problem, candidate, mode, expected)
-    ("judge: harness comparison patched, zeros", VECTORADD, JUDGE / "patch_compare.py", "test", "fail"),
-    (
-        "judge: problem's own check patched, zeros",
-        KERNELS / "prefix_sum",
-        JUDGE / "patch_problem_check.py",
-        "test",
-        "fail",
-    ),
-    ("judge: Report.to_json patched, zeros", VECTORADD, JUDGE / "patch_report.py", "test", "fail"),
-    (
-        "judge: sys.modules['gpu_harness.*'] replaced, zeros",
-        VECTORADD,
-        JUDGE / "sys_modules.py",
-        "test",
-        "fail",
-    ),
+# (attack, problem, candidate file, mode, expected), by the folder the candidates live in
+JUDGE_ROWS = [
+    ("judge: harness comparison patched, zeros", VECTORADD, "patch_compare.py", "test", "fail"),
+    ("judge: problem's own check patched, zeros", PREFIX_SUM, "patch_problem_check.py", "test", "fail"),
+    ("judge: Report.to_json patched, zeros", VECTORADD, "patch_report.py", "test", "fail"),
+    ("judge: sys.modules['gpu_harness.*'] replaced, zeros", VECTORADD, "sys_modules.py", "test", "fail"),
     (
         "judge: torch comparison functions replaced, zeros",
         VECTORADD,
-        JUDGE / "replace_torch_functions.py",
+        "replace_torch_functions.py",
         "test",
         "fail",
     ),
-    ("judge: gc walk for expected outputs (NaN, copy)", VECTORADD, JUDGE / "gc_expected.py", "test", "fail"),
-    (
-        "judge: forged report on every fd",
-        VECTORADD,
-        JUDGE / "forge_channel_fd_scan.py",
-        "test",
-        "flag:report_forged",
-    ),
-    ("judge: ptrace / /proc mem / fd writes upward", VECTORADD, JUDGE / "ptrace_judge.py", "test", "fail"),
-    (
-        "judge: perf_counter_ns / events slowed 10x",
-        VECTORADD,
-        JUDGE / "patch_perf_counter.py",
-        "both",
-        "flag:timing_disagrees",
-    ),
-    (
-        "judge: timed_call wrapped, times / 10",
-        VECTORADD,
-        JUDGE / "patch_timed_call.py",
-        "both",
-        "flag:timing_disagrees",
-    ),
-    ("judge: correct, hangs only when timed", VECTORADD, JUDGE / "hang_when_timed.py", "both", "not_timed"),
-    (
-        "output aliases an input",
-        SOFTMAX_PLAIN,
-        CHEATS / "alias_input.py",
-        "test",
-        "flag:output_aliases_input",
-    ),
-    ("reference output reuse (gc scan)", SOFTMAX_PLAIN, CHEATS / "reference_output_reuse.py", "test", "fail"),
-    ("input mutation", VECTORADD, CHEATS / "input_mutation.py", "test", "flag:input_mutated"),
-    (
-        "replay keyed on pointer",
-        SOFTMAX_PLAIN,
-        CHEATS / "replay_cache_pointer.py",
-        "test",
-        "flag:result_replay",
-    ),
-    ("replay keyed on id", SOFTMAX_PLAIN, CHEATS / "replay_cache_id.py", "test", "flag:result_replay"),
-    (
-        "replay keyed on version",
-        SOFTMAX_PLAIN,
-        CHEATS / "replay_cache_version.py",
-        "test",
-        "flag:result_replay",
-    ),
-    ("work in a thread", SOFTMAX_PLAIN, CHEATS / "thread.py", "test", "fail"),
-    ("lazy subclass output", SOFTMAX_PLAIN, CHEATS / "lazy_subclass.py", "test", "flag:lazy_output"),
-    ("broadcast output", SOFTMAX_PLAIN, CHEATS / "broadcast_output.py", "test", "flag:odd_output_storage"),
-    ("patched timer", SOFTMAX_PLAIN, CHEATS / "patched_timer.py", "both", "fail"),
-    ("patched allclose", SOFTMAX_PLAIN, CHEATS / "patched_allclose.py", "test", "flag:patched_allclose"),
-    ("patched synchronize", SOFTMAX_PLAIN, CHEATS / "patched_synchronize.py", "both", "fail"),
-    ("patched elapsed_time", SOFTMAX_PLAIN, CHEATS / "patched_elapsed_time.py", "both", "fail"),
-    ("non-determinism", SOFTMAX_PLAIN, CHEATS / "nondeterministic.py", "test", "flag:nondeterministic"),
-    ("partial compute", VECTORADD, CHEATS / "partial_compute.py", "test", "fail"),
-    ("partial above a size threshold", VECTORADD, CHEATS / "partial_above_threshold.py", "both", "fail"),
-    ("precision downcast", SOFTMAX_PLAIN, CHEATS / "precision_downcast.py", "test", "fail"),
-    ("stale allocation", SOFTMAX_PLAIN, CHEATS / "stale_allocation.py", "test", "fail"),
-    ("forged report on pipes (old)", SOFTMAX_PLAIN, CHEATS / "forge_result_channel.py", "test", "fail"),
-    ("impossible time (replay when timed)", VECTORADD, CHEATS / "impossible_time.py", "both", "fail"),
-    ("side stream (GPU)", KERNELS / "matmul", CANDIDATES / "gpu" / "side_stream.py", "both", "fail"),
-    (
-        "racy side stream (GPU)",
-        KERNELS / "matmul",
-        CANDIDATES / "gpu" / "side_stream_racy.py",
-        "both",
-        "fail",
-    ),
-    (
-        "thread launching GPU work (GPU)",
-        KERNELS / "matmul",
-        CANDIDATES / "gpu" / "thread_gpu.py",
-        "both",
-        "fail",
-    ),
+    ("judge: gc walk for expected outputs (NaN, copy)", VECTORADD, "gc_expected.py", "test", "fail"),
+    ("judge: forged report on every fd", VECTORADD, "forge_channel_fd_scan.py", "test", "flag:report_forged"),
+    ("judge: ptrace / /proc mem / fd writes upward", VECTORADD, "ptrace_judge.py", "test", "fail"),
+    ("judge: perf_counter_ns / events slowed 10x", VECTORADD, "patch_perf_counter.py", "both", SLOWED),
+    ("judge: timed_call wrapped, times / 10", VECTORADD, "patch_timed_call.py", "both", SLOWED),
+    ("judge: correct, hangs only when timed", VECTORADD, "hang_when_timed.py", "both", "not_timed"),
+]
+CHEAT_ROWS = [
+    ("output aliases an input", SOFTMAX_PLAIN, "alias_input.py", "test", "flag:output_aliases_input"),
+    ("reference output reuse (gc scan)", SOFTMAX_PLAIN, "reference_output_reuse.py", "test", "fail"),
+    ("input mutation", VECTORADD, "input_mutation.py", "test", "flag:input_mutated"),
+    *[
+        (f"replay keyed on {key}", SOFTMAX_PLAIN, f"replay_cache_{key}.py", "test", "flag:result_replay")
+        for key in ("pointer", "id", "version")
+    ],
+    ("work in a thread", SOFTMAX_PLAIN, "thread.py", "test", "fail"),
+    ("lazy subclass output", SOFTMAX_PLAIN, "lazy_subclass.py", "test", "flag:lazy_output"),
+    ("broadcast output", SOFTMAX_PLAIN, "broadcast_output.py", "test", "flag:odd_output_storage"),
+    ("patched timer", SOFTMAX_PLAIN, "patched_timer.py", "both", "fail"),
+    ("patched allclose", SOFTMAX_PLAIN, "patched_allclose.py", "test", "flag:patched_allclose"),
+    ("patched synchronize", SOFTMAX_PLAIN, "patched_synchronize.py", "both", "fail"),
+    ("patched elapsed_time", SOFTMAX_PLAIN, "patched_elapsed_time.py", "both", "fail"),
+    ("non-determinism", SOFTMAX_PLAIN, "nondeterministic.py", "test", "flag:nondeterministic"),
+    ("partial compute", VECTORADD, "partial_compute.py", "test", "fail"),
+    ("partial above a size threshold", VECTORADD, "partial_above_threshold.py", "both", "fail"),
+    ("precision downcast", SOFTMAX_PLAIN, "precision_downcast.py", "test", "fail"),
+    ("stale allocation", SOFTMAX_PLAIN, "stale_allocation.py", "test", "fail"),
+    ("forged report on pipes (old)", SOFTMAX_PLAIN, "forge_result_channel.py", "test", "fail"),
+    ("impossible time (replay when timed)", VECTORADD, "impossible_time.py", "both", "fail"),
+]
+GPU_ROWS = [
+    ("side stream (GPU)", MATMUL, "side_stream.py", "both", "fail"),
+    ("racy side stream (GPU)", MATMUL, "side_stream_racy.py", "both", "fail"),
+    ("thread launching GPU work (GPU)", MATMUL, "thread_gpu.py", "both", "fail"),
+]
+ROWS = [
+    (attack, problem, folder / name, mode, expected)
+    for folder, rows in ((JUDGE, JUDGE_ROWS), (CHEATS, CHEAT_ROWS), (CANDIDATES / "gpu", GPU_ROWS))
+    for attack, problem, name, mode, expected in rows
 ]
 HONEST = [
     (f"honest: {p} {c}", KERNELS / p, KERNELS / p / "examples" / c, "both", "pass")

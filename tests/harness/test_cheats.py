@@ -9,28 +9,29 @@ from conftest import CANDIDATES, FIXTURES, HAS_GPU, KERNELS, flag_names, gpu, sm
 CHEATS = CANDIDATES / "cheats"
 # The cheats take softmax's data as one tensor; kernels/softmax now hands in an output buffer too.
 PROBLEMS = {"softmax": FIXTURES / "softmax_plain", "vectoradd": KERNELS / "vectoradd"}
+REPLAY_KEYS = ("pointer", "id", "version")  # what a replay cache keys its stored result on
+PATCHED = ("timer", "allclose", "synchronize", "elapsed_time")
 
 FLAGGED = [
-    # (exploit, problem, candidate, mode, flag)
-    ("output aliases an input", "softmax", "alias_input.py", "test", "output_aliases_input"),
-    ("input mutation", "vectoradd", "input_mutation.py", "test", "input_mutated"),
-    ("replay keyed on pointer", "softmax", "replay_cache_pointer.py", "test", "result_replay"),
-    ("replay keyed on id", "softmax", "replay_cache_id.py", "test", "result_replay"),
-    ("replay keyed on version", "softmax", "replay_cache_version.py", "test", "result_replay"),
-    ("work in a thread", "softmax", "thread.py", "test", "side_stream_or_deferred_work"),
-    ("lazy subclass output", "softmax", "lazy_subclass.py", "test", "lazy_output"),
-    ("broadcast output", "softmax", "broadcast_output.py", "test", "odd_output_storage"),
-    ("patched timer", "softmax", "patched_timer.py", "test", "patched_timer"),
-    ("patched allclose", "softmax", "patched_allclose.py", "test", "patched_allclose"),
-    ("patched synchronize", "softmax", "patched_synchronize.py", "test", "patched_synchronize"),
-    ("patched elapsed_time", "softmax", "patched_elapsed_time.py", "test", "patched_elapsed_time"),
-    ("non-determinism", "softmax", "nondeterministic.py", "test", "nondeterministic"),
+    # (exploit, problem, candidate, flag); each runs the test cases only
+    ("output aliases an input", "softmax", "alias_input.py", "output_aliases_input"),
+    ("input mutation", "vectoradd", "input_mutation.py", "input_mutated"),
+    *[
+        (f"replay keyed on {key}", "softmax", f"replay_cache_{key}.py", "result_replay")
+        for key in REPLAY_KEYS
+    ],
+    ("work in a thread", "softmax", "thread.py", "side_stream_or_deferred_work"),
+    ("lazy subclass output", "softmax", "lazy_subclass.py", "lazy_output"),
+    ("broadcast output", "softmax", "broadcast_output.py", "odd_output_storage"),
+    # a patched function is flagged with the name of what was patched
+    *[(f"patched {what}", "softmax", f"patched_{what}.py", f"patched_{what}") for what in PATCHED],
+    ("non-determinism", "softmax", "nondeterministic.py", "nondeterministic"),
 ]
 
 
-@pytest.mark.parametrize("exploit,problem,candidate,mode,flag", FLAGGED, ids=[row[0] for row in FLAGGED])
-def test_cheat_is_flagged_by_name(exploit, problem, candidate, mode, flag):
-    report = smoke(PROBLEMS[problem], CHEATS / candidate, mode)
+@pytest.mark.parametrize("exploit,problem,candidate,flag", FLAGGED, ids=[row[0] for row in FLAGGED])
+def test_cheat_is_flagged_by_name(exploit, problem, candidate, flag):
+    report = smoke(PROBLEMS[problem], CHEATS / candidate, "test")
     assert flag in flag_names(report), (exploit, report.flags, report.error)
     assert not report.passed and report.exit_code == 1
 

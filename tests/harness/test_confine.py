@@ -12,7 +12,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import REPO, gpu
+from conftest import CANDIDATES, REPO, gpu
 
 from gpu_harness import confine
 
@@ -33,28 +33,23 @@ def run_script(body: str, **env: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-DETACH = """
+# detach(): the stray of the jail tests' candidate that leaves one at import (a double fork + setsid that
+# sleeps), run here on its own; its pid is read from the line the candidate prints.
+DETACH = f"""
+import re, runpy
+from tests.support.procs import alive
+
 def detach():
     r, w = os.pipe()
-    first = os.fork()
-    if first == 0:
-        os.setsid()
-        second = os.fork()
-        if second == 0:
-            time.sleep(600)
-            os._exit(0)
-        os.write(w, str(second).encode())
-        os._exit(0)
-    os.waitpid(first, 0)
-    os.close(w)
-    return int(os.read(r, 64))
-
-def alive(pid):
+    stdout = os.dup(1)
+    os.dup2(w, 1)
     try:
-        stat = open(f"/proc/{pid}/stat", "rb").read()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
+        runpy.run_path({str(CANDIDATES / "jail" / "stray_then_hang.py")!r})
+    finally:
+        os.dup2(stdout, 1)
+        os.close(stdout)
+        os.close(w)
+    return int(re.search(rb"stray pid (\\d+)", os.read(r, 64)).group(1))
 """
 
 

@@ -20,31 +20,15 @@ from tests.support.procs import alive
 pytestmark = pytest.mark.anyio
 
 STRAYS = Path(__file__).resolve().parents[1] / "harness" / "candidates" / "jail"
-# A candidate that leaves a detached sleeper behind at import, logs its pid (to /dev/shm: a confined
-# candidate may not write elsewhere) and sleeps in every call, so a fan-out of them outlives the budget.
-LOGS_ITS_STRAY = """import os
-import time
-
-import torch
-
-first = os.fork()
-if first == 0:
-    os.setsid()
-    second = os.fork()
-    if second == 0:
-        time.sleep(600)
-        os._exit(0)
-    with open({log!r}, "a") as f:
-        f.write("stray %d\\n" % second)
-    os._exit(0)
-os.waitpid(first, 0)
 
 
-def custom_kernel(data):
-    A, B, C = data
-    time.sleep(0.15)
-    return torch.add(A, B, out=C)
-"""
+def logs_its_stray(log: Path) -> str:
+    """The candidate that leaves a detached sleeper behind at import, logs its pid to `log` and sleeps
+    in every call (so a fan-out of them outlives the budget), with `log` written in."""
+    line = f"LOG = {str(log)!r}"
+    text, count = re.subn(r"(?m)^LOG = .*$", lambda _: line, (STRAYS / "stray_logged.py").read_text())
+    assert count == 1, "stray_logged.py names its log in one line, LOG = ..."
+    return text
 
 
 async def test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so(loop_config, workspace):
@@ -79,7 +63,7 @@ async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_conf
     config, log = with_gpus(loop_config, "[0, 1]"), calls_log(tmp_path)
     paths = []
     for name in ("held_a", "held_b", "held_c", "held_d"):
-        (workspace / "vectoradd" / f"{name}.py").write_text(LOGS_ITS_STRAY.format(log=str(log)))
+        (workspace / "vectoradd" / f"{name}.py").write_text(logs_its_stray(log))
         paths.append(f"vectoradd/{name}.py")
     async with Client(build_server(budgeted(config, 0.5), workspace)) as client:
         result = await fan_out(client, paths)
@@ -95,7 +79,7 @@ async def test_cancelling_a_fan_out_kills_the_strays_of_its_candidates(loop_conf
 
 async def test_cancelling_a_smoke_test_job_kills_its_candidates_strays(loop_config, workspace, tmp_path):
     log = calls_log(tmp_path)
-    (workspace / "vectoradd" / "held.py").write_text(LOGS_ITS_STRAY.format(log=str(log)))
+    (workspace / "vectoradd" / "held.py").write_text(logs_its_stray(log))
     async with Client(build_server(budgeted(loop_config, 0.5), workspace)) as client:
         result = await client.call_tool(
             "run_smoke_test",
