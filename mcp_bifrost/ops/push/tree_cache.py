@@ -71,13 +71,10 @@ def after_push(
     no restat (an older script, a cut-off stream): the next push lists in full."""
     if restat is None:
         return None
-    tokens = restat.decode("utf-8", "surrogateescape").split("\0")
-    if tokens and tokens[-1] == "":
-        tokens.pop()
-    now: dict[str, RemoteEntry] = {}
-    now_records: dict[str, str] = {}
-    if parse_records(tokens, 0, now, now_records) != len(tokens):
+    parsed = _records(restat)
+    if parsed is None:
         return None
+    now, now_records = parsed
     entries, records = dict(before.entries), dict(before.records)
     gone_folders = set()
     for path in touched:
@@ -184,14 +181,22 @@ def _decode(data: bytes) -> TreeCache:
     token, _, rest = body.partition(b"\n")
     length, _, rest = rest.partition(b"\n")
     manifest_raw, listing = rest[: int(length)], rest[int(length) :]
-    tokens = listing.decode("utf-8", "surrogateescape").split("\0")
+    parsed = _records(listing)
+    if parsed is None:
+        raise ValueError("a record is malformed")
+    return TreeCache(token.decode(), *parsed, manifest_raw)
+
+
+def _records(raw: bytes) -> tuple[dict[str, RemoteEntry], dict[str, str]] | None:
+    """Entries and raw records of NUL-separated listing records (push.sh's format); None if malformed."""
+    tokens = raw.decode("utf-8", "surrogateescape").split("\0")
     if tokens and tokens[-1] == "":
         tokens.pop()
     entries: dict[str, RemoteEntry] = {}
     records: dict[str, str] = {}
     if parse_records(tokens, 0, entries, records) != len(tokens):
-        raise ValueError("a record is malformed")
-    return TreeCache(token.decode(), entries, records, manifest_raw)
+        return None
+    return entries, records
 
 
 def _ancestors(path: str) -> list[str]:
