@@ -749,6 +749,7 @@ MUTATIONS = [
         "        elif exited.done():",
         "        elif False:",
         (
+            "tests/harness/test_frames.py",
             "tests/loop/test_jail_loop.py::test_a_stray_helper_dies_with_its_smoke_test_and_the_report_says_so",
         ),
     ),
