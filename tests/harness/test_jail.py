@@ -154,9 +154,16 @@ def worker_evaluating(candidate: Path, token: str):
 
 
 def terminated_leaves_nothing(proc: subprocess.Popen, token: str, what: str) -> None:
-    """Once the stray is up (with `proc` and its evaluation child: the middle process exits at once),
-    TERM `proc`: within 5 s no process of the evaluation is left."""
-    wait_until(lambda: len(marked(token)) >= 3, 30, "the stray started")
+    """Once the stray is up, TERM `proc`: within 5 s no process of the evaluation is left. The stray is
+    the one process of another session that does not lead it (the middle of the double fork leads it
+    and exits at once); counting processes is not enough: `proc`, the judge and the candidate's
+    process are three before the stray exists, and a TERM then proved nothing about strays."""
+
+    def stray_up() -> bool:
+        mine = session_of(proc.pid)
+        return any(session_of(p) not in (mine, p, None) for p in marked(token))
+
+    wait_until(stray_up, 30, "the stray started")
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=10)
     wait_until(lambda: not marked(token), 5, f"no process of the {what} left: {marked(token)}")

@@ -679,7 +679,10 @@ MUTATIONS = [
         "gpu_harness/frames.py",
         "        elif exited.done():",
         "        elif False:",
-        (JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",),
+        (
+            "tests/harness/test_frames.py",
+            JAIL + "::test_a_detached_stray_neither_delays_the_verdict_nor_outlives_it",
+        ),
     ),
     Mutation(
         "jail: TERM kills the worker but not its evaluation",
