@@ -242,10 +242,12 @@ MUTATIONS = [
         ("tests/ops/test_push.py::test_file_modes_travel_and_what_push_creates_is_private",),
     ),
     Mutation(
-        "push.sh: deletes with rm -rf",
+        # two layers, each enough alone: only files and links are listed for deletion, and rm -f
+        # cannot remove a folder; the mutation takes both away
+        "push.sh: deletes folders (every kind listed for deletion, rm -rf)",
         "mcp_bifrost/remote/push.sh",
-        "xargs -0 -r rm -f --",
-        "xargs -0 -r rm -rf --",
+        "(find . -mindepth 1 \\( -type f -o -type l \\) -printf '%P\\0' | sort -z) |\n    xargs -0 -r rm -f --",
+        "(find . -mindepth 1 -printf '%P\\0' | sort -z) |\n    xargs -0 -r rm -rf --",
         ("tests/ops/test_push.py::test_a_file_that_became_a_folder_during_the_push_is_not_removed",),
     ),
     Mutation(
