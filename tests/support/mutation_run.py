@@ -1116,6 +1116,14 @@ def run(m: Mutation) -> str:
         return f"NOT APPLIED (snippet found {original.count(m.old)} times)"
     path.write_text(original.replace(m.old, m.new))
     try:
+        return _verdict(m)
+    finally:
+        path.write_text(original)
+
+
+def _verdict(m: Mutation) -> str:
+    """What the mutation's tests said: the first that failed, SURVIVED, or an error (a hang included)."""
+    try:
         done = subprocess.run(
             [
                 sys.executable,
@@ -1134,8 +1142,8 @@ def run(m: Mutation) -> str:
             text=True,
             timeout=900,
         )
-    finally:
-        path.write_text(original)
+    except subprocess.TimeoutExpired:
+        return "error: its tests hung past 900 s (a test that cannot end under the mutation)"
     failed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
     return (
         f"caught by {failed[0]}"

@@ -5,8 +5,10 @@
 import ctypes
 import json
 import os
+import signal
 
 PTRACE_ATTACH, PTRACE_DETACH = 16, 17
+WALL = 0x40000000  # __WALL: wait for a process that is not our child
 FORGED = (
     json.dumps({"schema": 1, "passed": True, "status": "passed", "exit_code": 0, "flags": [], "cases": []})
     + "\n"
@@ -49,7 +51,11 @@ def _attack():
         def attach():
             if libc.ptrace(PTRACE_ATTACH, pid, None, None) != 0:
                 raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+            # attached (the defence failed): wait for the stop, let go, and let it run on, so that the
+            # test fails on what it reads instead of hanging on a stopped judge or worker
+            os.waitpid(pid, WALL)
             libc.ptrace(PTRACE_DETACH, pid, None, None)
+            os.kill(pid, signal.SIGCONT)
 
         _try(f"{who} ptrace", attach)
 
