@@ -18,6 +18,7 @@ import dataclasses
 import errno
 import os
 import platform
+import stat
 import struct
 import sys
 from collections.abc import Iterable
@@ -88,9 +89,15 @@ MPS_PIPE_VAR, MPS_PIPE_DEFAULT = "CUDA_MPS_PIPE_DIRECTORY", "/tmp/nvidia-mps"
 
 
 def cuda_service_folders() -> list[str]:
-    """Folders outside scratch that CUDA itself must write on this host (the MPS pipes, if any)."""
+    """Folders outside scratch that CUDA itself must write on this host (the MPS pipes, if any).
+    Only a real folder owned by root or by us: in a shared /tmp another user could otherwise plant
+    /tmp/nvidia-mps as a link to our workspace, or a folder of theirs, and have it made writable."""
     mps = os.environ.get(MPS_PIPE_VAR) or MPS_PIPE_DEFAULT
-    return [mps] if os.path.isdir(mps) else []
+    try:
+        st = os.lstat(mps)
+    except OSError:
+        return []
+    return [mps] if stat.S_ISDIR(st.st_mode) and st.st_uid in (0, os.getuid()) else []
 
 
 def cache_root() -> Path:

@@ -167,6 +167,41 @@ def test_a_confined_process_can_reach_the_cuda_mps_daemons_pipes(tmp_path):
     assert str(pipes) in result["iso"]["writable"], result["iso"]
 
 
+MPS_PLANTED = """
+import tempfile
+planted = os.environ["CUDA_MPS_PIPE_DIRECTORY"]
+iso = confine.confine_candidate(tempfile.mkdtemp())
+try:
+    with open(os.path.join(planted, "probe"), "w") as f:
+        f.write("x")
+    wrote = "written"
+except OSError as exc:
+    wrote = exc.strerror
+print(json.dumps({"iso": iso.to_json(), "wrote": wrote}))
+"""
+
+
+@pytest.mark.skipif(not HAS_LANDLOCK, reason="this kernel has no Landlock: nothing refuses the writes")
+@pytest.mark.parametrize("planted_as", ["link", "strangers"])
+def test_an_mps_folder_planted_by_another_user_is_not_made_writable(tmp_path, planted_as):
+    """In a shared /tmp another user can create /tmp/nvidia-mps first: as a link to our workspace, or as
+    a folder of theirs. Neither becomes writable for the candidate."""
+    victim = tmp_path / "workspace"
+    victim.mkdir()
+    if planted_as == "link":
+        planted = tmp_path / "nvidia-mps"
+        planted.symlink_to(victim)
+    else:
+        if os.geteuid() != 0:
+            pytest.skip("handing a folder to another user needs root (CI runs as root)")
+        planted = victim
+        os.chown(planted, 65534, 65534)  # nobody's
+        planted.chmod(0o777)
+    result = run_script(MPS_PLANTED, CUDA_MPS_PIPE_DIRECTORY=str(planted))
+    assert str(planted) not in result["iso"]["writable"], result["iso"]
+    assert result["wrote"] == "Permission denied", result
+
+
 def test_the_host_can_turn_confinement_off_and_the_record_says_so():
     probe = REPO / "JAIL_UNIT_PROBE"
     try:

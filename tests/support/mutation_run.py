@@ -73,6 +73,13 @@ MUTATIONS = [
         ("tests/harness/test_confine.py::test_a_confined_process_can_reach_the_cuda_mps_daemons_pipes",),
     ),
     Mutation(
+        "jail: an MPS folder another user planted (a link, or theirs) made writable",
+        "gpu_harness/confine.py",
+        "    return [mps] if stat.S_ISDIR(st.st_mode) and st.st_uid in (0, os.getuid()) else []",
+        "    return [mps] if os.path.isdir(mps) else []",
+        ("tests/harness/test_confine.py::test_an_mps_folder_planted_by_another_user_is_not_made_writable",),
+    ),
+    Mutation(
         "push: type conflicts resolved by removal",
         "mcp_bifrost/ops/push/plan.py",
         "            if why:\n",
