@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mcp_bifrost.loop.gpu_lock import gpu_lock
 from mcp_bifrost.loop.harness import TargetHarness, record_job_finish, record_job_start
-from mcp_bifrost.ops.process import kill_group
+from mcp_bifrost.ops.process_group import kill_group
 from mcp_bifrost.remote import command as remote_command
 from mcp_bifrost.targets.base import Process, Target
 

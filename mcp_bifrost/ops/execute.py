@@ -1,6 +1,6 @@
 """exec: run a command in the workspace with caps, a timeout, a call budget, kill and progress.
 
-Procedure: start the command (ops/process.py) -> pump stdout/stderr into head+tail buffers -> every
+Procedure: start the command (ops/process_group.py) -> pump stdout/stderr into head+tail buffers -> every
 progress interval report the latest line and ping the wrapper -> on timeout or cancellation ask the
 wrapper to kill the whole process group (TERM, grace, KILL) over the command's own channel -> past
 the call budget, claim the run as a job and return its id instead of blocking the client. Every
@@ -22,7 +22,7 @@ from mcp_bifrost.config import KILL_GRACE_S, PROGRESS_INTERVAL_S
 from mcp_bifrost.errors import ConnectionLost, TargetError
 from mcp_bifrost.messages import Words, say
 from mcp_bifrost.models import ExecResult
-from mcp_bifrost.ops import process
+from mcp_bifrost.ops import process_group
 from mcp_bifrost.ops.jobs import job_dir
 from mcp_bifrost.ops.output_cap import HeadTail
 from mcp_bifrost.ops.remote_command import drain
@@ -65,7 +65,7 @@ async def execute(
     words: Words = Words.TOOL,
     tee: Tee | None = None,
 ) -> ExecResult:
-    jdir = await job_dir(target, process.new_job_id())
+    jdir = await job_dir(target, process_group.new_job_id())
     out, err = HeadTail(limits.cap_bytes), HeadTail(limits.cap_bytes)
     started = time.monotonic()
 
@@ -88,7 +88,7 @@ async def execute(
     try:
         # a target whose channels are all busy must not stretch the call past its timeout
         fg = await asyncio.wait_for(
-            process.start_foreground(target, jdir, command, cwd, env), limits.timeout_s
+            process_group.start_foreground(target, jdir, command, cwd, env), limits.timeout_s
         )
     except (TimeoutError, asyncio.TimeoutError):
         return result(
@@ -113,7 +113,7 @@ async def execute(
             done, _ = await asyncio.wait({finished}, timeout=wait)
             if done:
                 code = finished.result()
-                missing = process.no_dir_error(code, err.text(""), cwd)
+                missing = process_group.no_dir_error(code, err.text(""), cwd)
                 if missing is not None:
                     raise missing
                 return result(code)
@@ -159,22 +159,22 @@ async def _finish(proc, pumps: list[asyncio.Task[None]]) -> int:
     return await proc.wait()
 
 
-async def _kill(fg: process.Foreground, finished: asyncio.Future, grace_s: float) -> int | None:
+async def _kill(fg: process_group.Foreground, finished: asyncio.Future, grace_s: float) -> int | None:
     """Kill the group through the wrapper (no new channel); the reserved channel if that fails."""
     if await fg.kill(grace_s):
         code = await _collect(finished, grace_s + KILL_SETTLE_S, give_up=False)
         if code is not None:
             return code
-    await process.kill_group(fg.target, fg.pgid, grace_s, remove_dir=fg.jdir)
+    await process_group.kill_group(fg.target, fg.pgid, grace_s, remove_dir=fg.jdir)
     return await _collect(finished)
 
 
-async def _kill_after_reconnect(target: Target, fg: process.Foreground, grace_s: float) -> str:
+async def _kill_after_reconnect(target: Target, fg: process_group.Foreground, grace_s: float) -> str:
     """The command may still run on the host: reconnect and kill its group. (If we cannot, its
     wrapper kills it once it notices the client is gone.)"""
     for delay in RECONNECT_DELAYS_S:
         try:
-            survivors = await process.kill_group(target, fg.pgid, grace_s, remove_dir=fg.jdir)
+            survivors = await process_group.kill_group(target, fg.pgid, grace_s, remove_dir=fg.jdir)
         except TargetError as exc:
             error = exc
             await asyncio.sleep(delay)
@@ -182,7 +182,7 @@ async def _kill_after_reconnect(target: Target, fg: process.Foreground, grace_s:
         return f"its process group {fg.pgid} was killed after reconnecting ({survivors} survivors)"
     return (
         f"could not reconnect to kill it ({error}); its wrapper on the target kills process group "
-        f"{fg.pgid} within {process.SILENCE_S} s of losing us"
+        f"{fg.pgid} within {process_group.SILENCE_S} s of losing us"
     )
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from mcp_bifrost.errors import JobNotFound, RemoteExit
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs, JobState
-from mcp_bifrost.ops import process
-from mcp_bifrost.ops.process import kill_group, new_job_id
+from mcp_bifrost.ops import process_group
+from mcp_bifrost.ops.process_group import kill_group, new_job_id
 from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.ops.workspace import JOBS, workdir
 from mcp_bifrost.targets.base import Target
@@ -83,7 +83,9 @@ async def start_job(
 ) -> str:
     """Start a detached run (own session, survives the call and the connection); returns its id."""
     job_id = new_job_id()
-    await process.start_detached(target, await job_dir(target, job_id), command, cwd, env, timeout_s, grace_s)
+    await process_group.start_detached(
+        target, await job_dir(target, job_id), command, cwd, env, timeout_s, grace_s
+    )
     return job_id
 
 
@@ -92,7 +94,7 @@ _FIELDS = ("command", "cwd", "pgid", "started_at", "finished_at", "exit_code", "
 
 async def job_status(target: Target, job_id: str) -> JobInfo:
     jdir = await job_dir(target, job_id)
-    done = await run_capture(target, process.remote_command("status", jdir))
+    done = await run_capture(target, process_group.remote_command("status", jdir))
     if done.exit_status == RemoteExit.NO_JOB:
         raise JobNotFound(
             f"no job {job_id} on target {target.name}; it may be on another target "
@@ -151,7 +153,7 @@ def _float(v: str | None) -> float | None:
 
 async def job_logs(target: Target, job_id: str, tail_lines: int, cap_bytes: int) -> JobLogs:
     jdir = await job_dir(target, job_id)
-    logs_cmd = process.remote_command("logs", jdir, max(1, int(tail_lines)), int(cap_bytes))
+    logs_cmd = process_group.remote_command("logs", jdir, max(1, int(tail_lines)), int(cap_bytes))
     info, logs = await asyncio.gather(job_status(target, job_id), run_capture(target, logs_cmd))
     return JobLogs(
         job_id=job_id,
@@ -166,7 +168,7 @@ async def job_logs(target: Target, job_id: str, tail_lines: int, cap_bytes: int)
 
 async def job_cancel(target: Target, job_id: str, grace_s: float) -> JobCancelResult:
     info = await job_status(target, job_id)
-    survivors = await process.cancel(target, info.log_dir, grace_s) if info.state == "running" else 0
+    survivors = await process_group.cancel(target, info.log_dir, grace_s) if info.state == "running" else 0
     after = await job_status(target, job_id)
     return JobCancelResult(
         job_id=job_id, was_running=info.state == "running", state=after.state, survivors=max(survivors, 0)
@@ -176,7 +178,7 @@ async def job_cancel(target: Target, job_id: str, grace_s: float) -> JobCancelRe
 async def job_ids(target: Target, limit: int = 20) -> list[str]:
     """The newest job folders' ids (foreground runs in progress included)."""
     root = posixpath.join(await workdir(target), JOBS)
-    done = await run_capture(target, process.remote_command("list", root, int(limit)))
+    done = await run_capture(target, process_group.remote_command("list", root, int(limit)))
     return [line for line in done.stdout.decode().split() if _JOB_ID.match(line)]
 
 

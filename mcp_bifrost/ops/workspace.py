@@ -5,7 +5,7 @@ used by exec, jobs, push and copy_files, so a path means the same folder in ever
 
   <workdir>/                     the target's root for everything we write (config `workdir`)
     workspaces/<name>/           the twin of the local workspace folder (push writes it, exec runs in it)
-    jobs/<id>/                   job folders (ops/process.py)
+    jobs/<id>/                   job folders (ops/process_group.py)
 
 A relative path is relative to the twin and may not climb out of it. An absolute path is taken as
 it is by exec (it is a shell anyway); push and copy_files only accept one inside the workdir.

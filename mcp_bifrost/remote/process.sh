@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The target's half of mcp_bifrost/ops/process.py and ops/jobs.py: run a command as one process
+# The target's half of mcp_bifrost/ops/process_group.py and ops/jobs.py: run a command as one process
 # group with its output teed into a job folder, kill a group, claim a run as a job, watch a job's
 # timeout, read job folders.
 #

@@ -19,7 +19,7 @@ from mcp_bifrost import remote
 from mcp_bifrost.errors import JobNotFound, RemoteExit, SlurmError
 from mcp_bifrost.models import JobCancelResult, JobInfo, JobLogs
 from mcp_bifrost.ops import jobs
-from mcp_bifrost.ops.process import env_line
+from mcp_bifrost.ops.process_group import env_line
 from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.ops.slurm import run as slurm_run
 from mcp_bifrost.targets.slurm import SlurmTarget
@@ -61,7 +61,7 @@ async def submit(
         "--parsable",
         *target.slurm.sbatch(timeout_s),
     ]
-    # stdin: the environment line (process.env_line: values never travel as arguments), then the batch script
+    # stdin: the environment line (process_group.env_line: values never travel as arguments), then the batch script
     done = await run_capture(
         target,
         remote.command("slurm_job", "submit", jdir, cwd, command, *opts),

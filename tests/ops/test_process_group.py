@@ -18,7 +18,7 @@ import pytest
 
 from mcp_bifrost.errors import REMOTE_EXIT_CODES, BifrostError, RemoteExit
 from mcp_bifrost.ops.execute import ExecLimits, execute
-from mcp_bifrost.ops.process import SILENCE_S
+from mcp_bifrost.ops.process_group import SILENCE_S
 from mcp_bifrost.ops.remote_command import run_capture
 from mcp_bifrost.ops.workspace import workdir
 from tests.conftest import make_ssh_target
