@@ -111,20 +111,8 @@ class Bifrost:
             job = JobSpec(command, where, env, job_timeout, limits.grace_s)
             job_id = await kind_of(t).submit(t, job)
             ref = JobRef(t.name, job_id)
-            return ExecResult(
-                target=t.name,
-                command=command,
-                cwd=where,
-                exit_code=None,
-                stdout="",
-                stderr="",
-                stdout_bytes=0,
-                stderr_bytes=0,
-                truncated=False,
-                duration_s=0.0,
-                job_id=str(ref),
-                note=say("started_job", self.words, job=str(ref), timeout=job_timeout),
-            )
+            note = say("started_job", self.words, job=str(ref), timeout=job_timeout)
+            return ExecResult.started_job(t.name, command, where, str(ref), note)
         result = await kind_of(t).run(
             t, command, where, limits, env=env, progress=request.progress, words=self.words, tee=request.tee
         )

@@ -59,6 +59,14 @@ class ExecResult(Result):
     job_id: str | None = Field(default=None, description="set when the command runs on as a detached job")
     note: str | None = None
 
+    @classmethod
+    def started_job(cls, target: str, command: str, cwd: str, job_id: str, note: str) -> ExecResult:
+        """The answer to a background exec: nothing has run yet, the job's id says where it will."""
+        return cls(
+            target=target, command=command, cwd=cwd, exit_code=None, job_id=job_id, note=note,
+            stdout="", stderr="", stdout_bytes=0, stderr_bytes=0, truncated=False, duration_s=0.0,
+        )  # fmt: skip
+
 
 JobState = Literal["pending", "running", "finished", "killed", "lost"]  # pending: waiting in a Slurm queue
 
