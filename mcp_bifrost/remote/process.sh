@@ -56,10 +56,30 @@ group() {
 }
 
 # marked TOKEN: pids of live processes whose environment holds BIFROST_JOB=TOKEN (only our own
-# user's environments are readable, and zombies have none).
+# user's environments are readable, and zombies have none). A process in the middle of an execve
+# shows an empty environment (the kernel fills in the new one last): a command's child caught
+# exec'ing would be missed and live on, holding the command's output open (seen under load: the
+# command reported as timed out). So while a process shows none, look again for up to ~0.1 s
+# (longer than any exec; a process that shows none for good costs each scan that much).
 marked() {
   [ -n "$1" ] || return 0
-  grep -lzxF -- "$MARK=$1" /proc/[0-9]*/environ 2>/dev/null | awk -F/ '{print $3}'
+  local tries=0
+  while :; do
+    grep -lzxF -- "$MARK=$1" /proc/[0-9]*/environ 2>/dev/null
+    if [ "$tries" -ge 20 ] || ! exec_window; then break; fi
+    sleep 0.005
+    tries=$((tries + 1))
+  done | awk -F/ '!seen[$3]++ {print $3}'
+}
+
+# exec_window: true if a live process we may read shows an empty environment, i.e. is exec'ing
+# (kernel threads and zombies have one too, but no executable).
+exec_window() {
+  local f
+  while IFS= read -r f; do
+    [ ! -e "${f%environ}exe" ] || return 0
+  done < <(grep -Lz . /proc/[0-9]*/environ 2>/dev/null)
+  return 1
 }
 
 # members PGID TOKEN: pids of the group's live members and of the marked processes, once each.

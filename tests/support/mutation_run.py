@@ -903,6 +903,13 @@ MUTATIONS = [
         ("tests/ops/test_process_safety.py",),
     ),
     Mutation(
+        "process.sh: a sweep believes a process caught exec'ing (no environment shown)",
+        "mcp_bifrost/remote/process.sh",
+        '    if [ "$tries" -ge 20 ] || ! exec_window; then break; fi\n',
+        "    break\n",
+        ("tests/ops/test_process_safety.py",),
+    ),
+    Mutation(
         "process.sh: a job known by its pgid alone",
         "mcp_bifrost/remote/process.sh",
         '  [ "$have" = "$want" ]\n',
