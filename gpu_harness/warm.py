@@ -7,6 +7,8 @@ import gc
 import os
 import sys
 
+from gpu_harness.warmup import NVML_CHECK
+
 WARM_MODULES = (
     "torch",
     "numpy",
@@ -21,7 +23,7 @@ WARM_MODULES = (
 def warm_imports(modules: tuple[str, ...] = WARM_MODULES, freeze: bool = False) -> list[str]:
     """Import what every evaluation needs, once, in the parent. CUDA stays uninitialised: torch's
     availability check goes through NVML, and nothing here touches a device."""
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    os.environ.setdefault(NVML_CHECK, "1")
     loaded = []
     for name in modules:
         if (

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"  # torch: ask NVML, not CUDA, whether there is a GPU
 
 
 def initialise_cuda(comparisons: bool = True) -> None:
@@ -12,9 +15,11 @@ def initialise_cuda(comparisons: bool = True) -> None:
     context, a cuBLAS handle and Triton's driver are the slow parts of a first call (about 1.3 s
     measured on an H100); the judge also loads its comparison kernels."""
     torch = sys.modules.get("torch")
+    trust_cuda_not_nvml()
     if torch is None or not torch.cuda.is_available():
         return
     torch.cuda.init()
+    torch.cuda._cached_device_count = torch._C._cuda_getDeviceCount()  # see trust_cuda_not_nvml
     x = torch.ones(8, 8, device="cuda")
     torch.mm(x, x)
     event = torch.cuda.Event(enable_timing=True)
@@ -28,6 +33,16 @@ def initialise_cuda(comparisons: bool = True) -> None:
             triton.runtime.driver.active.get_current_device()
         except Exception:  # an older Triton: its driver starts on the first launch instead
             pass
+
+
+def trust_cuda_not_nvml() -> None:
+    """The worker asks NVML whether there is a GPU (PYTORCH_NVML_BASED_CUDA_CHECK) so that CUDA does
+    not start before its forks. Here, after them, CUDA starts anyway, and NVML is not to be trusted: in
+    a confined process that closed its inherited descriptors it failed (seen on an H100: "Can't
+    initialize NVML"), and torch then counted no GPU once CUDA ran, so that torch.cuda.current_stream()
+    failed ("invalid argument to getCurrentStream"). So the count comes from CUDA itself: torch asks
+    CUDA once this variable is gone, and device_count() is given CUDA's answer once CUDA runs."""
+    os.environ.pop(NVML_CHECK, None)
 
 
 def _load_comparison_kernels(torch: Any) -> None:
