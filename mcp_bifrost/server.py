@@ -21,22 +21,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field, ValidationError
 
-from mcp_bifrost import __version__
+from mcp_bifrost import __version__, models
 from mcp_bifrost.api import GPU
 from mcp_bifrost.arguments import check_arguments, describe_validation_error, unknown_arguments
 from mcp_bifrost.audit import AuditLog, summary
 from mcp_bifrost.config import Config
 from mcp_bifrost.errors import BifrostError
 from mcp_bifrost.loop import tools as loop_tools
-from mcp_bifrost.models import (
-    CopyResult,
-    ExecResult,
-    JobCancelResult,
-    JobInfo,
-    JobLogs,
-    PushResult,
-    TargetsReport,
-)
 from mcp_bifrost.tool_hints import TargetArg, acts, api_arguments, reads
 
 log = logging.getLogger(__name__)
@@ -204,7 +195,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         background: Annotated[
             bool, Field(description="start as a detached job and return its job_id at once (default false)")
         ] = False,
-    ) -> ExecResult:
+    ) -> models.ExecResult:
         """Run a shell command in the workspace on a target (a GPU host). Returns the exit code, stdout
         and stderr (head+tail within a cap, with full byte counts), duration and timed_out. A command
         still running after the call budget (~45 s) continues as a job: its job_id is returned."""
@@ -218,7 +209,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         return await call(ctx, lambda gpu: gpu.exec(**asked, use_budget=True, progress=progress))
 
     @server.tool(annotations=reads("State of a job", open_world=True))
-    async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobInfo:
+    async def job_status(job_id: JobId, ctx: Context, target: JobTarget = None) -> models.JobInfo:
         """State of a detached job: pending (in a Slurm queue, with its reason) / running / finished / killed /
         lost, exit code, duration, output sizes; on a Slurm target also its Slurm state, reason and node."""
         return await call(ctx, lambda gpu: gpu.job_status(job_id, target=target))
@@ -236,12 +227,12 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
             ),
         ] = 200,
         target: JobTarget = None,
-    ) -> JobLogs:
+    ) -> models.JobLogs:
         """The last lines of a job's stdout and stderr, and its state."""
         return await call(ctx, lambda gpu: gpu.job_logs(job_id, tail_lines=tail_lines, target=target))
 
     @server.tool(annotations=acts("Stop a job", destructive=True, idempotent=True))
-    async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> JobCancelResult:
+    async def job_cancel(job_id: JobId, ctx: Context, target: JobTarget = None) -> models.JobCancelResult:
         """Stop a job: TERM its whole process group, then KILL what is left. Reports survivors (should be 0)."""
         return await call(ctx, lambda gpu: gpu.job_cancel(job_id, target=target))
 
@@ -278,7 +269,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         dry_run: Annotated[
             bool, Field(description="report what would change, change nothing (default false)")
         ] = False,
-    ) -> PushResult:
+    ) -> models.PushResult:
         """Make the remote workspace equal the local working tree (git tracked + untracked-not-ignored
         files, or a .gitignore-aware walk; .bifrostignore adds patterns). Sends only changed files as one
         compressed tar stream; uncommitted edits are included. Run it before exec/run_smoke_test."""
@@ -304,7 +295,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         ],
         ctx: Context,
         target: TargetArg = None,
-    ) -> CopyResult:
+    ) -> models.CopyResult:
         """Copy files or folders from the target (reports, .ncu-rep files, logs, outputs) into a local
         folder. Paths must stay inside the target's workdir; files are written atomically."""
         return await call(
@@ -315,7 +306,7 @@ def build_server(config: Config, workspace: Path) -> MCPServer:
         )
 
     @server.tool(annotations=reads("List targets and their health", open_world=True))
-    async def targets(ctx: Context) -> TargetsReport:
+    async def targets(ctx: Context) -> models.TargetsReport:
         """Configured targets with health: reachable, python, torch, CUDA, GPU names, ncu."""
         return await call(ctx, lambda gpu: gpu.targets())
 
