@@ -25,7 +25,7 @@ from gpu_harness.check import map_leaves
 from gpu_harness.clocks import ColdCache
 from gpu_harness.guard import PATCH_WATCH, cuda_synchronize
 from gpu_harness.hand_back import changed_since_copy, hand_back
-from gpu_harness.outcome import STAGE_RUN, CandidateFailure
+from gpu_harness.outcome import EXIT_NO_CUDA, STAGE_RUN, CandidateFailure
 from gpu_harness.problem import classify_exception
 from gpu_harness.problem_loader import load_problem
 
@@ -230,12 +230,17 @@ def main(fd: int) -> int:
     from gpu_harness.warmup import initialise_cuda
 
     end = CandidateEnd(fd)
+    code = EXIT_OK
     try:
-        initialise_cuda(comparisons=False)
+        try:
+            initialise_cuda(comparisons=False)
+        except BaseException:  # noqa: BLE001  no candidate code has run: the judge says whose fault
+            code = EXIT_NO_CUDA
+            raise
         Host(end).serve()
     except BaseException:  # noqa: BLE001  its channel closes: the judge reports it
         traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-    return EXIT_OK
+    return code

@@ -92,6 +92,9 @@ KIND_TIMEOUT = "timeout"
 KIND_DEADLINE = "deadline"  # the evaluation's deadline came first: a partial report
 KIND_NOT_TIMED = "not_timed"  # every case passed, and a kill or a hang stopped the timing: not a failure
 KIND_INTERNAL = "internal_error"
+# The candidate's process could not start CUDA, before any candidate code existed in it: its exit
+# status then says so (a fault of the host or of the harness, never the candidate's).
+EXIT_NO_CUDA = 71
 HARNESS_KINDS = frozenset(
     {KIND_PROBLEM_NOT_FOUND, KIND_PROBLEM_INVALID, KIND_CANDIDATE_NOT_FOUND, KIND_BAD_REQUEST, KIND_INTERNAL}
 )

@@ -34,9 +34,11 @@ from gpu_harness.check import clone_tree, map_leaves, poison, tensor_leaves
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
 from gpu_harness.hand_back import rebuild
 from gpu_harness.outcome import (
+    EXIT_NO_CUDA,
     HARNESS_KINDS,
     KIND_CRASHED,
     KIND_EXCEPTION,
+    KIND_INTERNAL,
     KIND_OUT_OF_MEMORY,
     KIND_TIMEOUT,
     STAGE_RUN,
@@ -308,6 +310,13 @@ def _death(status: int | None, stage: str) -> CandidateFailure:
         kind = KIND_OUT_OF_MEMORY if sig == signal.SIGKILL else KIND_CRASHED
         return CandidateFailure(stage, kind, f"the candidate's process died at stage {stage} with {name}")
     code = os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else status
+    if code == EXIT_NO_CUDA:
+        return CandidateFailure(
+            stage,
+            KIND_INTERNAL,
+            "the candidate's process could not start CUDA, before any candidate code ran in it: a "
+            "fault of this host or of the harness, not of the candidate (its traceback is in stderr_tail)",
+        )
     return CandidateFailure(
         stage,
         KIND_CRASHED,

@@ -882,6 +882,20 @@ MUTATIONS = [
         ("tests/harness/test_confine.py::test_reset_persisting_l2_undoes_a_carve_out_and_a_stream_window",),
     ),
     Mutation(
+        "candidate host: a failed CUDA start exits as if the candidate had",
+        "gpu_harness/candidate_host.py",
+        "            code = EXIT_NO_CUDA\n",
+        "            pass\n",
+        ("tests/harness/test_cuda_start_fault.py",),
+    ),
+    Mutation(
+        "judge: a candidate's process that could not start CUDA blamed on the candidate",
+        "gpu_harness/remote.py",
+        "    if code == EXIT_NO_CUDA:\n",
+        "    if False:\n",
+        ("tests/harness/test_cuda_start_fault.py",),
+    ),
+    Mutation(
         "process.sh: job folders with the caller's umask",
         "mcp_bifrost/remote/process.sh",
         "set -u\numask 077\n",
