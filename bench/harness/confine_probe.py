@@ -1,6 +1,9 @@
 """What CUDA needs under the candidate's confinement: in a fresh process per variant, torch imported
-first (as the worker does), then Landlock/seccomp as `confine` applies them with a variant of the
-writable folders, then CUDA initialised, a cuBLAS call, a Triton kernel and a second stream.
+and asked for a GPU through NVML first (as the worker does), then Landlock/seccomp as `confine`
+applies them with a variant of the writable folders and the capabilities dropped (as in the
+candidate's process), then the harness's CUDA warm-up, the current stream and torch's device count,
+a cuBLAS call, a second stream and a Triton kernel. The child is a file: Triton reads its kernels'
+source.
 
     python3 bench/harness/confine_probe.py        # prints one line per variant, writes $OUT/confine_probe.json
 """
@@ -23,16 +26,21 @@ VARIANTS = {
 CHILD = r"""
 import json, os, sys, tempfile
 import torch
-from gpu_harness import confine
+from gpu_harness import candidate_process, confine
+from gpu_harness.warmup import initialise_cuda
 variant = json.loads(sys.argv[1])
-out = {"variant": variant}
+out = {"variant": variant, "nvml_says_gpu": torch.cuda.is_available()}
 if variant is not None:
     drop = [v[1:] for v in variant if v.startswith("-")]
     confine.ALWAYS_WRITABLE = tuple(p for p in confine.ALWAYS_WRITABLE if p not in drop)
     iso = confine.confine_candidate(tempfile.mkdtemp(), writable=[v for v in variant if not v.startswith("-")])
     out["isolation"] = iso.to_json()
+    out["capabilities_dropped"] = candidate_process.drop_capabilities()
 steps = []
 try:
+    initialise_cuda(comparisons=False); steps.append("warmup")
+    torch.cuda.current_stream(); steps.append("current_stream")
+    out["device_count"] = torch.cuda.device_count()
     torch.cuda.init(); steps.append("init")
     x = torch.ones(256, 256, device="cuda"); steps.append("tensor")
     torch.mm(x, x); torch.cuda.synchronize(); steps.append("cublas")
@@ -58,11 +66,19 @@ print(json.dumps(out))
 
 
 def main():
-    env = dict(os.environ, PYTHONPATH=str(REPO), TRITON_CACHE_DIR=tempfile.mkdtemp())
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        TRITON_CACHE_DIR=tempfile.mkdtemp(),
+        PYTORCH_NVML_BASED_CUDA_CHECK="1",
+    )
+    child = os.path.join(tempfile.mkdtemp(), "confine_probe_child.py")
+    with open(child, "w") as f:
+        f.write(CHILD)
     rows = []
     for name, variant in VARIANTS.items():
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(variant)],
+            [sys.executable, child, json.dumps(variant)],
             env=env,
             capture_output=True,
             text=True,
