@@ -56,28 +56,26 @@ group() {
 }
 
 # marked TOKEN: pids of live processes whose environment holds BIFROST_JOB=TOKEN (only our own
-# user's environments are readable, and zombies have none). A process in the middle of an execve
-# shows an empty environment (the kernel fills in the new one last): a command's child caught
-# exec'ing would be missed and live on, holding the command's output open (seen under load: the
-# command reported as timed out). So while a process shows none, look again for up to ~0.1 s
-# (longer than any exec; a process that shows none for good costs each scan that much).
+# user's environments are readable, and zombies have none).
 marked() {
   [ -n "$1" ] || return 0
-  local tries=0
-  while :; do
-    grep -lzxF -- "$MARK=$1" /proc/[0-9]*/environ 2>/dev/null
-    if [ "$tries" -ge 20 ] || ! exec_window; then break; fi
-    sleep 0.005
-    tries=$((tries + 1))
-  done | awk -F/ '!seen[$3]++ {print $3}'
+  grep -lzxF -- "$MARK=$1" /proc/[0-9]*/environ 2>/dev/null | awk -F/ '{print $3}'
 }
 
-# exec_window: true if a live process we may read shows an empty environment, i.e. is exec'ing
-# (kernel threads and zombies have one too, but no executable).
+# any_marked TOKEN: true if a process carries the token (one grep, which stops at the first).
+any_marked() { grep -qszxF -- "$MARK=$1" /proc/[0-9]*/environ; }
+
+# exec_window: true if a live process we may read, started after this script, shows an empty
+# environment: it is in the middle of an execve (the kernel fills in the new environment last).
+# Kernel threads and zombies show none too, but have no executable; a process older than this
+# script that runs without any environment for good is not counted.
 exec_window() {
-  local f
+  local f pid t since=""
   while IFS= read -r f; do
-    [ ! -e "${f%environ}exe" ] || return 0
+    [ -e "${f%environ}exe" ] || continue
+    pid=${f%/environ}
+    t=$(start_ticks "${pid##*/}") || continue
+    [ "$t" -lt "${since:=$(start_ticks $$)}" ] || return 0
   done < <(grep -Lz . /proc/[0-9]*/environ 2>/dev/null)
   return 1
 }
@@ -117,8 +115,20 @@ kill_group() {
 }
 
 # sweep TOKEN: the command has ended; what it left running (in the background, or setsid'd) goes too.
+# A child caught exec'ing shows no token for that moment: missed, it would live on holding the
+# command's output open (seen under load: a finished command reported as timed out). So while a
+# process younger than this run shows no environment, look again (for up to ~0.1 s); and once none
+# does, look once more, for one that finished its exec between the two looks.
 sweep() {
-  [ -n "$(marked "$1")" ] || return 0
+  local tries=0
+  until any_marked "$1"; do
+    if [ "$tries" -ge 20 ] || ! exec_window; then
+      any_marked "$1" || return 0
+      break
+    fi
+    sleep 0.005
+    tries=$((tries + 1))
+  done
   kill_group "" 1 "$1" >/dev/null
 }
 
