@@ -920,7 +920,7 @@ MUTATIONS = [
         "process.sh: a sweep believes a process caught exec'ing (no environment shown)",
         "mcp_bifrost/remote/process.sh",
         '    if [ "$tries" -ge 20 ] || ! exec_window; then\n      any_marked "$1" || return 0\n',
-        '    if true; then\n      return 0\n',
+        "    if true; then\n      return 0\n",
         ("tests/ops/test_process_safety.py",),
     ),
     Mutation(
