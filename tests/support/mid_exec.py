@@ -31,14 +31,14 @@ def layout() -> MmMap:
         return int(after_name[n - 3])
 
     libc.sbrk.restype = ctypes.c_void_p
-    code, data, brk, args, env = (
+    code, data, start_brk, args, env = (
         (field(26), field(27)),
         (field(45), field(46)),
         field(47),
         (field(48), field(49)),
         (field(50), field(51)),
     )
-    return MmMap(*code, *data, brk, libc.sbrk(0), field(28), *args, *env, 0, 0, 0xFFFFFFFF)
+    return MmMap(*code, *data, start_brk, libc.sbrk(0), field(28), *args, *env, 0, 0, 0xFFFFFFFF)
 
 
 def set_layout(m: MmMap) -> None:
@@ -48,7 +48,7 @@ def set_layout(m: MmMap) -> None:
 
 libc = ctypes.CDLL(None, use_errno=True)
 shown = layout()
-hidden = layout()
+hidden = MmMap.from_buffer_copy(shown)
 hidden.env_end = hidden.env_start
 set_layout(hidden)
 open(sys.argv[3], "w").close()
