@@ -20,6 +20,7 @@ setup-system:
 	[ -x /usr/sbin/sshd ] || need="$$need openssh-server"; \
 	command -v ssh >/dev/null || need="$$need openssh-client"; \
 	command -v rsync >/dev/null || need="$$need rsync"; \
+	command -v zstd >/dev/null || need="$$need zstd"; \
 	command -v pgrep >/dev/null || need="$$need procps"; \
 	command -v git >/dev/null || need="$$need git"; \
 	command -v shellcheck >/dev/null || need="$$need shellcheck"; \

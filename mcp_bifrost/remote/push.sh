@@ -8,9 +8,10 @@
 #   PYTHON HELPER  the target's python and the text of remote/push_helper.py (gunzip, big files by delta)
 #   KNOWN       empty, or the token of the tree the client remembers (ops/push/tree_cache.py)
 # stdin:  [paths to hash] ["blocks N\n" + N bytes of NUL-separated block-size/path pairs]...
-#         then "go\n" or "go inflate\n" (inflate with python, not gzip) + gzip'd tar, or "go raw\n" + tar
-#         (a stream of incompressible data), or "stop\n"
-# stdout: NUL-separated records: R <real dest>; then S <token> when the tree is the one KNOWN names,
+#         then "go\n" or "go inflate\n" (inflate with python, not gzip) + gzip'd tar, "go zstd\n" + a
+#         zstd'd tar (only after C zstd), or "go raw\n" + tar (a stream of incompressible data), or "stop\n"
+# stdout: NUL-separated records: R <real dest>; C zstd when zstd is installed here (the client may then
+#         pack with it); then S <token> when the tree is the one KNOWN names,
 #         else T <token>, L and the listing records (ops/push/remote_tree.py), H <hashes>, M <manifest
 #         paths>; then END_MARKER. After each "blocks" request, K, B <path block hashes>... and
 #         END_MARKER again. After a stream is applied: U, the records of the paths in
@@ -40,6 +41,7 @@ fi
 # paths given after a push (./x).
 fmt='\n%y\0%s\0%T@\0%m\0%P\0%l\0' dfmt='\n%y\0\0\0\0%P\0\0'
 printf 'R\0%s\0' "$r"
+if command -v zstd >/dev/null 2>&1; then printf 'C\0zstd\0'; fi
 sp=$state/staging
 list=/dev/null
 if [ "$ok" = 1 ] && [ -d "$r" ]; then
@@ -89,7 +91,7 @@ while IFS= read -r go || exit 0; do
     *) break ;;
   esac
 done
-case $go in go | "go inflate" | "go raw") ;; *) exit 0 ;; esac
+case $go in go | "go inflate" | "go zstd" | "go raw") ;; *) exit 0 ;; esac
 [ "$ok" = 1 ] || exit "$EXIT_PUSH_DEST_MOVED"
 mkdir -p "$sp" "$r" "${m%/*}" || exit "$EXIT_PUSH_STAGING"
 # a push killed outright (SIGKILL) cannot clean up: its staging goes a day later; block hashes
@@ -103,6 +105,9 @@ trap exit HUP INT PIPE TERM # a signal ends the script, and so runs the EXIT tra
 # GNU gzip, which starts 20-50 ms sooner and so stays for small streams (and where python is missing)
 if [ "$go" = "go raw" ]; then
   tar -xpf - -C "$s" --no-same-owner
+elif [ "$go" = "go zstd" ]; then
+  zstd -dcq | tar -xpf - -C "$s" --no-same-owner
+  [ "${PIPESTATUS[0]}${PIPESTATUS[1]}" = 00 ]
 elif [ "$go" = "go inflate" ] && command -v -- "$py" >/dev/null 2>&1; then
   "$py" -S -c "$helper" gunzip | tar -xpf - -C "$s" --no-same-owner
   [ "${PIPESTATUS[0]}${PIPESTATUS[1]}" = 00 ]

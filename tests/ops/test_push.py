@@ -772,6 +772,7 @@ async def test_a_stream_inflated_by_python_on_the_target_makes_the_trees_equal(t
     from mcp_bifrost.ops.push import stream
 
     monkeypatch.setattr(stream, "INFLATE_MIN_BYTES", 0)
+    monkeypatch.setattr(stream, "USE_ZSTD", False)  # a target without zstd
     ws = make_workspace(tmp_path)
     write(ws, "data/weights.bin", os.urandom(300_000))  # stored: a member of its own between packed ones
     write(ws, "zz/after.py", "x = 1\n" * 1000)
@@ -798,3 +799,58 @@ async def test_a_stream_of_mostly_incompressible_data_goes_as_a_plain_tar(target
     again = await push(target, ws)
     assert again.files_sent == 2
     await assert_same_tree(target, ws, first.remote_dir)
+
+
+def record_packing(monkeypatch) -> list[str]:
+    """How each push packed its stream (write_tar's `packing`), the real writer still doing the work."""
+    from mcp_bifrost.ops.push import stream
+
+    seen: list[str] = []
+    real = stream.write_tar
+
+    def spy(*args, packing: str = stream.GZIP, **kwargs):
+        seen.append(packing)
+        return real(*args, packing=packing, **kwargs)
+
+    monkeypatch.setattr(stream, "write_tar", spy)
+    return seen
+
+
+async def test_a_target_with_zstd_gets_a_zstd_stream_that_makes_the_trees_equal(
+    target, tmp_path, monkeypatch
+):
+    """zstd packs source text ~8x faster than gzip here; every kind of entry must come through it."""
+    seen = record_packing(monkeypatch)
+    ws = make_workspace(tmp_path)
+    write(ws, "data/weights.bin", os.urandom(300_000))  # incompressible: raw blocks inside the frame
+    first = await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)
+    edit_one_file(ws)
+    (ws / "src" / "add.py").unlink()
+    await push(target, ws)
+    await assert_same_tree(target, ws, first.remote_dir)
+    assert seen == ["zstd", "zstd"]
+
+
+def path_without(tmp_path: Path, missing: str) -> str:
+    """A PATH with every program of /usr/bin and /bin but `missing`: a target where it is not installed."""
+    bin_dir = tmp_path / f"bin-without-{missing}"
+    bin_dir.mkdir()
+    for folder in ("/usr/bin", "/bin"):
+        for name in os.listdir(folder):
+            if name != missing and not (bin_dir / name).exists():
+                os.symlink(os.path.join(folder, name), bin_dir / name)
+    return str(bin_dir)
+
+
+async def test_a_target_without_zstd_gets_gzip(local_target, tmp_path, monkeypatch):
+    """No `zstd` on the target: push.sh does not offer it, and the client packs with gzip as before."""
+    seen = record_packing(monkeypatch)
+    monkeypatch.setenv("PATH", path_without(tmp_path, "zstd"))  # the local target's commands inherit it
+    ws = make_workspace(tmp_path)
+    first = await push(local_target, ws)
+    await assert_same_tree(local_target, ws, first.remote_dir)
+    edit_one_file(ws)
+    await push(local_target, ws)
+    await assert_same_tree(local_target, ws, first.remote_dir)
+    assert seen == ["", ""]

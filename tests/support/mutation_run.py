@@ -219,6 +219,27 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "push.sh: zstd never offered",
+        "mcp_bifrost/remote/push.sh",
+        "if command -v zstd >/dev/null 2>&1; then printf 'C\\0zstd\\0'; fi\n",
+        "",
+        ("tests/ops/test_push.py::test_a_target_with_zstd_gets_a_zstd_stream_that_makes_the_trees_equal",),
+    ),
+    Mutation(
+        "push.sh: zstd offered where it is missing",
+        "mcp_bifrost/remote/push.sh",
+        "if command -v zstd >/dev/null 2>&1; then printf 'C\\0zstd\\0'; fi\n",
+        "printf 'C\\0zstd\\0'\n",
+        ("tests/ops/test_push.py::test_a_target_without_zstd_gets_gzip",),
+    ),
+    Mutation(
+        "push: the zstd frame never ended",
+        "mcp_bifrost/ops/push/compression.py",
+        "        self._writer.close()  # ends the frame; the sink stays open\n",
+        "        self._writer.flush()\n",
+        ("tests/ops/test_push.py::test_a_target_with_zstd_gets_a_zstd_stream_that_makes_the_trees_equal",),
+    ),
+    Mutation(
         "push.sh: a plain tar read as gzip",
         "mcp_bifrost/remote/push.sh",
         'if [ "$go" = "go raw" ]; then\n  tar -xpf - -C "$s" --no-same-owner\n',

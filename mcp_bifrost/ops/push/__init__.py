@@ -5,11 +5,11 @@ the destination's lock, lists its tree and stays open (stream); when the tree is
 remembers from its last push (tree_cache), the target says so instead of sending the listing ->
 plan the difference here (plan)
 -> refuse type conflicts -> check the size caps -> for big changed files, ask the same command for
-its block hashes (delta) -> tell the command "stop", or "go" plus one gzip'd tar of the changed
-files (big ones as their changed blocks), the delete list and the new manifest. The target applies
-the stream only once it has arrived whole, then reports what the paths it touched are now, which
-updates the remembered tree. No change costs one command; a change costs the same command plus the
-stream.
+its block hashes (delta) -> tell the command "stop", or "go" plus one packed tar of the changed
+files (zstd where the target has it, else gzip; big ones as their changed blocks), the delete list
+and the new manifest. The target applies the stream only once it has arrived whole, then reports what
+the paths it touched are now, which updates the remembered tree. No change costs one command; a change
+costs the same command plus the stream.
 
 copy_files (the other direction) lives in ops/copy_files.py.
 """

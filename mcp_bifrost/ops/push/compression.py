@@ -1,12 +1,14 @@
-"""How push packs its stream: gzip at the level that pays per file, stored where data does not shrink,
-and a plain tar where nearly all of a big stream is incompressible."""
+"""How push packs its stream: zstd where the target has it, else gzip at the level that pays per file
+(stored where data does not shrink), and a plain tar where nearly all of a big stream is incompressible."""
 
 from __future__ import annotations
 
 import gzip
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
+
+import zstandard
 
 from mcp_bifrost.ops.push.delta import Patch
 from mcp_bifrost.ops.push.plan import Plan
@@ -81,6 +83,34 @@ def mostly_stored(root: Path, plan: Plan, patches: dict[str, Patch]) -> bool:
             except OSError:
                 pass  # write_tar says what is wrong with it
     return stored >= RAW_SHARE * streamed
+
+
+# zstd packs source text ~8x faster than zlib level 1 and smaller where many files look alike (its window
+# spans files); incompressible data passes as raw blocks with no test per file. Measured on the 2-core box
+# (bench_push.py's trees): 20,000 files / 150 MB in 0.10 s to 3.6 MB at level 3, 0.16 s to 12 MB at
+# level 1 (zlib level 1: ~1 s to ~39 MB); the 2,000-file workspace (41 MB, half random) 0.077 s at
+# level 3, 0.067 s at level 1. Level 3 is zstd's own default.
+ZSTD_LEVEL = 3
+
+
+class Zstd:
+    """LevelledGzip's face over one zstd frame (the target's `zstd -d` unpacks it): no levels per file."""
+
+    def __init__(self, sink: QueueWriter) -> None:
+        self._writer = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(
+            cast(IO[bytes], sink),  # it calls write and flush only
+            closefd=False,
+            write_return_read=True,
+        )
+
+    def use_level(self, level: int) -> None:
+        pass
+
+    def write(self, data: bytes) -> int:
+        return self._writer.write(data)
+
+    def close(self) -> None:
+        self._writer.close()  # ends the frame; the sink stays open
 
 
 class RawSink(QueueWriter):

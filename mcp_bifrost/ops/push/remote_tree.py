@@ -46,6 +46,7 @@ class RemoteState:
     same: bool = False  # S: the target found the tree the client's token names; entries are empty
     records: dict[str, str] = field(default_factory=dict)  # path -> the record as printed (for the cache)
     manifest_raw: bytes = b""  # the manifest file as it is on the target (for the cache)
+    tools: set[str] = field(default_factory=set)  # C records: what the target can unpack a stream with
 
 
 FIELDS = 6  # type, size, mtime, mode, path, link
@@ -85,6 +86,9 @@ def parse_listing(data: bytes) -> RemoteState:
         tok = tokens[i]
         if tok == "R":
             state.real_dir = tokens[i + 1]
+            i += 2
+        elif tok == "C":
+            state.tools.add(tokens[i + 1])
             i += 2
         elif tok in ("T", "S"):
             state.token, state.same = tokens[i + 1], tok == "S"

@@ -2,7 +2,8 @@
 
 Why one command: a new exec channel costs a session set-up on the target (and the login shell's
 rc files: 250 ms on a machine with pyenv). So the command that lists the tree stays open; push
-plans locally and writes either "stop" or "go" plus one gzip'd tar stream to the same stdin.
+plans locally and writes either "stop" or "go" plus one packed tar stream to the same stdin (zstd
+where the target has it, else gzip; compression.py).
 
 stdin:  [paths to hash (checksum only)] ["blocks N\\n" request]... "go\\n" tar | "stop\\n"
 stdout: the listing (remote_tree; or only its token, when it is the tree the client remembers), then
@@ -35,6 +36,7 @@ from mcp_bifrost.ops.push.compression import (
     LevelledGzip,
     Plain,
     RawSink,
+    Zstd,
     level_for,
     mostly_stored,
 )
@@ -53,6 +55,10 @@ PROGRESS_INTERVAL_S = 0.1
 # From this much content on, the target inflates with python's zlib instead of GNU gzip: 0.22 s against
 # 2.0 s for 512 MiB of stored data, but python takes 15-60 ms to start where gzip takes 3 (measured).
 INFLATE_MIN_BYTES = 32 << 20
+# Pack with zstd when the target has `zstd` (push.sh says so: the C record); gzip otherwise.
+USE_ZSTD = True
+# How a stream is packed, and the word push.sh reads before it ("go" + the word).
+GZIP, INFLATE, ZSTD, RAW = "", "inflate", "zstd", "raw"
 
 
 class PushSession:
@@ -67,6 +73,7 @@ class PushSession:
         self._marker = b""
         self._out: list[bytes] = []
         self.restat: bytes | None = None  # after send: push.sh's records of the paths it touched
+        self.target_tools: frozenset[str] = frozenset()  # what the target can unpack with (C records)
 
     async def open(
         self,
@@ -109,7 +116,9 @@ class PushSession:
             writing.add_done_callback(_retrieve)  # a broken pipe there is expected now: not an error
             await self.abort()
             raise
-        return parse_listing(listing)
+        state = parse_listing(listing)
+        self.target_tools = frozenset(state.tools)
+        return state
 
     async def blocks(self, request: bytes) -> dict[str, tuple[int, list[str]]]:
         """The target's block hashes of its copies of the big files named in `request` (delta.request)."""
@@ -176,18 +185,14 @@ class PushSession:
         done = [0]
         total = plan.content_bytes
         streamed = total - sum(p.size - p.literal_bytes() for p in (patches or {}).values())
-        raw = streamed >= INFLATE_MIN_BYTES and await asyncio.to_thread(
-            mostly_stored, root, plan, patches or {}
-        )
+        packing = await self._packing(root, plan, patches or {}, streamed)
         writer = asyncio.ensure_future(
-            asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}, compress=not raw)
+            asyncio.to_thread(write_tar, root, plan, chunks, done, patches or {}, packing=packing)
         )
         sent = 0
         last = 0.0
         try:
-            await proc.write_stdin(
-                b"go raw\n" if raw else b"go inflate\n" if streamed >= INFLATE_MIN_BYTES else b"go\n"
-            )
+            await proc.write_stdin(f"go {packing}".strip().encode() + b"\n")
             try:
                 while (chunk := await chunks.aget()) is not None:
                     await proc.write_stdin(chunk)
@@ -227,6 +232,15 @@ class PushSession:
                 log.warning("push progress could not be reported: %s", exc)
         return sent
 
+    async def _packing(self, root: Path, plan: Plan, patches: dict[str, Patch], streamed: int) -> str:
+        """RAW for a big stream of mostly incompressible data, else ZSTD where the target can unpack
+        it, else gzip (INFLATE: by python on the target, for a big stream)."""
+        if streamed >= INFLATE_MIN_BYTES and await asyncio.to_thread(mostly_stored, root, plan, patches):
+            return RAW
+        if USE_ZSTD and "zstd" in self.target_tools:
+            return ZSTD
+        return INFLATE if streamed >= INFLATE_MIN_BYTES else GZIP
+
     def _tail(self) -> str:
         return b"".join(self._err).decode(errors="replace").strip()[-800:]
 
@@ -243,11 +257,13 @@ def write_tar(
     done: list[int],
     patches: dict[str, Patch] | None = None,
     *,
-    compress: bool = True,
+    packing: str = GZIP,
 ) -> None:
-    """Runs in a worker thread: the tar of the plan (gzip'd unless not `compress`) into `chunks`."""
-    sink = QueueWriter(chunks) if compress else RawSink(chunks)
-    gz: LevelledGzip | Plain = LevelledGzip(sink) if compress else Plain(sink)
+    """Runs in a worker thread: the tar of the plan, packed as `packing` says, into `chunks`."""
+    sink = RawSink(chunks) if packing == RAW else QueueWriter(chunks)
+    gz: LevelledGzip | Plain | Zstd = (
+        Plain(sink) if packing == RAW else Zstd(sink) if packing == ZSTD else LevelledGzip(sink)
+    )
     reading = ""
     gz.use_level(COMPRESS_LEVEL)
     try:
@@ -262,7 +278,8 @@ def write_tar(
                 mode = entry.mode if entry.mode is not None else 0o755 if entry.executable else 0o644
                 reading = entry.path
                 with open(root / entry.path, "rb") as f:
-                    gz.use_level(level_for(f, entry.size))
+                    if isinstance(gz, LevelledGzip):  # zstd needs no test per file
+                        gz.use_level(level_for(f, entry.size))
                     patch = (patches or {}).get(entry.path)
                     if patch is None:
                         reader: CountingReader | PatchReader = CountingReader(f, done)
