@@ -8,9 +8,12 @@ reference output. Arenas live as long as the judge (one evaluation) and are only
 the candidate may see, so a view the candidate keeps never reaches anything else.
 
 On the CPU an arena is a memfd, mmapped by both processes (its descriptor travels over the
-channel); on the GPU it is a cuMemAlloc'd block shared with cuIpcGetMemHandle (the driver API
-through ctypes: no torch IPC reference-count files, no events, nothing the candidate names that
-the judge would open).
+channel). On the GPU it is a cuMemCreate'd block exported as a POSIX file descriptor, which travels
+over the channel the same way; the candidate's process imports and maps it (the driver's virtual
+memory API through ctypes: no torch IPC reference-count files, no events, nothing the candidate names
+that the judge would open). Not CUDA IPC handles: opening one needs ptrace rights over the exporting
+process (the driver fetches its descriptor with pidfd_getfd), which the candidate must never have over
+the judge; on an H100 it failed with CUDA_ERROR_INVALID_VALUE under the confinement.
 """
 
 from __future__ import annotations
@@ -123,9 +126,35 @@ def open_cpu(msg: dict[str, Any], fd: int) -> Arena:
     return Arena(int(msg["ident"]), int(msg["nbytes"]), torch.device("cpu"), tensor, [mapping])
 
 
-# -- GPU: cuMemAlloc + CUDA IPC (driver API) -----------------------------------------------------
-class _Handle(ctypes.Structure):
-    _fields_ = [("reserved", ctypes.c_char * 64)]
+# -- GPU: the driver's virtual memory API, shared as a file descriptor --------------------------
+class _Location(ctypes.Structure):  # CUmemLocation
+    _fields_ = [("type", ctypes.c_int), ("id", ctypes.c_int)]
+
+
+class _AllocFlags(ctypes.Structure):
+    _fields_ = [
+        ("compressionType", ctypes.c_ubyte),
+        ("gpuDirectRDMACapable", ctypes.c_ubyte),
+        ("usage", ctypes.c_ushort),
+        ("reserved", ctypes.c_ubyte * 4),
+    ]
+
+
+class _AllocProp(ctypes.Structure):  # CUmemAllocationProp
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("requestedHandleTypes", ctypes.c_int),
+        ("location", _Location),
+        ("win32HandleMetaData", ctypes.c_void_p),
+        ("allocFlags", _AllocFlags),
+    ]
+
+
+class _AccessDesc(ctypes.Structure):  # CUmemAccessDesc
+    _fields_ = [("location", _Location), ("flags", ctypes.c_int)]
+
+
+_PINNED, _POSIX_FD, _ON_DEVICE, _READ_WRITE, _MINIMUM = 1, 1, 1, 3, 0  # the driver API's enum values
 
 
 class _Device:
@@ -146,9 +175,19 @@ _DRIVER: list[Any] = []
 def _driver() -> Any:
     if not _DRIVER:
         lib = ctypes.CDLL("libcuda.so.1")
-        lib.cuMemAlloc_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), ctypes.c_size_t]
-        lib.cuIpcGetMemHandle.argtypes = [ctypes.POINTER(_Handle), ctypes.c_uint64]
-        lib.cuIpcOpenMemHandle_v2.argtypes = [ctypes.POINTER(ctypes.c_uint64), _Handle, ctypes.c_uint]
+        u64, size = ctypes.c_uint64, ctypes.c_size_t
+        lib.cuMemGetAllocationGranularity.argtypes = [
+            ctypes.POINTER(size),
+            ctypes.POINTER(_AllocProp),
+            ctypes.c_int,
+        ]
+        lib.cuMemCreate.argtypes = [ctypes.POINTER(u64), size, ctypes.POINTER(_AllocProp), u64]
+        lib.cuMemExportToShareableHandle.argtypes = [ctypes.c_void_p, u64, ctypes.c_int, u64]
+        lib.cuMemImportFromShareableHandle.argtypes = [ctypes.POINTER(u64), ctypes.c_void_p, ctypes.c_int]
+        lib.cuMemAddressReserve.argtypes = [ctypes.POINTER(u64), size, size, u64, u64]
+        lib.cuMemMap.argtypes = [u64, size, size, u64, u64]
+        lib.cuMemSetAccess.argtypes = [u64, size, ctypes.POINTER(_AccessDesc), size]
+        lib.cuMemRelease.argtypes = [u64]
         lib.cuDevicePrimaryCtxRetain.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int]
         lib.cuCtxSetCurrent.argtypes = [ctypes.c_void_p]
         lib.cuDeviceGet.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.c_int]
@@ -161,56 +200,89 @@ def _check(code: int, what: str) -> None:
         raise ArenaError(f"{what} failed with CUDA driver error {code}")
 
 
-def _current_context(lib: Any) -> None:
-    """torch's primary context, current on this thread (the driver API needs one)."""
+def _current_context(lib: Any) -> int:
+    """torch's primary context, current on this thread (the driver API needs one); its device."""
     torch.cuda.init()
     device = ctypes.c_int()
     _check(lib.cuDeviceGet(ctypes.byref(device), torch.cuda.current_device()), "cuDeviceGet")
     ctx = ctypes.c_void_p()
     _check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), device), "cuDevicePrimaryCtxRetain")
     _check(lib.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+    return device.value
 
 
-def create_cuda(ident: int, nbytes: int) -> tuple[Arena, dict[str, Any], None]:
-    lib = _driver()
-    _current_context(lib)
+def _map(lib: Any, handle: int, nbytes: int, device: int) -> int:
+    """Map the allocation `handle` at a fresh address, readable and writable by this process's device."""
     ptr = ctypes.c_uint64()
-    _check(lib.cuMemAlloc_v2(ctypes.byref(ptr), nbytes), f"cuMemAlloc of {nbytes} bytes")
-    handle = _Handle()
-    _check(lib.cuIpcGetMemHandle(ctypes.byref(handle), ptr.value), "cuIpcGetMemHandle")
-    holder = _Device(ptr.value, nbytes)
+    _check(lib.cuMemAddressReserve(ctypes.byref(ptr), nbytes, 0, 0, 0), "cuMemAddressReserve")
+    _check(lib.cuMemMap(ptr.value, nbytes, 0, handle, 0), "cuMemMap")
+    access = _AccessDesc(_Location(_ON_DEVICE, device), _READ_WRITE)
+    _check(lib.cuMemSetAccess(ptr.value, nbytes, ctypes.byref(access), 1), "cuMemSetAccess")
+    _check(lib.cuMemRelease(handle), "cuMemRelease")  # the mapping keeps the memory for the process's life
+    return ptr.value
+
+
+def _cuda_arena(ident: int, nbytes: int, ptr: int) -> Arena:
+    holder = _Device(ptr, nbytes)
     tensor = torch.as_tensor(holder, device="cuda")
-    return (
-        Arena(ident, nbytes, tensor.device, tensor, [holder]),
-        {"ident": ident, "nbytes": nbytes, "device": "cuda", "handle": bytes(handle.reserved)},
-        None,
+    return Arena(ident, nbytes, tensor.device, tensor, [holder])
+
+
+def create_cuda(ident: int, nbytes: int) -> tuple[Arena, dict[str, Any], int]:
+    lib = _driver()
+    device = _current_context(lib)
+    prop = _AllocProp(_PINNED, _POSIX_FD, _Location(_ON_DEVICE, device))
+    granularity = ctypes.c_size_t()
+    _check(
+        lib.cuMemGetAllocationGranularity(ctypes.byref(granularity), ctypes.byref(prop), _MINIMUM),
+        "cuMemGetAllocationGranularity",
     )
+    step = max(granularity.value, 1)
+    nbytes = (nbytes + step - 1) // step * step
+    handle = ctypes.c_uint64()
+    _check(
+        lib.cuMemCreate(ctypes.byref(handle), nbytes, ctypes.byref(prop), 0), f"cuMemCreate of {nbytes} bytes"
+    )
+    fd = ctypes.c_int(-1)
+    try:
+        _check(
+            lib.cuMemExportToShareableHandle(ctypes.byref(fd), handle.value, _POSIX_FD, 0),
+            "cuMemExportToShareableHandle",
+        )
+        ptr = _map(lib, handle.value, nbytes, device)
+    except ArenaError:
+        lib.cuMemRelease(handle.value)
+        if fd.value >= 0:
+            os.close(fd.value)
+        raise
+    os.set_inheritable(fd.value, False)
+    return _cuda_arena(ident, nbytes, ptr), {"ident": ident, "nbytes": nbytes, "device": "cuda"}, fd.value
 
 
-def open_cuda(msg: dict[str, Any]) -> Arena:
+def open_cuda(msg: dict[str, Any], fd: int) -> Arena:
     lib = _driver()
-    _current_context(lib)
-    handle = _Handle()
-    handle.reserved = msg["handle"]
-    ptr = ctypes.c_uint64()
-    _check(lib.cuIpcOpenMemHandle_v2(ctypes.byref(ptr), handle, 1), "cuIpcOpenMemHandle")
+    device = _current_context(lib)
+    handle = ctypes.c_uint64()
+    try:
+        _check(
+            lib.cuMemImportFromShareableHandle(ctypes.byref(handle), ctypes.c_void_p(fd), _POSIX_FD),
+            "cuMemImportFromShareableHandle",
+        )
+    finally:
+        os.close(fd)
     nbytes = int(msg["nbytes"])
-    holder = _Device(ptr.value, nbytes)
-    tensor = torch.as_tensor(holder, device="cuda")
-    return Arena(int(msg["ident"]), nbytes, tensor.device, tensor, [holder])
+    return _cuda_arena(int(msg["ident"]), nbytes, _map(lib, handle.value, nbytes, device))
 
 
-def create(ident: int, nbytes: int, device: torch.device) -> tuple[Arena, dict[str, Any], int | None]:
+def create(ident: int, nbytes: int, device: torch.device) -> tuple[Arena, dict[str, Any], int]:
     """(the arena, the message that lets the other process open it, a descriptor to send with it)."""
     return create_cuda(ident, nbytes) if device.type == "cuda" else create_cpu(ident, nbytes)
 
 
 def open_shared(msg: dict[str, Any], fd: int | None) -> Arena:
-    if msg["device"] == "cuda":
-        return open_cuda(msg)
     if fd is None:
-        raise ArenaError("a CPU arena arrived without its descriptor")
-    return open_cpu(msg, fd)
+        raise ArenaError("an arena arrived without its descriptor")
+    return open_cuda(msg, fd) if msg["device"] == "cuda" else open_cpu(msg, fd)
 
 
 # -- the judge's side: a bump allocator over arenas kept for the whole evaluation -----------------
@@ -239,8 +311,9 @@ class ArenaPool:
                 return region
         size = align(max(nbytes, MIN_ARENA_BYTES if self.device.type == "cuda" else nbytes * 2, 1 << 20))
         arena, msg, fd = create(len(self.arenas), size, self.device)
-        self.share(msg, fd)
-        if fd is not None:
+        try:
+            self.share(msg, fd)
+        finally:
             os.close(fd)
         self.arenas.append(arena)
         self.used.append(nbytes)
