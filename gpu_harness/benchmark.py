@@ -119,9 +119,10 @@ def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> Non
     if judge is None or not math.isfinite(judge.candidate_ms):
         return
     device = ev.problem.device.type
-    supported = timing_flags.supported_ms(judge.candidate_ms, device)
+    calibration = (result.reference.median_ms, judge.reference_ms)
+    supported = timing_flags.supported_ms(judge.candidate_ms, device, calibration)
     detail = timing_flags.timing_disagrees(
-        cand.median_ms, judge.candidate_ms, judge.calls, judge.rounds, device
+        cand.median_ms, judge.candidate_ms, judge.calls, judge.rounds, device, calibration
     )
     if detail:
         ev.report.add_flag(timing_flags.FLAG_TIMING_DISAGREES, f"case {case.name}: {detail}")

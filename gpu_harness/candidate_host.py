@@ -154,12 +154,9 @@ class Host:
         except Exception as exc:
             raise classify_exception(exc, "time") from exc
         doc: dict[str, Any] = {"event_ms": event_ms, "host_ms": host_ms}
-        if msg.get("ret") is not None:
-            doc.update(self._hand_back(out, msg["ret"]))
-            self._sync()
-            doc["changed"] = changed_since_copy(out, doc, self.arenas)
-        else:
-            self.pending = None
+        doc.update(self._hand_back(out, msg["ret"]))
+        self._sync()
+        doc["changed"] = changed_since_copy(out, doc, self.arenas)
         return doc
 
     def op_host_sample(self, msg: dict[str, Any]) -> dict[str, Any]:

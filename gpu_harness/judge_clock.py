@@ -46,6 +46,7 @@ def judge_batches(
     remote: RemoteCandidate,
     rotation: InputRotation,
     claimed_ms: float,
+    reference_cold_ms: float,
     sample_wall_ms: float,
     left_s: float,
     rng: random.Random,
@@ -58,6 +59,7 @@ def judge_batches(
     of the same bytes takes. The same batches of the reference, in the judge, for comparison.
     Batch size: enough calls to cover the channel's round trip, by the claimed time (a false claim
     only makes the batch longer), and bounded by the judge's own wall time per sample so it fits.
+    `reference_cold_ms` (the reference's cold median) calibrates the claim's bound (timing_flags).
     The fastest round counts; while it disagrees with the claim, a few more rounds are measured (a
     busy host slows a round, never speeds one up)."""
     started = perf_counter_ns()
@@ -78,7 +80,14 @@ def judge_batches(
         return (
             done < rounds * (1 + BATCH_RETRIES)
             and in_time
-            and timing_flags.timing_disagrees(claimed_ms, best["candidate"], calls, done, device.type)
+            and timing_flags.timing_disagrees(
+                claimed_ms,
+                best["candidate"],
+                calls,
+                done,
+                device.type,
+                (reference_cold_ms, best["reference"]),
+            )
             is not None
         )
 

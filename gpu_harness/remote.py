@@ -242,19 +242,23 @@ class RemoteCandidate:
         return self.request({"op": "ownership", "set": self.set_of(views)})
 
     # -- timing (timing.py) ---------------------------------------------------------------------
-    def sample(self, views: Any, cover_cycles: int, keep: bool) -> tuple[float, float, Any, bool]:
+    def sample(self, views: Any, cover_cycles: int) -> tuple[float, float, Any, bool]:
         """One timed call in the candidate's process: (its event ms, its host ms, the judge's clone of
-        the output or None, whether it says the output moved after the call). Its times are claims."""
+        the output, whether it says the output moved after the call). Its times are claims. Every
+        sample's output comes back: which ones the judge checks is drawn after the call, so nothing in
+        the request tells the candidate which calls it could skip."""
         mark = self.pool.mark()
-        ret = self.ret_region(views) if keep else None
         answer = self.request(
-            {"op": "sample", "set": self.set_of(views), "cover": int(cover_cycles), "ret": ret}
+            {
+                "op": "sample",
+                "set": self.set_of(views),
+                "cover": int(cover_cycles),
+                "ret": self.ret_region(views),
+            }
         )
-        out = None
-        if keep:
-            answer = {**answer, **self.complete(answer)}
-            out = clone_tree(self.rebuild(answer["out"]))
-            self.sync()
+        answer = {**answer, **self.complete(answer)}
+        out = clone_tree(self.rebuild(answer["out"]))
+        self.sync()
         self.pool.rewind(mark)
         return _ms(answer.get("event_ms")), _ms(answer.get("host_ms")), out, bool(answer.get("changed"))
 

@@ -196,20 +196,21 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
                 _release(out, who)
                 rules[who].add(event_ms)
                 continue
-            check = verified < MIN_VERIFIED or rng.random() < VERIFY_SHARE
             remote.sync()
             t0 = perf_counter_ns()
-            event_ms, _host, at_return, moved = remote.sample(rotation.shared[k], cover_cycles, keep=check)
+            event_ms, _host, at_return, moved = remote.sample(rotation.shared[k], cover_cycles)
             judge_walls.append((perf_counter_ns() - t0) / 1e6)
             rules[who].add(event_ms)
-            if check:
+            # drawn after the call, from the judge's own generator: the candidate cannot know which of
+            # its calls are checked, so skipping the work on any of them risks the verdict
+            if verified < MIN_VERIFIED or rng.random() < VERIFY_SHARE:
                 ok, why = job.verify(rotation.current[k], at_return)
                 verified += 1
                 failed += 0 if ok else 1
                 if not ok and not first_failure:
                     first_failure = f"timed sample {sample} (input set {k}): {why}"
                 changed += 1 if moved else 0
-                scrub(at_return)
+            scrub(at_return)
         sample += 1
         if rules["reference"].done() and rules["candidate"].done():
             stopped_by = rules["candidate"].reason() or rules["reference"].reason()
@@ -250,6 +251,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
         remote,
         rotation,
         claimed,
+        statistics.median(rules["reference"].samples),
         statistics.median(judge_walls or [claimed]),
         max(cap - elapsed(), 0.0),
         rng,

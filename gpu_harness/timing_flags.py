@@ -27,6 +27,14 @@ TIMING_RESOLUTION_MS = 0.010
 FLAG_TIMING_DISAGREES = "timing_disagrees"
 JUDGE_NOISE_FACTOR = {"cuda": 1.25, "cpu": 1.5}
 LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.005}
+# The claim is of cold, cache-flushed calls; the batches run warm. How much slower cold is than warm for
+# this problem on this machine the reference shows on the judge's own clock (its cold samples over its
+# batches), and an honest candidate's ratio is near it: a claim that puts the candidate's ratio below
+# the reference's by more than the slack is not believed either. (Red team, 2026-12-07: a wrap of the
+# timing function dividing by four hid in that gap on the CPU, where cold is ~3x warm: 5.1x reported,
+# unflagged.) Batches of launch-bound calls say nothing about cold against warm: they are left out.
+CALIBRATION_SLACK = 2.0
+CALIBRATION_MIN_BATCH_MS = {"cuda": 0.2, "cpu": 0.1}
 
 
 def hidden_work(
@@ -66,19 +74,49 @@ def speedup_insane(speedup: float, limit: float) -> str | None:
     return None
 
 
-def supported_ms(judge_ms: float, device: str) -> float:
-    """The fastest per-call time the judge's clock supports: its batch time less the launch allowance,
-    over the noise factor."""
-    return max(judge_ms - LAUNCH_ALLOWANCE_MS[device], 0.0) / JUDGE_NOISE_FACTOR[device]
-
-
-def timing_disagrees(claimed_ms: float, judge_ms: float, calls: int, rounds: int, device: str) -> str | None:
-    if claimed_ms >= supported_ms(judge_ms, device):
+def cold_over_warm(reference: tuple[float, float] | None, judge_ms: float, device: str) -> float | None:
+    """The reference's cold samples over its warm batches (both the judge's), where both batches are long
+    enough to be more than launch cost; None where there is nothing to calibrate on."""
+    if reference is None:
         return None
+    cold_ms, warm_ms = reference
+    floor = CALIBRATION_MIN_BATCH_MS[device]
+    if not (warm_ms >= floor and judge_ms >= floor and cold_ms > warm_ms):
+        return None
+    return cold_ms / warm_ms
+
+
+def supported_ms(judge_ms: float, device: str, reference: tuple[float, float] | None = None) -> float:
+    """The fastest per-call time the judge's clock supports: its batch time less the launch allowance,
+    over the noise factor; and, calibrated on the reference ((cold median, batch time per call)), the
+    batch time times the reference's cold/warm ratio over the slack."""
+    plain = max(judge_ms - LAUNCH_ALLOWANCE_MS[device], 0.0) / JUDGE_NOISE_FACTOR[device]
+    ratio = cold_over_warm(reference, judge_ms, device)
+    return max(plain, judge_ms * ratio / CALIBRATION_SLACK) if ratio else plain
+
+
+def timing_disagrees(
+    claimed_ms: float,
+    judge_ms: float,
+    calls: int,
+    rounds: int,
+    device: str,
+    reference: tuple[float, float] | None = None,
+) -> str | None:
+    supported = supported_ms(judge_ms, device, reference)
+    if claimed_ms >= supported:
+        return None
+    ratio = cold_over_warm(reference, judge_ms, device)
+    calibrated = (
+        f"; the reference's cold calls take {ratio:.1f}x its batched ones on the judge's clock, and the claim "
+        f"makes the candidate's {claimed_ms / judge_ms:.1f}x (more than {CALIBRATION_SLACK:g}x apart)"
+        if ratio and judge_ms * ratio / CALIBRATION_SLACK > claimed_ms
+        else ""
+    )
     return (
         f"the candidate's own timing says {claimed_ms * 1e3:.2f} us per call, but the judge's clock saw "
         f"{judge_ms * 1e3:.2f} us per call over {rounds} batch(es) of {calls} verified back-to-back calls; "
-        f"beyond noise ({JUDGE_NOISE_FACTOR[device]:g}x) and launch cost ({LAUNCH_ALLOWANCE_MS[device] * 1e3:g} us) "
-        f"that is not believed: its timer, events or synchronisation were tampered with, or work escapes them. "
-        f"The speed-up reported uses the judge's bound"
+        f"beyond noise ({JUDGE_NOISE_FACTOR[device]:g}x) and launch cost ({LAUNCH_ALLOWANCE_MS[device] * 1e3:g} us)"
+        f"{calibrated}, that is not believed: its timer, events or synchronisation were tampered with, or work "
+        f"escapes them. The speed-up reported uses the judge's bound ({supported * 1e3:.2f} us)"
     )

@@ -79,7 +79,17 @@ def test_the_candidates_process_holds_no_pipe_and_one_socket():
     assert set(kinds) >= {"0", "1", "2"}
 
 
-@pytest.mark.parametrize("candidate", ["patch_perf_counter.py", "patch_timed_call.py"])
+def test_nothing_in_a_timed_request_tells_the_candidate_whether_its_output_will_be_checked():
+    """Which timed samples the judge checks is drawn after each call; a request that said so let a
+    candidate skip the work on every unchecked call (red team, 2026-12-07: 3.7x on matmul, unflagged)."""
+    report = smoke(VECTORADD, JUDGE / "skip_unchecked_samples.py", "both")
+    assert "skipped a timed call" not in report.stdout_tail, report.stdout_tail[-300:]
+    assert report.passed, report.error
+
+
+@pytest.mark.parametrize(
+    "candidate", ["patch_perf_counter.py", "patch_timed_call.py", "patch_timed_call_by_four.py"]
+)
 def test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges(candidate):
     # calls far above the launch allowance (the CPU's 2048^2 add, the GPU's 8192^2 and up): a tenfold
     # claim is far outside the judge's noise
@@ -159,6 +169,21 @@ def test_the_judges_bound_flags_a_claim_beyond_noise_and_launch_cost_only():
     assert timing_disagrees(0.1, 1.0, 20, 3, "cuda")  # a tenth of what the judge saw
     assert timing_disagrees(0.1, 1.0, 20, 3, "cpu")
     assert supported_ms(1.0, "cuda") == pytest.approx((1.0 - 0.05) / 1.25)
+
+
+def test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_ratio():
+    from gpu_harness.timing_flags import supported_ms, timing_disagrees
+
+    # the reference's cold samples are 3x its warm batches: a claim of 1.6x the candidate's batches is
+    # honest work within the slack, 0.8x (a wrap dividing by four) is not, though the plain bound allows it
+    assert timing_disagrees(1.6, 1.0, 20, 3, "cpu", (3.0, 1.0)) is None
+    detail = timing_disagrees(0.8, 1.0, 20, 3, "cpu", (3.0, 1.0))
+    assert detail and "3.0x its batched ones" in detail
+    assert timing_disagrees(0.8, 1.0, 20, 3, "cpu") is None
+    assert supported_ms(1.0, "cpu", (3.0, 1.0)) == pytest.approx(1.5)
+    # nothing to calibrate on: launch-bound batches, or a reference no slower cold than warm
+    assert supported_ms(0.01, "cuda", (0.3, 0.01)) == supported_ms(0.01, "cuda")
+    assert supported_ms(1.0, "cuda", (0.9, 1.0)) == supported_ms(1.0, "cuda")
 
 
 def test_not_timed_is_an_error_status_and_keeps_the_cases():

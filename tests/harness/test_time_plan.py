@@ -68,7 +68,7 @@ def test_the_measured_pace_only_lengthens_an_auto_deadline_and_never_past_the_ca
 # -- end to end, on the CPU ------------------------------------------------------------------------
 @cpu_only
 def test_forty_cases_of_a_slow_reference_get_a_verdict_where_a_fixed_deadline_gave_an_error():
-    fixed = smoke_planned(MANY, HONEST, deadline_s=1.5, timeout_s=8)
+    fixed = smoke_planned(MANY, HONEST, deadline_s=0.5, timeout_s=8)
     assert fixed.status == "error" and fixed.error.kind == "deadline", (fixed.status, fixed.error)
     assert f"--deadline {fixed.plan['suggest_deadline_s']}" in fixed.error.message
 
