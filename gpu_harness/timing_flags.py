@@ -25,6 +25,7 @@ TIMING_RESOLUTION_MS = 0.010
 # they are mostly faster than a cold timed call; they are slower only by the host's launch cost of
 # a tiny kernel (allowed below) and noise (the factor). Beyond both, the claim is not believed.
 FLAG_TIMING_DISAGREES = "timing_disagrees"
+NOTE_HOST_BOUND = "host_bound_calls"
 JUDGE_NOISE_FACTOR = {"cuda": 1.25, "cpu": 1.5}
 LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.005}
 # The claim is of cold, cache-flushed calls; the batches run warm. How much slower cold is than warm for
@@ -75,24 +76,49 @@ def speedup_insane(speedup: float, limit: float) -> str | None:
 
 
 def cold_over_warm(reference: tuple[float, float] | None, judge_ms: float, device: str) -> float | None:
-    """The reference's cold samples over its warm batches (both the judge's), where both batches are long
-    enough to be more than launch cost; None where there is nothing to calibrate on."""
+    """The reference's cold samples over its warm batches (both the judge's); None where there is
+    nothing to calibrate on. Above 1 (cold slower: caches) it counts only where both batches are long
+    enough to be more than launch cost; below 1 (its batches slower: calls bound by the host's work,
+    which events under a launch cover do not see) it always counts."""
     if reference is None:
         return None
     cold_ms, warm_ms = reference
-    floor = CALIBRATION_MIN_BATCH_MS[device]
-    if not (warm_ms >= floor and judge_ms >= floor and cold_ms > warm_ms):
+    if cold_ms <= 0 or warm_ms <= 0:
         return None
-    return cold_ms / warm_ms
+    ratio = cold_ms / warm_ms
+    floor = CALIBRATION_MIN_BATCH_MS[device]
+    if ratio > 1 and not (warm_ms >= floor and judge_ms >= floor):
+        return None
+    return ratio
 
 
 def supported_ms(judge_ms: float, device: str, reference: tuple[float, float] | None = None) -> float:
     """The fastest per-call time the judge's clock supports: its batch time less the launch allowance,
-    over the noise factor; and, calibrated on the reference ((cold median, batch time per call)), the
-    batch time times the reference's cold/warm ratio over the slack."""
+    over the noise factor; calibrated on the reference ((cold median, batch time per call)), the batch
+    time times the reference's cold/warm ratio over the slack, which tightens the bound where the
+    reference runs slower cold and loosens it where the problem's calls are bound by the host."""
     plain = max(judge_ms - LAUNCH_ALLOWANCE_MS[device], 0.0) / JUDGE_NOISE_FACTOR[device]
     ratio = cold_over_warm(reference, judge_ms, device)
-    return max(plain, judge_ms * ratio / CALIBRATION_SLACK) if ratio else plain
+    if ratio is None:
+        return plain
+    calibrated = judge_ms * ratio / CALIBRATION_SLACK
+    return max(plain, calibrated) if ratio > 1 else min(plain, calibrated)
+
+
+def host_bound(host_call_ms: float | None, judge_ms: float, device: str) -> str | None:
+    """Back to back, a call costs the larger of its host work and its GPU work: where the candidate's
+    own host time inside a call explains the judge's batch time, the batch says nothing of its GPU
+    time, and a claim below it cannot be refuted (torch.compile's wrappers, many small launches).
+    The host time is the candidate's own report, so this only chooses which trusted numbers are
+    reported: the judge's clocks, never the claim."""
+    if device != "cuda" or host_call_ms is None or host_call_ms * JUDGE_NOISE_FACTOR[device] < judge_ms:
+        return None
+    return (
+        f"back to back a call took {judge_ms * 1e3:.2f} us on the judge's clock and {host_call_ms * 1e3:.2f} us of "
+        f"it is host work inside the call: the calls are bound by the host, so the GPU time the candidate "
+        f"claims cannot be checked; its time and speed-up are the judge's back-to-back ones, against the "
+        f"reference's"
+    )
 
 
 def timing_disagrees(

@@ -181,9 +181,26 @@ def test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_rat
     assert detail and "3.0x its batched ones" in detail
     assert timing_disagrees(0.8, 1.0, 20, 3, "cpu") is None
     assert supported_ms(1.0, "cpu", (3.0, 1.0)) == pytest.approx(1.5)
-    # nothing to calibrate on: launch-bound batches, or a reference no slower cold than warm
+    # nothing to tighten on: launch-bound batches; a reference faster cold than back to back loosens it
     assert supported_ms(0.01, "cuda", (0.3, 0.01)) == supported_ms(0.01, "cuda")
-    assert supported_ms(1.0, "cuda", (0.9, 1.0)) == supported_ms(1.0, "cuda")
+    assert supported_ms(1.0, "cuda", (0.9, 1.0)) == pytest.approx(0.9 / 2)
+
+
+def test_where_the_problem_or_the_candidate_is_bound_by_the_host_honest_claims_are_not_refuted():
+    """H100, 2026-12-07: GPU MODE's own sort solution (96 us of GPU time, 184 us back to back: the host's
+    work) and a torch.compile candidate (13 us, 78 us back to back) were failed as forged clocks."""
+    from gpu_harness.timing_flags import host_bound, supported_ms, timing_disagrees
+
+    # the reference's own batches are slower than its cold samples: the problem is bound by the host
+    assert timing_disagrees(0.096, 0.184, 208, 9, "cuda")
+    assert timing_disagrees(0.096, 0.184, 208, 9, "cuda", (0.094, 0.180)) is None
+    assert supported_ms(0.184, "cuda", (0.094, 0.180)) < supported_ms(0.184, "cuda")
+    assert timing_disagrees(0.0096, 0.184, 208, 9, "cuda", (0.094, 0.180))  # a tenth is still refuted
+    # the candidate's own host time explains its batches: its claim cannot be checked, only replaced
+    assert host_bound(0.070, 0.078, "cuda") and "host" in host_bound(0.070, 0.078, "cuda")
+    assert host_bound(0.010, 0.078, "cuda") is None
+    assert host_bound(None, 0.078, "cuda") is None
+    assert host_bound(1.0, 1.0, "cpu") is None
 
 
 def test_not_timed_is_an_error_status_and_keeps_the_cases():

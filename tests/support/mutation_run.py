@@ -829,9 +829,39 @@ MUTATIONS = [
     Mutation(
         "judge: a claimed time below the judge's clock believed",
         "gpu_harness/timing_flags.py",
-        "    if claimed_ms >= supported_ms(judge_ms, device):",
+        "    if claimed_ms >= supported:",
         "    if True:",
         (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",),
+    ),
+    Mutation(
+        "judge: the bound not calibrated on the reference's cold/warm ratio",
+        "gpu_harness/timing_flags.py",
+        "    return max(plain, calibrated) if ratio > 1 else min(plain, calibrated)",
+        "    return plain if ratio > 1 else min(plain, calibrated)",
+        (
+            JUDGE + "::test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_ratio",
+            JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",
+        ),
+    ),
+    Mutation(
+        "judge: a problem bound by the host gets the plain bound (honest sort failed)",
+        "gpu_harness/timing_flags.py",
+        "    return max(plain, calibrated) if ratio > 1 else min(plain, calibrated)",
+        "    return max(plain, calibrated) if ratio > 1 else plain",
+        (
+            JUDGE
+            + "::test_where_the_problem_or_the_candidate_is_bound_by_the_host_honest_claims_are_not_refuted",
+        ),
+    ),
+    Mutation(
+        "judge: every claim excused as bound by the host",
+        "gpu_harness/timing_flags.py",
+        "host_call_ms * JUDGE_NOISE_FACTOR[device] < judge_ms:",
+        "False:",
+        (
+            JUDGE
+            + "::test_where_the_problem_or_the_candidate_is_bound_by_the_host_honest_claims_are_not_refuted",
+        ),
     ),
     Mutation(
         "judge: the speed-up reported from the claim",
