@@ -60,10 +60,11 @@ class Isolation:
 
 # -- files and caches -------------------------------------------------------------------------------
 # The compile caches a candidate's tools write (Triton, load_inline's builds, torch.compile, CuPy,
-# the driver's PTX JIT), each pointed at a folder of the harness's cache unless the host already
-# named one. They persist across evaluations (a warm Triton cache is the difference between 0.3 s
-# and 2 s), so a candidate can write there: they are keyed by content hashes and hold nothing of
-# the harness's, the workspace's or the verdict's.
+# the driver's PTX JIT), each pointed at a folder of the harness's cache. They persist across
+# evaluations (a warm Triton cache is the difference between 0.3 s and 2 s), so a candidate can write
+# there; the judge's are apart (the host's own folder where it named one, else the cache's `judge`
+# folder), because a cache entry is trusted code: one a candidate planted under the key of the
+# reference's kernel would change the answers its outputs are checked against (red team, 2026-12-07).
 CACHE_VARS = {
     "TRITON_CACHE_DIR": "triton",
     "TORCH_EXTENSIONS_DIR": "torch_extensions",
@@ -108,13 +109,15 @@ def cache_root() -> Path:
     return Path(base) / "gpu_harness"
 
 
-def candidate_environment(scratch_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """The variables that send a candidate's temporary files into `scratch_dir` and its compile caches
-    into the harness's cache (a variable the host set already is kept)."""
+def candidate_environment(scratch_dir: str | os.PathLike[str], judge: bool = False) -> dict[str, str]:
+    """The variables that send temporary files into `scratch_dir` and compile caches into the harness's
+    cache: a candidate's beneath its `candidates` folder whatever the host set, the judge's (`judge`)
+    where the host set them, else beneath its `judge` folder. Neither writes the other's."""
     env = {name: str(scratch_dir) for name in TEMP_VARS}
     root = cache_root()
     for name, sub in CACHE_VARS.items():
-        env[name] = os.environ.get(name) or str(root / sub)
+        judges = os.environ.get(name) or str(root / "judge" / sub)
+        env[name] = judges if judge else str(root / "candidates" / sub)
     return env
 
 
@@ -280,16 +283,20 @@ def _seccomp() -> str:
 
 # -- the whole confinement --------------------------------------------------------------------------
 def confine_candidate(
-    scratch_dir: str | os.PathLike[str], writable: Iterable[str] = (), scoped: bool = True
+    scratch_dir: str | os.PathLike[str],
+    writable: Iterable[str] = (),
+    scoped: bool = True,
+    judge: bool = False,
 ) -> Isolation:
     """Confine THIS process (call it in the candidate's process, before the candidate is imported,
     while it has one thread: Landlock and seccomp bind the calling thread and what it starts later):
     temporary files into `scratch_dir`, compile caches into the harness's cache, writes anywhere else
     refused (Landlock), no IPv4/IPv6 sockets and no ptrace (seccomp). Never raises: what could not be
     done is in `Isolation.why`. `writable` adds folders (tests). `scoped` False: signals and abstract
-    sockets outside the domain stay allowed (the judge, which must be able to kill its candidate)."""
+    sockets outside the domain stay allowed (the judge, which must be able to kill its candidate).
+    `judge`: the judge's own compile caches, which no candidate writes."""
     iso = Isolation()  # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
-    folders = apply_environment(candidate_environment(scratch_dir))
+    folders = apply_environment(candidate_environment(scratch_dir, judge))
     extra = (*ALWAYS_WRITABLE, *cuda_service_folders(), *writable)
     folders += [path for path in extra if path not in folders]
     if os.environ.get(CONFINE_ENV, "1") == "0":

@@ -110,7 +110,7 @@ class ReadyChild:
                 pid, sock, isolation = candidate_process.spawn(confine_it)
                 process = (pid, sock)
                 # the judge: one thread yet, binds all to come; it must be able to kill its candidate
-                confine.confine_candidate(self.scratch, scoped=False)
+                confine.confine_candidate(self.scratch, scoped=False, judge=True)
                 non_dumpable()
                 initialise_cuda()
                 job = read_job(job_r)

@@ -89,8 +89,9 @@ def test_impossible_time_is_flagged_below_roofline_and_above_the_speedup_limit()
     report = smoke(FIXTURES / "vectoradd_large", CHEATS / "impossible_time.py", "both")
     names = flag_names(report)
     assert names & {"below_roofline", "speedup_above_sanity_limit"}, (report.flags, report.timing)
-    if not HAS_GPU:  # on the CPU the reference is slow enough for both to show
-        assert {"below_roofline", "speedup_above_sanity_limit"} <= names
+    if not HAS_GPU:  # on the CPU the floor is far above the replay's time; the speed-up flag reads the
+        # candidate's p90, which one slow sample of ten can lift under the limit (seen on a 2-core box)
+        assert "below_roofline" in names
     assert "result_replay" in names  # and its stale answers were caught among the verified samples
 
 

@@ -304,11 +304,43 @@ print(json.dumps({"rc": rc, "errno": ctypes.get_errno()}))
     assert result["rc"] == -1 and result["errno"] == 1, result  # EPERM
 
 
-def test_caches_go_to_the_harness_cache_and_temporary_files_to_scratch(tmp_path):
+def test_caches_go_to_the_harness_cache_and_temporary_files_to_scratch(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "hosts-triton"))
     env = confine.candidate_environment(tmp_path / "scratch")
-    assert env["TMPDIR"] == str(tmp_path / "scratch")
+    judge = confine.candidate_environment(tmp_path / "scratch", judge=True)
+    assert env["TMPDIR"] == judge["TMPDIR"] == str(tmp_path / "scratch")
     for name in confine.CACHE_VARS:
-        assert env[name] == os.environ.get(name) or env[name].startswith(str(confine.cache_root()))
+        assert env[name].startswith(str(confine.cache_root() / "candidates")), env
+        assert judge[name] != env[name] and not judge[name].startswith(
+            str(confine.cache_root() / "candidates")
+        )
+    assert judge["TRITON_CACHE_DIR"] == str(tmp_path / "hosts-triton")  # the host's choice, the judge's only
+
+
+JUDGE_CACHE_WRITE = """
+import tempfile
+judges = confine.candidate_environment(tempfile.mkdtemp(), judge=True)["TRITON_CACHE_DIR"]
+os.makedirs(judges, exist_ok=True)
+iso = confine.confine_candidate(tempfile.mkdtemp())
+results = {}
+for name, value in {"judge": judges, "own": os.environ["TRITON_CACHE_DIR"]}.items():
+    try:
+        with open(os.path.join(value, "planted.json"), "w") as f:
+            f.write("{}")
+        results[name] = "written"
+    except OSError as exc:
+        results[name] = exc.strerror
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.skipif(not HAS_LANDLOCK, reason="this kernel has no Landlock: nothing refuses the writes")
+def test_a_candidate_cannot_plant_an_entry_in_the_judges_compile_caches(tmp_path):
+    """Red team, 2026-12-07: the judge and its candidates shared one Inductor and Triton cache; an entry a
+    candidate planted would be code the judge runs for the reference."""
+    result = run_script(JUDGE_CACHE_WRITE, GPU_HARNESS_CACHE=str(tmp_path / "cache"), TRITON_CACHE_DIR="")
+    assert result["judge"] == "Permission denied", result
+    assert result["own"] == "written", result
 
 
 def test_a_cache_that_cannot_be_created_moves_into_scratch():

@@ -827,6 +827,15 @@ MUTATIONS = [
         (JAIL + "::test_a_one_shot_smoke_killed_outright_leaves_no_process",),
     ),
     Mutation(
+        "judge: the judge's compile caches are the candidates'",
+        "gpu_harness/confine.py",
+        '        env[name] = judges if judge else str(root / "candidates" / sub)',
+        '        env[name] = str(root / "candidates" / sub)',
+        (
+            "tests/harness/test_confine.py::test_a_candidate_cannot_plant_an_entry_in_the_judges_compile_caches",
+        ),
+    ),
+    Mutation(
         "judge: a claimed time below the judge's clock believed",
         "gpu_harness/timing_flags.py",
         "    if claimed_ms >= supported:",
