@@ -209,8 +209,9 @@ class Host:
         return [[flag, f"{name} was replaced by the candidate (at {when})"] for flag, name in changed]
 
     def _hand_back(self, out: Any, ret: Any) -> dict[str, Any]:
-        self.pending = out
-        return hand_back(out, ret, self.arenas, self._sync)
+        doc = hand_back(out, ret, self.arenas, self._sync)
+        self.pending = out if "need" in doc else None  # kept only for the copy_out that follows
+        return doc
 
 
 def _build(tree: Any, arenas: dict[int, Arena]) -> Any:

@@ -35,15 +35,18 @@ def check_case(ev: EvalState, case: Case, probe: bool = False) -> CaseResult:
 
     ev.stage(STAGE_RUN)
     cand_data = ev.candidate_copy(data)
+    mark = ev.candidate.pool.mark()  # after the inputs: only return regions and the second set follow
     out = ev.call_candidate(cand_data)
     first = clone_tree(out)  # as it was when the answer came: the judge's own copy
     failure = guard_output(ev, case, out, cand_data, data)
     if failure is not None:
         return _finish(CaseResult.of(case.name, case.kind, case.public_params(), failure), started)
     del out
+    ev.candidate.pool.rewind(mark)  # the first return region: cloned, free for the second set
     if not probe:
         del cand_data
     second = clone_tree(ev.call_candidate(ev.candidate_copy(data)))  # same inputs, fresh memory
+    ev.candidate.pool.rewind(mark)  # the second set and its return region: done with
 
     # Only now, with the candidate's calls done, does the reference output exist.
     ev.stage(STAGE_CHECK)
@@ -51,10 +54,11 @@ def check_case(ev: EvalState, case: Case, probe: bool = False) -> CaseResult:
     result = CaseResult.of(case.name, case.kind, case.public_params(), verdict)
     result.bitwise_repeatable = two_runs(ev, case, data, first, second, verdict)
     del second
-    if probe and result.passed:
-        replay_probe(ev, case, cand_data)
-        kernel_ownership(ev, data)
     scrub(first)
+    del first
+    if probe and result.passed:
+        replay_probe(ev, case, cand_data, mark)
+        kernel_ownership(ev, data)
     return _finish(result, started)
 
 
@@ -163,7 +167,7 @@ def two_runs(
     return False
 
 
-def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
+def replay_probe(ev: EvalState, case: Case, cand_data: Any, mark: list[int]) -> None:
     """Refill the buffers of the first call in place (same pointers, ids, version counters) with a
     new draw; a candidate that replays a cached answer returns the old one."""
     from gpu_harness.rotation import refill_in_place
@@ -172,6 +176,7 @@ def replay_probe(ev: EvalState, case: Case, cand_data: Any) -> None:
     refill_in_place(cand_data, fresh, ev.plan.poisonable)
     ev.stage(STAGE_RUN)
     out = clone_tree(ev.call_candidate(cand_data))
+    ev.candidate.pool.rewind(mark)  # its return region, free for kernel_ownership's copy
     ev.stage(STAGE_CHECK)
     verdict = judge(ev, fresh, out)
     if not verdict.passed:

@@ -110,6 +110,7 @@ def judge_batches(
                 verified += 1
                 failed += 0 if ok else 1
                 scrub(out)
+            outs = out = None  # verified and scrubbed: not held through the next batch
         done += 1
     return JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed)
 

@@ -289,7 +289,9 @@ class RemoteCandidate:
             )
         shared = {key: self.rebuild(docs.get(str(self.set_of(views)))) for key, views in zip(keys, last)}
         copies = []
+        outs: dict[int, Any] = {}
         for _ in range(COPY_ESTIMATES):  # the judge's own copy of the same bytes, median of a few
+            outs = {}  # the last estimate's clones go before the next are made
             t0 = perf_counter_ns()
             outs = {key: clone_tree(tree) for key, tree in shared.items()}
             self.sync()

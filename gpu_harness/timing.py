@@ -165,6 +165,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
         k = rotation.refill(i)
         call_ms, _host, out = host_call(job.reference, rotation.private[k], cold)
         _release(out, "reference")
+        del out
         calls["reference"].append(call_ms)
         sample_s["reference"] = (perf_counter_ns() - t0) / 1e9
         t0 = perf_counter_ns()
@@ -194,6 +195,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             if who == "reference":
                 event_ms, _host, out = timed_call(job.reference, rotation.private[k], cold, cover_cycles)
                 _release(out, who)
+                del out
                 rules[who].add(event_ms)
                 continue
             remote.sync()
@@ -211,6 +213,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
                     first_failure = f"timed sample {sample} (input set {k}): {why}"
                 changed += 1 if moved else 0
             scrub(at_return)
+            del at_return
         sample += 1
         if rules["reference"].done() and rules["candidate"].done():
             stopped_by = rules["candidate"].reason() or rules["reference"].reason()
@@ -358,6 +361,7 @@ def _host_rounds(
             if who == "reference":
                 call_ms, host_ms, out = host_call(reference, rotation.private[k], cold)
                 _release(out, who)
+                del out
             else:
                 remote.sync()
                 call_ms, host_ms = remote.host_sample(rotation.shared[k], null=who == "null")

@@ -241,3 +241,28 @@ def test_honest_gpu_kernels_agree_with_the_judges_clock():
             KERNELS / problem, KERNELS / problem / "examples" / "submission_torch.py", "both", timeout_s=600
         )
         assert report.passed and "timing_disagrees" not in flag_names(report), (problem, report.flags)
+
+
+def test_an_output_handed_back_is_freed_when_its_last_reference_goes_without_a_collection():
+    """H100, 2026-12-07: KernelBench's ReLU at full size ran out of memory at once: hand_back's nested
+    describe() and its closure kept every output (6 GB each) alive until the cyclic collector ran."""
+    import gc
+    import weakref
+
+    import torch
+
+    from gpu_harness import arena
+    from gpu_harness.hand_back import hand_back
+
+    shared, _msg, fd = arena.create_cpu(0, 1 << 22)
+    os.close(fd)
+    out = torch.ones(1000)
+    alive = weakref.ref(out)
+    gc.disable()
+    try:
+        doc = hand_back(out, (0, 0, 1 << 21), {0: shared}, lambda: None)
+        assert "out" in doc
+        del out, doc
+        assert alive() is None
+    finally:
+        gc.enable()

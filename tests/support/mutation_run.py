@@ -836,6 +836,13 @@ MUTATIONS = [
         ),
     ),
     Mutation(
+        "judge: a handed-back output lives until a collection (KernelBench OOM)",
+        "gpu_harness/hand_back.py",
+        "        copies.clear()\n        describe = None  # noqa: F841",
+        "        pass",
+        (JUDGE + "::test_an_output_handed_back_is_freed_when_its_last_reference_goes_without_a_collection",),
+    ),
+    Mutation(
         "judge: a claimed time below the judge's clock believed",
         "gpu_harness/timing_flags.py",
         "    if claimed_ms >= supported:",
