@@ -214,6 +214,7 @@ class RemoteCandidate:
     def call(self, views: Any) -> Any:
         """One checked call on staged inputs; the outputs as views of shared memory."""
         ret = self.ret_region(views)
+        self.sync()  # the judge's own writes to the inputs (a refill in place) land before the candidate reads
         answer = self.request({"op": "call", "set": self.set_of(views), "ret": ret})
         self.flags_from(answer)
         answer = self.complete(answer)
@@ -239,6 +240,7 @@ class RemoteCandidate:
         return rebuild(doc, self.pool.view, self.device.type, self.on_flag)
 
     def ownership(self, views: Any) -> dict[str, Any]:
+        self.sync()
         return self.request({"op": "ownership", "set": self.set_of(views)})
 
     # -- timing (timing.py) ---------------------------------------------------------------------
@@ -248,6 +250,7 @@ class RemoteCandidate:
         sample's output comes back: which ones the judge checks is drawn after the call, so nothing in
         the request tells the candidate which calls it could skip."""
         mark = self.pool.mark()
+        self.sync()
         answer = self.request(
             {
                 "op": "sample",
@@ -263,6 +266,7 @@ class RemoteCandidate:
         return _ms(answer.get("event_ms")), _ms(answer.get("host_ms")), out, bool(answer.get("changed"))
 
     def host_sample(self, views: Any, null: bool = False) -> tuple[float, float]:
+        self.sync()
         answer = self.request({"op": "host_sample", "set": self.set_of(views), "null": null})
         return _ms(answer.get("call_ms")), _ms(answer.get("host_ms"))
 
@@ -273,6 +277,7 @@ class RemoteCandidate:
         mark = self.pool.mark()
         ids = [self.set_of(v) for v in order]
         rets = {str(self.set_of(v)): self.ret_region(v) for v in last}
+        self.sync()
         t0 = perf_counter_ns()
         answer = self.request({"op": "batch", "order": ids, "ret": rets})
         wall_ms = (perf_counter_ns() - t0) / 1e6
