@@ -843,6 +843,15 @@ MUTATIONS = [
         (JUDGE + "::test_an_output_handed_back_is_freed_when_its_last_reference_goes_without_a_collection",),
     ),
     Mutation(
+        "judge: a replay within the problem's tolerance passes (unchanged bits not looked at)",
+        "gpu_harness/correctness.py",
+        "    elif first_print and check.fingerprint(out) == first_print and _reference_moved(ev, data, fresh):",
+        "    elif False:",
+        (
+            "tests/harness/test_cheats.py::test_a_replay_within_the_problems_tolerance_is_caught_by_its_unchanged_bits",
+        ),
+    ),
+    Mutation(
         "judge: a claimed time below the judge's clock believed",
         "gpu_harness/timing_flags.py",
         "    if claimed_ms >= supported:",
