@@ -89,6 +89,7 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 FINGERPRINT_SAMPLES = 4096
+FINGERPRINT_CHUNK = 1 << 24  # bytes summed at once: torch widens them to int64 first (8x the memory)
 
 
 def fingerprint(tree: Any) -> tuple:
@@ -100,9 +101,20 @@ def fingerprint(tree: Any) -> tuple:
         flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
         step = max(1, flat.numel() // FINGERPRINT_SAMPLES)
         sample = flat[::step].cpu().numpy().tobytes()
-        total = int(flat.sum(dtype=torch.int64)) if flat.numel() else 0
+        total = _byte_sum(flat)
         prints.append((tuple(t.shape), str(t.dtype), total, hashlib.sha256(sample).hexdigest()))
     return tuple(prints)
+
+
+def _byte_sum(flat: torch.Tensor) -> int:
+    """The sum of a flat uint8 tensor's bytes, a chunk at a time (a 6.4 GB output would need 51 GB widened
+    whole), added up on its device."""
+    if flat.numel() == 0:
+        return 0
+    total = torch.zeros((), dtype=torch.int64, device=flat.device)
+    for start in range(0, flat.numel(), FINGERPRINT_CHUNK):
+        total += flat[start : start + FINGERPRINT_CHUNK].sum(dtype=torch.int64)
+    return int(total)
 
 
 def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -120,3 +120,18 @@ def test_integer_inputs_are_probed_with_values_in_range_so_indices_stay_valid():
     plan = buffers.learn_buffers(data, ref)
     assert plan.poisonable == {2}  # the index is read; the int64 buffer is not
     assert max(seen) < 10
+
+
+def test_a_fingerprint_sees_one_changed_element_anywhere_and_sums_its_bytes_a_chunk_at_a_time():
+    """The replay probe's stand-in for a whole answer: its byte sum is taken in chunks (widened whole to
+    int64, a 6.4 GB output would need 51 GB) and still counts every byte."""
+    from gpu_harness.check import FINGERPRINT_CHUNK, _byte_sum, fingerprint
+
+    answer = torch.rand(FINGERPRINT_CHUNK // 2 + 7)  # twice the chunk in bytes, and a ragged end
+    flat = answer.view(torch.uint8)
+    assert _byte_sum(flat) == int(flat.to(torch.int64).sum())
+    changed = answer.clone()
+    changed[-1] += 1.0  # in the strided sample or not, the byte sum sees it
+    assert fingerprint(answer) == fingerprint(answer.clone())
+    assert fingerprint(answer) != fingerprint(changed)
+    assert fingerprint((answer, 3)) == fingerprint(answer)  # only tensors count
