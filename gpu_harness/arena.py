@@ -2,7 +2,7 @@
 
 The judge copies a case's inputs into an arena, the candidate's process calls the kernel on views
 of it and writes (or copies) its outputs there, and the judge reads them back. An arena is its own
-allocation, never a block of torch's caching allocator: a CUDA IPC handle opens the whole
+allocation, never a block of torch's caching allocator: a shared handle opens the whole
 allocation it names, and a pooled segment could also hold the judge's pristine inputs or a
 reference output. Arenas live as long as the judge (one evaluation) and are only reused for data
 the candidate may see, so a view the candidate keeps never reaches anything else.
@@ -11,9 +11,10 @@ On the CPU an arena is a memfd, mmapped by both processes (its descriptor travel
 channel). On the GPU it is a cuMemCreate'd block exported as a POSIX file descriptor, which travels
 over the channel the same way; the candidate's process imports and maps it (the driver's virtual
 memory API through ctypes: no torch IPC reference-count files, no events, nothing the candidate names
-that the judge would open). Not CUDA IPC handles: opening one needs ptrace rights over the exporting
-process (the driver fetches its descriptor with pidfd_getfd), which the candidate must never have over
-the judge; on an H100 it failed with CUDA_ERROR_INVALID_VALUE under the confinement.
+that the judge would open). Not CUDA IPC handles: on an H100 (2026-12-07) every cuIpcOpenMemHandle in
+the confined candidate's process failed with CUDA_ERROR_INVALID_VALUE (likely because the driver fetches
+the exporter's descriptor itself, which needs rights over the judge that the candidate must never have);
+the file descriptor version ran there the same day.
 """
 
 from __future__ import annotations
