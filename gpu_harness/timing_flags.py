@@ -6,6 +6,7 @@ Plain functions of numbers, so each can be tested without a GPU. (The roofline f
 
 from __future__ import annotations
 
+import math
 import statistics
 
 # A candidate whose host clock exceeds its event time, its call's host time and the cost of
@@ -83,7 +84,7 @@ def cold_over_warm(reference: tuple[float, float] | None, judge_ms: float, devic
     if reference is None:
         return None
     cold_ms, warm_ms = reference
-    if cold_ms <= 0 or warm_ms <= 0:
+    if not (0 < cold_ms < math.inf and 0 < warm_ms < math.inf):
         return None
     ratio = cold_ms / warm_ms
     floor = CALIBRATION_MIN_BATCH_MS[device]

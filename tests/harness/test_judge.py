@@ -184,6 +184,8 @@ def test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_rat
     # nothing to tighten on: launch-bound batches; a reference faster cold than back to back loosens it
     assert supported_ms(0.01, "cuda", (0.3, 0.01)) == supported_ms(0.01, "cuda")
     assert supported_ms(1.0, "cuda", (0.9, 1.0)) == pytest.approx(0.9 / 2)
+    # a reference never batched (no finite time) leaves the plain bound, never a bound of zero
+    assert supported_ms(1.0, "cuda", (0.9, float("inf"))) == supported_ms(1.0, "cuda")
 
 
 def test_where_the_problem_or_the_candidate_is_bound_by_the_host_honest_claims_are_not_refuted():
