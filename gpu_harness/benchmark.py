@@ -50,7 +50,7 @@ def time_benchmark(ev: EvalState, case: Case, time_cap_s: float) -> TimingResult
             outcome = time_case(case.name, case.public_params(), job, ev.problem.device)
         except torch.OutOfMemoryError:
             # Free memory shrank under us (another process on the GPU): once more with the fewest sets,
-            # a fresh draw before every sample. A second out-of-memory is the candidate's.
+            # one working set. A second out-of-memory is the candidate's.
             memory.release(ev.problem.device, force=True)
             job.overrides = dict(job.overrides, memory_bytes=0)
             outcome = time_case(case.name, case.public_params(), job, ev.problem.device)

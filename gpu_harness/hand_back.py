@@ -109,7 +109,7 @@ def changed_since_copy(out: Any, doc: dict[str, Any], arenas: dict[int, Arena]) 
         from gpu_harness.check import same_bits
 
         now = [t for t in tensor_leaves(out) if type(t) is torch.Tensor]
-        copied = [_view(d, arenas) for d in _tensor_descs(doc["out"])]
+        copied = [_view(d, arenas) for d in tensor_descs(doc["out"])]
         return not all(same_bits(a, b) for a, b in zip(now, copied) if b is not None)
     except Exception:
         return False
@@ -121,13 +121,14 @@ def _view(d: dict[str, Any], arenas: dict[int, Arena]) -> torch.Tensor | None:
     return arenas[d["arena"]].view(d["offset"], DTYPES[d["dtype"]], tuple(d["shape"]), tuple(d["stride"]))
 
 
-def _tensor_descs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+def tensor_descs(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every tensor leaf's description in a handed-back output's tree."""
     if doc["k"] == "tensor":
         return [doc]
     if doc["k"] in ("tuple", "list"):
-        return [d for item in doc["items"] for d in _tensor_descs(item)]
+        return [d for item in doc["items"] for d in tensor_descs(item)]
     if doc["k"] == "dict":
-        return [d for _, item in doc["items"] for d in _tensor_descs(item)]
+        return [d for _, item in doc["items"] for d in tensor_descs(item)]
     return []
 
 

@@ -1,6 +1,14 @@
 """The judge's own clock over the candidate's calls (time_case step 5): batches of back-to-back calls
-that the judge orders on its working sets and whose last outputs it verifies, beside the same batches
-of the reference. The candidate cannot reach this clock; benchmark.py compares it with the claim."""
+that the judge orders on its working sets and whose outputs it verifies, beside the same batches of
+the reference. The candidate cannot reach this clock; benchmark.py compares it with the claim.
+
+Every call of a batch is on its own working set, freshly drawn for the round, and every output comes
+back verified: the batch request names its sets, and the code that serves it runs in the candidate's
+process, so a set called twice in one batch could be computed once (red team, 2026-12-07: with the
+timing function patched as well, 4.7x reported for an honest 1x, unflagged). A batch is therefore at
+most as long as the working sets are many (1-8); the channel's round trip is in it, never taken off
+(the candidate's process could slow whatever measured it), and the launch allowance covers it.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +29,6 @@ from gpu_harness.rotation import InputRotation
 # The judge's check (step 5): batches of back-to-back calls long enough that the channel's round trip
 # (~0.1 ms) is noise, a few rounds (the fastest counts), and this share of the case's cap kept for them.
 BATCH_TARGET_MS = {"cuda": 20.0, "cpu": 30.0}
-MAX_BATCH_CALLS = 500
 MIN_CALL_MS = 0.001
 BATCH_ROUNDS = 3
 BATCH_RETRIES = 2  # up to this many times BATCH_ROUNDS more while the claim disagrees
@@ -53,18 +60,18 @@ def judge_batches(
     first_sample: int,
     device: torch.device,
 ) -> JudgeCheck:
-    """Wall time per call, on the judge's clock, over batches of back-to-back calls on every working
-    set (refilled with fresh values first), in an order the judge draws; the last output of each set
-    comes back and is verified. The copy-back is excluded by subtracting what the judge's own copy
-    of the same bytes takes. The same batches of the reference, in the judge, for comparison.
-    Batch size: enough calls to cover the channel's round trip, by the claimed time (a false claim
-    only makes the batch longer), and bounded by the judge's own wall time per sample so it fits.
+    """Wall time per call, on the judge's clock, over batches of back-to-back calls, one on each of
+    `calls` working sets (each refilled from a fresh draw first), in an order the judge draws; every
+    output comes back and is verified. The copy-back is excluded by subtracting what the judge's own
+    copy of the same bytes takes. The same batches of the reference, in the judge, for comparison.
+    Batch size: enough calls to cover the channel's round trip, by the claimed time, at most the
+    working sets, and bounded by the judge's own wall time per sample so it fits.
     `reference_cold_ms` (the reference's cold median) calibrates the claim's bound (timing_flags).
     The fastest round counts; while it disagrees with the claim, a few more rounds are measured (a
     busy host slows a round, never speeds one up)."""
     started = perf_counter_ns()
     per_call = max(claimed_ms, MIN_CALL_MS)
-    calls = int(min(MAX_BATCH_CALLS, max(1.0, BATCH_TARGET_MS[device.type] / per_call)))
+    calls = int(min(rotation.count, max(1.0, BATCH_TARGET_MS[device.type] / per_call)))
     rounds = BATCH_ROUNDS
     fits = int(left_s * 1e3 / max(2 * rounds * sample_wall_ms, 1e-6))
     if fits < calls:
@@ -92,9 +99,9 @@ def judge_batches(
         )
 
     while more():
-        for k in range(rotation.count):
-            rotation.refill(first_sample + done * rotation.count + k)
-        order = [rng.randrange(rotation.count) for _ in range(calls)]
+        for k in range(calls):
+            rotation.refill(first_sample + done * calls + k, slot=k)
+        order = rng.sample(range(calls), calls)
         for who in ("candidate", "reference") if done % 2 == 0 else ("reference", "candidate"):
             if who == "reference":
                 best[who] = min(best[who], _reference_batch(reference, rotation, order, device))

@@ -31,7 +31,8 @@ CASE_OVERHEAD_S = {"cuda": 0.01, "cpu": 0.02}  # channel round trips, staging, r
 # draws; then a re-check, which is one more correctness case.
 TIMING_BUDGET_S = {"cuda": 1.0, "cpu": 0.5}
 TIMING_CALLS = {"cuda": 48, "cpu": 18}  # GPU: host-clock samples as well (timing.py, step 4)
-TIMING_DRAWS = 6
+# Every timed call is on a fresh draw: warm-up, the fewest samples, host samples (GPU), the judge's batches.
+TIMING_DRAWS = {"cuda": 40, "cpu": 20}
 TIMING_MIN_CALLS = (
     6  # the least a benchmark's timing makes: a warm-up, a sample and a judge's batch, each side
 )
@@ -87,14 +88,14 @@ def timing_s(shape: Shape, device: str) -> float:
     return (
         TIMING_BUDGET_S.get(device, 0.5)
         + TIMING_CALLS.get(device, 18) * shape.call_s
-        + TIMING_DRAWS * shape.draw_s
+        + TIMING_DRAWS.get(device, 20) * shape.draw_s
         + case_s(shape, device)
     )
 
 
 def timing_floor_s(shape: Shape) -> float:
     """The least one benchmark's timing takes, whatever its cap."""
-    return TIMING_MIN_CALLS * shape.call_s + 2 * shape.draw_s
+    return TIMING_MIN_CALLS * shape.call_s + 3 * shape.draw_s  # each on a fresh draw
 
 
 def estimate(work: Work, repeats: int) -> tuple[float, int]:

@@ -5,10 +5,11 @@
     spent or its share of the deadline is gone -> host-clock samples -> the judge's batches ->
     summarise.
 
-Every sample refills the working set in place with new values (outside the timed region, version
-counters kept so a cache keyed on pointer, id or version sees "unchanged"), poisons output
-buffers, and goes through `timed_call`: flush L2, synchronise, time the call with CUDA events and
-with a host clock around a device-wide synchronize. The reference is timed here, in the judge; the
+Every sample refills the working set in place with values from a fresh draw, which no earlier call
+saw (outside the timed region, version counters kept so a cache keyed on pointer, id or version sees
+"unchanged", and a cache keyed on contents never hits), poisons output buffers, and goes through
+`timed_call`: flush L2, synchronise, time the call with CUDA events and with a host clock around a
+device-wide synchronize. The reference is timed here, in the judge; the
 candidate in its own process (remote.py), next to its kernel, by the same `timed_call` - so its
 event times are its own claims. A random subset of its samples is verified against the reference
 computed afterwards on the judge's copy of the values. Then the judge checks the claim with its own
@@ -139,7 +140,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     )
     free, total = memory.free_bytes(device, job.overrides.get("memory_bytes"))  # read right before use
     plan = memory.plan_sets(
-        2 * set_bytes, out_bytes, free, total, device.type, draw_s, min(cap, max(budget_s, 1.0))
+        set_bytes, out_bytes, free, total, device.type, draw_s, min(cap, max(budget_s, 1.0))
     )
     while True:
         try:
@@ -148,7 +149,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             cold = ColdCache(device)
             break
         except torch.OutOfMemoryError:
-            if plan.total <= 1:
+            if plan.working <= 1:
                 raise
             memory.release(device, force=True)
             plan = memory.fewer(plan)
@@ -162,14 +163,14 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     sample_s = {"reference": 0.0, "candidate": 0.0}
     for i in range(WARMUP_CALLS):
         t0 = perf_counter_ns()
-        k = rotation.refill(i)
+        k = rotation.refill(-1 - i)  # draws no trial sees (the trials' are 0, 1, ...)
         call_ms, _host, out = host_call(job.reference, rotation.private[k], cold)
         _release(out, "reference")
         del out
         calls["reference"].append(call_ms)
         sample_s["reference"] = (perf_counter_ns() - t0) / 1e9
         t0 = perf_counter_ns()
-        k = rotation.refill(i)
+        k = rotation.refill(-1 - i)
         remote.sync()
         call_ms, _host = remote.host_sample(rotation.shared[k])
         calls["candidate"].append(call_ms)
@@ -255,7 +256,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
         rotation,
         claimed,
         statistics.median(rules["reference"].samples),
-        statistics.median(judge_walls or [claimed]),
+        statistics.median(judge_walls or [claimed]) + draw_s * 1e3,  # each batch call is on a fresh draw
         max(cap - elapsed(), 0.0),
         rng,
         sample + 4 * HOST_SAMPLES,

@@ -43,6 +43,8 @@ JUDGE_ROWS = [
     ("judge: ptrace / /proc mem / fd writes upward", VECTORADD, "ptrace_judge.py", "test", "fail"),
     ("judge: perf_counter_ns / events slowed 10x", VECTORADD, "patch_perf_counter.py", "both", SLOWED),
     ("judge: timed_call wrapped, times / 10", VECTORADD, "patch_timed_call.py", "both", SLOWED),
+    ("judge: timed_call wrapped, times / 4", VECTORADD, "patch_timed_call_by_four.py", "both", SLOWED),
+    ("judge: batches memoised, times / 4", VECTORADD, "memoize_batches.py", "both", SLOWED),
     ("judge: correct, hangs only when timed", VECTORADD, "hang_when_timed.py", "both", "not_timed"),
 ]
 CHEAT_ROWS = [
@@ -67,6 +69,7 @@ CHEAT_ROWS = [
     ("stale allocation", SOFTMAX_PLAIN, "stale_allocation.py", "test", "fail"),
     ("forged report on pipes (old)", SOFTMAX_PLAIN, "forge_result_channel.py", "test", "fail"),
     ("impossible time (replay when timed)", VECTORADD, "impossible_time.py", "both", "fail"),
+    ("answer cache keyed on the inputs' contents", MATMUL, "content_cache.py", "both", "speedup<1.5"),
 ]
 GPU_ROWS = [
     ("side stream (GPU)", MATMUL, "side_stream.py", "both", "fail"),
@@ -96,6 +99,10 @@ def verdict_ok(answer, expected):
         return answer.get("status") == "error" and str(error.get("message", "")).startswith(
             "correct, not timed"
         )
+    if expected.startswith("speedup<"):  # whatever the verdict, no timed case gains more than this
+        limit = float(expected.split("<", 1)[1])
+        timing = answer.get("timing") or []
+        return bool(timing) and all((t.get("speedup") or 0) < limit for t in timing)
     return answer.get("passed") is False and expected.split(":", 1)[1] in flags
 
 

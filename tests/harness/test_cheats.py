@@ -160,3 +160,17 @@ def test_a_replay_within_the_problems_tolerance_is_caught_by_its_unchanged_bits(
     assert "result_replay" in flag_names(report) and not report.passed, report.flags
     honest = smoke(wide, FIXTURES / "kernelbench" / "23_Softmax_torch.py", "test")
     assert honest.passed and honest.flags == [], honest.flags
+
+
+def test_an_answer_cache_keyed_on_the_inputs_contents_never_hits_a_timed_call():
+    """Red team, 2026-12-07: timing refilled its working sets from a few drawn value sets, reused, so a
+    cache keyed on a strided sample of the inputs answered every call after the first of each set from
+    memory: 5.5x reported for torch.matmul itself, passed, nothing flagged. Every timed call now sees a
+    fresh draw: the cache only costs time."""
+    matmul = FIXTURES / "matmul_cpu" if not HAS_GPU else KERNELS / "matmul"
+    report = smoke(matmul, CHEATS / "content_cache.py", "both", timeout_s=600)
+    assert report.timing, (report.error, report.flags)
+    timing = report.timing[0]
+    assert timing.speedup < 1.5, (timing.speedup, timing.candidate, timing.reference)
+    assert timing.reference.judge_ms < 2 * timing.candidate.judge_ms, (timing.reference, timing.candidate)
+    assert "fresh draw before every call" in timing.input_sets_why

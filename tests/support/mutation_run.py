@@ -1210,6 +1210,22 @@ MUTATIONS = [
         "                pass\n",
         (API + "::test_ctrl_c_in_a_sync_script_kills_the_remote_process_group",),
     ),
+    Mutation(
+        "timing: value sets reused (a cache keyed on the inputs' contents answers timed calls)",
+        "gpu_harness/rotation.py",
+        "            self._drawn = (sample, self.generate(self.seed + FRESH_SEED_OFFSET + sample))",
+        "            self._drawn = (sample, self.generate(self.seed + FRESH_SEED_OFFSET + sample % 3))",
+        (
+            "tests/harness/test_cheats.py::test_an_answer_cache_keyed_on_the_inputs_contents_never_hits_a_timed_call",
+        ),
+    ),
+    Mutation(
+        "judge: a batch calls its sets many times (memoised by the candidate's process)",
+        "gpu_harness/judge_clock.py",
+        "        order = rng.sample(range(calls), calls)",
+        "        order = [rng.randrange(calls) for _ in range(50 * calls)]",
+        (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",),
+    ),
 ]
 
 
