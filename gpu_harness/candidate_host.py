@@ -183,8 +183,8 @@ class Host:
         except Exception as exc:
             raise classify_exception(exc, "time") from exc
         outs = {}
-        for set_id, region in msg["ret"].items():
-            doc = self._hand_back(last.get(int(set_id)), region)
+        for set_id, region in msg["ret"].items():  # one synchronisation for all the copies, below
+            doc = hand_back(last.get(int(set_id)), region, self.arenas, _no_sync)
             if "need" in doc:
                 return doc
             outs[str(set_id)] = doc["out"]
@@ -212,6 +212,10 @@ class Host:
         doc = hand_back(out, ret, self.arenas, self._sync)
         self.pending = out if "need" in doc else None  # kept only for the copy_out that follows
         return doc
+
+
+def _no_sync() -> None:
+    pass
 
 
 def _build(tree: Any, arenas: dict[int, Arena]) -> Any:

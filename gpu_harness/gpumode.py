@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from gpu_harness.outcome import (
     KIND_EXCEPTION,
     STAGE_LOAD,
@@ -100,8 +102,8 @@ class GpuModeProblem(Problem):
     def generate(self, params):
         try:
             return self._reference().generate_input(**params)
-        except (NeedsGpu, ProblemFormatError):
-            raise
+        except (NeedsGpu, ProblemFormatError, torch.OutOfMemoryError):
+            raise  # out of memory: the judge's own draw, which timing retries with fewer sets
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}"
             if any(m in text for m in NO_GPU_MARKERS):

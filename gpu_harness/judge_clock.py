@@ -6,8 +6,9 @@ Every call of a batch is on its own working set, freshly drawn for the round, an
 back verified: the batch request names its sets, and the code that serves it runs in the candidate's
 process, so a set called twice in one batch could be computed once (red team, 2026-12-07: with the
 timing function patched as well, 4.7x reported for an honest 1x, unflagged). A batch is therefore at
-most as long as the working sets are many (1-8); the channel's round trip is in it, never taken off
-(the candidate's process could slow whatever measured it), and the launch allowance covers it.
+most as long as the working sets are many (timing.py asks for enough, memory permitting, up to 64);
+its fixed cost (the request, waking the candidate's process, handing back the outputs) is in it,
+never taken off (the candidate's process could slow whatever measured it).
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ BATCH_TARGET_MS = {"cuda": 20.0, "cpu": 30.0}
 MIN_CALL_MS = 0.001
 BATCH_ROUNDS = 3
 BATCH_RETRIES = 2  # up to this many times BATCH_ROUNDS more while the claim disagrees
+
+
+def batch_sets_wanted(call_ms: float, device: torch.device) -> int:
+    """Working sets a batch wants at this call time: one call each, enough calls that the batch's fixed
+    cost (the request, waking the candidate's process, handing back every output, the answer; ~1-2 ms
+    on the H100, 2026-12-07) is small against them."""
+    return int(max(1.0, BATCH_TARGET_MS[device.type] / max(call_ms, MIN_CALL_MS)))
 
 
 @dataclass
@@ -70,8 +78,7 @@ def judge_batches(
     The fastest round counts; while it disagrees with the claim, a few more rounds are measured (a
     busy host slows a round, never speeds one up)."""
     started = perf_counter_ns()
-    per_call = max(claimed_ms, MIN_CALL_MS)
-    calls = int(min(rotation.count, max(1.0, BATCH_TARGET_MS[device.type] / per_call)))
+    calls = min(rotation.count, batch_sets_wanted(claimed_ms, device))
     rounds = BATCH_ROUNDS
     fits = int(left_s * 1e3 / max(2 * rounds * sample_wall_ms, 1e-6))
     if fits < calls:
@@ -125,15 +132,18 @@ def judge_batches(
 def _reference_batch(
     reference: Callable[[Any], Any], rotation: InputRotation, order: list[int], device: torch.device
 ) -> float:
-    """Per-call wall time of the reference over the same order, on the judge's own sets."""
+    """Per-call wall time of the reference over the same order, on the judge's own sets, every output
+    held to the end as the candidate's process holds them to hand them back (on the CPU, outputs that
+    stay alive are fresh pages: 0.3 ms a call for rmsnorm's 0.5 MB, which a reference that freed each
+    output before the next call never paid)."""
     on_gpu = device.type == "cuda"
     if on_gpu:
         cuda_synchronize()
     t0 = perf_counter_ns()
-    for k in order:
-        out = reference(rotation.private[k])
+    outs = [reference(rotation.private[k]) for k in order]
     if on_gpu:
         cuda_synchronize()
     wall = (perf_counter_ns() - t0) / 1e6
-    scrub(out)  # reference outputs are scrubbed before release
+    for out in outs:
+        scrub(out)  # reference outputs are scrubbed before release
     return wall / len(order)

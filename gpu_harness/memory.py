@@ -3,7 +3,7 @@
 Everything the harness keeps for one benchmark case (working input sets in the judge and in shared
 memory, the values each now holds, the pristine clone and outputs of a verified sample, the fresh draw
 being made) must fit in the device's free memory, less a head-room. With room, several working sets
-rotate (2-8); at the floor, one. Every timed call sees a fresh draw: values reused from a few drawn
+rotate (8-64); at the floor, one. Every timed call sees a fresh draw: values reused from a few drawn
 sets let a cache keyed on the inputs' contents answer without computing (red team, 2026-12-07).
 Released before the next case.
 """
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-MAX_WORKING_SETS = 8
+MAX_WORKING_SETS = 64  # the most a case holds (the judge's batches want many: judge_clock.py)
+ROTATION_SETS = 8  # the fewest wanted, memory and draw time permitting
 HEADROOM_SHARE = 0.10  # of total memory, kept free for the candidate's own workspace
 HEADROOM_MIN_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
 CPU_MEMORY_SHARE = 0.25  # on the CPU the harness plans with a quarter of available memory
@@ -56,23 +57,30 @@ def headroom(total: int, device_type: str) -> int:
 
 
 def plan_sets(
-    set_bytes: int, out_bytes: int, free: int, total: int, device_type: str, draw_s: float, budget_s: float
+    set_bytes: int,
+    out_bytes: int,
+    free: int,
+    total: int,
+    device_type: str,
+    draw_s: float,
+    budget_s: float,
+    wanted: int = ROTATION_SETS,
 ) -> SetPlan:
-    """Working sets for one timed case. Each is held three times (the judge's, the copy in shared
-    memory, the values it holds now, against which outputs are verified); per sample the harness also
-    holds a pristine clone (for a verified call), the candidate's and the reference's outputs, and
-    the fresh draw being made. Slow draws limit how many sets are drawn up front."""
+    """Working sets for one timed case: `wanted` (the judge's batches call each set once, so a batch is
+    as long as the sets are many; timing.py asks for enough to cover the batch's fixed cost), at least
+    ROTATION_SETS, within memory and draw time. Each set is held three times (the judge's, the copy in
+    shared memory, the values it holds now, against which outputs are verified), with a return region
+    of its size in a batch, and its output four times there (the candidate's, the copy handed back,
+    the judge's clone, the reference's); per sample the harness
+    also holds a pristine clone (for a verified call), both outputs, and the fresh draw being made."""
     transient = 3 * set_bytes + 2 * out_bytes
     room = free - headroom(total, device_type) - transient
-    by_memory = room // max(3 * set_bytes, 1)
+    by_memory = room // max(4 * set_bytes + 4 * out_bytes, 1)
     by_time = max(1, int(GENERATION_SHARE * budget_s / draw_s)) if draw_s > 0 else MAX_WORKING_SETS
-    working = max(1, min(by_memory, by_time, MAX_WORKING_SETS))
+    want = min(MAX_WORKING_SETS, max(ROTATION_SETS, wanted))
+    working = max(1, min(by_memory, by_time, want))
     mb = 1 << 20
-    limit = (
-        ""
-        if working == MAX_WORKING_SETS
-        else f", limited by {'memory' if by_memory <= by_time else 'draw time'}"
-    )
+    limit = "" if working == want else f", limited by {'memory' if by_memory <= by_time else 'draw time'}"
     return SetPlan(
         working,
         f"{working} working set(s), each refilled in place from a fresh draw before every call{limit}: "

@@ -32,7 +32,7 @@ from gpu_harness.channel import (
 )
 from gpu_harness.check import clone_tree, map_leaves, poison, tensor_leaves
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
-from gpu_harness.hand_back import rebuild, tensor_descs
+from gpu_harness.hand_back import hand_back, rebuild, tensor_descs
 from gpu_harness.outcome import (
     EXIT_NO_CUDA,
     HARNESS_KINDS,
@@ -293,10 +293,26 @@ class RemoteCandidate:
                 self.stage, KIND_EXCEPTION, "the candidate's process handed back no batch outputs"
             )
         shared = {key: self.rebuild(docs.get(str(self.set_of(views)))) for key, views in zip(keys, last)}
-        copy_ms = self._copy_ms([(docs.get(key), region) for key, region in rets.items()])
+        serve_ms = self._copy_ms([(docs.get(key), region) for key, region in rets.items()])
+        serve_ms += self._describe_ms(list(shared.values()))
         outs = {key: clone_tree(tree) for key, tree in shared.items()}
         self.pool.rewind(mark)
-        return max(wall_ms - copy_ms, 0.0), outs
+        return max(wall_ms - serve_ms, 0.0), outs
+
+    def _describe_ms(self, trees: list[Any]) -> float:
+        """What describing the outputs costs the candidate's process when it hands them back (the
+        harness's own hand_back, run here by the judge on the same trees, and the synchronisation that
+        ends it), median of a few: per output ~0.1 ms on the H100 (2026-12-07), which a batch that
+        calls each set once no longer spreads over hundreds of calls."""
+        arenas = {arena.ident: arena for arena in self.pool.arenas}
+        times = []
+        for _ in range(COPY_ESTIMATES):
+            t0 = perf_counter_ns()
+            for tree in trees:
+                hand_back(tree, None, arenas, self.sync)
+            self.sync()
+            times.append((perf_counter_ns() - t0) / 1e6)
+        return statistics.median(times)
 
     def _copy_ms(self, handed: list[tuple[Any, tuple[int, int, int]]]) -> float:
         """What the candidate's copies into its return regions take, on the judge's clock: the same

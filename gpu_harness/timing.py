@@ -40,7 +40,7 @@ from gpu_harness.clocks import (
     reset_persisting_l2,
 )
 from gpu_harness.guard import CudaEvent, cuda_sleep, cuda_synchronize, perf_counter_ns
-from gpu_harness.judge_clock import JudgeCheck, judge_batches
+from gpu_harness.judge_clock import JudgeCheck, batch_sets_wanted, judge_batches
 from gpu_harness.outcome import TimingResult
 from gpu_harness.remote import RemoteCandidate
 from gpu_harness.rotation import InputRotation
@@ -113,8 +113,9 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     }
     remote = job.candidate
 
-    # 1. one draw, timed; one reference call on a copy gives the output size and the call time; the
-    #    input sets are planned from free memory, their size and the draw time (memory.py). A working
+    # 1. one draw, timed; reference calls on a copy give the output size and the call time; the input
+    #    sets are planned from free memory, their size, the draw time and the sets the judge's batches
+    #    want at that call time (memory.py, judge_clock.py). A working
     #    set is held twice: the judge's, and the copy in shared memory the candidate's process sees.
     t0 = perf_counter_ns()
     first = job.generate(job.seed)
@@ -123,7 +124,14 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     draw_s = (perf_counter_ns() - t0) / 1e9
     set_bytes = _nbytes(first)
     probe = clone_tree(first)
+    scrub(job.reference(probe))  # the first call may compile or initialise a library
+    if on_gpu:
+        cuda_synchronize()
+    t0 = perf_counter_ns()
     out = job.reference(probe)
+    if on_gpu:
+        cuda_synchronize()
+    reference_ms = (perf_counter_ns() - t0) / 1e6
     out_bytes = sum(
         o.numel() * o.element_size()
         for o in tensor_leaves(out)
@@ -140,7 +148,14 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     )
     free, total = memory.free_bytes(device, job.overrides.get("memory_bytes"))  # read right before use
     plan = memory.plan_sets(
-        set_bytes, out_bytes, free, total, device.type, draw_s, min(cap, max(budget_s, 1.0))
+        set_bytes,
+        out_bytes,
+        free,
+        total,
+        device.type,
+        draw_s,
+        min(cap, max(budget_s, 1.0)),
+        batch_sets_wanted(reference_ms, device),
     )
     while True:
         try:

@@ -3,7 +3,7 @@ evaluation with a partial report, and sampling that adapts to slow kernels."""
 
 from conftest import FIXTURES, KERNELS, smoke
 
-from gpu_harness.memory import MAX_WORKING_SETS, plan_sets
+from gpu_harness.memory import MAX_WORKING_SETS, ROTATION_SETS, plan_sets
 from gpu_harness.stopping import StoppingRule
 
 SLOW = FIXTURES / "gpumode" / "slow_py"
@@ -25,13 +25,16 @@ def _plan(set_mb: int, out_mb: int, *, free_mb: int, total_mb: int, draw_s: floa
 
 def test_plenty_of_memory_gives_rotated_working_sets_each_refilled_from_a_fresh_draw():
     plan = _plan(10, 10, free_mb=4000, total_mb=8000, draw_s=0.001)
-    assert plan.working == MAX_WORKING_SETS and plan.total == plan.working
+    assert plan.working == ROTATION_SETS and plan.total == plan.working
+    many = plan_sets(10 * MB, 10 * MB, 8000 * MB, 8000 * MB, "cuda", 0.001, 1.0, wanted=1000)
+    assert many.working == MAX_WORKING_SETS, many
     assert "fresh draw before every call" in plan.why
 
 
 def test_little_memory_gives_one_set_and_says_why():
-    # each working set is held three times (the judge's, the shared copy, the values it holds now)
-    plan = _plan(6400, 6400, free_mb=100000, total_mb=160000, draw_s=0.003)
+    # each working set is held three times (the judge's, the shared copy, the values it holds now), with
+    # a return region of its size in a batch and its output four times
+    plan = _plan(6400, 6400, free_mb=160000, total_mb=160000, draw_s=0.003)
     assert plan.working == 2 and "limited by memory" in plan.why
     floor = _plan(6400, 6400, free_mb=30000, total_mb=80000, draw_s=0.003)
     assert floor.working == 1 and "limited by memory" in floor.why and "fresh draw" in floor.why

@@ -100,3 +100,19 @@ def test_without_pyyaml_a_task_file_gives_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "yaml", None)  # `import yaml` now raises ImportError
     with pytest.raises(ProblemFormatError, match="needs PyYAML"):
         load_problem(KERNELS / "vectoradd")
+
+
+def test_an_out_of_memory_in_the_problems_own_draw_stays_an_out_of_memory(tmp_path):
+    """Timing retries with fewer sets when its own draw runs out of memory (another process took some);
+    wrapped as a problem-format error it failed honest work instead (softmax 16384 x 16384, H100,
+    2026-12-07)."""
+    import pytest
+    import torch
+
+    (tmp_path / "reference.py").write_text(
+        "import torch\n\n\ndef ref_kernel(data):\n    return data\n\n\n"
+        "def generate_input(n, seed):\n    raise torch.OutOfMemoryError('CUDA out of memory (a test)')\n"
+    )
+    (tmp_path / "task.yml").write_text('tests:\n  - {"n": 8, "seed": 1}\n')
+    with pytest.raises(torch.OutOfMemoryError):
+        load_problem(tmp_path).generate({"n": 8, "seed": 1})

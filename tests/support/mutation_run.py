@@ -1226,6 +1226,15 @@ MUTATIONS = [
         "        order = [rng.randrange(calls) for _ in range(50 * calls)]",
         (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",),
     ),
+    Mutation(
+        "gpumode: an out-of-memory in the problem's draw wrapped as a format error (honest work failed)",
+        "gpu_harness/gpumode.py",
+        "        except (NeedsGpu, ProblemFormatError, torch.OutOfMemoryError):",
+        "        except (NeedsGpu, ProblemFormatError):",
+        (
+            "tests/harness/test_formats.py::test_an_out_of_memory_in_the_problems_own_draw_stays_an_out_of_memory",
+        ),
+    ),
 ]
 
 
