@@ -1224,7 +1224,7 @@ MUTATIONS = [
         "gpu_harness/judge_clock.py",
         "        order = rng.sample(range(calls), calls)",
         "        order = [rng.randrange(calls) for _ in range(50 * calls)]",
-        (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges",),
+        (JUDGE + "::test_a_forged_clock_is_flagged_and_the_speedup_is_the_judges[memoize_batches.py]",),
     ),
     Mutation(
         "gpumode: an out-of-memory in the problem's draw wrapped as a format error (honest work failed)",
