@@ -120,7 +120,7 @@ def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> Non
         return
     device = ev.problem.device.type
     calibration = (result.reference.median_ms, judge.reference_ms)
-    supported = timing_flags.supported_ms(judge.candidate_ms, device, calibration)
+    supported = timing_flags.supported_ms(judge.candidate_ms, device, calibration, judge.calls)
     detail = timing_flags.timing_disagrees(
         cand.median_ms, judge.candidate_ms, judge.calls, judge.rounds, device, calibration
     )

@@ -6,9 +6,10 @@ Every call of a batch is on its own working set, freshly drawn for the round, an
 back verified: the batch request names its sets, and the code that serves it runs in the candidate's
 process, so a set called twice in one batch could be computed once (red team, 2026-12-07: with the
 timing function patched as well, 4.7x reported for an honest 1x, unflagged). A batch is therefore at
-most as long as the working sets are many (timing.py asks for enough, memory permitting, up to 64);
-its fixed cost (the request, waking the candidate's process, handing back the outputs) is in it,
-never taken off (the candidate's process could slow whatever measured it).
+most as long as the working sets are many (timing.py asks for enough, memory permitting, up to 64).
+What handing the outputs back costs, the judge measures with its own code and takes off (remote.py);
+the rest of the batch's fixed cost (the request, waking the candidate's process) it never measures
+through that process, which could slow whatever measured it: timing_flags allows a constant for it.
 """
 
 from __future__ import annotations

@@ -183,6 +183,16 @@ def test_the_judges_bound_flags_a_claim_beyond_noise_and_launch_cost_only():
     assert supported_ms(1.0, "cuda") == pytest.approx((1.0 - 0.05) / 1.25)
 
 
+def test_a_batchs_fixed_cost_is_allowed_over_its_calls_and_no_further():
+    """A batch calls each working set once, so where memory allows one set its fixed cost (the request,
+    waking the candidate's process) is all in one call: softmax on its memory floor was failed on the
+    CPU (580 us claimed, 619 us allowed). Spread over 64 sets the same excess is not believed."""
+    from gpu_harness.timing_flags import timing_disagrees
+
+    assert timing_disagrees(0.58, 0.95, 1, 3, "cpu", (1.2, 0.6)) is None
+    assert timing_disagrees(0.58, 0.95, 64, 3, "cpu", (1.2, 0.6))
+
+
 def test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_ratio():
     from gpu_harness.timing_flags import supported_ms, timing_disagrees
 
