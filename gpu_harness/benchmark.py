@@ -119,6 +119,9 @@ def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> Non
     if judge is None or not math.isfinite(judge.candidate_ms):
         return
     device = ev.problem.device.type
+    cores = timing_flags.cpu_cores_exceeded(judge.candidate_cores, device)
+    if cores:
+        ev.report.add_flag(timing_flags.FLAG_CPU_CORES, f"case {case.name}: {cores}")
     calibration = (result.reference.median_ms, judge.reference_ms)
     supported = timing_flags.supported_ms(judge.candidate_ms, device, calibration, judge.calls)
     detail = timing_flags.timing_disagrees(

@@ -54,6 +54,7 @@ class JudgeCheck:
     rounds: int
     verified: int
     failed: int
+    candidate_cores: float | None = None  # the candidate's process: CPU time over wall, fastest batch
 
 
 def judge_batches(
@@ -87,6 +88,7 @@ def judge_batches(
         rounds = BATCH_ROUNDS if fits >= BATCH_ROUNDS else 1
     best = {"reference": math.inf, "candidate": math.inf}
     failed = verified = done = 0
+    cores: float | None = None
 
     def more() -> bool:
         if done < rounds:
@@ -119,6 +121,8 @@ def judge_batches(
             wall_ms, outs = remote.batch(
                 [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
             )
+            if wall_ms / calls < best[who]:
+                cores = remote.batch_cores
             best[who] = min(best[who], wall_ms / calls)
             for k, out in outs.items():
                 ok, _why = verify(rotation.current[k], out)
@@ -127,7 +131,7 @@ def judge_batches(
                 scrub(out)
             outs = out = None  # verified and scrubbed: not held through the next batch
         done += 1
-    return JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed)
+    return JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed, cores)
 
 
 def _reference_batch(

@@ -78,6 +78,7 @@ class RemoteCandidate:
         self.reset_pending = True
         self.status: int | None = None
         self.stage = STAGE_RUN
+        self.batch_cores: float | None = None  # CPU time over wall time of the last batch (batch())
 
     # -- the channel --------------------------------------------------------------------------
     def _share(self, msg: dict[str, Any], fd: int | None) -> None:
@@ -278,9 +279,14 @@ class RemoteCandidate:
         ids = [self.set_of(v) for v in order]
         rets = {str(self.set_of(v)): self.ret_region(v) for v in last}
         self.sync()
+        cpu0 = self.cpu_ns()
         t0 = perf_counter_ns()
         answer = self.request({"op": "batch", "order": ids, "ret": rets})
         wall_ms = (perf_counter_ns() - t0) / 1e6
+        cpu1 = self.cpu_ns()
+        self.batch_cores = (
+            (cpu1 - cpu0) / 1e6 / wall_ms if cpu0 is not None and cpu1 is not None and wall_ms else None
+        )
         if "need" in answer:  # outputs larger than their regions: once more with room for them
             need = int(answer["need"])
             rets = {key: self._region(need) for key in rets}
@@ -345,6 +351,18 @@ class RemoteCandidate:
             self.sync()
             times.append((perf_counter_ns() - t0) / 1e6)
         return statistics.median(times)
+
+    def cpu_ns(self) -> int | None:
+        """CPU time the candidate's process has used, all its threads (the kernel's scheduler
+        statistics, which the process cannot write); None where they cannot be read."""
+        total = 0
+        try:
+            for task in os.listdir(f"/proc/{self.pid}/task"):
+                with open(f"/proc/{self.pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        return total
 
     def _region(self, nbytes: int) -> tuple[int, int, int]:
         if nbytes <= 0 or nbytes > (1 << 40):

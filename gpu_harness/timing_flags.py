@@ -37,6 +37,7 @@ LAUNCH_ALLOWANCE_MS = {"cuda": 0.05, "cpu": 0.005}
 # unflagged.) Batches of launch-bound calls say nothing about cold against warm: they are left out.
 CALIBRATION_SLACK = 2.0
 CALIBRATION_MIN_BATCH_MS = {"cuda": 0.2, "cpu": 0.1}
+CALIBRATION_SPAN = 4.0  # the candidate's batches within this factor of the reference's (cold_over_warm)
 # A batch calls each working set once (judge_clock.py), so it is as long as the sets are many, and it
 # carries a fixed cost the judge cannot take off itself: the request, waking the candidate's process,
 # the answer (what handing the outputs back costs it measures with its own code and takes off). That
@@ -45,6 +46,24 @@ CALIBRATION_MIN_BATCH_MS = {"cuda": 0.2, "cpu": 0.1}
 # of multi-GB inputs, which take milliseconds). On the CPU, softmax on one set (its memory floor) was
 # failed without it (580 us claimed, 619 us allowed).
 BATCH_FIXED_MS = {"cuda": 0.5, "cpu": 0.5}
+
+
+# On the CPU the reference runs on one thread; a candidate that raises torch's thread count (or calls a
+# threaded library) is timed on more cores than the reference, and its speed-up says nothing (1.5x for
+# torch.matmul itself on 2 cores, 2026-12-07). The kernel's own count of the candidate's CPU time over
+# the judge's wall time of its fastest batch shows it.
+FLAG_CPU_CORES = "cpu_cores_exceeded"
+CPU_CORES_LIMIT = 1.4
+
+
+def cpu_cores_exceeded(cores: float | None, device: str) -> str | None:
+    if device != "cpu" or cores is None or cores <= CPU_CORES_LIMIT:
+        return None
+    return (
+        f"the candidate's process used {cores:.1f} cores during the judge's batches (its CPU time over their "
+        f"wall time), the reference one: on the CPU both are timed on one thread, so its times are not "
+        f"comparable. Keep the candidate to one thread (no torch.set_num_threads, no threaded library)"
+    )
 
 
 def hidden_work(
@@ -87,8 +106,12 @@ def speedup_insane(speedup: float, limit: float) -> str | None:
 def cold_over_warm(reference: tuple[float, float] | None, judge_ms: float, device: str) -> float | None:
     """The reference's cold samples over its warm batches (both the judge's); None where there is
     nothing to calibrate on. Above 1 (cold slower: caches) it counts only where both batches are long
-    enough to be more than launch cost; below 1 (its batches slower: calls bound by the host's work,
-    which events under a launch cover do not see) it always counts."""
+    enough to be more than launch cost, and where the candidate's batches are within
+    CALIBRATION_SPAN of the reference's: a candidate far slower spends its time elsewhere than the
+    reference (a Triton kernel in the CPU interpreter: 0.37 s a call against 0.6 ms, cold as warm,
+    was failed), and its claim can make it no faster than the plain bound allows. Below 1 (its
+    batches slower: calls bound by the host's work, which events under a launch cover do not see) it
+    always counts."""
     if reference is None:
         return None
     cold_ms, warm_ms = reference
@@ -96,7 +119,7 @@ def cold_over_warm(reference: tuple[float, float] | None, judge_ms: float, devic
         return None
     ratio = cold_ms / warm_ms
     floor = CALIBRATION_MIN_BATCH_MS[device]
-    if ratio > 1 and not (warm_ms >= floor and judge_ms >= floor):
+    if ratio > 1 and not (floor <= warm_ms and floor <= judge_ms <= CALIBRATION_SPAN * warm_ms):
         return None
     return ratio
 

@@ -176,3 +176,17 @@ def test_an_answer_cache_keyed_on_the_inputs_contents_never_hits_a_timed_call():
     assert timing.speedup < 1.5, (timing.speedup, timing.candidate, timing.reference)
     assert timing.reference.judge_ms < 2 * timing.candidate.judge_ms, (timing.reference, timing.candidate)
     assert "fresh draw before every call" in timing.input_sets_why
+
+
+@pytest.mark.skipif(HAS_GPU, reason="on the GPU the candidate's host threads are its own; GPU time is timed")
+def test_a_candidate_timed_on_more_cores_than_the_reference_is_flagged_on_the_cpu():
+    """Red team, 2026-12-07: torch.set_num_threads inside the call: 1.5x for torch.matmul itself on two
+    cores, passed. The kernel's count of the candidate's CPU time over the judge's batches shows it."""
+    import os
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: a candidate cannot use more than the reference here")
+    report = smoke(FIXTURES / "matmul_cpu", CHEATS / "cpu_threads.py", "both", timeout_s=600)
+    assert "cpu_cores_exceeded" in flag_names(report) and not report.passed, (report.flags, report.error)
+    honest = smoke(FIXTURES / "matmul_cpu", KERNELS / "matmul" / "examples" / "submission_torch.py", "both")
+    assert honest.passed and "cpu_cores_exceeded" not in flag_names(honest), honest.flags

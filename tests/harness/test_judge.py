@@ -206,6 +206,10 @@ def test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_rat
     # nothing to tighten on: launch-bound batches; a reference faster cold than back to back loosens it
     assert supported_ms(0.01, "cuda", (0.3, 0.01)) == supported_ms(0.01, "cuda")
     assert supported_ms(1.0, "cuda", (0.9, 1.0)) == pytest.approx(0.9 / 2)
+    # a candidate far slower than the reference spends its time elsewhere (Triton's CPU interpreter: 368 ms
+    # claimed, 358 ms per call batched, against the reference's 1.4 ms cold and 0.6 ms batched)
+    assert timing_disagrees(368.3, 358.3, 1, 9, "cpu", (1.396, 0.615)) is None
+    assert supported_ms(358.3, "cpu", (1.396, 0.615)) == supported_ms(358.3, "cpu")
     # a reference never batched (no finite time) leaves the plain bound, never a bound of zero
     assert supported_ms(1.0, "cuda", (0.9, float("inf"))) == supported_ms(1.0, "cuda")
 

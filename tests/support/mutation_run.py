@@ -1245,6 +1245,22 @@ MUTATIONS = [
             "tests/harness/test_budgets.py::test_a_small_fake_of_free_memory_gives_one_set_refilled_in_place_end_to_end",
         ),
     ),
+    Mutation(
+        "judge: a candidate on more cores than the reference not flagged (CPU)",
+        "gpu_harness/timing_flags.py",
+        '    if device != "cpu" or cores is None or cores <= CPU_CORES_LIMIT:',
+        "    if True:",
+        (
+            "tests/harness/test_cheats.py::test_a_candidate_timed_on_more_cores_than_the_reference_is_flagged_on_the_cpu",
+        ),
+    ),
+    Mutation(
+        "judge: calibrated on the reference however far slower the candidate (CPU interpreter failed)",
+        "gpu_harness/timing_flags.py",
+        "    if ratio > 1 and not (floor <= warm_ms and floor <= judge_ms <= CALIBRATION_SPAN * warm_ms):",
+        "    if ratio > 1 and not (floor <= warm_ms and floor <= judge_ms):",
+        (JUDGE + "::test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_ratio",),
+    ),
 ]
 
 
