@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from gpu_harness import guard
-from gpu_harness.arena import DTYPES, ArenaPool, TensorRef
+from gpu_harness.arena import DTYPES, ArenaError, ArenaPool, TensorRef
 from gpu_harness.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -325,17 +325,11 @@ class RemoteCandidate:
         bytes copied here into memory already touched, median of a few. Outputs written in place
         (in an arena already) were not copied, and cost nothing."""
         sources = [
-            self.pool.view(
-                int(d["arena"]),
-                int(d["offset"]),
-                DTYPES[str(d["dtype"])],
-                tuple(int(x) for x in d["shape"]),
-                tuple(int(x) for x in d["stride"]),
-            )
-            for doc, (arena, start, size) in handed
+            view
+            for doc, region in handed
             if isinstance(doc, dict)
             for d in tensor_descs(doc)
-            if d.get("arena") == arena and start <= int(d.get("offset", -1)) < start + size
+            if (view := self._copied_view(d, region)) is not None
         ]
         if not sources:
             return 0.0
@@ -351,6 +345,23 @@ class RemoteCandidate:
             self.sync()
             times.append((perf_counter_ns() - t0) / 1e6)
         return statistics.median(times)
+
+    def _copied_view(self, d: dict[str, Any], region: tuple[int, int, int]) -> torch.Tensor | None:
+        """The judge's view of an output leaf the candidate copied into `region`; None for one written
+        in place, or described so that it cannot be read (the rebuild flagged it already)."""
+        arena, start, size = region
+        try:
+            if d.get("arena") != arena or not start <= int(d.get("offset", -1)) < start + size:
+                return None
+            return self.pool.view(
+                int(d["arena"]),
+                int(d["offset"]),
+                DTYPES[str(d["dtype"])],
+                tuple(int(x) for x in d["shape"]),
+                tuple(int(x) for x in d["stride"]),
+            )
+        except (ArenaError, KeyError, TypeError, ValueError, RuntimeError):
+            return None
 
     def cpu_ns(self) -> int | None:
         """CPU time the candidate's process has used, all its threads (the kernel's scheduler

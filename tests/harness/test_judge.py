@@ -294,3 +294,22 @@ def test_an_output_handed_back_is_freed_when_its_last_reference_goes_without_a_c
         assert alive() is None
     finally:
         gc.enable()
+
+
+def test_an_output_description_the_judge_cannot_read_costs_no_copy_and_raises_nothing():
+    """The copy-back estimate reads the candidate's own description of its outputs: one naming no arena,
+    an unknown dtype or no shape was flagged by the rebuild already, and must not stop the judge."""
+    import socket as sockets
+
+    import torch
+
+    from gpu_harness.remote import RemoteCandidate
+
+    judge_end, other = sockets.socketpair()
+    remote = RemoteCandidate(os.getpid(), judge_end, torch.device("cpu"), lambda: 10.0, print, print)
+    tensor = {"k": "tensor", "arena": 0, "offset": 0, "dtype": "torch.float32", "shape": [4], "stride": [1]}
+    region = (0, 0, 64)
+    for doc in (tensor, {**tensor, "dtype": "torch.nonsense"}, {**tensor, "shape": None}, "not a doc"):
+        assert remote._copy_ms([(doc, region)]) == 0.0
+    judge_end.close()
+    other.close()
