@@ -118,11 +118,11 @@ def judge_batches(
                 continue
             remote.sync()
             used = sorted(set(order))
-            wall_ms, outs = remote.batch(
+            wall_ms, outs, batch_cores = remote.batch(
                 [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
             )
             if wall_ms / calls < best[who]:
-                cores = remote.batch_cores
+                cores = batch_cores
             best[who] = min(best[who], wall_ms / calls)
             for k, out in outs.items():
                 ok, _why = verify(rotation.current[k], out)

@@ -78,7 +78,6 @@ class RemoteCandidate:
         self.reset_pending = True
         self.status: int | None = None
         self.stage = STAGE_RUN
-        self.batch_cores: float | None = None  # CPU time over wall time of the last batch (batch())
 
     # -- the channel --------------------------------------------------------------------------
     def _share(self, msg: dict[str, Any], fd: int | None) -> None:
@@ -271,28 +270,21 @@ class RemoteCandidate:
         answer = self.request({"op": "host_sample", "set": self.set_of(views), "null": null})
         return _ms(answer.get("call_ms")), _ms(answer.get("host_ms"))
 
-    def batch(self, order: list[Any], keys: list[int], last: list[Any]) -> tuple[float, dict[int, Any]]:
+    def batch(
+        self, order: list[Any], keys: list[int], last: list[Any]
+    ) -> tuple[float, dict[int, Any], float | None]:
         """Back-to-back calls on `order` (staged sets), timed on the judge's clock from the request to
         the answer; the last output of each set in `last` (keyed by `keys`) comes back, cloned here.
-        What the judge's own clone of those bytes took is taken off: the copy-back is not the call."""
+        What handing the outputs back took (copies, describing them), measured here, is taken off: it
+        is not the calls. Also the cores the candidate's process used meanwhile (CPU time over wall)."""
         mark = self.pool.mark()
         ids = [self.set_of(v) for v in order]
         rets = {str(self.set_of(v)): self.ret_region(v) for v in last}
-        self.sync()
-        cpu0 = self.cpu_ns()
-        t0 = perf_counter_ns()
-        answer = self.request({"op": "batch", "order": ids, "ret": rets})
-        wall_ms = (perf_counter_ns() - t0) / 1e6
-        cpu1 = self.cpu_ns()
-        self.batch_cores = (
-            (cpu1 - cpu0) / 1e6 / wall_ms if cpu0 is not None and cpu1 is not None and wall_ms else None
-        )
+        wall_ms, cores, answer = self._timed_batch(ids, rets)
         if "need" in answer:  # outputs larger than their regions: once more with room for them
             need = int(answer["need"])
             rets = {key: self._region(need) for key in rets}
-            t0 = perf_counter_ns()
-            answer = self.request({"op": "batch", "order": ids, "ret": rets})
-            wall_ms = (perf_counter_ns() - t0) / 1e6
+            wall_ms, cores, answer = self._timed_batch(ids, rets)
         docs = answer.get("outs")
         if not isinstance(docs, dict):
             raise CandidateFailure(
@@ -303,7 +295,20 @@ class RemoteCandidate:
         serve_ms += self._describe_ms(list(shared.values()))
         outs = {key: clone_tree(tree) for key, tree in shared.items()}
         self.pool.rewind(mark)
-        return max(wall_ms - serve_ms, 0.0), outs
+        return max(wall_ms - serve_ms, 0.0), outs, cores
+
+    def _timed_batch(
+        self, ids: list[int], rets: dict[str, Any]
+    ) -> tuple[float, float | None, dict[str, Any]]:
+        """One batch request: (wall ms on the judge's clock, cores the candidate's process used, answer)."""
+        self.sync()
+        cpu0 = self.cpu_ns()
+        t0 = perf_counter_ns()
+        answer = self.request({"op": "batch", "order": ids, "ret": rets})
+        wall_ms = (perf_counter_ns() - t0) / 1e6
+        cpu1 = self.cpu_ns()
+        cores = (cpu1 - cpu0) / 1e6 / wall_ms if cpu0 is not None and cpu1 is not None and wall_ms else None
+        return wall_ms, cores, answer
 
     def _describe_ms(self, trees: list[Any]) -> float:
         """What describing the outputs costs the candidate's process when it hands them back (the

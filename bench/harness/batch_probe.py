@@ -55,14 +55,14 @@ _batch = remote.RemoteCandidate.batch
 
 def _judged_batch(self, order, keys, last):
     t0 = time.perf_counter()
-    wall_ms, outs = _batch(self, order, keys, last)
+    wall_ms, outs, cores = _batch(self, order, keys, last)
     print(
         f"JUDGE calls={len(order)} per_call={wall_ms / max(len(order), 1):.4f} ms (after copy-back) "
         f"whole={1e3 * (time.perf_counter() - t0):.3f} ms",
         file=sys.stderr,
         flush=True,
     )
-    return wall_ms, outs
+    return wall_ms, outs, cores
 
 
 candidate_host.Host.op_batch = _timed_batch

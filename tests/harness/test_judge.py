@@ -202,7 +202,9 @@ def test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_rat
     detail = timing_disagrees(0.8, 1.0, 20, 3, "cpu", (3.0, 1.0))
     assert detail and "3.0x its batched ones" in detail
     assert timing_disagrees(0.8, 1.0, 20, 3, "cpu") is None
-    assert supported_ms(1.0, "cpu", (3.0, 1.0)) == pytest.approx(1.5)
+    assert supported_ms(1.0, "cpu", (3.0, 1.0)) == pytest.approx(
+        1.0
+    )  # CPU slack 3: the by-four wrap stays out
     # nothing to tighten on: launch-bound batches; a reference faster cold than back to back loosens it
     assert supported_ms(0.01, "cuda", (0.3, 0.01)) == supported_ms(0.01, "cuda")
     assert supported_ms(1.0, "cuda", (0.9, 1.0)) == pytest.approx(0.9 / 2)
