@@ -237,6 +237,7 @@ class TimingResult:
     launch_cover_us: float = 0.0  # GPU spin queued before the start event so launch latency is not timed
     judge_calls: int = 0  # calls per batch of the judge's check
     judge_rounds: int = 0  # batches of each side
+    phase_s: dict[str, float] = field(default_factory=dict)  # where `seconds` went (timing.Phases)
 
 
 @dataclass

@@ -68,6 +68,21 @@ JUDGE_SHARE = 0.15  # of a case's cap, kept for the judge's batches (judge_clock
 
 
 # -- the procedure ----------------------------------------------------------------------------
+class Phases:
+    """Seconds each step of `time_case` took (first draw and sets, warm-up, trials, host samples, the
+    judge's batches): a slow smoke test says where its time went, and a speed-up of the harness is
+    measured per step."""
+
+    def __init__(self, elapsed: Callable[[], float]):
+        self._elapsed, self._last = elapsed, 0.0
+        self.seconds: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        now = self._elapsed()
+        self.seconds[step] = round(now - self._last, 4)
+        self._last = now
+
+
 @dataclass
 class TimingInputs:
     """What `time_case` needs from the problem, the candidate's process, the guard and the deadline."""
@@ -171,6 +186,8 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     if on_gpu:
         reset_persisting_l2()
     remote.sync()
+    phases = Phases(elapsed)
+    phases.mark("sets")
 
     # 2. warm up both on the rotation (compiles, autotunes, allocator pools); learn the host-side
     #    call time (sizes the launch cover) and the whole sample time (sizes what fits the cap)
@@ -194,6 +211,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             break  # a slow kernel: keep what is left of the cap for the samples
     call_ms = {who: max(seen[1:] or seen) for who, seen in calls.items()}  # the first call compiles
     cover_cycles = launch_cover_cycles(max(call_ms.values()), device) if on_gpu else 0
+    phases.mark("warmup")
 
     # 3. trials: interleaved, alternating order, until both rules are done, the budget is spent with
     #    enough samples, or the case's share of the deadline (less the judge's check) is nearly gone
@@ -241,6 +259,8 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             stopped_by = "deadline"  # keep what the host samples and the judge's check need
             break
 
+    phases.mark("trials")
+
     # 4. host-clock samples without the launch cover (work on a side stream would run under the
     #    cover unseen): synchronize, call, synchronize; the call's own host time is kept apart. A null
     #    call (one tiny kernel) interleaved with them, in the candidate's process, measures what
@@ -262,6 +282,8 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
             if hidden is None:
                 break
 
+    phases.mark("host_samples")
+
     # 5. the judge's own clock: batches of calls on sets it filled and ordered, their outputs verified
     claimed = statistics.median(rules["candidate"].samples)
     judge = judge_batches(
@@ -279,6 +301,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     )
     failed += judge.failed
     verified += judge.verified
+    phases.mark("judge")
 
     # 6. summarise
     ref = summarise(rules["reference"].samples, host["reference"] or None, host_calls["reference"])
@@ -303,6 +326,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
         launch_cover_us=cover_cycles / (mhz or ASSUMED_CLOCK_MHZ) if on_gpu else 0.0,
         judge_calls=judge.calls,
         judge_rounds=judge.rounds,
+        phase_s=phases.seconds,
     )
     first_set = rotation.private[0]
     rotation.close()

@@ -44,12 +44,13 @@ def warm_runs(spares):
     worker = WorkerClient()
     first = worker.smoke(PROBLEM, CANDIDATE, "both")  # compile caches: Triton's and the peaks
     assert first["passed"], first
-    warm, warm_child, stages, back_to_back, b2b_child = [], [], [], [], []
+    warm, warm_child, stages, back_to_back, b2b_child, phases = [], [], [], [], [], []
     for _ in range(RUNS):
         started = time.perf_counter()
         answer = worker.smoke(PROBLEM, CANDIDATE, "both")
         back_to_back.append(time.perf_counter() - started)
         b2b_child.append(answer["wall_s"])
+        phases.append({"back_to_back": [t.get("phase_s") for t in answer.get("timing", [])]})
         assert answer["passed"], answer
     for _ in range(RUNS):
         time.sleep(PAUSE_S)
@@ -58,6 +59,7 @@ def warm_runs(spares):
         warm.append(time.perf_counter() - started)
         warm_child.append(answer["wall_s"])
         stages.append(answer["stage_s"])
+        phases.append({"warm": [t.get("phase_s") for t in answer.get("timing", [])]})
         assert answer["passed"], answer
     held = {k: answer["memory"].get(k) for k in ("ready_spares", "idle_cuda_contexts")}
     worker.close()
@@ -69,6 +71,7 @@ def warm_runs(spares):
         "warm_wall_s": warm,
         "warm_child_s": warm_child,
         "warm_stage_s": stages,
+        "time_phases_s": phases,
         "warm_median_s": statistics.median(warm),
         "back_to_back_wall_s": back_to_back,
         "back_to_back_child_s": b2b_child,
