@@ -165,10 +165,12 @@ def evaluate(
                     KIND_NOT_TIMED,
                 )
     finally:
+        ended = perf_counter_ns()
         if remote is not None:
             remote.close()
         else:
             _end(process)
+        report.teardown_s["candidate_process"] = round((perf_counter_ns() - ended) / 1e9, 4)
         report.wall_s = (perf_counter_ns() - started) / 1e9
     return report.finish()
 

@@ -66,13 +66,15 @@ def read_frames(
     allowance: float = COMPILE_ALLOWANCE_S,
     pid: int | None = None,
     plan_cap: tuple[float, float] | None = None,
+    arrivals: list[float] | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Frames until the child closes the pipe or exits (`pid`: a detached process the candidate forked
     holds a copy of the pipe's end and would keep it open), or False -> True at the kill deadline.
     While the child says it is compiling (`{"compiling": true}` around the candidate's import and
     first call), the kill clock stops, for at most `allowance` seconds in all. `plan_cap` (started,
     cap seconds): an auto plan; the judge's `{"plan": {"deadline_s"}}` frames move the kill to that
-    deadline plus the grace, never past the cap, never before the first kill deadline."""
+    deadline plus the grace, never past the cap, never before the first kill deadline. `arrivals` gets
+    the monotonic time each frame came (what the child's exit costs after its report)."""
     first_deadline = deadline
     buffer = b""
     frames: list[dict[str, Any]] = []
@@ -105,6 +107,8 @@ def read_frames(
                 continue
             if isinstance(frame, dict) and frame.get("nonce") == nonce:
                 frames.append(frame)
+                if arrivals is not None:
+                    arrivals.append(time.monotonic())
                 if frame.get("compiling") is True and paused_since is None:
                     paused_since = time.monotonic()
                 elif frame.get("compiling") is False and paused_since is not None:

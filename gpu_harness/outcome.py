@@ -264,6 +264,9 @@ class Report:
     memory: dict[str, Any] = field(default_factory=dict)  # free memory seen, head-room, sets per case
     isolation: dict[str, Any] = field(default_factory=dict)  # confine.Isolation: what confined the candidate
     plan: dict[str, Any] | None = None  # plan.Plan: the deadline chosen and why, secret repeats, estimates
+    # after the verdict: the candidate's process ended (in the judge), the judge's exit and the sweep of
+    # strays (in the worker): time a caller waits that no stage shows
+    teardown_s: dict[str, float] = field(default_factory=dict)
 
     def finish(self) -> Report:
         """Set `passed`: every case correct, no flag, no error, at least one case run."""

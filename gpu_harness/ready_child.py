@@ -159,6 +159,7 @@ class ReadyChild:
             pass  # it died while waiting: reported below
         _close(self.job_w)
         cap = job.get("plan_cap_s")
+        arrivals: list[float] = []
         frames, timed_out = read_frames(
             self.result_r,
             self.nonce,
@@ -166,6 +167,7 @@ class ReadyChild:
             job["compile_allowance_s"],
             pid=self.pid,
             plan_cap=None if cap is None else (started, float(cap)),
+            arrivals=arrivals,
         )
         timeout = planned_timeout(frames, timeout, cap)
         if timed_out:
@@ -183,6 +185,9 @@ class ReadyChild:
             report.error.stderr_tail = report.stderr_tail
         if not report.wall_s:
             report.wall_s = time.monotonic() - started
+        reported = [at for f, at in zip(frames, arrivals) if "report" in f]
+        if reported:
+            report.teardown_s["judge_exit_and_sweep"] = round(time.monotonic() - reported[-1], 4)
         return report
 
     def discard(self) -> None:

@@ -50,7 +50,13 @@ def warm_runs(spares):
         answer = worker.smoke(PROBLEM, CANDIDATE, "both")
         back_to_back.append(time.perf_counter() - started)
         b2b_child.append(answer["wall_s"])
-        phases.append({"back_to_back": [t.get("phase_s") for t in answer.get("timing", [])]})
+        phases.append(
+            {
+                "back_to_back": [t.get("phase_s") for t in answer.get("timing", [])],
+                "stage_s": answer["stage_s"],
+                "teardown_s": answer.get("teardown_s"),
+            }
+        )
         assert answer["passed"], answer
     for _ in range(RUNS):
         time.sleep(PAUSE_S)
@@ -59,7 +65,12 @@ def warm_runs(spares):
         warm.append(time.perf_counter() - started)
         warm_child.append(answer["wall_s"])
         stages.append(answer["stage_s"])
-        phases.append({"warm": [t.get("phase_s") for t in answer.get("timing", [])]})
+        phases.append(
+            {
+                "warm": [t.get("phase_s") for t in answer.get("timing", [])],
+                "teardown_s": answer.get("teardown_s"),
+            }
+        )
         assert answer["passed"], answer
     held = {k: answer["memory"].get(k) for k in ("ready_spares", "idle_cuda_contexts")}
     worker.close()
