@@ -75,6 +75,8 @@ GPU_ROWS = [
     ("side stream (GPU)", MATMUL, "side_stream.py", "both", "fail"),
     ("racy side stream (GPU)", MATMUL, "side_stream_racy.py", "both", "fail"),
     ("thread launching GPU work (GPU)", MATMUL, "thread_gpu.py", "both", "fail"),
+    # open as far as known (2026-12-07): the claim / 4 and the batches' calls spread over four streams
+    ("claim / 4, batch calls on four streams (GPU)", VECTORADD, "concurrent_batches.py", "both", SLOWED),
 ]
 ROWS = [
     (attack, problem, folder / name, mode, expected)
