@@ -60,6 +60,12 @@ def test_benchmark_mode_times_every_benchmark_case_and_rechecks_it():
     assert timing.verified_samples >= 3 and timing.input_sets >= 2
     assert timing.speedup == pytest.approx(timing.reference.median_ms / timing.candidate.median_ms)
     assert timing.reference.p10_ms <= timing.reference.median_ms <= timing.reference.p90_ms
+    # where the time went: every step of time_case, adding up to (nearly all of) the case's seconds,
+    # and what the caller waited for after the verdict
+    assert list(timing.phase_s) == ["sets", "warmup", "trials", "host_samples", "judge"], timing.phase_s
+    assert all(s >= 0 for s in timing.phase_s.values())
+    assert 0.8 * timing.seconds <= sum(timing.phase_s.values()) <= timing.seconds + 1e-3, timing
+    assert report.teardown_s["candidate_process"] >= 0 and report.teardown_s["judge_exit_and_sweep"] >= 0
     if not HAS_GPU:
         assert timing.clock == "host" and "timing_on_host_clock" in note_names(report)
     assert report.score["ranking_by"] == "geom"
