@@ -1261,6 +1261,20 @@ MUTATIONS = [
         "    if ratio > 1 and not (floor <= warm_ms and floor <= judge_ms):",
         (JUDGE + "::test_the_judges_bound_is_calibrated_on_the_references_own_cold_over_warm_ratio",),
     ),
+    Mutation(
+        "report: the judge's batches left out of a case's phase_s",
+        "gpu_harness/timing.py",
+        '    phases.mark("judge")\n',
+        "",
+        ("tests/harness/test_honest.py::test_benchmark_mode_times_every_benchmark_case_and_rechecks_it",),
+    ),
+    Mutation(
+        "report: the judge's exit left out of teardown_s",
+        "gpu_harness/ready_child.py",
+        'report.teardown_s["judge_exit_and_sweep"] = ',
+        "_ = ",
+        ("tests/harness/test_honest.py::test_benchmark_mode_times_every_benchmark_case_and_rechecks_it",),
+    ),
 ]
 
 
