@@ -300,13 +300,15 @@ class RemoteCandidate:
     def _timed_batch(
         self, ids: list[int], rets: dict[str, Any]
     ) -> tuple[float, float | None, dict[str, Any]]:
-        """One batch request: (wall ms on the judge's clock, cores the candidate's process used, answer)."""
+        """One batch request: (wall ms on the judge's clock, cores the candidate's process used (the CPU
+        only: the flag that reads them is the CPU's), answer)."""
+        on_cpu = self.device.type == "cpu"
         self.sync()
-        cpu0 = self.cpu_ns()
+        cpu0 = self.cpu_ns() if on_cpu else None
         t0 = perf_counter_ns()
         answer = self.request({"op": "batch", "order": ids, "ret": rets})
         wall_ms = (perf_counter_ns() - t0) / 1e6
-        cpu1 = self.cpu_ns()
+        cpu1 = self.cpu_ns() if on_cpu else None
         cores = (cpu1 - cpu0) / 1e6 / wall_ms if cpu0 is not None and cpu1 is not None and wall_ms else None
         return wall_ms, cores, answer
 

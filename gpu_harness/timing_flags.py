@@ -127,6 +127,11 @@ def cold_over_warm(reference: tuple[float, float] | None, judge_ms: float, devic
     return ratio
 
 
+def less_fixed_cost(judge_ms: float, device: str, calls: int) -> float:
+    """The batch's time per call less its fixed cost spread over its `calls` (none where not given)."""
+    return max(judge_ms - BATCH_FIXED_MS[device] / calls, 0.0) if calls > 0 else judge_ms
+
+
 def supported_ms(
     judge_ms: float, device: str, reference: tuple[float, float] | None = None, calls: int = 0
 ) -> float:
@@ -135,8 +140,7 @@ def supported_ms(
     the reference ((cold median, batch time per call)), the batch time times the reference's cold/warm
     ratio over the slack, which tightens the bound where the reference runs slower cold and loosens it
     where the problem's calls are bound by the host."""
-    if calls > 0:
-        judge_ms = max(judge_ms - BATCH_FIXED_MS[device] / calls, 0.0)
+    judge_ms = less_fixed_cost(judge_ms, device, calls)
     plain = max(judge_ms - LAUNCH_ALLOWANCE_MS[device], 0.0) / JUDGE_NOISE_FACTOR[device]
     ratio = cold_over_warm(reference, judge_ms, device)
     if ratio is None:
@@ -172,11 +176,12 @@ def timing_disagrees(
     supported = supported_ms(judge_ms, device, reference, calls)
     if claimed_ms >= supported:
         return None
-    ratio = cold_over_warm(reference, judge_ms, device)
+    adjusted = less_fixed_cost(judge_ms, device, calls)  # what supported_ms calibrated on
+    ratio = cold_over_warm(reference, adjusted, device)
     calibrated = (
         f"; the reference's cold calls take {ratio:.1f}x its batched ones on the judge's clock, and the claim "
         f"makes the candidate's {claimed_ms / judge_ms:.1f}x (more than {CALIBRATION_SLACK[device]:g}x apart)"
-        if ratio and judge_ms * ratio / CALIBRATION_SLACK[device] > claimed_ms
+        if ratio and adjusted * ratio / CALIBRATION_SLACK[device] > claimed_ms
         else ""
     )
     return (

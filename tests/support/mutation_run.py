@@ -1238,8 +1238,8 @@ MUTATIONS = [
     Mutation(
         "judge: a batch's fixed cost not allowed (one working set: honest work failed)",
         "gpu_harness/timing_flags.py",
-        "    if calls > 0:\n        judge_ms = max(judge_ms - BATCH_FIXED_MS[device] / calls, 0.0)",
-        "    if False:\n        judge_ms = max(judge_ms - BATCH_FIXED_MS[device] / calls, 0.0)",
+        "    return max(judge_ms - BATCH_FIXED_MS[device] / calls, 0.0) if calls > 0 else judge_ms",
+        "    return judge_ms",
         (
             JUDGE + "::test_a_batchs_fixed_cost_is_allowed_over_its_calls_and_no_further",
             "tests/harness/test_budgets.py::test_a_small_fake_of_free_memory_gives_one_set_refilled_in_place_end_to_end",
