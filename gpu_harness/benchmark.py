@@ -111,9 +111,10 @@ def timing_flags_for(ev: EvalState, case: Case, result: TimingResult, outcome) -
 
 
 def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> None:
-    """The candidate's event times are its own claims; the judge's batches bound them. A claim beyond
-    noise below the judge's wall time per call is flagged, and the candidate's times in the report
-    are never below what the judge's clock supports (the claim is kept beside them)."""
+    """The candidate's event times are its own claims; the judge's batches bound them, and its one-call
+    batches bound the latency where batched calls could overlap. A claim beyond noise below either is
+    flagged, and the candidate's times in the report are never below what the judge's clock supports
+    (the claim is kept beside them)."""
     judge = outcome.judge
     cand = result.candidate
     if judge is None or not math.isfinite(judge.candidate_ms):
@@ -128,6 +129,14 @@ def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> Non
         cand.median_ms, judge.candidate_ms, judge.calls, judge.rounds, device, calibration
     )
     excuse = timing_flags.host_bound(cand.host_call_median_ms, judge.candidate_ms, device) if detail else None
+    cand.judge_single_ms = judge.single_ms if math.isfinite(judge.single_ms) else None
+    overlap = timing_flags.calls_overlap(cand.median_ms, judge.single_ms, judge.candidate_ms, device)
+    if overlap and not excuse:
+        supported = max(supported, timing_flags.single_supported_ms(judge.single_ms, device))
+        if detail is None:
+            alone_ms = judge.single_ms - timing_flags.SINGLE_FIXED_MS[device]
+            excuse = timing_flags.host_bound(cand.host_call_median_ms, alone_ms, device)
+            detail = overlap
     if excuse and math.isfinite(judge.reference_ms) and judge.reference_ms > 0:
         # the judge's clocks, both sides back to back, in the reference's cold units
         supported = result.reference.median_ms * judge.candidate_ms / judge.reference_ms

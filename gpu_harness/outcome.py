@@ -212,6 +212,9 @@ class Summary:
     host_median_ms: float | None = None  # host clock around a device-wide synchronize (GPU only)
     host_call_median_ms: float | None = None  # host time spent inside the call itself (launch cost)
     judge_ms: float | None = None  # the judge's own clock: wall per call over batches it ordered and verified
+    judge_single_ms: float | None = (
+        None  # the judge's clock over one-call batches (their fixed cost included)
+    )
     claimed_median_ms: float | None = (
         None  # the candidate's own event median, when the judge's clock overruled it
     )

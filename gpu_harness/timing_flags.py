@@ -49,6 +49,11 @@ CALIBRATION_SPAN = 4.0  # the candidate's batches within this factor of the refe
 # of multi-GB inputs, which take milliseconds). On the CPU, softmax on one set (its memory floor) was
 # failed without it (580 us claimed, 619 us allowed).
 BATCH_FIXED_MS = {"cuda": 0.5, "cpu": 0.5}
+# Batches of one call (judge_clock.SINGLE_ROUNDS) bound the latency where a batch's calls could overlap
+# (red team, 2026-12-07: the claim divided by four, the batch's calls spread over four streams by a kernel
+# that leaves the GPU idle). A one-call batch's fixed cost is not the calls' and is allowed whole, so
+# the bound bites only where calls take milliseconds; below, the batches' bound is the one that holds.
+SINGLE_FIXED_MS = {"cuda": 1.0, "cpu": 1.0}
 
 
 # On the CPU the reference runs on one thread; a candidate that raises torch's thread count (or calls a
@@ -147,6 +152,32 @@ def supported_ms(
         return plain
     calibrated = judge_ms * ratio / CALIBRATION_SLACK[device]
     return max(plain, calibrated) if ratio > 1 else min(plain, calibrated)
+
+
+def single_supported_ms(single_ms: float, device: str) -> float:
+    """The fastest per-call time that one-call batches support: their time less the fixed cost and
+    the launch allowance, over the noise factor (0 where none were measured)."""
+    if not math.isfinite(single_ms):
+        return 0.0
+    return (
+        max(single_ms - SINGLE_FIXED_MS[device] - LAUNCH_ALLOWANCE_MS[device], 0.0)
+        / JUDGE_NOISE_FACTOR[device]
+    )
+
+
+def calls_overlap(claimed_ms: float, single_ms: float, judge_ms: float, device: str) -> str | None:
+    """A claim below what one call alone takes on the judge's clock, beyond its fixed cost and noise:
+    batched, the calls overlapped (or the claim is false)."""
+    supported = single_supported_ms(single_ms, device)
+    if claimed_ms >= supported:
+        return None
+    return (
+        f"the candidate's own timing says {claimed_ms * 1e3:.2f} us per call, but one call alone took "
+        f"{single_ms * 1e3:.2f} us on the judge's clock ({judge_ms * 1e3:.2f} us a call in batches); beyond "
+        f"its fixed cost ({SINGLE_FIXED_MS[device] * 1e3:g} us) and noise ({JUDGE_NOISE_FACTOR[device]:g}x), "
+        f"that is not believed: calls overlapped in the batches (streams or threads) or the timer was "
+        f"tampered with. The speed-up reported uses the one-call bound ({supported * 1e3:.2f} us)"
+    )
 
 
 def host_bound(host_call_ms: float | None, judge_ms: float, device: str) -> str | None:

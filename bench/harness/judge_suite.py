@@ -134,6 +134,7 @@ def main():
                 "claimed_ms": (t["candidate"] or {}).get("claimed_median_ms")
                 or (t["candidate"] or {}).get("median_ms"),
                 "judge_ms": (t["candidate"] or {}).get("judge_ms"),
+                "single_ms": (t["candidate"] or {}).get("judge_single_ms"),
                 "ref_ms": (t["reference"] or {}).get("median_ms"),
                 "ref_judge_ms": (t["reference"] or {}).get("judge_ms"),
             }

@@ -165,6 +165,8 @@ def main() -> int:
                     "case": t["case"],
                     "ref_ms": t["reference"]["median_ms"],
                     "cand_ms": t["candidate"]["median_ms"],
+                    "judge_ms": t["candidate"].get("judge_ms"),
+                    "single_ms": t["candidate"].get("judge_single_ms"),
                     "n": t["candidate"]["n"],
                     "stopped_by": t["stopped_by"],
                     "sets": t["input_sets"],

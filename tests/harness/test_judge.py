@@ -315,3 +315,17 @@ def test_an_output_description_the_judge_cannot_read_costs_no_copy_and_raises_no
         assert remote._copy_ms([(doc, region)]) == 0.0
     judge_end.close()
     other.close()
+
+
+def test_one_call_alone_bounds_a_claim_whose_batched_calls_overlapped():
+    # the four-stream cheat: 8 ms a call alone, batches overlapped to 2 ms a call, claim 2 ms
+    from gpu_harness.timing_flags import calls_overlap, single_supported_ms, timing_disagrees
+
+    assert timing_disagrees(2.0, 2.0, 8, 3, "cuda") is None  # the batches alone cannot see it
+    detail = calls_overlap(2.0, 8.6, 2.0, "cuda")
+    assert detail and "one call alone" in detail
+    assert single_supported_ms(8.6, "cuda") == pytest.approx((8.6 - 1.0 - 0.05) / 1.25)
+    # honest: the one-call batch is the call and its fixed cost, up to 1 ms, allowed whole
+    assert calls_overlap(8.0, 9.0, 8.0, "cuda") is None
+    assert calls_overlap(0.02, 1.02, 0.02, "cuda") is None  # a tiny kernel: the fixed cost is all of it
+    assert single_supported_ms(float("inf"), "cuda") == 0.0  # none measured (the CPU)
