@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from gpu_harness import guard
+from gpu_harness import confine, guard
 from gpu_harness.arena import DTYPES, Arena, TensorRef, open_shared
 from gpu_harness.channel import CandidateEnd
 from gpu_harness.check import map_leaves
@@ -67,6 +67,10 @@ class Host:
         return {"ok": True}
 
     def op_load(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("caches"):  # its own folder, moved to the candidate's store path (compile_cache.py)
+            for name, value in confine.candidate_cache_environment(str(msg["caches"])).items():
+                os.makedirs(value, mode=0o700, exist_ok=True)
+                os.environ[name] = value
         problem = load_problem(msg["problem"])
         self.on_gpu = problem.device.type == "cuda"
         if not self.on_gpu:

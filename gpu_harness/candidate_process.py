@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from gpu_harness import confine, reaper
+from gpu_harness import compile_cache, confine, reaper
 from gpu_harness.channel import close_other_fds, socket_pair
 
 
@@ -93,11 +93,13 @@ def drop_capabilities() -> bool:
     return libc.capset(header, data) == 0
 
 
-def confine_process(scratch: str) -> confine.Isolation:
+def confine_process(scratch: str, caches: str | os.PathLike[str] | None = None) -> confine.Isolation:
     """In the candidate's process, right after the fork, one thread: a Landlock domain of its own (forked
     before the judge confines itself: neither domain holds the other, so neither process can ptrace
     the other or open its /proc; scoped, so it cannot signal the judge), its seccomp filter, and no
     capabilities (confine.py; drop_capabilities). Returns what it did, for the report."""
-    isolation = confine.confine_candidate(scratch)
+    isolation = confine.confine_candidate(scratch, caches=caches)
+    if caches is not None:
+        compile_cache.mark_confined(caches)
     drop_capabilities()
     return isolation

@@ -62,8 +62,9 @@ class Isolation:
 # The compile caches a candidate's tools write (Triton, load_inline's builds, torch.compile, CuPy,
 # the driver's PTX JIT), each pointed at a folder of the harness's cache. They persist across
 # evaluations (a warm Triton cache is the difference between 0.3 s and 2 s), so a candidate can write
-# there; the judge's are apart (the host's own folder where it named one, else the cache's `judge`
-# folder), because a cache entry is trusted code: one a candidate planted under the key of the
+# there: in its own folder only (compile_cache.py: one per candidate file, a rival's entries would be
+# code it runs); the judge's are apart (the host's own folder where it named one, else the cache's
+# `judge` folder), because a cache entry is trusted code: one a candidate planted under the key of the
 # reference's kernel would change the answers its outputs are checked against (red team, 2026-12-07).
 CACHE_VARS = {
     "TRITON_CACHE_DIR": "triton",
@@ -72,6 +73,9 @@ CACHE_VARS = {
     "CUPY_CACHE_DIR": "cupy",
     "CUDA_CACHE_PATH": "nv",
 }
+# Read when CUDA starts, which is before a candidate's request names its folder: a candidate's is in
+# its scratch (the PTX JIT's cache, per evaluation).
+CUDA_CACHE_VAR = "CUDA_CACHE_PATH"
 # Per evaluation, private: temporary files of nvcc, Triton, Python's tempfile.
 TEMP_VARS = ("TMPDIR", "TEMP", "TMP")
 # Device files (/dev/nvidia*, /dev/null, /dev/shm for POSIX shared memory and semaphores).
@@ -109,16 +113,30 @@ def cache_root() -> Path:
     return Path(base) / "gpu_harness"
 
 
-def candidate_environment(scratch_dir: str | os.PathLike[str], judge: bool = False) -> dict[str, str]:
-    """The variables that send temporary files into `scratch_dir` and compile caches into the harness's
-    cache: a candidate's beneath its `candidates` folder whatever the host set, the judge's (`judge`)
-    where the host set them, else beneath its `judge` folder. Neither writes the other's."""
+def candidate_environment(
+    scratch_dir: str | os.PathLike[str], judge: bool = False, caches: str | os.PathLike[str] | None = None
+) -> dict[str, str]:
+    """The variables that send temporary files into `scratch_dir` and compile caches where they belong:
+    a candidate's into `caches` (its own folder, compile_cache.py; without one, its scratch) whatever
+    the host set, the judge's (`judge`) where the host set them, else beneath the cache's `judge`
+    folder. Neither writes the other's."""
     env = {name: str(scratch_dir) for name in TEMP_VARS}
     root = cache_root()
+    own = Path(caches) if caches is not None else Path(scratch_dir) / "caches"
     for name, sub in CACHE_VARS.items():
-        judges = os.environ.get(name) or str(root / "judge" / sub)
-        env[name] = judges if judge else str(root / "candidates" / sub)
+        if judge:
+            env[name] = os.environ.get(name) or str(root / "judge" / sub)
+        elif name == CUDA_CACHE_VAR:
+            env[name] = str(Path(scratch_dir) / sub)
+        else:
+            env[name] = str(own / sub)
     return env
+
+
+def candidate_cache_environment(caches: str | os.PathLike[str]) -> dict[str, str]:
+    """The cache variables of a candidate whose folder is `caches` (those read when CUDA starts left
+    out): set by the candidate's process when its request names the folder, before its code exists."""
+    return {name: str(Path(caches) / sub) for name, sub in CACHE_VARS.items() if name != CUDA_CACHE_VAR}
 
 
 def apply_environment(env: dict[str, str]) -> list[str]:
@@ -287,6 +305,7 @@ def confine_candidate(
     writable: Iterable[str] = (),
     scoped: bool = True,
     judge: bool = False,
+    caches: str | os.PathLike[str] | None = None,
 ) -> Isolation:
     """Confine THIS process (call it in the candidate's process, before the candidate is imported,
     while it has one thread: Landlock and seccomp bind the calling thread and what it starts later):
@@ -294,9 +313,12 @@ def confine_candidate(
     refused (Landlock), no IPv4/IPv6 sockets and no ptrace (seccomp). Never raises: what could not be
     done is in `Isolation.why`. `writable` adds folders (tests). `scoped` False: signals and abstract
     sockets outside the domain stay allowed (the judge, which must be able to kill its candidate).
-    `judge`: the judge's own compile caches, which no candidate writes."""
+    `judge`: the judge's own compile caches, which no candidate writes; `caches`: the candidate's own
+    folder for them (compile_cache.live_folder; without one, beneath its scratch)."""
     iso = Isolation()  # `subreaper`, `strays_killed`, `survivors`: the reaping parent's to fill
-    folders = apply_environment(candidate_environment(scratch_dir, judge))
+    folders = apply_environment(candidate_environment(scratch_dir, judge, caches))
+    if caches is not None:  # the folder itself, by its inode: it moves to the candidate's store path
+        folders = [f for f in folders if not f.startswith(str(caches) + os.sep)] + [str(caches)]
     extra = (*ALWAYS_WRITABLE, *cuda_service_folders(), *writable)
     folders += [path for path in extra if path not in folders]
     if os.environ.get(CONFINE_ENV, "1") == "0":

@@ -89,11 +89,13 @@ def evaluate(
     timeout_s: float = math.inf,
     plan_cap_s: float | None = None,
     on_plan: Callable[[dict[str, Any]], None] | None = None,
+    candidate_caches: str | None = None,
 ) -> Report:
     """The judge's procedure. `process` is the candidate's process (candidate_process.spawn, forked before CUDA
     was initialised here): the candidate is imported there, never here. `plan_cap_s`: the caller gave
     no deadline; `deadline_s` is its budget and the time plan sizes the deadline, up to this cap
-    (`on_plan` tells the parent, whose kill clock follows)."""
+    (`on_plan` tells the parent, whose kill clock follows). `candidate_caches`: the candidate's own
+    compile-cache folder (compile_cache.claim), which its process is told before it imports it."""
     report = Report(
         problem=str(problem_path), candidate=str(candidate_path), mode=mode, deadline_s=deadline_s
     )
@@ -136,7 +138,7 @@ def evaluate(
         )
         ev.candidate = remote
         try:
-            run(ev, Path(candidate_path))
+            run(ev, Path(candidate_path), candidate_caches)
         finally:
             ev.close_stage()
             compile_note(ev)
@@ -204,7 +206,7 @@ def not_timed(report: Report, why: str, argument: str, kind: str | None = None) 
     )
 
 
-def run(ev: EvalState, candidate_path: Path) -> None:
+def run(ev: EvalState, candidate_path: Path, caches: str | None = None) -> None:
     """The procedure."""
     report = ev.report
     ev.stage(STAGE_SETUP)
@@ -213,7 +215,7 @@ def run(ev: EvalState, candidate_path: Path) -> None:
 
     ev.stage(STAGE_LOAD)
     with ev.compiling():  # load_inline's nvcc runs here: not against the deadline
-        ev.candidate.load(str(ev.problem.path), str(candidate_path))
+        ev.candidate.load(str(ev.problem.path), str(candidate_path), caches)
 
     cases = correctness_cases(ev)
     benchmarks = ev.problem.benchmarks if ev.mode in ("benchmark", "both") else []

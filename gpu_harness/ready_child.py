@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from gpu_harness import candidate_process, confine, reaper
+from gpu_harness import candidate_process, compile_cache, confine, reaper
 from gpu_harness.child_report import CHILD_EXIT_OK, isolation_of, read_tail, report_from
 from gpu_harness.deadline import DEFAULT_TIMEOUT_S
 from gpu_harness.frames import Channel, planned_timeout, read_frames, read_job
@@ -53,6 +53,7 @@ def evaluate_job(job: dict[str, Any], channel: Channel, process) -> dict[str, An
         timeout_s=float(job.get("timeout_s") or DEFAULT_TIMEOUT_S),
         plan_cap_s=job.get("plan_cap_s"),
         on_plan=lambda plan: channel.send(plan=plan),
+        candidate_caches=job.get("candidate_caches"),
     ).to_json()
 
 
@@ -78,7 +79,12 @@ class ReadyChild:
         self.nonce = os.urandom(16).hex()
         reaper.become_subreaper()  # the candidate's detached processes re-parent to us if the child dies
         self.elders = reaper.descendants()  # ours before this child: never swept with it
+        # apart, so that the candidate cannot touch the temporary files of the judge's compilers
         self.scratch = tempfile.mkdtemp(prefix="gpu_harness-scratch-")
+        judge_scratch, candidate_scratch = (os.path.join(self.scratch, who) for who in ("judge", "candidate"))
+        for folder in (judge_scratch, candidate_scratch):
+            os.mkdir(folder, 0o700)
+        self.caches = compile_cache.live_folder()  # the candidate's compile caches, its alone
         self.result_r, result_w = os.pipe()
         job_r, self.job_w = os.pipe()
         self.out_file = tempfile.TemporaryFile()
@@ -103,14 +109,14 @@ class ReadyChild:
                 # the judge's half (torch with it) loaded before the fork: the candidate's process inherits it
                 from gpu_harness import remote  # noqa: F401
 
-                confine_it = lambda: candidate_process.confine_process(self.scratch)  # noqa: E731
+                confine_it = lambda: candidate_process.confine_process(candidate_scratch, self.caches)  # noqa: E731
                 # Before CUDA, and before the judge confines itself: each process gets a Landlock
                 # domain of its own, in which its own /proc/<pid>/task is writable (CUDA names its
                 # threads there); neither domain holds the other, so neither can ptrace the other.
                 pid, sock, isolation = candidate_process.spawn(confine_it)
                 process = (pid, sock)
                 # the judge: one thread yet, binds all to come; it must be able to kill its candidate
-                confine.confine_candidate(self.scratch, scoped=False, judge=True)
+                confine.confine_candidate(judge_scratch, scoped=False, judge=True)
                 non_dumpable()
                 initialise_cuda()
                 job = read_job(job_r)
@@ -153,6 +159,8 @@ class ReadyChild:
         (never the worker's other ready children, `spares`, nor processes older than this child)."""
         self.used = True
         started = time.monotonic()
+        claim = compile_cache.claim(job["candidate"], self.caches, self.alive)
+        job = dict(job, candidate_caches=str(claim.path))
         try:
             os.write(self.job_w, (json.dumps(job) + "\n").encode())
         except OSError:
@@ -175,6 +183,7 @@ class ReadyChild:
         _, status = os.waitpid(self.pid, 0)
         # strays of a child that died or was killed
         sweep = reaper.kill_descendants(exclude=[*self.elders, *spares])
+        claim.release()  # nothing of the candidate's writes to its caches any more
         _close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
         report = report_from(frames, shell, status, timed_out, timeout)
@@ -201,6 +210,7 @@ class ReadyChild:
             pass
         _close(self.result_r)
         shutil.rmtree(self.scratch, ignore_errors=True)
+        shutil.rmtree(self.caches, ignore_errors=True)
         self.out_file.close()
         self.err_file.close()
 

@@ -153,8 +153,13 @@ class RemoteCandidate:
         self.end.close()
 
     # -- loading ------------------------------------------------------------------------------
-    def load(self, problem: str, candidate: str) -> None:
-        answer = self.request({"op": "load", "problem": problem, "candidate": candidate, "stage": "load"})
+    def load(self, problem: str, candidate: str, caches: str | None = None) -> None:
+        """Import the candidate in its process, its compile caches sent to `caches` first (its own
+        folder; None: where its process was confined to put them)."""
+        msg: dict[str, Any] = {"op": "load", "problem": problem, "candidate": candidate, "stage": "load"}
+        if caches is not None:
+            msg["caches"] = caches
+        answer = self.request(msg)
         self.flags_from(answer)
 
     def flags_from(self, answer: dict[str, Any]) -> None:

@@ -304,17 +304,25 @@ print(json.dumps({"rc": rc, "errno": ctypes.get_errno()}))
     assert result["rc"] == -1 and result["errno"] == 1, result  # EPERM
 
 
-def test_caches_go_to_the_harness_cache_and_temporary_files_to_scratch(tmp_path, monkeypatch):
+def test_caches_go_to_the_candidates_own_folder_and_temporary_files_to_scratch(tmp_path, monkeypatch):
     monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "hosts-triton"))
-    env = confine.candidate_environment(tmp_path / "scratch")
-    judge = confine.candidate_environment(tmp_path / "scratch", judge=True)
-    assert env["TMPDIR"] == judge["TMPDIR"] == str(tmp_path / "scratch")
+    own = tmp_path / "live"
+    env = confine.candidate_environment(tmp_path / "scratch", caches=own)
+    judge = confine.candidate_environment(tmp_path / "judge-scratch", judge=True)
+    assert env["TMPDIR"] == str(tmp_path / "scratch") and judge["TMPDIR"] == str(tmp_path / "judge-scratch")
     for name in confine.CACHE_VARS:
-        assert env[name].startswith(str(confine.cache_root() / "candidates")), env
+        where = tmp_path / "scratch" if name == confine.CUDA_CACHE_VAR else own  # read as CUDA starts
+        assert env[name].startswith(str(where)), env
         assert judge[name] != env[name] and not judge[name].startswith(
             str(confine.cache_root() / "candidates")
         )
     assert judge["TRITON_CACHE_DIR"] == str(tmp_path / "hosts-triton")  # the host's choice, the judge's only
+    assert confine.candidate_environment(tmp_path / "s")["TRITON_CACHE_DIR"].startswith(str(tmp_path / "s"))
+    moved = confine.candidate_cache_environment(tmp_path / "store")
+    assert (
+        moved["TRITON_CACHE_DIR"] == str(tmp_path / "store" / "triton")
+        and confine.CUDA_CACHE_VAR not in moved
+    )
 
 
 JUDGE_CACHE_WRITE = """
@@ -348,7 +356,7 @@ def test_a_cache_that_cannot_be_created_moves_into_scratch():
         """
 import tempfile
 scratch = tempfile.mkdtemp()
-folders = confine.apply_environment(confine.candidate_environment(scratch))
+folders = confine.apply_environment(confine.candidate_environment(scratch, judge=True))
 print(json.dumps({"triton": os.environ["TRITON_CACHE_DIR"], "scratch": scratch, "folders": folders}))
 """,
         GPU_HARNESS_CACHE="/proc/no-such-cache",

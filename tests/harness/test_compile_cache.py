@@ -1,0 +1,90 @@
+"""Each candidate's compile caches are its own (gpu_harness/compile_cache.py): warm across evaluations
+of the same file, out of reach of every other candidate, apart from the judge's temporary files."""
+
+import os
+import shutil
+
+import pytest
+from conftest import CANDIDATES, KERNELS, smoke
+
+from gpu_harness import compile_cache, confine
+
+HAS_LANDLOCK = confine.landlock_abi() > 0
+VECTORADD = KERNELS / "vectoradd"
+PROBE = CANDIDATES / "probes" / "compile_caches.py"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(confine.CACHE_ENV, str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def confined_live():
+    """A live folder as a ready child's candidate process leaves it once confined."""
+    live = compile_cache.live_folder()
+    compile_cache.mark_confined(live)
+    return live
+
+
+def test_a_claim_moves_the_store_into_the_live_folder_and_the_folder_into_the_stores_place(cache, tmp_path):
+    candidate = tmp_path / "kernel.py"
+    store = compile_cache.store_of(candidate)
+    (store / "triton").mkdir(parents=True)
+    (store / "triton" / "entry").write_text("compiled")
+    live = confined_live()
+    (live / "triton").mkdir()  # what the candidate's confinement created, empty
+    inode = os.stat(live).st_ino
+    claim = compile_cache.claim(candidate, live)
+    assert claim.path == store and os.stat(store).st_ino == inode and not live.exists()
+    assert (store / "triton" / "entry").read_text() == "compiled"
+    claim.release()
+    assert (store / "triton" / "entry").exists()  # the store stays for the next evaluation
+
+
+def test_a_store_in_use_is_not_claimed_twice_and_the_second_runs_cold(cache, tmp_path):
+    candidate = tmp_path / "kernel.py"
+    first = compile_cache.claim(candidate, confined_live())
+    (first.path / "entry").write_text("x")
+    live = confined_live()
+    second = compile_cache.claim(candidate, live)
+    assert second.path == live and second.lock_fd is None and not (live / "entry").exists()
+    second.release()
+    assert not live.exists()  # an unclaimed folder goes with its evaluation
+    first.release()
+    third = compile_cache.claim(candidate, confined_live())
+    assert (third.path / "entry").exists()
+    third.release()
+
+
+def test_a_folder_is_not_moved_before_its_process_is_confined_to_it(cache, tmp_path):
+    """Landlock holds the folder by its inode from the moment the process confines itself: moved before,
+    the process would make the path anew and be held to that one, and could not write its store."""
+    live = compile_cache.live_folder()
+    claim = compile_cache.claim(tmp_path / "kernel.py", live, alive=lambda: False)  # it died first
+    assert claim.path == live and claim.lock_fd is None and live.exists()
+    assert not compile_cache.store_of(tmp_path / "kernel.py").exists()
+
+
+def test_two_files_have_two_stores(cache, tmp_path):
+    assert compile_cache.store_of(tmp_path / "a.py") != compile_cache.store_of(tmp_path / "b.py")
+    (tmp_path / "link.py").symlink_to(tmp_path / "a.py")
+    assert compile_cache.store_of(tmp_path / "link.py") == compile_cache.store_of(tmp_path / "a.py")
+
+
+def test_a_candidates_caches_are_warm_across_evaluations_and_out_of_every_other_ones_reach(tmp_path):
+    """Red team, 2026-12-07: all candidates shared one cache folder, so one could plant a binary under a
+    rival's key (Triton's key is a hash of the rival's source, which it can read) and have it fail or
+    lose; and the judge's compilers kept their temporary files in the candidate's scratch folder."""
+    probe = tmp_path / "probe.py"
+    shutil.copy(PROBE, probe)
+    first = smoke(VECTORADD, probe, "test")
+    second = smoke(VECTORADD, probe, "test")
+    assert first.passed and second.passed, (first.error, second.error)
+    assert "own is its store: True" in first.stdout_tail, first.stdout_tail
+    assert "own held: -" in first.stdout_tail, first.stdout_tail
+    assert "own held: marker" in second.stdout_tail, second.stdout_tail  # warm
+    if HAS_LANDLOCK:
+        for who in ("rival", "stores", "judge tmp"):
+            assert f"{who}: Permission denied" in second.stdout_tail, second.stdout_tail
+    assert not (compile_cache.store_of(tmp_path / "rival.py") / "triton" / "planted").exists()
