@@ -27,12 +27,12 @@ from pathlib import Path
 
 from gpu_harness.confine import cache_root
 
-
 # Written in the live folder by the candidate's process once Landlock holds the folder: a claim moves
 # the folder only after it (the rule follows the folder's inode; a path that moved before the rule was
 # made would be made anew, and the rule would hold that one). Forked ahead, the process is long ready.
 CONFINED = ".confined"
 CONFINED_WAIT_S = 60.0
+LIVE_PREFIX = ".live-"  # then the host, the worker's pid, a random part
 
 
 def store_of(candidate: str | os.PathLike[str]) -> Path:
@@ -43,10 +43,39 @@ def store_of(candidate: str | os.PathLike[str]) -> Path:
 
 def live_folder() -> Path:
     """A fresh folder for one ready child's candidate caches (it confines its candidate's process to
-    it before the request comes): beside the stores, so that a rename moves it into place."""
+    it before the request comes): beside the stores, so that a rename moves it into place. Its name
+    says which host and worker made it; those of this host's workers that are gone (killed before
+    they could remove their spare children's) are removed first."""
     parent = cache_root() / "candidates"
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Path(tempfile.mkdtemp(prefix=".live-", dir=parent))
+    _sweep_orphans(parent)
+    return Path(tempfile.mkdtemp(prefix=f"{LIVE_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
+
+
+def _host() -> str:
+    return os.uname().nodename.replace("-", "_") or "host"
+
+
+def _sweep_orphans(parent: Path) -> None:
+    """Live folders of workers of this host that no longer run (a home shared by a cluster's nodes
+    holds other hosts' too: never theirs)."""
+    mine = f"{LIVE_PREFIX}{_host()}-"
+    for entry in os.scandir(parent):
+        if not entry.name.startswith(mine):
+            continue
+        pid = entry.name[len(mine) :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass

@@ -66,6 +66,17 @@ def test_a_folder_is_not_moved_before_its_process_is_confined_to_it(cache, tmp_p
     assert not compile_cache.store_of(tmp_path / "kernel.py").exists()
 
 
+def test_the_live_folders_of_a_worker_that_is_gone_are_swept_and_no_others(cache):
+    gone = compile_cache.live_folder()
+    dead_pid = 2**22 + 12345  # above the kernel's pid limit: no process has it
+    orphan = gone.with_name(gone.name.replace(f"-{os.getpid()}-", f"-{dead_pid}-"))
+    gone.rename(orphan)
+    elsewhere = orphan.with_name(f"{compile_cache.LIVE_PREFIX}another_node-{dead_pid}-x")
+    elsewhere.mkdir()
+    mine = compile_cache.live_folder()
+    assert not orphan.exists() and elsewhere.exists() and mine.exists()
+
+
 def test_two_files_have_two_stores(cache, tmp_path):
     assert compile_cache.store_of(tmp_path / "a.py") != compile_cache.store_of(tmp_path / "b.py")
     (tmp_path / "link.py").symlink_to(tmp_path / "a.py")

@@ -329,3 +329,37 @@ def test_one_call_alone_bounds_a_claim_whose_batched_calls_overlapped():
     assert calls_overlap(8.0, 9.0, 8.0, "cuda") is None
     assert calls_overlap(0.02, 1.02, 0.02, "cuda") is None  # a tiny kernel: the fixed cost is all of it
     assert single_supported_ms(float("inf"), "cuda") == 0.0  # none measured (the CPU)
+
+
+def test_the_report_holds_a_claim_to_what_one_call_alone_supports():
+    """benchmark.judge_clock on the four-stream cheat's numbers: batches agree with the claim, one call
+    alone does not; the flag is raised and the reported time is the one-call bound, never the claim."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from gpu_harness import benchmark
+    from gpu_harness.judge_clock import JudgeCheck
+    from gpu_harness.outcome import Report, Summary, TimingResult
+    from gpu_harness.timing_flags import single_supported_ms
+
+    def judged(single_ms, host_call_ms=None):
+        report = Report(problem="p", candidate="c", mode="benchmark")
+        ev = SimpleNamespace(problem=SimpleNamespace(device=torch.device("cuda")), report=report)
+        cand = Summary(2.0, 1.9, 2.1, 20, 0.01, host_call_median_ms=host_call_ms)
+        result = TimingResult("big", {}, "cuda_events", Summary(4.0, 3.9, 4.1, 20, 0.01), cand, 2.0)
+        judge = JudgeCheck(2.0, 4.0, 8, 3, 24, 0, single_ms=single_ms)
+        benchmark.judge_clock(ev, SimpleNamespace(name="big"), result, SimpleNamespace(judge=judge))
+        return report, result
+
+    report, result = judged(8.6)
+    assert "timing_disagrees" in flag_names(report) and "one call alone" in report.flags[0].detail
+    assert result.candidate.median_ms == pytest.approx(single_supported_ms(8.6, "cuda"))
+    assert result.candidate.claimed_median_ms == 2.0 and result.candidate.judge_single_ms == 8.6
+    assert result.speedup == pytest.approx(4.0 / single_supported_ms(8.6, "cuda"))
+    report, result = judged(2.9)  # honest: the call and its fixed cost
+    assert not report.flags and result.candidate.median_ms == 2.0 and result.speedup == 2.0
+    report, result = judged(8.6, host_call_ms=7.0)  # a call bound by its own host work: not refutable
+    assert "timing_disagrees" not in flag_names(report) and "host_bound_calls" in {
+        n.name for n in report.notes
+    }

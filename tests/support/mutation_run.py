@@ -1275,6 +1275,48 @@ MUTATIONS = [
         "_ = ",
         ("tests/harness/test_honest.py::test_benchmark_mode_times_every_benchmark_case_and_rechecks_it",),
     ),
+    Mutation(
+        "judge: one-call batches not used (four-stream cheat's latency unchecked)",
+        "gpu_harness/benchmark.py",
+        "    if overlap and not excuse:",
+        "    if False:",
+        ("tests/harness/test_judge.py::test_the_report_holds_a_claim_to_what_one_call_alone_supports",),
+    ),
+    Mutation(
+        "judge: a one-call batch's fixed cost not allowed (honest small kernels failed)",
+        "gpu_harness/timing_flags.py",
+        "        max(single_ms - SINGLE_FIXED_MS[device] - LAUNCH_ALLOWANCE_MS[device], 0.0)",
+        "        max(single_ms - LAUNCH_ALLOWANCE_MS[device], 0.0)",
+        ("tests/harness/test_judge.py::test_one_call_alone_bounds_a_claim_whose_batched_calls_overlapped",),
+    ),
+    Mutation(
+        "compile caches: all candidates in one folder again",
+        "gpu_harness/compile_cache.py",
+        "    key = hashlib.sha256(os.path.realpath(candidate).encode()).hexdigest()[:32]",
+        '    key = "shared"',
+        ("tests/harness/test_compile_cache.py",),
+    ),
+    Mutation(
+        "compile caches: the folder moved before its process is confined to it",
+        "gpu_harness/compile_cache.py",
+        "    if not _confined(live, alive):",
+        "    if False:",
+        ("tests/harness/test_compile_cache.py",),
+    ),
+    Mutation(
+        "compile caches: the store not moved into the live folder (every evaluation cold)",
+        "gpu_harness/compile_cache.py",
+        "        _move_entries(store, live)\n",
+        "",
+        ("tests/harness/test_compile_cache.py",),
+    ),
+    Mutation(
+        "confine: the candidate may write the whole scratch, the judge's temporary files too",
+        "gpu_harness/ready_child.py",
+        "candidate_process.confine_process(candidate_scratch, self.caches)",
+        "candidate_process.confine_process(self.scratch, self.caches)",
+        ("tests/harness/test_compile_cache.py",),
+    ),
 ]
 
 

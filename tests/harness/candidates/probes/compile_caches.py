@@ -15,7 +15,15 @@ print("own held:", ",".join(sorted(os.listdir(own))) or "-", flush=True)
 with open(os.path.join(own, "marker"), "w") as f:
     f.write("warm")
 rival = compile_cache.store_of(os.path.join(os.path.dirname(__file__), "rival.py")) / "triton"
-judge_tmp = os.path.join(os.path.dirname(os.environ["TMPDIR"]), "judge")
+tmp = os.environ["TMPDIR"]
+judge_tmp = next(
+    (
+        p
+        for p in (os.path.join(os.path.dirname(tmp), "judge"), os.path.join(tmp, "judge"))
+        if os.path.isdir(p)
+    ),
+    "no judge folder",
+)
 for who, folder in {"rival": rival, "stores": rival.parent.parent, "judge tmp": judge_tmp}.items():
     try:
         os.makedirs(folder, exist_ok=True)
