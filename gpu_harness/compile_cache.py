@@ -33,6 +33,7 @@ from gpu_harness.confine import cache_root
 CONFINED = ".confined"
 CONFINED_WAIT_S = 60.0
 LIVE_PREFIX = ".live-"  # then the host, the worker's pid, a random part
+_SWEPT: set[Path] = set()
 
 
 def store_of(candidate: str | os.PathLike[str]) -> Path:
@@ -48,7 +49,9 @@ def live_folder() -> Path:
     they could remove their spare children's) are removed first."""
     parent = cache_root() / "candidates"
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _sweep_orphans(parent)
+    if parent not in _SWEPT:  # once a worker: the folder holds every candidate file's store
+        _sweep_orphans(parent)
+        _SWEPT.add(parent)
     return Path(tempfile.mkdtemp(prefix=f"{LIVE_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
 
 

@@ -73,6 +73,7 @@ def test_the_live_folders_of_a_worker_that_is_gone_are_swept_and_no_others(cache
     gone.rename(orphan)
     elsewhere = orphan.with_name(f"{compile_cache.LIVE_PREFIX}another_node-{dead_pid}-x")
     elsewhere.mkdir()
+    compile_cache._SWEPT.clear()  # a new worker: it sweeps once, as it makes its first folder
     mine = compile_cache.live_folder()
     assert not orphan.exists() and elsewhere.exists() and mine.exists()
 
