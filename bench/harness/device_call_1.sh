@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One device call (under 9 minutes) for the third session of 2026-12-07: the compile-cache store on
+# the GPU (a load_inline candidate twice: the second must not rebuild), the judge suite's cheat and
+# honest rows (the four-stream cheat and the one-call bound among them; every row's single_ms), then
+# back-to-back latency with phases. Logs in $OUT/logs.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 2
+export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 GPU_HARNESS_CACHE=/tmp/ghc MAX_JOBS=16
+L="$OUT/logs"
+mkdir -p "$L"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.used --format=csv
+for round in cold warm; do
+  start=$SECONDS
+  timeout 150 python3 -m gpu_harness smoke kernels/softmax kernels/softmax/examples/submission_cuda_inline.py --mode test --json \
+    > "$L/cuda_inline_$round.json" 2> "$L/cuda_inline_$round.err"
+  echo "cuda_inline $round: exit $? in $((SECONDS - start)) s"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ", d["status"], d.get("stage_s"), (d.get("error") or {}).get("message", "")[:300])' "$L/cuda_inline_$round.json"
+done
+find /tmp/ghc/candidates -maxdepth 2 | head -n 20
+OUT="$L" timeout "${JUDGE_TIMEOUT:-320}" python3 bench/harness/judge_suite.py --only "(GPU)" "/ 4" "/ 10" memo honest slowed --timeout 120 > "$L/judge_suite.log" 2>&1
+grep -E "^(ok|BAD)|rows as expected" "$L/judge_suite.log"
+python3 - "$L/judge_suite.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["rows"]:
+    for t in r["timing"]:
+        print(f"{r['attack'][:44]:44} {t['case'][:18]:18} claim {t['claimed_ms']} judge {t['judge_ms']} single {t['single_ms']}")
+PY
+OUT="$L" LATENCY_SPARES=2 timeout "${LATENCY_TIMEOUT:-100}" python3 bench/harness/latency.py > "$L/latency.log" 2>&1
+tail -n 8 "$L/latency.log"
