@@ -188,6 +188,8 @@ class ReadyChild:
         shutil.rmtree(self.scratch, ignore_errors=True)
         report = report_from(frames, shell, status, timed_out, timeout)
         report.isolation = isolation_of(frames, sweep)
+        writable = report.isolation.get("writable") or []  # its caches' folder is where the claim put it
+        report.isolation["writable"] = [str(claim.path) if w == str(self.caches) else w for w in writable]
         report.stdout_tail = read_tail(self.out_file)
         report.stderr_tail = read_tail(self.err_file)
         if report.error is not None and not report.error.stderr_tail:

@@ -96,6 +96,8 @@ def test_a_candidates_caches_are_warm_across_evaluations_and_out_of_every_other_
     assert "own is its store: True" in first.stdout_tail, first.stdout_tail
     assert "own held: -" in first.stdout_tail, first.stdout_tail
     assert "own held: marker" in second.stdout_tail, second.stdout_tail  # warm
+    if HAS_LANDLOCK:  # the report names the folder where it is, not where it was made
+        assert str(compile_cache.store_of(probe)) in second.isolation["writable"], second.isolation
     if HAS_LANDLOCK:
         for who in ("rival", "stores", "judge tmp"):
             assert f"{who}: Permission denied" in second.stdout_tail, second.stdout_tail
