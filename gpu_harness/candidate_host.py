@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from gpu_harness import confine, guard
+from gpu_harness import compile_cache, confine, guard
 from gpu_harness.arena import DTYPES, Arena, TensorRef, open_shared
 from gpu_harness.channel import CandidateEnd
 from gpu_harness.check import map_leaves
@@ -243,6 +243,10 @@ def main(fd: int) -> int:
         except BaseException:  # noqa: BLE001  no candidate code has run: the judge says whose fault
             code = EXIT_NO_CUDA
             raise
+        finally:
+            live = os.environ.pop(compile_cache.LIVE_ENV, None)
+            if live:  # warm, or never: the worker may move its caches' folder now
+                compile_cache.mark_ready(live)
         Host(end).serve()
     except BaseException:  # noqa: BLE001  its channel closes: the judge reports it
         traceback.print_exc()

@@ -99,7 +99,7 @@ def confine_process(scratch: str, caches: str | os.PathLike[str] | None = None) 
     the other or open its /proc; scoped, so it cannot signal the judge), its seccomp filter, and no
     capabilities (confine.py; drop_capabilities). Returns what it did, for the report."""
     isolation = confine.confine_candidate(scratch, caches=caches)
-    if caches is not None:
-        compile_cache.mark_confined(caches)
+    if caches is not None:  # told to the worker once warm (candidate_host.main)
+        os.environ[compile_cache.LIVE_ENV] = str(caches)
     drop_capabilities()
     return isolation

@@ -27,12 +27,18 @@ from pathlib import Path
 
 from gpu_harness.confine import cache_root
 
-# Written in the live folder by the candidate's process once Landlock holds the folder: a claim moves
-# the folder only after it (the rule follows the folder's inode; a path that moved before the rule was
-# made would be made anew, and the rule would hold that one). Forked ahead, the process is long ready.
-CONFINED = ".confined"
-CONFINED_WAIT_S = 60.0
+# Written in the live folder by the candidate's process once Landlock holds the folder and its warm-up
+# (CUDA, Triton's driver, whose helper module Triton compiles into its cache) is done: a claim moves
+# the folder only after it (the rule follows the folder's inode, but a write under way to the old path
+# would fail). Forked ahead, the process is long ready. Its path reaches the process in LIVE_ENV.
+READY = ".ready"
+READY_WAIT_S = 60.0
+LIVE_ENV = "GPU_HARNESS_LIVE_CACHES"
 LIVE_PREFIX = ".live-"  # then the host, the worker's pid, a random part
+# What a candidate's process writes into its folder as it warms up (Triton's driver module, built with
+# the C compiler: ~0.5 s) before any candidate code exists in it, kept by the worker and copied into
+# every new live folder, so that no ready child builds it again. Nothing a candidate wrote gets in.
+SEED = "seed"
 _SWEPT: set[Path] = set()
 
 
@@ -52,7 +58,11 @@ def live_folder() -> Path:
     if parent not in _SWEPT:  # once a worker: the folder holds every candidate file's store
         _sweep_orphans(parent)
         _SWEPT.add(parent)
-    return Path(tempfile.mkdtemp(prefix=f"{LIVE_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
+    live = Path(tempfile.mkdtemp(prefix=f"{LIVE_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
+    seed = cache_root() / SEED
+    if seed.is_dir():
+        shutil.copytree(seed, live, symlinks=True, dirs_exist_ok=True)
+    return live
 
 
 def _host() -> str:
@@ -99,19 +109,20 @@ class Claim:
         self.lock_fd = None
 
 
-def mark_confined(live: str | os.PathLike[str]) -> None:
-    """In the candidate's process, right after its confinement: the worker may move `live` now."""
-    with open(os.path.join(live, CONFINED), "w"):
+def mark_ready(live: str | os.PathLike[str]) -> None:
+    """In the candidate's process, confined and warmed up, before any candidate code: the worker may
+    move `live` now."""
+    with open(os.path.join(live, READY), "w"):
         pass
 
 
 def claim(candidate: str | os.PathLike[str], live: Path, alive: Callable[[], bool] = lambda: True) -> Claim:
     """Move the candidate's store into `live` and `live` to the store's path, once the candidate's
-    process has confined itself to `live` (while `alive()`). Where another evaluation holds the store,
-    the process never got that far, or a move fails, the candidate runs in `live` as it is: cold, and
-    dropped after."""
-    if not _confined(live, alive):
+    process is ready (while `alive()`). Where another evaluation holds the store, the process never got
+    that far, or a move fails, the candidate runs in `live` as it is: cold, and dropped after."""
+    if not _ready(live, alive):
         return Claim(live)
+    _keep_seed(live)
     store = store_of(candidate)
     try:
         lock_fd = os.open(f"{store}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -119,17 +130,19 @@ def claim(candidate: str | os.PathLike[str], live: Path, alive: Callable[[], boo
         return Claim(live)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _move_entries(store, live)
-        os.rename(live, store)  # the store's path is empty or gone by now
+        if store.is_dir():
+            _merge(store, live)
+            shutil.rmtree(store)  # what is left there, `live` holds too
+        os.rename(live, store)
     except OSError:
         os.close(lock_fd)
         return Claim(live)
     return Claim(store, lock_fd)
 
 
-def _confined(live: Path, alive: Callable[[], bool]) -> bool:
-    marker = live / CONFINED
-    give_up = time.monotonic() + CONFINED_WAIT_S
+def _ready(live: Path, alive: Callable[[], bool]) -> bool:
+    marker = live / READY
+    give_up = time.monotonic() + READY_WAIT_S
     while not marker.exists():
         if time.monotonic() > give_up or not alive():
             return False
@@ -138,16 +151,40 @@ def _confined(live: Path, alive: Callable[[], bool]) -> bool:
     return True
 
 
-def _move_entries(store: Path, live: Path) -> None:
-    """The store's entries into `live` (an empty folder there is replaced), then the store's folder
-    out of the way. Renames only: nothing is copied, nothing read."""
-    try:
-        names = os.listdir(store)
-    except FileNotFoundError:
+def _keep_seed(live: Path) -> None:
+    """A ready folder's warm-up output becomes the seed where the seed lacks some of it (the first
+    time, a new Triton): written by the harness alone, no candidate code having run in its process
+    yet. Swapped in whole, so that a new live folder never copies half of it."""
+    seed = cache_root() / SEED
+    if _files(live) <= _files(seed):
         return
-    for name in names:
-        target = live / name
-        if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
-            target.rmdir()
-        os.rename(store / name, target)
-    os.rmdir(store)
+    partial = Path(tempfile.mkdtemp(prefix=".seed-", dir=cache_root()))
+    old = partial.with_name(partial.name + "-old")
+    try:
+        shutil.copytree(live, partial, symlinks=True, dirs_exist_ok=True)
+        if seed.exists():
+            os.rename(seed, old)
+        os.rename(partial, seed)
+    except OSError:
+        pass  # another worker swapped it meanwhile: theirs serves
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _files(folder: Path) -> set[str]:
+    return {
+        os.path.relpath(os.path.join(root, name), folder)
+        for root, _dirs, names in os.walk(folder)
+        for name in names
+    }
+
+
+def _merge(store: Path, live: Path) -> None:
+    """The store's entries into `live`, by renames: a folder both have is merged, a file both have is
+    kept as `live` has it (cache entries are named by their contents' key)."""
+    for name in os.listdir(store):
+        source, target = store / name, live / name
+        if not os.path.lexists(target):
+            os.rename(source, target)
+        elif source.is_dir() and not source.is_symlink() and target.is_dir() and not target.is_symlink():
+            _merge(source, target)

@@ -21,9 +21,9 @@ def cache(tmp_path, monkeypatch):
 
 
 def confined_live():
-    """A live folder as a ready child's candidate process leaves it once confined."""
+    """A live folder as a ready child's candidate process leaves it once confined and warm."""
     live = compile_cache.live_folder()
-    compile_cache.mark_confined(live)
+    compile_cache.mark_ready(live)
     return live
 
 
@@ -57,9 +57,10 @@ def test_a_store_in_use_is_not_claimed_twice_and_the_second_runs_cold(cache, tmp
     third.release()
 
 
-def test_a_folder_is_not_moved_before_its_process_is_confined_to_it(cache, tmp_path):
+def test_a_folder_is_not_moved_before_its_process_is_confined_to_it_and_warm(cache, tmp_path):
     """Landlock holds the folder by its inode from the moment the process confines itself: moved before,
-    the process would make the path anew and be held to that one, and could not write its store."""
+    the process would make the path anew and be held to that one, and could not write its store; and a
+    warm-up writing Triton's driver module there would lose it."""
     live = compile_cache.live_folder()
     claim = compile_cache.claim(tmp_path / "kernel.py", live, alive=lambda: False)  # it died first
     assert claim.path == live and claim.lock_fd is None and live.exists()
@@ -76,6 +77,33 @@ def test_the_live_folders_of_a_worker_that_is_gone_are_swept_and_no_others(cache
     compile_cache._SWEPT.clear()  # a new worker: it sweeps once, as it makes its first folder
     mine = compile_cache.live_folder()
     assert not orphan.exists() and elsewhere.exists() and mine.exists()
+
+
+def test_what_the_warm_up_wrote_is_merged_with_the_store_and_seeds_the_next_folders(cache, tmp_path):
+    """On the H100 (2026-12-07) Triton's driver module, built as a ready child's process warmed up, sat in
+    the live folder's triton/ when the claim came: the store's triton/ could not be renamed over it, the
+    claim failed, and every evaluation compiled its kernels again (+0.35 s) while the store lost what
+    had been moved. Now the two are merged, and the warm-up's output seeds every later folder."""
+    candidate = tmp_path / "kernel.py"
+    store = compile_cache.store_of(candidate)
+    (store / "triton" / "kernel-key").mkdir(parents=True)
+    (store / "triton" / "kernel-key" / "kernel.cubin").write_text("compiled kernel")
+    (store / "triton" / "driver-key").mkdir()
+    (store / "triton" / "driver-key" / "cuda_utils.so").write_text("old driver")
+    (store / "inductor").mkdir()
+    live = compile_cache.live_folder()
+    (live / "triton" / "driver-key").mkdir(parents=True)
+    (live / "triton" / "driver-key" / "cuda_utils.so").write_text("driver")  # the warm-up's
+    compile_cache.mark_ready(live)
+    claim = compile_cache.claim(candidate, live)
+    assert claim.path == store and claim.lock_fd is not None
+    assert (store / "triton" / "kernel-key" / "kernel.cubin").read_text() == "compiled kernel"
+    assert (store / "triton" / "driver-key" / "cuda_utils.so").read_text() == "driver"
+    assert (store / "inductor").is_dir()
+    claim.release()
+    fresh = compile_cache.live_folder()
+    assert (fresh / "triton" / "driver-key" / "cuda_utils.so").read_text() == "driver"  # seeded
+    assert not (fresh / "triton" / "kernel-key").exists()  # nothing of a candidate's
 
 
 def test_two_files_have_two_stores(cache, tmp_path):
