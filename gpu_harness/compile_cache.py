@@ -40,6 +40,10 @@ LIVE_PREFIX = ".live-"  # then the host, the worker's pid, a random part
 # every new live folder, so that no ready child builds it again. Nothing a candidate wrote gets in.
 SEED = "seed"
 _SWEPT: set[Path] = set()
+# The stores together may hold this much; beyond it a worker, as it starts, removes the stores used
+# longest ago (a store's lock file is touched at each claim), never one in use.
+STORES_CAP_ENV = "GPU_HARNESS_CACHE_CAP_GB"
+STORES_CAP_GB = 20.0
 
 
 def store_of(candidate: str | os.PathLike[str]) -> Path:
@@ -57,6 +61,7 @@ def live_folder() -> Path:
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if parent not in _SWEPT:  # once a worker: the folder holds every candidate file's store
         _sweep_orphans(parent)
+        prune_stores(parent, _cap_bytes())
         _SWEPT.add(parent)
     live = Path(tempfile.mkdtemp(prefix=f"{LIVE_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
     seed = cache_root() / SEED
@@ -79,6 +84,58 @@ def _sweep_orphans(parent: Path) -> None:
         pid = entry.name[len(mine) :].split("-", 1)[0]
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _cap_bytes() -> int:
+    try:
+        return int(float(os.environ.get(STORES_CAP_ENV, STORES_CAP_GB)) * 2**30)
+    except ValueError:
+        return int(STORES_CAP_GB * 2**30)
+
+
+def prune_stores(parent: Path, cap_bytes: int) -> list[str]:
+    """Remove the stores used longest ago until the rest fit in `cap_bytes`; a store another
+    evaluation holds (its lock taken) stays. Returns the stores removed."""
+    stores = []
+    for entry in os.scandir(parent):
+        lock = Path(parent, entry.name + ".lock")
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            used = lock.stat().st_mtime
+        except OSError:
+            used = 0.0
+        stores.append((used, entry.name, _size(Path(entry.path))))
+    total = sum(size for _, _, size in stores)
+    removed = []
+    for _used, name, size in sorted(stores):
+        if total <= cap_bytes:
+            break
+        try:
+            fd = os.open(parent / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(parent / name, ignore_errors=True)
+            total -= size
+            removed.append(name)
+        except OSError:
+            pass  # in use
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def _running(pid: int) -> bool:
@@ -130,6 +187,7 @@ def claim(candidate: str | os.PathLike[str], live: Path, alive: Callable[[], boo
         return Claim(live)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.utime(lock_fd)  # last used: what prune_stores goes by
         if store.is_dir():
             _merge(store, live)
             shutil.rmtree(store)  # what is left there, `live` holds too

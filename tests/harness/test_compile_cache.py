@@ -106,6 +106,24 @@ def test_what_the_warm_up_wrote_is_merged_with_the_store_and_seeds_the_next_fold
     assert not (fresh / "triton" / "kernel-key").exists()  # nothing of a candidate's
 
 
+def test_the_stores_used_longest_ago_go_first_beyond_the_cap_and_none_in_use(cache, tmp_path):
+    stores = {}
+    for age, name in enumerate(("newest", "middle", "oldest", "busy")):
+        claim = compile_cache.claim(tmp_path / f"{name}.py", confined_live())
+        (claim.path / "entry").write_bytes(b"x" * 1000)
+        if name != "busy":
+            claim.release()
+        lock = claim.path.with_name(claim.path.name + ".lock")
+        os.utime(lock, (1e9 - age * 1000, 1e9 - age * 1000))
+        stores[name] = claim
+    parent = stores["newest"].path.parent
+    removed = compile_cache.prune_stores(parent, cap_bytes=2000)
+    assert removed == [stores["oldest"].path.name, stores["middle"].path.name]  # then it fits
+    assert not stores["oldest"].path.exists() and not stores["middle"].path.exists()
+    assert stores["newest"].path.exists() and stores["busy"].path.exists()  # in use: never removed
+    stores["busy"].release()
+
+
 def test_two_files_have_two_stores(cache, tmp_path):
     assert compile_cache.store_of(tmp_path / "a.py") != compile_cache.store_of(tmp_path / "b.py")
     (tmp_path / "link.py").symlink_to(tmp_path / "a.py")

@@ -1325,6 +1325,20 @@ MUTATIONS = [
         ("tests/harness/test_compile_cache.py",),
     ),
     Mutation(
+        "compile caches: a store in use pruned",
+        "gpu_harness/compile_cache.py",
+        "            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n",
+        "",
+        ("tests/harness/test_compile_cache.py",),
+    ),
+    Mutation(
+        "compile caches: the stores used last pruned first",
+        "gpu_harness/compile_cache.py",
+        "    for _used, name, size in sorted(stores):",
+        "    for _used, name, size in sorted(stores, reverse=True):",
+        ("tests/harness/test_compile_cache.py",),
+    ),
+    Mutation(
         "confine: the candidate may write the whole scratch, the judge's temporary files too",
         "gpu_harness/ready_child.py",
         "candidate_process.confine_process(candidate_scratch, self.caches)",
