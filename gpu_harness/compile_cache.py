@@ -44,6 +44,10 @@ _SWEPT: set[Path] = set()
 # longest ago (a store's lock file is touched at each claim), never one in use.
 STORES_CAP_ENV = "GPU_HARNESS_CACHE_CAP_GB"
 STORES_CAP_GB = 20.0
+# Weighing the stores walks every file in them: at most this often (a stamp file's age), so that a
+# worker's start, on the path of a first contact, seldom pays for it.
+PRUNED_STAMP = ".pruned"
+PRUNE_EVERY_S = 24 * 3600.0
 
 
 def store_of(candidate: str | os.PathLike[str]) -> Path:
@@ -61,7 +65,8 @@ def live_folder() -> Path:
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if parent not in _SWEPT:  # once a worker: the folder holds every candidate file's store
         _sweep_orphans(parent)
-        prune_stores(parent, _cap_bytes())
+        if _prune_due(parent / PRUNED_STAMP):
+            prune_stores(parent, _cap_bytes())
         _SWEPT.add(parent)
     live = Path(tempfile.mkdtemp(prefix=f"{LIVE_PREFIX}{_host()}-{os.getpid()}-", dir=parent))
     seed = cache_root() / SEED
@@ -84,6 +89,20 @@ def _sweep_orphans(parent: Path) -> None:
         pid = entry.name[len(mine) :].split("-", 1)[0]
         if pid.isdigit() and not _running(int(pid)):
             shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _prune_due(stamp: Path) -> bool:
+    """True, and the stamp renewed, where the last weighing is older than PRUNE_EVERY_S (or none was)."""
+    try:
+        if time.time() - stamp.stat().st_mtime < PRUNE_EVERY_S:
+            return False
+    except OSError:
+        pass
+    try:
+        stamp.touch()
+    except OSError:
+        pass
+    return True
 
 
 def _cap_bytes() -> int:

@@ -130,12 +130,9 @@ def judge_batches(
             if wall_ms / calls < best[who]:
                 cores = batch_cores
             best[who] = min(best[who], wall_ms / calls)
-            for k, out in outs.items():
-                ok, _why = verify(rotation.current[k], out)
-                verified += 1
-                failed += 0 if ok else 1
-                scrub(out)
-            outs = out = None  # verified and scrubbed: not held through the next batch
+            failed += _verify_outputs(outs, verify, rotation)
+            verified += len(outs)
+            outs = None  # verified and scrubbed: not held through the next batch
         done += 1
     check = JudgeCheck(best["candidate"], best["reference"], calls, done, verified, failed, cores)
     if calls == 1:
@@ -167,12 +164,22 @@ def _single_calls(
         remote.sync()
         wall_ms, outs, _cores = remote.batch([rotation.shared[0]], [0], [rotation.shared[0]])
         check.single_ms = min(check.single_ms, wall_ms)
-        for k, out in outs.items():
-            ok, _why = verify(rotation.current[k], out)
-            check.verified += 1
-            check.failed += 0 if ok else 1
-            scrub(out)
-        outs = out = None
+        check.failed += _verify_outputs(outs, verify, rotation)
+        check.verified += len(outs)
+        outs = None
+
+
+def _verify_outputs(
+    outs: dict[int, Any], verify: Callable[[Any, Any], tuple[bool, str]], rotation: InputRotation
+) -> int:
+    """Every output a batch handed back, checked against its set's current inputs and scrubbed;
+    returns how many were wrong."""
+    failed = 0
+    for k, out in outs.items():
+        ok, _why = verify(rotation.current[k], out)
+        failed += 0 if ok else 1
+        scrub(out)
+    return failed
 
 
 def _reference_batch(

@@ -124,6 +124,24 @@ def test_the_stores_used_longest_ago_go_first_beyond_the_cap_and_none_in_use(cac
     stores["busy"].release()
 
 
+def test_a_worker_weighs_the_stores_as_it_starts_at_most_once_a_day(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv(compile_cache.STORES_CAP_ENV, "0")  # every store over the cap
+    claim = compile_cache.claim(tmp_path / "old.py", confined_live())
+    (claim.path / "entry").write_text("compiled")
+    claim.release()
+    stamp = claim.path.parent / compile_cache.PRUNED_STAMP  # the first folder's weighing made it
+    os.utime(stamp, (stamp.stat().st_mtime - 2 * compile_cache.PRUNE_EVERY_S,) * 2)
+    compile_cache._SWEPT.clear()  # a worker starts two days on: weighed, the store goes
+    compile_cache.live_folder()
+    assert not claim.path.exists()
+    again = compile_cache.claim(tmp_path / "old.py", confined_live())
+    (again.path / "entry").write_text("compiled")
+    again.release()
+    compile_cache._SWEPT.clear()  # another start the same day: not weighed again
+    compile_cache.live_folder()
+    assert again.path.exists()
+
+
 def test_two_files_have_two_stores(cache, tmp_path):
     assert compile_cache.store_of(tmp_path / "a.py") != compile_cache.store_of(tmp_path / "b.py")
     (tmp_path / "link.py").symlink_to(tmp_path / "a.py")

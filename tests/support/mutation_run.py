@@ -1339,6 +1339,13 @@ MUTATIONS = [
         ("tests/harness/test_compile_cache.py",),
     ),
     Mutation(
+        "compile caches: the stores weighed at every worker start",
+        "gpu_harness/compile_cache.py",
+        "        if time.time() - stamp.stat().st_mtime < PRUNE_EVERY_S:",
+        "        if False:",
+        ("tests/harness/test_compile_cache.py",),
+    ),
+    Mutation(
         "confine: the candidate may write the whole scratch, the judge's temporary files too",
         "gpu_harness/ready_child.py",
         "candidate_process.confine_process(candidate_scratch, self.caches)",
