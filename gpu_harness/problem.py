@@ -71,6 +71,11 @@ NO_GPU_MARKERS = (
     "without ATen_cuda library",
     "CUDA is not available",
 )
+# torch's allocator, out of GPU memory, asks NVML which processes hold the memory before it raises; in
+# the candidate's process NVML cannot see the device (the confinement hides it: as root it could lock
+# the clocks), and the allocator's internal assert replaces the out-of-memory error (H100 and H200,
+# torch 2.11, 2026-12-07).
+TORCH_OOM_NVML_MARKERS = ("CUDACachingAllocator", "nvml")
 # Candidate sources that cannot run without a GPU (CuPy, CUDA C++ through load_inline / nvcc).
 NEEDS_GPU_SOURCE = re.compile(r"^\s*(import|from)\s+cupy\b|\bcuda_sources\s*=|\bcupy\.|\.cu['\"]", re.M)
 
@@ -149,6 +154,13 @@ def classify_exception(exc: BaseException, stage: str) -> CandidateFailure:
         return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, text)
     if "Error building extension" in text or "nvcc" in text and "error" in text.lower():
         return CandidateFailure(STAGE_COMPILE, KIND_COMPILE_ERROR, text)
+    if all(marker in text for marker in TORCH_OOM_NVML_MARKERS):
+        return CandidateFailure(
+            stage,
+            KIND_OUT_OF_MEMORY,
+            "CUDA out of memory (torch then failed to list the GPU's processes: NVML is hidden from "
+            f"candidates): {text}",
+        )
     if (
         isinstance(exc, torch.cuda.OutOfMemoryError)
         or "out of memory" in text

@@ -158,6 +158,25 @@ def test_worker_info_reports_versions(worker):
     assert info["torch"] and info["python"] and "cuda_available" in info
 
 
+def test_an_out_of_memory_whose_nvml_report_fails_is_still_an_out_of_memory():
+    """On the GPU a candidate's out-of-memory reached the report as a bare `exception`: torch's allocator
+    asks NVML for the processes holding memory, NVML cannot see the device under the confinement, and an
+    internal assert replaced the out-of-memory error (H200, torch 2.11, 2026-12-07; the text below is
+    the one it raised)."""
+    from gpu_harness.problem import classify_exception
+
+    torch_text = (
+        "NVML_SUCCESS == DriverAPI::get()->nvmlDeviceGetHandleByPciBusId_v2( pci_id, &nvml_device) "
+        'INTERNAL ASSERT FAILED at "/pytorch/c10/cuda/CUDACachingAllocator.cpp":1150, please report a bug '
+        "to PyTorch. "
+    )
+    failure = classify_exception(RuntimeError(torch_text), "run")
+    assert (failure.stage, failure.kind) == ("run", "out_of_memory")
+    assert "CUDA out of memory" in failure.message and torch_text.strip() in failure.message
+    other = classify_exception(RuntimeError("CUDACachingAllocator.cpp: some other assert"), "run")
+    assert other.kind == "exception"
+
+
 @gpu
 @pytest.mark.parametrize(
     "candidate,stage,kind",

@@ -1352,6 +1352,13 @@ MUTATIONS = [
         "candidate_process.confine_process(self.scratch, self.caches)",
         ("tests/harness/test_compile_cache.py",),
     ),
+    Mutation(
+        "faults: torch's out-of-memory whose NVML report failed left a bare exception",
+        "gpu_harness/problem.py",
+        "    if all(marker in text for marker in TORCH_OOM_NVML_MARKERS):\n",
+        "    if False:\n",
+        ("tests/harness/test_faults.py",),
+    ),
 ]
 
 
