@@ -9,13 +9,7 @@ export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 GPU
 L="$OUT/logs"
 mkdir -p "$L"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.used --format=csv
-for round in cold warm; do
-  start=$SECONDS
-  timeout 150 python3 -m gpu_harness smoke kernels/softmax kernels/softmax/examples/submission_cuda_inline.py --mode test --json \
-    > "$L/cuda_inline_$round.json" 2> "$L/cuda_inline_$round.err"
-  echo "cuda_inline $round: exit $? in $((SECONDS - start)) s"
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ", d["status"], d.get("stage_s"), (d.get("error") or {}).get("message", "")[:300])' "$L/cuda_inline_$round.json"
-done
+bash bench/harness/cuda_inline_twice.sh "$L"
 find /tmp/ghc/candidates -maxdepth 2 | head -n 20
 OUT="$L" timeout "${JUDGE_TIMEOUT:-320}" python3 bench/harness/judge_suite.py --only "(GPU)" "/ 4" "/ 10" memo honest slowed --timeout 120 > "$L/judge_suite.log" 2>&1
 grep -E "^(ok|BAD)|rows as expected" "$L/judge_suite.log"

@@ -18,13 +18,7 @@ tail -n 5 "$L/oom_test.log"
 OUT="$L" LATENCY_SPARES=2 timeout "${LATENCY_TIMEOUT:-110}" python3 bench/harness/latency.py > "$L/latency.log" 2>&1
 echo "latency: exit $?"
 tail -n 8 "$L/latency.log"
-for round in cold warm; do
-  start=$SECONDS
-  timeout 150 python3 -m gpu_harness smoke kernels/softmax kernels/softmax/examples/submission_cuda_inline.py --mode test --json \
-    > "$L/cuda_inline_$round.json" 2> "$L/cuda_inline_$round.err"
-  echo "cuda_inline $round: exit $? in $((SECONDS - start)) s"
-  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ", d["status"], d.get("stage_s"), (d.get("error") or {}).get("message", "")[:300])' "$L/cuda_inline_$round.json"
-done
+bash bench/harness/cuda_inline_twice.sh "$L"
 left=$((BUDGET - SECONDS))
 echo "gpu tests with ${left} s"
 timeout "$left" "${pytest_gpu[@]}" -q -rfs --tb=short -k "not out_of_memory" --durations=10 > "$L/gpu_tests.log" 2>&1
