@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from gpu_harness import timing_flags
+from gpu_harness import batch_call, timing_flags
 from gpu_harness.check import scrub
 from gpu_harness.guard import cuda_synchronize, perf_counter_ns
 from gpu_harness.remote import RemoteCandidate
@@ -124,8 +124,8 @@ def judge_batches(
                 continue
             remote.sync()
             used = sorted(set(order))
-            wall_ms, outs, batch_cores = remote.batch(
-                [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
+            wall_ms, outs, batch_cores = batch_call.batch(
+                remote, [rotation.shared[k] for k in order], used, [rotation.shared[k] for k in used]
             )
             if wall_ms / calls < best[who]:
                 cores = batch_cores
@@ -162,7 +162,7 @@ def _single_calls(
             return
         rotation.refill(first_sample + r, slot=0)
         remote.sync()
-        wall_ms, outs, _cores = remote.batch([rotation.shared[0]], [0], [rotation.shared[0]])
+        wall_ms, outs, _cores = batch_call.batch(remote, [rotation.shared[0]], [0], [rotation.shared[0]])
         check.single_ms = min(check.single_ms, wall_ms)
         check.failed += _verify_outputs(outs, verify, rotation)
         check.verified += len(outs)

@@ -5,7 +5,7 @@ inputs in shared arenas, asks for calls, and rebuilds the outputs as views of th
 the judge clones at once: what it judges is what was there when the answer arrived. Every answer
 is checked for shape (channel.py); what the candidate's process claims about itself is only ever
 allowed to count against it: its flags are added, its error kinds never become harness errors,
-and its own timings are checked against the judge's clock (timing.py, `batch`).
+and its own timings are checked against the judge's clock (timing.py, batch_call.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import socket
-import statistics
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import torch
 
 from gpu_harness import guard
-from gpu_harness.arena import DTYPES, ArenaError, ArenaPool, TensorRef
+from gpu_harness.arena import ArenaPool, TensorRef
 from gpu_harness.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -31,8 +30,8 @@ from gpu_harness.channel import (
     ProtocolViolation,
 )
 from gpu_harness.check import clone_tree, map_leaves, poison, tensor_leaves
-from gpu_harness.guard import cuda_synchronize, perf_counter_ns
-from gpu_harness.hand_back import hand_back, rebuild, tensor_descs
+from gpu_harness.guard import cuda_synchronize
+from gpu_harness.hand_back import rebuild
 from gpu_harness.outcome import (
     EXIT_NO_CUDA,
     HARNESS_KINDS,
@@ -54,7 +53,6 @@ DETAIL_LIMIT = 600
 RET_SLACK_BYTES = 1 << 20
 # The judge gives up on a call this long before the worker's hard kill, so that it still writes the report.
 KILL_MARGIN_S = 1.0
-COPY_ESTIMATES = 3
 
 
 class RemoteCandidate:
@@ -233,7 +231,7 @@ class RemoteCandidate:
     def complete(self, answer: dict[str, Any], op: str = "copy_out", **extra: Any) -> dict[str, Any]:
         """An output too big for its return region: a larger one, and the copy again."""
         if "need" in answer:
-            answer = self.request({"op": op, "ret": self._region(int(answer["need"])), **extra})
+            answer = self.request({"op": op, "ret": self.region(int(answer["need"])), **extra})
         if "out" not in answer and "outs" not in answer:
             raise CandidateFailure(
                 self.stage, KIND_EXCEPTION, "the candidate's process handed back no output"
@@ -275,119 +273,7 @@ class RemoteCandidate:
         answer = self.request({"op": "host_sample", "set": self.set_of(views), "null": null})
         return _ms(answer.get("call_ms")), _ms(answer.get("host_ms"))
 
-    def batch(
-        self, order: list[Any], keys: list[int], last: list[Any]
-    ) -> tuple[float, dict[int, Any], float | None]:
-        """Back-to-back calls on `order` (staged sets), timed on the judge's clock from the request to
-        the answer; the last output of each set in `last` (keyed by `keys`) comes back, cloned here.
-        What handing the outputs back took (copies, describing them), measured here, is taken off: it
-        is not the calls. Also the cores the candidate's process used meanwhile (CPU time over wall)."""
-        mark = self.pool.mark()
-        ids = [self.set_of(v) for v in order]
-        rets = {str(self.set_of(v)): self.ret_region(v) for v in last}
-        wall_ms, cores, answer = self._timed_batch(ids, rets)
-        if "need" in answer:  # outputs larger than their regions: once more with room for them
-            need = int(answer["need"])
-            rets = {key: self._region(need) for key in rets}
-            wall_ms, cores, answer = self._timed_batch(ids, rets)
-        docs = answer.get("outs")
-        if not isinstance(docs, dict):
-            raise CandidateFailure(
-                self.stage, KIND_EXCEPTION, "the candidate's process handed back no batch outputs"
-            )
-        shared = {key: self.rebuild(docs.get(str(self.set_of(views)))) for key, views in zip(keys, last)}
-        serve_ms = self._copy_ms([(docs.get(key), region) for key, region in rets.items()])
-        serve_ms += self._describe_ms(list(shared.values()))
-        outs = {key: clone_tree(tree) for key, tree in shared.items()}
-        self.pool.rewind(mark)
-        return max(wall_ms - serve_ms, 0.0), outs, cores
-
-    def _timed_batch(
-        self, ids: list[int], rets: dict[str, Any]
-    ) -> tuple[float, float | None, dict[str, Any]]:
-        """One batch request: (wall ms on the judge's clock, cores the candidate's process used (the CPU
-        only: the flag that reads them is the CPU's), answer)."""
-        on_cpu = self.device.type == "cpu"
-        self.sync()
-        cpu0 = self.cpu_ns() if on_cpu else None
-        t0 = perf_counter_ns()
-        answer = self.request({"op": "batch", "order": ids, "ret": rets})
-        wall_ms = (perf_counter_ns() - t0) / 1e6
-        cpu1 = self.cpu_ns() if on_cpu else None
-        cores = (cpu1 - cpu0) / 1e6 / wall_ms if cpu0 is not None and cpu1 is not None and wall_ms else None
-        return wall_ms, cores, answer
-
-    def _describe_ms(self, trees: list[Any]) -> float:
-        """What describing the outputs costs the candidate's process when it hands them back (the
-        harness's own hand_back, run here by the judge on the same trees, and the synchronisation that
-        ends it), median of a few: per output ~0.1 ms on the H100 (2026-12-07), which a batch that
-        calls each set once no longer spreads over hundreds of calls."""
-        arenas = {arena.ident: arena for arena in self.pool.arenas}
-        times = []
-        for _ in range(COPY_ESTIMATES):
-            t0 = perf_counter_ns()
-            for tree in trees:
-                hand_back(tree, None, arenas, self.sync)
-            self.sync()
-            times.append((perf_counter_ns() - t0) / 1e6)
-        return statistics.median(times)
-
-    def _copy_ms(self, handed: list[tuple[Any, tuple[int, int, int]]]) -> float:
-        """What the candidate's copies into its return regions take, on the judge's clock: the same
-        bytes copied here into memory already touched, median of a few. Outputs written in place
-        (in an arena already) were not copied, and cost nothing."""
-        sources = [
-            view
-            for doc, region in handed
-            if isinstance(doc, dict)
-            for d in tensor_descs(doc)
-            if (view := self._copied_view(d, region)) is not None
-        ]
-        if not sources:
-            return 0.0
-        targets = [torch.empty_like(t) for t in sources]
-        for target, source in zip(targets, sources):  # pages touched before the clock starts
-            target.copy_(source)
-        times = []
-        for _ in range(COPY_ESTIMATES):
-            self.sync()
-            t0 = perf_counter_ns()
-            for target, source in zip(targets, sources):
-                target.copy_(source)
-            self.sync()
-            times.append((perf_counter_ns() - t0) / 1e6)
-        return statistics.median(times)
-
-    def _copied_view(self, d: dict[str, Any], region: tuple[int, int, int]) -> torch.Tensor | None:
-        """The judge's view of an output leaf the candidate copied into `region`; None for one written
-        in place, or described so that it cannot be read (the rebuild flagged it already)."""
-        arena, start, size = region
-        try:
-            if d.get("arena") != arena or not start <= int(d.get("offset", -1)) < start + size:
-                return None
-            return self.pool.view(
-                int(d["arena"]),
-                int(d["offset"]),
-                DTYPES[str(d["dtype"])],
-                tuple(int(x) for x in d["shape"]),
-                tuple(int(x) for x in d["stride"]),
-            )
-        except (ArenaError, KeyError, TypeError, ValueError, RuntimeError):
-            return None
-
-    def cpu_ns(self) -> int | None:
-        """CPU time the candidate's process has used, all its threads (the kernel's scheduler
-        statistics, which the process cannot write); None where they cannot be read."""
-        total = 0
-        try:
-            for task in os.listdir(f"/proc/{self.pid}/task"):
-                with open(f"/proc/{self.pid}/task/{task}/schedstat") as f:
-                    total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-        return total
-
-    def _region(self, nbytes: int) -> tuple[int, int, int]:
+    def region(self, nbytes: int) -> tuple[int, int, int]:
         if nbytes <= 0 or nbytes > (1 << 40):
             raise CandidateFailure(
                 self.stage, KIND_EXCEPTION, f"an output of {nbytes} bytes cannot be handed back"

@@ -12,7 +12,7 @@ import time
 import torch
 
 from gpu_harness import __main__ as cli
-from gpu_harness import candidate_host, remote
+from gpu_harness import batch_call, candidate_host
 
 
 def _sync():
@@ -50,12 +50,12 @@ def _timed_batch(self, msg):
     return {"outs": outs}
 
 
-_batch = remote.RemoteCandidate.batch
+_batch = batch_call.batch
 
 
-def _judged_batch(self, order, keys, last):
+def _judged_batch(remote, order, keys, last):
     t0 = time.perf_counter()
-    wall_ms, outs, cores = _batch(self, order, keys, last)
+    wall_ms, outs, cores = _batch(remote, order, keys, last)
     print(
         f"JUDGE calls={len(order)} per_call={wall_ms / max(len(order), 1):.4f} ms (after copy-back) "
         f"whole={1e3 * (time.perf_counter() - t0):.3f} ms",
@@ -66,7 +66,7 @@ def _judged_batch(self, order, keys, last):
 
 
 candidate_host.Host.op_batch = _timed_batch
-remote.RemoteCandidate.batch = _judged_batch
+batch_call.batch = _judged_batch
 
 if __name__ == "__main__":
     raise SystemExit(cli.main(["smoke", sys.argv[1], sys.argv[2], "--mode", "benchmark", "--json"]))

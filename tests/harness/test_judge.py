@@ -305,6 +305,7 @@ def test_an_output_description_the_judge_cannot_read_costs_no_copy_and_raises_no
 
     import torch
 
+    from gpu_harness import batch_call
     from gpu_harness.remote import RemoteCandidate
 
     judge_end, other = sockets.socketpair()
@@ -312,7 +313,7 @@ def test_an_output_description_the_judge_cannot_read_costs_no_copy_and_raises_no
     tensor = {"k": "tensor", "arena": 0, "offset": 0, "dtype": "torch.float32", "shape": [4], "stride": [1]}
     region = (0, 0, 64)
     for doc in (tensor, {**tensor, "dtype": "torch.nonsense"}, {**tensor, "shape": None}, "not a doc"):
-        assert remote._copy_ms([(doc, region)]) == 0.0
+        assert batch_call.copy_ms(remote, [(doc, region)]) == 0.0
     judge_end.close()
     other.close()
 
