@@ -164,7 +164,7 @@ class Host:
         return doc
 
     def op_host_sample(self, msg: dict[str, Any]) -> dict[str, Any]:
-        from gpu_harness.timing import host_call
+        from gpu_harness.host_clock import host_call
 
         cold = self._cold()
         fn = (lambda data: cold.sink.zero_()) if msg.get("null") else self.candidate

@@ -40,6 +40,7 @@ from gpu_harness.clocks import (
     reset_persisting_l2,
 )
 from gpu_harness.guard import CudaEvent, cuda_sleep, cuda_synchronize, perf_counter_ns
+from gpu_harness.host_clock import host_call, host_rounds
 from gpu_harness.judge_clock import JudgeCheck, batch_sets_wanted, judge_batches
 from gpu_harness.outcome import TimingResult
 from gpu_harness.remote import RemoteCandidate
@@ -274,7 +275,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
         fit = int((cap - elapsed()) / max(pair_s, 1e-6) * 0.3)
         count = max(MIN_HOST_SAMPLES, min(HOST_SAMPLES, fit))
         for attempt in range(2):
-            rounds = _host_rounds(job.reference, remote, rotation, sample + attempt * count, cold, count)
+            rounds = host_rounds(job.reference, remote, rotation, sample + attempt * count, cold, count)
             hidden = timing_flags.hidden_work(rules["candidate"].samples, rounds, rules["reference"].samples)
             if attempt == 0:
                 host_calls = {who: rounds[who][0] for who in host_calls}
@@ -361,53 +362,6 @@ def timed_call(
         out = fn(data)
         host_ms = event_ms = (perf_counter_ns() - t0) / 1e6
     return event_ms, host_ms, out
-
-
-def host_call(fn: Callable[[Any], Any], data: Any, cold: ColdCache) -> tuple[float, float, Any]:
-    """(host time inside the call, host time from a device-wide synchronize to the next, output)."""
-    on_gpu = cold.device.type == "cuda"
-    if on_gpu:
-        reset_persisting_l2()
-    cold.flush()
-    if on_gpu:
-        cuda_synchronize()
-    t0 = perf_counter_ns()
-    out = fn(data)
-    t_call = perf_counter_ns()
-    if on_gpu:
-        cuda_synchronize()
-    t1 = perf_counter_ns()
-    return (t_call - t0) / 1e6, (t1 - t0) / 1e6, out
-
-
-def _host_rounds(
-    reference: Callable[[Any], Any],
-    remote: RemoteCandidate,
-    rotation: InputRotation,
-    first: int,
-    cold: ColdCache,
-    count: int,
-) -> dict[str, tuple[list[float], list[float]]]:
-    """`count` interleaved host samples of the reference (here), the candidate and a null call (in its
-    process), rotating order: {who: (call ms, host ms)}."""
-    rounds: dict[str, tuple[list[float], list[float]]] = {
-        who: ([], []) for who in ("reference", "candidate", "null")
-    }
-    names = list(rounds)
-    for i in range(count):
-        order = names[i % len(names) :] + names[: i % len(names)]
-        for who in order:
-            k = rotation.refill(first + i)
-            if who == "reference":
-                call_ms, host_ms, out = host_call(reference, rotation.private[k], cold)
-                _release(out, who)
-                del out
-            else:
-                remote.sync()
-                call_ms, host_ms = remote.host_sample(rotation.shared[k], null=who == "null")
-            rounds[who][0].append(call_ms)
-            rounds[who][1].append(host_ms)
-    return rounds
 
 
 def _release(out: Any, who: str) -> None:

@@ -808,15 +808,15 @@ MUTATIONS = [
     Mutation(
         "judge: the candidate's process is not confined and keeps its capabilities",
         "gpu_harness/candidate_process.py",
-        "    isolation = confine.confine_candidate(scratch)\n    drop_capabilities()\n",
-        "    isolation = confine.Isolation()\n",
+        "    isolation = confine.confine_candidate(scratch, caches=caches)\n",
+        "    isolation = confine.Isolation()\n    return isolation\n",
         (JUDGE + "::test_the_candidates_process_cannot_reach_the_judge_or_the_worker",),
     ),
     Mutation(
         "judge: the candidate keeps its capabilities (no Landlock)",
         "gpu_harness/candidate_process.py",
-        "    isolation = confine.confine_candidate(scratch)\n    drop_capabilities()\n",
-        "    isolation = confine.confine_candidate(scratch)\n",
+        "        os.environ[compile_cache.LIVE_ENV] = str(caches)\n    drop_capabilities()\n",
+        "        os.environ[compile_cache.LIVE_ENV] = str(caches)\n",
         (JUDGE + "::test_without_landlock_the_one_shot_path_still_keeps_the_candidate_out",),
     ),
     Mutation(
@@ -827,10 +827,11 @@ MUTATIONS = [
         (JAIL + "::test_a_one_shot_smoke_killed_outright_leaves_no_process",),
     ),
     Mutation(
-        "judge: the judge's compile caches are the candidates'",
+        "judge: a candidate may write the whole cache, the judge's compile caches in it",
         "gpu_harness/confine.py",
-        '        env[name] = judges if judge else str(root / "candidates" / sub)',
-        '        env[name] = str(root / "candidates" / sub)',
+        "    folders = apply_environment(candidate_environment(scratch_dir, judge, caches))\n",
+        "    folders = apply_environment(candidate_environment(scratch_dir, judge, caches))\n"
+        "    folders.append(str(cache_root()))\n",
         (
             "tests/harness/test_confine.py::test_a_candidate_cannot_plant_an_entry_in_the_judges_compile_caches",
         ),
