@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from gpu_harness import confine
+from gpu_harness import persisting_l2
 
 # Cold cache: flush at least twice the last-level cache between samples.
 L2_FLUSH_FACTOR = 2
@@ -53,8 +53,8 @@ def cache_bytes(device: torch.device) -> int:
 
 def reset_persisting_l2() -> bool:
     """A candidate's persisting-L2 carve-out and the access-policy window of the stream we time on,
-    undone before every sample (confine.reset_persisting_l2); False if the runtime is unreachable."""
-    return confine.reset_persisting_l2(torch.cuda.current_stream().cuda_stream)
+    undone before every sample (persisting_l2.py); False if the runtime is unreachable."""
+    return persisting_l2.reset_persisting_l2(torch.cuda.current_stream().cuda_stream)
 
 
 def clock_mhz(device: torch.device) -> int | None:

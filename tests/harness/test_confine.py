@@ -376,22 +376,23 @@ def test_the_seccomp_program_is_whole_instructions():
 def test_reset_persisting_l2_undoes_a_carve_out_and_a_stream_window():
     result = run_script("""
 import ctypes, torch
+from gpu_harness import persisting_l2
 torch.ones(1, device="cuda")
-rt = confine._cudart()
+rt = persisting_l2._cudart()
 props = torch.cuda.get_device_properties(0)
 size = int(getattr(props, "persisting_l2_cache_max_size", 0) or props.L2_cache_size // 2)
-rt.cudaDeviceSetLimit(ctypes.c_int(confine.CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(size))
+rt.cudaDeviceSetLimit(ctypes.c_int(persisting_l2.CUDA_LIMIT_PERSISTING_L2), ctypes.c_size_t(size))
 x = torch.empty(1 << 20, device="cuda")
-value = confine._StreamAttrValue()
-value.accessPolicyWindow = confine._AccessPolicyWindow(x.data_ptr(), x.nbytes, 1.0, 2, 1)
+value = persisting_l2._StreamAttrValue()
+value.accessPolicyWindow = persisting_l2._AccessPolicyWindow(x.data_ptr(), x.nbytes, 1.0, 2, 1)
 stream = torch.cuda.current_stream().cuda_stream
 rt.cudaStreamSetAttribute(ctypes.c_void_p(stream), ctypes.c_int(1), ctypes.byref(value))
 before = ctypes.c_size_t(0)
-rt.cudaDeviceGetLimit(ctypes.byref(before), ctypes.c_int(confine.CUDA_LIMIT_PERSISTING_L2))
-ok = confine.reset_persisting_l2(stream)
+rt.cudaDeviceGetLimit(ctypes.byref(before), ctypes.c_int(persisting_l2.CUDA_LIMIT_PERSISTING_L2))
+ok = persisting_l2.reset_persisting_l2(stream)
 after = ctypes.c_size_t(0)
-rt.cudaDeviceGetLimit(ctypes.byref(after), ctypes.c_int(confine.CUDA_LIMIT_PERSISTING_L2))
-window = confine._StreamAttrValue()
+rt.cudaDeviceGetLimit(ctypes.byref(after), ctypes.c_int(persisting_l2.CUDA_LIMIT_PERSISTING_L2))
+window = persisting_l2._StreamAttrValue()
 rt.cudaStreamGetAttribute(ctypes.c_void_p(stream), ctypes.c_int(1), ctypes.byref(window))
 torch.add(x, x)                        # no error left behind for torch to find
 torch.cuda.synchronize()

@@ -953,7 +953,7 @@ MUTATIONS = [
     ),
     Mutation(
         "jail: the reset leaves the carve-out (GPU)",
-        "gpu_harness/confine.py",
+        "gpu_harness/persisting_l2.py",
         "        if limit.value:\n",
         "        if False:\n",
         ("tests/harness/test_confine.py::test_reset_persisting_l2_undoes_a_carve_out_and_a_stream_window",),
