@@ -7,9 +7,9 @@ export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 GPU
 L="$OUT"
 R=tests/harness/fixtures/gpumode/rowsum_py
 for c in submission_torch submission_triton; do
-  timeout 120 python3 -m gpu_harness smoke $R $R/$c.py --mode both --json > "$L/rowsum_$c.json" 2> "$L/rowsum_$c.err"; echo "rowsum $c exit $?"
+  timeout 90 python3 -m gpu_harness smoke $R $R/$c.py --mode both --json > "$L/rowsum_$c.json" 2> "$L/rowsum_$c.err"; echo "rowsum $c exit $?"
 done
-timeout 120 python3 -m gpu_harness smoke kernels/matmul kernels/matmul/examples/submission_triton.py --mode both --json > "$L/matmul_triton.json" 2> "$L/matmul_triton.err"; echo "matmul exit $?"
+timeout 90 python3 -m gpu_harness smoke kernels/matmul kernels/matmul/examples/submission_triton.py --mode both --json > "$L/matmul_triton.json" 2> "$L/matmul_triton.err"; echo "matmul exit $?"
 for f in "$L"/*.json; do python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[1], d["status"], d.get("flags"), d.get("error"), [(c["name"], c.get("reason"), (c.get("message") or "")[:200]) for c in d.get("cases", []) if not c.get("passed")], [(t.get("case"), (t.get("candidate") or {}).get("mean_ms"), t.get("judge_calls")) for t in d.get("timing", [])], d.get("notes"))' "$f"; done
-timeout 200 python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -p no:cacheprovider -q -rfs --tb=short -k "jail or test_judge or profile_gpu or time_plan or out_of_memory or persisting" > "$L/gpu_tests_rest.log" 2>&1; echo "rest exit $?"
+timeout "$((${BUDGET:-400} - SECONDS))" python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -p no:cacheprovider -q -rfs --tb=short -k "jail or test_judge or profile_gpu or time_plan or out_of_memory or persisting" > "$L/gpu_tests_rest.log" 2>&1; echo "rest exit $?"
 tail -n 40 "$L/gpu_tests_rest.log"
