@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from gpu_harness import guard
-from gpu_harness.arena import DTYPES, Arena, ArenaError, align
+from gpu_harness.arena import DTYPES, Arena, ArenaError, align, contiguous_strides
 from gpu_harness.check import tensor_leaves
 
 JSON_SCALARS = (bool, int, float, str, type(None))
@@ -63,7 +63,7 @@ def hand_back(out: Any, ret: Any, arenas: dict[int, Arena], sync: Callable[[], N
                     int(ret[1]) + offset,
                     tensor.dtype,
                     tuple(tensor.shape),
-                    tuple(torch.empty(tensor.shape, device="meta").stride()),
+                    contiguous_strides(tuple(tensor.shape)),
                 )
                 dst.copy_(tensor.detach())
             sync()
@@ -82,9 +82,12 @@ def _describe_tensor(
     base = {"k": "tensor", "dtype": str(t.dtype), "shape": list(t.shape), "device": t.device.type}
     if t.layout != torch.strided or t.is_meta:
         return {"k": "other", "type": f"torch.Tensor with layout {t.layout}"}
-    for arena in arenas.values():
-        offset = arena.contains(t)
-        if offset is not None and t.numel() and min(t.stride()) >= 0:
+    ptr, device_type = t.data_ptr(), t.device.type
+    for arena in arenas.values():  # plain numbers: this runs for every arena, for every output
+        if arena.device_type != device_type or not arena.base <= ptr < arena.base + arena.nbytes:
+            continue
+        offset = ptr - arena.base
+        if t.numel() and min(t.stride()) >= 0:
             span = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) * t.element_size()
             if offset + span <= arena.nbytes:
                 return {**base, "arena": arena.ident, "offset": offset, "stride": list(t.stride())}
@@ -97,7 +100,7 @@ def _describe_tensor(
         **base,
         "arena": int(ret[0]),
         "offset": int(ret[1]) + offset,
-        "stride": list(torch.empty(t.shape, device="meta").stride()),
+        "stride": list(contiguous_strides(tuple(t.shape))),
     }
 
 

@@ -365,3 +365,37 @@ def test_the_report_holds_a_claim_to_what_one_call_alone_supports():
     assert "timing_disagrees" not in flag_names(report) and "host_bound_calls" in {
         n.name for n in report.notes
     }
+
+
+def test_handing_an_output_back_reads_no_tensor_of_the_arenas_it_looks_in():
+    """Every output the candidate's process hands back is looked for in every arena; asking torch for
+    each arena's address there cost ~0.1 ms an output with 64 arenas (64 MB input sets), which the
+    judge's batch clock counted as call time: honest rowsum and a Triton matmul were flagged
+    `timing_disagrees` on the H100 and the H200 (2026-12-08). The lookup reads plain numbers kept
+    when each arena was opened."""
+    import torch
+
+    from gpu_harness.arena import create
+    from gpu_harness.hand_back import hand_back
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError(f"the lookup asked an arena's tensor for {name}")
+
+    arenas = {}
+    for ident in range(8):
+        arena, _msg, fd = create(ident, 1 << 20, torch.device("cpu"))
+        os.close(fd)
+        arenas[ident] = arena
+    inside = arenas[5].view(4096, torch.float32, (16,), (1,))
+    fresh = torch.arange(16, dtype=torch.float32)
+    regions = {ident: arena.tensor for ident, arena in arenas.items()}
+    for arena in arenas.values():
+        arena.tensor = Untouchable()
+    assert hand_back(inside, None, arenas, lambda: None)["out"]["arena"] == 5
+    assert hand_back(fresh, None, arenas, lambda: None)["out"]["arena"] is None
+    for ident, tensor in regions.items():
+        arenas[ident].tensor = tensor
+    doc = hand_back(fresh, (2, 0, 1 << 16), arenas, lambda: None)["out"]
+    assert (doc["arena"], doc["offset"], doc["stride"]) == (2, 0, [1])
+    assert torch.equal(arenas[2].view(0, torch.float32, (16,), (1,)), fresh)

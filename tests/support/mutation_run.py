@@ -1360,6 +1360,14 @@ MUTATIONS = [
         "    if False:\n",
         ("tests/harness/test_faults.py",),
     ),
+    Mutation(
+        "hand back: each arena asked for its address again, for every output",
+        "gpu_harness/hand_back.py",
+        "        if arena.device_type != device_type or not arena.base <= ptr < arena.base + arena.nbytes:\n",
+        "        start = arena.tensor.data_ptr()\n"
+        "        if t.device.type != arena.tensor.device.type or not start <= ptr < start + arena.nbytes:\n",
+        ("tests/harness/test_judge.py",),
+    ),
 ]
 
 
