@@ -87,23 +87,25 @@ def copy_ms(remote: RemoteCandidate, handed: list[tuple[Any, tuple[int, int, int
     """What the candidate's copies into its return regions take, on the judge's clock: the same
     bytes copied here into memory already touched, median of a few. Outputs written in place
     (in an arena already) were not copied, and cost nothing."""
-    sources = [
-        view
+    copied = [
+        (view, d)
         for doc, region in handed
         if isinstance(doc, dict)
         for d in tensor_descs(doc)
         if (view := _copied_view(remote, d, region)) is not None
     ]
-    if not sources:
+    if not copied:
         return 0.0
-    targets = [torch.empty_like(t) for t in sources]
-    for target, source in zip(targets, sources):  # pages touched before the clock starts
+    targets = [torch.empty_like(view) for view, _d in copied]
+    for target, (source, _d) in zip(targets, copied):  # pages touched before the clock starts
         target.copy_(source)
     times = []
     for _ in range(COPY_ESTIMATES):
         remote.sync()
         t0 = perf_counter_ns()
-        for target, source in zip(targets, sources):
+        for target, (source, d) in zip(targets, copied):
+            # the candidate's process makes a view of the return region for each copy; so does this
+            remote.pool.view(int(d["arena"]), int(d["offset"]), source.dtype, source.shape, source.stride())
             target.copy_(source)
         remote.sync()
         times.append((perf_counter_ns() - t0) / 1e6)
