@@ -112,12 +112,11 @@ class Arena:
         flat = self.tensor[offset : offset + count * itemsize].view(dtype)
         return flat.as_strided(tuple(shape), tuple(stride))
 
-    def contains(self, t: torch.Tensor) -> int | None:
-        """Byte offset of `t`'s first element inside this arena, or None."""
-        if t.device.type != self.device_type:
+    def offset_of(self, ptr: int, device_type: str) -> int | None:
+        """Byte offset of the address `ptr` (on a `device_type` device) inside this arena, or None."""
+        if device_type != self.device_type or not self.base <= ptr < self.base + self.nbytes:
             return None
-        ptr = t.data_ptr()
-        return ptr - self.base if self.base <= ptr < self.base + self.nbytes else None
+        return ptr - self.base
 
 
 # -- CPU: memfd ----------------------------------------------------------------------------------

@@ -84,10 +84,8 @@ def _describe_tensor(
         return {"k": "other", "type": f"torch.Tensor with layout {t.layout}"}
     ptr, device_type = t.data_ptr(), t.device.type
     for arena in arenas.values():  # plain numbers: this runs for every arena, for every output
-        if arena.device_type != device_type or not arena.base <= ptr < arena.base + arena.nbytes:
-            continue
-        offset = ptr - arena.base
-        if t.numel() and min(t.stride()) >= 0:
+        offset = arena.offset_of(ptr, device_type)
+        if offset is not None and t.numel() and min(t.stride()) >= 0:
             span = (1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride()))) * t.element_size()
             if offset + span <= arena.nbytes:
                 return {**base, "arena": arena.ident, "offset": offset, "stride": list(t.stride())}

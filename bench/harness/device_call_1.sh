@@ -4,11 +4,8 @@
 # honest rows (the four-stream cheat and the one-call bound among them; every row's single_ms), then
 # back-to-back latency with phases. Logs in $OUT/logs.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 GPU_HARNESS_CACHE=/tmp/ghc MAX_JOBS=16
-L="$OUT/logs"
-mkdir -p "$L"
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.used --format=csv
+# shellcheck source=bench/harness/device_env.sh
+source "$(dirname "$0")/device_env.sh"
 bash bench/harness/cuda_inline_twice.sh "$L"
 find /tmp/ghc/candidates -maxdepth 2 | head -n 20
 OUT="$L" timeout "${JUDGE_TIMEOUT:-320}" python3 bench/harness/judge_suite.py --only "(GPU)" "/ 4" "/ 10" memo honest slowed --timeout 120 > "$L/judge_suite.log" 2>&1

@@ -4,12 +4,8 @@
 # the compile-cache merge fix, a load_inline candidate cold then warm through its store, then the rest
 # of the gpu-marked tests with what time is left. Logs in $OUT/logs.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 GPU_HARNESS_CACHE=/tmp/ghc MAX_JOBS=16
-L="$OUT/logs"
-mkdir -p "$L"
-BUDGET=${BUDGET:-540}
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.used --format=csv
+# shellcheck source=bench/harness/device_env.sh
+source "$(dirname "$0")/device_env.sh"
 pytest_gpu=(python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -p no:cacheprovider)
 start=$SECONDS
 timeout 120 "${pytest_gpu[@]}" -q -rfs --tb=long -k "out_of_memory" > "$L/oom_test.log" 2>&1

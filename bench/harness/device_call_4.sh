@@ -4,12 +4,8 @@
 # with their per-case claims and judge's batches), then the gpu-marked tests this session never reached
 # (the time plan's two), then latency, then every gpu-marked test with what time is left. Logs in $OUT/logs.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 2
-export PATH="/usr/local/cuda/bin:$PATH" PYTHONPATH="$PWD" PYTHONUNBUFFERED=1 GPU_HARNESS_CACHE=/tmp/ghc MAX_JOBS=16
-L="$OUT/logs"
-mkdir -p "$L"
-BUDGET=${BUDGET:-540}
-nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,memory.used --format=csv
+# shellcheck source=bench/harness/device_env.sh
+source "$(dirname "$0")/device_env.sh"
 OUT="$L" NO_REST=1 bash bench/harness/device_call_3.sh
 pytest_gpu=(python3 -m pytest tests/harness -m gpu --confcutdir=tests/harness -p no:cacheprovider -q -rfs --tb=short)
 timeout 150 "${pytest_gpu[@]}" -k "time_plan" > "$L/time_plan.log" 2>&1

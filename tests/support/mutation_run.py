@@ -1363,9 +1363,9 @@ MUTATIONS = [
     Mutation(
         "hand back: each arena asked for its address again, for every output",
         "gpu_harness/hand_back.py",
-        "        if arena.device_type != device_type or not arena.base <= ptr < arena.base + arena.nbytes:\n",
+        "        offset = arena.offset_of(ptr, device_type)\n",
         "        start = arena.tensor.data_ptr()\n"
-        "        if t.device.type != arena.tensor.device.type or not start <= ptr < start + arena.nbytes:\n",
+        "        offset = ptr - start if start <= ptr < start + arena.nbytes and t.device == arena.device else None\n",
         ("tests/harness/test_judge.py",),
     ),
 ]
