@@ -80,6 +80,74 @@ def evaluations(gpu_mode: Path, kernelbench: Path) -> list[dict]:
     return runs
 
 
+def describe(row: dict, answer: dict, wall: float, deadline: float) -> dict:
+    """A worker's answer as one row of the table: verdict, flags, first failure, timings."""
+    plan = answer.get("plan") or {}
+    if plan:
+        row["deadline_s"] = plan.get("deadline_s", deadline)
+        row["plan"] = {k: plan.get(k) for k in ("auto", "fits", "secret_repeats", "est_total_s", "reason")}
+    error = answer.get("error") or {}
+    failed = [c for c in answer.get("cases", []) if not c["passed"]]
+    failed_cases = [f"{c['name']}:{c['reason']}" for c in failed]
+    if failed:
+        first = failed[0]
+        row["first_failure"] = {
+            "case": first["name"],
+            "params": first["params"],
+            "reason": first["reason"],
+            "message": first["message"][:600],
+            "max_abs_err": first["max_abs_err"],
+            "max_rel_err": first["max_rel_err"],
+            "mismatches": first["mismatches"],
+            "numel": first["numel"],
+            "first_mismatches": first["first_mismatches"][:3],
+        }
+    row["flag_details"] = {f["name"]: f["detail"][:400] for f in answer.get("flags", [])}
+    row["not_run"] = answer.get("not_run", [])[:5]
+    row.update(
+        verdict=answer.get("status", "?"),
+        wall_s=round(wall, 2),
+        child_s=answer.get("wall_s"),
+        harness_error=f"{error.get('kind')}: {error.get('message', '')[:160]}" if error else "",
+        flags=[f["name"] for f in answer.get("flags", [])],
+        notes=[n["name"] for n in answer.get("notes", [])],
+        failed_cases=failed_cases[:5],
+        partial=answer.get("partial"),
+        timing=[
+            {
+                "case": t["case"],
+                "ref_ms": t["reference"]["median_ms"],
+                "cand_ms": t["candidate"]["median_ms"],
+                "judge_ms": t["candidate"].get("judge_ms"),
+                "single_ms": t["candidate"].get("judge_single_ms"),
+                "n": t["candidate"]["n"],
+                "stopped_by": t["stopped_by"],
+                "sets": t["input_sets"],
+                "seconds": t["seconds"],
+            }
+            for t in answer.get("timing", [])
+        ],
+        stage_s=answer.get("stage_s"),
+        stderr_tail=(error.get("stderr_tail") or "")[-1500:],
+    )
+    return row
+
+
+def markdown(rows: list[dict]) -> list[str]:
+    """The rows as a markdown table, one line each."""
+    table = [
+        "| problem | candidate | expected | verdict | ok | wall s | flags / harness error |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        why = ", ".join(r.get("flags") or []) + (" " + r["harness_error"] if r.get("harness_error") else "")
+        table.append(
+            f"| {r['problem']} | {r['candidate']} | {r['expected']} | {r['verdict']} | "
+            f"{'yes' if r.get('ok') else 'NO'} | {r['wall_s']} | {why.strip()[:140]} |"
+        )
+    return table
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,57 +194,8 @@ def main() -> int:
         answer = worker.smoke(
             run["problem"], run["candidate"], args.mode, compile_allowance_s=args.compile_allowance, **limits
         )
-        plan = answer.get("plan") or {}
-        if plan:
-            row["deadline_s"] = plan.get("deadline_s", deadline)
-            row["plan"] = {
-                k: plan.get(k) for k in ("auto", "fits", "secret_repeats", "est_total_s", "reason")
-            }
         wall = time.monotonic() - t0
-        error = answer.get("error") or {}
-        failed = [c for c in answer.get("cases", []) if not c["passed"]]
-        failed_cases = [f"{c['name']}:{c['reason']}" for c in failed]
-        if failed:
-            first = failed[0]
-            row["first_failure"] = {
-                "case": first["name"],
-                "params": first["params"],
-                "reason": first["reason"],
-                "message": first["message"][:600],
-                "max_abs_err": first["max_abs_err"],
-                "max_rel_err": first["max_rel_err"],
-                "mismatches": first["mismatches"],
-                "numel": first["numel"],
-                "first_mismatches": first["first_mismatches"][:3],
-            }
-        row["flag_details"] = {f["name"]: f["detail"][:400] for f in answer.get("flags", [])}
-        row["not_run"] = answer.get("not_run", [])[:5]
-        row.update(
-            verdict=answer.get("status", "?"),
-            wall_s=round(wall, 2),
-            child_s=answer.get("wall_s"),
-            harness_error=f"{error.get('kind')}: {error.get('message', '')[:160]}" if error else "",
-            flags=[f["name"] for f in answer.get("flags", [])],
-            notes=[n["name"] for n in answer.get("notes", [])],
-            failed_cases=failed_cases[:5],
-            partial=answer.get("partial"),
-            timing=[
-                {
-                    "case": t["case"],
-                    "ref_ms": t["reference"]["median_ms"],
-                    "cand_ms": t["candidate"]["median_ms"],
-                    "judge_ms": t["candidate"].get("judge_ms"),
-                    "single_ms": t["candidate"].get("judge_single_ms"),
-                    "n": t["candidate"]["n"],
-                    "stopped_by": t["stopped_by"],
-                    "sets": t["input_sets"],
-                    "seconds": t["seconds"],
-                }
-                for t in answer.get("timing", [])
-            ],
-            stage_s=answer.get("stage_s"),
-            stderr_tail=(error.get("stderr_tail") or "")[-1500:],
-        )
+        describe(row, answer, wall, deadline)
         row["ok"] = row["verdict"] == row["expected"]
         rows.append(row)
         print(
@@ -186,16 +205,7 @@ def main() -> int:
             flush=True,
         )
     worker.close()
-    table = [
-        "| problem | candidate | expected | verdict | ok | wall s | flags / harness error |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        why = ", ".join(r.get("flags") or []) + (" " + r["harness_error"] if r.get("harness_error") else "")
-        table.append(
-            f"| {r['problem']} | {r['candidate']} | {r['expected']} | {r['verdict']} | "
-            f"{'yes' if r.get('ok') else 'NO'} | {r['wall_s']} | {why.strip()[:140]} |"
-        )
+    table = markdown(rows)
     print("\n".join(table))
     summary = {
         "total_s": round(time.monotonic() - started, 1),
