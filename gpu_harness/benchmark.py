@@ -130,6 +130,7 @@ def judge_clock(ev: EvalState, case: Case, result: TimingResult, outcome) -> Non
     )
     excuse = timing_flags.host_bound(cand.host_call_median_ms, judge.candidate_ms, device) if detail else None
     cand.judge_single_ms = judge.single_ms if math.isfinite(judge.single_ms) else None
+    cand.judge_null_ms = ev.null_batch_ms
     overlap = timing_flags.calls_overlap(cand.median_ms, judge.single_ms, judge.candidate_ms, device)
     if overlap and not excuse:
         supported = max(supported, timing_flags.single_supported_ms(judge.single_ms, device))

@@ -43,6 +43,7 @@ class Host:
         self.threads = guard.live_threads()
         self.cold: ColdCache | None = None
         self.on_gpu = False
+        self.null_sink: torch.Tensor | None = None
 
     # -- the loop -----------------------------------------------------------------------------
     def serve(self) -> None:
@@ -195,6 +196,23 @@ class Host:
         self._sync()
         self.pending = None
         return {"outs": outs}
+
+    def op_null_batch(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A one-call batch of the harness's own: the same synchronisations around one tiny kernel on a
+        tensor of its own, one output described. The judge asks for it before the candidate is imported,
+        while nothing in this process is the candidate's: what a one-call round costs beyond the call."""
+        gpu = torch.cuda.is_available()
+        if self.null_sink is None:
+            self.null_sink = torch.zeros(1, device="cuda" if gpu else "cpu")
+        if gpu:
+            cuda_synchronize()
+        out = self.null_sink.add(1)
+        if gpu:
+            cuda_synchronize()
+        hand_back(out, None, self.arenas, _no_sync)
+        if gpu:
+            cuda_synchronize()
+        return {"outs": {}}
 
     # -- helpers ------------------------------------------------------------------------------
     def _sync(self) -> None:

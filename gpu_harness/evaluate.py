@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from gpu_harness import buffers, guard, memory
+from gpu_harness import batch_call, buffers, guard, memory
 from gpu_harness import plan as timeplan
 from gpu_harness.benchmark import overall_score, recheck, time_benchmark
 from gpu_harness.correctness import check_case
@@ -214,6 +214,7 @@ def run(ev: EvalState, candidate_path: Path, caches: str | None = None) -> None:
     plan_time(ev)  # before the candidate exists: from the judge's own measures only
 
     ev.stage(STAGE_LOAD)
+    ev.null_batch_ms = batch_call.null_batch_ms(ev.candidate)  # before its code exists there
     with ev.compiling():  # load_inline's nvcc runs here: not against the deadline
         ev.candidate.load(str(ev.problem.path), str(candidate_path), caches)
 

@@ -215,6 +215,7 @@ class Summary:
     judge_single_ms: float | None = (
         None  # the judge's clock over one-call batches (their fixed cost included)
     )
+    judge_null_ms: float | None = None  # the judge's clock over the harness's own one-call batches
     claimed_median_ms: float | None = (
         None  # the candidate's own event median, when the judge's clock overruled it
     )

@@ -45,6 +45,7 @@ class EvalState:
     work: Work | None = None
     est_done_s: float = 0.0  # estimated seconds of the work done so far, and of what is left
     est_left_s: float = 0.0
+    null_batch_ms: float | None = None  # batch_call.null_batch_ms, measured before the candidate loads
     _stage: str | None = None
     _stage_started: int = 0
 

@@ -347,7 +347,9 @@ def test_the_report_holds_a_claim_to_what_one_call_alone_supports():
 
     def judged(single_ms, host_call_ms=None):
         report = Report(problem="p", candidate="c", mode="benchmark")
-        ev = SimpleNamespace(problem=SimpleNamespace(device=torch.device("cuda")), report=report)
+        ev = SimpleNamespace(
+            problem=SimpleNamespace(device=torch.device("cuda")), report=report, null_batch_ms=None
+        )
         cand = Summary(2.0, 1.9, 2.1, 20, 0.01, host_call_median_ms=host_call_ms)
         result = TimingResult("big", {}, "cuda_events", Summary(4.0, 3.9, 4.1, 20, 0.01), cand, 2.0)
         judge = JudgeCheck(2.0, 4.0, 8, 3, 24, 0, single_ms=single_ms)
@@ -399,3 +401,14 @@ def test_handing_an_output_back_reads_no_tensor_of_the_arenas_it_looks_in():
     doc = hand_back(fresh, (2, 0, 1 << 16), arenas, lambda: None)["out"]
     assert (doc["arena"], doc["offset"], doc["stride"]) == (2, 0, [1])
     assert torch.equal(arenas[2].view(0, torch.float32, (16,), (1,)), fresh)
+
+
+def test_the_one_call_fixed_cost_is_measured_before_the_candidate_can_slow_it():
+    """judge_null_ms: the harness's own one-call batches, asked before the candidate is imported. A
+    candidate that patches that op to sleep 50 ms (so that a bound taking the fixed cost off would
+    loosen) changes nothing: the measure was taken while its module did not exist in the process."""
+    honest = smoke(VECTORADD, HONEST, "both").timing[0].candidate.judge_null_ms
+    patched = smoke(VECTORADD, JUDGE / "slow_null_batch.py", "both")
+    measured = patched.timing[0].candidate.judge_null_ms
+    assert honest is not None and 0 < honest < 50, honest
+    assert measured is not None and 0 < measured < 50, measured

@@ -1368,6 +1368,17 @@ MUTATIONS = [
         "        offset = ptr - start if start <= ptr < start + arena.nbytes and t.device == arena.device else None\n",
         ("tests/harness/test_judge.py",),
     ),
+    Mutation(
+        "judge: the one-call fixed cost measured after the candidate is imported",
+        "gpu_harness/evaluate.py",
+        "    ev.null_batch_ms = batch_call.null_batch_ms(ev.candidate)  # before its code exists there\n"
+        "    with ev.compiling():  # load_inline's nvcc runs here: not against the deadline\n"
+        "        ev.candidate.load(str(ev.problem.path), str(candidate_path), caches)\n",
+        "    with ev.compiling():  # load_inline's nvcc runs here: not against the deadline\n"
+        "        ev.candidate.load(str(ev.problem.path), str(candidate_path), caches)\n"
+        "    ev.null_batch_ms = batch_call.null_batch_ms(ev.candidate)\n",
+        ("tests/harness/test_judge.py",),
+    ),
 ]
 
 
