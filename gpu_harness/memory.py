@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
+from gpu_harness.check import tensor_leaves
+from gpu_harness.outcome import NeedsMemory
+from gpu_harness.plan import Work
+
 MAX_WORKING_SETS = 64  # the most a case holds (the judge's batches want many: judge_clock.py)
 ROTATION_SETS = 8  # the fewest wanted, memory and draw time permitting
 HEADROOM_SHARE = 0.10  # of total memory, kept free for the candidate's own workspace
@@ -23,6 +27,11 @@ HEADROOM_MIN_BYTES = {"cuda": 2 << 30, "cpu": 256 << 20}
 CPU_MEMORY_SHARE = 0.25  # on the CPU the harness plans with a quarter of available memory
 GENERATION_SHARE = 0.15  # at most this share of a case's time budget goes to drawing inputs
 RELEASE_RESERVED_BYTES = 1 << 30  # empty the CUDA cache between cases above this much reserved
+# What one case holds at once, at the least: its inputs three times (the reference's pristine draw, the
+# candidate's copy, kept through the first case's replay probe, and the fresh copy of the repeat run; a
+# timed case at one working set holds as many) and its output four times (two candidate runs, their
+# clone, the reference's).
+INPUT_COPIES, OUTPUT_COPIES = 3, 4
 
 
 @dataclass
@@ -103,3 +112,46 @@ def release(device: torch.device, force: bool = False) -> None:
     if device.type == "cuda" and (force or torch.cuda.memory_reserved(device) > RELEASE_RESERVED_BYTES):
         gc.collect()
         torch.cuda.empty_cache()
+
+
+def tree_bytes(tree: object) -> int:
+    """Bytes of the tensors in an input or output tree (views counted at their own size)."""
+    return sum(t.numel() * t.element_size() for t in tensor_leaves(tree))
+
+
+def available_bytes(device: torch.device) -> int:
+    """Memory an evaluation can still take: the GPU's free memory, or the host's MemAvailable (page
+    cache it may reclaim included; sysconf's free pages leave that out)."""
+    if device.type == "cuda":  # what this process's allocator holds unused is ours to take too
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0]) + max(int(cached), 0)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def check_fits(work: Work, device: torch.device) -> None:
+    """NeedsMemory (not run here: never the candidate's failure) when the largest case the judge
+    measured cannot be held at once in what is free. Without this, a problem too big for the machine
+    (KernelBench's 8 GB matrix-vector input on a 24 GB host) was killed by the kernel mid-case and
+    reported as the candidate running out of memory."""
+    shapes = work.tests + work.benchmarks
+    if not shapes:
+        return
+    biggest = max(shapes, key=lambda s: INPUT_COPIES * s.input_bytes + OUTPUT_COPIES * s.output_bytes)
+    need = INPUT_COPIES * biggest.input_bytes + OUTPUT_COPIES * biggest.output_bytes
+    free = available_bytes(device)
+    if need > free:
+        where = "GPU" if device.type == "cuda" else "host"
+        raise NeedsMemory(
+            f"this problem needs about {need / 2**30:.1f} GiB of {where} memory at once (its inputs, "
+            f"{biggest.input_bytes / 2**30:.2f} GiB, held {INPUT_COPIES} times: the reference's pristine copy, "
+            f"the candidate's and a fresh one for the repeat run; its output {OUTPUT_COPIES} times), and "
+            f"{free / 2**30:.1f} GiB is free here: run it on a machine with more memory, or with smaller "
+            "inputs. Not the candidate's failure: no candidate code ran."
+        )

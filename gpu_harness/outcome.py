@@ -64,6 +64,7 @@ Kind = Literal[
     "candidate_not_found",
     "bad_request",
     "needs_gpu",
+    "needs_memory",
     "syntax_error",
     "import_error",
     "exception",
@@ -81,6 +82,9 @@ KIND_PROBLEM_INVALID = "problem_invalid"
 KIND_CANDIDATE_NOT_FOUND = "candidate_not_found"
 KIND_BAD_REQUEST = "bad_request"
 KIND_NEEDS_GPU = "needs_gpu"
+# the problem cannot be held in this machine's memory at once (the judge measured it before the
+# candidate loaded): not run here, never the candidate's failure
+KIND_NEEDS_MEMORY = "needs_memory"
 KIND_SYNTAX_ERROR = "syntax_error"
 KIND_IMPORT_ERROR = "import_error"
 KIND_EXCEPTION = "exception"
@@ -128,6 +132,9 @@ class BadRequest(HarnessError, kind=KIND_BAD_REQUEST): ...
 
 
 class NeedsGpu(HarnessError, kind=KIND_NEEDS_GPU): ...
+
+
+class NeedsMemory(HarnessError, kind=KIND_NEEDS_MEMORY): ...
 
 
 class CandidateFailure(Exception):
@@ -283,7 +290,7 @@ class Report:
     def status(self) -> Status:
         if self.passed:
             return STATUS_PASSED
-        if self.error is not None and self.error.kind == KIND_NEEDS_GPU:
+        if self.error is not None and self.error.kind in (KIND_NEEDS_GPU, KIND_NEEDS_MEMORY):
             return STATUS_NOT_RUN
         if self.error is not None and self.error.kind == KIND_DEADLINE:
             # Stopped at the deadline: failed if what ran failed; otherwise nothing is known against

@@ -44,6 +44,8 @@ class Shape:
 
     draw_s: float
     call_s: float
+    input_bytes: int = 0  # the draw's tensors
+    output_bytes: int = 0  # the reference's answer
 
 
 @dataclass

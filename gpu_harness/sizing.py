@@ -46,7 +46,12 @@ def measure(ev: EvalState) -> Work:
     if checks_tests and ev.problem.tests:
         ends = [ev.problem.tests[0]] + ([ev.problem.tests[-1]] if len(ev.problem.tests) > 1 else [])
         both = [shape(case) for case in ends]
-        mean = Shape(sum(s.draw_s for s in both) / len(both), sum(s.call_s for s in both) / len(both))
+        mean = Shape(
+            sum(s.draw_s for s in both) / len(both),
+            sum(s.call_s for s in both) / len(both),
+            max(s.input_bytes for s in both),
+            max(s.output_bytes for s in both),
+        )
         tests = [mean] * len(ev.problem.tests)
     benchmarks = [shape(case) for case in ev.problem.benchmarks] if uses_benchmarks else []
     return Work(
@@ -73,10 +78,11 @@ def shape_of(ev: EvalState, case: Case) -> Shape:
         out = ev.problem.reference(clone_tree(data) if ev.plan.writable else data)
     ev.synchronize()
     done = perf_counter_ns()
+    held = (memory.tree_bytes(data), memory.tree_bytes(out))
     scrub(out)  # the reference's answer to a draw no case uses, overwritten all the same
     del out, data
     memory.release(ev.problem.device)
-    return Shape((drawn - started) / 1e9, (done - drawn) / 1e9)
+    return Shape((drawn - started) / 1e9, (done - drawn) / 1e9, *held)
 
 
 def describe(work: Work) -> dict[str, Any]:

@@ -9,7 +9,7 @@ to pass.
 
 from __future__ import annotations
 
-from gpu_harness import guard, sizing
+from gpu_harness import guard, memory, sizing
 from gpu_harness import plan as timeplan
 from gpu_harness.problem import Case
 from gpu_harness.state import EvalState
@@ -41,6 +41,7 @@ def plan_time(ev: EvalState) -> None:
         )
         ev.set_deadline(ev.plan_cap_s)
     ev.work = sizing.measure(ev)
+    memory.check_fits(ev.work, ev.problem.device)  # not run here, before the candidate exists
     spent = ev.counted_s()
     plan = timeplan.make(
         ev.work,

@@ -21,7 +21,9 @@ class HarnessFinding(BaseModel):
 
 class HarnessFailure(BaseModel):
     stage: str = Field(description="setup, load, compile, run, check or time")
-    kind: str = Field(description="e.g. syntax_error, compile_error, exception, timeout, needs_gpu")
+    kind: str = Field(
+        description="e.g. syntax_error, compile_error, exception, timeout, needs_gpu, needs_memory"
+    )
     message: str
     stderr_tail: str = ""
 
@@ -64,7 +66,8 @@ class SmokeReport(BaseModel):
     kind: Literal["smoke"] = "smoke"
     summary: str = Field(description="one line: PASS/FAIL, cases, speedup, times, roofline, flags")
     status: Literal["passed", "failed", "not_run", "error", "running"] = Field(
-        description="not_run: the target cannot run it (needs a GPU); running: continues as job `job_id`"
+        description="not_run: the target cannot run it (needs a GPU, or more memory than it has); "
+        "running: continues as job `job_id`"
     )
     passed: bool
     job_id: str | None = Field(default=None, description="set when the evaluation outlived the call budget")
@@ -282,7 +285,8 @@ class FanoutSmokeReport(BaseModel):
     )
     not_run: list[str] = Field(
         default_factory=list,
-        description="candidates the target could not run (needs a GPU), each with its summary: not failures",
+        description="candidates the target could not run (needs a GPU, or more memory), each with its summary: "
+        "not failures",
     )
     gpus: list[int | None] = Field(
         description="the GPU each candidate ran on, in input order (null: Slurm picked)"

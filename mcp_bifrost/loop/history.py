@@ -203,7 +203,7 @@ class History:
                 marker="o",
                 facecolors="none",
                 color="tab:orange",
-                label="not run (needs a GPU)",
+                label="not run here (needs a GPU, or more memory)",
                 zorder=3,
             )
         machine = next(

@@ -155,7 +155,7 @@ def _status(wire: WireReport) -> Literal["passed", "failed", "not_run", "error"]
         return wire.status  # type: ignore[return-value]  # one of STATUSES, checked just above
     if wire.passed:
         return "passed"
-    if wire.error is not None and wire.error.kind == "needs_gpu":
+    if wire.error is not None and wire.error.kind in ("needs_gpu", "needs_memory"):
         return "not_run"
     if wire.exit_code == 2:
         return "error"

@@ -7,6 +7,7 @@ from gpu_harness.memory import MAX_WORKING_SETS, ROTATION_SETS, plan_sets
 from gpu_harness.stopping import StoppingRule
 
 SLOW = FIXTURES / "gpumode" / "slow_py"
+TOO_BIG = FIXTURES / "kernelbench" / "too_big_for_memory.py"
 MB = 1 << 20
 
 
@@ -121,3 +122,14 @@ def test_an_out_of_memory_while_allocating_sets_falls_back_to_fewer_down_to_one(
         plan = fewer(plan)
         seen.append(plan.working)
     assert seen == [4, 2, 1] and "out-of-memory" in plan.why
+
+
+def test_a_problem_too_big_for_the_machine_is_not_run_and_never_the_candidates_failure():
+    """KernelBench's 4_Matrix_vector_multiplication (an 8 GB input) on a 24 GB host: the kernel killed
+    the evaluation mid-case and the report blamed the candidate (out_of_memory, failed). The judge's
+    own draw, before the candidate loads, shows a case that cannot be held at once: not run here."""
+    report = smoke(TOO_BIG, FIXTURES / "kernelbench" / "too_big_for_memory_new.py", "both")
+    assert report.status == "not_run" and report.exit_code == 3, (report.status, report.error)
+    assert report.error.kind == "needs_memory" and report.error.stage == "setup"
+    assert "GiB" in report.error.message and "no candidate code ran" in report.error.message
+    assert report.cases == [] and report.flags == []
