@@ -15,6 +15,7 @@ from gpu_harness.outcome import (
     KIND_NOT_TIMED,
     KIND_OUT_OF_MEMORY,
     KIND_TIMEOUT,
+    STAGE_CHECK,
     STAGE_LOAD,
     STAGE_SETUP,
     STAGE_TIME,
@@ -81,6 +82,19 @@ def report_from(frames, shell: Report, status: int, timed_out: bool, timeout: fl
             "harness was still setting up (no candidate code had run: the problem's reference "
             f"is slow at these sizes); pass timeout_s={int(2 * timeout + 1)} (--timeout "
             f"{int(2 * timeout + 1)}) or leave the timeout out to let the time plan size it",
+        )
+    elif timed_out and stage in (STAGE_SETUP, STAGE_CHECK):
+        # Killed while the judge did its own work on a case (drawing it, or comparing the answers: the
+        # judge waits on the candidate's calls with a clock of its own that ends before this kill).
+        # A problem slower to check than the plan measured; never the candidate's failure.
+        report.partial = True
+        report.error = StageError(
+            stage,
+            KIND_DEADLINE,
+            f"the evaluation was killed at {timeout:g} s while the judge was "
+            f"{'checking' if stage == STAGE_CHECK else 'drawing'} a case (its own work at this problem's "
+            f"sizes, not a call of the candidate); pass timeout_s={int(2 * timeout + 1)} (--timeout "
+            f"{int(2 * timeout + 1)}) to let it finish",
         )
     elif timed_out:
         report.error = StageError(

@@ -26,6 +26,10 @@ REPLAN_MARGIN = 1.25  # a re-plan from the measured pace keeps this much slack
 CASE_CALLS = 4
 CASE_DRAWS = 2
 CASE_OVERHEAD_S = {"cuda": 0.01, "cpu": 0.02}  # channel round trips, staging, releasing memory
+# Comparisons of whole answers in one correctness case: the verdict, the two runs (when their bits
+# differ), the first case's replay probe. Big answers on a CPU take minutes each (KernelBench's
+# 7_Matmul_with_small_K: 1G elements, 106 s a comparison on one core), which calls alone never showed.
+CASE_COMPARES = 3
 # One benchmark case timed (timing.py): its budget, plus calls of both sides that the budget does not
 # bound (warm-up, the slow-kernel minimum, host samples, the judge's batches), plus the input sets'
 # draws; then a re-check, which is one more correctness case.
@@ -33,6 +37,7 @@ TIMING_BUDGET_S = {"cuda": 1.0, "cpu": 0.5}
 TIMING_CALLS = {"cuda": 48, "cpu": 18}  # GPU: host-clock samples as well (timing.py, step 4)
 # Every timed call is on a fresh draw: warm-up, the fewest samples, host samples (GPU), the judge's batches.
 TIMING_DRAWS = {"cuda": 40, "cpu": 20}
+TIMING_COMPARES = 8  # outputs of timed calls verified: the checked samples, the judge's batches
 TIMING_MIN_CALLS = (
     6  # the least a benchmark's timing makes: a warm-up, a sample and a judge's batch, each side
 )
@@ -46,6 +51,7 @@ class Shape:
     call_s: float
     input_bytes: int = 0  # the draw's tensors
     output_bytes: int = 0  # the reference's answer
+    compare_s: float = 0.0  # the judge comparing two answers of this shape (check.compare)
 
 
 @dataclass
@@ -83,7 +89,12 @@ class Plan:
 
 
 def case_s(shape: Shape, device: str) -> float:
-    return CASE_DRAWS * shape.draw_s + CASE_CALLS * shape.call_s + CASE_OVERHEAD_S.get(device, 0.02)
+    return (
+        CASE_DRAWS * shape.draw_s
+        + CASE_CALLS * shape.call_s
+        + CASE_COMPARES * shape.compare_s
+        + CASE_OVERHEAD_S.get(device, 0.02)
+    )
 
 
 def timing_s(shape: Shape, device: str) -> float:
@@ -91,6 +102,7 @@ def timing_s(shape: Shape, device: str) -> float:
         TIMING_BUDGET_S.get(device, 0.5)
         + TIMING_CALLS.get(device, 18) * shape.call_s
         + TIMING_DRAWS.get(device, 20) * shape.draw_s
+        + TIMING_COMPARES * shape.compare_s
         + case_s(shape, device)
     )
 

@@ -12,14 +12,15 @@ from typing import Any
 
 import torch
 
-from gpu_harness import memory
-from gpu_harness.check import clone_tree, scrub
+from gpu_harness import check, memory
+from gpu_harness.check import clone_tree, scrub, tensor_leaves
 from gpu_harness.guard import perf_counter_ns
 from gpu_harness.plan import Shape, Work
 from gpu_harness.problem import Case
 from gpu_harness.state import EvalState
 
 SIZING_SEED_OFFSET = 6007
+COMPARE_SAMPLE = 1 << 22  # elements of an answer compared to time the comparison
 
 
 def measure(ev: EvalState) -> Work:
@@ -51,6 +52,7 @@ def measure(ev: EvalState) -> Work:
             sum(s.call_s for s in both) / len(both),
             max(s.input_bytes for s in both),
             max(s.output_bytes for s in both),
+            sum(s.compare_s for s in both) / len(both),
         )
         tests = [mean] * len(ev.problem.tests)
     benchmarks = [shape(case) for case in ev.problem.benchmarks] if uses_benchmarks else []
@@ -79,10 +81,30 @@ def shape_of(ev: EvalState, case: Case) -> Shape:
     ev.synchronize()
     done = perf_counter_ns()
     held = (memory.tree_bytes(data), memory.tree_bytes(out))
+    compare_s = compare_seconds(out, ev)
     scrub(out)  # the reference's answer to a draw no case uses, overwritten all the same
     del out, data
     memory.release(ev.problem.device)
-    return Shape((drawn - started) / 1e9, (done - drawn) / 1e9, *held)
+    return Shape((drawn - started) / 1e9, (done - drawn) / 1e9, *held, compare_s)
+
+
+def compare_seconds(out: Any, ev: EvalState) -> float:
+    """What comparing two answers of this shape costs the judge (check.compare, its own code): timed on
+    at most COMPARE_SAMPLE elements of each tensor and scaled to its size (the comparison goes chunk by
+    chunk, so its time is linear in the elements)."""
+    seconds = 0.0
+    for t in tensor_leaves(out):
+        if type(t) is not torch.Tensor or not t.numel():
+            continue
+        part = t.detach().reshape(-1)[:COMPARE_SAMPLE]
+        twin = part.clone()
+        ev.synchronize()
+        started = perf_counter_ns()
+        check.compare(twin, part, ev.rtol, ev.atol)
+        ev.synchronize()
+        seconds += (perf_counter_ns() - started) / 1e9 * t.numel() / part.numel()
+        del twin
+    return seconds
 
 
 def describe(work: Work) -> dict[str, Any]:
@@ -91,5 +113,6 @@ def describe(work: Work) -> dict[str, Any]:
     return {
         "test_draw_s": round(first.draw_s, 4) if first else None,
         "test_call_s": round(first.call_s, 4) if first else None,
+        "test_compare_s": round(first.compare_s, 4) if first else None,
         "benchmark_call_s": [round(s.call_s, 4) for s in work.benchmarks],
     }

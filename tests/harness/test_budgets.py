@@ -8,6 +8,7 @@ from gpu_harness.stopping import StoppingRule
 
 SLOW = FIXTURES / "gpumode" / "slow_py"
 TOO_BIG = FIXTURES / "kernelbench" / "too_big_for_memory.py"
+SLOW_CHECK = FIXTURES / "gpumode" / "slow_check_py"
 MB = 1 << 20
 
 
@@ -133,3 +134,15 @@ def test_a_problem_too_big_for_the_machine_is_not_run_and_never_the_candidates_f
     assert report.error.kind == "needs_memory" and report.error.stage == "setup"
     assert "GiB" in report.error.message and "no candidate code ran" in report.error.message
     assert report.cases == [] and report.flags == []
+
+
+def test_a_judge_killed_while_checking_an_honest_answer_never_fails_the_candidate():
+    """KernelBench's 7_Matmul_with_small_K at full size on a CPU host: comparing its 4 GB answers took
+    longer than the plan foresaw, the worker killed the evaluation at stage check, and the report said
+    `timeout`, failed ("a call never returned") for the problem's own Model. A kill while the judge does
+    its own work is the harness's deadline: status error, with the timeout that would let it finish."""
+    report = smoke(SLOW_CHECK, SLOW_CHECK / "solutions" / "honest.py", "test", timeout_s=10, deadline_s=6)
+    assert report.status == "error" and report.exit_code == 2, (report.status, report.error)
+    assert report.error.kind == "deadline" and report.error.stage == "check", report.error
+    assert "not a call of the candidate" in report.error.message and "timeout_s=" in report.error.message
+    assert not report.flags

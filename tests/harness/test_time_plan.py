@@ -35,6 +35,22 @@ def test_secret_repeats_shrink_for_slow_problems_and_never_reach_zero():
     assert secret_repeats(work(100.0), wanted=0, budget_s=1) == 1  # a problem asking for none still gets one
 
 
+def test_answers_slow_to_compare_lengthen_the_plan_where_calls_alone_look_quick():
+    """KernelBench's 7_Matmul_with_small_K on a CPU: a 2 s call, but 106 s to compare two of its 4 GB
+    answers. Planned on calls alone, the judge was killed comparing the first case."""
+    quick = Work([Shape(0.01, 2.0)], [Shape(0.01, 2.0)], device="cpu")
+    slow = Work([Shape(0.01, 2.0, compare_s=106.0)], [Shape(0.01, 2.0, compare_s=106.0)], device="cpu")
+    fast, careful = make(quick, 2, budget_s=40, cap_s=900), make(slow, 2, budget_s=40, cap_s=900)
+    assert careful.est_total_s > fast.est_total_s + 10 * 106.0, (fast.est_total_s, careful.est_total_s)
+    assert careful.deadline_s > fast.deadline_s
+
+
+def test_the_judge_times_its_own_comparison_before_the_candidate_loads():
+    report = smoke_planned(MANY, HONEST, "test")
+    measured = report.plan["measured"]
+    assert measured["test_compare_s"] is not None and 0 < measured["test_compare_s"] < 1.0, measured
+
+
 def test_without_a_callers_deadline_the_plan_sizes_it_between_the_budget_and_the_cap():
     fast = make(work(0.0001), 2, budget_s=40, cap_s=900)
     assert fast.auto and fast.deadline_s == 40 and fast.fits and fast.secret_repeats == 2

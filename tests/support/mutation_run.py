@@ -1379,6 +1379,27 @@ MUTATIONS = [
         "    ev.null_batch_ms = batch_call.null_batch_ms(ev.candidate)\n",
         ("tests/harness/test_judge.py",),
     ),
+    Mutation(
+        "plan: comparing the answers costs nothing",
+        "gpu_harness/plan.py",
+        "        + CASE_COMPARES * shape.compare_s\n",
+        "",
+        ("tests/harness/test_time_plan.py",),
+    ),
+    Mutation(
+        "child report: a kill while the judge checks is the candidate's hang",
+        "gpu_harness/child_report.py",
+        "    elif timed_out and stage in (STAGE_SETUP, STAGE_CHECK):\n",
+        "    elif False:\n",
+        ("tests/harness/test_budgets.py",),
+    ),
+    Mutation(
+        "memory: a problem too big for the machine is run anyway",
+        "gpu_harness/timekeeping.py",
+        "    memory.check_fits(ev.work, ev.problem.device)  # not run here, before the candidate exists\n",
+        "",
+        ("tests/harness/test_budgets.py",),
+    ),
 ]
 
 
