@@ -24,6 +24,24 @@ def test_infinity_of_the_wrong_sign_is_a_mismatch():
     assert not check.compare(-e, e).passed
 
 
+def test_a_finite_answer_where_the_reference_is_infinite_is_a_mismatch_both_ways():
+    """The quick path (every element within tolerance) must not take inf <= atol + rtol * inf for a match."""
+    e = torch.tensor([1.0, float("inf")])
+    g = torch.tensor([1.0, 3.0e38])
+    assert not check.compare(g, e).passed and check.compare(g, e).mismatches == 1
+    assert not check.compare(e, g).passed
+
+
+def test_the_quick_path_reports_the_same_errors_as_the_full_one():
+    e = torch.linspace(-2.0, 2.0, 4097)
+    g = e + 1e-6
+    quick = check.compare(g, e)
+    g[7] = float("nan")  # one bad element: this chunk takes the full path
+    full = check.compare(g, e)
+    assert quick.passed and not full.passed and full.mismatches == 1
+    assert quick.max_abs_err == full.max_abs_err and quick.max_rel_err == full.max_rel_err
+
+
 def test_default_tolerance_depends_on_dtype():
     assert check.tolerance_for(torch.float32, None, None) == (1e-4, 1e-5)
     assert check.tolerance_for(torch.float16, None, None) == (1e-2, 1e-2)

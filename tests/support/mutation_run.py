@@ -1394,6 +1394,13 @@ MUTATIONS = [
         ("tests/harness/test_budgets.py",),
     ),
     Mutation(
+        "compare: the quick path takes an infinite difference for a match",
+        "gpu_harness/check.py",
+        "        if not (within and math.isfinite(max_abs)):  # an infinite diff: some element was infinite\n",
+        "        if not within:\n",
+        ("tests/harness/test_check.py",),
+    ),
+    Mutation(
         "memory: a problem too big for the machine is run anyway",
         "gpu_harness/timekeeping.py",
         "    memory.check_fits(ev.work, ev.problem.device)  # not run here, before the candidate exists\n",
