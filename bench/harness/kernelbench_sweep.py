@@ -13,8 +13,6 @@ evaluation is planned by the harness (no deadline given). Writes $OUT/kernelbenc
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import sys
 import tempfile
@@ -22,9 +20,7 @@ import time
 from pathlib import Path
 
 from common import WorkerClient
-from real_problems import describe, markdown
-
-OUT = Path(os.environ.get("OUT", "out"))
+from real_problems import describe, progress, write_out
 
 
 def problems(kernelbench: Path) -> list[Path]:
@@ -66,25 +62,15 @@ def main() -> int:
             describe(row, answer, time.monotonic() - t0, 0.0)
             row["ok"] = row["verdict"] == "passed" and not row["flags"]
             rows.append(row)
-            print(
-                f"{problem.name:60} {row['verdict']:8} {row['wall_s']:6.1f} s {','.join(row['flags'])} "
-                f"{row['harness_error'][:100]}",
-                file=sys.stderr,
-                flush=True,
-            )
+            progress(row, f"{problem.name:60}")
     worker.close()
-    table = markdown(rows)
-    print("\n".join(table))
     summary = {
         "total_s": round(time.monotonic() - started, 1),
         "evaluations": len(rows),
         "passed_unflagged": sum(1 for r in rows if r["ok"]),
         "next_start": int(chosen[len(rows)].name.split("_")[0]) if len(rows) < len(chosen) else None,
     }
-    print(json.dumps(summary))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "kernelbench_sweep.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
-    (OUT / "kernelbench_sweep.md").write_text("\n".join(table) + "\n")
+    write_out("kernelbench_sweep", rows, summary)
     return 0 if summary["passed_unflagged"] == len(rows) else 1
 
 

@@ -148,6 +148,25 @@ def markdown(rows: list[dict]) -> list[str]:
     return table
 
 
+def progress(row: dict, label: str) -> None:
+    """One line on stderr as each evaluation ends."""
+    print(
+        f"{label} got {row['verdict']:8} {row['wall_s']:6.1f} s {','.join(row['flags'])} {row['harness_error'][:80]}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def write_out(name: str, rows: list[dict], summary: dict) -> None:
+    """The table on stdout, the summary after it; both, with every row, in $OUT/NAME.{json,md}."""
+    table = markdown(rows)
+    print("\n".join(table))
+    print(json.dumps(summary))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{name}.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=2, default=str))
+    (OUT / f"{name}.md").write_text("\n".join(table) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -198,27 +217,15 @@ def main() -> int:
         describe(row, answer, wall, deadline)
         row["ok"] = row["verdict"] == row["expected"]
         rows.append(row)
-        print(
-            f"{row['problem']:36} {row['candidate']:32} expected {row['expected']:7} got {row['verdict']:8} "
-            f"{wall:6.1f} s {','.join(row['flags'])} {row['harness_error'][:80]}",
-            file=sys.stderr,
-            flush=True,
-        )
+        progress(row, f"{row['problem']:36} {row['candidate']:32} expected {row['expected']:7}")
     worker.close()
-    table = markdown(rows)
-    print("\n".join(table))
     summary = {
         "total_s": round(time.monotonic() - started, 1),
         "evaluations": len(rows),
         "matching_expected": sum(1 for r in rows if r.get("ok")),
         "harness_errors": sum(1 for r in rows if r["verdict"] == "error"),
     }
-    print(json.dumps(summary))
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "real_problems.json").write_text(
-        json.dumps({"summary": summary, "rows": rows}, indent=2, default=str)
-    )
-    (OUT / "real_problems.md").write_text("\n".join(table) + "\n")
+    write_out("real_problems", rows, summary)
     return 0 if summary["matching_expected"] == len(rows) else 1
 
 
