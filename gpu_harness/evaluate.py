@@ -234,7 +234,7 @@ def run(ev: EvalState, candidate_path: Path, caches: str | None = None) -> None:
                 cases[index:],
                 benchmarks,
                 "the deadline would pass during this case and the call be killed "
-                f"(the judge's own draw and reference call at its size take {shape_s(ev, case):.1f} s)",
+                f"(the judge's own draw, reference call and comparison at its size take {shape_s(ev, case):.1f} s)",
             )
         result = check_case(ev, case, probe=index == 0)
         report.cases.append(result)
@@ -264,7 +264,7 @@ def run(ev: EvalState, candidate_path: Path, caches: str | None = None) -> None:
                 [],
                 benchmarks[index:],
                 "the deadline would pass while timing this case (the judge's own "
-                f"draw and reference call at its size take {shape_s(ev, case):.1f} s, and timing needs "
+                f"draw, reference call and comparison at its size take {shape_s(ev, case):.1f} s, and timing needs "
                 f"{timeplan.TIMING_MIN_CALLS} calls)",
             )
         cap = ev.deadline.share(left) * (1 - RECHECK_SHARE)

@@ -81,7 +81,7 @@ def _shape(ev: EvalState, case: Case) -> timeplan.Shape | None:
 
 def shape_s(ev: EvalState, case: Case) -> float:
     shape = _shape(ev, case)
-    return shape.draw_s + shape.call_s if shape else 0.0
+    return shape.draw_s + shape.call_s + shape.compare_s if shape else 0.0
 
 
 def timing_floor(ev: EvalState, case: Case) -> float:
