@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from gpu_harness import guard
+from gpu_harness import guard, memory
 from gpu_harness.arena import ArenaPool, TensorRef
 from gpu_harness.channel import (
     ChannelClosed,
@@ -29,7 +29,7 @@ from gpu_harness.channel import (
     JudgeEnd,
     ProtocolViolation,
 )
-from gpu_harness.check import clone_tree, map_leaves, poison, tensor_leaves
+from gpu_harness.check import clone_tree, map_leaves, poison
 from gpu_harness.guard import cuda_synchronize
 from gpu_harness.hand_back import rebuild
 from gpu_harness.outcome import (
@@ -224,7 +224,7 @@ class RemoteCandidate:
         return self.rebuild(answer["out"])
 
     def ret_region(self, views: Any) -> tuple[int, int, int]:
-        need = sum(t.numel() * t.element_size() for t in tensor_leaves(views)) + RET_SLACK_BYTES
+        need = memory.tree_bytes(views) + RET_SLACK_BYTES
         region = self.pool.alloc(need)
         return (region.arena, region.offset, region.nbytes)
 

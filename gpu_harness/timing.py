@@ -138,7 +138,7 @@ def time_case(name: str, params: dict[str, Any], job: TimingInputs, device: torc
     if on_gpu:
         cuda_synchronize()
     draw_s = (perf_counter_ns() - t0) / 1e9
-    set_bytes = _nbytes(first)
+    set_bytes = memory.tree_bytes(first)
     probe = clone_tree(first)
     scrub(job.reference(probe))  # the first call may compile or initialise a library
     if on_gpu:
@@ -368,7 +368,3 @@ def _release(out: Any, who: str) -> None:
     """Reference outputs are scrubbed before release, so no later allocation hands them out."""
     if who == "reference":
         scrub(out)
-
-
-def _nbytes(tree: Any) -> int:
-    return sum(t.numel() * t.element_size() for t in tensor_leaves(tree))
